@@ -1,0 +1,329 @@
+/*
+ * engine.c -- the loop, the Lua state, the scheduler's watchers, signals,
+ * and the end of a run (leaks, deadlocks, grace periods); see engine.h.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "silk_config.h"
+#include "engine_int.h"
+#include "lapi.h"
+#include "preempt.h"
+#include "task_int.h"
+#include "track.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+static const char engine_key = 0;   /* registry: light userdata -> the engine */
+
+/* How long one prepare phase may resume tasks before the loop gets to poll:
+ * bounds how late a timer or an I/O event can be seen while tasks keep the
+ * CPU busy. */
+#define SCHED_BUDGET 0.002
+
+double silk_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void silk_engine_defaults(silk_engine_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->grace = 5.0;
+    o->preempt = 1;
+    o->slice = 0.002;
+}
+
+silk_engine *silk_engine_from(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&engine_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    silk_engine *e = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return e;
+}
+
+lua_State *silk_engine_lua(silk_engine *e) { return e->L; }
+struct ev_loop *silk_engine_loop(silk_engine *e) { return e->loop; }
+const silk_engine_options *silk_engine_opts(silk_engine *e) { return &e->opts; }
+int silk_engine_signal(silk_engine *e) { return e->signal; }
+int silk_engine_exit_code(silk_engine *e) { return e->exit_code; }
+void silk_engine_set_exit_code(silk_engine *e, int code) { e->exit_code = code; }
+
+void silk_engine_kick(silk_engine *e)
+{
+    if (!ev_is_active(&e->sched_idle))
+        ev_idle_start(e->loop, &e->sched_idle);
+}
+
+/* --- finding lua/silk ------------------------------------------------------ */
+
+static int has_silk_init(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/silk/init.lua", dir);
+    return stat(path, &st) == 0;
+}
+
+/* SILK_LUA_DIR, else <exe>/../share/silk/lua (installed), else the source tree
+ * the binary was built from, else the configured install directory. */
+static void find_lua_dir(char *out, size_t len)
+{
+    const char *env = getenv("SILK_LUA_DIR");
+    if (env && *env) {
+        snprintf(out, len, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX - 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(out, len, "%s/../share/silk/lua", exe);
+            char real[PATH_MAX];
+            if (has_silk_init(out) && realpath(out, real)) {
+                snprintf(out, len, "%s", real);
+                return;
+            }
+        }
+    }
+    if (has_silk_init(SILK_SOURCE_LUA_DIR)) {
+        snprintf(out, len, "%s", SILK_SOURCE_LUA_DIR);
+        return;
+    }
+    snprintf(out, len, "%s", SILK_LUA_INSTALL_DIR);
+}
+
+static void set_package_path(silk_engine *e)
+{
+    lua_State *L = e->L;
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", e->lua_dir, e->lua_dir, lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+}
+
+/* --- watchers -------------------------------------------------------------- */
+
+static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    /* Only here to keep the loop from blocking; the prepare phase runs tasks. */
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    silk_engine *e = container_of(w, silk_engine, sched_prepare);
+    if (silk_task_run(e, SCHED_BUDGET) > 0)
+        return;                           /* the idle watcher keeps the poll from blocking */
+    if (ev_is_active(&e->sched_idle))
+        ev_idle_stop(loop, &e->sched_idle);
+    /* A run ends when the main task has returned and nothing is runnable;
+     * a shutdown or a drain ends when no task is left (or at its grace). */
+    if (e->stopping ? e->all.n == 0 : e->main == NULL)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_grace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void start_grace(silk_engine *e)
+{
+    e->stopping = 1;
+    ev_timer_set(&e->grace_timer, e->opts.grace, 0);
+    ev_timer_start(e->loop, &e->grace_timer);
+    ev_unref(e->loop);                     /* it must not keep the loop alive */
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    silk_engine *e = w->data;
+    if (e->signal) {                       /* a second one: stop now */
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    e->signal = w->signum;
+    fprintf(stderr, "silk: %s: cancelling %d task%s (grace %.1fs; again to stop now)\n",
+            w->signum == SIGINT ? "SIGINT" : "SIGTERM", e->all.n, e->all.n == 1 ? "" : "s", e->opts.grace);
+    silk_task_cancel_all(e, "shutdown");
+    start_grace(e);
+}
+
+static void on_dump_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    silk_engine *e = w->data;
+    fprintf(stderr, "silk: SIGUSR1: task dump\n");
+    silk_task_dump(e, stderr);
+}
+
+static void signal_watch(silk_engine *e, ev_signal *w, int signum, void (*cb)(struct ev_loop *, ev_signal *, int))
+{
+    ev_signal_init(w, cb, signum);
+    w->data = e;
+    ev_signal_start(e->loop, w);
+    ev_unref(e->loop);                     /* signals alone do not keep a run going */
+}
+
+/* --- life ------------------------------------------------------------------ */
+
+silk_engine *silk_engine_new(const silk_engine_options *o)
+{
+    silk_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->opts = *o;
+    e->loop = ev_default_loop(EVFLAG_AUTO);
+    if (!e->loop) {
+        fprintf(stderr, "silk: cannot create the event loop\n");
+        free(e);
+        return NULL;
+    }
+    e->L = luaL_newstate();
+    if (!e->L) {
+        fprintf(stderr, "silk: cannot create the Lua state\n");
+        free(e);
+        return NULL;
+    }
+    lua_State *L = e->L;
+    luaL_openlibs(L);
+    lua_pushlightuserdata(L, (void *)&engine_key);
+    lua_pushlightuserdata(L, e);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    e->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    find_lua_dir(e->lua_dir, sizeof e->lua_dir);
+    set_package_path(e);
+    silk_lapi_preload(L);
+
+    ev_prepare_init(&e->sched_prepare, on_prepare);
+    ev_prepare_start(e->loop, &e->sched_prepare);
+    ev_unref(e->loop);
+    ev_idle_init(&e->sched_idle, on_idle);
+    ev_init(&e->grace_timer, on_grace);
+    signal_watch(e, &e->sig_int, SIGINT, on_stop_signal);
+    signal_watch(e, &e->sig_term, SIGTERM, on_stop_signal);
+    signal_watch(e, &e->sig_usr1, SIGUSR1, on_dump_signal);
+
+    if (e->opts.preempt && silk_preempt_start(e) != 0)
+        fprintf(stderr, "silk: LuaJIT's profiler is in use: deadlines of running code are not enforced\n");
+    return e;
+}
+
+void silk_engine_free(silk_engine *e)
+{
+    if (!e)
+        return;
+    silk_preempt_stop(e);
+    lua_close(e->L);
+    /* Watchers were unref'd when started: restore the counts before stopping. */
+    ev_ref(e->loop);
+    ev_prepare_stop(e->loop, &e->sched_prepare);
+    ev_idle_stop(e->loop, &e->sched_idle);
+    if (ev_is_active(&e->grace_timer)) {
+        ev_ref(e->loop);
+        ev_timer_stop(e->loop, &e->grace_timer);
+    }
+    ev_signal *sigs[] = {&e->sig_int, &e->sig_term, &e->sig_usr1};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        ev_ref(e->loop);
+        ev_signal_stop(e->loop, sigs[i]);
+    }
+    free(e);
+}
+
+/* Tells what is left after the loop stopped; returns how many tasks. */
+static int report_tasks(silk_engine *e, const char *what)
+{
+    int n = e->all.n;
+    if (n == 0)
+        return 0;
+    fprintf(stderr, "silk: %s: %d task%s still alive\n\n", what, n, n == 1 ? "" : "s");
+    silk_task_dump(e, stderr);
+    return n;
+}
+
+/* Cancels what is left and lets it unwind for at most the grace period. */
+static void drain(silk_engine *e, const char *reason)
+{
+    if (e->all.n == 0)
+        return;
+    silk_task_cancel_all(e, reason);
+    if (!e->stopping)
+        start_grace(e);
+    ev_run(e->loop, 0);
+}
+
+silk_outcome silk_engine_run_main(silk_engine *e, int nargs, const char *name)
+{
+    lua_State *L = e->L;
+    e->main = silk_task_spawn(e, L, nargs, name, 0);
+    lua_pushvalue(L, -1);
+    int main_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keep the handle for its result */
+    silk_task *main = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+
+    ev_run(e->loop, 0);
+
+    silk_outcome out = SILK_OK;
+    if (e->signal) {
+        if (report_tasks(e, "after the grace period"))
+            drain(e, "shutdown");
+        out = SILK_SIGNALLED;
+    } else if (e->main) {
+        fprintf(stderr, "silk: deadlock: every task waits on something that nothing can wake\n\n");
+        silk_task_dump(e, stderr);
+        drain(e, "deadlock");
+        out = SILK_DEADLOCK;
+    } else if (report_tasks(e, "leak: the main task returned")) {
+        drain(e, "leaked");
+        out = e->opts.allow_leaks ? SILK_OK : SILK_LEAKED;
+    }
+
+    if (main->state == SILK_TASK_FAILED) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, main_ref);
+        silk_task_pushresult(main, L);
+        lua_getfield(L, -1, "kind");
+        int ours = out != SILK_OK && lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "cancelled") == 0;
+        lua_pop(L, 1);
+        if (ours) {                       /* cancelled by the shutdown or drain reported above */
+            lua_settop(L, 0);
+            goto reported;
+        }
+        lua_getfield(L, -1, "traceback");
+        lua_getglobal(L, "tostring");
+        lua_pushvalue(L, -3);
+        lua_call(L, 1, 1);
+        fprintf(stderr, "silk: %s\n%s\n", lua_tostring(L, -1),
+                lua_isstring(L, -2) ? lua_tostring(L, -2) : "");
+        lua_settop(L, 0);
+        if (out == SILK_OK || out == SILK_LEAKED)
+            out = SILK_FAILED;
+    }
+reported:
+    luaL_unref(L, LUA_REGISTRYINDEX, main_ref);
+    if (out == SILK_OK && e->unobserved_failures > 0) {
+        fprintf(stderr, "silk: %ld task%s failed and nobody joined %s (reported above)\n",
+                e->unobserved_failures, e->unobserved_failures == 1 ? "" : "s",
+                e->unobserved_failures == 1 ? "it" : "them");
+        out = SILK_FAILED;
+    }
+    if (silk_track_report(stderr, "silk: leak: ") && out == SILK_OK && !e->opts.allow_leaks)
+        out = SILK_LEAKED;
+    return out;
+}

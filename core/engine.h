@@ -1,0 +1,73 @@
+/*
+ * engine.h -- one engine = one libev loop + one lua_State + the options.
+ *
+ * The engine owns the loop, the Lua state, the scheduler's watchers and the
+ * signal watchers. Exactly one thread (the one that created it) touches any
+ * of them; worker threads hand results back through an ev_async.
+ *
+ * Life: silk_engine_new() -> silk_engine_run_main() (runs a Lua function as
+ * the main task and drives the loop until it and every other task have
+ * finished, or deadlock, or a signal's grace period ends) -> silk_engine_free().
+ */
+#ifndef SILK_ENGINE_H
+#define SILK_ENGINE_H
+
+#include <stdio.h>
+
+#include <ev.h>
+#include <lua.h>
+
+typedef struct silk_engine silk_engine;
+
+typedef struct silk_engine_options {
+    double grace;          /* seconds tasks get to unwind after SIGINT/SIGTERM (default 5) */
+    int allow_leaks;       /* 1: tasks alive at the end are a warning, not a failure */
+    int preempt;           /* 1 (default): enforce deadlines on running code, time-slice */
+    double slice;          /* seconds a task may run before it is time-sliced (default 0.002) */
+} silk_engine_options;
+
+/* How a run ended; silk_engine_run_main() returns it, main.c maps it to an
+ * exit status. */
+typedef enum silk_outcome {
+    SILK_OK = 0,           /* main task returned, nothing leaked */
+    SILK_FAILED,           /* main task raised, or a task failed and nobody joined it */
+    SILK_LEAKED,           /* tasks or C resources alive at the end */
+    SILK_DEADLOCK,         /* every live task waits on something nothing can wake */
+    SILK_SIGNALLED,        /* stopped by SIGINT/SIGTERM */
+} silk_outcome;
+
+void silk_engine_defaults(silk_engine_options *o);
+
+/* Creates the loop and the Lua state with the standard libraries, the
+ * bindings preloaded and package.path set to find lua/silk. NULL on failure
+ * (message on stderr). */
+silk_engine *silk_engine_new(const silk_engine_options *o);
+
+/* Closes the Lua state (finalising every userdata), then the loop. */
+void silk_engine_free(silk_engine *e);
+
+lua_State *silk_engine_lua(silk_engine *e);
+struct ev_loop *silk_engine_loop(silk_engine *e);
+const silk_engine_options *silk_engine_opts(silk_engine *e);
+
+/* The engine that owns L (any coroutine of it). */
+silk_engine *silk_engine_from(lua_State *L);
+
+/* Monotonic seconds, the loop's notion of now refreshed on every call. */
+double silk_now(void);
+
+/* Runs the function below the `nargs` arguments on top of L's stack as the
+ * main task, then drives the loop to the end described above. Reports
+ * (uncaught errors, leaks, deadlocks) go to stderr. The stack of L is
+ * empty afterwards. */
+silk_outcome silk_engine_run_main(silk_engine *e, int nargs, const char *name);
+
+/* The exit status a script asked for with silk.core.engine.set_exit_code
+ * (the test runner does), else 0. */
+int silk_engine_exit_code(silk_engine *e);
+void silk_engine_set_exit_code(silk_engine *e, int code);
+
+/* The signal that stopped the run, or 0. */
+int silk_engine_signal(silk_engine *e);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * engine_int.h -- the engine record, shared by the modules of the runtime
+ * (engine.c, task.c, channel.c, preempt.c, their bindings). Not a contract
+ * for anyone else: other modules use engine.h.
+ */
+#ifndef SILK_ENGINE_INT_H
+#define SILK_ENGINE_INT_H
+
+#include <stdint.h>
+
+#include "engine.h"
+#include "task.h"
+
+/* An intrusive doubly linked list of tasks; see task_int.h for the links. */
+typedef struct silk_tlist {
+    silk_task *head, *tail;
+    int n;
+} silk_tlist;
+
+struct silk_engine {
+    struct ev_loop *loop;
+    lua_State *L;                 /* the main thread; tasks are its coroutines */
+    silk_engine_options opts;
+    char lua_dir[4096];           /* where lua/silk was found, for package.path */
+
+    /* scheduler (task.c) */
+    silk_tlist all;               /* every live task, in creation order */
+    silk_tlist runq;              /* runnable tasks, FIFO */
+    silk_tlist sliced;            /* runnable tasks that used up their slice: they go
+                                   * behind what the next poll wakes */
+    silk_task *current;           /* the task inside lua_resume, or NULL */
+    silk_task *main;              /* the main task while it lives */
+    uint64_t next_id;
+    int anchors_ref;              /* registry sub-table anchoring live coroutines and handles */
+    long unobserved_failures;     /* failed tasks whose error nobody has seen yet */
+    int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */
+
+    /* loop watchers (engine.c) */
+    ev_prepare sched_prepare;     /* resumes runnable tasks before the loop blocks */
+    ev_idle sched_idle;           /* active while tasks are runnable: the loop must not block */
+    ev_signal sig_int, sig_term, sig_usr1;
+    ev_timer grace_timer;
+    int signal;                   /* first SIGINT/SIGTERM received, or 0 */
+    int stopping;                 /* shutting down: the run ends when no task is left */
+    int exit_code;                /* asked for by the script (silk test) */
+};
+
+/* Makes sure the loop will not block while tasks are runnable (task.c calls
+ * it whenever the run queue becomes non-empty). */
+void silk_engine_kick(silk_engine *e);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * lapi.c -- registers every binding opener in package.preload; see lapi.h.
+ */
+#include <lauxlib.h>
+
+#include "lapi.h"
+
+static const luaL_Reg openers[] = {
+    {"silk.core.task", silk_lapi_task},
+    {"silk.core.engine", silk_lapi_engine},
+    {"silk.core.html", silk_lapi_html},
+    {"silk.core.url", silk_lapi_url},
+    {"silk.core.robots", silk_lapi_robots},
+    {"silk.core.fetch", silk_lapi_fetch},
+    {NULL, NULL},
+};
+
+void silk_lapi_preload(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    for (const luaL_Reg *r = openers; r->name; r++) {
+        lua_pushcfunction(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
+    lua_pop(L, 2);
+}

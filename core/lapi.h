@@ -1,0 +1,26 @@
+/*
+ * lapi.h -- the registry of silk's Lua bindings.
+ *
+ * Each core module that Lua can reach has one binding file, lapi_<name>.c,
+ * which checks and translates arguments and calls the module; it holds no
+ * logic of its own. Every binding exports one opener with the lua_CFunction
+ * signature that pushes the module's table. silk_lapi_preload() registers
+ * them all in package.preload as "silk.core.<name>"; the user-facing Lua
+ * modules under lua/silk/ require them from there.
+ */
+#ifndef SILK_LAPI_H
+#define SILK_LAPI_H
+
+#include <lua.h>
+
+int silk_lapi_task(lua_State *L);     /* lapi_task.c: tasks, sleep, frames, channels */
+int silk_lapi_engine(lua_State *L);   /* lapi_engine.c: clock, resource counts, options */
+int silk_lapi_html(lua_State *L);     /* lapi_html.c: documents, nodes, selectors */
+int silk_lapi_url(lua_State *L);      /* lapi_url.c: join, canonical, host key */
+int silk_lapi_robots(lua_State *L);   /* lapi_robots.c: robots.txt parse and match */
+int silk_lapi_fetch(lua_State *L);    /* lapi_fetch.c: fetch, stats, configure, decode */
+
+/* Registers every opener above in package.preload. Leaves the stack as is. */
+void silk_lapi_preload(lua_State *L);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * lapi_engine.c -- the engine's Lua face: package "silk.core.engine".
+ * Clock, live-resource counts (for leak checks in specs), options, and
+ * where the running binary and its Lua modules are.
+ */
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "engine_int.h"
+#include "track.h"
+
+static int engine_now(lua_State *L)
+{
+    lua_pushnumber(L, silk_now());
+    return 1;
+}
+
+/* resources() -> { tasks = n, timers = n, ... } live counts of C resources */
+static int engine_resources(lua_State *L)
+{
+    lua_createtable(L, 0, SILK_RES_COUNT_);
+    for (int k = 0; k < SILK_RES_COUNT_; k++) {
+        lua_pushinteger(L, silk_track_live((silk_res)k));
+        lua_setfield(L, -2, silk_track_name((silk_res)k));
+    }
+    return 1;
+}
+
+static int engine_options(lua_State *L)
+{
+    const silk_engine_options *o = silk_engine_opts(silk_engine_from(L));
+    lua_createtable(L, 0, 4);
+    lua_pushnumber(L, o->grace);
+    lua_setfield(L, -2, "grace");
+    lua_pushboolean(L, o->preempt);
+    lua_setfield(L, -2, "preempt");
+    lua_pushnumber(L, o->slice);
+    lua_setfield(L, -2, "slice");
+    lua_pushboolean(L, o->allow_leaks);
+    lua_setfield(L, -2, "allow_leaks");
+    return 1;
+}
+
+static int engine_set_exit_code(lua_State *L)
+{
+    silk_engine_set_exit_code(silk_engine_from(L), (int)luaL_checkinteger(L, 1));
+    return 0;
+}
+
+static int engine_exe(lua_State *L)
+{
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0)
+        return 0;
+    lua_pushlstring(L, path, (size_t)n);
+    return 1;
+}
+
+static int engine_lua_dir(lua_State *L)
+{
+    lua_pushstring(L, silk_engine_from(L)->lua_dir);
+    return 1;
+}
+
+int silk_lapi_engine(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"now", engine_now},
+        {"resources", engine_resources},
+        {"options", engine_options},
+        {"lua_dir", engine_lua_dir},
+        {"exe", engine_exe},
+        {"set_exit_code", engine_set_exit_code},
+        {NULL, NULL},
+    };
+    lua_newtable(L);
+    luaL_register(L, NULL, fns);
+    return 1;
+}

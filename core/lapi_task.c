@@ -1,0 +1,341 @@
+/*
+ * lapi_task.c -- the Lua face of task.c and channel.c: package
+ * "silk.core.task". The user-facing API (silk.spawn, silk.scope, ...) is
+ * lua/silk/init.lua, which builds with_timeout and scope from the frame
+ * functions here.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "channel.h"
+#include "task_int.h"
+
+static silk_task *check_task(lua_State *L, int idx)
+{
+    silk_task *t = luaL_checkudata(L, idx, SILK_TASK_META);
+    if (t->magic != SILK_TASK_MAGIC)
+        luaL_argerror(L, idx, "not a task");
+    return t;
+}
+
+static double check_timeout(lua_State *L, int idx, const char *what)
+{
+    if (lua_isnoneornil(L, idx))
+        return -1;
+    double s = luaL_checknumber(L, idx);
+    if (!(s >= 0))
+        luaL_argerror(L, idx, lua_pushfstring(L, "%s must be a non-negative number of seconds", what));
+    return s;
+}
+
+/* spawn(fn, ...) or spawn{fn, ..., name=, timeout=}: the first form moves
+ * the arguments as they are; the second unpacks the table's array part. */
+static int spawn_from(lua_State *L, int first, silk_frame *scope)
+{
+    silk_engine *e = silk_engine_from(L);
+    const char *name = NULL;
+    char namebuf[128];
+    double timeout = 0;
+    int nargs;
+    if (lua_istable(L, first)) {
+        lua_getfield(L, first, "name");
+        if (!lua_isnil(L, -1)) {
+            snprintf(namebuf, sizeof namebuf, "%s", luaL_checkstring(L, -1));
+            name = namebuf;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, first, "timeout");
+        double t = check_timeout(L, lua_gettop(L), "timeout");
+        timeout = t > 0 ? t : (t == 0 ? 1e-9 : 0);
+        lua_pop(L, 1);
+        int n = (int)lua_objlen(L, first);
+        luaL_checkstack(L, n, "too many arguments");
+        for (int i = 1; i <= n; i++)
+            lua_rawgeti(L, first, i);
+        lua_remove(L, first);
+        lua_settop(L, first - 1 + n);      /* drop anything after the table */
+        nargs = n - 1;
+    } else {
+        nargs = lua_gettop(L) - first;
+    }
+    if (lua_type(L, first) != LUA_TFUNCTION)
+        return luaL_argerror(L, first, lua_pushfstring(L, "function expected, got %s",
+                                                        luaL_typename(L, first)));
+    silk_task_spawn_in(e, L, nargs, name, timeout, scope);
+    return 1;
+}
+
+static int task_spawn(lua_State *L)
+{
+    if (lua_gettop(L) < 1)
+        return luaL_argerror(L, 1, "function expected, got no value");
+    return spawn_from(L, 1, NULL);
+}
+
+static int task_sleep(lua_State *L)
+{
+    double s = check_timeout(L, 1, "sleep time");
+    if (s < 0)
+        return luaL_argerror(L, 1, "number expected, got no value");
+    return silk_task_sleep(L, s);
+}
+
+static int task_join(lua_State *L)
+{
+    silk_task *target = check_task(L, 1);
+    if (target == silk_task_current(L))
+        return luaL_argerror(L, 1, "a task cannot join itself");
+    return silk_task_join(L, target);
+}
+
+static int task_cancel(lua_State *L)
+{
+    silk_task *t = check_task(L, 1);
+    const char *reason = luaL_optstring(L, 2, "cancelled");
+    silk_task_cancel(t, reason);
+    return 0;
+}
+
+static int task_status(lua_State *L)
+{
+    silk_task *t = check_task(L, 1);
+    lua_pushstring(L, silk_task_state_name(t->state));
+    return 1;
+}
+
+static int task_cpu_time(lua_State *L)
+{
+    silk_task *t = check_task(L, 1);
+    double cpu = t->cpu;
+    if (t->state == SILK_TASK_RUNNING)
+        cpu += silk_now() - t->run_since;
+    lua_pushnumber(L, cpu);
+    return 1;
+}
+
+static int task_index(lua_State *L)
+{
+    silk_task *t = check_task(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "id") == 0)
+        lua_pushnumber(L, (lua_Number)t->id);
+    else if (strcmp(k, "name") == 0)
+        t->name ? (void)lua_pushstring(L, t->name) : lua_pushnil(L);
+    else if (strcmp(k, "site") == 0)
+        lua_pushstring(L, t->site);
+    else {
+        lua_getmetatable(L, 1);
+        lua_getfield(L, -1, "methods");
+        lua_getfield(L, -1, k);
+    }
+    return 1;
+}
+
+static int task_tostring(lua_State *L)
+{
+    silk_task *t = check_task(L, 1);
+    if (t->name)
+        lua_pushfstring(L, "task %d \"%s\" (%s)", (int)t->id, t->name, silk_task_state_name(t->state));
+    else
+        lua_pushfstring(L, "task %d (%s)", (int)t->id, silk_task_state_name(t->state));
+    return 1;
+}
+
+static int task_current(lua_State *L)
+{
+    silk_task *t = silk_task_current(L);
+    if (!t || t->co != L)
+        return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, silk_engine_from(L)->anchors_ref);
+    lua_rawgeti(L, -1, t->self_ref);
+    return 1;
+}
+
+/* tasks(): a snapshot array of { id, name, state, reason, what, age, cpu, site, parent } */
+static int task_tasks(lua_State *L)
+{
+    silk_engine *e = silk_engine_from(L);
+    double now = silk_now();
+    lua_createtable(L, e->all.n, 0);
+    int i = 0;
+    for (silk_task *t = e->all.head; t; t = t->all_next) {
+        lua_createtable(L, 0, 10);
+        lua_pushnumber(L, (lua_Number)t->id);
+        lua_setfield(L, -2, "id");
+        if (t->name) {
+            lua_pushstring(L, t->name);
+            lua_setfield(L, -2, "name");
+        }
+        lua_pushstring(L, silk_task_state_name(t->state));
+        lua_setfield(L, -2, "state");
+        if (t->state == SILK_TASK_WAITING) {
+            lua_pushstring(L, silk_wait_reason_name(t->reason));
+            lua_setfield(L, -2, "waiting_on");
+            if (t->what) {
+                lua_pushstring(L, t->what);
+                lua_setfield(L, -2, "what");
+            }
+            lua_pushnumber(L, now - t->wait_since);
+            lua_setfield(L, -2, "waiting_for");
+        }
+        lua_pushnumber(L, now - t->created);
+        lua_setfield(L, -2, "age");
+        lua_pushnumber(L, t->cpu);
+        lua_setfield(L, -2, "cpu");
+        lua_pushstring(L, t->site);
+        lua_setfield(L, -2, "site");
+        if (t->parent) {
+            lua_pushnumber(L, (lua_Number)t->parent->id);
+            lua_setfield(L, -2, "parent");
+        }
+        lua_rawseti(L, -2, ++i);
+    }
+    return 1;
+}
+
+static int task_dump(lua_State *L)
+{
+    silk_task_pushdump(silk_engine_from(L), L);
+    return 1;
+}
+
+/* --- frames: the parts with_timeout and scope are made of ------------------ */
+
+static silk_frame *check_frame(lua_State *L, silk_task *t, int idx)
+{
+    lua_Integer id = luaL_checkinteger(L, idx);
+    silk_frame *f = id > 0 ? silk_frame_find(t, (uint32_t)id) : NULL;
+    if (!f)
+        luaL_argerror(L, idx, "no such frame in the current task");
+    return f;
+}
+
+static int frame_push(lua_State *L)
+{
+    silk_task *t = silk_task_check_current(L, "with_timeout");
+    double timeout = check_timeout(L, 1, "timeout");
+    silk_frame *f = silk_frame_push(t, timeout);
+    if (!f)
+        return luaL_error(L, "out of memory");
+    lua_pushinteger(L, f->id);
+    return 1;
+}
+
+/* frame_pop(id) -> err or nil (the frame's interruption, if it fired), cause or nil */
+static int frame_pop(lua_State *L)
+{
+    silk_task *t = silk_task_check_current(L, "frame_pop");
+    silk_frame *f = check_frame(L, t, 1);
+    if (f != t->frames)
+        return luaL_error(L, "frame %d is not the innermost frame", (int)f->id);
+    if (f->cause_ref != LUA_NOREF)
+        lua_rawgeti(L, LUA_REGISTRYINDEX, f->cause_ref);
+    else
+        lua_pushnil(L);
+    if (!silk_frame_pop(t, f, L))
+        lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static int frame_cancel(lua_State *L)
+{
+    silk_task *t = silk_task_check_current(L, "scope");
+    silk_frame *f = check_frame(L, t, 1);
+    silk_frame_cancel(f, luaL_optstring(L, 2, "cancelled"), L, 0);
+    return 0;
+}
+
+static int scope_spawn(lua_State *L)
+{
+    silk_task *t = silk_task_check_current(L, "scope:spawn");
+    silk_frame *f = check_frame(L, t, 1);
+    if (lua_gettop(L) < 2)
+        return luaL_argerror(L, 2, "function expected, got no value");
+    return spawn_from(L, 2, f);
+}
+
+/* scope_wait(id, shielded) -> true when the scope has no child left, or
+ * marker, err when an outer frame interrupted the wait (never raises). */
+static int scope_wait(lua_State *L)
+{
+    silk_task *t = silk_task_check_current(L, "scope");
+    silk_frame *f = check_frame(L, t, 1);
+    if (f->scope.n == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (lua_toboolean(L, 2))
+        return silk_task_wait_shielded(L, SILK_WAIT_JOIN, "scope", NULL, f);
+    if (!f->prev)
+        return luaL_error(L, "scope frame has no outer frame");
+    return silk_task_wait_upto(L, SILK_WAIT_JOIN, "scope", NULL, f, f->prev);
+}
+
+static int is_interrupted(lua_State *L)
+{
+    silk_task *t = silk_task_current(L);
+    lua_pushboolean(L, t && silk_task_interrupted(t));
+    return 1;
+}
+
+/* live_ids() -> set of the ids of live tasks (silk.testing.no_leaks) */
+static int live_ids(lua_State *L)
+{
+    silk_engine *e = silk_engine_from(L);
+    lua_createtable(L, 0, e->all.n);
+    for (silk_task *t = e->all.head; t; t = t->all_next) {
+        lua_pushboolean(L, 1);
+        lua_rawseti(L, -2, (int)t->id);
+    }
+    return 1;
+}
+
+int silk_lapi_task(lua_State *L)
+{
+    luaL_newmetatable(L, SILK_TASK_META);
+    lua_pushliteral(L, SILK_TASK_META);
+    lua_setfield(L, -2, "__name");
+    lua_pushcfunction(L, task_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, task_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, silk_task_handle_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_createtable(L, 0, 4);
+    silk_task_pushwaiting(L, task_join);
+    lua_setfield(L, -2, "join");
+    lua_pushcfunction(L, task_cancel);
+    lua_setfield(L, -2, "cancel");
+    lua_pushcfunction(L, task_status);
+    lua_setfield(L, -2, "status");
+    lua_pushcfunction(L, task_cpu_time);
+    lua_setfield(L, -2, "cpu_time");
+    lua_setfield(L, -2, "methods");
+    lua_pop(L, 1);
+
+    static const luaL_Reg fns[] = {
+        {"spawn", task_spawn},
+        {"current", task_current},
+        {"tasks", task_tasks},
+        {"dump", task_dump},
+        {"frame_push", frame_push},
+        {"frame_pop", frame_pop},
+        {"frame_cancel", frame_cancel},
+        {"scope_spawn", scope_spawn},
+        {"scope_wait", scope_wait},
+        {"interrupted", is_interrupted},
+        {"live_ids", live_ids},
+        {NULL, NULL},
+    };
+    lua_newtable(L);
+    luaL_register(L, NULL, fns);
+    silk_task_pushwaiting(L, task_sleep);
+    lua_setfield(L, -2, "sleep");
+    lua_pushlightuserdata(L, silk_task_interrupt_marker());
+    lua_setfield(L, -2, "INTERRUPTED");
+    silk_channel_register(L);
+    return 1;
+}

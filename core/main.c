@@ -1,0 +1,172 @@
+/*
+ * main.c -- the silk command line: run | eval | test | version.
+ *
+ * Exit statuses: 0 success; 1 an uncaught error (or failing specs);
+ * 2 usage or a script that does not load; 3 tasks or resources leaked;
+ * 4 deadlock; 128+N stopped by signal N.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <luajit.h>
+
+#include "silk_config.h"
+#include "engine.h"
+
+enum { EXIT_USAGE = 2, EXIT_LEAK = 3, EXIT_DEADLOCK = 4 };
+
+static void usage(FILE *out)
+{
+    fputs("usage: silk <command> [options] [args]\n"
+          "\n"
+          "commands:\n"
+          "  eval FILE.lua [args...]   run FILE as the main task; fail on errors, leaks, deadlocks\n"
+          "  test [busted args] [paths]  run busted specs inside silk (default: tests/spec)\n"
+          "  version                   print the version\n"
+          "\n"
+          "options (before the command's arguments):\n"
+          "  --grace SECONDS     time tasks get to unwind after SIGINT/SIGTERM (default 5)\n"
+          "  --allow-leaks       tasks alive at the end are a warning, not a failure\n"
+          "  --no-preempt        do not interrupt running Lua code (deadlines apply at waits only)\n"
+          "  --slice SECONDS     run time after which a busy task is time-sliced (default 0.002)\n",
+          out);
+}
+
+/* Parses the engine options that precede the command's own arguments;
+ * returns the index of the first argument that is not one, or -1. */
+static int parse_options(int argc, char **argv, int i, silk_engine_options *o)
+{
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--allow-leaks") == 0) {
+            o->allow_leaks = 1;
+        } else if (strcmp(a, "--no-preempt") == 0) {
+            o->preempt = 0;
+        } else if (strcmp(a, "--grace") == 0 || strcmp(a, "--slice") == 0) {
+            char *end;
+            double v = i + 1 < argc ? strtod(argv[i + 1], &end) : -1;
+            if (i + 1 >= argc || *end || v < 0) {
+                fprintf(stderr, "silk: %s needs a non-negative number of seconds\n", a);
+                return -1;
+            }
+            if (a[2] == 'g')
+                o->grace = v;
+            else
+                o->slice = v > 0 ? v : 0.002;
+            i++;
+        } else if (strcmp(a, "--") == 0) {
+            return i + 1;
+        } else {
+            return i;
+        }
+    }
+    return i;
+}
+
+static int exit_status(silk_engine *e, silk_outcome out, int script_status)
+{
+    switch (out) {
+    case SILK_OK:
+        return script_status;
+    case SILK_FAILED:
+        return 1;
+    case SILK_LEAKED:
+        return EXIT_LEAK;
+    case SILK_DEADLOCK:
+        return EXIT_DEADLOCK;
+    case SILK_SIGNALLED:
+        return 128 + silk_engine_signal(e);
+    }
+    return 1;
+}
+
+/* Loads the chunk to run as the main task with its arguments; sets the
+ * global `arg` as the standalone Lua interpreter does. Returns the number of
+ * arguments pushed above the chunk, or -1 (message printed). */
+static int load_main(lua_State *L, const char *loader, const char *file, int argc, char **argv)
+{
+    lua_createtable(L, argc, 1);
+    lua_pushstring(L, file ? file : "silk");
+    lua_rawseti(L, -2, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setglobal(L, "arg");
+
+    int rc;
+    if (loader) {
+        lua_getglobal(L, "require");
+        lua_pushstring(L, loader);
+        rc = lua_pcall(L, 1, 1, 0);
+        if (rc == 0 && !lua_isfunction(L, -1)) {
+            lua_pushfstring(L, "module %s does not return a function", loader);
+            rc = 1;
+        }
+    } else {
+        rc = luaL_loadfile(L, file);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "silk: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    for (int i = 0; i < argc; i++)
+        lua_pushstring(L, argv[i]);
+    return argc;
+}
+
+/* eval and test: one main task, the loop, the end-of-run checks. */
+static int run_chunk(const silk_engine_options *o, const char *loader, const char *file,
+                     int argc, char **argv)
+{
+    silk_engine *e = silk_engine_new(o);
+    if (!e)
+        return 1;
+    lua_State *L = silk_engine_lua(e);
+    int nargs = load_main(L, loader, file, argc, argv);
+    if (nargs < 0) {
+        silk_engine_free(e);
+        return EXIT_USAGE;
+    }
+    silk_outcome out = silk_engine_run_main(e, nargs, "main");
+    int status = exit_status(e, out, silk_engine_exit_code(e));
+    silk_engine_free(e);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    silk_engine_options o;
+    silk_engine_defaults(&o);
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("silk %s (%s)\n", SILK_VERSION, LUAJIT_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    int i = parse_options(argc, argv, 2, &o);
+    if (i < 0)
+        return EXIT_USAGE;
+    if (strcmp(cmd, "eval") == 0) {
+        if (i >= argc) {
+            fprintf(stderr, "silk: eval needs a file\n");
+            return EXIT_USAGE;
+        }
+        return run_chunk(&o, NULL, argv[i], argc - i - 1, argv + i + 1);
+    }
+    if (strcmp(cmd, "test") == 0)
+        return run_chunk(&o, "silk.test", NULL, argc - i, argv + i);
+    fprintf(stderr, "silk: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,130 @@
+/*
+ * preempt.c -- the profiler tick and the count hook that interrupt running
+ * Lua code; see preempt.h for the mechanism and why it is this one.
+ */
+#include <luajit.h>
+#include <lauxlib.h>
+
+#include "preempt.h"
+#include "task_int.h"
+
+#define DORMANT_COUNT 0x7fffffff
+
+static silk_engine *owner;                /* the engine holding the profiler */
+static silk_preempt_sampler_fn sampler;
+static void *sampler_ud;
+static const char pcall_key = 0, xpcall_key = 0;   /* registry: yieldable C functions */
+
+void silk_preempt_sampler(silk_preempt_sampler_fn fn, void *ud)
+{
+    sampler = fn;
+    sampler_ud = ud;
+}
+
+static int is_key_fn(lua_State *L, int idx, const char *key)
+{
+    lua_pushlightuserdata(L, (void *)key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    int same = lua_rawequal(L, idx < 0 ? idx - 1 : idx, -1);
+    lua_pop(L, 1);
+    return same;
+}
+
+/* LuaJIT can yield across pcall and xpcall but not across any other C
+ * function that calls back into Lua; walk the frames to see which we are in. */
+static int can_yield_here(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sf", &ar))
+            return 0;
+        int ok = ar.what[0] != 'C' || is_key_fn(L, -1, &pcall_key) || is_key_fn(L, -1, &xpcall_key);
+        lua_pop(L, 1);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* The outermost frame that a running task must be interrupted for now:
+ * any passed deadline, or a cancellation once the slice is used up. */
+static silk_frame *due_frame(silk_task *t, double now, int slice_used)
+{
+    silk_frame *hit = NULL;
+    for (silk_frame *f = t->frames; f; f = f->prev)
+        if ((f->deadline > 0 && now >= f->deadline) || (f->cancelled && slice_used))
+            hit = f;
+    return hit;
+}
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+    lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
+    silk_engine *e = owner;
+    silk_task *t = e ? e->current : NULL;
+    if (!t)
+        return;
+    double now = silk_now();
+    int slice_used = now - t->run_since >= e->opts.slice;
+    int in_task = L == t->co;
+    silk_frame *f = due_frame(t, now, slice_used);
+    if (f == &t->frame0 && in_task && can_yield_here(L)) {
+        t->kill = 1;
+        lua_yield(L, 0);                  /* does not return */
+    }
+    if (f) {
+        silk_task_pushinterrupt(t, L, NULL);
+        lua_error(L);                     /* does not return */
+    }
+    if (slice_used && in_task && can_yield_here(L)) {
+        t->preempted = 1;
+        lua_yield(L, 0);
+    }
+}
+
+/* Runs on every profiler tick, at a VM safe point. It must not raise: an
+ * error here leaves LuaJIT's hook mask broken for good (RUNTIME-NOTES 1). */
+static void tick(void *data, lua_State *L, int samples, int vmstate)
+{
+    silk_engine *e = data;
+    if (sampler)
+        sampler(sampler_ud, L, samples, vmstate);
+    silk_task *t = e->current;
+    if (!t)
+        return;
+    double now = silk_now();
+    int due = now - t->run_since >= e->opts.slice;
+    for (silk_frame *f = t->frames; f && !due; f = f->prev)
+        due = f->deadline > 0 && now >= f->deadline;
+    if (due)
+        lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+}
+
+int silk_preempt_start(silk_engine *e)
+{
+    if (owner)
+        return owner == e ? 0 : -1;
+    lua_State *L = e->L;
+    lua_getglobal(L, "pcall");
+    lua_pushlightuserdata(L, (void *)&pcall_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_getglobal(L, "xpcall");
+    lua_pushlightuserdata(L, (void *)&xpcall_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    owner = e;
+    lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
+    luaJIT_profile_start(L, "li1", tick, e);
+    return 0;
+}
+
+void silk_preempt_stop(silk_engine *e)
+{
+    if (owner != e)
+        return;
+    luaJIT_profile_stop(e->L);
+    lua_sethook(e->L, NULL, 0, 0);
+    owner = NULL;
+}

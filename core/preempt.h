@@ -1,0 +1,48 @@
+/*
+ * preempt.h -- deadlines and time slices for Lua code that never waits.
+ *
+ * LuaJIT checks no hooks inside compiled traces, so a plain count hook
+ * cannot stop `while true do end` once it is compiled (RUNTIME-NOTES.md,
+ * section 1). What does work, at no measurable cost to compiled code:
+ * LuaJIT's sampling profiler in line mode makes traces exit to the
+ * interpreter on every tick, and a count hook armed at start with a huge
+ * count stays dormant until the tick's callback lowers the count to 1.
+ * The hook then acts on the running task:
+ *  - frame 0 (the task's own deadline or cancellation) triggered: the task is
+ *    ended where it stands (it yields from the hook and is never resumed);
+ *  - an inner frame (with_timeout, scope) triggered: its error value is
+ *    raised in the running code, where with_timeout or scope catches it;
+ *  - the task has run longer than its slice: it yields from the hook and
+ *    goes to the back of the run queue, so timers and other tasks keep
+ *    their timing.
+ * Cancellation is acted on only at a slice's end: a task that cancels
+ * itself, or was cancelled before it was resumed, reaches its next wait.
+ * Where yielding is impossible (inside table.sort's comparator, a
+ * string.gsub callback, a coroutine the script made) the hook raises
+ * instead, or, for slicing, waits for a later tick.
+ *
+ * This module owns LuaJIT's profiler, of which a process has one: it is
+ * started once for the engine's life (start and stop flush every trace).
+ * The flame-graph sampler plugs into its ticks with silk_preempt_sampler().
+ */
+#ifndef SILK_PREEMPT_H
+#define SILK_PREEMPT_H
+
+#include <lua.h>
+
+typedef struct silk_engine silk_engine;
+
+/* Arms the dormant hook and starts the profiler with a 1 ms tick.
+ * Returns 0, or -1 when the profiler is in use by another engine. */
+int silk_preempt_start(silk_engine *e);
+
+/* Stops the profiler and removes the hook. Idempotent. */
+void silk_preempt_stop(silk_engine *e);
+
+/* A function called on every tick (from the VM, at a safe point, on the
+ * loop thread) with LuaJIT's profiler arguments; NULL removes it. It must
+ * not raise, yield or allocate Lua objects. */
+typedef void (*silk_preempt_sampler_fn)(void *ud, lua_State *L, int samples, int vmstate);
+void silk_preempt_sampler(silk_preempt_sampler_fn fn, void *ud);
+
+#endif

@@ -1,0 +1,934 @@
+/*
+ * task.c -- tasks as coroutines: records, the run queue, the one resume
+ * point, waits, cancel frames, deadlines, the family tree, joins and dumps.
+ * See task.h for the contract and task_int.h for the record.
+ *
+ * Invariants:
+ *  - a live task is on e->all, and on exactly one of: e->runq (RUNNABLE),
+ *    nothing (RUNNING, exactly e->current), its wait (WAITING);
+ *  - a live task's coroutine and handle are anchored in the anchors table;
+ *  - only task_resume() calls lua_resume, and only from the scheduler
+ *    (silk_task_run, called from the loop's prepare phase);
+ *  - a WAITING task has a cancel function or none, and its deadline timer
+ *    is armed iff one of the frames that may interrupt the wait has a
+ *    deadline.
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "errors.h"
+#include "task_int.h"
+#include "track.h"
+
+static char interrupt_marker;    /* its address is the marker value */
+static const char waiting_key = 0;   /* registry: factory of waiting wrappers */
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* --- intrusive lists ------------------------------------------------------
+ * One list type, several link pairs in the record; each pair gets its own
+ * push/remove through this macro so that membership stays explicit. */
+#define TLIST_LINKS(name, NEXT, PREV)                                              \
+    static void name##_push(silk_tlist *l, silk_task *t)                           \
+    {                                                                             \
+        t->NEXT = NULL;                                                           \
+        t->PREV = l->tail;                                                        \
+        if (l->tail)                                                              \
+            l->tail->NEXT = t;                                                    \
+        else                                                                      \
+            l->head = t;                                                          \
+        l->tail = t;                                                              \
+        l->n++;                                                                   \
+    }                                                                             \
+    static void name##_remove(silk_tlist *l, silk_task *t)                         \
+    {                                                                             \
+        if (t->PREV)                                                              \
+            t->PREV->NEXT = t->NEXT;                                              \
+        else                                                                      \
+            l->head = t->NEXT;                                                    \
+        if (t->NEXT)                                                              \
+            t->NEXT->PREV = t->PREV;                                              \
+        else                                                                      \
+            l->tail = t->PREV;                                                    \
+        t->NEXT = t->PREV = NULL;                                                 \
+        l->n--;                                                                   \
+    }
+
+TLIST_LINKS(all, all_next, all_prev)
+TLIST_LINKS(runq, run_next, run_prev)
+TLIST_LINKS(sib, sib_next, sib_prev)
+TLIST_LINKS(scope, sc_next, sc_prev)
+TLIST_LINKS(waitq, q_next, q_prev)
+
+void silk_tlist_qpush(silk_tlist *q, silk_task *t)
+{
+    assert(t->q == NULL);
+    waitq_push(q, t);
+    t->q = q;
+    silk_track_acquire(SILK_RES_WAITER);
+}
+
+void silk_tlist_qremove(silk_task *t)
+{
+    if (!t->q)
+        return;
+    waitq_remove(t->q, t);
+    t->q = NULL;
+    silk_track_release(SILK_RES_WAITER);
+}
+
+silk_task *silk_tlist_qpop(silk_tlist *q)
+{
+    silk_task *t = q->head;
+    if (t)
+        silk_tlist_qremove(t);
+    return t;
+}
+
+/* --- names ---------------------------------------------------------------- */
+
+const char *silk_task_state_name(silk_task_state s)
+{
+    static const char *const names[] = {"runnable", "running", "waiting", "done", "failed"};
+    return names[s];
+}
+
+const char *silk_wait_reason_name(silk_wait_reason r)
+{
+    static const char *const names[SILK_WAIT_COUNT_] = {
+        [SILK_WAIT_NONE] = "none",   [SILK_WAIT_SLEEP] = "sleep", [SILK_WAIT_JOIN] = "join",
+        [SILK_WAIT_SEND] = "send",   [SILK_WAIT_RECV] = "recv",   [SILK_WAIT_FETCH] = "fetch",
+        [SILK_WAIT_PARSE] = "parse", [SILK_WAIT_IO] = "io",
+    };
+    return names[r];
+}
+
+static int is_live(const silk_task *t)
+{
+    return t->state <= SILK_TASK_WAITING;
+}
+
+/* The only place a task changes state. */
+static void set_state(silk_task *t, silk_task_state s)
+{
+    silk_engine *e = t->e;
+    if (t->state == s)
+        return;
+    if (t->state == SILK_TASK_RUNNABLE)
+        runq_remove(t->preempted ? &e->sliced : &e->runq, t);
+    t->state = s;
+    if (s == SILK_TASK_RUNNABLE) {
+        runq_push(&e->runq, t);
+        silk_engine_kick(e);
+    }
+}
+
+/* --- registry anchors ----------------------------------------------------- */
+
+static int anchor(silk_engine *e, lua_State *L, int idx)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->anchors_ref);
+    lua_pushvalue(L, idx);
+    int ref = luaL_ref(L, -2);
+    lua_pop(L, 1);
+    return ref;
+}
+
+static void unanchor(silk_engine *e, int ref)
+{
+    lua_State *L = e->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->anchors_ref);
+    luaL_unref(L, -1, ref);
+    lua_pop(L, 1);
+}
+
+/* --- frames ---------------------------------------------------------------- */
+
+static int frame_triggered(const silk_frame *f, double now)
+{
+    return f->cancelled || (f->deadline > 0 && now >= f->deadline);
+}
+
+double silk_task_next_deadline(silk_task *t)
+{
+    double d = 0;
+    for (silk_frame *f = t->frames; f; f = f->prev)
+        if (f->deadline > 0 && !f->cancelled && (d == 0 || f->deadline < d))
+            d = f->deadline;
+    return d;
+}
+
+static void cancel_children(silk_task *t, const char *reason);
+
+silk_frame *silk_task_pushinterrupt(silk_task *t, lua_State *L, silk_frame *upto)
+{
+    double now = silk_now();
+    silk_frame *hit = NULL;
+    for (silk_frame *f = upto ? upto : t->frames; f; f = f->prev)
+        if (frame_triggered(f, now))
+            hit = f;                      /* keep going: the outermost wins */
+    if (!hit)
+        return NULL;
+    if (hit->err_ref == LUA_NOREF) {      /* a deadline, seen for the first time */
+        if (hit == &t->frame0)
+            silk_err_push(L, "timeout", "task %llu exceeded its deadline",
+                          (unsigned long long)t->id);
+        else
+            silk_err_push(L, "timeout", "with_timeout deadline exceeded");
+        hit->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        if (hit == &t->frame0)
+            cancel_children(t, "parent task timed out");
+    }
+    hit->fired = 1;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, hit->err_ref);
+    return hit;
+}
+
+silk_frame *silk_frame_push(silk_task *t, double timeout)
+{
+    silk_frame *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->owner = t;
+    f->id = ++t->next_frame_id;
+    f->deadline = timeout >= 0 ? silk_now() + timeout : 0;
+    f->err_ref = f->cause_ref = LUA_NOREF;
+    f->prev = t->frames;
+    t->frames = f;
+    silk_track_acquire(SILK_RES_FRAME);
+    return f;
+}
+
+silk_frame *silk_frame_find(silk_task *t, uint32_t id)
+{
+    for (silk_frame *f = t->frames; f; f = f->prev)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+/* Releases an inner frame; its scope children (if any are left, which only
+ * happens when the owner was killed) lose their scope. */
+static void frame_free(silk_engine *e, silk_frame *f)
+{
+    for (silk_task *c = f->scope.head; c; c = f->scope.head) {
+        scope_remove(&f->scope, c);
+        c->scope = NULL;
+    }
+    luaL_unref(e->L, LUA_REGISTRYINDEX, f->err_ref);
+    luaL_unref(e->L, LUA_REGISTRYINDEX, f->cause_ref);
+    free(f);
+    silk_track_release(SILK_RES_FRAME);
+}
+
+int silk_frame_pop(silk_task *t, silk_frame *f, lua_State *L)
+{
+    assert(f == t->frames && f != &t->frame0);
+    t->frames = f->prev;
+    int fired = f->fired;
+    if (fired)
+        lua_rawgeti(L, LUA_REGISTRYINDEX, f->err_ref);
+    frame_free(t->e, f);
+    return fired;
+}
+
+static void interrupt_wait(silk_task *t);
+
+void silk_frame_cancel(silk_frame *f, const char *reason, lua_State *L, int cause_idx)
+{
+    silk_task *t = f->owner;
+    if (f->cancelled || !is_live(t))
+        return;
+    if (!L)
+        L = t->e->L;
+    if (cause_idx)
+        cause_idx = cause_idx < 0 ? lua_gettop(L) + cause_idx + 1 : cause_idx;
+    f->cancelled = 1;
+    if (f->err_ref == LUA_NOREF) {
+        silk_err_push(L, "cancelled", "%s", reason ? reason : "cancelled");
+        if (cause_idx) {
+            lua_pushvalue(L, cause_idx);
+            lua_setfield(L, -2, "cause");
+        }
+        f->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    if (cause_idx && f->cause_ref == LUA_NOREF) {
+        lua_pushvalue(L, cause_idx);
+        f->cause_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    for (silk_task *c = f->scope.head; c; c = c->sc_next)
+        silk_task_cancel(c, "scope cancelled");
+    if (f == &t->frame0)
+        cancel_children(t, reason);
+    interrupt_wait(t);
+}
+
+void silk_task_cancel(silk_task *t, const char *reason)
+{
+    silk_frame_cancel(&t->frame0, reason ? reason : "cancelled", NULL, 0);
+}
+
+static void cancel_children(silk_task *t, const char *reason)
+{
+    for (silk_task *c = t->children.head; c; c = c->sib_next)
+        silk_task_cancel(c, reason);
+}
+
+void silk_task_cancel_all(silk_engine *e, const char *reason)
+{
+    for (silk_task *t = e->all.head; t; t = t->all_next)
+        silk_task_cancel(t, reason);
+}
+
+int silk_task_interrupted(silk_task *t)
+{
+    double now = silk_now();
+    for (silk_frame *f = t->frames; f; f = f->prev)
+        if (frame_triggered(f, now))
+            return 1;
+    return 0;
+}
+
+/* --- waiting --------------------------------------------------------------- */
+
+static void end_wait(silk_task *t)
+{
+    ev_timer_stop(t->e->loop, &t->deadline_timer);
+    silk_tlist_qremove(t);
+    t->reason = SILK_WAIT_NONE;
+    t->what = NULL;
+    t->cancel = NULL;
+    t->cancel_data = NULL;
+    t->wait_upto = NULL;
+    t->wait_shield = 0;
+    if (t->wait_ref != LUA_NOREF) {
+        luaL_unref(t->e->L, LUA_REGISTRYINDEX, t->wait_ref);
+        t->wait_ref = LUA_NOREF;
+    }
+}
+
+/* Wakes t with its outermost triggered frame's interruption, if one covers
+ * its wait. The wait's operation is released through its cancel function. */
+static void interrupt_wait(silk_task *t)
+{
+    if (t->state != SILK_TASK_WAITING || t->wait_shield)
+        return;
+    if (!silk_task_pushinterrupt(t, t->co, t->wait_upto))
+        return;
+    if (t->cancel)
+        t->cancel(t, t->cancel_data);
+    end_wait(t);
+    lua_pushlightuserdata(t->co, &interrupt_marker);
+    lua_insert(t->co, -2);
+    t->nwake = 2;
+    set_state(t, SILK_TASK_RUNNABLE);
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    silk_task *t = container_of(w, silk_task, deadline_timer);
+    interrupt_wait(t);
+    if (t->state == SILK_TASK_WAITING) {
+        /* Woke a hair early by the monotonic clock: wait for the rest. */
+        double d = silk_task_next_deadline(t);
+        if (d > 0) {
+            ev_timer_set(w, fmax(d - silk_now(), 1e-4), 0);
+            ev_timer_start(loop, w);
+        }
+    }
+}
+
+silk_task *silk_task_check_current(lua_State *L, const char *what)
+{
+    silk_engine *e = silk_engine_from(L);
+    silk_task *t = e->current;
+    if (!t)
+        luaL_error(L, "%s: not inside a silk task", what);
+    if (t->co != L)
+        luaL_error(L, "%s: cannot wait inside a coroutine the script created itself "
+                      "(coroutine.create/wrap); call it from the task", what);
+    return t;
+}
+
+static int park(lua_State *L, silk_wait_reason reason, const char *what, silk_wait_cancel_fn cancel,
+                void *data, silk_frame *upto, int shield)
+{
+    silk_task *t = silk_task_check_current(L, silk_wait_reason_name(reason));
+    if (!upto)
+        upto = t->frames;
+    if (!shield && silk_task_pushinterrupt(t, L, upto)) {
+        if (cancel)
+            cancel(t, data);
+        if (t->wait_ref != LUA_NOREF) {
+            luaL_unref(L, LUA_REGISTRYINDEX, t->wait_ref);
+            t->wait_ref = LUA_NOREF;
+        }
+        silk_tlist_qremove(t);
+        lua_pushlightuserdata(L, &interrupt_marker);
+        lua_insert(L, -2);
+        return 2;
+    }
+    t->reason = reason;
+    t->what = what;
+    t->cancel = cancel;
+    t->cancel_data = data;
+    t->wait_upto = upto;
+    t->wait_shield = shield;
+    t->wait_since = silk_now();
+    double d = 0;
+    for (silk_frame *f = upto; f && !shield; f = f->prev)
+        if (f->deadline > 0 && (d == 0 || f->deadline < d))
+            d = f->deadline;
+    if (d > 0) {
+        ev_now_update(t->e->loop);
+        ev_timer_set(&t->deadline_timer, fmax(d - t->wait_since, 0), 0);
+        ev_timer_start(t->e->loop, &t->deadline_timer);
+    }
+    set_state(t, SILK_TASK_WAITING);
+    return lua_yield(L, 0);
+}
+
+int silk_task_wait_upto(lua_State *L, silk_wait_reason reason, const char *what,
+                        silk_wait_cancel_fn cancel, void *data, silk_frame *upto)
+{
+    return park(L, reason, what, cancel, data, upto, 0);
+}
+
+int silk_task_wait_shielded(lua_State *L, silk_wait_reason reason, const char *what,
+                            silk_wait_cancel_fn cancel, void *data)
+{
+    return park(L, reason, what, cancel, data, NULL, 1);
+}
+
+int silk_task_wait(lua_State *L, silk_wait_reason reason, const char *what,
+                   silk_wait_cancel_fn cancel, void *data)
+{
+    return silk_task_wait_upto(L, reason, what, cancel, data, NULL);
+}
+
+void silk_task_wake(silk_task *t, int nvalues)
+{
+    assert(t->magic == SILK_TASK_MAGIC && t->state == SILK_TASK_WAITING);
+    end_wait(t);
+    t->nwake = nvalues;
+    set_state(t, SILK_TASK_RUNNABLE);
+}
+
+void *silk_task_interrupt_marker(void)
+{
+    return &interrupt_marker;
+}
+
+/* The wrappers that turn an interrupted wait into a raised error value are
+ * plain Lua, made once per state by this chunk, which also returns the
+ * function that takes the wrappers' own frames out of tracebacks. */
+static const char waiting_chunk[] =
+    "local marker = ...\n"
+    "local error = error\n"
+    "local function check(a, ...)\n"
+    "  if a == marker then error((...), 0) end\n"
+    "  return a, ...\n"
+    "end\n"
+    "local function wrap(f) return function(...) return check(f(...)) end end\n"
+    "local function clean(tb)\n"
+    "  tb = tb:gsub(\"\\n\\t%[C%]: in function 'f'\\n\\tsilk%.waiting:%d+: in function\", \"\\n\\t[C]: in function\")\n"
+    "  tb = tb:gsub(\"\\n\\tsilk%.waiting:%d+: in function\", \"\\n\\t[C]: in function\")\n"
+    "  return (tb:gsub(\"\\n\\t%[C%]: in function <silk%.waiting:%d+>\", \"\\n\\t[C]: in a silk primitive\"))\n"
+    "end\n"
+    "return wrap, clean\n";
+
+/* Pushes the wrapping (which = 1) or the traceback-cleaning (2) function. */
+static void push_waiting_helper(lua_State *L, int which)
+{
+    lua_pushlightuserdata(L, (void *)&waiting_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        if (luaL_loadbuffer(L, waiting_chunk, sizeof waiting_chunk - 1, "=silk.waiting"))
+            lua_error(L);
+        lua_pushlightuserdata(L, &interrupt_marker);
+        lua_call(L, 1, 2);
+        lua_createtable(L, 2, 0);
+        lua_insert(L, -3);
+        lua_rawseti(L, -3, 2);
+        lua_rawseti(L, -2, 1);
+        lua_pushlightuserdata(L, (void *)&waiting_key);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+    lua_rawgeti(L, -1, which);
+    lua_remove(L, -2);
+}
+
+void silk_task_pushwaiting(lua_State *L, lua_CFunction fn)
+{
+    push_waiting_helper(L, 1);
+    lua_pushcfunction(L, fn);
+    lua_call(L, 1, 1);
+}
+
+lua_State *silk_task_thread(silk_task *t)
+{
+    return t->co;
+}
+
+silk_task *silk_task_current(lua_State *L)
+{
+    return silk_engine_from(L)->current;
+}
+
+/* Returns the interruption (marker, err) of t's frames, if one is due,
+ * from a primitive that does not need to park (sleep(0), join of a
+ * finished task): such calls still fail at once in an interrupted task. */
+static int interrupted_now(silk_task *t, lua_State *L)
+{
+    if (!silk_task_pushinterrupt(t, L, NULL))
+        return 0;
+    lua_pushlightuserdata(L, &interrupt_marker);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static void sleep_cancel(silk_task *t, void *data)
+{
+    if (ev_is_active(&t->sleep_timer)) {
+        ev_timer_stop(t->e->loop, &t->sleep_timer);
+        silk_track_release(SILK_RES_TIMER);
+    }
+}
+
+static void on_sleep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    silk_task *t = container_of(w, silk_task, sleep_timer);
+    silk_track_release(SILK_RES_TIMER);
+    silk_task_wake(t, 0);
+}
+
+int silk_task_sleep(lua_State *L, double seconds)
+{
+    silk_task *t = silk_task_check_current(L, "sleep");
+    if (seconds <= 0) {
+        /* A bare yield: to the back of the run queue. */
+        int n = interrupted_now(t, L);
+        return n ? n : lua_yield(L, 0);
+    }
+    ev_now_update(t->e->loop);            /* the loop's time is stale while tasks run */
+    ev_timer_set(&t->sleep_timer, seconds, 0);
+    ev_timer_start(t->e->loop, &t->sleep_timer);
+    silk_track_acquire(SILK_RES_TIMER);
+    return silk_task_wait(L, SILK_WAIT_SLEEP, NULL, sleep_cancel, NULL);
+}
+
+int silk_task_join(lua_State *L, silk_task *target)
+{
+    silk_task *t = silk_task_check_current(L, "join");
+    if (!is_live(target)) {
+        int n = interrupted_now(t, L);
+        return n ? n : silk_task_pushresult(target, L);
+    }
+    silk_tlist_qpush(&target->joiners, t);
+    return silk_task_wait(L, SILK_WAIT_JOIN, target->name ? target->name : "task", NULL, NULL);
+}
+
+/* --- spawning -------------------------------------------------------------- */
+
+/* The first caller outside silk's own Lua modules: where the task was made. */
+static void creation_site(silk_engine *e, lua_State *L, char *buf, size_t len)
+{
+    lua_Debug ar;
+    size_t dirlen = strlen(e->lua_dir);
+    snprintf(buf, len, "%s", e->current ? "?" : "(engine)");
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar) || ar.currentline < 0)
+            continue;
+        if (ar.source[0] == '@' && strncmp(ar.source + 1, e->lua_dir, dirlen) == 0)
+            continue;
+        snprintf(buf, len, "%s:%d", ar.short_src, ar.currentline);
+        return;
+    }
+}
+
+silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const char *name,
+                              double timeout, silk_frame *scope)
+{
+    int fn = lua_gettop(L) - nargs;
+    silk_task *t = lua_newuserdata(L, sizeof *t);
+    memset(t, 0, sizeof *t);
+    luaL_getmetatable(L, SILK_TASK_META);
+    lua_setmetatable(L, -2);
+    lua_insert(L, fn);                    /* handle below the function */
+
+    lua_State *co = lua_newthread(L);
+    t->co_ref = anchor(e, L, -1);
+    lua_pop(L, 1);
+    lua_xmove(L, co, nargs + 1);          /* function and arguments */
+    t->self_ref = anchor(e, L, -1);       /* the handle, left on L */
+
+    t->magic = SILK_TASK_MAGIC;
+    t->e = e;
+    t->co = co;
+    t->id = ++e->next_id;
+    t->name = name ? strdup(name) : NULL;
+    t->result_ref = LUA_NOREF;
+    t->wait_ref = LUA_NOREF;
+    t->created = silk_now();
+    creation_site(e, L, t->site, sizeof t->site);
+    t->frame0.owner = t;
+    t->frame0.deadline = timeout > 0 ? t->created + timeout : 0;
+    t->frame0.err_ref = t->frame0.cause_ref = LUA_NOREF;
+    t->frames = &t->frame0;
+    ev_init(&t->deadline_timer, on_deadline);
+    ev_init(&t->sleep_timer, on_sleep);
+    t->nwake = nargs;                     /* the first resume passes the arguments */
+    t->state = SILK_TASK_DONE;            /* so that set_state below queues it */
+    all_push(&e->all, t);
+    silk_track_acquire(SILK_RES_TASK);
+
+    silk_task *parent = e->current;
+    if (parent) {
+        t->parent = parent;
+        t->creator = parent->id;
+        sib_push(&parent->children, t);
+    }
+    if (scope) {
+        t->scope = scope;
+        scope_push(&scope->scope, t);
+    }
+    set_state(t, SILK_TASK_RUNNABLE);
+    if ((parent && parent->frame0.cancelled) || (scope && scope->cancelled))
+        silk_task_cancel(t, "spawned by a cancelled task");
+    return t;
+}
+
+silk_task *silk_task_spawn(silk_engine *e, lua_State *L, int nargs, const char *name,
+                           double timeout)
+{
+    return silk_task_spawn_in(e, L, nargs, name, timeout, NULL);
+}
+
+/* --- finishing ------------------------------------------------------------- */
+
+/* Pushes traceback text of co onto L without the frames of the Lua wrapper
+ * that every waiting primitive goes through (silk_task_pushwaiting), so
+ * that the user's own lines come right after the primitive. */
+static void push_traceback(lua_State *L, lua_State *co)
+{
+    push_waiting_helper(L, 2);
+    luaL_traceback(L, co, NULL, 0);
+    lua_call(L, 1, 1);
+}
+
+/* Turns the error at the top of co into an error value with a traceback
+ * taken where it was raised (the coroutine's stack is still intact). */
+static void normalize_error(lua_State *co)
+{
+    int err = lua_gettop(co);
+    int wrap = !silk_err_is(co, err);
+    if (wrap) {
+        const char *msg = lua_tostring(co, err);
+        silk_err_push(co, "error", "%s", msg ? msg : luaL_typename(co, err));
+        if (!msg) {
+            lua_pushvalue(co, err);
+            lua_setfield(co, -2, "value");
+        }
+        lua_replace(co, err);
+    }
+    lua_getfield(co, err, "traceback");
+    int has = !lua_isnil(co, -1);
+    lua_pop(co, 1);
+    if (!has) {
+        push_traceback(co, co);
+        lua_setfield(co, err, "traceback");
+    }
+}
+
+int silk_task_pushresult(silk_task *t, lua_State *L)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->result_ref);
+    int res = lua_gettop(L);
+    if (t->state == SILK_TASK_FAILED) {
+        lua_pushboolean(L, 0);
+        lua_rawgeti(L, res, 1);
+        lua_remove(L, res);
+        if (t->unobserved) {
+            t->unobserved = 0;
+            t->e->unobserved_failures--;
+        }
+        t->observed = 1;
+        return 2;
+    }
+    lua_getfield(L, res, "n");
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, n + 1, "too many results");
+    lua_pushboolean(L, 1);
+    for (int i = 1; i <= n; i++)
+        lua_rawgeti(L, res, i);
+    lua_remove(L, res);
+    return n + 1;
+}
+
+static int error_kind_is(lua_State *L, int idx, const char *kind)
+{
+    lua_getfield(L, idx, "kind");
+    int same = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), kind) == 0;
+    lua_pop(L, 1);
+    return same;
+}
+
+static void report_failure(silk_task *t, lua_State *L, int err)
+{
+    lua_getfield(L, err, "kind");
+    lua_getfield(L, err, "message");
+    lua_getfield(L, err, "traceback");
+    fprintf(stderr, "silk: task %llu%s%s%s (created at %s) failed and nobody is joining it: %s: %s\n%s\n",
+            (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
+            t->name ? "\"" : "", t->site, lua_tostring(L, -3), lua_tostring(L, -2),
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 3);
+}
+
+/* Ends t: stores its outcome (results, or the error at the top of co for
+ * FAILED), releases everything it held, hands its children to its parent,
+ * tells its scope and wakes its joiners. */
+static void task_finish(silk_task *t, silk_task_state final)
+{
+    silk_engine *e = t->e;
+    lua_State *co = t->co;
+
+    if (final == SILK_TASK_FAILED) {
+        normalize_error(co);
+        lua_createtable(co, 1, 1);
+        lua_insert(co, -2);
+        lua_rawseti(co, -2, 1);
+    } else {
+        int n = lua_gettop(co);
+        lua_createtable(co, n, 1);
+        lua_insert(co, 1);
+        for (int i = n; i >= 1; i--)
+            lua_rawseti(co, 1, i);
+        lua_pushinteger(co, n);
+        lua_setfield(co, 1, "n");
+    }
+    t->result_ref = luaL_ref(co, LUA_REGISTRYINDEX);
+    lua_settop(co, 0);
+    set_state(t, final);
+
+    end_wait(t);
+    ev_timer_stop(e->loop, &t->sleep_timer);
+    while (t->frames != &t->frame0) {     /* inner frames left by a kill */
+        silk_frame *f = t->frames;
+        t->frames = f->prev;
+        for (silk_task *c = f->scope.head; c; c = c->sc_next)
+            silk_task_cancel(c, "scope owner ended");
+        frame_free(e, f);
+    }
+
+    /* children outlive their parent: they move up to the grandparent */
+    for (silk_task *c = t->children.head; c; c = t->children.head) {
+        sib_remove(&t->children, c);
+        c->parent = t->parent;
+        if (t->parent)
+            sib_push(&t->parent->children, c);
+    }
+    if (t->parent)
+        sib_remove(&t->parent->children, t);
+
+    lua_rawgeti(co, LUA_REGISTRYINDEX, t->result_ref);
+    int failed = final == SILK_TASK_FAILED;
+    if (failed)
+        lua_rawgeti(co, -1, 1);           /* the error value */
+    int err = lua_gettop(co);
+
+    silk_frame *scope = t->scope;
+    if (scope) {
+        scope_remove(&scope->scope, t);
+        t->scope = NULL;
+        if (failed && !scope->cancelled) {
+            char reason[96];
+            snprintf(reason, sizeof reason, "task %llu of the scope failed", (unsigned long long)t->id);
+            silk_frame_cancel(scope, reason, co, err);
+            t->observed = 1;
+        } else if (failed) {
+            t->observed = 1;              /* a sibling already failed: the scope reports that one */
+        }
+        silk_task *owner = scope->owner;
+        if (scope->scope.n == 0 && owner->state == SILK_TASK_WAITING &&
+            owner->cancel_data == scope && owner->reason == SILK_WAIT_JOIN) {
+            lua_pushboolean(owner->co, 1);
+            silk_task_wake(owner, 1);
+        }
+    }
+
+    for (silk_task *j = t->joiners.head; j; j = t->joiners.head) {
+        silk_tlist_qremove(j);
+        int n = silk_task_pushresult(t, j->co);
+        silk_task_wake(j, n);
+    }
+
+    if (failed && !t->observed && t != e->main && !error_kind_is(co, err, "cancelled")) {
+        report_failure(t, co, err);
+        t->unobserved = 1;
+        e->unobserved_failures++;
+    }
+    lua_settop(co, 0);
+
+    if (t == e->main) {
+        e->main = NULL;
+        e->main_status = final;
+    }
+    all_remove(&e->all, t);
+    silk_track_release(SILK_RES_TASK);
+    t->co = NULL;
+    unanchor(e, t->co_ref);
+    unanchor(e, t->self_ref);            /* last: the handle may now be collected */
+}
+
+/* --- the one resume point --------------------------------------------------- */
+
+static void task_resume(silk_engine *e, silk_task *t)
+{
+    set_state(t, SILK_TASK_RUNNING);
+    t->preempted = 0;
+    e->current = t;
+    int nargs = t->nwake;
+    t->nwake = 0;
+    t->run_since = silk_now();
+    int status = lua_resume(t->co, nargs);
+    t->cpu += silk_now() - t->run_since;
+    e->current = NULL;
+
+    if (status == LUA_YIELD) {
+        if (t->kill) {                   /* preempt.c: frame 0 fired while running */
+            lua_settop(t->co, 0);
+            silk_task_pushinterrupt(t, t->co, &t->frame0);
+            task_finish(t, SILK_TASK_FAILED);
+            return;
+        }
+        if (t->state == SILK_TASK_RUNNING) {
+            /* time-sliced, silk.sleep(0) or a bare coroutine.yield(): run again later */
+            lua_settop(t->co, 0);
+            set_state(t, SILK_TASK_RUNNABLE);
+            if (t->preempted) {
+                /* Behind whatever the next poll wakes: see silk_task_run. */
+                runq_remove(&e->runq, t);
+                runq_push(&e->sliced, t);
+            }
+        }
+        return;
+    }
+    if (status == 0 && t->frame0.fired) {
+        /* It returned after catching its own cancellation or deadline: it
+         * still failed with it (user code cannot swallow an interruption). */
+        lua_settop(t->co, 0);
+        lua_rawgeti(t->co, LUA_REGISTRYINDEX, t->frame0.err_ref);
+        status = LUA_ERRRUN;
+    }
+    task_finish(t, status == 0 ? SILK_TASK_DONE : SILK_TASK_FAILED);
+}
+
+int silk_task_run(silk_engine *e, double budget)
+{
+    double until = silk_now() + budget;
+    for (silk_task *t; (t = e->sliced.head);) {
+        runq_remove(&e->sliced, t);
+        t->preempted = 0;
+        runq_push(&e->runq, t);
+    }
+    while (e->runq.head) {
+        silk_task *t = e->runq.head;
+        task_resume(e, t);
+        if (t->preempted)
+            break;                        /* used up its slice: let the loop poll first */
+        if (silk_now() >= until)
+            break;
+    }
+    return e->runq.n + e->sliced.n;
+}
+
+int silk_task_live(silk_engine *e)
+{
+    return e->all.n;
+}
+
+int silk_task_runnable(silk_engine *e)
+{
+    return e->runq.n + e->sliced.n;
+}
+
+/* --- dumps ------------------------------------------------------------------ */
+
+/* Pushes one task's entry of the dump onto L. */
+static void push_dump_entry(silk_task *t, lua_State *L, double now)
+{
+    char head[640];
+    const char *what = t->state == SILK_TASK_WAITING ? silk_wait_reason_name(t->reason)
+                                                       : silk_task_state_name(t->state);
+    double since = t->state == SILK_TASK_WAITING ? now - t->wait_since : now - t->created;
+    int n = snprintf(head, sizeof head, "task %llu%s%s%s [%s%s%s, %.3fs]:\n    created at %s",
+                     (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
+                     t->name ? "\"" : "", what, t->what ? " " : "", t->what ? t->what : "", since,
+                     t->site);
+    if (t->creator)
+        n += snprintf(head + n, sizeof head - n, " by task %llu", (unsigned long long)t->creator);
+    n += snprintf(head + n, sizeof head - n, ", age %.3fs, cpu %.3fms", now - t->created, t->cpu * 1e3);
+    double d = silk_task_next_deadline(t);
+    if (d > 0)
+        n += snprintf(head + n, sizeof head - n, ", deadline in %.3fs", d - now);
+    if (t->frame0.cancelled)
+        snprintf(head + n, sizeof head - n, ", cancelled");
+    lua_pushstring(L, head);
+    if (t->state == SILK_TASK_RUNNABLE && t->cpu == 0) {
+        lua_pushliteral(L, "\n    (not started yet)\n\n");
+        lua_concat(L, 2);
+        return;
+    }
+    lua_pushliteral(L, "\n    ");
+    push_traceback(L, t->co);
+    luaL_gsub(L, lua_tostring(L, -1), "\n", "\n    ");
+    lua_remove(L, -2);
+    lua_pushliteral(L, "\n\n");
+    lua_concat(L, 4);
+}
+
+void silk_task_pushdump(silk_engine *e, lua_State *L)
+{
+    double now = silk_now();
+    lua_pushfstring(L, "%d live task%s\n\n", e->all.n, e->all.n == 1 ? "" : "s");
+    for (silk_task *t = e->all.head; t; t = t->all_next) {
+        push_dump_entry(t, L, now);
+        lua_concat(L, 2);
+    }
+}
+
+void silk_task_dump(silk_engine *e, FILE *out)
+{
+    lua_State *L = e->L;
+    silk_task_pushdump(e, L);
+    fputs(lua_tostring(L, -1), out);
+    fflush(out);
+    lua_pop(L, 1);
+}
+
+/* --- the handle's finaliser (the metatable itself is built in lapi_task.c) --- */
+
+int silk_task_handle_gc(lua_State *L)
+{
+    silk_task *t = lua_touserdata(L, 1);
+    if (!t || t->magic != SILK_TASK_MAGIC)
+        return 0;
+    assert(!is_live(t));
+    luaL_unref(L, LUA_REGISTRYINDEX, t->result_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, t->frame0.err_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, t->frame0.cause_ref);
+    free(t->name);
+    t->magic = 0;
+    return 0;
+}

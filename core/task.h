@@ -1,0 +1,126 @@
+/*
+ * task.h -- tasks: Lua coroutines scheduled by C on the engine's libev loop.
+ *
+ * A task is one coroutine plus the C record below. Only this module calls
+ * lua_resume. Lua asks to wait by calling a waiting primitive, which parks the
+ * task (lua_yield) after recording what it waits on; the module that owns the
+ * event (a timer here, a transfer in fetch.c, a parse job in html.c) wakes it
+ * with silk_task_wake(), and the scheduler resumes it from the loop's prepare
+ * phase. Nothing is ever resumed from inside another callback.
+ *
+ * Cancellation and deadlines are "cancel frames" (Trio's cancel scopes): the
+ * task itself is frame 0 (its timeout and task:cancel), and with_timeout and
+ * scopes push inner frames. When a frame is cancelled or its deadline passes,
+ * the task is interrupted: a waiting task has its wait's cancel function run
+ * (which must release the operation at once) and is resumed with the
+ * interruption, which the Lua side raises as an error value of kind
+ * "timeout" or "cancelled". Every later wait under that frame fails at once,
+ * so user code cannot swallow an interruption. A task that never waits is
+ * interrupted from LuaJIT's profiler tick (see preempt.h): inner frames raise
+ * in the running code, frame 0 ends the task.
+ *
+ * Ownership: the engine owns every task record until the task is finished;
+ * the Lua handle (a full userdata) owns it afterwards and frees nothing but
+ * itself. The coroutine is anchored in the registry while the task lives.
+ */
+#ifndef SILK_TASK_H
+#define SILK_TASK_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <lua.h>
+
+typedef struct silk_task silk_task;
+typedef struct silk_engine silk_engine;
+
+/* A task's life. Changes only through task.c's set_state(). */
+typedef enum silk_task_state {
+    SILK_TASK_RUNNABLE,   /* on the run queue, to be resumed by the scheduler */
+    SILK_TASK_RUNNING,    /* inside lua_resume (exactly one task at a time) */
+    SILK_TASK_WAITING,    /* parked on a wait; see silk_wait_reason */
+    SILK_TASK_DONE,       /* returned normally */
+    SILK_TASK_FAILED,     /* raised an error, was interrupted, or was killed */
+} silk_task_state;
+
+/* What a waiting task waits on: shown in dumps, decides deadlock detection. */
+typedef enum silk_wait_reason {
+    SILK_WAIT_NONE,
+    SILK_WAIT_SLEEP,      /* a timer: can always wake */
+    SILK_WAIT_JOIN,       /* another task's end */
+    SILK_WAIT_SEND,       /* a channel send */
+    SILK_WAIT_RECV,       /* a channel receive */
+    SILK_WAIT_FETCH,      /* a transfer in fetch.c */
+    SILK_WAIT_PARSE,      /* a parse job on a worker thread */
+    SILK_WAIT_IO,         /* any other event owned by a C module */
+    SILK_WAIT_COUNT_
+} silk_wait_reason;
+
+/* Called when a wait is abandoned (cancel, deadline, shutdown) to release the
+ * operation at once: stop the timer, remove the transfer, dequeue the waiter.
+ * It must not call silk_task_wake(); the task is resumed with the
+ * interruption instead. */
+typedef void (*silk_wait_cancel_fn)(silk_task *t, void *data);
+
+/* --- waiting, for bindings ------------------------------------------------ */
+
+/* Parks the running task of L. Use as `return silk_task_wait(L, ...)` from a
+ * C function registered with silk_task_pushwaiting(). If the task is already
+ * interrupted, nothing is parked, `cancel` is called at once and the
+ * interruption is returned. `what` (static or owned by `data`) describes the
+ * wait in dumps, e.g. the URL. Raises a Lua error when called outside a task
+ * or from a coroutine the script created itself. */
+int silk_task_wait(lua_State *L, silk_wait_reason reason, const char *what,
+                   silk_wait_cancel_fn cancel, void *data);
+
+/* Wakes a waiting task with the `nvalues` values the caller pushed onto
+ * silk_task_thread(t); those become the wait's results. Safe from any loop
+ * callback; the task runs later, from the scheduler. */
+void silk_task_wake(silk_task *t, int nvalues);
+
+/* Pushes onto L a Lua function that calls the C function `fn` and raises the
+ * interruption when the wait it made was interrupted. Every waiting
+ * primitive is registered through this, so that user code sees cancellation
+ * and timeouts as raised error values. */
+void silk_task_pushwaiting(lua_State *L, lua_CFunction fn);
+
+/* The coroutine of t: push wake values here. */
+lua_State *silk_task_thread(silk_task *t);
+
+/* The running task of the engine of L, or NULL outside any task. */
+silk_task *silk_task_current(lua_State *L);
+
+/* 1 if t has been asked to stop (cancelled or past a deadline). */
+int silk_task_interrupted(silk_task *t);
+
+/* --- for the engine ------------------------------------------------------- */
+
+/* Creates a task running the function at stack index `fn` of L with the
+ * `nargs` values above it, which are moved to the new coroutine (the stack of
+ * L shrinks by nargs + 1). Pushes its handle onto L. `name` may be NULL,
+ * `timeout` <= 0 means none. Never resumes it synchronously. */
+silk_task *silk_task_spawn(silk_engine *e, lua_State *L, int nargs,
+                           const char *name, double timeout);
+
+/* Resumes runnable tasks until the run queue is empty or `budget` seconds
+ * have passed. Returns the number of tasks still runnable. */
+int silk_task_run(silk_engine *e, double budget);
+
+/* Cancels t and its descendants with `reason` (a string; NULL: "cancelled").
+ * No-op on a finished task. May wake tasks, never resumes one. */
+void silk_task_cancel(silk_task *t, const char *reason);
+
+/* Cancels every live task (shutdown). */
+void silk_task_cancel_all(silk_engine *e, const char *reason);
+
+/* Number of live (unfinished) tasks, and of runnable ones. */
+int silk_task_live(silk_engine *e);
+int silk_task_runnable(silk_engine *e);
+
+/* Writes the goroutine-style dump of every live task to `out`. */
+void silk_task_dump(silk_engine *e, FILE *out);
+
+/* Pushes the dump as a string onto L. */
+void silk_task_pushdump(silk_engine *e, lua_State *L);
+
+#endif

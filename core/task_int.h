@@ -1,0 +1,152 @@
+/*
+ * task_int.h -- the task record and its cancel frames, shared by the runtime
+ * modules (task.c, channel.c, preempt.c, lapi_task.c). Everyone else goes
+ * through task.h.
+ */
+#ifndef SILK_TASK_INT_H
+#define SILK_TASK_INT_H
+
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "engine_int.h"
+#include "task.h"
+
+#define SILK_TASK_MAGIC 0x7a5c0de5u
+#define SILK_TASK_META "silk.task"
+
+/* A cancel frame: the task itself (frame 0, embedded in the record), a
+ * with_timeout or a scope. Frames form a stack per task, innermost on top.
+ * A frame is "triggered" once it is cancelled or its deadline has passed;
+ * from then on every wait under it fails with its error value. */
+typedef struct silk_frame {
+    struct silk_frame *prev;      /* next outer frame; NULL for frame 0 */
+    silk_task *owner;
+    uint32_t id;                  /* unique per task; 0 is the task itself */
+    double deadline;              /* absolute silk_now() time; 0 = none */
+    unsigned cancelled : 1;       /* cancelled explicitly (cancel, scope failure) */
+    unsigned fired : 1;           /* its interruption was delivered at least once */
+    int err_ref;                  /* registry ref of its error value once triggered, else LUA_NOREF */
+    int cause_ref;                /* scopes: the first failure of a child, else LUA_NOREF */
+    silk_tlist scope;             /* scopes: live children spawned through it */
+} silk_frame;
+
+struct silk_task {
+    unsigned magic;
+    silk_engine *e;
+    uint64_t id;
+    silk_task_state state;
+    char *name;                   /* malloc'd, or NULL */
+    char site[72];                /* where it was created: "source:line" */
+
+    lua_State *co;                /* the coroutine; valid while live */
+    int co_ref, self_ref;         /* anchors in e->anchors_ref while live */
+    int result_ref;               /* finished: table { n=, ... } of results or { err } */
+
+    /* family: cancel propagates down; children of a finished task move up */
+    silk_task *parent;
+    uint64_t creator;             /* id of the task that spawned it (0: the engine) */
+    silk_tlist children;
+    silk_task *sib_next, *sib_prev;
+
+    /* lists: e->all, e->runq, a wait queue, a scope frame's children */
+    silk_task *all_next, *all_prev;
+    silk_task *run_next, *run_prev;
+    silk_task *q_next, *q_prev;   /* on at most one wait queue at a time */
+    silk_tlist *q;                /* the wait queue it is on, or NULL */
+    silk_task *sc_next, *sc_prev;
+    silk_frame *scope;            /* the scope frame that spawned it, or NULL */
+
+    /* the current wait (state WAITING) */
+    silk_wait_reason reason;
+    const char *what;
+    silk_wait_cancel_fn cancel;
+    void *cancel_data;
+    silk_frame *wait_upto;        /* frames above this one do not interrupt the wait */
+    unsigned wait_shield : 1;     /* no frame interrupts the wait (scope teardown) */
+    int wait_ref;                 /* a value held for the wait (a pending send), or LUA_NOREF */
+    int nwake;                    /* values pushed on co for the next resume */
+
+    silk_frame frame0;
+    silk_frame *frames;           /* innermost frame (frame0 when none pushed) */
+    uint32_t next_frame_id;
+    ev_timer deadline_timer;      /* armed while waiting under a deadline */
+    ev_timer sleep_timer;         /* silk.sleep */
+
+    silk_tlist joiners;           /* tasks waiting in join() */
+
+    double created, run_since, wait_since;
+    double cpu;                   /* seconds spent inside lua_resume */
+    unsigned kill : 1;            /* preempt.c: end it at its current yield */
+    unsigned preempted : 1;       /* preempt.c: yielded by the time slicer */
+    unsigned observed : 1;        /* its failure was seen by a joiner */
+    unsigned unobserved : 1;      /* counted in e->unobserved_failures */
+};
+
+/* Wait queues (channels, joins): a task is on at most one. */
+void silk_tlist_qpush(silk_tlist *q, silk_task *t);
+silk_task *silk_tlist_qpop(silk_tlist *q);
+void silk_tlist_qremove(silk_task *t);
+
+/* The engine's running task, checked to be the coroutine L itself: raises a
+ * Lua error naming `what` when L is not a task or is a coroutine that the
+ * script created inside a task (silk primitives cannot wait from there). */
+silk_task *silk_task_check_current(lua_State *L, const char *what);
+
+/* Frames (lapi_task.c: with_timeout, scope). push returns the new frame;
+ * pop requires f to be the innermost frame of t and returns 1 when it fired,
+ * leaving its error value on the stack of L (else pushes nothing). */
+silk_frame *silk_frame_push(silk_task *t, double timeout);
+int silk_frame_pop(silk_task *t, silk_frame *f, lua_State *L);
+silk_frame *silk_frame_find(silk_task *t, uint32_t id);
+/* Cancels frame f: its error value becomes {kind="cancelled", message=reason}
+ * (or, when `cause_idx` is not 0, the value at that index of L is recorded as
+ * the cause); wakes its owner if the owner waits under it; cancels the scope
+ * children of f. */
+void silk_frame_cancel(silk_frame *f, const char *reason, lua_State *L, int cause_idx);
+
+/* Pushes the error value of the outermost triggered frame of t at or below
+ * `upto` (NULL: all frames) and marks it fired; returns the frame, or NULL
+ * (and pushes nothing) when no frame is triggered. Used by waits and by the
+ * preemption hook. */
+silk_frame *silk_task_pushinterrupt(silk_task *t, lua_State *L, silk_frame *upto);
+
+/* Earliest deadline among t's untriggered frames, or 0. */
+double silk_task_next_deadline(silk_task *t);
+
+/* Spawns with a scope: like silk_task_spawn, and attaches the child to f. */
+silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const char *name,
+                              double timeout, silk_frame *scope);
+
+/* Parks the current task like silk_task_wait, but frames above `upto` (the
+ * inner ones) do not interrupt it. */
+int silk_task_wait_upto(lua_State *L, silk_wait_reason reason, const char *what,
+                        silk_wait_cancel_fn cancel, void *data, silk_frame *upto);
+
+/* Parks the current task where no frame can interrupt it: only for waits
+ * that end by themselves soon (a scope waiting for its cancelled children). */
+int silk_task_wait_shielded(lua_State *L, silk_wait_reason reason, const char *what,
+                            silk_wait_cancel_fn cancel, void *data);
+
+/* silk.sleep and task:join: waiting primitives (use as return values of a
+ * C function registered with silk_task_pushwaiting). sleep(0) yields to the
+ * back of the run queue. */
+int silk_task_sleep(lua_State *L, double seconds);
+int silk_task_join(lua_State *L, silk_task *target);
+
+/* Pushes the finished task's outcome onto L: true, results... or false, err.
+ * Marks a failure observed. Returns the number of values pushed. */
+int silk_task_pushresult(silk_task *t, lua_State *L);
+
+/* The light userdata that a waiting primitive returns first when its wait was
+ * interrupted; silk_task_pushwaiting's wrapper raises the value after it. */
+void *silk_task_interrupt_marker(void);
+
+/* __gc of task handles: releases what a finished task still holds. */
+int silk_task_handle_gc(lua_State *L);
+
+const char *silk_task_state_name(silk_task_state s);
+const char *silk_wait_reason_name(silk_wait_reason r);
+
+#endif

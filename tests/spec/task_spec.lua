@@ -1,0 +1,477 @@
+-- Tasks: spawn, join, sleep, cancel, deadlines, preemption, scopes.
+local silk = require("silk")
+local engine = require("silk.core.engine")
+local testing = require("silk.testing")
+
+local function elapsed(since) return silk.now() - since end
+
+local function spin(seconds)            -- burn CPU without waiting
+  local t0 = silk.now()
+  while silk.now() - t0 < seconds do end
+end
+
+describe("silk.spawn", function()
+  it("runs the function with its arguments and join returns its results", function()
+    local t = silk.spawn(function(a, b) return a + b, "x" end, 1, 2)
+    assert.same({ true, 3, "x" }, { t:join() })
+  end)
+
+  it("accepts a table with name and timeout", function()
+    local t = silk.spawn{ name = "worker", function(x) return x * 2 end, 21 }
+    assert.equal("worker", t.name)
+    assert.same({ true, 42 }, { t:join() })
+  end)
+
+  it("does not run the task before the spawner waits", function()
+    local ran = false
+    local t = silk.spawn(function() ran = true end)
+    assert.is_false(ran)
+    assert.equal("runnable", t:status())
+    t:join()
+    assert.is_true(ran)
+    assert.equal("done", t:status())
+  end)
+
+  it("gives every task a distinct increasing id", function()
+    local a, b = silk.spawn(function() end), silk.spawn(function() end)
+    assert.is_true(b.id > a.id)
+    a:join(); b:join()
+  end)
+
+  it("returns false and an error value when the task raises", function()
+    local t = silk.spawn(function() error("boom") end)
+    local ok, err = t:join()
+    assert.is_false(ok)
+    assert.equal("error", err.kind)
+    assert.matches("boom", err.message)
+    assert.matches("task_spec.lua", err.traceback)
+    assert.matches("error: .*boom", tostring(err))
+  end)
+
+  it("lets several tasks join the same task", function()
+    local t = silk.spawn(function() silk.sleep(0.01) return "v" end)
+    local j1 = silk.spawn(function() return t:join() end)
+    local j2 = silk.spawn(function() return t:join() end)
+    assert.same({ true, true, "v" }, { j1:join() })
+    assert.same({ true, true, "v" }, { j2:join() })
+  end)
+
+  it("rejects a non-function at the caller's line", function()
+    local ok, err = pcall(silk.spawn, 42)
+    assert.is_false(ok)
+    assert.matches("function expected, got number", err)
+  end)
+
+  it("rejects a negative timeout", function()
+    local ok, err = pcall(silk.spawn, { timeout = -1, function() end })
+    assert.is_false(ok)
+    assert.matches("non%-negative", err)
+  end)
+
+  it("refuses to let a task join itself", function()
+    local t
+    t = silk.spawn(function() return pcall(t.join, t) end)
+    local _, ok, err = t:join()
+    assert.is_false(ok)
+    assert.matches("cannot join itself", err)
+  end)
+
+  it("measures the CPU time each task uses", function()
+    local busy = silk.spawn(function() spin(0.02) end)
+    local idle = silk.spawn(function() silk.sleep(0.02) end)
+    busy:join(); idle:join()
+    assert.is_true(busy:cpu_time() >= 0.015)
+    assert.is_true(idle:cpu_time() < 0.005)
+  end)
+end)
+
+describe("silk.sleep", function()
+  it("wakes after the time asked", function()
+    local t0 = silk.now()
+    silk.sleep(0.03)
+    assert.is_true(elapsed(t0) >= 0.03)
+    assert.is_true(elapsed(t0) < 0.5)
+  end)
+
+  it("with 0 lets the other runnable tasks go first", function()
+    local order = {}
+    local t = silk.spawn(function() order[#order + 1] = "child" end)
+    silk.sleep(0)
+    order[#order + 1] = "parent"
+    assert.same({ "child", "parent" }, order)
+    t:join()
+  end)
+
+  it("rejects a negative or missing time", function()
+    assert.has_error(function() silk.sleep(-1) end)
+    assert.has_error(function() silk.sleep() end)
+  end)
+
+  it("cannot wait inside a coroutine the script created itself", function()
+    local co = coroutine.wrap(function() silk.sleep(0.01) end)
+    local ok, err = pcall(co)
+    assert.is_false(ok)
+    assert.matches("coroutine the script created", err)
+  end)
+end)
+
+describe("cancellation", function()
+  it("interrupts a sleeping task at once and releases its timer", function()
+    local t = silk.spawn(function() silk.sleep(10) end)
+    silk.sleep(0.01)
+    assert.equal(1, engine.resources().timers)
+    local t0 = silk.now()
+    t:cancel("enough")
+    local ok, err = t:join()
+    assert.is_false(ok)
+    assert.equal("cancelled", err.kind)
+    assert.equal("enough", err.message)
+    assert.is_true(elapsed(t0) < 0.1)
+    assert.equal(0, engine.resources().timers)
+  end)
+
+  it("cannot be swallowed: every later wait fails again at once", function()
+    local waits = 0
+    local t = silk.spawn(function()
+      for _ = 1, 5 do
+        pcall(silk.sleep, 10)
+        waits = waits + 1
+      end
+      return "finished anyway"
+    end)
+    silk.sleep(0.01)
+    local t0 = silk.now()
+    t:cancel()
+    local ok, err = t:join()
+    assert.equal(5, waits)
+    assert.is_true(elapsed(t0) < 0.1)
+    -- the body returned, but it was cancelled: the task failed
+    assert.is_false(ok)
+    assert.equal("cancelled", err.kind)
+  end)
+
+  it("reaches a task cancelled while runnable at its next wait", function()
+    local steps = {}
+    local t = silk.spawn(function()
+      steps[#steps + 1] = "started"
+      silk.sleep(1)
+      steps[#steps + 1] = "not reached"
+    end)
+    t:cancel()
+    local ok, err = t:join()
+    assert.is_false(ok)
+    assert.equal("cancelled", err.kind)
+    assert.same({ "started" }, steps)
+  end)
+
+  it("propagates to children and grandchildren", function()
+    local grandchild
+    local child
+    local parent = silk.spawn(function()
+      child = silk.spawn(function()
+        grandchild = silk.spawn(function() silk.sleep(10) end)
+        silk.sleep(10)
+      end)
+      silk.sleep(10)
+    end)
+    silk.sleep(0.01)
+    parent:cancel()
+    for _, t in ipairs({ parent, child, grandchild }) do
+      local ok, err = t:join()
+      assert.is_false(ok)
+      assert.equal("cancelled", err.kind)
+    end
+  end)
+
+  it("of a finished task is a no-op", function()
+    local t = silk.spawn(function() return 1 end)
+    t:join()
+    t:cancel()
+    assert.same({ true, 1 }, { t:join() })
+  end)
+
+  it("dequeues a task waiting on a channel", function()
+    local ch = silk.channel()
+    local t = silk.spawn(function() return ch:recv() end)
+    silk.sleep(0.01)
+    assert.equal(1, engine.resources().waiters)
+    t:cancel()
+    assert.is_false((t:join()))
+    assert.equal(0, engine.resources().waiters)
+    -- the channel still works for others
+    local s = silk.spawn(function() ch:send("x") end)
+    assert.equal("x", ch:recv())
+    s:join()
+  end)
+end)
+
+describe("deadlines", function()
+  it("end a waiting task with a timeout", function()
+    local t0 = silk.now()
+    local t = silk.spawn{ timeout = 0.05, function() silk.sleep(10) end }
+    local ok, err = t:join()
+    assert.is_false(ok)
+    assert.equal("timeout", err.kind)
+    assert.is_true(elapsed(t0) >= 0.05 and elapsed(t0) < 0.3)
+  end)
+
+  local runaways = {
+    ["an empty while loop"] = function() while true do end end,
+    ["a JIT-compiled numeric loop"] = function() local x = 0 for i = 1, 1e15 do x = x + i end return x end,
+    ["a loop calling string functions"] = function()
+      local n = 0
+      while true do n = n + #string.rep("ab", 100) + (string.find("haystack" .. n, "st", 1, true) or 0) end
+    end,
+    ["a loop inside pcall that swallows errors"] = function()
+      while true do pcall(function() while true do end end) end
+    end,
+  }
+  for what, body in pairs(runaways) do
+    it("interrupt " .. what .. " within 20 ms of the deadline", function()
+      local t0 = silk.now()
+      local t = silk.spawn{ timeout = 0.05, body }
+      local ok, err = t:join()
+      local late = elapsed(t0) - 0.05
+      assert.is_false(ok)
+      assert.equal("timeout", err.kind)
+      assert.is_true(late < 0.02, ("interrupted %.1f ms after the deadline"):format(late * 1e3))
+    end)
+  end
+
+  it("keep other tasks on time while a runaway burns CPU", function()
+    local runaway = silk.spawn{ timeout = 0.3, function() while true do end end }
+    local watcher = silk.spawn(function() return runaway:join() end)
+    local lateness = {}
+    local sleeper = silk.spawn(function()
+      for _ = 1, 5 do
+        local t0 = silk.now()
+        silk.sleep(0.05)
+        lateness[#lateness + 1] = elapsed(t0) - 0.05
+      end
+    end)
+    sleeper:join()
+    watcher:join()
+    table.sort(lateness)
+    -- Without time slicing the sleeper would wake only when the runaway dies
+    -- (~250 ms late). The goal, within 5 ms, is measured on a quiet machine by
+    -- bench/tasks; here the bound leaves room for a loaded CI machine.
+    assert.is_true(lateness[3] < 0.020, ("median lateness %.2f ms"):format(lateness[3] * 1e3))
+  end)
+
+  it("leave the engine healthy after an interrupted compiled loop", function()
+    local t = silk.spawn{ timeout = 0.02, function() local x = 0 for i = 1, 1e15 do x = x + i end end }
+    t:join()
+    local t0 = silk.now()
+    local x = 0
+    for i = 1, 1e8 do x = x + i end
+    -- compiled, this takes well under a second; interpreted it would take seconds
+    assert.is_true(elapsed(t0) < 1.0)
+  end)
+end)
+
+describe("silk.with_timeout", function()
+  it("returns the function's results when it finishes in time", function()
+    assert.same({ 1, 2 }, { silk.with_timeout(1, function(a) silk.sleep(0.001) return a, 2 end, 1) })
+  end)
+
+  it("returns nil and a timeout error when the deadline passes during a wait", function()
+    local t0 = silk.now()
+    local r, err = silk.with_timeout(0.03, function() silk.sleep(10) return "late" end)
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+    assert.is_true(elapsed(t0) < 0.2)
+  end)
+
+  it("interrupts a runaway loop inside it and the task carries on", function()
+    local r, err = silk.with_timeout(0.03, function() while true do end end)
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+    silk.sleep(0.001)                   -- the task itself is not interrupted
+  end)
+
+  it("still times out when the function swallows the interruption", function()
+    local r, err = silk.with_timeout(0.02, function()
+      pcall(silk.sleep, 10)
+      return "swallowed"
+    end)
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+  end)
+
+  it("nests: the inner deadline fires first", function()
+    local outer, inner_err
+    outer = silk.with_timeout(1, function()
+      local _, e = silk.with_timeout(0.01, silk.sleep, 10)
+      inner_err = e
+      return "outer finished"
+    end)
+    assert.equal("outer finished", outer)
+    assert.equal("timeout", inner_err.kind)
+  end)
+
+  it("lets an outer deadline pass through an inner one", function()
+    local r, err = silk.with_timeout(0.02, function()
+      local x = silk.with_timeout(10, silk.sleep, 10)
+      return "not reached", x
+    end)
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+  end)
+
+  it("propagates errors of the function", function()
+    assert.has_error(function() silk.with_timeout(1, function() error("mine") end) end)
+  end)
+
+  it("rejects bad arguments", function()
+    assert.has_error(function() silk.with_timeout(-1, function() end) end)
+    assert.has_error(function() silk.with_timeout(1, "nope") end)
+  end)
+end)
+
+describe("silk.scope", function()
+  it("returns when every child has finished, with the body's results", function()
+    local done = {}
+    local r = silk.scope(function(s)
+      for i = 1, 3 do
+        s:spawn(function() silk.sleep(0.01 * i) done[#done + 1] = i end)
+      end
+      return "body"
+    end)
+    assert.equal("body", r)
+    assert.same({ 1, 2, 3 }, done)
+  end)
+
+  it("cancels the others and returns the failure when a child fails", function()
+    local other
+    local t0 = silk.now()
+    local r, err = silk.scope(function(s)
+      s:spawn(function() silk.sleep(0.01) error("child broke") end)
+      other = s:spawn(function() silk.sleep(10) end)
+      silk.sleep(10)
+    end)
+    assert.is_nil(r)
+    assert.equal("error", err.kind)
+    assert.matches("child broke", err.message)
+    assert.equal("failed", other:status())
+    assert.is_true(elapsed(t0) < 0.5)
+  end)
+
+  it("cancels its children when the body raises, then re-raises", function()
+    local child
+    local ok, err = pcall(silk.scope, function(s)
+      child = s:spawn(function() silk.sleep(10) end)
+      error("body broke")
+    end)
+    assert.is_false(ok)
+    assert.matches("body broke", tostring(err))
+    assert.equal("failed", child:status())
+  end)
+
+  it("cancels everything, three levels deep, when a grandchild fails", function()
+    local sleepers = {}
+    local r, err = silk.scope(function(s1)
+      s1:spawn(function()
+        local _, e = silk.scope(function(s2)
+          s2:spawn(function()
+            local _, e3 = silk.scope(function(s3)
+              s3:spawn(function() silk.sleep(0.01) error("grandchild broke") end)
+              sleepers[#sleepers + 1] = s3:spawn(function() silk.sleep(10) end)
+            end)
+            error(e3)
+          end)
+          sleepers[#sleepers + 1] = s2:spawn(function() silk.sleep(10) end)
+        end)
+        error(e)
+      end)
+      sleepers[#sleepers + 1] = s1:spawn(function() silk.sleep(10) end)
+    end)
+    assert.is_nil(r)
+    assert.matches("grandchild broke", err.message)
+    assert.equal(3, #sleepers)
+    for _, t in ipairs(sleepers) do assert.equal("failed", t:status()) end
+  end)
+
+  it("is cancelled with the task that runs it, and no child outlives it", function()
+    local child
+    local owner = silk.spawn(function()
+      silk.scope(function(s)
+        child = s:spawn(function() silk.sleep(10) end)
+        silk.sleep(10)
+      end)
+    end)
+    silk.sleep(0.01)
+    owner:cancel()
+    local ok, err = owner:join()
+    assert.is_false(ok)
+    assert.equal("cancelled", err.kind)
+    assert.equal("failed", child:status())
+  end)
+
+  it("stops a runaway child with the scope's failure", function()
+    local r, err = silk.scope(function(s)
+      s:spawn(function() while true do end end)
+      s:spawn(function() silk.sleep(0.02) error("stop it") end)
+    end)
+    assert.is_nil(r)
+    assert.matches("stop it", err.message)
+  end)
+end)
+
+describe("silk.current, silk.tasks and silk.dump_tasks", function()
+  it("current() is the running task", function()
+    local t
+    t = silk.spawn(function() return silk.current() == t end)
+    assert.same({ true, true }, { t:join() })
+  end)
+
+  it("tasks() snapshots live tasks with state, wait reason and creation site", function()
+    local t = silk.spawn{ name = "napper", function() silk.sleep(10) end }
+    silk.sleep(0.01)
+    local found
+    for _, info in ipairs(silk.tasks()) do
+      if info.id == t.id then found = info end
+    end
+    assert.equal("napper", found.name)
+    assert.equal("waiting", found.state)
+    assert.equal("sleep", found.waiting_on)
+    assert.matches("task_spec.lua:%d+", found.site)
+    t:cancel(); t:join()
+  end)
+
+  it("dump_tasks() shows each task with its wait, site and traceback", function()
+    local t = silk.spawn{ name = "dumped", function() silk.channel():recv() end }
+    silk.sleep(0.01)
+    local dump = silk.dump_tasks()
+    assert.matches('task %d+ "dumped" %[recv channel, [%d.]+s%]', dump)
+    assert.matches("created at [^\n]*task_spec.lua:%d+ by task %d+", dump)
+    assert.matches("cpu [%d.]+ms", dump)
+    assert.matches("in function 'recv'", dump)
+    t:cancel(); t:join()
+  end)
+end)
+
+describe("silk.testing.no_leaks", function()
+  it("passes when every task created inside has finished", function()
+    testing.no_leaks(function()
+      local t = silk.spawn(function() silk.sleep(0.001) end)
+      t:join()
+    end)
+  end)
+
+  it("waits a little for tasks that are about to finish", function()
+    testing.no_leaks(function()
+      silk.spawn(function() silk.sleep(0.02) end)
+    end)
+  end)
+
+  it("fails, naming the leaked task with its dump, when one is left", function()
+    local leaked
+    local ok, err = pcall(testing.no_leaks, function()
+      leaked = silk.spawn{ name = "leaky", function() silk.sleep(10) end }
+    end)
+    assert.is_false(ok)
+    assert.matches("1 task leaked", err)
+    assert.matches('"leaky"', err)
+    leaked:cancel(); leaked:join()
+  end)
+end)
