@@ -1,0 +1,856 @@
+/*
+ * url.c -- join, canonicalise, host key over curl_url; see url.h.
+ *
+ * The pipeline of every entry point:
+ *
+ *   clean (trim, drop tab/newline)          -- WHATWG "basic URL parser" prelude
+ *   classify (scheme? slashes? relative?)   -- decide what curl is given
+ *   emit (percent-encode, '\' -> '/')       -- bytes curl 7.88 refuses or mangles
+ *   curl_url_set (parse, resolve, dedot)    -- libcurl does the URL parsing
+ *   extract (host, port, path, ...)         -- normalise each part
+ *   serialise
+ *
+ * Where curl 7.88 and WHATWG disagree the fix is named at the fix ("curl:").
+ * No function here raises or keeps state; all memory is released on every path.
+ */
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <idn2.h>
+
+#include "url.h"
+
+/* ---- a small growable byte buffer; the first error sticks ---------------- */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    int err; /* 0 or SILK_URL_ENOMEM */
+};
+
+static void buf_put(struct buf *b, const char *s, size_t n)
+{
+    if (b->err)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->err = SILK_URL_ENOMEM;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_putc(struct buf *b, char c) { buf_put(b, &c, 1); }
+static void buf_puts(struct buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+/* Hands the string over to the caller (who free()s it); the buffer is reset.
+ * Returns the buffer's error, or 0 with *out set (never NULL on success). */
+static int buf_take(struct buf *b, char **out)
+{
+    *out = NULL;
+    if (!b->err && !b->p)
+        buf_put(b, "", 0);
+    if (b->err) {
+        int rc = b->err;
+        buf_free(b);
+        return rc;
+    }
+    *out = b->p;
+    memset(b, 0, sizeof *b);
+    return 0;
+}
+
+/* ---- ASCII helpers (never the locale-dependent <ctype.h>) --------------- */
+
+static int is_alpha(int c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+static int is_digit(int c) { return c >= '0' && c <= '9'; }
+static int to_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static int hex_val(int c)
+{
+    if (is_digit(c))
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int is_unreserved(int c)
+{
+    return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+static void put_pct(struct buf *b, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+    buf_put(b, e, 3);
+}
+
+/* ---- WHATWG percent-encode sets ------------------------------------------ */
+
+enum { SET_FRAGMENT, SET_QUERY, SET_PATH, SET_USERINFO };
+
+static int must_encode(unsigned char c, int set)
+{
+    if (c <= 0x20 || c >= 0x7f) /* C0 controls, space, DEL, non-ASCII */
+        return 1;
+    switch (set) {
+    case SET_FRAGMENT:
+        return c == '"' || c == '<' || c == '>' || c == '`';
+    case SET_QUERY: /* the special-query set: http(s) are special */
+        return c == '"' || c == '#' || c == '<' || c == '>' || c == '\'';
+    case SET_USERINFO: /* the path set and more */
+        if (strchr("/:;=@[\\]^|", c))
+            return 1;
+        return must_encode(c, SET_PATH);
+    default: /* SET_PATH */
+        return c == '"' || c == '#' || c == '<' || c == '>' || c == '?' || c == '`' ||
+               c == '{' || c == '}';
+    }
+}
+
+static void put_encoded(struct buf *b, const char *s, int set)
+{
+    const char *run = s;
+    for (; *s; s++) {
+        if (must_encode((unsigned char)*s, set)) {
+            buf_put(b, run, (size_t)(s - run));
+            put_pct(b, (unsigned char)*s);
+            run = s + 1;
+        }
+    }
+    buf_put(b, run, (size_t)(s - run));
+}
+
+/* Canonical escapes: %XX of an unreserved character decoded, the others
+ * uppercased; a '%' not followed by two hex digits becomes "%25" (left alone,
+ * "%7%41" would decode to "%7A" and change again on the next pass). */
+static void put_pct_normalised(struct buf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hex_val(s[i + 1])) >= 0 &&
+            (lo = hex_val(s[i + 2])) >= 0) {
+            int c = hi * 16 + lo;
+            if (is_unreserved(c))
+                buf_putc(b, (char)c);
+            else
+                put_pct(b, (unsigned char)c);
+            i += 2;
+        } else if (s[i] == '%') {
+            buf_puts(b, "%25");
+        } else {
+            buf_putc(b, s[i]);
+        }
+    }
+}
+
+/* ---- input clean-up and classification ---------------------------------- */
+
+/* WHATWG: strip leading and trailing C0 controls and spaces, remove every
+ * tab, LF and CR. The result is in *t. */
+static int clean(const char *s, struct buf *t)
+{
+    size_t n = strlen(s);
+    if (n > SILK_URL_MAX)
+        return SILK_URL_ETOOLONG;
+    while (n && (unsigned char)*s <= 0x20)
+        s++, n--;
+    while (n && (unsigned char)s[n - 1] <= 0x20)
+        n--;
+    const char *run = s, *end = s + n;
+    for (; s < end; s++) {
+        if (*s == '\t' || *s == '\n' || *s == '\r') {
+            buf_put(t, run, (size_t)(s - run));
+            run = s + 1;
+        }
+    }
+    buf_put(t, run, (size_t)(s - run));
+    if (!t->p)
+        buf_put(t, "", 0);
+    return t->err;
+}
+
+/* Length of the scheme at s (without ':'), 0 when s has none. */
+static size_t scheme_len(const char *s)
+{
+    if (!is_alpha(s[0]))
+        return 0;
+    size_t i = 1;
+    while (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
+        i++;
+    return s[i] == ':' ? i : 0;
+}
+
+static int scheme_is_http(const char *s, size_t n)
+{
+    return (n == 4 && strncasecmp(s, "http", 4) == 0) ||
+           (n == 5 && strncasecmp(s, "https", 5) == 0);
+}
+
+static size_t count_slashes(const char *s)
+{
+    size_t n = 0;
+    while (s[n] == '/' || s[n] == '\\')
+        n++;
+    return n;
+}
+
+/* Appends s for curl: when authority is set, the bytes up to the first
+ * '/', '\', '?' or '#' are the host part and keep non-ASCII (for IDN);
+ * elsewhere controls, spaces and non-ASCII bytes are percent-encoded (curl
+ * refuses raw spaces and controls, and in relative references encodes a
+ * space in the query as '+'). A '\' before the first '?' or '#' is a '/'
+ * (curl keeps it, WHATWG reads it as a separator in special URLs). */
+static void emit(struct buf *b, const char *s, int authority)
+{
+    int in_query = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (authority && (c == '/' || c == '\\' || c == '?' || c == '#'))
+            authority = 0;
+        if (c == '?' || c == '#')
+            in_query = 1;
+        if (c == '\\' && !in_query)
+            buf_putc(b, '/');
+        else if (c <= 0x20 || c == 0x7f || (c >= 0x80 && !authority))
+            put_pct(b, c);
+        else
+            buf_putc(b, (char)c);
+    }
+}
+
+static int curl_rc(CURLUcode rc)
+{
+    switch (rc) {
+    case CURLUE_OK: return 0;
+    case CURLUE_OUT_OF_MEMORY: return SILK_URL_ENOMEM;
+    case CURLUE_UNSUPPORTED_SCHEME: case CURLUE_BAD_SCHEME: return SILK_URL_ESCHEME;
+    case CURLUE_BAD_PORT_NUMBER: return SILK_URL_EPORT;
+    case CURLUE_NO_HOST: case CURLUE_BAD_HOSTNAME: case CURLUE_BAD_IPV6:
+    case CURLUE_LACKS_IDN: return SILK_URL_EHOST;
+    default: return SILK_URL_EINVAL;
+    }
+}
+
+/* Parses the absolute http(s) URL `url` into a new handle *hp. */
+static int parse_absolute(const char *url, CURLU **hp)
+{
+    struct buf t = {0}, r = {0};
+    CURLU *h = NULL;
+    int rc = clean(url, &t);
+    if (rc)
+        goto done;
+    size_t sl = scheme_len(t.p);
+    if (!sl) {
+        rc = SILK_URL_ENOBASE;
+        goto done;
+    }
+    if (!scheme_is_http(t.p, sl)) {
+        rc = SILK_URL_ESCHEME;
+        goto done;
+    }
+    /* curl: wants one to three slashes; WHATWG skips any number of '/' '\'. */
+    const char *rest = t.p + sl + 1;
+    rest += count_slashes(rest);
+    if (!*rest) {
+        rc = SILK_URL_EHOST;
+        goto done;
+    }
+    for (size_t i = 0; i < sl; i++)
+        buf_putc(&r, (char)to_lower(t.p[i]));
+    buf_puts(&r, "://");
+    emit(&r, rest, 1);
+    if ((rc = r.err))
+        goto done;
+    if (!(h = curl_url())) {
+        rc = SILK_URL_ENOMEM;
+        goto done;
+    }
+    rc = curl_rc(curl_url_set(h, CURLUPART_URL, r.p, 0));
+done:
+    if (rc) {
+        curl_url_cleanup(h);
+        h = NULL;
+    }
+    *hp = h;
+    buf_free(&t);
+    buf_free(&r);
+    return rc;
+}
+
+/* Applies the relative reference `ref` (cleaned) to the handle h that holds
+ * an absolute http(s) URL. */
+static int apply_relative(CURLU *h, const char *ref)
+{
+    struct buf r = {0};
+    int rc = 0;
+    if (!*ref) {
+        /* curl: an empty reference yields the base's directory; WHATWG
+         * (and RFC 3986) keep the base minus its fragment. */
+        rc = curl_rc(curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0));
+        goto done;
+    }
+    if (*ref == '#') {
+        /* curl: "#frag" loses the base's last segment and query. */
+        emit(&r, ref + 1, 0);
+        if (!(rc = r.err))
+            rc = curl_rc(curl_url_set(h, CURLUPART_FRAGMENT, r.len ? r.p : NULL, 0));
+        goto done;
+    }
+    size_t ns = count_slashes(ref);
+    if (ns >= 2) {
+        buf_puts(&r, "//"); /* WHATWG skips any further slashes */
+        emit(&r, ref + ns, 1);
+    } else {
+        /* curl: "1a:b" would be taken for a scheme; WHATWG needs a letter
+         * first (and we only get here without a scheme). */
+        size_t seg = strcspn(ref, "/\\?#");
+        if (memchr(ref, ':', seg))
+            buf_puts(&r, "./");
+        emit(&r, ref, 0);
+    }
+    if (!(rc = r.err))
+        rc = curl_rc(curl_url_set(h, CURLUPART_URL, r.p, 0));
+done:
+    buf_free(&r);
+    return rc;
+}
+
+/* Resolves href against base into a new handle *hp (base may be NULL). */
+static int resolve(const char *base, const char *href, CURLU **hp)
+{
+    struct buf t = {0};
+    CURLU *h = NULL;
+    char *bscheme = NULL;
+    int rc = clean(href, &t);
+    *hp = NULL;
+    if (rc)
+        goto done;
+    const char *ref = t.p;
+    size_t sl = scheme_len(ref);
+    if (sl) {
+        if (!scheme_is_http(ref, sl)) {
+            rc = SILK_URL_ESCHEME;
+            goto done;
+        }
+        if (!base || count_slashes(ref + sl + 1) >= 2) {
+            rc = parse_absolute(ref, &h);
+            goto done;
+        }
+    } else if (!base) {
+        rc = SILK_URL_ENOBASE;
+        goto done;
+    }
+    rc = parse_absolute(base, &h);
+    if (rc) {
+        rc = rc == SILK_URL_ENOMEM ? rc : SILK_URL_ENOBASE;
+        goto done;
+    }
+    if (sl) {
+        /* WHATWG: "http:foo" against an http base is relative; against
+         * another scheme it is "http://foo". curl: refuses both. */
+        if ((rc = curl_rc(curl_url_get(h, CURLUPART_SCHEME, &bscheme, 0))))
+            goto done;
+        if (strlen(bscheme) == sl && strncasecmp(bscheme, ref, sl) == 0) {
+            ref += sl + 1;
+        } else {
+            curl_url_cleanup(h);
+            h = NULL;
+            rc = parse_absolute(ref, &h);
+            goto done;
+        }
+    }
+    rc = apply_relative(h, ref);
+done:
+    if (rc) {
+        curl_url_cleanup(h);
+        h = NULL;
+    }
+    *hp = h;
+    curl_free(bscheme);
+    buf_free(&t);
+    return rc;
+}
+
+/* ---- hosts --------------------------------------------------------------- */
+
+/* WHATWG IPv6 serialisation: lowercase hex, no leading zeros, the first
+ * longest run of two or more zero pieces as "::". curl keeps the case and
+ * form it was given; inet_ntop writes "::ffff:1.2.3.4" where WHATWG writes
+ * "::ffff:102:304". */
+static void put_ipv6(struct buf *b, const unsigned char a[16])
+{
+    unsigned piece[8];
+    int best = -1, bestlen = 1;
+    for (int i = 0; i < 8; i++)
+        piece[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && piece[j] == 0)
+            j++;
+        if (j - i > bestlen)
+            best = i, bestlen = j - i;
+        i = j > i ? j : i + 1;
+    }
+    buf_putc(b, '[');
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            buf_puts(b, i == 0 ? "::" : ":");
+            i += bestlen - 1;
+            continue;
+        }
+        char hex[8];
+        int n = snprintf(hex, sizeof hex, "%x", piece[i]);
+        buf_put(b, hex, (size_t)n);
+        if (i != 7)
+            buf_putc(b, ':');
+    }
+    buf_putc(b, ']');
+}
+
+/* WHATWG: a host whose last label is a number must be an IPv4 address (curl
+ * has already rewritten every valid IPv4 form to dotted decimal). curl:
+ * accepts "999.1.1.1" and "1.2.3.4.5" as names. */
+static int ends_in_number(const char *h, size_t n)
+{
+    if (n && h[n - 1] == '.')
+        n--;
+    size_t s = n;
+    while (s && h[s - 1] != '.')
+        s--;
+    const char *l = h + s;
+    size_t ln = n - s;
+    if (!ln)
+        return 0;
+    size_t i = 0;
+    if (ln >= 2 && l[0] == '0' && (l[1] | 0x20) == 'x')
+        for (i = 2; i < ln && hex_val(l[i]) >= 0; i++)
+            ;
+    else
+        for (; i < ln && is_digit(l[i]); i++)
+            ;
+    return i == ln;
+}
+
+static int put_host(struct buf *b, const char *h)
+{
+    size_t n = strlen(h);
+    if (!n)
+        return SILK_URL_EHOST;
+    if (h[0] == '[') {
+        char tmp[64];
+        unsigned char a[16];
+        if (n < 3 || n - 2 >= sizeof tmp || h[n - 1] != ']')
+            return SILK_URL_EHOST;
+        memcpy(tmp, h + 1, n - 2);
+        tmp[n - 2] = '\0';
+        if (inet_pton(AF_INET6, tmp, a) != 1)
+            return SILK_URL_EHOST;
+        put_ipv6(b, a);
+        return b->err;
+    }
+    int ascii = 1;
+    for (size_t i = 0; i < n; i++)
+        ascii &= (unsigned char)h[i] < 0x80;
+    size_t start = b->len;
+    if (ascii) {
+        for (size_t i = 0; i < n; i++)
+            buf_putc(b, (char)to_lower(h[i]));
+    } else {
+        /* curl: CURLU_PUNYCODE (7.88) goes through idn2_lookup_ul, which reads
+         * the locale's charset and fails with "out of memory" in the C
+         * locale; we call libidn2 on the UTF-8 bytes ourselves. */
+        char *res = NULL;
+        int flags = IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL;
+        int irc = idn2_lookup_u8((const uint8_t *)h, (uint8_t **)&res, flags);
+        if (irc == IDN2_DISALLOWED)
+            irc = idn2_lookup_u8((const uint8_t *)h, (uint8_t **)&res, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
+        if (irc == IDN2_MALLOC)
+            return SILK_URL_ENOMEM;
+        if (irc != IDN2_OK)
+            return SILK_URL_EHOST;
+        for (const char *p = res; *p; p++)
+            buf_putc(b, (char)to_lower(*p));
+        idn2_free(res);
+    }
+    if (b->err)
+        return b->err;
+    const char *out = b->p + start;
+    size_t on = b->len - start;
+    if (!on)
+        return SILK_URL_EHOST;
+    /* WHATWG forbidden domain code points. curl: percent-decodes the host
+     * and accepts "%25" as '%', so "http://%25%25/" had a host of "%%". */
+    for (size_t i = 0; i < on; i++) {
+        unsigned char c = (unsigned char)out[i];
+        if (c <= 0x20 || c == 0x7f || strchr("#%/:<>?@[\\]^|", c))
+            return SILK_URL_EHOST;
+    }
+    if (ends_in_number(out, on)) {
+        unsigned char a[4];
+        if (inet_pton(AF_INET, out, a) != 1)
+            return SILK_URL_EHOST;
+    }
+    return 0;
+}
+
+/* ---- paths and queries --------------------------------------------------- */
+
+static int is_dot(const char *s, size_t n)
+{
+    return (n == 1 && s[0] == '.') || (n == 3 && strncasecmp(s, "%2e", 3) == 0);
+}
+
+static int is_dotdot(const char *s, size_t n)
+{
+    if (n == 2)
+        return s[0] == '.' && s[1] == '.';
+    if (n == 4)
+        return (s[0] == '.' && strncasecmp(s + 1, "%2e", 3) == 0) ||
+               (strncasecmp(s, "%2e", 3) == 0 && s[3] == '.');
+    return n == 6 && strncasecmp(s, "%2e%2e", 6) == 0;
+}
+
+/* Appends path (which starts with '/') with its dot-segments removed, the
+ * WHATWG way: "%2e" counts as '.', a final "." or ".." leaves a '/'.
+ * curl: resolves "." and ".." but not their escaped forms. */
+static void put_path_dedotted(struct buf *b, const char *p)
+{
+    size_t base = b->len;
+    if (*p == '/')
+        p++;
+    for (;;) {
+        size_t n = strcspn(p, "/");
+        int last = p[n] == '\0';
+        if (is_dotdot(p, n)) {
+            size_t l = b->len;
+            while (l > base && b->p[l - 1] != '/')
+                l--;
+            if (l > base)
+                l--; /* drop "/segment" */
+            b->len = l;
+            if (b->p)
+                b->p[l] = '\0';
+            if (last)
+                buf_putc(b, '/');
+        } else if (is_dot(p, n)) {
+            if (last)
+                buf_putc(b, '/');
+        } else {
+            buf_putc(b, '/');
+            buf_put(b, p, n);
+        }
+        if (last)
+            break;
+        p += n + 1;
+    }
+    if (b->len == base)
+        buf_putc(b, '/');
+}
+
+struct param {
+    const char *s;
+    size_t n, keylen, index;
+};
+
+static int param_cmp(const void *a, const void *b)
+{
+    const struct param *x = a, *y = b;
+    size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+    int c = memcmp(x->s, y->s, n);
+    if (c)
+        return c;
+    if (x->keylen != y->keylen)
+        return x->keylen < y->keylen ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Appends the '&'-separated parameters of q sorted by name; parameters of
+ * the same name keep their order. */
+static void put_query_sorted(struct buf *b, const char *q)
+{
+    size_t count = 1;
+    for (const char *s = q; *s; s++)
+        count += *s == '&';
+    struct param *v = malloc(count * sizeof *v);
+    if (!v) {
+        b->err = SILK_URL_ENOMEM;
+        return;
+    }
+    const char *s = q;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = strcspn(s, "&");
+        size_t k = strcspn(s, "=&");
+        v[i] = (struct param){s, n, k < n ? k : n, i};
+        s += n + (s[n] == '&');
+    }
+    qsort(v, count, sizeof *v, param_cmp);
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            buf_putc(b, '&');
+        buf_put(b, v[i].s, v[i].n);
+    }
+    free(v);
+}
+
+/* ---- extraction and serialisation -------------------------------------- */
+
+/* Gets one part of h; absent parts (and empty query or fragment) are NULL. */
+static int get_part(CURLU *h, CURLUPart what, char **out)
+{
+    *out = NULL;
+    CURLUcode c = curl_url_get(h, what, out, 0);
+    switch (c) {
+    case CURLUE_OK:
+        if ((what == CURLUPART_QUERY || what == CURLUPART_FRAGMENT) && !**out) {
+            curl_free(*out);
+            *out = NULL;
+        }
+        return 0;
+    case CURLUE_NO_USER: case CURLUE_NO_PASSWORD: case CURLUE_NO_PORT:
+    case CURLUE_NO_QUERY: case CURLUE_NO_FRAGMENT: case CURLUE_NO_ZONEID:
+        return 0;
+    default:
+        return curl_rc(c);
+    }
+}
+
+/* Copies component s (curl's raw text) into a new malloc'd *out, with the
+ * set's percent-encoding; canon also normalises escapes. */
+static int component(const char *s, int set, int canon, char **out)
+{
+    struct buf a = {0}, b = {0};
+    *out = NULL;
+    if (!s)
+        return 0;
+    put_encoded(&a, s, set);
+    if (!a.err && canon) {
+        put_pct_normalised(&b, a.p ? a.p : "", a.len);
+        buf_free(&a);
+        a = b;
+    }
+    return buf_take(&a, out);
+}
+
+enum { CANON = 1, SORT = 2 };
+
+/* Fills parts from h, normalised; mode is a mask of CANON and SORT. */
+static int extract(CURLU *h, int mode, struct silk_url_parts *parts)
+{
+    enum { SCHEME, USER, PASSWORD, HOST, ZONE, PORT, PATH, QUERY, FRAGMENT, NPARTS };
+    static const CURLUPart which[NPARTS] = {
+        CURLUPART_SCHEME, CURLUPART_USER, CURLUPART_PASSWORD, CURLUPART_HOST,
+        CURLUPART_ZONEID, CURLUPART_PORT, CURLUPART_PATH, CURLUPART_QUERY,
+        CURLUPART_FRAGMENT,
+    };
+    char *raw[NPARTS] = {0};
+    struct buf b = {0};
+    char *tmp = NULL;
+    int rc = 0, canon = mode & CANON;
+    memset(parts, 0, sizeof *parts);
+    for (int i = 0; i < NPARTS && !rc; i++)
+        rc = get_part(h, which[i], &raw[i]);
+    if (rc)
+        goto done;
+    if (!raw[SCHEME] || !scheme_is_http(raw[SCHEME], strlen(raw[SCHEME]))) {
+        rc = SILK_URL_ESCHEME;
+        goto done;
+    }
+    if (raw[ZONE] || !raw[HOST]) { /* WHATWG has no zone ids */
+        rc = SILK_URL_EHOST;
+        goto done;
+    }
+    int https = raw[SCHEME][4] == 's';
+    parts->port = https ? 443 : 80;
+    if (raw[PORT]) {
+        char *end;
+        long p = strtol(raw[PORT], &end, 10);
+        if (*end || p < 0 || p > 65535) {
+            rc = SILK_URL_EPORT;
+            goto done;
+        }
+        parts->port = (int)p;
+    }
+    if ((rc = component(raw[SCHEME], SET_PATH, 0, &parts->scheme)) ||
+        (rc = component(raw[USER], SET_USERINFO, canon, &parts->user)) ||
+        (rc = component(raw[PASSWORD], SET_USERINFO, canon, &parts->password)) ||
+        (rc = component(raw[FRAGMENT], SET_FRAGMENT, canon, &parts->fragment)))
+        goto done;
+    if ((rc = put_host(&b, raw[HOST])) || (rc = buf_take(&b, &parts->host)))
+        goto done;
+    /* path: escapes normalised before dot-segments, so "%2E%2E" is "..". */
+    if ((rc = component(raw[PATH] && *raw[PATH] ? raw[PATH] : "/", SET_PATH, canon, &tmp)))
+        goto done;
+    put_path_dedotted(&b, tmp);
+    if ((rc = buf_take(&b, &parts->path)))
+        goto done;
+    free(tmp);
+    tmp = NULL;
+    if ((rc = component(raw[QUERY], SET_QUERY, canon, &tmp)))
+        goto done;
+    if (tmp && (mode & SORT)) {
+        put_query_sorted(&b, tmp);
+        rc = buf_take(&b, &parts->query);
+    } else {
+        parts->query = tmp;
+        tmp = NULL;
+    }
+done:
+    for (int i = 0; i < NPARTS; i++)
+        curl_free(raw[i]);
+    free(tmp);
+    buf_free(&b);
+    if (rc)
+        silk_url_parts_free(parts);
+    return rc;
+}
+
+static int default_port(const char *scheme) { return scheme[4] == 's' ? 443 : 80; }
+
+static void put_authority(struct buf *b, const struct silk_url_parts *p, int always_port)
+{
+    buf_puts(b, p->scheme);
+    buf_puts(b, "://");
+    if ((p->user && *p->user) || (p->password && *p->password)) {
+        buf_puts(b, p->user ? p->user : "");
+        if (p->password && *p->password) {
+            buf_putc(b, ':');
+            buf_puts(b, p->password);
+        }
+        buf_putc(b, '@');
+    }
+    buf_puts(b, p->host);
+    if (always_port || p->port != default_port(p->scheme)) {
+        char port[16];
+        int n = snprintf(port, sizeof port, ":%d", p->port);
+        buf_put(b, port, (size_t)n);
+    }
+}
+
+static int serialise(const struct silk_url_parts *p, int fragment, char **out)
+{
+    struct buf b = {0};
+    put_authority(&b, p, 0);
+    buf_puts(&b, p->path);
+    if (p->query) {
+        buf_putc(&b, '?');
+        buf_puts(&b, p->query);
+    }
+    if (fragment && p->fragment) {
+        buf_putc(&b, '#');
+        buf_puts(&b, p->fragment);
+    }
+    return buf_take(&b, out);
+}
+
+/* ---- public entry points ------------------------------------------------- */
+
+static int parse_mode(const char *base, const char *href, int mode, struct silk_url_parts *parts)
+{
+    CURLU *h = NULL;
+    int rc = resolve(base, href, &h);
+    if (!rc)
+        rc = extract(h, mode, parts);
+    else
+        memset(parts, 0, sizeof *parts);
+    curl_url_cleanup(h);
+    return rc;
+}
+
+int silk_url_join(const char *base, const char *href, char **out)
+{
+    struct silk_url_parts p;
+    *out = NULL;
+    int rc = parse_mode(base, href, 0, &p);
+    if (!rc)
+        rc = serialise(&p, 1, out);
+    silk_url_parts_free(&p);
+    return rc;
+}
+
+int silk_url_canonical(const char *url, unsigned flags, char **out)
+{
+    struct silk_url_parts p;
+    *out = NULL;
+    int mode = CANON | (flags & SILK_URL_SORT_QUERY ? SORT : 0);
+    int rc = parse_mode(NULL, url, mode, &p);
+    if (!rc)
+        rc = serialise(&p, flags & SILK_URL_KEEP_FRAGMENT, out);
+    silk_url_parts_free(&p);
+    return rc;
+}
+
+int silk_url_host_key(const char *url, char **out)
+{
+    struct silk_url_parts p;
+    struct buf b = {0};
+    *out = NULL;
+    int rc = parse_mode(NULL, url, 0, &p);
+    if (!rc) {
+        struct silk_url_parts hp = {.scheme = p.scheme, .host = p.host, .port = p.port};
+        put_authority(&b, &hp, 1);
+        rc = buf_take(&b, out);
+    }
+    silk_url_parts_free(&p);
+    return rc;
+}
+
+int silk_url_parse(const char *url, struct silk_url_parts *parts)
+{
+    return parse_mode(NULL, url, 0, parts);
+}
+
+void silk_url_parts_free(struct silk_url_parts *p)
+{
+    free(p->scheme);
+    free(p->user);
+    free(p->password);
+    free(p->host);
+    free(p->path);
+    free(p->query);
+    free(p->fragment);
+    memset(p, 0, sizeof *p);
+}
+
+int silk_url_is_http(const char *url)
+{
+    struct silk_url_parts p;
+    int rc = parse_mode(NULL, url, 0, &p);
+    silk_url_parts_free(&p);
+    return rc == 0;
+}
+
+const char *silk_url_strerror(int code)
+{
+    switch (code) {
+    case SILK_URL_OK: return "ok";
+    case SILK_URL_ENOMEM: return "out of memory";
+    case SILK_URL_EINVAL: return "malformed URL";
+    case SILK_URL_ESCHEME: return "unsupported scheme (only http and https)";
+    case SILK_URL_ENOBASE: return "relative URL without a usable base";
+    case SILK_URL_EHOST: return "invalid host";
+    case SILK_URL_EPORT: return "invalid port";
+    case SILK_URL_ETOOLONG: return "URL too long";
+    default: return "unknown URL error";
+    }
+}
