@@ -210,6 +210,11 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
     find_lua_dir(e->lua_dir, sizeof e->lua_dir);
     set_package_path(e);
     silk_lapi_preload(L);
+    /* The task binding owns the handles' metatable (with their __gc); load it
+     * before the first task exists. */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "silk.core.task");
+    lua_call(L, 1, 0);
 
     ev_prepare_init(&e->sched_prepare, on_prepare);
     ev_prepare_start(e->loop, &e->sched_prepare);
@@ -323,6 +328,10 @@ reported:
                 e->unobserved_failures == 1 ? "it" : "them");
         out = SILK_FAILED;
     }
+    /* Unreachable documents and handles are not leaks: collect them first
+     * (twice: finalisers may release more). */
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    lua_gc(L, LUA_GCCOLLECT, 0);
     if (silk_track_report(stderr, "silk: leak: ") && out == SILK_OK && !e->opts.allow_leaks)
         out = SILK_LEAKED;
     return out;
