@@ -1,0 +1,1392 @@
+/*
+ * html.c -- gumbo documents: parse with limits, fix-ups, text, serialisation,
+ * links, and the parse worker pool. See html.h for the contract.
+ */
+#define _GNU_SOURCE    /* memrchr */
+#include <ctype.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ev.h>
+#include <gumbo.h>
+
+#include "html.h"
+#include "track.h"
+#include "url.h"
+
+/* ------------------------------------------------------------------------ */
+/* The arena: every byte of a document (input copy, gumbo's tree, fix-ups)   */
+/* comes from here and is released whole. gumbo frees as it goes (vector     */
+/* growth, temporary buffers) but a bump allocator ignores that: the waste   */
+/* is about a quarter, and it buys ~10 % parse speed and a free() per node.  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t size, used;
+    max_align_t data[];        /* aligned for anything gumbo stores */
+} chunk;
+
+typedef struct arena {
+    chunk *head;               /* the chunk allocations bump into */
+    size_t total;              /* bytes held by every chunk */
+    size_t limit;              /* ceiling on total */
+    size_t next_size;          /* size of the next chunk */
+    jmp_buf *escape;           /* where to go when over the limit (during parse only) */
+    int failed;                /* SILK_HTML_ETOOLARGE or _ENOMEM, set before escaping */
+} arena;
+
+#define ALIGN_UP(n) (((n) + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1))
+
+static void arena_fail(arena *a, int code)
+{
+    a->failed = code;
+    if (a->escape)
+        longjmp(*a->escape, 1);
+    abort();                   /* an allocation after parsing: a bug here */
+}
+
+static chunk *arena_chunk(arena *a, size_t size)
+{
+    if (a->total + size > a->limit)
+        arena_fail(a, SILK_HTML_ETOOLARGE);
+    chunk *c = malloc(sizeof(chunk) + size);
+    if (!c)
+        arena_fail(a, SILK_HTML_ENOMEM);
+    c->size = size;
+    c->used = 0;
+    a->total += sizeof(chunk) + size;
+    return c;
+}
+
+static void *arena_alloc(void *ud, size_t n)
+{
+    arena *a = ud;
+    n = ALIGN_UP(n ? n : 1);
+    chunk *h = a->head;
+    if (h && h->size - h->used >= n) {
+        void *p = (char *)h->data + h->used;
+        h->used += n;
+        return p;
+    }
+    if (n > a->next_size / 4) {
+        /* A big block gets a chunk of its own behind the head, so that the
+         * head's free space stays usable. */
+        chunk *c = arena_chunk(a, n);
+        c->used = n;
+        if (h) {
+            c->next = h->next;
+            h->next = c;
+        } else {
+            c->next = NULL;
+            a->head = c;
+        }
+        return c->data;
+    }
+    chunk *c = arena_chunk(a, a->next_size);
+    c->next = h;
+    a->head = c;
+    if (a->next_size < (4u << 20))
+        a->next_size *= 2;
+    c->used = n;
+    return c->data;
+}
+
+static void arena_dealloc(void *ud, void *p)
+{
+    (void)ud;
+    (void)p;                   /* released with the arena */
+}
+
+static void arena_release(arena *a)
+{
+    chunk *c = a->head;
+    while (c) {
+        chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+    a->total = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Documents                                                                 */
+/* ------------------------------------------------------------------------ */
+
+#define DOC_MAGIC 0x68746d6cu  /* "html" */
+
+struct silk_html_doc {
+    uint32_t magic;
+    arena mem;                 /* owns this struct too: copy before releasing */
+    GumboOutput *out;
+    const char *src;           /* input copy; gumbo's original_text points here */
+    size_t len;
+    const char *base;          /* base URL for links, or NULL */
+};
+
+void silk_html_limits_default(silk_html_limits *lim)
+{
+    lim->max_bytes = 32u << 20;
+    lim->max_depth = 1024;
+    lim->max_arena = 0;
+}
+
+static int is_elem(const GumboNode *n)
+{
+    return n->type == GUMBO_NODE_ELEMENT || n->type == GUMBO_NODE_TEMPLATE;
+}
+
+static const GumboVector *kids(const GumboNode *n)
+{
+    if (n->type == GUMBO_NODE_DOCUMENT)
+        return &n->v.document.children;
+    if (is_elem(n))
+        return &n->v.element.children;
+    return NULL;
+}
+
+static int is_html(const GumboNode *n, GumboTag tag)
+{
+    return is_elem(n) && n->v.element.tag == tag && n->v.element.tag_namespace == GUMBO_NAMESPACE_HTML;
+}
+
+/* Next node in document order within root's subtree, not descending into n
+ * when skip is set. NULL at the end. The one tree walk everything uses. */
+static const GumboNode *walk_next(const GumboNode *n, const GumboNode *root, int skip)
+{
+    const GumboVector *v = kids(n);
+    if (!skip && v && v->length)
+        return v->data[0];
+    while (n != root) {
+        const GumboNode *p = n->parent;
+        if (!p)
+            return NULL;
+        const GumboVector *pv = kids(p);
+        unsigned i = (unsigned)n->index_within_parent + 1;
+        if (i < pv->length)
+            return pv->data[i];
+        n = p;
+    }
+    return NULL;
+}
+
+static int ascii_ieq_n(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i]))
+            return 0;
+    return 1;
+}
+
+/* Finds "</form" (any case) in s[0..n). */
+static const char *find_form_end(const char *s, size_t n)
+{
+    const char *end = s + n;
+    while (s + 6 <= end) {
+        const char *p = memchr(s, '<', (size_t)(end - s));
+        if (!p || p + 6 > end)
+            return NULL;
+        if (ascii_ieq_n(p, "</form", 6))
+            return p;
+        s = p + 1;
+    }
+    return NULL;
+}
+
+/*
+ * gumbo 0.10.1 pops <form> before flushing the character tokens pending in
+ * front of its end tag, so `<form>text</form>` puts "text" after the form
+ * (browsers and parse5 put it inside). Such a text node is the form's next
+ * sibling, its source text runs up to and includes the "</form" tag, and no
+ * "</form" lies between the form's start tag and the text (else the form was
+ * closed earlier and the text really follows it). Move it back in.
+ */
+static void fix_form_text(silk_html_doc *d, GumboNode *form)
+{
+    GumboNode *parent = form->parent;
+    GumboVector *pv = (GumboVector *)kids(parent);
+    unsigned i = form->index_within_parent + 1;
+    if (i >= pv->length)
+        return;
+    GumboNode *t = pv->data[i];
+    if (t->type != GUMBO_NODE_TEXT && t->type != GUMBO_NODE_WHITESPACE)
+        return;
+    GumboStringPiece o = t->v.text.original_text;
+    const char *lt = o.length ? memrchr(o.data, '<', o.length) : NULL;
+    if (!lt || (size_t)(o.data + o.length - lt) < 6 || !ascii_ieq_n(lt, "</form", 6))
+        return;
+    size_t from = form->v.element.start_pos.offset, to = t->v.text.start_pos.offset;
+    if (to <= from || to > d->len || find_form_end(d->src + from, to - from))
+        return;
+    /* Unlink from the parent. */
+    for (unsigned k = i; k + 1 < pv->length; k++) {
+        pv->data[k] = pv->data[k + 1];
+        ((GumboNode *)pv->data[k])->index_within_parent = k;
+    }
+    pv->length--;
+    /* Append to the form (the arena does not grow in place: copy). */
+    GumboVector *fv = &form->v.element.children;
+    if (fv->length == fv->capacity) {
+        unsigned cap = fv->capacity * 2 + 2;
+        void **data = arena_alloc(&d->mem, cap * sizeof(void *));
+        if (fv->length)
+            memcpy(data, fv->data, fv->length * sizeof(void *));
+        fv->data = data;
+        fv->capacity = cap;
+    }
+    fv->data[fv->length] = t;
+    t->parent = form;
+    t->index_within_parent = fv->length;
+    fv->length++;
+}
+
+/* One pass over the finished tree: form fix-up, depth check, <base>.
+ * Returns the tree depth (elements), stopping early past `limit`. */
+static int post_pass(silk_html_doc *d, int limit, const char **base_href)
+{
+    GumboNode *root = d->out->document;
+    int depth = 0, max = 0;
+    *base_href = NULL;
+    for (const GumboNode *n = root; n;) {
+        if (is_elem(n)) {
+            if (n->v.element.tag_namespace == GUMBO_NAMESPACE_HTML) {
+                if (n->v.element.tag == GUMBO_TAG_FORM)
+                    fix_form_text(d, (GumboNode *)n);
+                else if (n->v.element.tag == GUMBO_TAG_BASE && !*base_href) {
+                    GumboAttribute *a = gumbo_get_attribute(&n->v.element.attributes, "href");
+                    if (a)
+                        *base_href = a->value;
+                }
+            }
+        }
+        /* Depth = number of element ancestors-or-self, computed by walking
+         * up from leaves only (cheap: leaves are where depth peaks). */
+        const GumboVector *v = kids(n);
+        if (is_elem(n) && (!v || !v->length)) {
+            depth = 0;
+            for (const GumboNode *p = n; p && p->type != GUMBO_NODE_DOCUMENT; p = p->parent)
+                if (++depth > limit)
+                    return depth;
+            if (depth > max)
+                max = depth;
+        }
+        n = walk_next(n, root, 0);
+    }
+    return max;
+}
+
+/*
+ * A cheap nesting estimate before gumbo runs: gumbo's time grows with depth
+ * times elements (every start tag scans the stack of open elements), so
+ * 100k nested <div>s take half a minute. Tracks a stack of open tag names
+ * (hashed), pops to a matching end tag, skips void and implicitly closed
+ * elements, comments and raw text. It can only overestimate where a page
+ * leaves elements open that HTML closes implicitly; the exact depth is
+ * checked again on the tree.
+ */
+static uint32_t name_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint32_t)tolower((unsigned char)s[i])) * 16777619u;
+    return h;
+}
+
+static int prescan_skip_tag(const char *name, size_t n)
+{
+    static const char *const skip[] = {
+        /* void */
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+        "param", "source", "track", "wbr", "keygen", "basefont", "bgsound", "frame", "image",
+        /* closed implicitly by a sibling or a parent's end tag */
+        "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody",
+        "tfoot", "colgroup", "caption", "rb", "rt", "rp", "rtc", "html", "head", "body",
+        /* a second one closes (or drops) the first: <a><a>, <h1><h2>, <form><form> */
+        "a", "nobr", "button", "form", "select", "h1", "h2", "h3", "h4", "h5", "h6",
+        NULL,
+    };
+    for (int i = 0; skip[i]; i++)
+        if (strlen(skip[i]) == n && ascii_ieq_n(name, skip[i], n))
+            return 1;
+    return 0;
+}
+
+static int prescan_rawtext(const char *name, size_t n)
+{
+    static const char *const raw[] = {
+        "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
+        "plaintext", NULL,
+    };
+    for (int i = 0; raw[i]; i++)
+        if (strlen(raw[i]) == n && ascii_ieq_n(name, raw[i], n))
+            return 1;
+    return 0;
+}
+
+static const char *find_ci(const char *s, const char *end, const char *pat, size_t pn)
+{
+    while (s + pn <= end) {
+        const char *p = memchr(s, pat[0], (size_t)(end - s));
+        if (!p || p + pn > end)
+            return NULL;
+        if (ascii_ieq_n(p, pat, pn))
+            return p;
+        s = p + 1;
+    }
+    return NULL;
+}
+
+#define PRESCAN_MAX 8192
+
+/* Returns 1 if the estimated nesting exceeds limit. */
+static int prescan_too_deep(const char *s, size_t len, int limit)
+{
+    uint32_t stack[PRESCAN_MAX + 1];
+    int depth = 0;
+    if (limit > PRESCAN_MAX)
+        limit = PRESCAN_MAX;
+    const char *p = s, *end = s + len;
+    while (p < end) {
+        const char *lt = memchr(p, '<', (size_t)(end - p));
+        if (!lt)
+            break;
+        p = lt + 1;
+        if (p >= end)
+            break;
+        if (*p == '!') {
+            if (end - p >= 3 && p[1] == '-' && p[2] == '-') {
+                const char *c = find_ci(p + 3, end, "-->", 3);
+                p = c ? c + 3 : end;
+                continue;
+            }
+            const char *gt = memchr(p, '>', (size_t)(end - p));
+            p = gt ? gt + 1 : end;
+            continue;
+        }
+        int closing = 0;
+        if (*p == '/') {
+            closing = 1;
+            p++;
+        }
+        if (p >= end || !isalpha((unsigned char)*p))
+            continue;
+        const char *name = p;
+        while (p < end && !strchr(" \t\n\f\r/>", *p))
+            p++;
+        size_t n = (size_t)(p - name);
+        /* Skip attributes, honouring quotes ("<a title='<b>'>"). */
+        char q = 0;
+        while (p < end && (q || *p != '>')) {
+            if (q && *p == q)
+                q = 0;
+            else if (!q && (*p == '"' || *p == '\''))
+                q = *p;
+            p++;
+        }
+        if (p < end)
+            p++;
+        uint32_t h = name_hash(name, n);
+        if (closing) {
+            for (int k = depth - 1; k >= 0; k--)
+                if (stack[k] == h) {
+                    depth = k;
+                    break;
+                }
+            continue;
+        }
+        if (prescan_rawtext(name, n)) {
+            char pat[16] = "</";
+            if (n < sizeof pat - 2) {
+                memcpy(pat + 2, name, n);
+                const char *c = find_ci(p, end, pat, n + 2);
+                p = c ? c : end;
+            }
+            continue;
+        }
+        if (prescan_skip_tag(name, n))
+            continue;
+        stack[depth++] = h;
+        if (depth > limit)
+            return 1;
+    }
+    return 0;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Parses without counting: any thread. */
+static int parse_doc(const char *text, size_t len, const char *base_url,
+                     const silk_html_limits *lim_in, silk_html_doc **out,
+                     char *err, size_t errlen)
+{
+    silk_html_limits lim;
+    if (lim_in)
+        lim = *lim_in;
+    else
+        silk_html_limits_default(&lim);
+    *out = NULL;
+    if (len > lim.max_bytes || len >= UINT32_MAX) {
+        set_err(err, errlen, "document of %zu bytes exceeds the limit of %zu", len, lim.max_bytes);
+        return SILK_HTML_ETOOLARGE;
+    }
+    /* Prescan ceiling: generous (it may overestimate), but low enough that
+     * gumbo's superlinear cost stays in tens of milliseconds. */
+    if (prescan_too_deep(text, len, lim.max_depth * 4)) {
+        set_err(err, errlen, "elements nested deeper than %d", lim.max_depth);
+        return SILK_HTML_ETOOLARGE;
+    }
+    jmp_buf escape;
+    arena a = {0};
+    /* Real pages take 8-15x their size; element-only input (<li><li>...)
+     * reaches ~120x. */
+    a.limit = lim.max_arena ? lim.max_arena : 128 * len + (16u << 20);
+    /* ~8x the input is what gumbo ends up using; start near it. */
+    a.next_size = len * 8 < (16u << 10) ? (16u << 10) : ALIGN_UP(len * 8);
+    a.escape = &escape;
+    silk_html_doc *volatile d = NULL;
+    if (setjmp(escape)) {
+        int code = a.failed;
+        arena_release(&a);
+        if (code == SILK_HTML_ENOMEM)
+            set_err(err, errlen, "out of memory parsing %zu bytes", len);
+        else
+            set_err(err, errlen, "document needs more than %zu bytes of memory", a.limit);
+        return code;
+    }
+    d = arena_alloc(&a, sizeof *d);
+    char *src = arena_alloc(&a, len + 1);
+    memcpy(src, text, len);
+    src[len] = '\0';
+    d->magic = DOC_MAGIC;
+    d->src = src;
+    d->len = len;
+    d->base = NULL;
+
+    GumboOptions opt = kGumboDefaultOptions;
+    opt.allocator = arena_alloc;
+    opt.deallocator = arena_dealloc;
+    opt.userdata = &a;
+    /* Each recorded error copies the stack of open elements (O(n^2) memory
+     * on deep pages) and nobody reads them: record none. */
+    opt.max_errors = 0;
+    d->out = gumbo_parse_with_options(&opt, src, len);
+
+    d->mem = a;                /* post_pass allocates through d->mem */
+    const char *base_href;
+    int depth = post_pass(d, lim.max_depth, &base_href);
+    if (depth > lim.max_depth) {
+        arena tmp = d->mem;
+        arena_release(&tmp);
+        set_err(err, errlen, "elements nested deeper than %d", lim.max_depth);
+        return SILK_HTML_ETOOLARGE;
+    }
+    char buf[SILK_HTML_URL_MAX];
+    const char *base = NULL;
+    if (base_href && silk_html_resolve(base_url, base_href, buf, sizeof buf))
+        base = buf;
+    else if (base_url)
+        base = base_url;
+    if (base) {
+        size_t n = strlen(base) + 1;
+        char *copy = arena_alloc(&d->mem, n);
+        memcpy(copy, base, n);
+        d->base = copy;
+    }
+    d->mem.escape = NULL;      /* no allocation may happen after this */
+    *out = d;
+    return SILK_HTML_OK;
+}
+
+int silk_html_parse(const char *text, size_t len, const char *base_url,
+                    const silk_html_limits *lim, silk_html_doc **out,
+                    char *err, size_t errlen)
+{
+    int rc = parse_doc(text, len, base_url, lim, out, err, errlen);
+    if (rc == SILK_HTML_OK)
+        silk_track_acquire(SILK_RES_DOCUMENT);
+    return rc;
+}
+
+static void doc_release(silk_html_doc *d)
+{
+    arena a = d->mem;          /* d lives in the arena */
+    d->magic = 0;
+    arena_release(&a);
+}
+
+void silk_html_free(silk_html_doc *d)
+{
+    if (!d)
+        return;
+    if (d->magic != DOC_MAGIC)
+        abort();               /* double free or a stray pointer */
+    doc_release(d);
+    silk_track_release(SILK_RES_DOCUMENT);
+}
+
+const silk_node *silk_html_root(const silk_html_doc *d)
+{
+    return d->out->document;
+}
+
+const silk_node *silk_html_document_element(const silk_html_doc *d)
+{
+    return d->out->root;
+}
+
+int silk_html_quirks(const silk_html_doc *d)
+{
+    return d->out->document->v.document.doc_type_quirks_mode == GUMBO_DOCTYPE_QUIRKS;
+}
+
+const char *silk_html_base(const silk_html_doc *d)
+{
+    return d->base;
+}
+
+size_t silk_html_input_size(const silk_html_doc *d)
+{
+    return d->len;
+}
+
+size_t silk_html_arena_size(const silk_html_doc *d)
+{
+    return d->mem.total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Nodes                                                                     */
+/* ------------------------------------------------------------------------ */
+
+int silk_node_is_element(const silk_node *n)
+{
+    return is_elem(n);
+}
+
+const char *silk_node_tag(const silk_node *n, char *buf, size_t size)
+{
+    if (!is_elem(n) || !size)
+        return "";
+    const GumboElement *e = &n->v.element;
+    if (e->tag != GUMBO_TAG_UNKNOWN && e->tag_namespace != GUMBO_NAMESPACE_SVG)
+        return gumbo_normalized_tagname(e->tag);
+    GumboStringPiece name = e->original_tag;
+    gumbo_tag_from_original_text(&name);
+    if (e->tag_namespace == GUMBO_NAMESPACE_SVG) {
+        const char *svg = gumbo_normalize_svg_tagname(&name);
+        if (svg)
+            return svg;
+        if (e->tag != GUMBO_TAG_UNKNOWN)
+            return gumbo_normalized_tagname(e->tag);
+    }
+    size_t k = name.length < size - 1 ? name.length : size - 1;
+    for (size_t i = 0; i < k; i++)
+        buf[i] = (char)tolower((unsigned char)name.data[i]);
+    buf[k] = '\0';
+    return buf;
+}
+
+const char *silk_node_attr(const silk_node *n, const char *name)
+{
+    if (!is_elem(n))
+        return NULL;
+    GumboAttribute *a = gumbo_get_attribute(&n->v.element.attributes, name);
+    return a ? a->value : NULL;
+}
+
+int silk_node_nattrs(const silk_node *n)
+{
+    return is_elem(n) ? (int)n->v.element.attributes.length : 0;
+}
+
+void silk_node_attr_at(const silk_node *n, int i, const char **name, const char **value)
+{
+    const GumboAttribute *a = n->v.element.attributes.data[i];
+    *name = a->name;
+    *value = a->value;
+}
+
+const silk_node *silk_node_parent(const silk_node *n)
+{
+    const GumboNode *p = n->parent;
+    return p && is_elem(p) ? p : NULL;
+}
+
+static const silk_node *elem_from(const GumboVector *v, unsigned i, int step)
+{
+    for (; i < v->length; i += (unsigned)step) {
+        const GumboNode *c = v->data[i];
+        if (is_elem(c))
+            return c;
+        if (step < 0 && i == 0)
+            break;
+    }
+    return NULL;
+}
+
+const silk_node *silk_node_first_child(const silk_node *n)
+{
+    const GumboVector *v = kids(n);
+    return v ? elem_from(v, 0, 1) : NULL;
+}
+
+const silk_node *silk_node_next(const silk_node *n)
+{
+    if (!n->parent)
+        return NULL;
+    return elem_from(kids(n->parent), n->index_within_parent + 1, 1);
+}
+
+const silk_node *silk_node_prev(const silk_node *n)
+{
+    if (!n->parent || n->index_within_parent == 0)
+        return NULL;
+    return elem_from(kids(n->parent), n->index_within_parent - 1, -1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Elements whose content is not readable text. */
+static int text_hidden(const GumboNode *n)
+{
+    if (n->type == GUMBO_NODE_TEMPLATE)
+        return 1;
+    if (!is_elem(n) || n->v.element.tag_namespace != GUMBO_NAMESPACE_HTML)
+        return 0;
+    switch (n->v.element.tag) {
+    case GUMBO_TAG_SCRIPT: case GUMBO_TAG_STYLE: case GUMBO_TAG_NOSCRIPT:
+    case GUMBO_TAG_TEMPLATE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Elements that separate words in readable text ("<p>a</p><p>b</p>" reads
+ * "a b", not "ab"). */
+static int text_block(const GumboNode *n)
+{
+    if (!is_elem(n) || n->v.element.tag_namespace != GUMBO_NAMESPACE_HTML)
+        return 0;
+    switch (n->v.element.tag) {
+    case GUMBO_TAG_ADDRESS: case GUMBO_TAG_ARTICLE: case GUMBO_TAG_ASIDE:
+    case GUMBO_TAG_BLOCKQUOTE: case GUMBO_TAG_BODY: case GUMBO_TAG_BR:
+    case GUMBO_TAG_CAPTION: case GUMBO_TAG_DD: case GUMBO_TAG_DETAILS:
+    case GUMBO_TAG_DIV: case GUMBO_TAG_DL: case GUMBO_TAG_DT:
+    case GUMBO_TAG_FIELDSET: case GUMBO_TAG_FIGCAPTION: case GUMBO_TAG_FIGURE:
+    case GUMBO_TAG_FOOTER: case GUMBO_TAG_FORM: case GUMBO_TAG_H1: case GUMBO_TAG_H2:
+    case GUMBO_TAG_H3: case GUMBO_TAG_H4: case GUMBO_TAG_H5: case GUMBO_TAG_H6:
+    case GUMBO_TAG_HEADER: case GUMBO_TAG_HGROUP: case GUMBO_TAG_HR: case GUMBO_TAG_LI:
+    case GUMBO_TAG_LEGEND: case GUMBO_TAG_MAIN: case GUMBO_TAG_MENU: case GUMBO_TAG_NAV:
+    case GUMBO_TAG_OL: case GUMBO_TAG_OPTION: case GUMBO_TAG_P: case GUMBO_TAG_PRE:
+    case GUMBO_TAG_SECTION: case GUMBO_TAG_SUMMARY: case GUMBO_TAG_TABLE:
+    case GUMBO_TAG_TBODY: case GUMBO_TAG_TD: case GUMBO_TAG_TFOOT: case GUMBO_TAG_TH:
+    case GUMBO_TAG_THEAD: case GUMBO_TAG_TR: case GUMBO_TAG_UL: case GUMBO_TAG_TITLE:
+    case GUMBO_TAG_HEAD: case GUMBO_TAG_HTML:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+typedef struct collapse {
+    silk_html_sink sink;
+    void *ud;
+    int started;               /* something was written */
+    int space;                 /* a separator is pending */
+} collapse;
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+}
+
+static void collapse_put(collapse *c, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (is_ws(s[i])) {
+            c->space = 1;
+            while (i < n && is_ws(s[i]))
+                i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && !is_ws(s[j]))
+            j++;
+        if (c->space && c->started)
+            c->sink(c->ud, " ", 1);
+        c->sink(c->ud, s + i, j - i);
+        c->started = 1;
+        c->space = 0;
+        i = j;
+    }
+}
+
+static int is_textual(const GumboNode *n)
+{
+    return n->type == GUMBO_NODE_TEXT || n->type == GUMBO_NODE_WHITESPACE ||
+           n->type == GUMBO_NODE_CDATA;
+}
+
+void silk_html_text(const silk_node *root, int raw, silk_html_sink sink, void *ud)
+{
+    collapse c = {sink, ud, 0, 0};
+    for (const GumboNode *n = root; n;) {
+        int skip = 0;
+        if (is_textual(n)) {
+            const char *s = n->v.text.text;
+            if (raw)
+                sink(ud, s, strlen(s));
+            else
+                collapse_put(&c, s, strlen(s));
+        } else if (n != root && (n->type == GUMBO_NODE_TEMPLATE || (!raw && text_hidden(n)))) {
+            skip = 1;              /* template contents are not children in the DOM */
+        } else if (!raw && text_block(n)) {
+            c.space = 1;
+        }
+        const GumboNode *next = walk_next(n, root, skip);
+        /* Leaving a block also separates: "<div>a</div>b". */
+        if (!raw && next && next->parent != n)
+            c.space = 1;
+        n = next;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Serialisation (HTML standard, "serializing HTML fragments")              */
+/* ------------------------------------------------------------------------ */
+
+static int is_void(const GumboNode *n)
+{
+    if (n->v.element.tag_namespace != GUMBO_NAMESPACE_HTML)
+        return 0;
+    switch (n->v.element.tag) {
+    case GUMBO_TAG_AREA: case GUMBO_TAG_BASE: case GUMBO_TAG_BASEFONT:
+    case GUMBO_TAG_BGSOUND: case GUMBO_TAG_BR: case GUMBO_TAG_COL: case GUMBO_TAG_EMBED:
+    case GUMBO_TAG_FRAME: case GUMBO_TAG_HR: case GUMBO_TAG_IMG: case GUMBO_TAG_INPUT:
+    case GUMBO_TAG_KEYGEN: case GUMBO_TAG_LINK: case GUMBO_TAG_META: case GUMBO_TAG_PARAM:
+    case GUMBO_TAG_SOURCE: case GUMBO_TAG_TRACK: case GUMBO_TAG_WBR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int is_rawtext_parent(const GumboNode *p)
+{
+    if (!p || !is_elem(p) || p->v.element.tag_namespace != GUMBO_NAMESPACE_HTML)
+        return 0;
+    switch (p->v.element.tag) {
+    case GUMBO_TAG_STYLE: case GUMBO_TAG_SCRIPT: case GUMBO_TAG_XMP: case GUMBO_TAG_IFRAME:
+    case GUMBO_TAG_NOEMBED: case GUMBO_TAG_NOFRAMES: case GUMBO_TAG_PLAINTEXT:
+    case GUMBO_TAG_NOSCRIPT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void escape_put(silk_html_sink sink, void *ud, const char *s, int attr)
+{
+    const char *run = s;
+    for (; *s; s++) {
+        const char *rep = NULL;
+        size_t skip = 1;
+        switch (*s) {
+        case '&': rep = "&amp;"; break;
+        case '"': if (attr) rep = "&quot;"; break;
+        case '<': if (!attr) rep = "&lt;"; break;
+        case '>': if (!attr) rep = "&gt;"; break;
+        case '\xc2': if ((unsigned char)s[1] == 0xa0) { rep = "&nbsp;"; skip = 2; } break;
+        default: break;
+        }
+        if (rep) {
+            if (s > run)
+                sink(ud, run, (size_t)(s - run));
+            sink(ud, rep, strlen(rep));
+            s += skip - 1;
+            run = s + 1;
+        }
+    }
+    if (s > run)
+        sink(ud, run, (size_t)(s - run));
+}
+
+static void put_str(silk_html_sink sink, void *ud, const char *s)
+{
+    sink(ud, s, strlen(s));
+}
+
+static void open_tag(const GumboNode *n, silk_html_sink sink, void *ud)
+{
+    char buf[128];
+    sink(ud, "<", 1);
+    put_str(sink, ud, silk_node_tag(n, buf, sizeof buf));
+    const GumboVector *av = &n->v.element.attributes;
+    for (unsigned i = 0; i < av->length; i++) {
+        const GumboAttribute *a = av->data[i];
+        sink(ud, " ", 1);
+        switch (a->attr_namespace) {
+        case GUMBO_ATTR_NAMESPACE_XLINK: put_str(sink, ud, "xlink:"); break;
+        case GUMBO_ATTR_NAMESPACE_XML: put_str(sink, ud, "xml:"); break;
+        case GUMBO_ATTR_NAMESPACE_XMLNS:
+            if (strcmp(a->name, "xmlns"))
+                put_str(sink, ud, "xmlns:");
+            break;
+        default: break;
+        }
+        const char *name = a->name;
+        const char *colon = a->attr_namespace != GUMBO_ATTR_NAMESPACE_NONE ? strchr(name, ':') : NULL;
+        put_str(sink, ud, colon ? colon + 1 : name);
+        sink(ud, "=\"", 2);
+        escape_put(sink, ud, a->value, 1);
+        sink(ud, "\"", 1);
+    }
+    sink(ud, ">", 1);
+}
+
+static void close_tag(const GumboNode *n, silk_html_sink sink, void *ud)
+{
+    char buf[128];
+    sink(ud, "</", 2);
+    put_str(sink, ud, silk_node_tag(n, buf, sizeof buf));
+    sink(ud, ">", 1);
+}
+
+static void leaf_put(const GumboNode *n, silk_html_sink sink, void *ud)
+{
+    switch (n->type) {
+    case GUMBO_NODE_TEXT: case GUMBO_NODE_WHITESPACE:
+        if (is_rawtext_parent(n->parent))
+            put_str(sink, ud, n->v.text.text);
+        else
+            escape_put(sink, ud, n->v.text.text, 0);
+        break;
+    case GUMBO_NODE_CDATA:
+        put_str(sink, ud, "<![CDATA[");
+        put_str(sink, ud, n->v.text.text);
+        put_str(sink, ud, "]]>");
+        break;
+    case GUMBO_NODE_COMMENT:
+        put_str(sink, ud, "<!--");
+        put_str(sink, ud, n->v.text.text);
+        put_str(sink, ud, "-->");
+        break;
+    default:
+        break;
+    }
+}
+
+void silk_html_serialize(const silk_node *root, int outer, silk_html_sink sink, void *ud)
+{
+    if (!is_elem(root) && root->type != GUMBO_NODE_DOCUMENT) {
+        leaf_put(root, sink, ud);
+        return;
+    }
+    if (root->type == GUMBO_NODE_DOCUMENT && root->v.document.has_doctype) {
+        put_str(sink, ud, "<!DOCTYPE ");
+        put_str(sink, ud, root->v.document.name);
+        sink(ud, ">", 1);
+    }
+    const GumboNode *n = root;
+    for (;;) {
+        int descend = 1;
+        if (is_elem(n)) {
+            if (n != root || outer)
+                open_tag(n, sink, ud);
+            descend = !is_void(n);
+        } else if (n != root) {
+            leaf_put(n, sink, ud);
+            descend = 0;
+        }
+        const GumboVector *v = kids(n);
+        if (descend && v && v->length) {
+            n = v->data[0];
+            continue;
+        }
+        /* Close n and every ancestor whose last child we just finished. */
+        for (;;) {
+            if (is_elem(n) && !is_void(n) && (n != root || outer))
+                close_tag(n, sink, ud);
+            if (n == root)
+                return;
+            const GumboNode *p = n->parent;
+            unsigned i = n->index_within_parent + 1;
+            if (i < kids(p)->length) {
+                n = kids(p)->data[i];
+                break;
+            }
+            n = p;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Page facts                                                                */
+/* ------------------------------------------------------------------------ */
+
+static const GumboNode *find_first(const silk_html_doc *d, GumboTag tag)
+{
+    const GumboNode *root = d->out->document;
+    for (const GumboNode *n = root; n; n = walk_next(n, root, 0))
+        if (is_html(n, tag))
+            return n;
+    return NULL;
+}
+
+int silk_html_title(const silk_html_doc *d, silk_html_sink sink, void *ud)
+{
+    const GumboNode *t = find_first(d, GUMBO_TAG_TITLE);
+    if (!t)
+        return 0;
+    silk_html_text(t, 0, sink, ud);
+    return 1;
+}
+
+/* 1 when the whitespace/comma separated list `s` holds `tok` (ASCII
+ * case-insensitive). */
+static int has_token(const char *s, const char *tok)
+{
+    size_t tn = strlen(tok);
+    while (s && *s) {
+        while (*s && (is_ws(*s) || *s == ','))
+            s++;
+        const char *w = s;
+        while (*s && !is_ws(*s) && *s != ',')
+            s++;
+        if ((size_t)(s - w) == tn && ascii_ieq_n(w, tok, tn))
+            return 1;
+    }
+    return 0;
+}
+
+unsigned silk_html_meta_robots(const silk_html_doc *d)
+{
+    unsigned flags = 0;
+    const GumboNode *root = d->out->document;
+    for (const GumboNode *n = root; n; n = walk_next(n, root, 0)) {
+        if (!is_html(n, GUMBO_TAG_META))
+            continue;
+        const char *name = silk_node_attr(n, "name");
+        const char *content = silk_node_attr(n, "content");
+        if (!name || !content || strcasecmp(name, "robots"))
+            continue;
+        if (has_token(content, "noindex") || has_token(content, "none"))
+            flags |= SILK_ROBOTS_NOINDEX;
+        if (has_token(content, "nofollow") || has_token(content, "none"))
+            flags |= SILK_ROBOTS_NOFOLLOW;
+    }
+    return flags;
+}
+
+int silk_html_canonical(const silk_html_doc *d, char *buf, size_t size)
+{
+    const GumboNode *root = d->out->document;
+    for (const GumboNode *n = root; n; n = walk_next(n, root, 0)) {
+        if (!is_html(n, GUMBO_TAG_LINK))
+            continue;
+        const char *rel = silk_node_attr(n, "rel");
+        const char *href = silk_node_attr(n, "href");
+        if (rel && href && has_token(rel, "canonical"))
+            return silk_html_resolve(d->base, href, buf, size);
+    }
+    return 0;
+}
+
+/* Links are joined and canonicalised by url.c (WHATWG rules over curl_url);
+ * the result is copied to the caller's buffer so that nothing malloc'd is
+ * held when a sink runs. */
+int silk_html_resolve(const char *base, const char *href, char *buf, size_t size)
+{
+    char *joined = NULL, *canon = NULL;
+    int ok = 0;
+    if (silk_url_join(base, href, &joined) == SILK_URL_OK &&
+        silk_url_canonical(joined, 0, &canon) == SILK_URL_OK) {
+        size_t n = strlen(canon);
+        if (n < size) {
+            memcpy(buf, canon, n + 1);
+            ok = 1;
+        }
+    }
+    free(joined);
+    free(canon);
+    return ok;
+}
+
+static void emit_link(const silk_html_doc *d, const GumboNode *n, const char *href,
+                      int nofollow, silk_html_link_fn fn, void *ud)
+{
+    char buf[SILK_HTML_URL_MAX];
+    if (!silk_html_resolve(d->base, href, buf, sizeof buf))
+        return;
+    silk_html_link l = {buf, nofollow, n};
+    fn(ud, &l);
+}
+
+/* srcset: "url [descriptor], url [descriptor]" (HTML "parse a srcset
+ * attribute", without validating descriptors). */
+static void emit_srcset(const silk_html_doc *d, const GumboNode *node, const char *s,
+                        int nofollow, silk_html_link_fn fn, void *ud)
+{
+    char url[SILK_HTML_URL_MAX];
+    while (*s) {
+        while (*s && (is_ws(*s) || *s == ','))
+            s++;
+        const char *u = s;
+        while (*s && !is_ws(*s))
+            s++;
+        size_t n = (size_t)(s - u);
+        int had_comma = 0;
+        while (n && u[n - 1] == ',') {
+            n--;
+            had_comma = 1;
+        }
+        if (n && n < sizeof url) {
+            memcpy(url, u, n);
+            url[n] = '\0';
+            emit_link(d, node, url, nofollow, fn, ud);
+        }
+        if (had_comma)
+            continue;
+        /* Skip descriptors up to a comma outside parentheses. */
+        int paren = 0;
+        while (*s && (paren || *s != ',')) {
+            if (*s == '(')
+                paren = 1;
+            else if (*s == ')')
+                paren = 0;
+            s++;
+        }
+    }
+}
+
+void silk_html_links(const silk_html_doc *d, unsigned kinds, silk_html_link_fn fn, void *ud)
+{
+    if (!kinds)
+        kinds = SILK_LINKS_A;
+    int all_nofollow = (silk_html_meta_robots(d) & SILK_ROBOTS_NOFOLLOW) != 0;
+    const GumboNode *root = d->out->document;
+    for (const GumboNode *n = root; n; n = walk_next(n, root, 0)) {
+        if (!is_elem(n) || n->v.element.tag_namespace != GUMBO_NAMESPACE_HTML)
+            continue;
+        const char *attr = NULL, *srcset = NULL;
+        switch (n->v.element.tag) {
+        case GUMBO_TAG_A: case GUMBO_TAG_AREA:
+            if (kinds & SILK_LINKS_A)
+                attr = "href";
+            break;
+        case GUMBO_TAG_LINK:
+            if (kinds & SILK_LINKS_LINK)
+                attr = "href";
+            break;
+        case GUMBO_TAG_IMG:
+            if (kinds & SILK_LINKS_IMG) {
+                attr = "src";
+                srcset = silk_node_attr(n, "srcset");
+            }
+            break;
+        case GUMBO_TAG_SOURCE:
+            if (kinds & SILK_LINKS_IMG)
+                srcset = silk_node_attr(n, "srcset");
+            break;
+        case GUMBO_TAG_IFRAME: case GUMBO_TAG_FRAME:
+            if (kinds & SILK_LINKS_IFRAME)
+                attr = "src";
+            break;
+        default:
+            break;
+        }
+        const char *href = attr ? silk_node_attr(n, attr) : NULL;
+        if (!href && !srcset)
+            continue;
+        const char *rel = silk_node_attr(n, "rel");
+        int nofollow = all_nofollow || (rel && has_token(rel, "nofollow"));
+        if (href)
+            emit_link(d, n, href, nofollow, fn, ud);
+        if (srcset)
+            emit_srcset(d, n, srcset, nofollow, fn, ud);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The worker pool                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef enum job_state {
+    JOB_QUEUED,                /* on pool->todo */
+    JOB_RUNNING,               /* a worker has it */
+    JOB_DONE,                  /* on pool->done, waiting for the loop */
+    JOB_DELIVERED,             /* handed to the done callback */
+} job_state;
+
+struct silk_html_job {
+    silk_html_job *next;       /* in todo or done (guarded by pool->lock) */
+    silk_html_pool *pool;
+    job_state state;           /* guarded by pool->lock */
+    int cancelled;             /* loop thread: free instead of calling back */
+    char *text;
+    size_t len;
+    char *base;
+    silk_html_limits lim;
+    silk_html_done_fn done;
+    void *ud;
+    int rc;
+    silk_html_doc *doc;        /* uncounted until silk_html_job_result */
+    char err[160];
+};
+
+struct silk_html_pool {
+    struct ev_loop *loop;
+    ev_async async;            /* workers -> loop: jobs finished */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;       /* todo not empty, or stopping */
+    silk_html_job *todo, **todo_tail;
+    silk_html_job *done, **done_tail;
+    int stopping;
+    int pending;               /* queued + running + done, not yet delivered
+                                * (loop thread only); while > 0 the async
+                                * watcher keeps the loop alive */
+    int nthreads;
+    pthread_t threads[8];
+};
+
+/* Loop thread: the loop must not end (or declare a deadlock) while a
+ * task waits on a job, but an idle pool must not keep it running. */
+static void pending_add(silk_html_pool *p, int delta)
+{
+    int before = p->pending;
+    p->pending += delta;
+    if (before == 0 && p->pending > 0)
+        ev_ref(p->loop);
+    else if (before > 0 && p->pending == 0)
+        ev_unref(p->loop);
+}
+
+static void job_destroy(silk_html_job *j)
+{
+    if (j->doc)
+        doc_release(j->doc);
+    free(j->text);
+    free(j->base);
+    free(j);
+    silk_track_release(SILK_RES_PARSE_JOB);
+}
+
+static void *worker_main(void *arg)
+{
+    silk_html_pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->todo && !p->stopping)
+            pthread_cond_wait(&p->wake, &p->lock);
+        if (p->stopping)
+            break;
+        silk_html_job *j = p->todo;
+        p->todo = j->next;
+        if (!p->todo)
+            p->todo_tail = &p->todo;
+        j->state = JOB_RUNNING;
+        pthread_mutex_unlock(&p->lock);
+
+        j->rc = parse_doc(j->text, j->len, j->base, &j->lim, &j->doc, j->err, sizeof j->err);
+        free(j->text);         /* the document holds its own copy */
+        j->text = NULL;
+
+        pthread_mutex_lock(&p->lock);
+        j->state = JOB_DONE;
+        j->next = NULL;
+        *p->done_tail = j;
+        p->done_tail = &j->next;
+        ev_async_send(p->loop, &p->async);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Loop thread: deliver finished jobs. Callbacks may submit or cancel other
+ * jobs, so the list is taken whole before any of them runs. */
+static void pool_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    silk_html_pool *p = (silk_html_pool *)((char *)w - offsetof(silk_html_pool, async));
+    pthread_mutex_lock(&p->lock);
+    silk_html_job *list = p->done;
+    p->done = NULL;
+    p->done_tail = &p->done;
+    for (silk_html_job *j = list; j; j = j->next)
+        j->state = JOB_DELIVERED;
+    pthread_mutex_unlock(&p->lock);
+    while (list) {
+        silk_html_job *j = list;
+        list = j->next;
+        pending_add(p, -1);
+        if (j->cancelled)
+            job_destroy(j);
+        else
+            j->done(j, j->ud);
+    }
+}
+
+silk_html_pool *silk_html_pool_new(struct ev_loop *loop, int nthreads)
+{
+    if (nthreads < 1)
+        nthreads = 1;
+    if (nthreads > 8)
+        nthreads = 8;
+    silk_html_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->loop = loop;
+    p->todo_tail = &p->todo;
+    p->done_tail = &p->done;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    ev_async_init(&p->async, pool_async_cb);
+    ev_async_start(loop, &p->async);
+    ev_unref(loop);            /* a pool alone does not keep the loop running */
+
+    /* Workers must never take a signal: SIGPROF drives the Lua preemption
+     * profiler and SIGINT/SIGTERM belong to the loop. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (int i = 0; i < nthreads; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0)
+            break;
+        p->nthreads++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!p->nthreads) {
+        silk_html_pool_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void silk_html_pool_free(silk_html_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    if (p->pending == 0)
+        ev_ref(p->loop);       /* undo the unref of an idle pool before stopping */
+    ev_async_stop(p->loop, &p->async);
+    /* Workers are gone: the lists are ours. Jobs are freed without calling
+     * back; their owners cancelled them when the tasks ended. */
+    for (silk_html_job *lists[2] = {p->todo, p->done}, **l = lists; l < lists + 2; l++)
+        while (*l) {
+            silk_html_job *j = *l;
+            *l = j->next;
+            job_destroy(j);
+        }
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+silk_html_job *silk_html_submit(silk_html_pool *p, const char *text, size_t len,
+                                const char *base_url, const silk_html_limits *lim,
+                                silk_html_done_fn done, void *ud)
+{
+    silk_html_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->text = malloc(len ? len : 1);
+    j->base = base_url ? strdup(base_url) : NULL;
+    if (!j->text || (base_url && !j->base)) {
+        free(j->text);
+        free(j->base);
+        free(j);
+        return NULL;
+    }
+    memcpy(j->text, text, len);
+    j->len = len;
+    if (lim)
+        j->lim = *lim;
+    else
+        silk_html_limits_default(&j->lim);
+    j->pool = p;
+    j->done = done;
+    j->ud = ud;
+    silk_track_acquire(SILK_RES_PARSE_JOB);
+    pthread_mutex_lock(&p->lock);
+    j->state = JOB_QUEUED;
+    *p->todo_tail = j;
+    p->todo_tail = &j->next;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pending_add(p, 1);
+    return j;
+}
+
+void silk_html_cancel(silk_html_job *j)
+{
+    silk_html_pool *p = j->pool;
+    pthread_mutex_lock(&p->lock);
+    if (j->state == JOB_QUEUED) {
+        silk_html_job **pp = &p->todo;
+        while (*pp != j)
+            pp = &(*pp)->next;
+        *pp = j->next;
+        if (p->todo_tail == &j->next)
+            p->todo_tail = pp;
+        pthread_mutex_unlock(&p->lock);
+        pending_add(p, -1);
+        job_destroy(j);
+        return;
+    }
+    /* Running or done: the async callback frees it. A delivered job is the
+     * caller's to free (cancel after delivery is a no-op by contract). */
+    if (j->state != JOB_DELIVERED)
+        j->cancelled = 1;
+    pthread_mutex_unlock(&p->lock);
+}
+
+int silk_html_job_result(silk_html_job *j, silk_html_doc **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (j->rc != SILK_HTML_OK) {
+        set_err(err, errlen, "%s", j->err);
+        return j->rc;
+    }
+    *out = j->doc;
+    j->doc = NULL;
+    silk_track_acquire(SILK_RES_DOCUMENT);
+    return SILK_HTML_OK;
+}
+
+void silk_html_job_free(silk_html_job *j)
+{
+    if (j)
+        job_destroy(j);
+}
+
+int silk_html_pool_pending(silk_html_pool *p)
+{
+    return p->pending;
+}

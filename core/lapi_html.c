@@ -1,0 +1,760 @@
+/*
+ * lapi_html.c -- the Lua binding of html.c and select.c: "silk.core.html".
+ *
+ *   html.parse(text [, base_url [, limits]])       -> doc | nil, err
+ *   html.parse_async(text [, base_url [, limits]]) -> doc | nil, err   (yieldable task)
+ *       limits: { max_bytes = n, max_depth = n }; err.kind "too_large"/"nomem"
+ *   html.cache_stats() -> { hits, misses, size }
+ *   html.workers(n)    -> sets the worker count before the first parse_async
+ *
+ *   doc:select(css) doc:one(css) doc:root() doc:title() doc:text([opts])
+ *   doc:html() doc:links([opts]) doc:meta_robots() doc:canonical()
+ *   doc:base_url() doc:free() doc:close()
+ *   node.tag node:attr(name) node:attrs() node:text([{raw=true}]) node:html()
+ *   node:inner_html() node:parent() node:children() node:next() node:prev()
+ *   node:select(css) node:one(css) node:matches(css)
+ *
+ * Lifetimes: a document userdata owns its silk_html_doc; free() and __gc
+ * share one idempotent function. A node userdata holds a borrowed pointer
+ * into the tree and keeps its document userdata alive through its
+ * environment table (shared with the document: { [1] = document }); every method checks the document is still open, so a
+ * node of a freed document raises "attempt to use a freed document" and
+ * never touches freed memory.
+ *
+ * Shared per lua_State and released with it (registry userdata with __gc):
+ * the selector cache and, once parse_async is first used, the worker pool.
+ */
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "engine.h"
+#include "errors.h"
+#include "html.h"
+#include "lapi.h"
+#include "select.h"
+#include "task.h"
+
+#define DOC_MT "silk.html.document"
+#define NODE_MT "silk.html.node"
+#define SEL_CACHE_SIZE 256
+
+static const char cache_key = 0;     /* registry: selector cache holder */
+static const char pool_key = 0;      /* registry: worker pool holder */
+static int pool_threads = 2;
+
+typedef struct ldoc {
+    silk_html_doc *doc;              /* NULL once freed */
+} ldoc;
+
+typedef struct lnode {
+    const silk_node *node;
+    ldoc *owner;                     /* alive as long as this node (fenv) */
+} lnode;
+
+/* --- documents and nodes -------------------------------------------------- */
+
+/* Pushes a closed document userdata: acquire what it wraps afterwards.
+ * Its environment is a table { [1] = the document userdata } that its
+ * nodes share as their environment: that is what keeps the document alive
+ * while a node is (userdata environments must be tables). */
+static ldoc *new_doc(lua_State *L)
+{
+    ldoc *d = lua_newuserdata(L, sizeof *d);
+    d->doc = NULL;
+    luaL_getmetatable(L, DOC_MT);
+    lua_setmetatable(L, -2);
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, 1);
+    lua_setfenv(L, -2);
+    return d;
+}
+
+static ldoc *check_doc(lua_State *L, int idx)
+{
+    ldoc *d = luaL_checkudata(L, idx, DOC_MT);
+    if (!d->doc)
+        luaL_error(L, "attempt to use a freed document");
+    return d;
+}
+
+static lnode *check_node(lua_State *L, int idx)
+{
+    lnode *n = luaL_checkudata(L, idx, NODE_MT);
+    if (!n->owner->doc)
+        luaL_error(L, "attempt to use a freed document");
+    return n;
+}
+
+/* Pushes a node of the document whose userdata is at owner_idx. */
+static void push_node(lua_State *L, int owner_idx, const silk_node *node)
+{
+    ldoc *owner = lua_touserdata(L, owner_idx);
+    lnode *n = lua_newuserdata(L, sizeof *n);
+    n->node = node;
+    n->owner = owner;
+    luaL_getmetatable(L, NODE_MT);
+    lua_setmetatable(L, -2);
+    lua_getfenv(L, owner_idx);
+    lua_setfenv(L, -2);
+}
+
+/* Pushes the document userdata of the node at idx. */
+static void push_owner(lua_State *L, int idx)
+{
+    lua_getfenv(L, idx);
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+}
+
+/* Either a document or a node at idx: the tree root to work on, and the
+ * document userdata pushed on top of the stack (for push_node). The stack
+ * is first cut to `nargs` values so that optional arguments keep their
+ * indexes below the pushed document. */
+static const silk_node *check_target(lua_State *L, int idx, int nargs)
+{
+    lua_settop(L, nargs);
+    if (luaL_testudata(L, idx, DOC_MT)) {
+        ldoc *d = check_doc(L, idx);
+        lua_pushvalue(L, idx);
+        return silk_html_root(d->doc);
+    }
+    lnode *n = check_node(L, idx);
+    push_owner(L, idx);
+    return n->node;
+}
+
+static void push_parse_error(lua_State *L, int rc, const char *msg)
+{
+    lua_pushnil(L);
+    silk_err_push(L, rc == SILK_HTML_ENOMEM ? "nomem" : "too_large", "%s", msg);
+}
+
+static void check_limits(lua_State *L, int idx, silk_html_limits *lim)
+{
+    silk_html_limits_default(lim);
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, "max_bytes");
+    if (!lua_isnil(L, -1))
+        lim->max_bytes = (size_t)luaL_checknumber(L, -1);
+    lua_getfield(L, idx, "max_depth");
+    if (!lua_isnil(L, -1))
+        lim->max_depth = (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 2);
+    if (lim->max_depth < 1)
+        luaL_argerror(L, idx, "max_depth must be at least 1");
+}
+
+/* html.parse(text [, base_url [, limits]]) */
+static int html_parse(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    const char *base = luaL_optstring(L, 2, NULL);
+    silk_html_limits lim;
+    check_limits(L, 3, &lim);
+    ldoc *d = new_doc(L);
+    char err[200];
+    int rc = silk_html_parse(text, len, base, &lim, &d->doc, err, sizeof err);
+    if (rc != SILK_HTML_OK) {
+        push_parse_error(L, rc, err);
+        return 2;
+    }
+    return 1;
+}
+
+/* --- parsing on the worker pool ------------------------------------------- */
+
+typedef struct pool_holder {
+    silk_html_pool *pool;
+} pool_holder;
+
+static int pool_gc(lua_State *L)
+{
+    pool_holder *h = lua_touserdata(L, 1);
+    silk_html_pool_free(h->pool);
+    h->pool = NULL;
+    return 0;
+}
+
+static silk_html_pool *get_pool(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&pool_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    pool_holder *h = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (h)
+        return h->pool;
+    h = lua_newuserdata(L, sizeof *h);
+    h->pool = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, pool_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    h->pool = silk_html_pool_new(silk_engine_loop(silk_engine_from(L)), pool_threads);
+    if (!h->pool) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    lua_pushlightuserdata(L, (void *)&pool_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    return h->pool;
+}
+
+/* Loop thread: the worker finished; hand the result to the task. */
+static void parse_done(silk_html_job *job, void *ud)
+{
+    silk_task *t = ud;
+    lua_State *T = silk_task_thread(t);
+    ldoc *d = new_doc(T);
+    char err[200];
+    int rc = silk_html_job_result(job, &d->doc, err, sizeof err);
+    silk_html_job_free(job);
+    if (rc != SILK_HTML_OK) {
+        lua_pop(T, 1);
+        push_parse_error(T, rc, err);
+        silk_task_wake(t, 2);
+        return;
+    }
+    silk_task_wake(t, 1);
+}
+
+static void parse_cancel(silk_task *t, void *data)
+{
+    silk_html_cancel(data);
+}
+
+/* html.parse_async(text [, base_url [, limits]]): small pages parse
+ * inline (cheaper than the hand-off), others on a worker while the task
+ * waits. */
+static int html_parse_async(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    const char *base = luaL_optstring(L, 2, NULL);
+    silk_html_limits lim;
+    check_limits(L, 3, &lim);
+    silk_task *t = silk_task_current(L);
+    if (len < SILK_HTML_INLINE_MAX || len > lim.max_bytes || !t)
+        return html_parse(L);
+    silk_html_pool *pool = get_pool(L);
+    if (!pool)
+        return html_parse(L);
+    silk_html_job *job = silk_html_submit(pool, text, len, base, &lim, parse_done, t);
+    if (!job) {
+        lua_pushnil(L);
+        silk_err_push(L, "nomem", "out of memory queueing a parse of %zu bytes", len);
+        return 2;
+    }
+    return silk_task_wait(L, SILK_WAIT_PARSE, "html parse", parse_cancel, job);
+}
+
+/* html.workers(n): worker threads for parse_async (1..8), before first use. */
+static int html_workers(lua_State *L)
+{
+    int n = (int)luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 8, 1, "between 1 and 8");
+    pool_threads = n;
+    return 0;
+}
+
+/* --- selectors ------------------------------------------------------------ */
+
+typedef struct cache_holder {
+    silk_sel_cache *cache;
+} cache_holder;
+
+static int cache_gc(lua_State *L)
+{
+    cache_holder *h = lua_touserdata(L, 1);
+    silk_sel_cache_free(h->cache);
+    h->cache = NULL;
+    return 0;
+}
+
+static silk_sel_cache *get_cache(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&cache_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    cache_holder *h = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (h && h->cache)
+        return h->cache;
+    h = lua_newuserdata(L, sizeof *h);
+    h->cache = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, cache_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    h->cache = silk_sel_cache_new(SEL_CACHE_SIZE);
+    if (!h->cache)
+        luaL_error(L, "out of memory");
+    lua_pushlightuserdata(L, (void *)&cache_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    return h->cache;
+}
+
+/* The compiled selector at idx; a bad one raises at the caller's line. */
+static const silk_sel *check_sel(lua_State *L, int idx)
+{
+    size_t len;
+    const char *css = luaL_checklstring(L, idx, &len);
+    silk_sel_cache *c = get_cache(L);
+    char err[400];
+    int rc;
+    const silk_sel *sel = silk_sel_cache_get(c, css, len, &rc, err, sizeof err);
+    if (!sel) {
+        if (rc == SILK_SEL_ENOMEM)
+            luaL_error(L, "out of memory compiling a selector");
+        luaL_error(L, "%s", err);
+    }
+    return sel;
+}
+
+typedef struct collect {
+    lua_State *L;
+    int owner;                        /* stack index of the document userdata */
+    int table;                        /* stack index of the result table */
+    int n;
+} collect;
+
+static int collect_one(void *ud, const silk_node *el)
+{
+    collect *c = ud;
+    push_node(c->L, c->owner, el);
+    lua_rawseti(c->L, c->table, ++c->n);
+    return 0;
+}
+
+/* x:select(css) -> array of nodes in document order */
+static int target_select(lua_State *L)
+{
+    const silk_node *root = check_target(L, 1, 2);
+    const silk_sel *sel = check_sel(L, 2);
+    int owner = lua_gettop(L);
+    lua_newtable(L);
+    collect c = {L, owner, owner + 1, 0};
+    silk_sel_select(sel, root, 0, collect_one, &c);
+    return 1;
+}
+
+static int first_one(void *ud, const silk_node *el)
+{
+    *(const silk_node **)ud = el;
+    return 1;
+}
+
+/* x:one(css) -> first match or nil */
+static int target_one(lua_State *L)
+{
+    const silk_node *root = check_target(L, 1, 2);
+    const silk_sel *sel = check_sel(L, 2);
+    int owner = lua_gettop(L);
+    const silk_node *found = NULL;
+    silk_sel_select(sel, root, 1, first_one, &found);
+    if (!found) {
+        lua_pushnil(L);
+        return 1;
+    }
+    push_node(L, owner, found);
+    return 1;
+}
+
+/* --- text output ---------------------------------------------------------- */
+
+static void buf_sink(void *ud, const char *s, size_t n)
+{
+    luaL_addlstring((luaL_Buffer *)ud, s, n);
+}
+
+static int opt_raw(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, "raw");
+    int raw = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return raw;
+}
+
+/* x:text([{raw=true}]) */
+static int target_text(lua_State *L)
+{
+    const silk_node *root = check_target(L, 1, 2);
+    int raw = opt_raw(L, 2);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    silk_html_text(root, raw, buf_sink, &b);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int serialize(lua_State *L, int outer)
+{
+    const silk_node *root = check_target(L, 1, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    silk_html_serialize(root, outer, buf_sink, &b);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int target_html(lua_State *L)
+{
+    return serialize(L, 1);
+}
+
+static int node_inner_html(lua_State *L)
+{
+    check_node(L, 1);
+    return serialize(L, 0);
+}
+
+/* --- document methods ----------------------------------------------------- */
+
+static int doc_free(lua_State *L)
+{
+    ldoc *d = luaL_checkudata(L, 1, DOC_MT);
+    silk_html_free(d->doc);
+    d->doc = NULL;
+    return 0;
+}
+
+static int doc_root(lua_State *L)
+{
+    ldoc *d = check_doc(L, 1);
+    const silk_node *root = silk_html_document_element(d->doc);
+    if (!root) {
+        lua_pushnil(L);
+        return 1;
+    }
+    push_node(L, 1, root);
+    return 1;
+}
+
+static int doc_title(lua_State *L)
+{
+    ldoc *d = check_doc(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int found = silk_html_title(d->doc, buf_sink, &b);
+    luaL_pushresult(&b);
+    if (!found)
+        lua_pushnil(L);
+    return 1;
+}
+
+static int doc_base_url(lua_State *L)
+{
+    ldoc *d = check_doc(L, 1);
+    const char *base = silk_html_base(d->doc);
+    if (base)
+        lua_pushstring(L, base);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+typedef struct link_ctx {
+    lua_State *L;
+    int table;
+    int n;
+    int text;
+} link_ctx;
+
+static void link_one(void *ud, const silk_html_link *l)
+{
+    link_ctx *c = ud;
+    lua_State *L = c->L;
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, l->url);
+    lua_setfield(L, -2, "url");
+    lua_pushboolean(L, l->nofollow);
+    lua_setfield(L, -2, "nofollow");
+    if (c->text) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        silk_html_text(l->node, 0, buf_sink, &b);
+        luaL_pushresult(&b);
+        lua_setfield(L, -2, "text");
+    }
+    lua_rawseti(L, c->table, ++c->n);
+}
+
+static int opt_flag(lua_State *L, int idx, const char *name)
+{
+    lua_getfield(L, idx, name);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* doc:links([{link=, img=, iframe=, text=, a=}]) */
+static int doc_links(lua_State *L)
+{
+    ldoc *d = check_doc(L, 1);
+    unsigned kinds = SILK_LINKS_A;
+    int text = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "a");
+        if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+            kinds = 0;
+        lua_pop(L, 1);
+        if (opt_flag(L, 2, "link"))
+            kinds |= SILK_LINKS_LINK;
+        if (opt_flag(L, 2, "img"))
+            kinds |= SILK_LINKS_IMG;
+        if (opt_flag(L, 2, "iframe"))
+            kinds |= SILK_LINKS_IFRAME;
+        text = opt_flag(L, 2, "text");
+    }
+    lua_newtable(L);
+    link_ctx c = {L, lua_gettop(L), 0, text};
+    if (kinds)
+        silk_html_links(d->doc, kinds, link_one, &c);
+    return 1;
+}
+
+static int doc_meta_robots(lua_State *L)
+{
+    ldoc *d = check_doc(L, 1);
+    unsigned f = silk_html_meta_robots(d->doc);
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, (f & SILK_ROBOTS_NOINDEX) != 0);
+    lua_setfield(L, -2, "noindex");
+    lua_pushboolean(L, (f & SILK_ROBOTS_NOFOLLOW) != 0);
+    lua_setfield(L, -2, "nofollow");
+    return 1;
+}
+
+static int doc_canonical(lua_State *L)
+{
+    ldoc *d = check_doc(L, 1);
+    char buf[SILK_HTML_URL_MAX];
+    if (silk_html_canonical(d->doc, buf, sizeof buf))
+        lua_pushstring(L, buf);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int doc_tostring(lua_State *L)
+{
+    ldoc *d = luaL_checkudata(L, 1, DOC_MT);
+    if (d->doc)
+        lua_pushfstring(L, "html document (%d bytes): %p", (int)silk_html_input_size(d->doc), d);
+    else
+        lua_pushfstring(L, "html document (freed): %p", d);
+    return 1;
+}
+
+/* --- node methods --------------------------------------------------------- */
+
+/* __index: methods, and the `tag` field. Only the field needs an open
+ * document: looking a method up on a node of a freed document works, and
+ * the method raises. */
+static int node_index(lua_State *L)
+{
+    const char *key = lua_tostring(L, 2);
+    if (key && !strcmp(key, "tag")) {
+        lnode *n = check_node(L, 1);
+        char buf[128];
+        lua_pushstring(L, silk_node_tag(n->node, buf, sizeof buf));
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
+}
+
+static int node_attr(lua_State *L)
+{
+    lnode *n = check_node(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    const char *v = silk_node_attr(n->node, name);
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int node_attrs(lua_State *L)
+{
+    lnode *n = check_node(L, 1);
+    int count = silk_node_nattrs(n->node);
+    lua_createtable(L, 0, count);
+    for (int i = 0; i < count; i++) {
+        const char *name, *value;
+        silk_node_attr_at(n->node, i, &name, &value);
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, name);
+    }
+    return 1;
+}
+
+static int push_rel(lua_State *L, const silk_node *rel)
+{
+    if (!rel) {
+        lua_pushnil(L);
+        return 1;
+    }
+    push_owner(L, 1);
+    push_node(L, lua_gettop(L), rel);
+    return 1;
+}
+
+static int node_parent(lua_State *L)
+{
+    return push_rel(L, silk_node_parent(check_node(L, 1)->node));
+}
+
+static int node_next(lua_State *L)
+{
+    return push_rel(L, silk_node_next(check_node(L, 1)->node));
+}
+
+static int node_prev(lua_State *L)
+{
+    return push_rel(L, silk_node_prev(check_node(L, 1)->node));
+}
+
+static int node_children(lua_State *L)
+{
+    lnode *n = check_node(L, 1);
+    push_owner(L, 1);
+    int owner = lua_gettop(L);
+    lua_newtable(L);
+    int i = 0;
+    for (const silk_node *c = silk_node_first_child(n->node); c; c = silk_node_next(c)) {
+        push_node(L, owner, c);
+        lua_rawseti(L, owner + 1, ++i);
+    }
+    return 1;
+}
+
+/* node:matches(css) -> boolean (absolute matching, like Element.matches) */
+static int node_matches(lua_State *L)
+{
+    lnode *n = check_node(L, 1);
+    const silk_sel *sel = check_sel(L, 2);
+    lua_pushboolean(L, silk_sel_matches(sel, n->node, NULL));
+    return 1;
+}
+
+static int node_eq(lua_State *L)
+{
+    lnode *a = luaL_testudata(L, 1, NODE_MT), *b = luaL_testudata(L, 2, NODE_MT);
+    lua_pushboolean(L, a && b && a->node == b->node);
+    return 1;
+}
+
+static int node_tostring(lua_State *L)
+{
+    lnode *n = luaL_checkudata(L, 1, NODE_MT);
+    if (!n->owner->doc) {
+        lua_pushfstring(L, "html node (freed document): %p", (void *)n->node);
+        return 1;
+    }
+    char buf[128];
+    lua_pushfstring(L, "html node <%s>: %p", silk_node_tag(n->node, buf, sizeof buf),
+                    (void *)n->node);
+    return 1;
+}
+
+/* --- module --------------------------------------------------------------- */
+
+static int html_cache_stats(lua_State *L)
+{
+    long hits, misses;
+    int size;
+    silk_sel_cache_stats(get_cache(L), &hits, &misses, &size);
+    lua_createtable(L, 0, 3);
+    lua_pushnumber(L, (lua_Number)hits);
+    lua_setfield(L, -2, "hits");
+    lua_pushnumber(L, (lua_Number)misses);
+    lua_setfield(L, -2, "misses");
+    lua_pushinteger(L, size);
+    lua_setfield(L, -2, "size");
+    return 1;
+}
+
+static const luaL_Reg doc_methods[] = {
+    {"select", target_select},
+    {"one", target_one},
+    {"text", target_text},
+    {"html", target_html},
+    {"root", doc_root},
+    {"title", doc_title},
+    {"base_url", doc_base_url},
+    {"links", doc_links},
+    {"meta_robots", doc_meta_robots},
+    {"canonical", doc_canonical},
+    {"free", doc_free},
+    {"close", doc_free},
+    {NULL, NULL},
+};
+
+static const luaL_Reg node_methods[] = {
+    {"select", target_select},
+    {"one", target_one},
+    {"text", target_text},
+    {"html", target_html},
+    {"inner_html", node_inner_html},
+    {"attr", node_attr},
+    {"attrs", node_attrs},
+    {"parent", node_parent},
+    {"children", node_children},
+    {"next", node_next},
+    {"prev", node_prev},
+    {"matches", node_matches},
+    {NULL, NULL},
+};
+
+int silk_lapi_html(lua_State *L)
+{
+    if (luaL_newmetatable(L, DOC_MT)) {
+        lua_pushstring(L, DOC_MT);
+        lua_setfield(L, -2, "__name");
+        lua_newtable(L);
+        luaL_setfuncs(L, doc_methods, 0);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, doc_free);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, doc_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, NODE_MT)) {
+        lua_pushstring(L, NODE_MT);
+        lua_setfield(L, -2, "__name");
+        lua_newtable(L);
+        luaL_setfuncs(L, node_methods, 0);
+        lua_pushcclosure(L, node_index, 1);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, node_eq);
+        lua_setfield(L, -2, "__eq");
+        lua_pushcfunction(L, node_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+
+    lua_createtable(L, 0, 5);
+    lua_pushcfunction(L, html_parse);
+    lua_setfield(L, -2, "parse");
+    silk_task_pushwaiting(L, html_parse_async);
+    lua_setfield(L, -2, "parse_async");
+    lua_pushcfunction(L, html_workers);
+    lua_setfield(L, -2, "workers");
+    lua_pushcfunction(L, html_cache_stats);
+    lua_setfield(L, -2, "cache_stats");
+    return 1;
+}

@@ -1,0 +1,1712 @@
+/*
+ * select.c -- the CSS selector compiler and matcher; see select.h.
+ *
+ * A selector compiles to a small tree allocated in one block list owned by
+ * the silk_sel: a list of complex selectors, each an array of compound
+ * selectors joined by combinators, each compound an array of simple
+ * selectors; :not/:is/:where/:has/:nth-*(of S) hold a nested list. Matching
+ * goes right to left from the subject, backtracking over ancestors and
+ * siblings for the descendant and sibling combinators.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gumbo.h>
+
+#include "select.h"
+
+/* ------------------------------------------------------------------------ */
+/* The compiled form                                                         */
+/* ------------------------------------------------------------------------ */
+
+typedef enum skind {
+    S_TYPE,          /* name / lname / tag */
+    S_UNIVERSAL,     /* '*' (matches any element) */
+    S_NONE,          /* matches nothing: |E, pseudo-elements, :hover, ... */
+    S_ID,            /* value */
+    S_CLASS,         /* value */
+    S_ATTR,          /* name, lname, op, value, icase */
+    S_NOT,           /* sub */
+    S_IS,            /* sub (also :where, :matches, :any) */
+    S_HAS,           /* sub: relative selectors */
+    S_NTH,           /* a, b, nth flags, optional sub (of S) */
+    S_ROOT, S_EMPTY, S_SCOPE, S_CHECKED, S_DISABLED, S_ENABLED, S_LINK,
+    S_LANG,          /* value */
+    S_CONTAINS,      /* value */
+} skind;
+
+typedef enum aop {
+    A_EXISTS, A_EQ, A_INCLUDES, A_DASH, A_PREFIX, A_SUFFIX, A_SUBSTR,
+} aop;
+
+/* S_NTH flags */
+#define NTH_LAST 1   /* count from the end */
+#define NTH_TYPE 2   /* count siblings of the same type */
+#define NTH_ONLY 4   /* :only-child, :only-of-type: no other (typed) sibling */
+
+/* attribute case: default (per HTML), forced insensitive, forced sensitive */
+enum { CASE_DEFAULT, CASE_I, CASE_S };
+
+struct list;
+
+typedef struct simple {
+    skind kind;
+    aop op;
+    int icase;              /* CASE_* */
+    int flags;              /* NTH_* */
+    int a, b;               /* An+B */
+    GumboTag tag;           /* S_TYPE: the known tag, or GUMBO_TAG_UNKNOWN */
+    const char *name;       /* S_TYPE/S_ATTR: as written (decoded) */
+    const char *lname;      /* the same, ASCII-lowercased */
+    const char *value;      /* S_ID, S_CLASS, S_ATTR, S_LANG, S_CONTAINS */
+    size_t vlen;
+    struct list *sub;
+} simple;
+
+typedef struct compound {
+    simple *s;
+    int n;
+    /* The combinator joining this compound to the previous one: ' ', '>',
+     * '+', '~'. For the first compound: the leading combinator of a
+     * relative selector, or 0. */
+    char comb;
+} compound;
+
+typedef struct complex {
+    compound *c;
+    int n;
+    int has_scope;          /* names :scope: never anchored implicitly */
+} complex;
+
+typedef struct list {
+    complex *c;
+    int n;
+} list;
+
+typedef struct block {
+    struct block *next;
+    size_t used, size;
+    max_align_t data[];
+} block;
+
+struct silk_sel {
+    list *top;
+    block *mem;
+    char *source;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Parser                                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define MAX_NEST 32          /* :not(:is(:not(...))) depth */
+#define MAX_ITEMS 64         /* simple selectors per compound, selectors per list */
+
+typedef struct parser {
+    silk_sel *sel;
+    const char *s;
+    size_t len, pos;
+    int nest;
+    int failed;
+    char *err;
+    size_t errlen;
+    int nomem;
+} parser;
+
+static void *p_alloc(parser *p, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    block *b = p->sel->mem;
+    if (!b || b->size - b->used < n) {
+        size_t size = n > 4096 ? n : 4096;
+        block *nb = malloc(sizeof(block) + size);
+        if (!nb) {
+            p->nomem = 1;
+            p->failed = 1;
+            return NULL;
+        }
+        nb->size = size;
+        nb->used = 0;
+        nb->next = b;
+        p->sel->mem = nb;
+        b = nb;
+    }
+    void *r = (char *)b->data + b->used;
+    b->used += n;
+    return r;
+}
+
+static int fail(parser *p, size_t at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(parser *p, size_t at, const char *fmt, ...)
+{
+    if (p->failed)
+        return 0;
+    p->failed = 1;
+    if (!p->err || !p->errlen)
+        return 0;
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(p->err, p->errlen, "invalid selector \"%.*s\" at position %zu: %s",
+             p->len > 200 ? 200 : (int)p->len, p->s, at + 1, what);
+    return 0;
+}
+
+static int peek(const parser *p, size_t k)
+{
+    return p->pos + k < p->len ? (unsigned char)p->s[p->pos + k] : -1;
+}
+
+static int is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+/* Skips whitespace and comments; returns 1 if any whitespace was seen. */
+static int skip_ws(parser *p)
+{
+    int seen = 0;
+    for (;;) {
+        if (is_space(peek(p, 0))) {
+            p->pos++;
+            seen = 1;
+        } else if (peek(p, 0) == '/' && peek(p, 1) == '*') {
+            size_t start = p->pos;
+            p->pos += 2;
+            while (p->pos < p->len && !(peek(p, 0) == '*' && peek(p, 1) == '/'))
+                p->pos++;
+            if (p->pos >= p->len)
+                return fail(p, start, "unterminated comment");
+            p->pos += 2;
+        } else {
+            return seen;
+        }
+    }
+}
+
+static int is_name_start(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+}
+
+static int is_name_char(int c)
+{
+    return is_name_start(c) || (c >= '0' && c <= '9') || c == '-';
+}
+
+static int is_hex(int c)
+{
+    return isxdigit(c) != 0;
+}
+
+/* A valid escape starts here: '\' not followed by a newline or the end. */
+static int escape_at(const parser *p, size_t k)
+{
+    return peek(p, k) == '\\' && peek(p, k + 1) != -1 && peek(p, k + 1) != '\n' &&
+           peek(p, k + 1) != '\r' && peek(p, k + 1) != '\f';
+}
+
+static int ident_start_at(const parser *p)
+{
+    int c = peek(p, 0);
+    if (c == '-') {
+        int d = peek(p, 1);
+        return is_name_start(d) || d == '-' || escape_at(p, 1);
+    }
+    return is_name_start(c) || escape_at(p, 0);
+}
+
+/* Output buffer for decoded names and strings, copied into the selector's
+ * memory when complete. */
+typedef struct sbuf {
+    char small[256];
+    char *p;
+    size_t n, cap;
+} sbuf;
+
+static void sb_init(sbuf *b)
+{
+    b->p = b->small;
+    b->n = 0;
+    b->cap = sizeof b->small;
+}
+
+static int sb_put(parser *pr, sbuf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->n + n + 1) * 2;
+        char *np = malloc(cap);
+        if (!np) {
+            pr->nomem = 1;
+            pr->failed = 1;
+            return 0;
+        }
+        memcpy(np, b->p, b->n);
+        if (b->p != b->small)
+            free(b->p);
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return 1;
+}
+
+static const char *sb_finish(parser *p, sbuf *b, size_t *len)
+{
+    char *r = p_alloc(p, b->n + 1);
+    if (r) {
+        memcpy(r, b->p, b->n);
+        r[b->n] = '\0';
+    }
+    if (len)
+        *len = b->n;
+    if (b->p != b->small)
+        free(b->p);
+    sb_init(b);
+    return r;
+}
+
+static void sb_drop(sbuf *b)
+{
+    if (b->p != b->small)
+        free(b->p);
+    sb_init(b);
+}
+
+static int put_utf8(parser *p, sbuf *b, unsigned long cp)
+{
+    char u[4];
+    size_t n;
+    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        cp = 0xFFFD;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return sb_put(p, b, u, n);
+}
+
+/* Consumes an escape (the '\' is at pos) into b. */
+static int read_escape(parser *p, sbuf *b)
+{
+    p->pos++;
+    if (is_hex(peek(p, 0))) {
+        unsigned long cp = 0;
+        for (int i = 0; i < 6 && is_hex(peek(p, 0)); i++) {
+            int c = peek(p, 0);
+            cp = cp * 16 + (unsigned long)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+            p->pos++;
+        }
+        if (peek(p, 0) == '\r' && peek(p, 1) == '\n')
+            p->pos += 2;
+        else if (is_space(peek(p, 0)))
+            p->pos++;
+        return put_utf8(p, b, cp);
+    }
+    if (p->pos >= p->len)             /* "\" at the end: U+FFFD */
+        return put_utf8(p, b, 0xFFFD);
+    /* Any other character stands for itself (whole UTF-8 sequence). */
+    size_t start = p->pos++;
+    while (p->pos < p->len && ((unsigned char)p->s[p->pos] & 0xC0) == 0x80)
+        p->pos++;
+    return sb_put(p, b, p->s + start, p->pos - start);
+}
+
+/* An identifier at pos (the caller checked ident_start_at). */
+static const char *read_ident(parser *p)
+{
+    sbuf b;
+    sb_init(&b);
+    while (p->pos < p->len && !p->failed) {
+        int c = peek(p, 0);
+        if (is_name_char(c)) {
+            size_t start = p->pos;
+            while (p->pos < p->len && is_name_char(peek(p, 0)))
+                p->pos++;
+            sb_put(p, &b, p->s + start, p->pos - start);
+        } else if (escape_at(p, 0)) {
+            read_escape(p, &b);
+        } else {
+            break;
+        }
+    }
+    if (p->failed) {
+        sb_drop(&b);
+        return NULL;
+    }
+    return sb_finish(p, &b, NULL);
+}
+
+static const char *read_string(parser *p, size_t *len)
+{
+    int q = peek(p, 0);
+    size_t start = p->pos++;
+    sbuf b;
+    sb_init(&b);
+    for (;;) {
+        int c = peek(p, 0);
+        if (c == -1) {
+            sb_drop(&b);
+            fail(p, start, "unterminated string");
+            return NULL;
+        }
+        if (c == q) {
+            p->pos++;
+            break;
+        }
+        if (c == '\n' || c == '\r' || c == '\f') {
+            sb_drop(&b);
+            fail(p, p->pos, "newline in a string");
+            return NULL;
+        }
+        if (c == '\\') {
+            int d = peek(p, 1);
+            if (d == '\n' || d == '\f') {
+                p->pos += 2;
+                continue;
+            }
+            if (d == '\r') {
+                p->pos += peek(p, 2) == '\n' ? 3 : 2;
+                continue;
+            }
+            read_escape(p, &b);
+        } else {
+            sb_put(p, &b, p->s + p->pos, 1);
+            p->pos++;
+        }
+        if (p->failed) {
+            sb_drop(&b);
+            return NULL;
+        }
+    }
+    return sb_finish(p, &b, len);
+}
+
+static char *lower_copy(parser *p, const char *s)
+{
+    size_t n = strlen(s);
+    char *r = p_alloc(p, n + 1);
+    if (!r)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        r[i] = (char)tolower((unsigned char)s[i]);
+    return r;
+}
+
+enum { REL_NO, REL_HAS, REL_TOP };
+
+static list *parse_list(parser *p, int relative, int close);
+
+/* Growable arrays on the parser's stack frames, copied out when complete. */
+#define GROW_CHECK(p, n, what) \
+    ((n) >= MAX_ITEMS ? fail((p), (p)->pos, "too many %s", (what)) : 1)
+
+static int parse_int(parser *p, long *out)
+{
+    if (!isdigit(peek(p, 0)))
+        return 0;
+    long v = 0;
+    while (isdigit(peek(p, 0))) {
+        v = v * 10 + (peek(p, 0) - '0');
+        if (v > 100000000L)
+            return fail(p, p->pos, "number too large");
+        p->pos++;
+    }
+    *out = v;
+    return 1;
+}
+
+static int word_at(const parser *p, const char *w)
+{
+    size_t n = strlen(w);
+    if (p->pos + n > p->len)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (tolower((unsigned char)p->s[p->pos + i]) != w[i])
+            return 0;
+    return !is_name_char(peek(p, n));
+}
+
+/* An+B (css-syntax-3 "anb"), after the '(' and whitespace. */
+static int parse_anb(parser *p, simple *s)
+{
+    size_t start = p->pos;
+    if (word_at(p, "odd")) {
+        s->a = 2, s->b = 1;
+        p->pos += 3;
+        return 1;
+    }
+    if (word_at(p, "even")) {
+        s->a = 2, s->b = 0;
+        p->pos += 4;
+        return 1;
+    }
+    int sign = 1;
+    if (peek(p, 0) == '+' || peek(p, 0) == '-') {
+        sign = peek(p, 0) == '-' ? -1 : 1;
+        p->pos++;
+    }
+    long a = 0, b = 0;
+    int have_a = parse_int(p, &a);
+    if (p->failed)
+        return 0;
+    if (tolower(peek(p, 0)) == 'n') {
+        p->pos++;
+        s->a = (int)(sign * (have_a ? a : 1));
+        size_t save = p->pos;
+        skip_ws(p);
+        int c = peek(p, 0);
+        if (c == '+' || c == '-') {
+            p->pos++;
+            skip_ws(p);
+            if (!parse_int(p, &b))
+                return fail(p, p->pos, "expected a number in An+B");
+            s->b = (int)(c == '-' ? -b : b);
+        } else if (isdigit(c)) {
+            return fail(p, p->pos, "expected + or - before B in An+B");
+        } else {
+            p->pos = save;
+            s->b = 0;
+        }
+        return 1;
+    }
+    if (!have_a)
+        return fail(p, start, "expected An+B, odd or even");
+    s->a = 0;
+    s->b = (int)(sign * a);
+    return 1;
+}
+
+/* A functional pseudo-class's argument and ')', after the '('. */
+static int parse_pseudo_fn(parser *p, simple *s, const char *name, size_t at)
+{
+    skip_ws(p);
+    if (!strcmp(name, "not") || !strcmp(name, "is") || !strcmp(name, "where") ||
+        !strcmp(name, "matches") || !strcmp(name, "any") || !strcmp(name, "-webkit-any")) {
+        s->kind = !strcmp(name, "not") ? S_NOT : S_IS;
+        s->sub = parse_list(p, REL_NO, 1);
+        return s->sub != NULL;
+    }
+    if (!strcmp(name, "has")) {
+        s->kind = S_HAS;
+        s->sub = parse_list(p, REL_HAS, 1);
+        return s->sub != NULL;
+    }
+    if (!strncmp(name, "nth-", 4)) {
+        s->kind = S_NTH;
+        if (!strcmp(name, "nth-child"))
+            s->flags = 0;
+        else if (!strcmp(name, "nth-last-child"))
+            s->flags = NTH_LAST;
+        else if (!strcmp(name, "nth-of-type"))
+            s->flags = NTH_TYPE;
+        else if (!strcmp(name, "nth-last-of-type"))
+            s->flags = NTH_LAST | NTH_TYPE;
+        else
+            return fail(p, at, "unknown pseudo-class :%s()", name);
+        if (!parse_anb(p, s))
+            return 0;
+        int ws = skip_ws(p);
+        if (!(s->flags & NTH_TYPE) && ws && word_at(p, "of")) {
+            p->pos += 2;
+            if (!skip_ws(p))
+                return fail(p, p->pos, "expected whitespace after \"of\"");
+            s->sub = parse_list(p, REL_NO, 1);
+            return s->sub != NULL;
+        }
+        if (peek(p, 0) != ')')
+            return fail(p, p->pos, "expected ) after An+B");
+        p->pos++;
+        return 1;
+    }
+    if (!strcmp(name, "lang") || !strcmp(name, "contains")) {
+        s->kind = !strcmp(name, "lang") ? S_LANG : S_CONTAINS;
+        int c = peek(p, 0);
+        if (c == '"' || c == '\'')
+            s->value = read_string(p, &s->vlen);
+        else if (ident_start_at(p)) {
+            s->value = read_ident(p);
+            s->vlen = s->value ? strlen(s->value) : 0;
+        } else
+            return fail(p, p->pos, "expected an identifier or a string in :%s()", name);
+        if (!s->value)
+            return 0;
+        skip_ws(p);
+        if (peek(p, 0) != ')')
+            return fail(p, p->pos, "expected ) to close :%s(", name);
+        p->pos++;
+        return 1;
+    }
+    return fail(p, at, "unknown pseudo-class :%s()", name);
+}
+
+static int parse_pseudo(parser *p, simple *s, int *is_element)
+{
+    size_t at = p->pos;
+    p->pos++;                          /* ':' */
+    int element = 0;
+    if (peek(p, 0) == ':') {
+        element = 1;
+        p->pos++;
+    }
+    if (!ident_start_at(p))
+        return fail(p, p->pos, "expected a name after \"%s\"", element ? "::" : ":");
+    const char *raw = read_ident(p);
+    char *name = raw ? lower_copy(p, raw) : NULL;
+    if (!name)
+        return 0;
+    if (element) {
+        /* Pseudo-elements are not elements: querySelectorAll never
+         * returns them. Known names only, and nothing may follow. */
+        s->kind = S_NONE;
+        *is_element = 1;
+        if (peek(p, 0) == '(')
+            return fail(p, at, "functional pseudo-elements are not supported");
+        return 1;
+    }
+    if (peek(p, 0) == '(') {
+        p->pos++;
+        if (++p->nest > MAX_NEST)
+            return fail(p, at, "selector nested too deeply");
+        int ok = parse_pseudo_fn(p, s, name, at);
+        p->nest--;
+        return ok;
+    }
+    static const struct { const char *name; skind kind; int a, b, flags; } simple_pc[] = {
+        {"root", S_ROOT, 0, 0, 0},
+        {"empty", S_EMPTY, 0, 0, 0},
+        {"scope", S_SCOPE, 0, 0, 0},
+        {"checked", S_CHECKED, 0, 0, 0},
+        {"disabled", S_DISABLED, 0, 0, 0},
+        {"enabled", S_ENABLED, 0, 0, 0},
+        {"link", S_LINK, 0, 0, 0},
+        {"any-link", S_LINK, 0, 0, 0},
+        {"first-child", S_NTH, 0, 1, 0},
+        {"last-child", S_NTH, 0, 1, NTH_LAST},
+        {"first-of-type", S_NTH, 0, 1, NTH_TYPE},
+        {"last-of-type", S_NTH, 0, 1, NTH_TYPE | NTH_LAST},
+        /* dynamic or never true on a parsed page */
+        {"visited", S_NONE, 0, 0, 0}, {"hover", S_NONE, 0, 0, 0},
+        {"active", S_NONE, 0, 0, 0}, {"focus", S_NONE, 0, 0, 0},
+        {"focus-within", S_NONE, 0, 0, 0}, {"focus-visible", S_NONE, 0, 0, 0},
+        {"target", S_NONE, 0, 0, 0}, {"target-within", S_NONE, 0, 0, 0},
+        {NULL, 0, 0, 0, 0},
+    };
+    for (int i = 0; simple_pc[i].name; i++)
+        if (!strcmp(name, simple_pc[i].name)) {
+            s->kind = simple_pc[i].kind;
+            s->a = simple_pc[i].a;
+            s->b = simple_pc[i].b;
+            s->flags = simple_pc[i].flags;
+            return 1;
+        }
+    if (!strcmp(name, "only-child") || !strcmp(name, "only-of-type")) {
+        s->kind = S_NTH;
+        s->flags = NTH_ONLY | (name[5] == 'o' ? NTH_TYPE : 0);
+        return 1;
+    }
+    if (!strcmp(name, "before") || !strcmp(name, "after") || !strcmp(name, "first-line") ||
+        !strcmp(name, "first-letter")) {
+        s->kind = S_NONE;          /* CSS2 single-colon pseudo-elements */
+        *is_element = 1;
+        return 1;
+    }
+    return fail(p, at, "unknown pseudo-class :%s", name);
+}
+
+static int parse_attr(parser *p, simple *s)
+{
+    size_t at = p->pos;
+    p->pos++;                          /* '[' */
+    skip_ws(p);
+    s->kind = S_ATTR;
+    /* [*|name] any namespace, [|name] no namespace (what HTML attributes
+     * have); other prefixes need @namespace, which selectors here cannot
+     * declare. */
+    if (peek(p, 0) == '*' && peek(p, 1) == '|') {
+        p->pos += 2;
+    } else if (peek(p, 0) == '|') {
+        p->pos++;
+    }
+    if (!ident_start_at(p))
+        return fail(p, p->pos, "expected an attribute name");
+    s->name = read_ident(p);
+    if (!s->name)
+        return 0;
+    if (peek(p, 0) == '|' && peek(p, 1) != '=')
+        return fail(p, p->pos, "namespace prefixes need @namespace, which is not supported");
+    s->lname = lower_copy(p, s->name);
+    skip_ws(p);
+    int c = peek(p, 0);
+    if (c == ']') {
+        p->pos++;
+        s->op = A_EXISTS;
+        return 1;
+    }
+    if (c == '=') {
+        s->op = A_EQ;
+        p->pos++;
+    } else if (c != -1 && strchr("~|^$*", c) && peek(p, 1) == '=') {
+        s->op = c == '~' ? A_INCLUDES : c == '|' ? A_DASH : c == '^' ? A_PREFIX
+              : c == '$' ? A_SUFFIX : A_SUBSTR;
+        p->pos += 2;
+    } else {
+        return fail(p, p->pos, "expected an attribute operator or ]");
+    }
+    skip_ws(p);
+    c = peek(p, 0);
+    if (c == '"' || c == '\'') {
+        s->value = read_string(p, &s->vlen);
+    } else if (ident_start_at(p)) {
+        s->value = read_ident(p);
+        s->vlen = s->value ? strlen(s->value) : 0;
+    } else {
+        return fail(p, p->pos, "expected an attribute value (identifier or string)");
+    }
+    if (!s->value)
+        return 0;
+    skip_ws(p);
+    c = peek(p, 0);
+    if ((c == 'i' || c == 'I' || c == 's' || c == 'S') && !is_name_char(peek(p, 1))) {
+        s->icase = tolower(c) == 'i' ? CASE_I : CASE_S;
+        p->pos++;
+        skip_ws(p);
+    }
+    if (peek(p, 0) != ']')
+        return fail(p, p->pos, "expected ] to close the attribute selector started at %zu",
+                    at + 1);
+    p->pos++;
+    return 1;
+}
+
+/* One compound selector. Returns 0 on error; *n == 0 when nothing was
+ * there (the caller decides whether that is an error). */
+static compound *parse_compound(parser *p, compound *out)
+{
+    simple items[MAX_ITEMS];
+    int n = 0, pseudo_element = 0;
+    memset(items, 0, sizeof items[0]);
+    /* type or universal, with an optional namespace prefix */
+    int c = peek(p, 0);
+    int ns_none = 0;
+    if (c == '*' && peek(p, 1) == '|') {
+        p->pos += 2;                       /* any namespace */
+    } else if (c == '|') {
+        p->pos++;
+        ns_none = 1;                       /* no namespace: no HTML element */
+    }
+    c = peek(p, 0);
+    if (c == '*' || ident_start_at(p)) {
+        simple *s = &items[n++];
+        memset(s, 0, sizeof *s);
+        if (c == '*') {
+            p->pos++;
+            s->kind = S_UNIVERSAL;
+        } else {
+            size_t at = p->pos;
+            s->kind = S_TYPE;
+            s->name = read_ident(p);
+            if (!s->name)
+                return NULL;
+            if (peek(p, 0) == '|' && peek(p, 1) != '=')
+                return fail(p, at, "namespace prefixes need @namespace, which is not supported"),
+                       NULL;
+            s->lname = lower_copy(p, s->name);
+            if (!s->lname)
+                return NULL;
+            s->tag = gumbo_tag_enum(s->lname);
+        }
+        if (ns_none)
+            s->kind = S_NONE;
+    } else if (ns_none) {
+        return fail(p, p->pos, "expected a type or * after \"|\""), NULL;
+    }
+    for (;;) {
+        c = peek(p, 0);
+        if (c != '#' && c != '.' && c != '[' && c != ':')
+            break;
+        if (pseudo_element)
+            return fail(p, p->pos, "nothing may follow a pseudo-element"), NULL;
+        if (!GROW_CHECK(p, n, "simple selectors"))
+            return NULL;
+        simple *s = &items[n++];
+        memset(s, 0, sizeof *s);
+        if (c == '#') {
+            p->pos++;
+            /* an id is a CSS <hash-token> of type id... or any name: "#1a"
+             * is not a valid ID selector (it must be an identifier). */
+            if (!ident_start_at(p))
+                return fail(p, p->pos, "expected an identifier after \"#\""), NULL;
+            s->kind = S_ID;
+            s->value = read_ident(p);
+        } else if (c == '.') {
+            p->pos++;
+            if (!ident_start_at(p))
+                return fail(p, p->pos, "expected a class name after \".\""), NULL;
+            s->kind = S_CLASS;
+            s->value = read_ident(p);
+        } else if (c == '[') {
+            if (!parse_attr(p, s))
+                return NULL;
+        } else {
+            if (!parse_pseudo(p, s, &pseudo_element))
+                return NULL;
+        }
+        if (p->failed)
+            return NULL;
+        if (s->value && !s->vlen)
+            s->vlen = strlen(s->value);
+    }
+    out->n = n;
+    out->s = NULL;
+    if (n) {
+        out->s = p_alloc(p, sizeof(simple) * (size_t)n);
+        if (!out->s)
+            return NULL;
+        memcpy(out->s, items, sizeof(simple) * (size_t)n);
+    }
+    return out;
+}
+
+static int names_scope(const compound *c)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->s[i].kind == S_SCOPE)
+            return 1;
+    return 0;
+}
+
+/* A combinator at pos (after whitespace was skipped): '>', '+', '~' or 0. */
+static int read_combinator(parser *p)
+{
+    int c = peek(p, 0);
+    if (c == '>' || c == '+' || c == '~') {
+        p->pos++;
+        skip_ws(p);
+        return c;
+    }
+    return 0;
+}
+
+/* One complex selector. `relative`: REL_NO, no leading combinator
+ * (inside :is/:not/...); REL_HAS, optional, descendant when absent
+ * (:has); REL_TOP, optional, none when absent (the top level, where
+ * silk_sel_select anchors at the node searched from). Stops before ',' or
+ * ')' or the end. */
+static int parse_complex(parser *p, complex *out, int relative)
+{
+    compound parts[MAX_ITEMS];
+    int n = 0;
+    char comb = 0;
+    size_t at = p->pos;
+    if (relative != REL_NO) {
+        comb = (char)read_combinator(p);
+        if (!comb && relative == REL_HAS)
+            comb = ' ';
+    } else if (peek(p, 0) == '>' || peek(p, 0) == '+' || peek(p, 0) == '~') {
+        return fail(p, p->pos, "a selector cannot start with \"%c\" here", peek(p, 0));
+    }
+    for (;;) {
+        if (n >= MAX_ITEMS)
+            return fail(p, p->pos, "too many compound selectors");
+        size_t cat = p->pos;
+        if (!parse_compound(p, &parts[n]))
+            return 0;
+        if (!parts[n].n) {
+            if (comb && comb != ' ')
+                return fail(p, cat, "expected a selector after \"%c\"", comb);
+            if (p->pos >= p->len || peek(p, 0) == ')' || peek(p, 0) == ',')
+                return fail(p, cat, "expected a selector");
+            return fail(p, cat, "unexpected character '%c'", peek(p, 0));
+        }
+        parts[n].comb = comb;
+        n++;
+        int ws = skip_ws(p);
+        if (p->failed)
+            return 0;
+        int c = peek(p, 0);
+        if (c == -1 || c == ',' || c == ')')
+            break;
+        comb = (char)read_combinator(p);
+        if (!comb) {
+            if (!ws)
+                return fail(p, p->pos, "unexpected character '%c'", c);
+            comb = ' ';
+        }
+    }
+    (void)at;
+    out->n = n;
+    out->c = p_alloc(p, sizeof(compound) * (size_t)n);
+    if (!out->c)
+        return 0;
+    memcpy(out->c, parts, sizeof(compound) * (size_t)n);
+    out->has_scope = 0;
+    for (int i = 0; i < n; i++)
+        if (names_scope(&parts[i]))
+            out->has_scope = 1;
+    return 1;
+}
+
+/* A comma-separated list; `close`: it ends with ')' (consumed). */
+static list *parse_list(parser *p, int relative, int close)
+{
+    complex items[MAX_ITEMS];
+    int n = 0;
+    skip_ws(p);
+    for (;;) {
+        if (n >= MAX_ITEMS)
+            return fail(p, p->pos, "too many selectors in a list"), NULL;
+        if (!parse_complex(p, &items[n], relative))
+            return NULL;
+        n++;
+        skip_ws(p);
+        int c = peek(p, 0);
+        if (c == ',') {
+            p->pos++;
+            skip_ws(p);
+            if (peek(p, 0) == -1 || peek(p, 0) == ')' || peek(p, 0) == ',')
+                return fail(p, p->pos, "expected a selector after \",\""), NULL;
+            continue;
+        }
+        if (close) {
+            if (c != ')')
+                return fail(p, p->pos, c == -1 ? "missing )" : "unexpected character '%c'", c),
+                       NULL;
+            p->pos++;
+        } else if (c != -1) {
+            return fail(p, p->pos, "unexpected character '%c'", c), NULL;
+        }
+        break;
+    }
+    list *l = p_alloc(p, sizeof *l);
+    if (!l)
+        return NULL;
+    l->n = n;
+    l->c = p_alloc(p, sizeof(complex) * (size_t)n);
+    if (!l->c)
+        return NULL;
+    memcpy(l->c, items, sizeof(complex) * (size_t)n);
+    return l;
+}
+
+void silk_sel_free(silk_sel *sel)
+{
+    if (!sel)
+        return;
+    block *b = sel->mem;
+    while (b) {
+        block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(sel->source);
+    free(sel);
+}
+
+int silk_sel_compile(const char *src, size_t len, silk_sel **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    silk_sel *sel = calloc(1, sizeof *sel);
+    if (!sel)
+        return SILK_SEL_ENOMEM;
+    sel->source = malloc(len + 1);
+    if (!sel->source) {
+        free(sel);
+        return SILK_SEL_ENOMEM;
+    }
+    memcpy(sel->source, src, len);
+    sel->source[len] = '\0';
+    parser p = {sel, sel->source, len, 0, 0, 0, err, errlen, 0};
+    if (memchr(src, '\0', len)) {
+        fail(&p, (size_t)((const char *)memchr(src, '\0', len) - src), "NUL character");
+        silk_sel_free(sel);
+        return SILK_SEL_ESYNTAX;
+    }
+    skip_ws(&p);
+    if (!p.failed && p.pos >= len)
+        fail(&p, p.pos, "empty selector");
+    if (!p.failed)
+        sel->top = parse_list(&p, REL_TOP, 0);
+    if (p.failed || !sel->top) {
+        int rc = p.nomem ? SILK_SEL_ENOMEM : SILK_SEL_ESYNTAX;
+        silk_sel_free(sel);
+        return rc;
+    }
+    *out = sel;
+    return SILK_SEL_OK;
+}
+
+const char *silk_sel_source(const silk_sel *sel)
+{
+    return sel->source;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Matching                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct mctx {
+    const GumboNode *scope;   /* :scope, and the anchor of relative selectors */
+    int implicit;             /* anchor top-level selectors below scope */
+    int quirks;
+} mctx;
+
+static int is_elem(const GumboNode *n)
+{
+    return n && (n->type == GUMBO_NODE_ELEMENT || n->type == GUMBO_NODE_TEMPLATE);
+}
+
+static int is_html_el(const GumboNode *n)
+{
+    return n->v.element.tag_namespace == GUMBO_NAMESPACE_HTML;
+}
+
+static const GumboVector *kids(const GumboNode *n)
+{
+    if (n->type == GUMBO_NODE_DOCUMENT)
+        return &n->v.document.children;
+    if (is_elem(n))
+        return &n->v.element.children;
+    return NULL;
+}
+
+static const GumboNode *parent_el(const GumboNode *n)
+{
+    return is_elem(n->parent) ? n->parent : NULL;
+}
+
+static const GumboNode *prev_el(const GumboNode *n)
+{
+    if (!n->parent)
+        return NULL;
+    const GumboVector *v = kids(n->parent);
+    for (unsigned i = n->index_within_parent; i-- > 0;)
+        if (is_elem(v->data[i]))
+            return v->data[i];
+    return NULL;
+}
+
+static const GumboNode *next_el(const GumboNode *n)
+{
+    if (!n->parent)
+        return NULL;
+    const GumboVector *v = kids(n->parent);
+    for (unsigned i = n->index_within_parent + 1; i < v->length; i++)
+        if (is_elem(v->data[i]))
+            return v->data[i];
+    return NULL;
+}
+
+/* Next node in document order below root, skipping n's subtree when skip
+ * is set, and never entering template contents. */
+static const GumboNode *walk_next(const GumboNode *n, const GumboNode *root, int skip)
+{
+    const GumboVector *v = kids(n);
+    if (!skip && v && v->length && n->type != GUMBO_NODE_TEMPLATE)
+        return v->data[0];
+    while (n != root) {
+        const GumboNode *p = n->parent;
+        if (!p)
+            return NULL;
+        const GumboVector *pv = kids(p);
+        unsigned i = n->index_within_parent + 1;
+        if (i < pv->length)
+            return pv->data[i];
+        n = p;
+    }
+    return NULL;
+}
+
+static int ieq(const char *a, const char *b)
+{
+    return strcasecmp(a, b) == 0;
+}
+
+/* The element's local name for matching against non-HTML elements. */
+static const char *foreign_name(const GumboNode *n, char *buf, size_t size)
+{
+    return silk_node_tag(n, buf, size);
+}
+
+static int same_type(const GumboNode *a, const GumboNode *b)
+{
+    const GumboElement *x = &a->v.element, *y = &b->v.element;
+    if (x->tag != y->tag || x->tag_namespace != y->tag_namespace)
+        return 0;
+    if (x->tag != GUMBO_TAG_UNKNOWN)
+        return 1;
+    char b1[128], b2[128];
+    return strcmp(silk_node_tag(a, b1, sizeof b1), silk_node_tag(b, b2, sizeof b2)) == 0;
+}
+
+static int match_type(const simple *s, const GumboNode *el)
+{
+    const GumboElement *e = &el->v.element;
+    char buf[128];
+    if (is_html_el(el)) {
+        if (e->tag != GUMBO_TAG_UNKNOWN)
+            return s->tag == e->tag;
+        if (s->tag != GUMBO_TAG_UNKNOWN)
+            return 0;
+        return strcmp(s->lname, silk_node_tag(el, buf, sizeof buf)) == 0;
+    }
+    return strcmp(s->name, foreign_name(el, buf, sizeof buf)) == 0;
+}
+
+/* HTML attributes whose values selectors compare ASCII case-insensitively
+ * on HTML elements (HTML standard, "Case-sensitivity of selectors"). */
+static int value_icase_attr(const char *lname)
+{
+    static const char *const names[] = {
+        "accept", "accept-charset", "align", "alink", "axis", "bgcolor", "charset",
+        "checked", "clear", "codetype", "color", "compact", "declare", "defer", "dir",
+        "direction", "disabled", "enctype", "face", "frame", "hreflang", "http-equiv",
+        "lang", "language", "link", "media", "method", "multiple", "nohref", "noresize",
+        "noshade", "nowrap", "readonly", "rel", "rev", "rules", "scope", "scrolling",
+        "selected", "shape", "target", "text", "type", "valign", "valuetype", "vlink",
+        NULL,
+    };
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(lname, names[i]))
+            return 1;
+    return 0;
+}
+
+static const GumboAttribute *find_attr(const GumboNode *el, const simple *s)
+{
+    const GumboVector *av = &el->v.element.attributes;
+    int html = is_html_el(el);
+    for (unsigned i = 0; i < av->length; i++) {
+        const GumboAttribute *a = av->data[i];
+        if (html ? !strcmp(a->name, s->lname) : !strcmp(a->name, s->name))
+            return a;
+    }
+    return NULL;
+}
+
+static int mem_eq(const char *a, const char *b, size_t n, int icase)
+{
+    return icase ? strncasecmp(a, b, n) == 0 : memcmp(a, b, n) == 0;
+}
+
+static int has_word(const char *v, const char *w, size_t wn, int icase)
+{
+    if (!wn)
+        return 0;
+    for (size_t i = 0; i < wn; i++)
+        if (is_space((unsigned char)w[i]))
+            return 0;
+    const char *s = v;
+    while (*s) {
+        while (*s && is_space((unsigned char)*s))
+            s++;
+        const char *start = s;
+        while (*s && !is_space((unsigned char)*s))
+            s++;
+        if ((size_t)(s - start) == wn && mem_eq(start, w, wn, icase))
+            return 1;
+    }
+    return 0;
+}
+
+static const char *mem_find(const char *h, size_t hn, const char *n, size_t nn, int icase)
+{
+    if (nn > hn)
+        return NULL;
+    for (size_t i = 0; i + nn <= hn; i++)
+        if (mem_eq(h + i, n, nn, icase))
+            return h + i;
+    return NULL;
+}
+
+static int match_attr(const simple *s, const GumboNode *el)
+{
+    const GumboAttribute *a = find_attr(el, s);
+    if (!a)
+        return 0;
+    if (s->op == A_EXISTS)
+        return 1;
+    int icase = s->icase == CASE_I ||
+                (s->icase == CASE_DEFAULT && is_html_el(el) && value_icase_attr(s->lname));
+    const char *v = a->value, *w = s->value;
+    size_t vn = strlen(v), wn = s->vlen;
+    switch (s->op) {
+    case A_EQ:
+        return vn == wn && mem_eq(v, w, wn, icase);
+    case A_INCLUDES:
+        return has_word(v, w, wn, icase);
+    case A_DASH:
+        return (vn == wn && mem_eq(v, w, wn, icase)) ||
+               (vn > wn && v[wn] == '-' && mem_eq(v, w, wn, icase));
+    case A_PREFIX:
+        return wn && vn >= wn && mem_eq(v, w, wn, icase);
+    case A_SUFFIX:
+        return wn && vn >= wn && mem_eq(v + vn - wn, w, wn, icase);
+    case A_SUBSTR:
+        return wn && mem_find(v, vn, w, wn, icase) != NULL;
+    default:
+        return 0;
+    }
+}
+
+static const char *attr(const GumboNode *el, const char *name)
+{
+    GumboAttribute *a = gumbo_get_attribute(&el->v.element.attributes, name);
+    return a ? a->value : NULL;
+}
+
+static int is_html_tag(const GumboNode *el, GumboTag tag)
+{
+    return is_elem(el) && el->v.element.tag == tag && is_html_el(el);
+}
+
+static int is_checked(const GumboNode *el)
+{
+    if (is_html_tag(el, GUMBO_TAG_INPUT)) {
+        const char *type = attr(el, "type");
+        return type && (ieq(type, "checkbox") || ieq(type, "radio")) && attr(el, "checked");
+    }
+    if (is_html_tag(el, GUMBO_TAG_OPTION))
+        return attr(el, "selected") != NULL;
+    return 0;
+}
+
+/* The elements :enabled and :disabled apply to. */
+static int is_form_control(const GumboNode *el)
+{
+    if (!is_html_el(el))
+        return 0;
+    switch (el->v.element.tag) {
+    case GUMBO_TAG_BUTTON: case GUMBO_TAG_INPUT: case GUMBO_TAG_SELECT:
+    case GUMBO_TAG_TEXTAREA: case GUMBO_TAG_OPTGROUP: case GUMBO_TAG_OPTION:
+    case GUMBO_TAG_FIELDSET:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Inside a disabled fieldset and not inside its first <legend> child. */
+static int in_disabled_fieldset(const GumboNode *el)
+{
+    const GumboNode *child = el;
+    for (const GumboNode *a = parent_el(el); a; child = a, a = parent_el(a)) {
+        if (!is_html_tag(a, GUMBO_TAG_FIELDSET) || !attr(a, "disabled"))
+            continue;
+        /* the first legend element child of a */
+        const GumboNode *legend = NULL;
+        const GumboVector *v = kids(a);
+        for (unsigned i = 0; i < v->length && !legend; i++)
+            if (is_html_tag(v->data[i], GUMBO_TAG_LEGEND))
+                legend = v->data[i];
+        if (child != legend)
+            return 1;
+    }
+    return 0;
+}
+
+static int is_disabled(const GumboNode *el)
+{
+    if (!is_form_control(el))
+        return 0;
+    if (attr(el, "disabled"))
+        return 1;
+    switch (el->v.element.tag) {
+    case GUMBO_TAG_OPTGROUP:
+        return 0;
+    case GUMBO_TAG_OPTION: {
+        const GumboNode *p = parent_el(el);
+        return p && is_html_tag(p, GUMBO_TAG_OPTGROUP) && attr(p, "disabled");
+    }
+    default:
+        return in_disabled_fieldset(el);
+    }
+}
+
+static int match_lang(const simple *s, const GumboNode *el)
+{
+    for (const GumboNode *a = el; a && is_elem(a); a = a->parent) {
+        const char *v = NULL;
+        const GumboVector *av = &a->v.element.attributes;
+        for (unsigned i = 0; i < av->length; i++) {
+            const GumboAttribute *at = av->data[i];
+            if (!strcmp(at->name, "xml:lang") ||
+                (!strcmp(at->name, "lang") && at->attr_namespace == GUMBO_ATTR_NAMESPACE_XML)) {
+                v = at->value;
+                break;
+            }
+            if (!strcmp(at->name, "lang"))
+                v = at->value;
+        }
+        if (v) {
+            size_t vn = strlen(v), wn = s->vlen;
+            if (!wn)
+                return 0;
+            return vn >= wn && strncasecmp(v, s->value, wn) == 0 && (vn == wn || v[wn] == '-');
+        }
+    }
+    return 0;
+}
+
+/* textContent of el contains the string (jQuery's :contains). */
+static int match_contains(const simple *s, const GumboNode *el)
+{
+    /* Text can straddle text nodes: keep the last vlen-1 bytes of the
+     * previous ones in a window. */
+    size_t wn = s->vlen;
+    if (!wn)
+        return 1;
+    char tail[512];
+    if (wn > sizeof tail / 2)
+        wn = sizeof tail / 2;             /* longer needles: per node only */
+    size_t keep = 0;
+    for (const GumboNode *n = el; n; n = walk_next(n, el, 0)) {
+        if (n->type != GUMBO_NODE_TEXT && n->type != GUMBO_NODE_WHITESPACE &&
+            n->type != GUMBO_NODE_CDATA)
+            continue;
+        const char *t = n->v.text.text;
+        size_t tn = strlen(t);
+        if (mem_find(t, tn, s->value, s->vlen, 0))
+            return 1;
+        if (keep) {
+            char win[512];
+            size_t take = tn < wn - 1 ? tn : wn - 1;
+            memcpy(win, tail, keep);
+            memcpy(win + keep, t, take);
+            if (mem_find(win, keep + take, s->value, s->vlen, 0))
+                return 1;
+        }
+        /* new tail: last wn-1 bytes of (tail + t) */
+        if (tn >= wn - 1) {
+            keep = wn - 1;
+            memcpy(tail, t + tn - keep, keep);
+        } else {
+            size_t total = keep + tn, drop = total > wn - 1 ? total - (wn - 1) : 0;
+            memmove(tail, tail + drop, keep - drop);
+            memcpy(tail + keep - drop, t, tn);
+            keep = total - drop;
+        }
+    }
+    return 0;
+}
+
+static int match_list(const list *l, const GumboNode *el, const mctx *m);
+static int match_complex(const complex *cx, const GumboNode *el, const mctx *m, int implicit);
+
+static int nth_ok(int a, int b, int pos)
+{
+    if (a == 0)
+        return pos == b;
+    int d = pos - b;
+    return d / a >= 0 && d % a == 0;
+}
+
+static int match_nth(const simple *s, const GumboNode *el, const mctx *m)
+{
+    if (!el->parent)
+        return 0;
+    mctx sub = {m->scope, 0, m->quirks};
+    if (s->sub && !match_list(s->sub, el, &sub))
+        return 0;
+    int last = s->flags & NTH_LAST, type = s->flags & NTH_TYPE;
+    if (s->flags & NTH_ONLY) {
+        for (const GumboNode *x = prev_el(el); x; x = prev_el(x))
+            if (!type || same_type(x, el))
+                return 0;
+        for (const GumboNode *x = next_el(el); x; x = next_el(x))
+            if (!type || same_type(x, el))
+                return 0;
+        return 1;
+    }
+    int pos = 1;
+    for (const GumboNode *x = last ? next_el(el) : prev_el(el); x;
+         x = last ? next_el(x) : prev_el(x)) {
+        if (type && !same_type(x, el))
+            continue;
+        if (s->sub && !match_list(s->sub, x, &sub))
+            continue;
+        pos++;
+        /* past every position An+B can name with a <= 0: stop counting */
+        if (s->a <= 0 && pos > s->b)
+            return 0;
+    }
+    return nth_ok(s->a, s->b, pos);
+}
+
+static int match_has(const simple *s, const GumboNode *el, const mctx *m)
+{
+    mctx sub = {el, 0, m->quirks};
+    for (int i = 0; i < s->sub->n; i++) {
+        const complex *cx = &s->sub->c[i];
+        char comb = cx->c[0].comb;
+        if (comb == ' ' || comb == '>') {
+            for (const GumboNode *n = walk_next(el, el, 0); n; n = walk_next(n, el, 0))
+                if (is_elem(n) && match_complex(cx, n, &sub, 0))
+                    return 1;
+        } else {
+            for (const GumboNode *sib = next_el(el); sib; sib = next_el(sib)) {
+                for (const GumboNode *n = sib; n; n = walk_next(n, sib, 0))
+                    if (is_elem(n) && match_complex(cx, n, &sub, 0))
+                        return 1;
+                if (comb == '+' && cx->n == 1)
+                    break;
+            }
+        }
+    }
+    return 0;
+}
+
+static int match_simple(const simple *s, const GumboNode *el, const mctx *m)
+{
+    switch (s->kind) {
+    case S_TYPE:
+        return match_type(s, el);
+    case S_UNIVERSAL:
+        return 1;
+    case S_NONE:
+        return 0;
+    case S_ID: {
+        const char *id = attr(el, "id");
+        return id && strlen(id) == s->vlen && mem_eq(id, s->value, s->vlen, m->quirks);
+    }
+    case S_CLASS: {
+        const char *cls = attr(el, "class");
+        return cls && has_word(cls, s->value, s->vlen, m->quirks);
+    }
+    case S_ATTR:
+        return match_attr(s, el);
+    case S_NOT: {
+        mctx sub = {m->scope, 0, m->quirks};
+        return !match_list(s->sub, el, &sub);
+    }
+    case S_IS: {
+        mctx sub = {m->scope, 0, m->quirks};
+        return match_list(s->sub, el, &sub);
+    }
+    case S_HAS:
+        return match_has(s, el, m);
+    case S_NTH:
+        return match_nth(s, el, m);
+    case S_ROOT:
+        return el->parent && el->parent->type == GUMBO_NODE_DOCUMENT;
+    case S_EMPTY: {
+        if (el->type == GUMBO_NODE_TEMPLATE)
+            return 1;                     /* its contents are not children */
+        const GumboVector *v = kids(el);
+        for (unsigned i = 0; i < v->length; i++) {
+            const GumboNode *c = v->data[i];
+            if (c->type != GUMBO_NODE_COMMENT)
+                return 0;
+        }
+        return 1;
+    }
+    case S_SCOPE:
+        if (m->scope && m->scope->type != GUMBO_NODE_DOCUMENT)
+            return el == m->scope;
+        return el->parent && el->parent->type == GUMBO_NODE_DOCUMENT;
+    case S_CHECKED:
+        return is_checked(el);
+    case S_DISABLED:
+        return is_disabled(el);
+    case S_ENABLED:
+        return is_form_control(el) && !is_disabled(el);
+    case S_LINK:
+        return (is_html_tag(el, GUMBO_TAG_A) || is_html_tag(el, GUMBO_TAG_AREA)) &&
+               attr(el, "href");
+    case S_LANG:
+        return match_lang(s, el);
+    case S_CONTAINS:
+        return match_contains(s, el);
+    }
+    return 0;
+}
+
+static int match_compound(const compound *c, const GumboNode *el, const mctx *m)
+{
+    for (int i = 0; i < c->n; i++)
+        if (!match_simple(&c->s[i], el, m))
+            return 0;
+    return 1;
+}
+
+/* The leftmost compound matched at el: check its relation to the scope. */
+static int anchored(char comb, const GumboNode *el, const GumboNode *scope)
+{
+    switch (comb) {
+    case ' ':
+        for (const GumboNode *a = el->parent; a; a = a->parent)
+            if (a == scope)
+                return 1;
+        return 0;
+    case '>':
+        return el->parent == scope;
+    case '+': {
+        if (!el->parent || el->parent != scope->parent)
+            return 0;
+        return prev_el(el) == scope;
+    }
+    case '~':
+        if (!el->parent || el->parent != scope->parent)
+            return 0;
+        for (const GumboNode *x = prev_el(el); x; x = prev_el(x))
+            if (x == scope)
+                return 1;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* Matches compounds i..0 of cx with compound i at el. */
+static int match_from(const complex *cx, int i, const GumboNode *el, const mctx *m, int implicit)
+{
+    if (!match_compound(&cx->c[i], el, m))
+        return 0;
+    char comb = cx->c[i].comb;
+    if (i == 0) {
+        if (!comb && implicit)
+            comb = ' ';
+        return !comb || anchored(comb, el, m->scope);
+    }
+    switch (comb) {
+    case '>': {
+        const GumboNode *p = parent_el(el);
+        return p && match_from(cx, i - 1, p, m, implicit);
+    }
+    case ' ':
+        for (const GumboNode *p = parent_el(el); p; p = parent_el(p))
+            if (match_from(cx, i - 1, p, m, implicit))
+                return 1;
+        return 0;
+    case '+': {
+        const GumboNode *x = prev_el(el);
+        return x && match_from(cx, i - 1, x, m, implicit);
+    }
+    case '~':
+        for (const GumboNode *x = prev_el(el); x; x = prev_el(x))
+            if (match_from(cx, i - 1, x, m, implicit))
+                return 1;
+        return 0;
+    }
+    return 0;
+}
+
+static int match_complex(const complex *cx, const GumboNode *el, const mctx *m, int implicit)
+{
+    return match_from(cx, cx->n - 1, el, m, implicit && !cx->has_scope);
+}
+
+static int match_list(const list *l, const GumboNode *el, const mctx *m)
+{
+    for (int i = 0; i < l->n; i++)
+        if (match_complex(&l->c[i], el, m, m->implicit))
+            return 1;
+    return 0;
+}
+
+static const GumboNode *document_of(const GumboNode *n)
+{
+    while (n->parent)
+        n = n->parent;
+    return n;
+}
+
+static int quirks_of(const GumboNode *n)
+{
+    const GumboNode *d = document_of(n);
+    return d->type == GUMBO_NODE_DOCUMENT &&
+           d->v.document.doc_type_quirks_mode == GUMBO_DOCTYPE_QUIRKS;
+}
+
+int silk_sel_matches(const silk_sel *sel, const silk_node *el, const silk_node *scope)
+{
+    if (!is_elem(el))
+        return 0;
+    mctx m = {scope ? scope : document_of(el), 0, quirks_of(el)};
+    return match_list(sel->top, el, &m);
+}
+
+size_t silk_sel_select(const silk_sel *sel, const silk_node *root, size_t limit,
+                       silk_sel_fn fn, void *ud)
+{
+    mctx m = {root, root->type != GUMBO_NODE_DOCUMENT, quirks_of(root)};
+    size_t count = 0;
+    if (root->type == GUMBO_NODE_TEMPLATE)
+        return 0;                         /* contents are not children */
+    for (const GumboNode *n = walk_next(root, root, 0); n; n = walk_next(n, root, 0)) {
+        if (!is_elem(n) || !match_list(sel->top, n, &m))
+            continue;
+        count++;
+        if (fn(ud, n) || (limit && count >= limit))
+            break;
+    }
+    return count;
+}
+
+/* ------------------------------------------------------------------------ */
+/* LRU cache                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct entry {
+    struct entry *hnext;          /* hash chain */
+    struct entry *prev, *next;    /* LRU list, most recent first */
+    uint32_t hash;
+    silk_sel *sel;
+} entry;
+
+struct silk_sel_cache {
+    entry **buckets;
+    unsigned nbuckets;            /* power of two */
+    entry *head, *tail;
+    int size, capacity;
+    long hits, misses;
+};
+
+static uint32_t hash_bytes(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+silk_sel_cache *silk_sel_cache_new(int capacity)
+{
+    if (capacity < 1)
+        capacity = 1;
+    silk_sel_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->nbuckets = 16;
+    while (c->nbuckets < (unsigned)capacity * 2)
+        c->nbuckets *= 2;
+    c->buckets = calloc(c->nbuckets, sizeof(entry *));
+    if (!c->buckets) {
+        free(c);
+        return NULL;
+    }
+    c->capacity = capacity;
+    return c;
+}
+
+void silk_sel_cache_free(silk_sel_cache *c)
+{
+    if (!c)
+        return;
+    entry *e = c->head;
+    while (e) {
+        entry *next = e->next;
+        silk_sel_free(e->sel);
+        free(e);
+        e = next;
+    }
+    free(c->buckets);
+    free(c);
+}
+
+static void lru_unlink(silk_sel_cache *c, entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push(silk_sel_cache *c, entry *e)
+{
+    e->prev = NULL;
+    e->next = c->head;
+    if (c->head)
+        c->head->prev = e;
+    c->head = e;
+    if (!c->tail)
+        c->tail = e;
+}
+
+static void evict(silk_sel_cache *c, entry *e)
+{
+    lru_unlink(c, e);
+    entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    silk_sel_free(e->sel);
+    free(e);
+    c->size--;
+}
+
+const silk_sel *silk_sel_cache_get(silk_sel_cache *c, const char *src, size_t len,
+                                   int *rc, char *err, size_t errlen)
+{
+    uint32_t h = hash_bytes(src, len);
+    entry **slot = &c->buckets[h & (c->nbuckets - 1)];
+    for (entry *e = *slot; e; e = e->hnext) {
+        if (e->hash == h && strlen(e->sel->source) == len && !memcmp(e->sel->source, src, len)) {
+            c->hits++;
+            if (c->head != e) {
+                lru_unlink(c, e);
+                lru_push(c, e);
+            }
+            *rc = SILK_SEL_OK;
+            return e->sel;
+        }
+    }
+    c->misses++;
+    silk_sel *sel;
+    *rc = silk_sel_compile(src, len, &sel, err, errlen);
+    if (*rc != SILK_SEL_OK)
+        return NULL;
+    entry *e = calloc(1, sizeof *e);
+    if (!e) {
+        silk_sel_free(sel);
+        *rc = SILK_SEL_ENOMEM;
+        return NULL;
+    }
+    e->hash = h;
+    e->sel = sel;
+    e->hnext = *slot;
+    *slot = e;
+    lru_push(c, e);
+    c->size++;
+    if (c->size > c->capacity)
+        evict(c, c->tail);
+    return sel;
+}
+
+void silk_sel_cache_stats(const silk_sel_cache *c, long *hits, long *misses, int *size)
+{
+    *hits = c->hits;
+    *misses = c->misses;
+    *size = c->size;
+}

@@ -1,0 +1,82 @@
+/*
+ * select.h -- CSS selectors over gumbo's tree: compile once, match often.
+ *
+ * Supports Selectors Level 3 and, from Level 4, :is() :where() :not() with
+ * selector lists, :has() with relative selectors, :nth-child(An+B of S),
+ * the i/s attribute flags, :scope and :any-link, plus jQuery's :contains().
+ * Matching follows the HTML standard's rules for HTML documents: tag and
+ * attribute names are ASCII case-insensitive on HTML elements and exact on
+ * SVG/MathML ones; the attribute values the HTML standard lists (type, rel,
+ * lang, ...) compare case-insensitively on HTML elements; class and id
+ * compare case-insensitively in quirks-mode documents only; :checked,
+ * :disabled, :enabled and :link follow the standard's definitions on a
+ * static document (no :hover, :focus, :visited, :target: they match
+ * nothing). Pseudo-elements are parsed and match nothing, as in
+ * querySelectorAll. Template contents are not searched (they are not the
+ * template's children in the DOM).
+ *
+ * Searching from a node rather than the document makes a selector relative
+ * to that node, as in jQuery and cheerio: node:select("div p") finds p
+ * inside a div inside node, and a leading combinator ("> li", "+ p") anchors
+ * at the node. A selector that names :scope is taken as written.
+ *
+ * Who calls it: lapi_html.c on the loop thread. Compiled selectors are
+ * immutable, so any thread may match them.
+ */
+#ifndef SILK_SELECT_H
+#define SILK_SELECT_H
+
+#include <stddef.h>
+
+#include "html.h"
+
+typedef struct silk_sel silk_sel;
+
+enum {
+    SILK_SEL_OK = 0,
+    SILK_SEL_ESYNTAX = -1,     /* invalid selector; message names it and the position */
+    SILK_SEL_ENOMEM = -2,
+};
+
+/* Compiles `len` bytes of `src`. On success stores the selector in *out
+ * (caller frees it with silk_sel_free) and returns 0; else returns an error
+ * code and writes e.g. `invalid selector "div >" at position 6: expected a
+ * selector after ">"` to err. Does not call back. */
+int silk_sel_compile(const char *src, size_t len, silk_sel **out, char *err, size_t errlen);
+void silk_sel_free(silk_sel *sel);
+/* The source text it was compiled from (NUL-terminated). */
+const char *silk_sel_source(const silk_sel *sel);
+
+/* 1 when element `el` matches, with `scope` as the :scope element (NULL:
+ * the document element). Absolute matching: no implicit anchoring. */
+int silk_sel_matches(const silk_sel *sel, const silk_node *el, const silk_node *scope);
+
+/* Called for each match in document order; return non-zero to stop. May
+ * raise (longjmp): select holds no resources while it runs. */
+typedef int (*silk_sel_fn)(void *ud, const silk_node *el);
+
+/* Calls fn for each element below `root` (the document node or an element;
+ * root itself is never a result) that matches, in document order, at most
+ * `limit` times (0: no limit). Returns the number of calls. */
+size_t silk_sel_select(const silk_sel *sel, const silk_node *root, size_t limit,
+                       silk_sel_fn fn, void *ud);
+
+/* --- an LRU cache of compiled selectors, keyed by their source text ------- */
+
+typedef struct silk_sel_cache silk_sel_cache;
+
+silk_sel_cache *silk_sel_cache_new(int capacity);
+void silk_sel_cache_free(silk_sel_cache *c);
+
+/* The compiled form of src, compiling and caching it on a miss (the least
+ * recently used entry is evicted past capacity). The selector is owned by
+ * the cache and stays valid until the next silk_sel_cache_get or free.
+ * NULL on error, with *rc and err set as by silk_sel_compile (errors are
+ * not cached). */
+const silk_sel *silk_sel_cache_get(silk_sel_cache *c, const char *src, size_t len,
+                                   int *rc, char *err, size_t errlen);
+
+/* Hits and misses since creation. */
+void silk_sel_cache_stats(const silk_sel_cache *c, long *hits, long *misses, int *size);
+
+#endif
