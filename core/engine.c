@@ -61,6 +61,13 @@ int silk_engine_signal(silk_engine *e) { return e->signal; }
 int silk_engine_exit_code(silk_engine *e) { return e->exit_code; }
 void silk_engine_set_exit_code(silk_engine *e, int code) { e->exit_code = code; }
 
+void silk_engine_on_shutdown(silk_engine *e, lua_State *L, int idx)
+{
+    luaL_unref(L, LUA_REGISTRYINDEX, e->shutdown_ref);
+    lua_pushvalue(L, idx);
+    e->shutdown_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
 void silk_engine_kick(silk_engine *e)
 {
     if (!ev_is_active(&e->sched_idle))
@@ -154,14 +161,28 @@ static void start_grace(silk_engine *e)
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     silk_engine *e = w->data;
+    const char *name = w->signum == SIGINT ? "SIGINT" : "SIGTERM";
     if (e->signal) {                       /* a second one: stop now */
+        e->hard_stop = 1;
         ev_break(loop, EVBREAK_ALL);
         return;
     }
     e->signal = w->signum;
-    fprintf(stderr, "silk: %s: cancelling %d task%s (grace %.1fs; again to stop now)\n",
-            w->signum == SIGINT ? "SIGINT" : "SIGTERM", e->all.n, e->all.n == 1 ? "" : "s", e->opts.grace);
-    silk_task_cancel_all(e, "shutdown");
+    if (e->shutdown_ref != LUA_NOREF) {
+        /* The script asked to wind down by itself (silk run drains its
+         * crawl): run its handler as a task; cancel nothing yet. */
+        fprintf(stderr, "silk: %s: stopping gracefully (grace %.1fs; again to stop now)\n",
+                name, e->opts.grace);
+        lua_State *L = e->L;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, e->shutdown_ref);
+        lua_pushstring(L, name);
+        silk_task_spawn(e, L, 1, "shutdown", 0);
+        lua_pop(L, 1);
+    } else {
+        fprintf(stderr, "silk: %s: cancelling %d task%s (grace %.1fs; again to stop now)\n",
+                name, e->all.n, e->all.n == 1 ? "" : "s", e->opts.grace);
+        silk_task_cancel_all(e, "shutdown");
+    }
     start_grace(e);
 }
 
@@ -207,6 +228,7 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
     lua_rawset(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     e->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    e->shutdown_ref = LUA_NOREF;
     find_lua_dir(e->lua_dir, sizeof e->lua_dir);
     set_package_path(e);
     silk_lapi_preload(L);
@@ -286,10 +308,16 @@ silk_outcome silk_engine_run_main(silk_engine *e, int nargs, const char *name)
     ev_run(e->loop, 0);
 
     silk_outcome out = SILK_OK;
-    if (e->signal) {
-        if (report_tasks(e, "after the grace period"))
+    if (e->hard_stop) {
+        report_tasks(e, "stopped at once by a second signal");
+        return SILK_SIGNALLED;            /* abandoned tasks are released by lua_close */
+    } else if (e->signal) {
+        int left = report_tasks(e, "after the grace period");
+        if (left)
             drain(e, "shutdown");
-        out = SILK_SIGNALLED;
+        /* A graceful stop that finished in time is a success (silk run: resumable). */
+        out = e->shutdown_ref != LUA_NOREF && !left && main->state == SILK_TASK_DONE ? SILK_OK
+                                                                                    : SILK_SIGNALLED;
     } else if (e->main) {
         fprintf(stderr, "silk: deadlock: every task waits on something that nothing can wake\n\n");
         silk_task_dump(e, stderr);

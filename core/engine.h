@@ -67,6 +67,12 @@ silk_outcome silk_engine_run_main(silk_engine *e, int nargs, const char *name);
 int silk_engine_exit_code(silk_engine *e);
 void silk_engine_set_exit_code(silk_engine *e, int code);
 
+/* Makes the function at idx of L the handler of the first SIGINT/SIGTERM:
+ * instead of cancelling every task, the engine runs it as a task (with the
+ * signal's name) and gives the run the grace period to end by itself; a
+ * run that ends in time exits successfully. */
+void silk_engine_on_shutdown(silk_engine *e, lua_State *L, int idx);
+
 /* The signal that stopped the run, or 0. */
 int silk_engine_signal(silk_engine *e);
 

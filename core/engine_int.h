@@ -41,6 +41,8 @@ struct silk_engine {
     ev_signal sig_int, sig_term, sig_usr1;
     ev_timer grace_timer;
     int signal;                   /* first SIGINT/SIGTERM received, or 0 */
+    int hard_stop;                /* a second one arrived: stop without draining */
+    int shutdown_ref;             /* registry ref of the script's graceful-stop handler */
     int stopping;                 /* shutting down: the run ends when no task is left */
     int exit_code;                /* asked for by the script (silk test) */
 };

@@ -58,6 +58,13 @@ static int engine_exe(lua_State *L)
     return 1;
 }
 
+static int engine_on_shutdown(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    silk_engine_on_shutdown(silk_engine_from(L), L, 1);
+    return 0;
+}
+
 static int engine_lua_dir(lua_State *L)
 {
     lua_pushstring(L, silk_engine_from(L)->lua_dir);
@@ -72,6 +79,7 @@ int silk_lapi_engine(lua_State *L)
         {"options", engine_options},
         {"lua_dir", engine_lua_dir},
         {"exe", engine_exe},
+        {"on_shutdown", engine_on_shutdown},
         {"set_exit_code", engine_set_exit_code},
         {NULL, NULL},
     };
