@@ -2,6 +2,8 @@
  * preempt.c -- the profiler tick and the count hook that interrupt running
  * Lua code; see preempt.h for the mechanism and why it is this one.
  */
+#include <signal.h>
+
 #include <luajit.h>
 #include <lauxlib.h>
 
@@ -116,6 +118,10 @@ int silk_preempt_start(silk_engine *e)
 
     owner = e;
     lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
+    /* The profiler restores the SIGPROF disposition it found when it stops;
+     * a tick already in flight then meets that disposition. Make it
+     * "ignore" rather than the default, which kills the process. */
+    signal(SIGPROF, SIG_IGN);
     luaJIT_profile_start(L, "li1", tick, e);
     return 0;
 }
