@@ -238,7 +238,7 @@ describe("deadlines", function()
     end)
   end
 
-  it("keep other tasks on time while a runaway burns CPU", function()
+  it("keep other tasks on time while a runaway burns CPU #timing", function()
     local runaway = silk.spawn{ timeout = 0.3, function() while true do end end }
     local watcher = silk.spawn(function() return runaway:join() end)
     local lateness = {}
@@ -258,7 +258,7 @@ describe("deadlines", function()
     assert.is_true(lateness[3] < 0.020, ("median lateness %.2f ms"):format(lateness[3] * 1e3))
   end)
 
-  it("leave the engine healthy after an interrupted compiled loop", function()
+  it("leave the engine healthy after an interrupted compiled loop #timing", function()
     local t = silk.spawn{ timeout = 0.02, function() local x = 0 for i = 1, 1e15 do x = x + i end end }
     t:join()
     local t0 = silk.now()
