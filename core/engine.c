@@ -16,6 +16,7 @@
 
 #include "silk_config.h"
 #include "engine_int.h"
+#include "fetch.h"
 #include "lapi.h"
 #include "preempt.h"
 #include "task_int.h"
@@ -257,6 +258,7 @@ void silk_engine_free(silk_engine *e)
     if (!e)
         return;
     silk_preempt_stop(e);
+    silk_fetch_shutdown(e);               /* before lua_close: transfers hold Lua refs */
     lua_close(e->L);
     /* Watchers were unref'd when started: restore the counts before stopping. */
     ev_ref(e->loop);
@@ -356,6 +358,8 @@ reported:
                 e->unobserved_failures == 1 ? "it" : "them");
         out = SILK_FAILED;
     }
+    /* Idle keep-alive connections and pooled handles are not leaks either. */
+    silk_fetch_shutdown(e);
     /* Unreachable documents and handles are not leaks: collect them first
      * (twice: finalisers may release more). */
     lua_gc(L, LUA_GCCOLLECT, 0);

@@ -23,7 +23,6 @@ typedef enum silk_res {
     SILK_RES_BUFFER,      /* a response buffer (fetch.c) */
     SILK_RES_PARSE_JOB,   /* a parse job handed to a worker thread (html.c) */
     SILK_RES_TRANSFER,    /* a fetch transfer: queued, in flight or in backoff (fetch.c) */
-    SILK_RES_SOCKET,      /* a socket libcurl opened, until it is closed (fetch.c) */
     SILK_RES_COUNT_
 } silk_res;
 

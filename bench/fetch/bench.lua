@@ -1,0 +1,73 @@
+-- bench/fetch/bench.lua: fetch-only load from silk (bodies counted, not parsed).
+--
+--   silk eval bench/fetch/bench.lua URL CONNS SECONDS [burst]
+--
+-- Steady mode: CONNS tasks each fetch URL in a loop for SECONDS; prints one
+-- JSON line: requests/s, errors, and the engine overhead -- the time from a
+-- transfer's completion (timings.done_at, taken in fetch.c when curl reports
+-- it done) to the task running again -- as p50/p99/max in microseconds.
+-- Burst mode: starts CONNS fetches at once (URL should hold them, e.g. an
+-- echo_sleep location), waits for all, reports errors, overhead and the peak
+-- RSS (VmHWM) growth per in-flight fetch.
+local silk = require("silk")
+local F = require("silk.core.fetch")
+local json = require("cjson")
+local fetch, now = F.fetch, F.now
+
+local url, conns, secs, mode = arg[1], tonumber(arg[2] or 64), tonumber(arg[3] or 5), arg[4]
+assert(url, "usage: bench.lua URL CONNS SECONDS [burst]")
+F.configure{ max_per_host = conns, max_total = conns, pool_max = conns }
+
+local function vm(field)
+  for line in io.lines("/proc/self/status") do
+    local v = line:match("^" .. field .. ":%s+(%d+)")
+    if v then return tonumber(v) end
+  end
+end
+
+local lat, n, errors, bytes = {}, 0, {}, 0
+local function record(res, err)
+  if not res then
+    errors[err.kind] = (errors[err.kind] or 0) + 1
+    return
+  end
+  local d = now() - res.timings.done_at
+  n = n + 1
+  lat[#lat + 1] = d
+  bytes = bytes + res.size
+end
+
+local function pct(sorted, p)
+  if #sorted == 0 then return 0 end
+  return sorted[math.max(1, math.ceil(#sorted * p))] * 1e6
+end
+
+local rss0 = vm("VmRSS")
+local t0 = now()
+if mode == "burst" then
+  silk.scope(function(s)
+    for _ = 1, conns do s:spawn(function() record(fetch(url)) end) end
+  end)
+else
+  local stop = t0 + secs
+  silk.scope(function(s)
+    for _ = 1, conns do
+      s:spawn(function()
+        while now() < stop do record(fetch(url)) end
+      end)
+    end
+  end)
+end
+local elapsed = now() - t0
+table.sort(lat)
+local out = {
+  mode = mode or "steady", conns = conns, requests = n, seconds = elapsed,
+  rps = n / elapsed, mbytes = bytes / 1e6, errors = errors,
+  overhead_us = { p50 = pct(lat, 0.50), p99 = pct(lat, 0.99), max = pct(lat, 1) },
+}
+if mode == "burst" then
+  out.rss_kb_before = rss0
+  out.rss_kb_peak = vm("VmHWM")
+  out.peak_kb_per_fetch = (out.rss_kb_peak - rss0) / conns
+end
+print(json.encode(out))

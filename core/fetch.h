@@ -1,0 +1,199 @@
+/*
+ * fetch.h -- HTTP(S) transfers: one libcurl multi handle on the engine's
+ * libev loop. The only module that talks to libcurl.
+ *
+ * Who calls it: lapi_fetch.c (silk.fetch) starts transfers for tasks; the
+ * engine calls silk_fetch_shutdown() once at exit. Everything runs on the
+ * loop thread.
+ *
+ * What it does: per-host concurrency slots (FIFO per host, round-robin across
+ * hosts, plus a total cap); an easy-handle pool reused with curl_easy_reset;
+ * connection reuse, HTTP/2 multiplexing and the DNS cache that one multi
+ * handle shares among its easy handles; redirects followed here (not by curl)
+ * so that each hop is checked (http/https only, loops, a maximum) and the
+ * chain recorded; retries with exponential backoff, jitter and Retry-After;
+ * a cap on the decoded body enforced in the write callback (libcurl 7.88's
+ * MAXFILESIZE does not stop a chunked body or a compression bomb); cookies
+ * per named session (a CURLSH sharing cookies); TLS verified unless the
+ * request opts out.
+ *
+ * Ownership: the fetch state of an engine (created on first use) owns every
+ * transfer, easy handle, socket watcher and session until shutdown. A
+ * transfer belongs to fetch.c from silk_fetch_start() until its callback has
+ * returned or it was cancelled; the caller holds a borrowed pointer good for
+ * exactly one silk_fetch_cancel() before the callback runs.
+ *
+ * Callback rules: the completion callback fires exactly once per started
+ * transfer that is not cancelled, always from a loop callback and never
+ * before silk_fetch_start() has returned (a transfer that fails at once is
+ * completed from an ev_idle watcher). The result it receives, and every
+ * pointer inside, is valid only during the callback; fetch.c frees the
+ * transfer when the callback returns. The callback must not call
+ * silk_fetch_cancel() on its own transfer; it may start others.
+ */
+#ifndef SILK_FETCH_H
+#define SILK_FETCH_H
+
+#include <stddef.h>
+
+typedef struct silk_engine silk_engine;
+typedef struct silk_fetch silk_fetch;
+typedef struct silk_fetch_xfer silk_fetch_xfer;
+
+/* Error kinds, in Lua as err.kind (silk_fetch_kind_name). */
+typedef enum silk_fetch_kind {
+    SILK_FETCH_OK = 0,
+    SILK_FETCH_TIMEOUT,        /* an attempt took longer than req.timeout */
+    SILK_FETCH_CANCELLED,      /* aborted by shutdown */
+    SILK_FETCH_DNS,            /* host (or proxy) name did not resolve */
+    SILK_FETCH_CONNECT,        /* TCP connect refused or failed */
+    SILK_FETCH_TLS,            /* handshake or certificate verification failed */
+    SILK_FETCH_RESET,          /* connection reset or closed while sending/receiving */
+    SILK_FETCH_TOO_LARGE,      /* body (decoded) over max_size, or headers over the cap */
+    SILK_FETCH_REDIRECT_LOOP,  /* a URL seen twice in the chain, or more than max_redirects */
+    SILK_FETCH_BLOCKED,        /* scheme not http/https (also after a redirect), or a private address */
+    SILK_FETCH_PROTOCOL,       /* malformed response: bad framing, body shorter than announced, ... */
+    SILK_FETCH_HTTP,           /* status >= 400 and the request asked raise_for_status */
+    SILK_FETCH_INVALID,        /* the request itself is unusable (malformed URL) */
+    SILK_FETCH_KIND_COUNT_
+} silk_fetch_kind;
+
+const char *silk_fetch_kind_name(silk_fetch_kind k);
+
+/* Values of silk_fetch_req.http2. */
+enum { SILK_HTTP2_AUTO = 0, SILK_HTTP2_OFF, SILK_HTTP2_ON, SILK_HTTP2_PRIOR };
+
+/* A request. Every pointer is borrowed for the duration of silk_fetch_start()
+ * only (it copies what it keeps). Zero-initialise and set what you need;
+ * silk_fetch_req_init() sets the documented defaults. */
+typedef struct silk_fetch_req {
+    const char *url;           /* required */
+    const char *method;        /* NULL: GET, or POST when body is set */
+    const char *const *headers;/* "Name: value" lines, nheaders of them */
+    int nheaders;
+    const char *body;          /* request body (may contain NULs) */
+    size_t body_len;
+    double timeout;            /* seconds per attempt, from the first byte sent on; 0: none (default 30) */
+    double connect_timeout;    /* seconds; 0: curl's default (default 10) */
+    size_t max_size;           /* cap on the decoded body, bytes (default 64 MiB) */
+    int follow_redirects;      /* default 1 */
+    int max_redirects;         /* default 10 */
+    const char *proxy;         /* http://, https://, socks5://, socks5h:// URL; NULL: none (env ignored) */
+    const char *session;       /* cookie jar name shared by requests naming it; NULL: no cookies */
+    const char *user_agent;    /* NULL: the configured default */
+    int http2;                 /* SILK_HTTP2_* (auto: HTTP/2 over TLS when offered) */
+    int insecure;              /* 1: skip TLS verification (opt-in only) */
+    const char *ca_file;       /* PEM bundle to verify against instead of the system's */
+    int retries;               /* extra attempts on transient failures (default 0) */
+    double backoff;            /* first retry delay in seconds, doubled each time, jittered (default 0.5) */
+    double retry_after_max;    /* cap on an honoured Retry-After, seconds (default 60) */
+    int raise_for_status;      /* 1: a final status >= 400 is an error of kind http */
+    int block_private;         /* 1: refuse loopback/private/link-local addresses (kind blocked) */
+} silk_fetch_req;
+
+void silk_fetch_req_init(silk_fetch_req *r);
+
+/* One response header, in arrival order. */
+typedef struct silk_fetch_header {
+    const char *name;  size_t name_len;
+    const char *value; size_t value_len;
+} silk_fetch_header;
+
+/* One hop of a redirect chain: the URL that answered and its status. */
+typedef struct silk_fetch_hop {
+    const char *url;
+    long status;
+} silk_fetch_hop;
+
+/* Per-attempt timings of the final attempt, seconds. dns/connect/tls are
+ * phase durations; ttfb and total run from the attempt's start. queued is
+ * the time spent waiting for a slot, over every attempt. done_at is the
+ * silk_now() time at which the transfer completed (for overhead probes). */
+typedef struct silk_fetch_timings {
+    double dns, connect, tls, ttfb, total, queued, done_at;
+} silk_fetch_timings;
+
+/* What the callback receives. kind != OK: the transfer failed; message says
+ * why; url is the URL that failed; status is the last status seen or 0. */
+typedef struct silk_fetch_result {
+    silk_fetch_kind kind;
+    const char *message;
+    long status;
+    const char *url;               /* final URL */
+    const char *method;            /* method of the final request */
+    const silk_fetch_hop *redirects; int nredirects;
+    const silk_fetch_header *headers; int nheaders;  /* of the final response */
+    const char *body; size_t body_len;               /* decoded body */
+    const char *http_version;      /* "1.0", "1.1", "2", "3" or "" */
+    const char *remote_ip;         /* "" when unknown */
+    long long wire_size;           /* bytes received for the body before decoding */
+    int attempts;                  /* 1 + retries used */
+    double retry_after;            /* seconds the server asked for on the final response, or -1 */
+    silk_fetch_timings timings;
+} silk_fetch_result;
+
+typedef void (*silk_fetch_cb)(const silk_fetch_result *res, void *ud);
+
+/* Engine-wide limits and defaults; silk_fetch_configure() changes them. */
+typedef struct silk_fetch_config {
+    int max_per_host;          /* concurrent transfers per scheme://host:port (default 16) */
+    int max_total;             /* concurrent transfers overall (default 1024) */
+    int pool_max;              /* idle easy handles kept for reuse (default 256) */
+    long max_fds;              /* RLIMIT_NOFILE soft limit to ask for; 0: the hard limit */
+    const char *user_agent;    /* default "silk/<version>" (copied) */
+} silk_fetch_config;
+
+/* The fetch state of e, created on first call (raising RLIMIT_NOFILE).
+ * NULL only on allocation or libcurl initialisation failure. */
+silk_fetch *silk_fetch_of(silk_engine *e);
+
+/* Reads the current config into *c (user_agent borrowed). */
+void silk_fetch_get_config(silk_fetch *f, silk_fetch_config *c);
+
+/* Applies *c; fields <= 0 (NULL for strings) are left as they are. Raising
+ * a limit starts queued transfers. Returns 0 or SILK_FETCH_EINVAL. */
+int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c);
+
+#define SILK_FETCH_EINVAL (-22)
+#define SILK_FETCH_ENOMEM (-12)
+
+/* Starts a transfer; cb(res, ud) fires once later unless the transfer is
+ * cancelled first. Returns the transfer, or NULL on allocation failure (cb
+ * will not fire). An invalid or blocked URL is not a NULL return: it
+ * completes through the loop with its kind. */
+silk_fetch_xfer *silk_fetch_start(silk_fetch *f, const silk_fetch_req *req,
+                                  silk_fetch_cb cb, void *ud);
+
+/* Aborts a transfer whose callback has not fired: removes it from the multi
+ * handle (or its queue, or its backoff timer) at once, returns its easy
+ * handle to the pool, frees it. The callback never fires. Must not be
+ * called from inside a libcurl callback nor from the transfer's own
+ * completion callback. */
+void silk_fetch_cancel(silk_fetch_xfer *x);
+
+/* The URL a transfer currently fetches (for task dumps); owned by x. */
+const char *silk_fetch_url(const silk_fetch_xfer *x);
+
+typedef struct silk_fetch_stats {
+    long queued;               /* waiting for a slot */
+    long active;               /* in the multi handle */
+    long backoff;              /* waiting to retry */
+    long hosts;                /* host records */
+    long easy_pooled;          /* idle easy handles */
+    long sockets;              /* sockets opened minus closed as libcurl reported them (upper bound) */
+    long watchers;             /* sockets watched by the loop */
+    long started, completed, cancelled, retried, redirected;
+    long errors[SILK_FETCH_KIND_COUNT_];
+} silk_fetch_stats;
+
+void silk_fetch_get_stats(silk_fetch *f, silk_fetch_stats *st);
+
+/* Shuts fetch down for e: completes every transfer still queued, in flight
+ * or in backoff with kind cancelled (callbacks run, synchronously, here),
+ * then frees the multi handle, the pool, sessions and watchers. Call after
+ * the last task has run and before the Lua state and the loop are closed
+ * and before the resource report. Idempotent; a no-op if fetch was never
+ * used. */
+void silk_fetch_shutdown(silk_engine *e);
+
+#endif

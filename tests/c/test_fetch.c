@@ -1,0 +1,506 @@
+/*
+ * test_fetch.c -- core/fetch.c against tests/lib/badserver.py on 127.0.0.1,
+ * without Lua: a bare libev loop stands in for the engine (this file defines
+ * the two engine functions fetch.c uses, so engine.c is not linked in).
+ *
+ * libuv-style: every case counts its callbacks, and the file ends by
+ * asserting that nothing is open (transfers, easy handles, buffers, sockets).
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "fetch.h"
+#include "track.h"
+
+/* --- the stand-in engine --------------------------------------------------- */
+
+struct silk_engine { struct ev_loop *loop; };
+struct ev_loop *silk_engine_loop(silk_engine *e) { return e->loop; }
+double silk_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static silk_engine engine;
+
+static silk_fetch *F;
+static char base[64];
+static pid_t server_pid;
+static int failures, checks;
+
+static long sockets_open(void)
+{
+    silk_fetch_stats st;
+    silk_fetch_get_stats(F, &st);
+    return st.sockets;
+}
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        checks++;                                                          \
+        if (!(cond)) {                                                     \
+            failures++;                                                    \
+            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fputc('\n', stderr);                                           \
+        }                                                                  \
+    } while (0)
+
+/* --- the server ------------------------------------------------------------ */
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t l = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &l);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static void start_server(void)
+{
+    int port = free_port(), p[2];
+    char ports[16], script[4200];
+    snprintf(ports, sizeof ports, "%d", port);
+    snprintf(script, sizeof script, "%s/../tests/lib/badserver.py", SILK_SOURCE_LUA_DIR);
+    if (pipe(p) != 0)
+        abort();
+    server_pid = fork();
+    if (server_pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        execlp("python3", "python3", script, "--port", ports, "--ttl", "300", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    /* read the whole "ready\n" line and keep the pipe open: python writes
+     * the newline separately and would die of SIGPIPE */
+    char buf[16] = {0};
+    size_t n = 0;
+    while (n < sizeof buf - 1 && read(p[0], buf + n, 1) == 1 && buf[n] != '\n')
+        n++;
+    if (strncmp(buf, "ready", 5) != 0) {
+        fprintf(stderr, "test_fetch: badserver did not start\n");
+        exit(1);
+    }
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+}
+
+static void stop_server(void)
+{
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+    }
+}
+
+/* --- running requests ------------------------------------------------------ */
+
+/* What a callback saw, copied out (the result dies with the callback). */
+typedef struct outcome {
+    int calls;
+    silk_fetch_kind kind;
+    long status;
+    char url[256];
+    char msg[256];
+    char *body;
+    size_t body_len;
+    int nredirects, attempts;
+    char http_version[8], remote_ip[48];
+    char content_type[128];
+} outcome;
+
+static void on_done(const silk_fetch_result *r, void *ud)
+{
+    outcome *o = ud;
+    o->calls++;
+    o->kind = r->kind;
+    o->status = r->status;
+    snprintf(o->url, sizeof o->url, "%s", r->url);
+    snprintf(o->msg, sizeof o->msg, "%s", r->message);
+    o->body = malloc(r->body_len + 1);
+    memcpy(o->body, r->body, r->body_len);
+    o->body[r->body_len] = 0;
+    o->body_len = r->body_len;
+    o->nredirects = r->nredirects;
+    o->attempts = r->attempts;
+    snprintf(o->http_version, sizeof o->http_version, "%s", r->http_version);
+    snprintf(o->remote_ip, sizeof o->remote_ip, "%s", r->remote_ip);
+    for (int i = 0; i < r->nheaders; i++)
+        if (r->headers[i].name_len == 12 && !strncasecmp(r->headers[i].name, "content-type", 12))
+            snprintf(o->content_type, sizeof o->content_type, "%.*s",
+                     (int)r->headers[i].value_len, r->headers[i].value);
+}
+
+static int pending;
+static void on_count(const silk_fetch_result *r, void *ud)
+{
+    outcome *o = ud;
+    o->calls++;
+    o->kind = r->kind;
+    pending--;
+}
+
+static void run_until(int *flag_or_counter, int want, double limit)
+{
+    double end = silk_now() + limit;
+    while (*flag_or_counter != want && silk_now() < end)
+        ev_run(engine.loop, EVRUN_ONCE);
+}
+
+static void spin(double secs)
+{
+    double end = silk_now() + secs;
+    while (silk_now() < end)
+        ev_run(engine.loop, EVRUN_NOWAIT), usleep(1000);
+}
+
+static const char *U(const char *fmt, ...)
+{
+    static char buf[4][512];
+    static int n;
+    char path[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    char *b = buf[n++ % 4];
+    snprintf(b, 512, "%s%s", strncmp(path, "/", 1) ? "" : base, path);
+    return b;
+}
+
+static outcome fetch(silk_fetch_req *r)
+{
+    outcome o = {0};
+    silk_fetch_xfer *x = silk_fetch_start(F, r, on_done, &o);
+    CHECK(x != NULL, "start %s", r->url);
+    CHECK(o.calls == 0, "callback fired before start returned: %s", r->url);
+    run_until(&o.calls, 1, 30);
+    CHECK(o.calls == 1, "%s: %d callbacks", r->url, o.calls);
+    return o;
+}
+
+static outcome get(const char *url)
+{
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    r.url = url;
+    return fetch(&r);
+}
+
+#define EXPECT_KIND(o, k) \
+    CHECK((o).kind == (k), "%s: kind %s, want %s (%s)", (o).url, silk_fetch_kind_name((o).kind), \
+          silk_fetch_kind_name(k), (o).msg)
+
+/* --- cases ----------------------------------------------------------------- */
+
+static void test_basic(void)
+{
+    outcome o = get(U("/status?code=200"));
+    EXPECT_KIND(o, SILK_FETCH_OK);
+    CHECK(o.status == 200 && !strcmp(o.body, "status 200\n"), "status %ld body '%s'", o.status, o.body);
+    CHECK(!strcmp(o.http_version, "1.1") && !strcmp(o.remote_ip, "127.0.0.1"), "%s %s",
+          o.http_version, o.remote_ip);
+    CHECK(!strcmp(o.content_type, "text/plain; charset=utf-8"), "content type '%s'", o.content_type);
+    free(o.body);
+
+    o = get(U("/status?code=404"));
+    EXPECT_KIND(o, SILK_FETCH_OK);
+    CHECK(o.status == 404, "404 is a response: %ld", o.status);
+    free(o.body);
+
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    r.url = U("/status?code=500");
+    r.raise_for_status = 1;
+    o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_HTTP);
+    CHECK(o.status == 500, "status %ld", o.status);
+    free(o.body);
+
+    const char *hdrs[] = {"X-Silk: yes", "Content-Type: text/x-test"};
+    silk_fetch_req_init(&r);
+    r.url = U("/echo");
+    r.method = "put";
+    r.body = "a\0b";
+    r.body_len = 3;
+    r.headers = hdrs;
+    r.nheaders = 2;
+    o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_OK);
+    CHECK(strstr(o.body, "\"method\": \"PUT\"") && strstr(o.body, "\"body_len\": 3") &&
+          strstr(o.body, "[\"X-Silk\", \"yes\"]"), "echo: %s", o.body);
+    free(o.body);
+}
+
+static void test_redirects(void)
+{
+    outcome o = get(U("/redirect-chain?n=3"));
+    EXPECT_KIND(o, SILK_FETCH_OK);
+    CHECK(o.nredirects == 3 && !strcmp(o.body, "end of chain") && strstr(o.url, "n=0"),
+          "chain: %d hops, url %s", o.nredirects, o.url);
+    free(o.body);
+
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    r.url = U("/redirect-chain?n=3");
+    r.max_redirects = 2;
+    o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_REDIRECT_LOOP);
+    free(o.body);
+
+    r.url = U("/redirect-chain?n=3");
+    r.follow_redirects = 0;
+    o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_OK);
+    CHECK(o.status == 302 && o.nredirects == 0, "not followed: %ld", o.status);
+    free(o.body);
+
+    o = get(U("/redirect-loop"));
+    EXPECT_KIND(o, SILK_FETCH_REDIRECT_LOOP);
+    free(o.body);
+    o = get(U("/redirect-file"));
+    EXPECT_KIND(o, SILK_FETCH_BLOCKED);
+    CHECK(strstr(o.msg, "file") != NULL, "msg %s", o.msg);
+    free(o.body);
+    o = get(U("/redirect-ftp"));
+    EXPECT_KIND(o, SILK_FETCH_BLOCKED);
+    free(o.body);
+    o = get("file:///etc/passwd");
+    EXPECT_KIND(o, SILK_FETCH_BLOCKED);
+    CHECK(o.body_len == 0, "file read: %zu bytes", o.body_len);
+    free(o.body);
+    o = get("http://");
+    EXPECT_KIND(o, SILK_FETCH_INVALID);
+    free(o.body);
+}
+
+static void test_faults(void)
+{
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    r.url = U("/gzip-bomb");
+    r.max_size = 1 << 20;
+    outcome o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_TOO_LARGE);
+    free(o.body);
+    r.url = U("/endless");
+    o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_TOO_LARGE);
+    free(o.body);
+
+    o = get(U("/reset-mid-body"));
+    EXPECT_KIND(o, SILK_FETCH_RESET);
+    free(o.body);
+    o = get(U("/cl-short"));
+    EXPECT_KIND(o, SILK_FETCH_PROTOCOL);
+    free(o.body);
+    o = get(U("/cl-long"));
+    EXPECT_KIND(o, SILK_FETCH_OK);      /* the body is what Content-Length announced */
+    CHECK(o.body_len == 10, "cl-long body %zu", o.body_len);
+    free(o.body);
+    o = get(U("/bad-chunked"));
+    EXPECT_KIND(o, SILK_FETCH_PROTOCOL);
+    free(o.body);
+
+    silk_fetch_req_init(&r);
+    r.url = U("/sleep?ms=3000");
+    r.timeout = 0.2;
+    double t0 = silk_now();
+    o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_TIMEOUT);
+    CHECK(silk_now() - t0 < 1.5, "timeout took %.2fs", silk_now() - t0);
+    free(o.body);
+
+    char refused[64];
+    snprintf(refused, sizeof refused, "http://127.0.0.1:%d/", free_port());
+    o = get(refused);
+    EXPECT_KIND(o, SILK_FETCH_CONNECT);
+    free(o.body);
+
+    /* a 70-byte label: glibc refuses it without sending a query */
+    o = get("http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.invalid/");
+    EXPECT_KIND(o, SILK_FETCH_DNS);
+    free(o.body);
+
+    silk_fetch_req_init(&r);
+    r.url = U("/status?code=200");
+    r.block_private = 1;
+    o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_BLOCKED);
+    free(o.body);
+}
+
+static void test_retries(void)
+{
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    char key[64];
+    snprintf(key, sizeof key, "c%ld", (long)getpid());
+    r.url = U("/flaky-503?key=%s", key);
+    r.retries = 3;
+    r.backoff = 0.05;
+    outcome o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_OK);
+    CHECK(o.status == 200 && o.attempts == 3, "flaky: status %ld after %d attempts", o.status, o.attempts);
+    free(o.body);
+
+    r.url = U("/flaky-503?key=%s-noretry", key);
+    r.retries = 0;
+    o = fetch(&r);
+    CHECK(o.kind == SILK_FETCH_OK && o.status == 503, "no retries: %ld", o.status);
+    free(o.body);
+
+    r.url = U("/retry-after?key=%s", key);
+    r.retries = 1;
+    double t0 = silk_now();
+    o = fetch(&r);
+    EXPECT_KIND(o, SILK_FETCH_OK);
+    CHECK(o.status == 200 && silk_now() - t0 >= 0.95, "retry-after: %ld after %.2fs", o.status,
+          silk_now() - t0);
+    free(o.body);
+}
+
+static void test_per_host_limit(void)
+{
+    silk_fetch_config c = {.max_per_host = 3};
+    silk_fetch_configure(F, &c);
+    enum { N = 12 };
+    outcome os[N] = {{0}};
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    char key[64];
+    snprintf(key, sizeof key, "limit%ld", (long)getpid());
+    r.url = U("/concurrency?key=%s&ms=100", key);
+    pending = N;
+    for (int i = 0; i < N; i++)
+        silk_fetch_start(F, &r, on_count, &os[i]);
+    silk_fetch_stats st;
+    silk_fetch_get_stats(F, &st);
+    CHECK(st.active == 3 && st.queued == N - 3, "active %ld queued %ld", st.active, st.queued);
+    run_until(&pending, 0, 10);
+    CHECK(pending == 0, "%d transfers did not complete", pending);
+    outcome o = get(U("/concurrency/stats?key=%s", key));
+    CHECK(strstr(o.body, "\"max\": 3,") != NULL, "server saw %s", o.body);
+    free(o.body);
+    c.max_per_host = 2000;
+    c.max_total = 4000;
+    silk_fetch_configure(F, &c);
+}
+
+/* 1000 transfers in flight, all cancelled; 1000 more, all timing out. */
+static void test_cancel_and_timeout_storm(void)
+{
+    enum { N = 1000 };
+    static outcome os[N];
+    static silk_fetch_xfer *xs[N];
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    r.url = U("/sleep?ms=10000");
+    long sockets_before = sockets_open();
+    memset(os, 0, sizeof os);
+    for (int i = 0; i < N; i++)
+        xs[i] = silk_fetch_start(F, &r, on_count, &os[i]);
+    spin(1.0);
+    silk_fetch_stats st;
+    silk_fetch_get_stats(F, &st);
+    CHECK(st.active == N, "active %ld", st.active);
+    CHECK(sockets_open() >= sockets_before + N / 2, "sockets open %ld",
+          sockets_open());
+    double t0 = silk_now();
+    for (int i = 0; i < N; i++)
+        silk_fetch_cancel(xs[i]);
+    double dt = silk_now() - t0;
+    int calls = 0;
+    for (int i = 0; i < N; i++)
+        calls += os[i].calls;
+    CHECK(calls == 0, "%d callbacks after cancel", calls);
+    CHECK(silk_track_live(SILK_RES_CURL_EASY) == 0 && silk_track_live(SILK_RES_TRANSFER) == 0 &&
+          silk_track_live(SILK_RES_BUFFER) == 0, "after cancel: easy %ld transfers %ld buffers %ld",
+          silk_track_live(SILK_RES_CURL_EASY), silk_track_live(SILK_RES_TRANSFER),
+          silk_track_live(SILK_RES_BUFFER));
+    CHECK(sockets_open() <= sockets_before, "sockets %ld (before %ld)",
+          sockets_open(), sockets_before);
+    silk_fetch_get_stats(F, &st);
+    CHECK(st.watchers == 0 || st.watchers <= sockets_before, "watchers %ld", st.watchers);
+    printf("test_fetch: cancelled %d in-flight transfers in %.1f ms\n", N, dt * 1e3);
+
+    r.timeout = 0.3;
+    memset(os, 0, sizeof os);
+    pending = N;
+    for (int i = 0; i < N; i++)
+        silk_fetch_start(F, &r, on_count, &os[i]);
+    run_until(&pending, 0, 20);
+    int timeouts = 0;
+    for (int i = 0; i < N; i++)
+        timeouts += os[i].calls == 1 && os[i].kind == SILK_FETCH_TIMEOUT;
+    CHECK(timeouts == N, "%d of %d timed out", timeouts, N);
+    CHECK(silk_track_live(SILK_RES_CURL_EASY) == 0 && silk_track_live(SILK_RES_TRANSFER) == 0 &&
+          silk_track_live(SILK_RES_BUFFER) == 0 && sockets_open() <= sockets_before,
+          "after timeouts: easy %ld transfers %ld buffers %ld sockets %ld",
+          silk_track_live(SILK_RES_CURL_EASY), silk_track_live(SILK_RES_TRANSFER),
+          silk_track_live(SILK_RES_BUFFER), sockets_open());
+}
+
+static void test_shutdown(void)
+{
+    enum { N = 50 };
+    static outcome os[N];
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    r.url = U("/sleep?ms=5000");
+    for (int i = 0; i < N; i++)
+        silk_fetch_start(F, &r, on_count, &os[i]);
+    r.url = "gopher://x/";                       /* posted, not yet delivered */
+    silk_fetch_start(F, &r, on_count, &os[0]);
+    spin(0.2);
+    silk_fetch_shutdown(&engine);
+    int cancelled = 0;
+    for (int i = 0; i < N; i++)
+        cancelled += os[i].kind == SILK_FETCH_CANCELLED;
+    CHECK(cancelled == N, "%d cancelled by shutdown", cancelled);
+    silk_fetch_shutdown(&engine);                /* idempotent */
+    F = NULL;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    engine.loop = ev_default_loop(0);
+    start_server();
+    F = silk_fetch_of(&engine);
+    if (!F) {
+        fprintf(stderr, "test_fetch: no fetch state\n");
+        return 1;
+    }
+    test_basic();
+    test_redirects();
+    test_faults();
+    test_retries();
+    test_per_host_limit();
+    test_cancel_and_timeout_storm();
+    test_shutdown();
+
+    /* the loop closes with nothing open */
+    for (int k = 0; k < SILK_RES_COUNT_; k++)
+        CHECK(silk_track_live(k) == 0, "%ld %s still live", silk_track_live(k), silk_track_name(k));
+    stop_server();
+    ev_loop_destroy(engine.loop);
+    printf("test_fetch: %d checks, %d failed\n", checks, failures);
+    printf("%d passed, %d failed\n", checks - failures, failures);
+    return failures ? 1 : 0;
+}

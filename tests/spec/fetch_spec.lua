@@ -1,0 +1,327 @@
+-- fetch_spec.lua: silk.core.fetch against a real nginx on 127.0.0.1:
+-- responses, headers, keep-alive, gzip, HTTP/2 over TLS, large bodies,
+-- per-host limits, requests (methods, headers, form, json, sessions), and
+-- charsets through res:text() (against tests/lib/badserver.py).
+package.path = "tests/lib/?.lua;" .. package.path
+local servers = require("servers")
+local silk = require("silk")
+local F = require("silk.core.fetch")
+local fetch = F.fetch
+
+local function writefile(path, s)
+  local f = assert(io.open(path, "wb")); f:write(s); f:close()
+end
+
+local function valid_utf8(s)
+  local i, n = 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local need, lo, hi = 0, 0x80, 0xBF
+    if c < 0x80 then need = 0
+    elseif c >= 0xC2 and c <= 0xDF then need = 1
+    elseif c == 0xE0 then need, lo = 2, 0xA0
+    elseif c == 0xED then need, hi = 2, 0x9F
+    elseif c >= 0xE1 and c <= 0xEF then need = 2
+    elseif c == 0xF0 then need, lo = 3, 0x90
+    elseif c == 0xF4 then need, hi = 3, 0x8F
+    elseif c >= 0xF1 and c <= 0xF3 then need = 3
+    else return false end
+    for k = 1, need do
+      local b = s:byte(i + k)
+      if not b or b < (k == 1 and lo or 0x80) or b > (k == 1 and hi or 0xBF) then return false end
+    end
+    i = i + need + 1
+  end
+  return true
+end
+
+local web, bad, root
+local big = ("0123456789abcdef"):rep(5 * 65536)            -- 5 MiB
+local text = ("silk fetches text that gzip squeezes well. "):rep(2000)
+
+setup(function()
+  root = os.tmpname(); os.remove(root); os.execute("mkdir -p " .. root)
+  writefile(root .. "/index.html", "<!DOCTYPE html><title>hi</title><p>hello</p>\n")
+  writefile(root .. "/big.bin", big)
+  writefile(root .. "/text.txt", text)
+  web = servers.nginx{ root = root, gzip = true, http2_tls = true,
+    server_extra = "    location = /multi { add_header X-Multi one always; add_header X-Multi two always;"
+      .. " add_header Set-Cookie 'a=1; Path=/' always; return 200 'multi'; }\n"
+      .. "    location = /set { add_header Set-Cookie 'sid=s3cret; Path=/' always; return 200 'set'; }\n"
+      .. "    location = /cookie { return 200 '[$http_cookie]'; }\n"
+      .. "    location = /boom { return 500 'boom'; }\n" }
+  bad = servers.badserver{}
+end)
+
+teardown(function()
+  if web then web:stop() end
+  if bad then bad:stop() end
+  os.execute("rm -rf " .. root)
+end)
+
+describe("fetch from nginx", function()
+  it("returns the page with status, final url, version, address and timings", function()
+    local res = assert(fetch(web.url .. "/index.html"))
+    assert.equal(200, res.status)
+    assert.equal(web.url .. "/index.html", res.url)
+    assert.equal("<!DOCTYPE html><title>hi</title><p>hello</p>\n", res.body)
+    assert.equal(#res.body, res.size)
+    assert.equal("1.1", res.http_version)
+    assert.equal("127.0.0.1", res.remote_ip)
+    assert.same({}, res.redirects)
+    for _, k in ipairs{ "dns", "connect", "tls", "ttfb", "total", "queued" } do
+      assert.is_true(res.timings[k] >= 0, k)
+    end
+    assert.is_true(res.timings.total >= res.timings.ttfb)
+    assert.equal("silk.response", getmetatable(res).__name)
+  end)
+
+  it("reads headers case-insensitively, multi-valued ones joined or listed", function()
+    local res = assert(fetch(web.url .. "/multi"))
+    assert.equal("one, two", res:header("X-MULTI"))
+    assert.equal("one, two", res.headers["x-multi"])
+    assert.equal("one, two", res.headers["X-Multi"])
+    assert.same({ "one", "two" }, res:headers_all("x-multi"))
+    assert.same({ "a=1; Path=/" }, res:headers_all("Set-Cookie"))
+    assert.same({}, res:headers_all("x-absent"))
+    assert.is_nil(res:header("x-absent"))
+  end)
+
+  it("returns 404 and 500 as responses, and as http errors when asked", function()
+    local res = assert(fetch(web.url .. "/missing"))
+    assert.equal(404, res.status)
+    res = assert(fetch(web.url .. "/boom"))
+    assert.equal(500, res.status)
+    assert.equal("boom", res.body)
+    local none, err = fetch{ url = web.url .. "/boom", raise_for_status = true }
+    assert.is_nil(none)
+    assert.equal("http", err.kind)
+    assert.equal(500, err.status)
+    assert.equal("boom", err.response.body)
+  end)
+
+  it("reuses one keep-alive connection for sequential fetches", function()
+    local before = #web:entries()
+    for _ = 1, 20 do assert.equal(200, assert(fetch(web.url .. "/index.html")).status) end
+    local entries, conns = web:entries(), {}
+    assert.equal(before + 20, #entries)
+    for i = before + 1, #entries do conns[entries[i].conn] = true end
+    assert.equal(1, #(function() local l = {} for c in pairs(conns) do l[#l + 1] = c end return l end)())
+    assert.is_true(entries[#entries].conn_req >= 20)
+  end)
+
+  it("asks for compression and decodes gzip", function()
+    local res = assert(fetch(web.url .. "/text.txt"))
+    assert.equal("gzip", res:header("content-encoding"))
+    assert.equal(text, res.body)
+    assert.is_true(res.wire_size < #text / 10, "wire " .. res.wire_size)
+  end)
+
+  it("fetches a 5 MiB body whole, and refuses it over max_size", function()
+    local res = assert(fetch(web.url .. "/big.bin"))
+    assert.equal(#big, res.size)
+    assert.is_true(res.body == big)
+    local none, err = fetch{ url = web.url .. "/big.bin", max_size = 1000000 }
+    assert.is_nil(none)
+    assert.equal("too_large", err.kind)
+  end)
+
+  it("speaks HTTP/2 over TLS verified with ca_file", function()
+    local res = assert(fetch{ url = web.https_url .. "/index.html", ca_file = web.tls.ca })
+    assert.equal(200, res.status)
+    assert.equal("2", res.http_version)
+    assert.is_true(res.timings.tls > 0)
+    res = assert(fetch{ url = web.https_url .. "/index.html", ca_file = web.tls.ca, http2 = false })
+    assert.equal("1.1", res.http_version)
+  end)
+
+  it("fails with tls on a certificate it cannot verify, unless insecure", function()
+    local none, err = fetch(web.https_url .. "/index.html")
+    assert.is_nil(none)
+    assert.equal("tls", err.kind)
+    local res = assert(fetch{ url = web.https_url .. "/index.html", insecure = true })
+    assert.equal(200, res.status)
+  end)
+
+  it("multiplexes concurrent HTTP/2 fetches over one connection", function()
+    local before = #web:entries()
+    silk.scope(function(s)
+      for _ = 1, 20 do
+        s:spawn(function()
+          assert.equal(200, assert(fetch{ url = web.https_url .. "/index.html", ca_file = web.tls.ca }).status)
+        end)
+      end
+    end)
+    local entries, conns, n = web:entries(), {}, 0
+    for i = before + 1, #entries do
+      if not conns[entries[i].conn] then conns[entries[i].conn] = true; n = n + 1 end
+    end
+    assert.equal(20, #entries - before)
+    assert.equal(1, n)
+  end)
+
+  it("keeps cookies per named session, and none without a session", function()
+    assert(fetch{ url = web.url .. "/set", session = "alice" })
+    assert.equal("[sid=s3cret]", assert(fetch{ url = web.url .. "/cookie", session = "alice" }).body)
+    assert.equal("[]", assert(fetch{ url = web.url .. "/cookie", session = "bob" }).body)
+    assert.equal("[]", assert(fetch(web.url .. "/cookie")).body)
+  end)
+end)
+
+describe("fetch requests", function()
+  local json = require("cjson")
+
+  local function echo(req)
+    req.url = bad.url .. "/echo"
+    return json.decode(assert(fetch(req)).body)
+  end
+
+  local function header(e, name)
+    for _, kv in ipairs(e.headers) do
+      if kv[1]:lower() == name:lower() then return kv[2] end
+    end
+  end
+
+  it("sends method, headers, body and user agent", function()
+    local e = echo{ method = "PATCH", body = "payload", user_agent = "spider/1",
+      headers = { ["X-One"] = "1", ["X-Many"] = { "a", "b" }, "X-Line: yes" } }
+    assert.equal("PATCH", e.method)
+    assert.equal("payload", e.body)
+    assert.equal("spider/1", header(e, "user-agent"))
+    assert.equal("1", header(e, "x-one"))
+    assert.equal("yes", header(e, "x-line"))
+    local many = {}
+    for _, kv in ipairs(e.headers) do if kv[1] == "X-Many" then many[#many + 1] = kv[2] end end
+    assert.same({ "a", "b" }, many)
+  end)
+
+  it("encodes form and json bodies", function()
+    local e = echo{ form = { q = "a b&c", lang = "é" } }
+    assert.equal("POST", e.method)
+    assert.equal("lang=%C3%A9&q=a+b%26c", e.body)
+    assert.equal("application/x-www-form-urlencoded", header(e, "content-type"))
+    e = echo{ json = { n = 1 } }
+    assert.equal('{"n":1}', e.body)
+    assert.equal("application/json", header(e, "content-type"))
+  end)
+
+  it("raises on misuse at once", function()
+    assert.has_error(function() fetch(42) end)
+    assert.has_error(function() fetch{} end)
+    assert.has_error(function() fetch{ url = bad.url, timeout = "soon" } end)
+    assert.has_error(function() fetch{ url = bad.url, headers = { ["X-Evil"] = "a\r\nInjected: 1" } } end)
+    assert.has_error(function() fetch{ url = bad.url, http2 = "maybe" } end)
+  end)
+
+  it("raises outside a task's own coroutine", function()
+    local co = coroutine.create(function() return fetch(bad.url .. "/status") end)
+    local ok, err = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.matches("task", tostring(err))
+  end)
+end)
+
+describe("per-host limits", function()
+  local json = require("cjson")
+  after_each(function() F.configure{ max_per_host = 16, max_total = 1024 } end)
+
+  it("runs at most max_per_host transfers per host, FIFO beyond", function()
+    F.configure{ max_per_host = 3 }
+    local key = "limit" .. os.time()
+    local order = {}
+    silk.scope(function(s)
+      for i = 1, 12 do
+        s:spawn(function()
+          assert(fetch(bad.url .. "/concurrency?ms=100&key=" .. key))
+          order[#order + 1] = i
+        end)
+      end
+    end)
+    local st = json.decode(assert(fetch(bad.url .. "/concurrency/stats?key=" .. key)).body)
+    assert.equal(3, st.max)
+    assert.equal(12, st.total)
+  end)
+
+  it("shares the total cap fairly between hosts", function()
+    F.configure{ max_per_host = 100, max_total = 2 }
+    -- host A (127.0.0.1) gets 10 requests queued first, host B (localhost) 2 after
+    local done = {}
+    silk.scope(function(s)
+      for i = 1, 10 do
+        s:spawn(function() fetch(bad.url .. "/sleep?ms=50"); done[#done + 1] = "a" .. i end)
+      end
+      for i = 1, 2 do
+        s:spawn(function()
+          fetch((bad.url:gsub("127.0.0.1", "localhost")) .. "/sleep?ms=50"); done[#done + 1] = "b" .. i
+        end)
+      end
+    end)
+    -- slots alternate between the hosts once both wait (a1 a2 a3 b1 a4 b2 ...);
+    -- one FIFO for all would finish the b's last
+    local pos = {}
+    for i, v in ipairs(done) do pos[v] = i end
+    assert.is_true(pos.b1 <= 5 and pos.b2 <= 7, table.concat(done, " "))
+  end)
+end)
+
+describe("res:text()", function()
+  local json = require("cjson")
+  local texts
+
+  setup(function()
+    texts = json.decode(assert(fetch(bad.url .. "/charset/texts")).body)
+  end)
+
+  local cases = {
+    { "shift_jis", { "header", "meta", "http-equiv" } },
+    { "gbk", { "header", "meta", "http-equiv" } },
+    { "windows-1251", { "header", "meta", "http-equiv" } },
+    { "iso-8859-1", { "header", "meta", "http-equiv", "none" } },
+    { "utf-8", { "header", "meta", "http-equiv", "bom", "none" } },
+    { "utf-16le", { "header", "bom" } },
+    { "utf-16be", { "header", "bom" } },
+  }
+  for _, c in ipairs(cases) do
+    for _, where in ipairs(c[2]) do
+      it(("decodes %s declared in %s"):format(c[1], where), function()
+        local res = assert(fetch(("%s/charset/%s/%s"):format(bad.url, c[1], where)))
+        local s, charset, source = res:text()
+        assert.truthy(s:find(texts[c[1]], 1, true), s)
+        assert.is_true(valid_utf8(s))
+        local want = { header = "header", meta = "meta", ["http-equiv"] = "meta", bom = "bom",
+          none = c[1] == "utf-8" and "sniff" or "default" }
+        assert.equal(want[where], source)
+        assert.equal(charset, res.charset)
+        assert.is_nil(s:find("\239\187\191", 1, true))        -- no BOM left
+      end)
+    end
+  end
+
+  for _, enc in ipairs{ "shift_jis", "gbk", "windows-1251" } do
+    it(("never passes bytes through for undeclared %s, and decodes it with a default"):format(enc), function()
+      local res = assert(fetch(("%s/charset/%s/none"):format(bad.url, enc)))
+      local s, _, source = res:text()
+      assert.equal("default", source)
+      assert.is_true(valid_utf8(s))
+      s = res:text(enc)
+      assert.truthy(s:find(texts[enc], 1, true))
+    end)
+  end
+
+  it("replaces invalid UTF-8 with U+FFFD", function()
+    local res = assert(fetch(bad.url .. "/bad-utf8"))
+    assert.is_false(valid_utf8(res.body))
+    local s, charset = res:text()
+    assert.equal("utf-8", charset)
+    assert.is_true(valid_utf8(s))
+    assert.truthy(s:find("ok \239\191\189", 1, true))
+    assert.truthy(s:find(" end ", 1, true))
+  end)
+
+  it("is also a plain function: decode(body, content_type)", function()
+    local s, charset, source = F.decode("Caf\233", "text/plain; charset=latin1")
+    assert.equal("Café", s)
+    assert.equal("windows-1252", charset)
+    assert.equal("header", source)
+  end)
+end)
