@@ -61,11 +61,14 @@ static int channel_new(lua_State *L)
 
 static int channel_send(lua_State *L)
 {
-    channel *c = check_channel(L);
-    luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "cannot send nil (nil marks a closed channel)");
+    channel *c = luaL_testudata(L, 1, CHANNEL_META);
+    if (!c)
+        return silk_task_argerror(L, 1, "send", "channel expected (call it as ch:send(v))");
+    if (lua_isnoneornil(L, 2))
+        return silk_task_argerror(L, 2, "send", "cannot send nil (nil marks a closed channel)");
     lua_settop(L, 2);
     if (c->closed)
-        return luaL_error(L, "send on a closed channel");
+        return silk_task_error(L, "send on a closed channel");
     silk_task *r = silk_tlist_qpop(&c->receivers);
     if (r) {
         lua_pushvalue(L, 2);
@@ -89,7 +92,9 @@ static int channel_send(lua_State *L)
 
 static int channel_recv(lua_State *L)
 {
-    channel *c = check_channel(L);
+    channel *c = luaL_testudata(L, 1, CHANNEL_META);
+    if (!c)
+        return silk_task_argerror(L, 1, "recv", "channel expected (call it as ch:recv())");
     if (c->count > 0) {
         lua_getfenv(L, 1);
         int env = lua_gettop(L);

@@ -17,6 +17,7 @@
 #include "silk_config.h"
 #include "engine_int.h"
 #include "fetch.h"
+#include "gcpace.h"
 #include "lapi.h"
 #include "preempt.h"
 #include "task_int.h"
@@ -44,6 +45,9 @@ void silk_engine_defaults(silk_engine_options *o)
     o->grace = 5.0;
     o->preempt = 1;
     o->slice = 0.002;
+    o->gc_pacer = 1;
+    o->gc_budget = SILK_GC_DEFAULT_BUDGET;
+    o->gc_pause = SILK_GC_DEFAULT_PAUSE;
 }
 
 silk_engine *silk_engine_from(lua_State *L)
@@ -136,6 +140,7 @@ static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     silk_engine *e = container_of(w, silk_engine, sched_prepare);
+    silk_gcpace_slice(e->gc);             /* no-op unless GC work is due */
     if (silk_task_run(e, SCHED_BUDGET) > 0)
         return;                           /* the idle watcher keeps the poll from blocking */
     if (ev_is_active(&e->sched_idle))
@@ -238,6 +243,10 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
     lua_getglobal(L, "require");
     lua_pushliteral(L, "silk.core.task");
     lua_call(L, 1, 0);
+    if (e->opts.gc_pacer) {
+        silk_gcpace_config gc = {e->opts.gc_budget, (size_t)e->opts.gc_heap_limit, e->opts.gc_pause, 0};
+        e->gc = silk_gcpace_new(L, &gc);  /* NULL: LuaJIT's own collector carries on */
+    }
 
     ev_prepare_init(&e->sched_prepare, on_prepare);
     ev_prepare_start(e->loop, &e->sched_prepare);
@@ -258,7 +267,7 @@ void silk_engine_free(silk_engine *e)
     if (!e)
         return;
     silk_preempt_stop(e);
-    silk_fetch_shutdown(e);               /* before lua_close: transfers hold Lua refs */
+    silk_gcpace_free(e->gc);
     lua_close(e->L);
     /* Watchers were unref'd when started: restore the counts before stopping. */
     ev_ref(e->loop);
@@ -362,8 +371,12 @@ reported:
     silk_fetch_shutdown(e);
     /* Unreachable documents and handles are not leaks: collect them first
      * (twice: finalisers may release more). */
-    lua_gc(L, LUA_GCCOLLECT, 0);
-    lua_gc(L, LUA_GCCOLLECT, 0);
+    for (int i = 0; i < 2; i++) {
+        if (e->gc)
+            silk_gcpace_full(e->gc, L);   /* protected: a raising __gc is counted, not fatal */
+        else
+            lua_gc(L, LUA_GCCOLLECT, 0);
+    }
     if (silk_track_report(stderr, "silk: leak: ") && out == SILK_OK && !e->opts.allow_leaks)
         out = SILK_LEAKED;
     return out;

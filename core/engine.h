@@ -24,6 +24,10 @@ typedef struct silk_engine_options {
     int allow_leaks;       /* 1: tasks alive at the end are a warning, not a failure */
     int preempt;           /* 1 (default): enforce deadlines on running code, time-slice */
     double slice;          /* seconds a task may run before it is time-sliced (default 0.002) */
+    int gc_pacer;          /* 1 (default): gcpace.c runs the GC in budgeted slices; 0: LuaJIT's own */
+    double gc_budget;      /* seconds one GC slice may take (default 0.001) */
+    double gc_heap_limit;  /* Lua heap bytes past which a full collection runs; 0 (default): none */
+    int gc_pause;          /* heap goal = live * (1 + pause/100), like GOGC (default 200) */
 } silk_engine_options;
 
 /* How a run ended; silk_engine_run_main() returns it, main.c maps it to an

@@ -45,6 +45,7 @@ struct silk_engine {
     int shutdown_ref;             /* registry ref of the script's graceful-stop handler */
     int stopping;                 /* shutting down: the run ends when no task is left */
     int exit_code;                /* asked for by the script (silk test) */
+    struct silk_gcpace *gc;       /* the GC pacer (gcpace.c), NULL when disabled */
 };
 
 /* Makes sure the loop will not block while tasks are runnable (task.c calls

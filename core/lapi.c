@@ -12,6 +12,7 @@ static const luaL_Reg openers[] = {
     {"silk.core.url", silk_lapi_url},
     {"silk.core.robots", silk_lapi_robots},
     {"silk.core.fetch", silk_lapi_fetch},
+    {"silk.core.gc", silk_lapi_gc},
     {"silk.core.fetch", silk_lapi_fetch},
     {NULL, NULL},
 };

@@ -19,6 +19,7 @@ int silk_lapi_html(lua_State *L);     /* lapi_html.c: documents, nodes, selector
 int silk_lapi_url(lua_State *L);      /* lapi_url.c: join, canonical, host key */
 int silk_lapi_robots(lua_State *L);   /* lapi_robots.c: robots.txt parse and match */
 int silk_lapi_fetch(lua_State *L);    /* lapi_fetch.c: fetch, stats, configure, decode */
+int silk_lapi_gc(lua_State *L);       /* lapi_gc.c: GC pacer stats, step, full, configure */
 int silk_lapi_fetch(lua_State *L);    /* lapi_fetch.c: fetch, stats, configure, decode */
 
 /* Registers every opener above in package.preload. Leaves the stack as is. */

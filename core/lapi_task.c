@@ -76,17 +76,22 @@ static int task_spawn(lua_State *L)
 
 static int task_sleep(lua_State *L)
 {
-    double s = check_timeout(L, 1, "sleep time");
-    if (s < 0)
-        return luaL_argerror(L, 1, "number expected, got no value");
+    if (lua_type(L, 1) != LUA_TNUMBER)
+        return silk_task_argerror(L, 1, "sleep", lua_pushfstring(L, "number expected, got %s",
+                                                                   luaL_typename(L, 1)));
+    double s = lua_tonumber(L, 1);
+    if (!(s >= 0))
+        return silk_task_argerror(L, 1, "sleep", "sleep time must be a non-negative number of seconds");
     return silk_task_sleep(L, s);
 }
 
 static int task_join(lua_State *L)
 {
-    silk_task *target = check_task(L, 1);
+    silk_task *target = luaL_testudata(L, 1, SILK_TASK_META);
+    if (!target || target->magic != SILK_TASK_MAGIC)
+        return silk_task_argerror(L, 1, "join", "task expected");
     if (target == silk_task_current(L))
-        return luaL_argerror(L, 1, "a task cannot join itself");
+        return silk_task_argerror(L, 1, "join", "a task cannot join itself");
     return silk_task_join(L, target);
 }
 

@@ -22,6 +22,7 @@ static void usage(FILE *out)
     fputs("usage: silk <command> [options] [args]\n"
           "\n"
           "commands:\n"
+
           "  eval FILE.lua [args...]   run FILE as the main task; fail on errors, leaks, deadlocks\n"
           "  test [busted args] [paths]  run busted specs inside silk (default: tests/spec)\n"
           "  version                   print the version\n"
@@ -30,8 +31,34 @@ static void usage(FILE *out)
           "  --grace SECONDS     time tasks get to unwind after SIGINT/SIGTERM (default 5)\n"
           "  --allow-leaks       tasks alive at the end are a warning, not a failure\n"
           "  --no-preempt        do not interrupt running Lua code (deadlines apply at waits only)\n"
-          "  --slice SECONDS     run time after which a busy task is time-sliced (default 0.002)\n",
+          "  --slice SECONDS     run time after which a busy task is time-sliced (default 0.002)\n"
+          "  --gc-budget SECONDS   longest garbage-collection slice (default 0.001)\n"
+          "  --gc-heap-limit SIZE  Lua heap limit, bytes with optional K/M/G (default none)\n"
+          "  --gc-pause PERCENT    heap growth between cycles (default 200)\n"
+          "  --no-gc-pacer         let LuaJIT collect on allocation instead\n",
           out);
+}
+
+/* A positive number; with `sized`, optionally followed by K, M or G. */
+static int parse_amount(const char *s, int sized, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s)
+        return -1;
+    if (sized && *end) {
+        const char *units = "KMG";
+        const char *u = strchr(units, *end & ~0x20);
+        if (!u)
+            return -1;
+        for (int k = 0; k <= u - units; k++)
+            v *= 1024.0;
+        end++;
+    }
+    if (*end || !(v > 0))
+        return -1;
+    *out = v;
+    return 0;
 }
 
 /* Parses the engine options that precede the command's own arguments;
@@ -44,6 +71,23 @@ static int parse_options(int argc, char **argv, int i, silk_engine_options *o)
             o->allow_leaks = 1;
         } else if (strcmp(a, "--no-preempt") == 0) {
             o->preempt = 0;
+        } else if (strcmp(a, "--no-gc-pacer") == 0) {
+            o->gc_pacer = 0;
+        } else if (strcmp(a, "--gc-budget") == 0 || strcmp(a, "--gc-heap-limit") == 0 ||
+                   strcmp(a, "--gc-pause") == 0) {
+            double v;
+            if (i + 1 >= argc || parse_amount(argv[i + 1], a[5] == 'h', &v) != 0) {
+                fprintf(stderr, "silk: %s needs a positive number%s\n", a,
+                        a[5] == 'h' ? " (bytes, or with K, M or G)" : "");
+                return -1;
+            }
+            if (a[5] == 'b')
+                o->gc_budget = v;
+            else if (a[5] == 'h')
+                o->gc_heap_limit = v;
+            else
+                o->gc_pause = (int)v;
+            i++;
         } else if (strcmp(a, "--grace") == 0 || strcmp(a, "--slice") == 0) {
             char *end;
             double v = i + 1 < argc ? strtod(argv[i + 1], &end) : -1;

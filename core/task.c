@@ -16,6 +16,8 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include <lauxlib.h>
 
 #include "errors.h"
+#include "gcpace.h"
 #include "task_int.h"
 #include "track.h"
 
@@ -474,6 +477,38 @@ void silk_task_pushwaiting(lua_State *L, lua_CFunction fn)
     lua_call(L, 1, 1);
 }
 
+/* Where a misuse error of a waiting primitive should point: the caller of
+ * the wrapper when the primitive was called through one. */
+static void push_where(lua_State *L)
+{
+    lua_Debug ar;
+    int level = 1;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) && strcmp(ar.source, "=silk.waiting") == 0)
+        level = 2;
+    luaL_where(L, level);
+}
+
+int silk_task_argerror(lua_State *L, int narg, const char *fname, const char *msg)
+{
+    push_where(L);
+    lua_pushfstring(L, "bad argument #%d to '%s' (%s)", narg, fname, msg);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+int silk_task_error(lua_State *L, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    push_where(L);
+    lua_pushstring(L, buf);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
 lua_State *silk_task_thread(silk_task *t)
 {
     return t->co;
@@ -845,6 +880,7 @@ int silk_task_run(silk_engine *e, double budget)
     while (e->runq.head) {
         silk_task *t = e->runq.head;
         task_resume(e, t);
+        silk_gcpace_assist(e->gc);        /* pace allocation storms inside long runs */
         if (t->preempted)
             break;                        /* used up its slice: let the loop poll first */
         if (silk_now() >= until)

@@ -143,6 +143,12 @@ int silk_task_pushresult(silk_task *t, lua_State *L);
  * interrupted; silk_task_pushwaiting's wrapper raises the value after it. */
 void *silk_task_interrupt_marker(void);
 
+/* Misuse errors of waiting primitives: like luaL_argerror and luaL_error,
+ * but positioned at the script's line rather than at the Lua wrapper that
+ * silk_task_pushwaiting puts around the primitive. */
+int silk_task_argerror(lua_State *L, int narg, const char *fname, const char *msg);
+int silk_task_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* __gc of task handles: releases what a finished task still holds. */
 int silk_task_handle_gc(lua_State *L);
 

@@ -1,0 +1,73 @@
+-- The GC A/B workload: TASKS sleeping tasks holding some state (a crawl's
+-- parked fetches), WORKERS tasks allocating page-like tables and keeping a
+-- sliding window of them (a crawl's parse callbacks). Prints one line of
+-- key=value results.
+local mode, ntasks, nworkers, iters = ...
+local silk = require("silk")
+local gc = require("silk.core.gc")
+local ffi = require("ffi")
+ffi.cdef [[
+struct gcb_tv { long s, us; };
+struct gcb_ru { struct gcb_tv u, sy; long maxrss; long pad[13]; };
+int getrusage(int who, struct gcb_ru *r);
+]]
+
+local function page(i)
+  -- about 300 objects, 30 KB: links, a title, an item table
+  local links = {}
+  for k = 1, 100 do links[k] = { href = "/p/" .. (i * 100 + k), depth = k % 7 } end
+  local items = {}
+  for k = 1, 50 do items[k] = { name = "item " .. k, price = k * 1.5, tags = { "a", "b" } } end
+  return { title = "page " .. i, links = links, items = items }
+end
+
+local stop = false
+local parked = {}
+for i = 1, ntasks do
+  parked[i] = silk.spawn(function()
+    local state = { id = i, url = "https://example.test/" .. i, headers = { a = "x", b = "y" } }
+    for k = 1, 10 do state[k] = { k } end
+    while not stop do silk.sleep(0.2 + (i % 10) * 0.01) end
+    return state.id
+  end)
+end
+silk.sleep(0.3)                          -- everyone parked
+
+local lat = {}
+local heap_peak = 0
+local t0 = silk.now()
+local workers = {}
+for w = 1, nworkers do
+  workers[w] = silk.spawn(function()
+    local window = {}
+    for i = 1, iters do
+      local s = silk.now()
+      window[i % 32 + 1] = page(i)
+      lat[#lat + 1] = silk.now() - s
+      local kb = collectgarbage("count")
+      if kb > heap_peak then heap_peak = kb end
+      silk.sleep(0)
+    end
+  end)
+end
+for _, t in ipairs(workers) do t:join() end
+local wall = silk.now() - t0
+stop = true
+for _, t in ipairs(parked) do t:join() end
+
+table.sort(lat)
+local function q(p) return lat[math.max(1, math.ceil(p * #lat))] * 1e3 end
+local ru = ffi.new("struct gcb_ru")
+ffi.C.getrusage(0, ru)
+local out = {
+  ("mode=%s tasks=%d"):format(mode, ntasks),
+  ("pages_per_s=%.0f"):format(nworkers * iters / wall),
+  ("iter_p50=%.3f iter_p99=%.3f iter_p999=%.3f iter_max=%.3f"):format(q(0.5), q(0.99), q(0.999), lat[#lat] * 1e3),
+  ("heap_peak_mb=%.1f maxrss_mb=%.1f"):format(heap_peak / 1024, tonumber(ru.maxrss) / 1024),
+}
+local s = gc.stats()
+if s then
+  out[#out + 1] = ("gc_p50=%.3f gc_p99=%.3f gc_p999=%.3f gc_max=%.3f slices=%d over=%d cycles=%d emerg=%d gc_cpu=%.1f"):format(
+    s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms, s.slices, s.over_budget, s.cycles, s.emergencies, s.cpu_share * 100)
+end
+print(table.concat(out, " "))
