@@ -13,6 +13,8 @@ static const luaL_Reg openers[] = {
     {"silk.core.robots", silk_lapi_robots},
     {"silk.core.fetch", silk_lapi_fetch},
     {"silk.core.gc", silk_lapi_gc},
+    {"silk.core.frontier", silk_lapi_frontier},
+    {"silk.core.sitemap", silk_lapi_sitemap},
     {"silk.core.fetch", silk_lapi_fetch},
     {NULL, NULL},
 };
