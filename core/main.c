@@ -22,7 +22,8 @@ static void usage(FILE *out)
     fputs("usage: silk <command> [options] [args]\n"
           "\n"
           "commands:\n"
-
+          "  run SPIDER.lua [-o ITEMS] [-s key=value] [--jobdir DIR] [--stats FILE]\n"
+          "                            crawl with a spider (see README.md)\n"
           "  eval FILE.lua [args...]   run FILE as the main task; fail on errors, leaks, deadlocks\n"
           "  test [busted args] [paths]  run busted specs inside silk (default: tests/spec)\n"
           "  version                   print the version\n"
@@ -208,6 +209,8 @@ int main(int argc, char **argv)
         }
         return run_chunk(&o, NULL, argv[i], argc - i - 1, argv + i + 1);
     }
+    if (strcmp(cmd, "run") == 0)
+        return run_chunk(&o, "silk.run", NULL, argc - i, argv + i);
     if (strcmp(cmd, "test") == 0)
         return run_chunk(&o, "silk.test", NULL, argc - i, argv + i);
     fprintf(stderr, "silk: unknown command '%s'\n", cmd);

@@ -3,6 +3,7 @@
  * Lua code; see preempt.h for the mechanism and why it is this one.
  */
 #include <signal.h>
+#include <string.h>
 
 #include <luajit.h>
 #include <lauxlib.h>
@@ -32,16 +33,24 @@ static int is_key_fn(lua_State *L, int idx, const char *key)
     return same;
 }
 
-/* LuaJIT can yield across pcall and xpcall but not across any other C
- * function that calls back into Lua; walk the frames to see which we are in. */
-static int can_yield_here(lua_State *L)
+/* Whether the running code may be paused here. LuaJIT can yield across
+ * pcall and xpcall but not across any other C function that calls back
+ * into Lua. And for a time slice (`slicing`), silk's own Lua modules must
+ * not be paused half-way: their state is shared between tasks (a sink's
+ * buffer, the crawl's counters) and is written as if no other task ran in
+ * between, which is the cooperative promise they are written against. A
+ * deadline still ends a task anywhere. Walks the frames to see. */
+static int can_yield_here(lua_State *L, silk_engine *e, int slicing)
 {
     lua_Debug ar;
+    size_t dirlen = strlen(e->lua_dir);
     for (int level = 0; lua_getstack(L, level, &ar); level++) {
         if (!lua_getinfo(L, "Sf", &ar))
             return 0;
         int ok = ar.what[0] != 'C' || is_key_fn(L, -1, &pcall_key) || is_key_fn(L, -1, &xpcall_key);
         lua_pop(L, 1);
+        if (ok && slicing && ar.source[0] == '@' && strncmp(ar.source + 1, e->lua_dir, dirlen) == 0)
+            ok = 0;
         if (!ok)
             return 0;
     }
@@ -70,7 +79,7 @@ static void hook(lua_State *L, lua_Debug *ar)
     int slice_used = now - t->run_since >= e->opts.slice;
     int in_task = L == t->co;
     silk_frame *f = due_frame(t, now, slice_used);
-    if (f == &t->frame0 && in_task && can_yield_here(L)) {
+    if (f == &t->frame0 && in_task && can_yield_here(L, e, 0)) {
         t->kill = 1;
         lua_yield(L, 0);                  /* does not return */
     }
@@ -78,7 +87,7 @@ static void hook(lua_State *L, lua_Debug *ar)
         silk_task_pushinterrupt(t, L, NULL);
         lua_error(L);                     /* does not return */
     }
-    if (slice_used && in_task && can_yield_here(L)) {
+    if (slice_used && in_task && can_yield_here(L, e, 1)) {
         t->preempted = 1;
         lua_yield(L, 0);
     }

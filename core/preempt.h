@@ -17,6 +17,11 @@
  *    their timing.
  * Cancellation is acted on only at a slice's end: a task that cancels
  * itself, or was cancelled before it was resumed, reaches its next wait.
+ * A time slice never pauses silk's own Lua modules (lua/silk): they keep
+ * state shared between tasks and rely on not being interleaved between
+ * waits. Scripts get the same promise for anything shorter than a slice;
+ * a script loop that runs longer than --slice without waiting may be
+ * paused between any two statements (README.md, "Tasks").
  * Where yielding is impossible (inside table.sort's comparator, a
  * string.gsub callback, a coroutine the script made) the hook raises
  * instead, or, for slicing, waits for a later tick.

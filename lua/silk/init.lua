@@ -13,6 +13,12 @@
 --   silk.channel([capacity]) -> channel with :send(v) :recv() :close() :len() :cap()
 --   silk.current() -> task; silk.tasks() -> snapshot; silk.dump_tasks() -> text
 --   silk.now() -> monotonic seconds
+--   silk.fetch(url_or_request) -> res | nil, err      (silk.core.fetch)
+--   silk.html(text, base_url) -> doc | nil, err        (parsed off the loop when large)
+--   res:html() (cached), res:select(css), res:one(css), res:urljoin(href)
+--   silk.url.join/canonical/host_key/parse/is_http; silk.robots.parse(text)
+--   silk.spider{...}: what a spider file returns (silk.spider module)
+--   silk.gc_stats() when the GC pacer is built in
 --
 -- Cancellation and deadlines are raised, not returned: a wait of a cancelled
 -- or timed-out task raises an error value { kind = "cancelled" | "timeout",
@@ -35,6 +41,9 @@ local silk = {
   tasks = core.tasks,
   dump_tasks = core.dump,
   now = engine.now,
+  -- Filled by the crawl runner for the console's stats/pause/resume/frontier
+  -- built-ins; see lua/silk/console.lua.
+  console_hooks = {},
 }
 
 --- Runs fn(...) under a deadline `seconds` from now.
@@ -104,6 +113,68 @@ function silk.scope(fn, ...)
   end
   if cause then return nil, cause end
   return unpack(r, 2, r.n)
+end
+
+-- Fetching, parsing and the crawl: loaded on first use, so that a script
+-- that only uses tasks pays for none of them.
+local lazy = {
+  fetch = function() return require("silk.core.fetch").fetch end,
+  url = function() return require("silk.core.url") end,
+  robots = function() return require("silk.core.robots") end,
+  html = function()
+    local html = require("silk.core.html")
+    return function(text, base_url)
+      if type(text) ~= "string" then
+        error("bad argument #1 to 'html' (string expected, got " .. type(text) .. ")", 2)
+      end
+      return html.parse_async(text, base_url)
+    end
+  end,
+  spider = function() return require("silk.spider").new end,
+  gc_stats = function() return require("silk.core.gc").stats end,
+}
+
+setmetatable(silk, { __index = function(t, k)
+  local load = lazy[k]
+  if not load then return nil end
+  local v = load()
+  rawset(t, k, v)
+  return v
+end })
+
+-- Responses of silk.fetch gain the parsing shortcuts. The document is
+-- parsed once per response (from res:text(), so in UTF-8) and cached.
+do
+  local ok, fetch = pcall(require, "silk.core.fetch")
+  if ok and fetch.response_meta then
+    local methods = fetch.response_meta.__index
+    function methods:html()
+      local doc = rawget(self, "_doc")
+      if doc then return doc end
+      local err
+      if rawget(self, "_parse_inline") then
+        doc, err = require("silk.core.html").parse((self:text()), self.url)
+      else
+        doc, err = silk.html((self:text()), self.url)
+      end
+      if not doc then return nil, err end
+      rawset(self, "_doc", doc)
+      return doc
+    end
+    function methods:select(css)
+      local doc, err = self:html()
+      if not doc then return nil, err end
+      return doc:select(css)
+    end
+    function methods:one(css)
+      local doc, err = self:html()
+      if not doc then return nil, err end
+      return doc:one(css)
+    end
+    function methods:urljoin(href)
+      return silk.url.join(self.url, href)
+    end
+  end
 end
 
 return silk

@@ -201,7 +201,11 @@ describe("1 000 fetches at once", function()
         tasks[i] = silk.spawn(function() return fetch(bad.url .. "/sleep?ms=10000") end)
       end
       local t0 = silk.now()
-      while F.stats().active < 1000 and silk.now() - t0 < 10 do silk.sleep(0.05) end
+      -- wait until every transfer is added and (nearly) every socket is open
+      while (F.stats().active < 1000 or F.stats().socket_fds < before.socket_fds + 900)
+            and silk.now() - t0 < 10 do
+        silk.sleep(0.05)
+      end
       assert.equal(1000, F.stats().active)
       assert.is_true(F.stats().socket_fds >= before.socket_fds + 900)
       for i = 1, 1000 do tasks[i]:cancel() end

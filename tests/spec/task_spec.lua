@@ -261,6 +261,26 @@ describe("deadlines", function()
     assert.is_true(lateness[3] < 0.020, ("median lateness %.2f ms"):format(lateness[3] * 1e3))
   end)
 
+  it("never time-slice silk's own Lua modules, whose shared state assumes no interleaving", function()
+    -- the same 30 ms busy loop, once as script code and once as code of a
+    -- module under silk's Lua directory (its chunk name says where it is)
+    local src = "local now = ... local t0 = now() while now() - t0 < 0.03 do end"
+    local user = assert(loadstring(src, "=script"))
+    local library = assert(loadstring(src, "@" .. engine.lua_dir() .. "/silk/busy.lua"))
+    local function interleaved(busy)
+      local woke
+      local sleeper = silk.spawn(function() silk.sleep(0.005) woke = silk.now() end)
+      silk.sleep(0)                      -- the sleeper's timer is armed
+      local runner = silk.spawn(busy, silk.now)
+      runner:join()
+      local finished = silk.now()
+      sleeper:join()
+      return woke < finished - 0.01
+    end
+    assert.is_true(interleaved(user))    -- sliced: the sleeper ran in between
+    assert.is_false(interleaved(library))
+  end)
+
   it("leave the engine healthy after an interrupted compiled loop #timing", function()
     local t = silk.spawn{ timeout = 0.02, function() local x = 0 for i = 1, 1e15 do x = x + i end end }
     t:join()

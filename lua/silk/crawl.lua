@@ -1,0 +1,507 @@
+--- silk.crawl: runs a spider. The frontier (C, silk.core.frontier) decides
+-- what may be fetched when (dedupe, per-host politeness, priorities); this
+-- module keeps `concurrency` requests in flight, each in its own task:
+-- robots.txt check, fetch, then the callback in a child task under
+-- `task_timeout`, then the page's items and links are committed together.
+--
+--   local crawl = require("silk.crawl")
+--   local run = crawl.new(spider, { output = "items.jsonl", jobdir = DIR, progress = true,
+--                                   http_cache = DIR })
+--   local stats = run:run()          -- in a task; returns the final stats
+--   run:stop("reason")               -- stop taking requests, let in-flight finish
+--
+-- Items and links of a page are committed when its callback has returned,
+-- so a checkpoint never records half a page: after kill -9, a page is
+-- either done (its items are in the file before the recorded offset) or
+-- pending again (fetched again, its items written again from scratch).
+
+local silk = require("silk")
+local frontier_core = require("silk.core.frontier")
+local fetch_core = require("silk.core.fetch")
+local url = require("silk.core.url")
+local robots_core = require("silk.core.robots")
+local sinks = require("silk.sinks")
+local cjson = require("cjson").new()
+cjson.encode_sparse_array(true)
+
+local M = {}
+local Run = {}
+Run.__index = Run
+
+local ROBOTS_MAX = 500 * 1024          -- RFC 9309: parse at least 500 KiB
+local ROBOTS_RETRY = 60                -- seconds a 5xx/unreachable robots.txt means "disallow all"
+
+local function now() return silk.now() end
+
+local function rss_bytes()
+  local f = io.open("/proc/self/statm")
+  if not f then return 0 end
+  local _, res = f:read("*n", "*n")
+  f:close()
+  return (res or 0) * 4096
+end
+
+local function new_stats()
+  return {
+    pages = 0, items = 0, items_dropped = 0, bytes = 0, retries = 0, errors = 0,
+    callback_errors = 0, pipeline_errors = 0, robots_blocked = 0, filtered = 0,
+    duplicates = 0, by_status = {}, errors_by_kind = {}, depth = {},
+  }
+end
+
+local function count(t, k) t[k] = (t[k] or 0) + 1 end
+
+--- crawl.new(spider, opts) -> run. opts: output (path), jobdir, progress
+-- (boolean: a progress line on stderr), stats_file.
+function M.new(spider, opts)
+  local s = spider.settings
+  local self = setmetatable({
+    spider = spider, settings = s, opts = opts or {},
+    stats = new_stats(), inflight = 0, events = silk.channel(65536),
+    robots = {}, stopping = nil, paused = false, started = now(),
+    last_progress = now(), last_checkpoint = now(), last_line = 0,
+  }, Run)
+
+  self.allowed = nil
+  if s.allowed_domains then
+    self.allowed = {}
+    for _, d in ipairs(s.allowed_domains) do self.allowed[#self.allowed + 1] = d:lower() end
+  end
+  self.http_errors = {}
+  for _, code in ipairs(s.http_errors or {}) do self.http_errors[code] = true end
+
+  local cfg = {
+    backend = opts.jobdir and "sqlite" or "memory",
+    path = opts.jobdir and (opts.jobdir .. "/frontier.sqlite") or nil,
+    name = spider.name,
+    max_per_host = s.max_per_host, delay = s.delay, jitter = s.jitter, order = s.order,
+    fail_threshold = s.host_error_budget,
+  }
+  if opts.jobdir then os.execute("mkdir -p '" .. opts.jobdir:gsub("'", "'\\''") .. "'") end
+  local fr, err = frontier_core.new(cfg)
+  if not fr then error(type(err) == "table" and err.message or tostring(err), 0) end
+  self.frontier = fr
+
+  local resume_at
+  if opts.jobdir then
+    local owner = fr:kv_get("spider")
+    if owner and owner ~= spider.name then
+      error(("jobdir %s belongs to spider '%s', not '%s': use another directory"):format(
+        opts.jobdir, owner, spider.name), 0)
+    end
+    fr:kv_set("spider", spider.name)
+    resume_at = tonumber(fr:kv_get("sink_offset") or "")
+    local out = fr:kv_get("sink_path")
+    if resume_at and out and opts.output and out ~= opts.output then
+      error(("jobdir %s was writing items to %s, not %s"):format(opts.jobdir, out, opts.output), 0)
+    end
+    self.resumed = resume_at ~= nil
+  end
+  if opts.output then
+    self.sink = sinks.open(opts.output, { fields = s.fields, resume_at = resume_at })
+    if opts.jobdir then fr:kv_set("sink_path", opts.output) end
+  end
+  fetch_core.configure{ max_per_host = s.max_per_host, max_total = math.max(s.concurrency, 1),
+                        user_agent = s.user_agent }
+  if opts.http_cache then
+    self.cache = require("silk.httpcache").open(opts.http_cache)
+  end
+  return self
+end
+
+--- Whether the crawl may follow `u` (already absolute and canonical).
+function Run:allowed_url(u)
+  if not url.is_http(u) then return false end
+  if self.allowed then
+    local host = (url.parse(u) or {}).host or ""
+    local ok = false
+    for _, d in ipairs(self.allowed) do
+      if host == d or host:sub(-#d - 1) == "." .. d then ok = true break end
+    end
+    if not ok then return false end
+  end
+  local s = self.settings
+  if s.deny then
+    for _, p in ipairs(s.deny) do if u:find(p) then return false end end
+  end
+  if s.allow then
+    for _, p in ipairs(s.allow) do if u:find(p) then return true end end
+    return false
+  end
+  return true
+end
+
+--- Queues a request; returns true when it is new. `req`: url (absolute),
+-- depth, callback (name), meta (table), priority, headers, dont_filter.
+function Run:push(req)
+  local s = self.settings
+  if s.max_depth > 0 and req.depth > s.max_depth then
+    count(self.stats, "filtered")
+    return false
+  end
+  local canon = url.canonical(req.url)
+  if not canon or not self:allowed_url(canon) then
+    self.stats.filtered = self.stats.filtered + 1
+    return false
+  end
+  -- meta and headers travel together as one JSON string (the frontier
+  -- stores it opaquely, also in a jobdir)
+  local extra
+  if (req.meta and next(req.meta)) or req.headers then
+    extra = cjson.encode{ meta = req.meta, headers = req.headers }
+  end
+  local fresh = self.frontier:push{
+    url = req.url, canonical = canon, depth = req.depth, priority = req.priority or 0,
+    callback = req.callback or "parse", meta = extra, dont_filter = req.dont_filter,
+  }
+  if not fresh then self.stats.duplicates = self.stats.duplicates + 1 end
+  return fresh
+end
+
+-- The `crawl` object a callback receives.
+local Page = {}
+Page.__index = Page
+
+function Page:follow(href, o)
+  o = o or {}
+  local abs = href
+  if self.base then
+    local joined = url.join(self.base, href)
+    if not joined then return false end
+    abs = joined
+  end
+  return self.run:push{
+    url = abs, depth = self.depth + 1, priority = o.priority, meta = o.meta,
+    headers = o.headers, dont_filter = o.dont_filter,
+    callback = o.callback and self.run.spider:callback_name(o.callback) or "parse",
+  }
+end
+
+function Page:emit(item)
+  if type(item) ~= "table" then
+    error("crawl:emit expects a table, got " .. type(item), 2)
+  end
+  self.items[#self.items + 1] = item
+end
+
+local function new_page(run, req, base)
+  return setmetatable({ run = run, depth = req.depth or 0, meta = req.meta or {},
+                        url = req.url, base = base, items = {} }, Page)
+end
+
+-- Runs the spider's pipelines on each item of the page and hands the
+-- survivors to the sink.
+function Run:commit_items(page, where)
+  for _, item in ipairs(page.items) do
+    local ok = true
+    for _, p in ipairs(self.spider.pipelines or {}) do
+      local pok, res = pcall(p, item)
+      if not pok then
+        self.stats.pipeline_errors = self.stats.pipeline_errors + 1
+        io.stderr:write(("silk: pipeline error on an item of %s: %s\n"):format(where, tostring(res)))
+        ok = false
+        break
+      end
+      if res == nil then ok = false break end
+      item = res
+    end
+    if ok then
+      self.stats.items = self.stats.items + 1
+      if self.sink then self.sink:write(item) end
+    else
+      self.stats.items_dropped = self.stats.items_dropped + 1
+    end
+  end
+end
+
+-- Runs fn(...) as a child task under task_timeout; reports and counts its failure.
+function Run:callback_task(name, where, fn, ...)
+  local t = silk.spawn{ name = name, timeout = self.settings.task_timeout, fn, ... }
+  local ok, err = t:join()
+  if not ok then
+    self.stats.callback_errors = self.stats.callback_errors + 1
+    io.stderr:write(("silk: callback %s failed on %s: %s\n%s\n"):format(
+      name, where, tostring(err), err.traceback or ""))
+  end
+  return ok
+end
+
+--- robots.txt of the host of u: the parsed rules, "allow" or "deny";
+-- fetched once per host while other requests for it wait.
+function Run:robots_for(u)
+  local hk = url.host_key(u)
+  local e = self.robots[hk]
+  if e and e.ready and (not e.expires or e.expires > now()) then return e.rules end
+  if e and not e.ready then
+    e.wait:recv()                       -- closed when the fetch is done
+    return self.robots[hk].rules
+  end
+  e = { wait = silk.channel() }
+  self.robots[hk] = e
+  local robots_url = hk .. "/robots.txt"
+  local res = self.cache and self.cache:get(robots_url)
+  if not res then
+    res = silk.fetch{ url = robots_url, timeout = self.settings.timeout,
+                      max_size = ROBOTS_MAX * 4, user_agent = self.settings.user_agent,
+                      retries = 1, block_private = self.settings.deny_private }
+    if res and self.cache then self.cache:put(robots_url, res) end
+  end
+  local rules
+  if res and res.status >= 200 and res.status < 300 then
+    rules = robots_core.parse(res.body)
+    local d = rules:crawl_delay(self.settings.user_agent)
+    -- hold: the request that fetched robots.txt is about to hit the host too
+    if d and d > self.settings.delay then self.frontier:set_host(hk, { delay = d, hold = d }) end
+    if self.settings.sitemap_from_robots then
+      for _, sm in ipairs(rules:sitemaps()) do self:push{ url = sm, depth = 0, callback = "_sitemap" } end
+    end
+  elseif res and res.status >= 400 and res.status < 500 then
+    rules = "allow"                     -- RFC 9309 2.3.1.3: unavailable
+  else
+    rules = "deny"                      -- RFC 9309 2.3.1.4: unreachable, for a while
+    e.expires = now() + ROBOTS_RETRY
+  end
+  e.rules, e.ready = rules, true
+  e.wait:close()
+  return rules
+end
+
+function Run:robots_allow(u)
+  if not self.settings.obey_robots then return true end
+  local rules = self:robots_for(u)
+  if rules == "allow" then return true end
+  if rules == "deny" then return false end
+  return rules:allowed(self.settings.user_agent, u)
+end
+
+-- Autothrottle: move the host's delay toward latency / target concurrency.
+function Run:throttle(u, latency)
+  local s = self.settings
+  local hk = url.host_key(u)
+  local h = self.throttle_state or {}
+  self.throttle_state = h
+  local target = math.max(latency / s.autothrottle_target, s.delay)
+  local cur = h[hk] or s.delay
+  local nxt = math.min((cur + target) / 2, 60)
+  h[hk] = nxt
+  self.frontier:set_host(hk, { delay = nxt })
+end
+
+-- One request, in its own task.
+function Run:process(req)
+  local s, st = self.settings, self.stats
+  local where = req.url
+  if not self:robots_allow(req.url) then
+    st.robots_blocked = st.robots_blocked + 1
+    return "ok"
+  end
+  local extra = req.meta and cjson.decode(req.meta) or {}
+  local headers = extra.headers
+  local res, err = self.cache and self.cache:get(req.url)
+  if not res then
+    res, err = silk.fetch{ url = req.url, headers = headers, timeout = s.timeout,
+                           retries = s.retries, max_size = s.max_size,
+                           user_agent = s.user_agent, block_private = s.deny_private }
+    if res and self.cache then self.cache:put(req.url, res) end
+  end
+  local rq = { url = req.url, depth = req.depth, meta = extra.meta or {}, callback = req.callback }
+  if res then
+    count(st.by_status, tostring(res.status))
+    st.bytes = st.bytes + #res.body
+    st.retries = st.retries + (res.attempts or 1) - 1
+    if s.autothrottle then self:throttle(req.url, res.timings.total) end
+    if res.status >= 400 and not self.http_errors[res.status] then
+      err = setmetatable({ kind = "http", message = "HTTP " .. res.status, status = res.status,
+                           url = req.url, response = res }, getmetatable(err or {}))
+      res = nil
+    end
+  end
+  if not res then
+    st.errors = st.errors + 1
+    count(st.errors_by_kind, err.kind or "error")
+    if self.spider.errback then
+      local page = new_page(self, rq)
+      self:callback_task("errback", where, self.spider.errback,
+                         { url = req.url, error = err, request = rq }, page)
+      self:commit_items(page, where)
+    end
+    return "failed"
+  end
+  st.pages = st.pages + 1
+  count(st.depth, tostring(req.depth))
+  local cb = self.spider:callback(req.callback)
+  if req.callback == "_sitemap" then
+    self:sitemap(res, rq)
+    return "ok"
+  end
+  if not cb then
+    io.stderr:write(("silk: spider %s has no callback '%s' (request %s)\n"):format(
+      self.spider.name, tostring(req.callback), where))
+    return "ok"
+  end
+  rq.url = res.url
+  if s.parse_inline then rawset(res, "_parse_inline", true) end
+  local page = new_page(self, rq, res.url)
+  self:callback_task(req.callback, where, cb, res, page)
+  self:commit_items(page, where)
+  return "ok"
+end
+
+function Run:sitemap(res, rq)
+  local ok, sm = pcall(require, "silk.core.sitemap")
+  if not ok then return end
+  local parsed, err = sm.parse(res.body)
+  if not parsed then
+    self.stats.errors = self.stats.errors + 1
+    count(self.stats.errors_by_kind, "sitemap")
+    io.stderr:write(("silk: sitemap %s: %s\n"):format(rq.url, tostring(err)))
+    return
+  end
+  for _, u in ipairs(parsed.sitemaps or {}) do
+    self:push{ url = type(u) == "table" and u.loc or u, depth = 0, callback = "_sitemap" }
+  end
+  for _, u in ipairs(parsed.urls or {}) do
+    self:push{ url = type(u) == "table" and u.loc or u, depth = 0, callback = "parse" }
+  end
+end
+
+function Run:start_requests()
+  local sp = self.spider
+  for _, u in ipairs(sp.start_urls or {}) do
+    if not url.is_http(u) then
+      error(("invalid start URL %q: an absolute http or https URL is required"):format(tostring(u)), 0)
+    end
+    self:push{ url = u, depth = 0, callback = "parse", dont_filter = false }
+  end
+  for _, u in ipairs(sp.sitemap_urls or {}) do
+    self:push{ url = u, depth = 0, callback = "_sitemap" }
+  end
+  if sp.start_requests then
+    local page = new_page(self, { url = "start_requests", depth = -1 })
+    self:callback_task("start_requests", "start_requests", sp.start_requests, page)
+    self:commit_items(page, "start_requests")
+  end
+end
+
+function Run:stop_reason()
+  local s, st = self.settings, self.stats
+  if s.max_pages > 0 and st.pages >= s.max_pages then return "max_pages" end
+  if s.close_after_pages > 0 and st.pages >= s.close_after_pages then return "close_after_pages" end
+  if s.close_after_items > 0 and st.items >= s.close_after_items then return "close_after_items" end
+  if s.close_after_errors > 0 and st.errors >= s.close_after_errors then return "close_after_errors" end
+  if s.close_after_seconds > 0 and now() - self.started >= s.close_after_seconds then
+    return "close_after_seconds"
+  end
+end
+
+--- Stops taking new requests; the in-flight ones finish.
+function Run:stop(reason)
+  if not self.stopping then
+    self.stopping = reason or "stopped"
+    self.events:send("stop")
+  end
+end
+
+function Run:checkpoint(force)
+  if self.sink then
+    local pos = self.sink:flush()
+    if self.opts.jobdir then self.frontier:kv_set("sink_offset", tostring(pos)) end
+  end
+  self.frontier:checkpoint(force)
+  self.last_checkpoint = now()
+end
+
+function Run:progress(final)
+  if not self.opts.progress then return end
+  local t = now()
+  if not final and t - self.last_line < 0.25 then return end
+  self.last_line = t
+  local st = self.stats
+  local fs = self.frontier:stats()
+  local gc = silk.gc_stats and silk.gc_stats()
+  local line = ("\r\27[K%d pages (%.0f/s), %d items, %d queued, %d in flight, %d errors, RSS %d MB%s"):format(
+    st.pages, st.pages / math.max(t - self.started, 1e-3), st.items, fs.queued or 0, self.inflight,
+    st.errors, math.floor(rss_bytes() / 1048576), gc and gc.p99_ms and (", GC p99 %.2f ms"):format(gc.p99_ms) or "")
+  io.stderr:write(line, final and "\n" or "")
+end
+
+-- Explains why nothing has progressed for stall_timeout seconds.
+function Run:explain_stall(idle)
+  local fs = self.frontier:stats()
+  local lines = { ("silk: stall: no page finished for %.0f s; %d in flight, %d queued"):format(
+    idle, self.inflight, fs.queued or 0) }
+  local wake = self.frontier:next_wakeup()
+  if wake then
+    lines[#lines + 1] = ("  every queued host is delayed; the next becomes ready in %.1f s"):format(
+      wake - frontier_core.now())
+  end
+  for _, h in ipairs(fs.top or {}) do
+    lines[#lines + 1] = ("  host %s: %d queued, %d in flight, %d failures, ready in %.1f s"):format(
+      h.host, h.queued or 0, h.in_flight or 0, h.failures or 0, h.ready_in or 0)
+  end
+  lines[#lines + 1] = silk.dump_tasks()
+  io.stderr:write(table.concat(lines, "\n"), "\n")
+end
+
+--- Runs the crawl to its end (queue empty, a stop condition, or stop());
+-- returns the final stats.
+function Run:run()
+  self:start_requests()
+  local s = self.settings
+  local stalled_since_report = false
+  while true do
+    local reason = self:stop_reason()
+    if reason and not self.stopping then self.stopping = reason end
+    while not self.stopping and not self.paused and self.inflight < s.concurrency do
+      local req = self.frontier:pop_ready()
+      if not req then break end
+      self.inflight = self.inflight + 1
+      silk.spawn{ name = "request", function()
+        local ok, outcome = pcall(self.process, self, req)
+        if not ok then
+          io.stderr:write(("silk: request %s failed inside silk: %s\n"):format(req.url, tostring(outcome)))
+          outcome = "failed"
+        end
+        self.frontier:done(req.id, outcome == "failed" and "failed" or "ok")
+        self.inflight = self.inflight - 1
+        self.last_progress = now()
+        self.events:send("done")
+      end }
+    end
+    if self.inflight == 0 and (self.stopping or (self.frontier:stats().queued or 0) == 0) then break end
+
+    local wait = 1.0
+    local wake = not self.stopping and self.inflight < s.concurrency and self.frontier:next_wakeup()
+    if wake then wait = math.max(math.min(wake - frontier_core.now(), wait), 0) end
+    silk.with_timeout(wait, self.events.recv, self.events)
+    while self.events:len() > 0 do self.events:recv() end
+
+    local t = now()
+    if t - self.last_checkpoint >= s.checkpoint_interval then self:checkpoint(false) end
+    self:progress(false)
+    local idle = t - self.last_progress
+    if s.stall_timeout > 0 and idle >= s.stall_timeout and not stalled_since_report then
+      self:explain_stall(idle)
+      stalled_since_report = true
+    elseif idle < s.stall_timeout then
+      stalled_since_report = false
+    end
+  end
+  self:checkpoint(true)
+  self:progress(true)
+  self.stats.duration = now() - self.started
+  self.stats.stop_reason = self.stopping or "finished"
+  self.stats.frontier = self.frontier:stats()
+  return self.stats
+end
+
+function Run:close()
+  if self.cache then
+    self.stats.cache_hits, self.stats.cache_misses = self.cache.hits, self.cache.misses
+    self.cache:close()
+  end
+  if self.sink then self.sink:close() end
+  self.frontier:close()
+end
+
+return M

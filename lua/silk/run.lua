@@ -1,0 +1,133 @@
+--- silk.run: `silk run SPIDER.lua [options]`, the main task of a crawl.
+--
+--   -o, --output PATH     items to PATH (.jsonl, .csv, .sqlite)
+--   -s KEY=VALUE          override a setting (repeatable)
+--   --jobdir DIR          persist the crawl in DIR; run again to resume
+--   --stats FILE          final stats as JSON
+--   --http-cache DIR      replay responses stored in DIR, store new ones (development)
+--   --quiet               no progress line (it is shown only on a TTY anyway)
+--
+-- SIGINT/SIGTERM stop taking new requests and let the in-flight ones finish
+-- (up to --grace), then checkpoint and exit 0; a second one exits at once
+-- (resumable from the last checkpoint).
+
+local silk = require("silk")
+local spider_mod = require("silk.spider")
+local engine = require("silk.core.engine")
+
+local usage = [[
+usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE] [--quiet]]
+
+local function fail(msg)
+  io.stderr:write("silk run: ", msg, "\n")
+  engine.set_exit_code(2)
+end
+
+local function parse_args(args)
+  local o = { overrides = {} }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local function value()
+      i = i + 1
+      if not args[i] then error(a .. " needs a value", 0) end
+      return args[i]
+    end
+    if a == "-o" or a == "--output" then o.output = value()
+    elseif a == "-s" or a == "--set" then o.overrides[#o.overrides + 1] = value()
+    elseif a == "--jobdir" then o.jobdir = value()
+    elseif a == "--stats" then o.stats_file = value()
+    elseif a == "--http-cache" then o.http_cache = value()
+    elseif a == "--quiet" or a == "-q" then o.quiet = true
+    elseif a:sub(1, 1) == "-" then error("unknown option " .. a .. "\n" .. usage, 0)
+    elseif not o.spider then o.spider = a
+    else error("unexpected argument " .. a .. "\n" .. usage, 0) end
+    i = i + 1
+  end
+  if not o.spider then error("a spider file is required\n" .. usage, 0) end
+  return o
+end
+
+local function load_spider(path)
+  local chunk, err = loadfile(path)
+  if not chunk then error(err, 0) end
+  local ok, sp = pcall(chunk)
+  if not ok then error(("%s: %s"):format(path, tostring(sp)), 0) end
+  if sp == nil then
+    error(("%s returned nothing: a spider file must end with `return silk.spider{...}`"):format(path), 0)
+  end
+  if not spider_mod.is_spider(sp) then
+    error(("%s must return silk.spider{...}, not a %s"):format(path, type(sp)), 0)
+  end
+  return sp
+end
+
+local function print_stats(st, out)
+  local lines = {
+    ("crawl finished (%s) in %.1f s"):format(st.stop_reason, st.duration),
+    ("  pages %d (%.1f/s), items %d (%d dropped), errors %d, retries %d"):format(
+      st.pages, st.pages / math.max(st.duration, 1e-3), st.items, st.items_dropped, st.errors, st.retries),
+    ("  robots-blocked %d, filtered %d, duplicates %d, callback errors %d, pipeline errors %d"):format(
+      st.robots_blocked, st.filtered, st.duplicates, st.callback_errors, st.pipeline_errors),
+    ("  bytes %d"):format(st.bytes),
+  }
+  local function map(name, t)
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = k end
+    if #keys == 0 then return end
+    table.sort(keys)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = ("%s=%d"):format(k, t[k]) end
+    lines[#lines + 1] = ("  %s: %s"):format(name, table.concat(parts, " "))
+  end
+  map("status", st.by_status)
+  map("errors by kind", st.errors_by_kind)
+  map("depth", st.depth)
+  out:write(table.concat(lines, "\n"), "\n")
+end
+
+return function(...)
+  local ok, o = pcall(parse_args, { ... })
+  if not ok then return fail(o) end
+  local sp
+  ok, sp = pcall(load_spider, o.spider)
+  if not ok then return fail(sp) end
+  local url = require("silk.core.url")
+  for _, u in ipairs(sp.start_urls or {}) do
+    if type(u) ~= "string" or not url.is_http(u) then
+      return fail(("invalid start URL %q: an absolute http or https URL is required"):format(tostring(u)))
+    end
+  end
+  for _, assignment in ipairs(o.overrides) do
+    local sok, err = pcall(spider_mod.override, sp, assignment)
+    if not sok then return fail(err) end
+  end
+  if o.stats_file then
+    local f, err = io.open(o.stats_file, "w")
+    if not f then return fail(("cannot write stats to %s: %s"):format(o.stats_file, err)) end
+    f:close()
+  end
+
+  local crawl_mod = require("silk.crawl")
+  local isatty = false
+  local tok, term = pcall(require, "term")
+  if tok and term.isatty then isatty = term.isatty(io.stderr) end
+  local run
+  ok, run = pcall(crawl_mod.new, sp, { output = o.output, jobdir = o.jobdir,
+                                       http_cache = o.http_cache, progress = isatty and not o.quiet })
+  if not ok then return fail(run) end
+
+  engine.on_shutdown(function(signal) run:stop(signal) end)
+  local stats = run:run()
+  run:close()
+  if stats.cache_hits then
+    io.stderr:write(("http cache: %d hits, %d misses\n"):format(stats.cache_hits, stats.cache_misses))
+  end
+  print_stats(stats, io.stderr)
+  if o.stats_file then
+    local cjson = require("cjson")
+    local f = assert(io.open(o.stats_file, "w"))
+    f:write(cjson.encode(stats), "\n")
+    f:close()
+  end
+end

@@ -1,0 +1,255 @@
+--- silk.sinks: where items go. Chosen by the output path's extension:
+--   .jsonl / .json  JSON Lines, one item per line
+--   .csv            CSV with a header (columns: setting `fields`, else the
+--                   sorted keys of the first item)
+--   .sqlite / .db   a table `items` in an SQLite database (LuaSQL)
+--
+-- Every sink buffers writes and makes them durable in flush(), which returns
+-- a position (a byte offset, or a row count) that the jobdir records at
+-- checkpoints; reopening with that position drops whatever was written
+-- after it, so a crawl resumed after kill -9 has neither duplicates nor a
+-- torn line.
+--
+--   local sink = sinks.open(path, { fields = {...}, resume_at = pos })  -- raises when unwritable
+--   sink:write(item); local pos = sink:flush(); sink:close()
+
+local cjson = require("cjson").new()
+cjson.encode_sparse_array(true)
+cjson.encode_number_precision(14)
+
+local M = {}
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+-- Truncates the file at path to `size` bytes (no truncate() in Lua's io):
+-- rewrite the prefix into a temporary file and rename it over.
+local function truncate(path, size)
+  local cur = file_size(path)
+  if not cur or cur <= size then return end
+  local src = assert(io.open(path, "rb"))
+  local tmp = path .. ".silk-truncate"
+  local dst = assert(io.open(tmp, "wb"))
+  local left = size
+  while left > 0 do
+    local chunk = src:read(math.min(left, 1048576))
+    if not chunk then break end
+    dst:write(chunk)
+    left = left - #chunk
+  end
+  src:close()
+  dst:close()
+  assert(os.rename(tmp, path))
+end
+
+--- File sinks: JSON Lines and CSV share the buffering and offsets.
+local FileSink = {}
+FileSink.__index = FileSink
+
+local function open_file(path, opts, encode, header)
+  if opts.resume_at then
+    truncate(path, opts.resume_at)
+  end
+  local existed = (file_size(path) or 0) > 0
+  local f, err = io.open(path, existed and opts.resume_at and "ab" or "wb")
+  if not f then error(("cannot write items to %s: %s"):format(path, err), 0) end
+  local s = setmetatable({ path = path, f = f, buf = {}, n = 0, encode = encode,
+                           header = header, wrote_header = existed, count = 0 }, FileSink)
+  s.offset = f:seek("end")
+  return s
+end
+
+function FileSink:write(item)
+  local line = self.encode(self, item)
+  self.n = self.n + 1
+  self.buf[self.n] = line
+  self.count = self.count + 1
+  if self.n >= 512 then self:flush(true) end
+end
+
+--- Writes the buffer out; with durable (the default) also fsyncs through
+-- flush of the C stream. Returns the byte offset after the last whole item.
+function FileSink:flush(partial)
+  if self.n > 0 then
+    if self.header and not self.wrote_header then
+      self.f:write(self.header(self))
+      self.wrote_header = true
+    end
+    self.f:write(table.concat(self.buf, "", 1, self.n))
+    for i = 1, self.n do self.buf[i] = nil end
+    self.n = 0
+  end
+  if not partial then self.f:flush() end
+  self.offset = self.f:seek("cur")
+  return self.offset
+end
+
+function FileSink:close()
+  if self.f then
+    self:flush()
+    self.f:close()
+    self.f = nil
+  end
+end
+
+-- lua-cjson 2.1.0 escapes every "/" as "\/"; valid JSON, but URLs read
+-- badly. An encoded string holds no bare "/", and a literal backslash is
+-- "\\", so turning each remaining "\/" back into "/" is exact.
+local function jsonl_encode(_, item)
+  return (cjson.encode(item):gsub("\\/", "/")) .. "\n"
+end
+
+local function csv_field(v)
+  if v == nil then return "" end
+  if type(v) == "table" then v = cjson.encode(v) end
+  v = tostring(v)
+  if v:find('[,"\r\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
+  return v
+end
+
+local function csv_encode(s, item)
+  if not s.columns then
+    local cols = {}
+    for k in pairs(item) do cols[#cols + 1] = tostring(k) end
+    table.sort(cols)
+    s.columns = cols
+  end
+  local out = {}
+  for i, c in ipairs(s.columns) do out[i] = csv_field(item[c]) end
+  return table.concat(out, ",") .. "\n"
+end
+
+local function csv_header(s)
+  local out = {}
+  for i, c in ipairs(s.columns) do out[i] = csv_field(c) end
+  return table.concat(out, ",") .. "\n"
+end
+
+--- SQLite sink: one table, columns from `fields` or the first item, values
+-- stored as text (tables as JSON); position = number of rows.
+local SqlSink = {}
+SqlSink.__index = SqlSink
+
+local function sql_quote(v)
+  if v == nil then return "NULL" end
+  if type(v) == "table" then v = cjson.encode(v) end
+  if type(v) == "number" then return tostring(v) end
+  if type(v) == "boolean" then return v and "1" or "0" end
+  return "'" .. tostring(v):gsub("'", "''") .. "'"
+end
+
+-- LuaSQL returns a cursor for statements that produce rows (PRAGMA
+-- included) and refuses to close a connection with one open.
+local function exec(con, sql)
+  local r, err = con:execute(sql)
+  if not r then error(("SQLite sink: %s"):format(err), 0) end
+  if type(r) == "userdata" then r:close() end
+end
+
+local function sql_name(s)
+  return '"' .. tostring(s):gsub('"', '""') .. '"'
+end
+
+local function open_sqlite(path, opts)
+  local ok, driver = pcall(require, "luasql.sqlite3")
+  if not ok then error("the SQLite sink needs LuaSQL (Debian: lua-sql-sqlite3)", 0) end
+  local env = driver.sqlite3()
+  local con, err = env:connect(path)
+  if not con then error(("cannot write items to %s: %s"):format(path, err), 0) end
+  local s = setmetatable({ path = path, env = env, con = con, buf = {}, columns = opts.fields,
+                           count = 0 }, SqlSink)
+  exec(con, "PRAGMA journal_mode=WAL")
+  local cur = con:execute("SELECT name FROM sqlite_master WHERE type='table' AND name='items'")
+  local exists = cur and cur:fetch()
+  if cur then cur:close() end
+  if exists then
+    if opts.resume_at then
+      exec(con, "DELETE FROM items WHERE rowid > " .. math.floor(opts.resume_at))
+    else
+      exec(con, "DELETE FROM items")
+    end
+    local cols = {}
+    local info = con:execute("PRAGMA table_info(items)")
+    local row = info:fetch({}, "a")
+    while row do cols[#cols + 1] = row.name; row = info:fetch({}, "a") end
+    info:close()
+    s.columns = cols
+    s.created = true
+  end
+  s.offset = 0
+  if exists then
+    local c = con:execute("SELECT count(*) FROM items")
+    s.offset = tonumber(c:fetch()) or 0
+    c:close()
+  end
+  return s
+end
+
+function SqlSink:write(item)
+  if not self.columns then
+    local cols = {}
+    for k in pairs(item) do cols[#cols + 1] = tostring(k) end
+    table.sort(cols)
+    self.columns = cols
+  end
+  self.buf[#self.buf + 1] = item
+  self.count = self.count + 1
+end
+
+function SqlSink:flush()
+  if #self.buf == 0 then return self.offset end
+  local con = self.con
+  if not self.created then
+    local defs = {}
+    for i, c in ipairs(self.columns) do defs[i] = sql_name(c) end
+    exec(con, "CREATE TABLE IF NOT EXISTS items (" .. table.concat(defs, ", ") .. ")")
+    self.created = true
+  end
+  local names = {}
+  for i, c in ipairs(self.columns) do names[i] = sql_name(c) end
+  local prefix = "INSERT INTO items (" .. table.concat(names, ", ") .. ") VALUES ("
+  exec(con, "BEGIN")
+  for _, item in ipairs(self.buf) do
+    local vals = {}
+    for i, c in ipairs(self.columns) do vals[i] = sql_quote(item[c]) end
+    exec(con, prefix .. table.concat(vals, ", ") .. ")")
+  end
+  exec(con, "COMMIT")
+  self.offset = self.offset + #self.buf
+  self.buf = {}
+  return self.offset
+end
+
+function SqlSink:close()
+  if self.con then
+    self:flush()
+    self.con:close()
+    self.env:close()
+    self.con = nil
+  end
+end
+
+--- Opens the sink for `path` (its kind from the extension). Raises a clear
+-- error when the path cannot be written, before any crawling starts.
+function M.open(path, opts)
+  opts = opts or {}
+  local ext = path:match("%.([%w]+)$")
+  ext = ext and ext:lower()
+  if ext == "jsonl" or ext == "json" or ext == "ndjson" then
+    return open_file(path, opts, jsonl_encode)
+  elseif ext == "csv" then
+    local s = open_file(path, opts, csv_encode, csv_header)
+    s.columns = opts.fields
+    return s
+  elseif ext == "sqlite" or ext == "db" or ext == "sqlite3" then
+    return open_sqlite(path, opts)
+  end
+  error(("cannot tell the item format of %s: use .jsonl, .csv or .sqlite"):format(path), 0)
+end
+
+return M

@@ -1,0 +1,196 @@
+--- silk.spider: what a spider file returns, and the crawl's settings.
+--
+--   return silk.spider{
+--     name = "books",
+--     start_urls = { "http://127.0.0.1:8080/" },   -- or start_requests = function(crawl) ... end
+--     sitemap_urls = { ... },                        -- optional: crawl the URLs the sitemaps list
+--     parse = function(res, crawl) ... end,          -- the default callback
+--     detail = function(res, crawl) ... end,         -- any other named callback
+--     errback = function(failure, crawl) ... end,    -- optional: failed requests
+--     pipelines = { function(item) return item end },-- transform, or return nil to drop
+--     -- settings (see silk.spider.settings), e.g.
+--     concurrency = 64, max_per_host = 8, delay = 0, obey_robots = true,
+--   }
+--
+-- Settings can be overridden from the command line: `silk run -s key=value`.
+-- A misspelled setting is an error that names the closest valid one.
+
+local M = {}
+
+-- name = { default, type, description }; "number?" and "table?" may be nil.
+M.settings = {
+  concurrency    = { 64, "number", "requests in flight at once, overall" },
+  max_per_host   = { 8, "number", "requests in flight at once per host (scheme://host:port)" },
+  delay          = { 0, "number", "seconds between two requests to the same host" },
+  jitter         = { 0, "number", "random extra delay, as a fraction of delay (0.5: up to +50%)" },
+  autothrottle   = { false, "boolean", "adapt each host's delay to its latency (Scrapy's AutoThrottle)" },
+  autothrottle_target = { 2, "number", "target concurrency per host for autothrottle" },
+  obey_robots    = { true, "boolean", "fetch and obey robots.txt, honour its crawl-delay" },
+  user_agent     = { "silk", "string", "User-Agent sent, and matched against robots.txt groups" },
+  max_depth      = { 0, "number", "links followed from a start URL at most (0: no limit)" },
+  max_pages      = { 0, "number", "stop after this many pages fetched (0: no limit)" },
+  allowed_domains = { nil, "table?", "hosts (and their subdomains) that may be crawled" },
+  allow          = { nil, "table?", "Lua patterns: only URLs matching one are followed" },
+  deny           = { nil, "table?", "Lua patterns: URLs matching one are never followed" },
+  timeout        = { 30, "number", "seconds for one fetch attempt" },
+  retries        = { 2, "number", "extra attempts on transient failures (connect, reset, timeout, 429, 5xx)" },
+  http_errors    = { nil, "table?", "statuses >= 400 passed to callbacks (others are failures)" },
+  task_timeout   = { 60, "number", "seconds a callback may run (enforced by the core)" },
+  order          = { "bfs", "string", "bfs (breadth-first) or dfs (depth-first)" },
+  max_size       = { 16 * 1024 * 1024, "number", "largest response body accepted, bytes" },
+  close_after_pages  = { 0, "number", "stop after this many pages (0: never)" },
+  close_after_items  = { 0, "number", "stop after this many items (0: never)" },
+  close_after_errors = { 0, "number", "stop after this many failures (0: never)" },
+  close_after_seconds = { 0, "number", "stop after this long (0: never)" },
+  host_error_budget = { 5, "number", "consecutive failures before a host is backed off" },
+  stall_timeout  = { 60, "number", "seconds without progress before the engine explains the stall" },
+  checkpoint_interval = { 2, "number", "seconds between jobdir checkpoints" },
+  deny_private   = { false, "boolean", "refuse private, loopback and link-local addresses" },
+  fields         = { nil, "table?", "CSV columns (default: the keys of the first item)" },
+  parse_inline   = { false, "boolean", "parse pages on the loop thread instead of the worker pool" },
+  sitemap_from_robots = { false, "boolean", "also crawl the sitemaps that robots.txt lists" },
+}
+
+local reserved = {
+  name = true, start_urls = true, start_requests = true, sitemap_urls = true,
+  parse = true, errback = true, pipelines = true, settings = true,
+}
+
+-- Levenshtein distance, for "did you mean".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+function M.closest(name)
+  local best, bd = nil, math.huge
+  for k in pairs(M.settings) do
+    local d = distance(name, k)
+    if d < bd then best, bd = k, d end
+  end
+  for k in pairs(reserved) do
+    local d = distance(name, k)
+    if d < bd then best, bd = k, d end
+  end
+  return best, bd
+end
+
+local function check_setting(name, value)
+  local spec = M.settings[name]
+  local want = spec[2]
+  local t = type(value)
+  if want:sub(-1) == "?" then
+    want = want:sub(1, -2)
+    if value == nil then return end
+  end
+  if t ~= want then
+    error(("setting %s: %s expected, got %s"):format(name, want, t), 0)
+  end
+  if want == "number" and value < 0 then
+    error(("setting %s: must not be negative"):format(name), 0)
+  end
+end
+
+local Spider = {}
+Spider.__index = Spider
+
+--- silk.spider(def) -> spider. Raises on a setting it does not know (naming
+-- the closest valid one), a wrong type, or a spider without a callback.
+function M.new(def)
+  if type(def) ~= "table" then
+    error("silk.spider expects a table", 2)
+  end
+  if type(def.name) ~= "string" or def.name == "" then
+    error("spider: name (a non-empty string) is required", 2)
+  end
+  if type(def.parse) ~= "function" and type(def.start_requests) ~= "function" then
+    error("spider " .. def.name .. ": a parse function is required", 2)
+  end
+  for k, v in pairs(def) do
+    if type(k) == "string" and not reserved[k] and not M.settings[k] and type(v) ~= "function" then
+      local best = M.closest(k)
+      error(("spider %s: unknown setting '%s' (did you mean '%s'?)"):format(def.name, k, best), 2)
+    end
+  end
+  local settings = {}
+  for k, spec in pairs(M.settings) do settings[k] = spec[1] end
+  for k, v in pairs(def) do
+    if M.settings[k] then
+      local ok, err = pcall(check_setting, k, v)
+      if not ok then error("spider " .. def.name .. ": " .. err, 2) end
+      settings[k] = v
+    end
+  end
+  if settings.order ~= "bfs" and settings.order ~= "dfs" then
+    error("spider " .. def.name .. ": order must be 'bfs' or 'dfs'", 2)
+  end
+  def.settings = settings
+  return setmetatable(def, Spider)
+end
+
+function M.is_spider(v)
+  return getmetatable(v) == Spider
+end
+
+--- Applies a command-line override "key=value" to spider s; values are
+-- parsed by the setting's type (numbers, true/false, comma-separated lists).
+function M.override(s, assignment)
+  local k, v = assignment:match("^([%w_]+)=(.*)$")
+  if not k then error(("-s %s: expected key=value"):format(assignment), 0) end
+  local spec = M.settings[k]
+  if not spec then
+    error(("-s %s: unknown setting '%s' (did you mean '%s'?)"):format(assignment, k, (M.closest(k))), 0)
+  end
+  local want = spec[2]:gsub("%?$", "")
+  local value
+  if want == "number" then
+    value = tonumber(v)
+    if not value then error(("-s %s: a number expected"):format(assignment), 0) end
+  elseif want == "boolean" then
+    if v == "true" or v == "1" or v == "yes" then value = true
+    elseif v == "false" or v == "0" or v == "no" then value = false
+    else error(("-s %s: true or false expected"):format(assignment), 0) end
+  elseif want == "table" then
+    value = {}
+    for item in v:gmatch("[^,]+") do
+      value[#value + 1] = tonumber(item) or item
+    end
+  else
+    value = v
+  end
+  check_setting(k, value)
+  s.settings[k] = value
+end
+
+--- The callback function named `name` (a string) of spider s.
+function Spider:callback(name)
+  local f = self[name or "parse"]
+  if type(f) ~= "function" then return nil end
+  return f
+end
+
+--- The name under which s holds function f (callbacks travel by name, so
+-- that a jobdir can persist them).
+function Spider:callback_name(f)
+  if type(f) == "string" then
+    if type(self[f]) ~= "function" then
+      error(("spider %s has no callback named '%s'"):format(self.name, f), 3)
+    end
+    return f
+  end
+  for k, v in pairs(self) do
+    if v == f and type(k) == "string" then return k end
+  end
+  error(("callback must be a function of the spider table (or its name); spider %s has no such function"):format(self.name), 3)
+end
+
+return M

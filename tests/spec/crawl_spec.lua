@@ -1,0 +1,400 @@
+-- `silk run` end to end: a generated site on a real nginx, the misbehaving
+-- server for politeness, kill -9 and resume, bad input.
+package.path = "tests/lib/?.lua;" .. package.path
+local servers = require("servers")
+local engine = require("silk.core.engine")
+local cjson = require("cjson")
+
+local silk_bin = engine.exe()
+local root = io.popen("pwd"):read("*l")
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  os.execute("mkdir -p " .. d)
+  return d
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local function read(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function lines(path)
+  local out = {}
+  for l in (read(path) or ""):gmatch("[^\n]+") do out[#out + 1] = l end
+  return out
+end
+
+-- silk run in a subprocess; returns exit status and combined output.
+local function run(args, env)
+  local p = io.popen(("cd %s && env %s %s %s 2>&1; echo \"exit:$?\""):format(
+    root, env or "", silk_bin, args))
+  local out = p:read("*a")
+  p:close()
+  return tonumber(out:match("exit:(%d+)%s*$")), out
+end
+
+-- The site: 300 generated shop pages with a truth file, served by nginx.
+local site_dir = tmpdir()
+local port = servers.free_port()
+assert(os.execute(("python3 bench/sitegen.py --out %s/site --pages 300 --seed 7 --quiet --origins http://127.0.0.1:%d"):format(
+  site_dir, port)) == 0)
+local web = servers.nginx{ root = site_dir .. "/site", port = port, access_log = true }
+local start = web.url .. "/index.html"
+
+local function truth()
+  local pages, items = {}, 0
+  for _, l in ipairs(lines(site_dir .. "/site.truth.jsonl")) do
+    local t = cjson.decode(l)
+    pages[#pages + 1] = t.url
+    items = items + #(t.items or {})
+  end
+  return pages, items
+end
+
+local spider_src = [[
+local silk = require("silk")
+return silk.spider{
+  name = "shop-test",
+  start_urls = { os.getenv("START") },
+  allowed_domains = { "127.0.0.1" },
+  concurrency = 16,
+  %s
+  parse = function(res, crawl)
+    for _, p in ipairs(res:select("div.product")) do
+      local t, pr = p:one(".title"), p:one(".price")
+      crawl:emit{ url = res.url, title = t and t:text() or "", price = pr and pr:text() or "" }
+    end
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+  end,
+}
+]]
+
+local function spider(extra)
+  local path = os.tmpname() .. ".lua"
+  write(path, spider_src:format(extra or ""))
+  return path
+end
+
+local function check(items_path)
+  local p = io.popen(("python3 bench/check.py --truth %s/site.truth.jsonl --items %s"):format(site_dir, items_path))
+  local verdict = cjson.decode(p:read("*a"))
+  p:close()
+  return verdict
+end
+
+describe("silk run", function()
+  teardown(function() web:stop() end)
+
+  it("crawls every page once and extracts exactly the expected items", function()
+    local out = tmpdir() .. "/items.jsonl"
+    local stats = tmpdir() .. "/stats.json"
+    web:reopen()
+    local status, log = run(("run %s -o %s --stats %s"):format(spider(), out, stats), "START=" .. start)
+    assert.equal(0, status, log)
+    local v = check(out)
+    assert.is_true(v.ok, cjson.encode(v))
+    -- every page fetched exactly once, as nginx saw it
+    local seen, twice = {}, 0
+    for _, e in ipairs(web:entries()) do
+      local path = e.request:match("^GET (%S+)")
+      if path and path ~= "/robots.txt" then
+        if seen[path] then twice = twice + 1 end
+        seen[path] = true
+      end
+    end
+    assert.equal(0, twice)
+    local st = cjson.decode(read(stats))
+    assert.is_true(st.robots_blocked > 0)        -- the generator disallows /private/
+    assert.equal(0, st.errors)
+  end)
+
+  it("writes CSV and SQLite too", function()
+    local d = tmpdir()
+    local status, log = run(("run %s -o %s/items.csv -s max_pages=5"):format(spider(), d), "START=" .. start)
+    assert.equal(0, status, log)
+    local csv = lines(d .. "/items.csv")
+    assert.equal("price,title,url", csv[1])
+    assert.is_true(#csv > 10)
+    status, log = run(("run %s -o %s/items.sqlite -s max_pages=5"):format(spider(), d), "START=" .. start)
+    assert.equal(0, status, log)
+    local n = io.popen(("sqlite3 %s/items.sqlite 'select count(*) from items' 2>/dev/null || echo skip"):format(d)):read("*l")
+    assert.is_true(n == "skip" or tonumber(n) > 10)
+  end)
+
+  it("honours max_depth and allow/deny patterns", function()
+    local d = tmpdir()
+    local stats = d .. "/stats.json"
+    local status = run(("run %s -o %s/a.jsonl -s max_depth=1 --stats %s"):format(spider(), d, stats),
+                       "START=" .. start)
+    assert.equal(0, status)
+    local st = cjson.decode(read(stats))
+    for depth in pairs(st.depth) do assert.is_true(tonumber(depth) <= 1) end
+    local pages = st.pages
+    status = run(("run %s -o %s/b.jsonl --stats %s"):format(spider('deny = { "/p/1%d" },'), d, stats),
+                 "START=" .. start)
+    assert.equal(0, status)
+    for _, l in ipairs(lines(d .. "/b.jsonl")) do
+      assert.is_nil(cjson.decode(l).url:find("/p/1%d"))
+    end
+    assert.is_true(pages > 1)
+  end)
+
+  it("keeps going when callbacks throw and pipelines drop or throw", function()
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+      local silk = require("silk")
+      return silk.spider{
+        name = "faulty", start_urls = { os.getenv("START") }, max_pages = 30,
+        allowed_domains = { "127.0.0.1" },
+        pipelines = {
+          function(item) if item.i % 3 == 0 then return nil end return item end,
+          function(item) if item.i % 5 == 0 then error("pipeline broke") end return item end,
+        },
+        parse = function(res, crawl)
+          for i = 1, 10 do crawl:emit{ url = res.url, i = i } end
+          for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+          local page = tonumber(res.url:match("(%d+)%.html$") or "1")
+          if page % 2 == 0 then error("callback broke on purpose") end
+        end,
+      }
+    ]])
+    local d = tmpdir()
+    local status, log = run(("run %s -o %s/i.jsonl --stats %s/s.json"):format(path, d, d), "START=" .. start)
+    assert.equal(0, status, log)
+    local st = cjson.decode(read(d .. "/s.json"))
+    assert.is_true(st.callback_errors > 5, read(d .. "/s.json"))
+    assert.is_true(st.pipeline_errors > 0)
+    assert.is_true(st.items_dropped > 0)
+    assert.matches("callback parse failed on http://.-callback broke on purpose", log)
+    assert.matches("stack traceback", log)
+  end)
+
+  it("emits 100 000 items from one page", function()
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+      return require("silk").spider{
+        name = "many", start_urls = { os.getenv("START") },
+        parse = function(res, crawl) for i = 1, 100000 do crawl:emit{ i = i } end end,
+      }
+    ]])
+    local d = tmpdir()
+    local status, log = run(("run %s -o %s/i.jsonl"):format(path, d), "START=" .. start)
+    assert.equal(0, status, log)
+    assert.equal(100000, #lines(d .. "/i.jsonl"))
+  end)
+
+  it("never has more than max_per_host requests in flight at the server", function()
+    local bad = servers.badserver{}
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+      return require("silk").spider{
+        name = "polite", start_urls = { os.getenv("START") }, concurrency = 32, max_per_host = 2,
+        obey_robots = false,
+        parse = function(res, crawl)
+          for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+        end,
+      }
+    ]])
+    -- 60 pages, each held 50 ms by the server, which counts concurrent requests
+    local status, log = run("run " .. path, ("START='%s/tree/0?n=60&ms=50'"):format(bad.url))
+    assert.equal(0, status, log)
+    local key = "tree:" .. bad.url:match("^http://(.*)$")
+    local stats = cjson.decode(io.popen(("curl -s '%s/concurrency/stats?key=%s'"):format(bad.url, key)):read("*a"))
+    bad:stop()
+    assert.equal(60, stats.total, cjson.encode(stats))
+    assert.equal(2, stats.max, cjson.encode(stats))
+  end)
+
+  it("resumes after kill -9 with every page and no duplicate or torn item", function()
+    local d = tmpdir()
+    local sp = spider("max_per_host = 4, concurrency = 4,")
+    for _ = 1, 5 do
+      -- start, let it run a moment, kill it hard
+      os.execute(("cd %s && START=%s %s run %s -o %s/items.jsonl --jobdir %s/job -s checkpoint_interval=0.05 >/dev/null 2>&1 & pid=$!; sleep 0.4; kill -9 $pid; wait $pid 2>/dev/null"):format(
+        root, start, silk_bin, sp, d, d))
+    end
+    local status, log = run(("run %s -o %s/items.jsonl --jobdir %s/job"):format(sp, d, d), "START=" .. start)
+    assert.equal(0, status, log)
+    local v = check(d .. "/items.jsonl")
+    assert.is_true(v.ok, cjson.encode(v))
+  end)
+
+  it("replays stored responses without the network (--http-cache)", function()
+    local d = tmpdir()
+    -- one request at a time: both runs visit the same 20 pages in the same order
+    local args = "-s max_pages=20 -s concurrency=1"
+    local status, log = run(("run %s -o %s/a.jsonl --http-cache %s/cache %s"):format(spider(), d, d, args),
+                            "START=" .. start)
+    assert.equal(0, status, log)
+    local nginx_before = #web:entries()
+    status, log = run(("run %s -o %s/b.jsonl --http-cache %s/cache %s"):format(spider(), d, d, args),
+                      "START=" .. start)
+    assert.equal(0, status, log)
+    assert.matches("http cache: %d+ hits, 0 misses", log)
+    -- nothing, robots.txt included, went to the server the second time
+    assert.equal(nginx_before, #web:entries())
+    local function items(path)
+      local out = {}
+      for _, l in ipairs(lines(path)) do
+        local it = cjson.decode(l)
+        out[#out + 1] = it.url .. " " .. it.title .. " " .. it.price
+      end
+      table.sort(out)
+      return out
+    end
+    assert.is_true(#items(d .. "/a.jsonl") >= 190)
+    assert.same(items(d .. "/a.jsonl"), items(d .. "/b.jsonl"))
+  end)
+
+  it("refuses bad input with a clear message before crawling", function()
+    local d = tmpdir()
+    local nothing = os.tmpname() .. ".lua"
+    write(nothing, "local x = 1\n")
+    local status, log = run("run " .. nothing)
+    assert.equal(2, status)
+    assert.matches("returned nothing", log)
+
+    local typo = os.tmpname() .. ".lua"
+    write(typo, [[return require("silk").spider{ name = "t", start_urls = {"http://127.0.0.1/"},
+      concurency = 4, parse = function() end }]])
+    status, log = run("run " .. typo)
+    assert.equal(2, status)
+    assert.matches("unknown setting 'concurency' %(did you mean 'concurrency'%?%)", log)
+
+    status, log = run("run " .. spider() .. " -s max_pagez=3", "START=" .. start)
+    assert.equal(2, status)
+    assert.matches("did you mean 'max_pages'", log)
+
+    status, log = run("run " .. spider(), "START=ftp://example.invalid/")
+    assert.equal(2, status)
+    assert.matches("invalid start URL", log)
+
+    status, log = run(("run %s -o /nonexistent/dir/items.jsonl"):format(spider()), "START=" .. start)
+    assert.equal(2, status)
+    assert.matches("cannot write items to /nonexistent/dir/items.jsonl", log)
+
+    local other = os.tmpname() .. ".lua"
+    write(other, [[return require("silk").spider{ name = "other", start_urls = {os.getenv("START")},
+      max_pages = 1, parse = function() end }]])
+    assert.equal(0, (run(("run %s --jobdir %s/job"):format(other, d), "START=" .. start)))
+    status, log = run(("run %s --jobdir %s/job"):format(spider(), d), "START=" .. start)
+    assert.equal(2, status)
+    assert.matches('belongs to spider "other"', log)
+  end)
+
+  it("stops gracefully on SIGINT, exits 0 and resumes from its jobdir", function()
+    local d = tmpdir()
+    local sp = spider("delay = 0.05, max_per_host = 1,")
+    local p = io.popen(("cd %s && START=%s %s run %s -o %s/items.jsonl --jobdir %s/job 2>&1 & pid=$!; sleep 0.5; kill -INT $pid; wait $pid; echo \"exit:$?\""):format(
+      root, start, silk_bin, sp, d, d))
+    local out = p:read("*a")
+    p:close()
+    assert.equal("0", out:match("exit:(%d+)%s*$"), out)
+    assert.matches("stopping gracefully", out)
+    local first = #lines(d .. "/items.jsonl")
+    local status = run(("run %s -o %s/items.jsonl --jobdir %s/job"):format(spider(), d, d), "START=" .. start)
+    assert.equal(0, status)
+    assert.is_true(check(d .. "/items.jsonl").ok)
+    assert.is_true(first > 0)
+  end)
+end)
+
+describe("the example spiders", function()
+  local demo = tmpdir()
+  local dport = servers.free_port()
+  assert(os.execute(("python3 demo/gen.py %s/site --base-url http://127.0.0.1:%d >/dev/null"):format(demo, dport)) == 0)
+  local shop = servers.nginx{ root = demo .. "/site", port = dport }
+  local base = shop.url .. "/"
+  teardown(function() shop:stop() end)
+
+  local books = {}
+  for _, l in ipairs(lines(demo .. "/site.truth.jsonl")) do
+    local b = cjson.decode(l)
+    books[b.url] = b
+  end
+
+  local function same_books(path)
+    local n = 0
+    for _, l in ipairs(lines(path)) do
+      local item = cjson.decode(l)
+      assert.same(books[item.url], item)
+      n = n + 1
+    end
+    local expected = 0
+    for _ in pairs(books) do expected = expected + 1 end
+    assert.equal(expected, n)
+  end
+
+  it("bookshop.lua extracts every book once by following the catalogue", function()
+    local d = tmpdir()
+    local status, log = run(("run spiders/bookshop.lua -o %s/b.jsonl"):format(d), "BOOKSHOP_URL=" .. base)
+    assert.equal(0, status, log)
+    same_books(d .. "/b.jsonl")
+  end)
+
+  it("sitemap.lua extracts every book from the sitemaps alone (index, plain and gzipped)", function()
+    local d = tmpdir()
+    local status, log = run(("run spiders/sitemap.lua -o %s/b.jsonl"):format(d), "BOOKSHOP_URL=" .. base)
+    assert.equal(0, status, log)
+    same_books(d .. "/b.jsonl")
+  end)
+
+  it("fanout.lua summarises every catalogue page with a scope of child fetches", function()
+    local d = tmpdir()
+    local status, log = run(("run spiders/fanout.lua -o %s/p.jsonl"):format(d), "BOOKSHOP_URL=" .. base)
+    assert.equal(0, status, log)
+    local pages, total = 0, 0
+    for _, l in ipairs(lines(d .. "/p.jsonl")) do
+      local p = cjson.decode(l)
+      pages = pages + 1
+      total = total + p.books
+      assert.is_true(p.in_stock <= p.books)
+    end
+    local expected = 0
+    for _ in pairs(books) do expected = expected + 1 end
+    assert.equal(expected, total)
+    assert.is_true(pages > 1)
+  end)
+
+  it("honours robots.txt crawl-delay, measured by the server", function()
+    local dir = tmpdir()
+    write(dir .. "/robots.txt", "User-agent: *\nCrawl-delay: 0.2\nDisallow: /secret\n")
+    local links = {}
+    for i = 1, 5 do
+      write(("%s/p%d.html"):format(dir, i), "<p>page</p>")
+      links[#links + 1] = ('<a href="p%d.html">p</a> <a href="secret%d.html">s</a>'):format(i, i)
+    end
+    write(dir .. "/index.html", table.concat(links, "\n"))
+    local web2 = servers.nginx{ root = dir, access_log = true }
+    local path = os.tmpname() .. ".lua"
+    write(path, [[return require("silk").spider{ name = "slow", start_urls = { os.getenv("START") },
+      parse = function(res, crawl) for _, a in ipairs(res:select("a")) do crawl:follow(a:attr("href")) end end }]])
+    local d = tmpdir()
+    local status, log = run(("run %s --stats %s/s.json"):format(path, d), "START=" .. web2.url .. "/index.html")
+    local entries = web2:entries()
+    web2:stop()
+    assert.equal(0, status, log)
+    local times = {}
+    for _, e in ipairs(entries) do
+      if not e.request:find("robots") then times[#times + 1] = e.msec end
+      assert.is_nil(e.request:find("secret"))
+    end
+    assert.equal(6, #times)
+    table.sort(times)
+    for i = 2, #times do
+      assert.is_true(times[i] - times[i - 1] >= 0.19, ("requests %.3f s apart"):format(times[i] - times[i - 1]))
+    end
+    assert.equal(5, cjson.decode(read(d .. "/s.json")).robots_blocked)
+  end)
+end)
