@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Print the README's "Performance" section (Markdown) from the latest bench report.
+
+    python3 bench/readme_section.py [RESULTS.json]
+
+Without an argument: the newest full run in bench/results/ (a quick run only
+when no full run exists). The lead pastes the output into README.md.
+"""
+import glob
+import json
+import os
+import sys
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH)
+from svgchart import fmt  # noqa: E402
+
+
+def latest():
+    files = sorted(glob.glob(os.path.join(BENCH, "results", "*.json")),
+                   key=lambda p: (json.load(open(p))["meta"].get("started", ""), p))
+    full = [p for p in files if not json.load(open(p))["meta"].get("quick")]
+    pick = (full or files)
+    if not pick:
+        sys.exit("readme_section.py: no report in bench/results/ (run bench/run first)")
+    return pick[-1]
+
+
+def med(s):
+    return s["median"] if s else None
+
+
+def rng(s):
+    if not s:
+        return "–"
+    if s["n"] > 1 and s["min"] != s["max"]:
+        return "%s (%s–%s)" % (fmt(s["median"]), fmt(s["min"]), fmt(s["max"]))
+    return fmt(s["median"])
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else latest()
+    with open(path) as f:
+        R = json.load(f)
+    m, c, ce = R["meta"], R["contenders"], R["ceilings"]
+    mi = m["machine"]
+    stem = os.path.splitext(os.path.basename(path))[0]
+    rel = "bench/results/" + stem
+    out = []
+    w = out.append
+    w("## Performance")
+    w("")
+    w("Measured by `bench/run%s` on %s: %s, %d cores, %d GB RAM, %s (a shared machine; "
+      "medians, ranges over repeats in parentheses). The site: %s generated shop pages of ~%.0f KB "
+      "with 10 products and ~50 links each, served by nginx on loopback; every crawler does the same "
+      "job (follow every in-site link once, parse the HTML, extract the 10 products a page, obey "
+      "robots.txt) and its output is checked against the generator's truth. Full report: "
+      "[%s.md](%s.md)." % (" --quick" if m["quick"] else "", m["date"], mi["cpu"], mi["cores"],
+                           round(mi["mem_mb"] / 1024), mi["os"], "{:,}".format(m["pages"]),
+                           m["site_bytes"] / m["pages"] / 1e3, stem, rel))
+    w("")
+    w("| crawler | pages/s | CPU-s per 1 000 pages | peak RSS (MB) | output |")
+    w("|---|---:|---:|---:|---|")
+    for name, r in c.items():
+        if not r.get("available"):
+            w("| %s | – | – | – | not run (%s) |" % (r["label"], r.get("reason", "")))
+            continue
+        w("| %s | %s | %s | %s | %s |" % (r["label"], rng(r.get("pages_per_s")), rng(r.get("cpu_s_per_1000")),
+                                         rng(r.get("peak_rss_mb")),
+                                         ("correct" if r["kind"] == "items" else "pages only, no extraction")
+                                         if r.get("ok") else "**failed the check**"))
+    wrk = ce.get("wrk", {}).get("requests_per_s")
+    g1 = (ce.get("gumbo", {}).get("threads_1") or {}).get("pages_per_s")
+    g2 = (ce.get("gumbo", {}).get("threads_2") or {}).get("pages_per_s")
+    w("")
+    w("The machine's limits for this job, measured in the same run: nginx serves %s pages/s to `wrk`; "
+      "gumbo alone parses %s pages/s on one thread and %s on two. The lower of the two, %s pages/s, is "
+      "the ceiling for any crawler that parses every page here." % (
+          fmt(med(wrk)), fmt(med(g1)), fmt(med(g2)), fmt(ce.get("machine_limit_pages_per_s"))))
+    rat = R.get("ratios", {})
+    got = [(k, v) for k, v in rat.items() if v.get("ratio")]
+    if got:
+        w("")
+        w("silk relative to the others in that run: " + "; ".join(
+            "%.1f × %s" % (v["ratio"], k.split("/", 1)[1].replace("machine_limit", "the machine's limit"))
+            for k, v in got) + ".")
+    t = R.get("tasks", {})
+    if t.get("available"):
+        mem, yr, sj, ch = t.get("memory", {}), t.get("yield_resume", {}), t.get("spawn_join", {}), t.get("channel", {})
+        en, la = t.get("enforcement", {}), t.get("lateness", {})
+        w("")
+        w("Task runtime (`bench/tasks/`): %s bytes per suspended task (100 000 sleeping at once); "
+          "%s spawn+join/s; %s yield/resume round trips/s through C; %s channel send/recv pairs/s "
+          "(rendezvous); deadline enforcement costs %s on a CPU-bound script; a 50 ms sleep wakes "
+          "%s ms late (p99) while a runaway loop spins until its deadline." % (
+              fmt(med(mem.get("bytes_per_task"))), fmt(med(sj.get("per_s"))), fmt(med(yr.get("per_s"))),
+              fmt(med(ch.get("rendezvous_per_s"))),
+              "%+.1f %%" % en["overhead_median_pct"] if en.get("overhead_median_pct") is not None else "–",
+              fmt(med(la.get("p99_ms")))))
+    w("")
+    w("Reproduce: `bench/run` (about 15–20 minutes; `bench/run --quick`: 2 000 pages, under 3 minutes).")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
