@@ -68,13 +68,25 @@ static silk_frame *due_frame(silk_task *t, double now, int slice_used)
     return hit;
 }
 
+/* Whether the function running at level 0 is one of silk's own Lua
+ * modules. An interruption raised there could land between two steps that
+ * must go together: with_timeout's own epilogue, between the protected call
+ * returning and the frame being popped, would let its own timeout escape. */
+static int in_library(lua_State *L, silk_engine *e)
+{
+    lua_Debug ar;
+    if (!lua_getstack(L, 0, &ar) || !lua_getinfo(L, "S", &ar))
+        return 0;
+    return ar.source[0] == '@' && strncmp(ar.source + 1, e->lua_dir, strlen(e->lua_dir)) == 0;
+}
+
 static void hook(lua_State *L, lua_Debug *ar)
 {
     lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
     silk_engine *e = owner;
     silk_task *t = e ? e->current : NULL;
-    if (!t)
-        return;
+    if (!t || in_library(L, e))
+        return;                           /* the next tick will find user code */
     double now = silk_now();
     int slice_used = now - t->run_since >= e->opts.slice;
     int in_task = L == t->co;

@@ -17,7 +17,9 @@
  *    their timing.
  * Cancellation is acted on only at a slice's end: a task that cancels
  * itself, or was cancelled before it was resumed, reaches its next wait.
- * A time slice never pauses silk's own Lua modules (lua/silk): they keep
+ * Nothing is raised while one of silk's own Lua functions runs (the next
+ * tick acts instead), so their epilogues cannot be cut in half. And a time
+ * slice never pauses silk's own Lua modules (lua/silk): they keep
  * state shared between tasks and rely on not being interleaved between
  * waits. Scripts get the same promise for anything shorter than a slice;
  * a script loop that runs longer than --slice without waiting may be
