@@ -12,10 +12,12 @@ static const luaL_Reg openers[] = {
     {"silk.core.url", silk_lapi_url},
     {"silk.core.robots", silk_lapi_robots},
     {"silk.core.fetch", silk_lapi_fetch},
+    {"silk.core.console", silk_lapi_console},
+    {"silk.core.metrics", silk_lapi_metrics},
+    {"silk.core.profile", silk_lapi_profile},
     {"silk.core.gc", silk_lapi_gc},
     {"silk.core.frontier", silk_lapi_frontier},
     {"silk.core.sitemap", silk_lapi_sitemap},
-    {"silk.core.fetch", silk_lapi_fetch},
     {NULL, NULL},
 };
 

@@ -19,10 +19,12 @@ int silk_lapi_html(lua_State *L);     /* lapi_html.c: documents, nodes, selector
 int silk_lapi_url(lua_State *L);      /* lapi_url.c: join, canonical, host key */
 int silk_lapi_robots(lua_State *L);   /* lapi_robots.c: robots.txt parse and match */
 int silk_lapi_fetch(lua_State *L);    /* lapi_fetch.c: fetch, stats, configure, decode */
+int silk_lapi_console(lua_State *L);  /* lapi_console.c: console server/client, line reader */
+int silk_lapi_metrics(lua_State *L);  /* lapi_metrics.c: metric registry, /metrics server */
+int silk_lapi_profile(lua_State *L);  /* lapi_profile.c: sampling profiler, flame graphs */
 int silk_lapi_gc(lua_State *L);       /* lapi_gc.c: GC pacer stats, step, full, configure */
 int silk_lapi_frontier(lua_State *L); /* lapi_frontier.c: URL frontier (memory, sqlite jobdir) */
 int silk_lapi_sitemap(lua_State *L);  /* lapi_sitemap.c: sitemap XML (and .xml.gz) parser */
-int silk_lapi_fetch(lua_State *L);    /* lapi_fetch.c: fetch, stats, configure, decode */
 
 /* Registers every opener above in package.preload. Leaves the stack as is. */
 void silk_lapi_preload(lua_State *L);

@@ -1,5 +1,5 @@
 /*
- * main.c -- the silk command line: run | eval | test | version.
+ * main.c -- the silk command line: run | eval | test | shell | console | version.
  *
  * Exit statuses: 0 success; 1 an uncaught error (or failing specs);
  * 2 usage or a script that does not load; 3 tasks or resources leaked;
@@ -13,7 +13,10 @@
 #include <luajit.h>
 
 #include "silk_config.h"
+#include "console.h"
 #include "engine.h"
+#include "metrics.h"
+#include "profile.h"
 
 enum { EXIT_USAGE = 2, EXIT_LEAK = 3, EXIT_DEADLOCK = 4 };
 
@@ -26,6 +29,8 @@ static void usage(FILE *out)
           "                            crawl with a spider (see README.md)\n"
           "  eval FILE.lua [args...]   run FILE as the main task; fail on errors, leaks, deadlocks\n"
           "  test [busted args] [paths]  run busted specs inside silk (default: tests/spec)\n"
+          "  shell [URL]               a REPL inside a fresh engine; with URL, res and doc bound\n"
+          "  console PATH              attach a REPL to a running engine's --console socket\n"
           "  version                   print the version\n"
           "\n"
           "options (before the command's arguments):\n"
@@ -36,7 +41,10 @@ static void usage(FILE *out)
           "  --gc-budget SECONDS   longest garbage-collection slice (default 0.001)\n"
           "  --gc-heap-limit SIZE  Lua heap limit, bytes with optional K/M/G (default none)\n"
           "  --gc-pause PERCENT    heap growth between cycles (default 200)\n"
-          "  --no-gc-pacer         let LuaJIT collect on allocation instead\n",
+          "  --no-gc-pacer         let LuaJIT collect on allocation instead\n"
+          "  --console PATH        serve a REPL on a UNIX socket (mode 0600) for `silk console`\n"
+          "  --metrics ADDR:PORT   serve Prometheus metrics (loopback unless an address is given)\n"
+          "  --profile FILE.svg    sample Lua stacks; write a flame graph and FILE.folded\n",
           out);
 }
 
@@ -62,13 +70,32 @@ static int parse_amount(const char *s, int sized, double *out)
     return 0;
 }
 
-/* Parses the engine options that precede the command's own arguments;
- * returns the index of the first argument that is not one, or -1. */
-static int parse_options(int argc, char **argv, int i, silk_engine_options *o)
+/* What a run serves and records besides the engine itself. */
+typedef struct observers {
+    const char *console_path;
+    const char *metrics_addr;
+    const char *profile_svg;
+} observers;
+
+/* Parses the options that precede the command's own arguments; returns the
+ * index of the first argument that is not one, or -1. */
+static int parse_options(int argc, char **argv, int i, silk_engine_options *o, observers *obs)
 {
     for (; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--allow-leaks") == 0) {
+        if (strcmp(a, "--console") == 0 || strcmp(a, "--metrics") == 0 || strcmp(a, "--profile") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "silk: %s needs a value\n", a);
+                return -1;
+            }
+            const char *v = argv[++i];
+            if (a[2] == 'c')
+                obs->console_path = v;
+            else if (a[2] == 'm')
+                obs->metrics_addr = v;
+            else
+                obs->profile_svg = v;
+        } else if (strcmp(a, "--allow-leaks") == 0) {
             o->allow_leaks = 1;
         } else if (strcmp(a, "--no-preempt") == 0) {
             o->preempt = 0;
@@ -163,21 +190,61 @@ static int load_main(lua_State *L, const char *loader, const char *file, int arg
     return argc;
 }
 
-/* eval and test: one main task, the loop, the end-of-run checks. */
-static int run_chunk(const silk_engine_options *o, const char *loader, const char *file,
-                     int argc, char **argv)
+/* run, eval and test: one main task, the loop, the end-of-run checks, and
+ * whatever observers were asked for around them. */
+static int run_chunk(const silk_engine_options *o, const observers *obs, const char *loader,
+                     const char *file, int argc, char **argv)
+{
+    char err[512];
+    int status = EXIT_USAGE;
+    silk_console *console = NULL;
+    silk_metrics_server *metrics = NULL;
+    silk_profile *profile = NULL;
+    silk_engine *e = silk_engine_new(o);
+    if (!e)
+        return 1;
+    if (obs->console_path && !(console = silk_console_listen(e, obs->console_path, NULL, err, sizeof err))) {
+        fprintf(stderr, "silk: --console %s: %s\n", obs->console_path, err);
+        goto done;
+    }
+    if (obs->metrics_addr && !(metrics = silk_metrics_serve(e, obs->metrics_addr, err, sizeof err))) {
+        fprintf(stderr, "silk: --metrics %s: %s\n", obs->metrics_addr, err);
+        goto done;
+    }
+    if (obs->profile_svg && !(profile = silk_profile_start(e, err, sizeof err))) {
+        fprintf(stderr, "silk: --profile: %s\n", err);
+        goto done;
+    }
+    lua_State *L = silk_engine_lua(e);
+    int nargs = load_main(L, loader, file, argc, argv);
+    if (nargs < 0)
+        goto done;
+    silk_outcome out = silk_engine_run_main(e, nargs, "main");
+    status = exit_status(e, out, silk_engine_exit_code(e));
+    if (profile) {
+        silk_profile_stop(profile);
+        if (silk_profile_write(profile, obs->profile_svg, err, sizeof err) != 0)
+            fprintf(stderr, "silk: --profile %s: %s\n", obs->profile_svg, err);
+        else
+            fprintf(stderr, "silk: flame graph in %s (%ld samples)\n", obs->profile_svg,
+                    silk_profile_samples(profile));
+    }
+done:
+    silk_profile_free(profile);
+    silk_metrics_close(metrics);
+    silk_console_close(console);
+    silk_engine_free(e);
+    return status;
+}
+
+/* shell and console: a REPL in the loop of a fresh engine. */
+static int run_repl(const silk_engine_options *o, const char *console_path, const char *url)
 {
     silk_engine *e = silk_engine_new(o);
     if (!e)
         return 1;
-    lua_State *L = silk_engine_lua(e);
-    int nargs = load_main(L, loader, file, argc, argv);
-    if (nargs < 0) {
-        silk_engine_free(e);
-        return EXIT_USAGE;
-    }
-    silk_outcome out = silk_engine_run_main(e, nargs, "main");
-    int status = exit_status(e, out, silk_engine_exit_code(e));
+    silk_outcome out = console_path ? silk_console_client_run(e, console_path) : silk_shell_run(e, url);
+    int status = exit_status(e, out, 0);
     silk_engine_free(e);
     return status;
 }
@@ -199,7 +266,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    int i = parse_options(argc, argv, 2, &o);
+    observers obs = {0};
+    int i = parse_options(argc, argv, 2, &o, &obs);
     if (i < 0)
         return EXIT_USAGE;
     if (strcmp(cmd, "eval") == 0) {
@@ -207,12 +275,21 @@ int main(int argc, char **argv)
             fprintf(stderr, "silk: eval needs a file\n");
             return EXIT_USAGE;
         }
-        return run_chunk(&o, NULL, argv[i], argc - i - 1, argv + i + 1);
+        return run_chunk(&o, &obs, NULL, argv[i], argc - i - 1, argv + i + 1);
     }
     if (strcmp(cmd, "run") == 0)
-        return run_chunk(&o, "silk.run", NULL, argc - i, argv + i);
+        return run_chunk(&o, &obs, "silk.run", NULL, argc - i, argv + i);
     if (strcmp(cmd, "test") == 0)
-        return run_chunk(&o, "silk.test", NULL, argc - i, argv + i);
+        return run_chunk(&o, &obs, "silk.test", NULL, argc - i, argv + i);
+    if (strcmp(cmd, "shell") == 0)
+        return run_repl(&o, NULL, i < argc ? argv[i] : NULL);
+    if (strcmp(cmd, "console") == 0) {
+        if (i >= argc) {
+            fprintf(stderr, "silk: console needs the socket path of a running silk (--console PATH)\n");
+            return EXIT_USAGE;
+        }
+        return run_repl(&o, argv[i], NULL);
+    }
     fprintf(stderr, "silk: unknown command '%s'\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

@@ -21,6 +21,7 @@ local fetch_core = require("silk.core.fetch")
 local url = require("silk.core.url")
 local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
+local metrics = require("silk.metrics")
 local cjson = require("cjson").new()
 cjson.encode_sparse_array(true)
 
@@ -50,6 +51,16 @@ local function new_stats()
 end
 
 local function count(t, k) t[k] = (t[k] or 0) + 1 end
+
+local function describe_metrics()
+  metrics.describe("silk_pages_total", "counter", "Pages fetched, by HTTP status.")
+  metrics.describe("silk_items_total", "counter", "Items written.")
+  metrics.describe("silk_errors_total", "counter", "Failed requests, by error kind.")
+  metrics.describe("silk_bytes_total", "counter", "Response body bytes fetched.")
+  metrics.describe("silk_retries_total", "counter", "Fetch retries.")
+  metrics.describe("silk_queued", "gauge", "Requests waiting in the frontier.")
+  metrics.describe("silk_in_flight", "gauge", "Requests being fetched or processed.")
+end
 
 --- crawl.new(spider, opts) -> run. opts: output (path), jobdir, progress
 -- (boolean: a progress line on stderr), stats_file.
@@ -106,6 +117,7 @@ function M.new(spider, opts)
   if opts.http_cache then
     self.cache = require("silk.httpcache").open(opts.http_cache)
   end
+  self:observe()
   return self
 end
 
@@ -158,6 +170,30 @@ function Run:push(req)
   return fresh
 end
 
+-- Lets `silk console` and `--metrics` see and steer the crawl.
+function Run:observe()
+  local hooks = silk.console_hooks
+  hooks.stats = function()
+    local st = {}
+    for k, v in pairs(self.stats) do st[k] = v end
+    st.in_flight, st.paused, st.stopping = self.inflight, self.paused, self.stopping
+    st.queued = self.frontier:stats().queued
+    return st
+  end
+  hooks.pause = function() self.paused = true; return "paused: no new requests" end
+  hooks.resume = function()
+    self.paused = false
+    self.events:send("resume")
+    return "resumed"
+  end
+  hooks.frontier = function() return self.frontier:stats(20) end
+  describe_metrics()
+  self.collector = metrics.collector(function()
+    metrics.set("silk_queued", self.frontier:stats().queued or 0)
+    metrics.set("silk_in_flight", self.inflight)
+  end)
+end
+
 -- The `crawl` object a callback receives.
 local Page = {}
 Page.__index = Page
@@ -207,6 +243,7 @@ function Run:commit_items(page, where)
     end
     if ok then
       self.stats.items = self.stats.items + 1
+      metrics.add("silk_items_total", 1)
       if self.sink then self.sink:write(item) end
     else
       self.stats.items_dropped = self.stats.items_dropped + 1
@@ -309,6 +346,10 @@ function Run:process(req)
     count(st.by_status, tostring(res.status))
     st.bytes = st.bytes + #res.body
     st.retries = st.retries + (res.attempts or 1) - 1
+    metrics.add("silk_pages_total", 1, { status = res.status })
+    metrics.add("silk_bytes_total", #res.body)
+    metrics.add("silk_retries_total", (res.attempts or 1) - 1)
+    metrics.observe("silk_fetch_duration_seconds", res.timings.total)
     if s.autothrottle then self:throttle(req.url, res.timings.total) end
     if res.status >= 400 and not self.http_errors[res.status] then
       err = setmetatable({ kind = "http", message = "HTTP " .. res.status, status = res.status,
@@ -319,6 +360,7 @@ function Run:process(req)
   if not res then
     st.errors = st.errors + 1
     count(st.errors_by_kind, err.kind or "error")
+    metrics.add("silk_errors_total", 1, { kind = err.kind or "error" })
     if self.spider.errback then
       local page = new_page(self, rq)
       self:callback_task("errback", where, self.spider.errback,
@@ -496,6 +538,8 @@ function Run:run()
 end
 
 function Run:close()
+  metrics.remove_collector(self.collector)
+  for _, k in ipairs{ "stats", "pause", "resume", "frontier" } do silk.console_hooks[k] = nil end
   if self.cache then
     self.stats.cache_hits, self.stats.cache_misses = self.cache.hits, self.cache.misses
     self.cache:close()

@@ -1,0 +1,824 @@
+/*
+ * metrics.c -- the metric registry, the engine's collector, the exposition
+ * writer and the /metrics HTTP server; see metrics.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+#include <lauxlib.h>
+
+#include "metrics.h"
+#include "task_int.h"
+#include "track.h"
+
+#define MAX_BUCKETS 32
+#define REQ_MAX 8192                  /* one request's head */
+#define CONN_MAX 64
+#define IDLE_TIMEOUT 30.0
+#define TASK_WALK_FREE 10000         /* tasks counted on every scrape up to this many */
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* --- registry --------------------------------------------------------------- */
+
+typedef struct series {
+    struct series *next;
+    char *labels;                 /* "" for none */
+    double value;                 /* counter, gauge */
+    double sum;                   /* histogram */
+    double count;
+    double *buckets;              /* histogram: nbounds counts (non-cumulative) */
+} series;
+
+typedef struct family {
+    struct family *next;
+    char *name;
+    char *help;                   /* NULL: none */
+    silk_metric_type type;
+    int nbounds;
+    double bounds[MAX_BUCKETS];
+    series *series, *tail;        /* in creation order */
+} family;
+
+static family *families, *families_tail;
+
+static const double default_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+static int valid_name(const char *n)
+{
+    if (!n || !*n)
+        return 0;
+    for (const char *p = n; *p; p++) {
+        int alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':';
+        if (!alpha && !(p > n && *p >= '0' && *p <= '9'))
+            return 0;
+    }
+    return 1;
+}
+
+static family *find_family(const char *name)
+{
+    for (family *f = families; f; f = f->next)
+        if (strcmp(f->name, name) == 0)
+            return f;
+    return NULL;
+}
+
+static family *get_family(const char *name, silk_metric_type type)
+{
+    family *f = find_family(name);
+    if (f)
+        return f->type == type ? f : NULL;
+    if (!valid_name(name))
+        return NULL;
+    f = calloc(1, sizeof *f);
+    if (!f || !(f->name = strdup(name))) {
+        free(f);
+        return NULL;
+    }
+    f->type = type;
+    if (type == SILK_METRIC_HISTOGRAM) {
+        f->nbounds = (int)(sizeof default_bounds / sizeof *default_bounds);
+        memcpy(f->bounds, default_bounds, sizeof default_bounds);
+    }
+    if (families_tail)
+        families_tail->next = f;
+    else
+        families = f;
+    families_tail = f;
+    return f;
+}
+
+static series *get_series(family *f, const char *labels)
+{
+    if (!labels)
+        labels = "";
+    for (series *s = f->series; s; s = s->next)
+        if (strcmp(s->labels, labels) == 0)
+            return s;
+    series *s = calloc(1, sizeof *s);
+    if (!s || !(s->labels = strdup(labels)))
+        goto fail;
+    if (f->type == SILK_METRIC_HISTOGRAM && !(s->buckets = calloc((size_t)f->nbounds, sizeof *s->buckets)))
+        goto fail;
+    if (f->tail)
+        f->tail->next = s;
+    else
+        f->series = s;
+    f->tail = s;
+    return s;
+fail:
+    if (s)
+        free(s->labels);
+    free(s);
+    return NULL;
+}
+
+int silk_metrics_describe(const char *name, silk_metric_type type, const char *help,
+                          const double *bounds, int nbounds)
+{
+    if (nbounds > MAX_BUCKETS || nbounds < 0)
+        return -1;
+    family *f = get_family(name, type);
+    if (!f)
+        return -1;
+    if (help) {
+        char *h = strdup(help);
+        if (!h)
+            return -1;
+        free(f->help);
+        f->help = h;
+    }
+    if (type == SILK_METRIC_HISTOGRAM && bounds && nbounds > 0 && !f->series) {
+        for (int i = 1; i < nbounds; i++)
+            if (!(bounds[i] > bounds[i - 1]))
+                return -1;
+        f->nbounds = nbounds;
+        memcpy(f->bounds, bounds, (size_t)nbounds * sizeof *bounds);
+    }
+    return 0;
+}
+
+/* The family of name for add/set: an existing counter or gauge, or a new one
+ * of type `dflt`. */
+static family *scalar_family(const char *name, silk_metric_type dflt)
+{
+    family *f = find_family(name);
+    if (f)
+        return f->type == SILK_METRIC_HISTOGRAM ? NULL : f;
+    return get_family(name, dflt);
+}
+
+int silk_metrics_add(const char *name, const char *labels, double v)
+{
+    family *f = scalar_family(name, SILK_METRIC_COUNTER);
+    if (!f || (f->type == SILK_METRIC_COUNTER && !(v >= 0)))
+        return -1;
+    series *s = get_series(f, labels);
+    if (!s)
+        return -1;
+    s->value += v;
+    return 0;
+}
+
+int silk_metrics_set(const char *name, const char *labels, double v)
+{
+    family *f = scalar_family(name, SILK_METRIC_GAUGE);
+    series *s = f ? get_series(f, labels) : NULL;
+    if (!s)
+        return -1;
+    s->value = v;
+    return 0;
+}
+
+int silk_metrics_observe(const char *name, const char *labels, double v)
+{
+    family *f = get_family(name, SILK_METRIC_HISTOGRAM);
+    series *s = f ? get_series(f, labels) : NULL;
+    if (!s || v != v)
+        return -1;
+    for (int i = 0; i < f->nbounds; i++)
+        if (v <= f->bounds[i]) {
+            s->buckets[i] += 1;
+            break;
+        }
+    s->sum += v;
+    s->count += 1;
+    return 0;
+}
+
+double silk_metrics_get(const char *name, const char *labels)
+{
+    family *f = find_family(name);
+    if (!f)
+        return 0;
+    for (series *s = f->series; s; s = s->next)
+        if (strcmp(s->labels, labels ? labels : "") == 0)
+            return f->type == SILK_METRIC_HISTOGRAM ? s->count : s->value;
+    return 0;
+}
+
+void silk_metrics_reset(void)
+{
+    for (family *f; (f = families);) {
+        families = f->next;
+        for (series *s; (s = f->series);) {
+            f->series = s->next;
+            free(s->labels);
+            free(s->buckets);
+            free(s);
+        }
+        free(f->name);
+        free(f->help);
+        free(f);
+    }
+    families_tail = NULL;
+}
+
+/* --- exposition ------------------------------------------------------------------ */
+
+typedef struct out {
+    char *p;
+    size_t len, cap;
+    int failed;
+} out;
+
+static void put(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out *o, const char *fmt, ...)
+{
+    if (o->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->failed = 1;
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = o->cap * 2 + (size_t)n;
+        char *p = realloc(o->p, cap);
+        if (!p) {
+            o->failed = 1;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
+    }
+}
+
+static const char *num(char *buf, size_t len, double v)
+{
+    if (v != v)
+        return "NaN";
+    if (isinf(v))
+        return v > 0 ? "+Inf" : "-Inf";
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, len, "%.0f", v);
+    else {
+        snprintf(buf, len, "%.15g", v);   /* the shortest of these that reads back */
+        if (strtod(buf, NULL) != v)
+            snprintf(buf, len, "%.17g", v);
+    }
+    return buf;
+}
+
+static void put_help(out *o, const char *help)
+{
+    put(o, " ");
+    for (const char *p = help; *p; p++) {
+        if (*p == '\\')
+            put(o, "\\\\");
+        else if (*p == '\n')
+            put(o, "\\n");
+        else
+            put(o, "%c", *p);
+    }
+}
+
+static const char *type_name(silk_metric_type t)
+{
+    return t == SILK_METRIC_COUNTER ? "counter" : t == SILK_METRIC_GAUGE ? "gauge" : "histogram";
+}
+
+char *silk_metrics_render(size_t *len)
+{
+    out o = {malloc(16384), 0, 16384, 0};
+    if (!o.p)
+        return NULL;
+    o.p[0] = '\0';
+    char a[64], b[64];
+    for (family *f = families; f; f = f->next) {
+        if (!f->series)
+            continue;
+        if (f->help) {
+            put(&o, "# HELP %s", f->name);
+            put_help(&o, f->help);
+            put(&o, "\n");
+        }
+        put(&o, "# TYPE %s %s\n", f->name, type_name(f->type));
+        for (series *s = f->series; s; s = s->next) {
+            const char *l = s->labels;
+            if (f->type != SILK_METRIC_HISTOGRAM) {
+                put(&o, "%s%s%s%s %s\n", f->name, *l ? "{" : "", l, *l ? "}" : "", num(a, sizeof a, s->value));
+                continue;
+            }
+            double cum = 0;
+            for (int i = 0; i <= f->nbounds; i++) {
+                cum += i < f->nbounds ? s->buckets[i] : 0;
+                double le = i < f->nbounds ? f->bounds[i] : INFINITY;
+                put(&o, "%s_bucket{%s%sle=\"%s\"} %s\n", f->name, l, *l ? "," : "",
+                    num(a, sizeof a, le), num(b, sizeof b, i < f->nbounds ? cum : s->count));
+            }
+            put(&o, "%s_sum%s%s%s %s\n", f->name, *l ? "{" : "", l, *l ? "}" : "", num(a, sizeof a, s->sum));
+            put(&o, "%s_count%s%s%s %s\n", f->name, *l ? "{" : "", l, *l ? "}" : "", num(a, sizeof a, s->count));
+        }
+    }
+    if (o.failed) {
+        free(o.p);
+        return NULL;
+    }
+    *len = o.len;
+    return o.p;
+}
+
+/* --- the engine's own families ------------------------------------------------------ */
+
+static void describe_engine_families(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    silk_metrics_describe("silk_tasks", SILK_METRIC_GAUGE, "Live tasks by state (and what waiting ones wait on).", NULL, 0);
+    silk_metrics_describe("silk_tasks_created_total", SILK_METRIC_COUNTER, "Tasks spawned since start.", NULL, 0);
+    silk_metrics_describe("silk_resources", SILK_METRIC_GAUGE, "Live C resources by kind.", NULL, 0);
+    silk_metrics_describe("silk_resources_acquired_total", SILK_METRIC_COUNTER, "C resources acquired since start, by kind.", NULL, 0);
+    silk_metrics_describe("silk_lua_heap_bytes", SILK_METRIC_GAUGE, "Bytes in the Lua heap.", NULL, 0);
+    silk_metrics_describe("silk_loop_iterations_total", SILK_METRIC_COUNTER, "Event loop iterations.", NULL, 0);
+    silk_metrics_describe("process_cpu_seconds_total", SILK_METRIC_COUNTER, "User and system CPU time.", NULL, 0);
+    silk_metrics_describe("process_resident_memory_bytes", SILK_METRIC_GAUGE, "Resident set size.", NULL, 0);
+    silk_metrics_describe("silk_metrics_scrapes_total", SILK_METRIC_COUNTER, "Expositions served.", NULL, 0);
+    silk_metrics_describe("silk_metrics_render_seconds", SILK_METRIC_GAUGE, "Time the last exposition took to collect and render.", NULL, 0);
+}
+
+/* Label values here are C identifiers and fixed names: nothing to escape
+ * beyond what the names hold (spaces are fine inside quotes). */
+static void collect_engine(silk_engine *e)
+{
+    describe_engine_families();
+    /* Counting by state walks every task record (about 35 ns each, cache
+     * misses): with many tasks the counts are refreshed at most once a
+     * second so that frequent scrapes do not stall the loop. */
+    static long by_state[SILK_TASK_FAILED + 1], by_reason[SILK_WAIT_COUNT_];
+    static double counted_at;
+    double now = silk_now();
+    if (e->all.n <= TASK_WALK_FREE || now - counted_at >= 1.0) {
+        memset(by_state, 0, sizeof by_state);
+        memset(by_reason, 0, sizeof by_reason);
+        for (silk_task *t = e->all.head; t; t = t->all_next) {
+            if (t->state == SILK_TASK_WAITING && t->reason < SILK_WAIT_COUNT_)
+                by_reason[t->reason]++;
+            else if (t->state <= SILK_TASK_FAILED)
+                by_state[t->state]++;
+        }
+        counted_at = now;
+    }
+    char labels[96];
+    silk_metrics_set("silk_tasks", "state=\"runnable\"", (double)by_state[SILK_TASK_RUNNABLE]);
+    silk_metrics_set("silk_tasks", "state=\"running\"", (double)by_state[SILK_TASK_RUNNING]);
+    for (int r = SILK_WAIT_NONE + 1; r < SILK_WAIT_COUNT_; r++) {
+        snprintf(labels, sizeof labels, "state=\"waiting\",on=\"%s\"", silk_wait_reason_name((silk_wait_reason)r));
+        silk_metrics_set("silk_tasks", labels, (double)by_reason[r]);
+    }
+    silk_metrics_set("silk_tasks_created_total", NULL, (double)e->next_id);
+    for (int k = 0; k < SILK_RES_COUNT_; k++) {
+        snprintf(labels, sizeof labels, "kind=\"%s\"", silk_track_name((silk_res)k));
+        silk_metrics_set("silk_resources", labels, (double)silk_track_live((silk_res)k));
+        silk_metrics_set("silk_resources_acquired_total", labels, (double)silk_track_total((silk_res)k));
+    }
+    lua_State *L = silk_engine_lua(e);
+    silk_metrics_set("silk_lua_heap_bytes", NULL, (double)lua_gc(L, LUA_GCCOUNT, 0) * 1024.0 + lua_gc(L, LUA_GCCOUNTB, 0));
+    silk_metrics_set("silk_loop_iterations_total", NULL, (double)ev_iteration(silk_engine_loop(e)));
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        silk_metrics_set("process_cpu_seconds_total", NULL,
+                         (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+                         (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6);
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages, rss;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) == 2)
+            silk_metrics_set("process_resident_memory_bytes", NULL, (double)rss * (double)sysconf(_SC_PAGESIZE));
+        fclose(f);
+    }
+}
+
+void silk_metrics_collect(silk_engine *e)
+{
+    collect_engine(e);
+    lua_State *L = silk_engine_lua(e);
+    int top = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "silk.metrics");
+    if (lua_pcall(L, 1, 1, 0) == 0) {
+        lua_getfield(L, -1, "collect");
+        if (lua_pcall(L, 0, 0, 0) != 0)
+            fprintf(stderr, "silk: metrics: a collector failed: %s\n", lua_tostring(L, -1));
+    } else {
+        fprintf(stderr, "silk: metrics: %s\n", lua_tostring(L, -1));
+    }
+    lua_settop(L, top);
+}
+
+/* --- HTTP server ------------------------------------------------------------------------ */
+
+typedef struct hconn {
+    silk_metrics_server *srv;
+    int fd;
+    ev_io io;
+    ev_timer idle;
+    struct hconn *next, *prev;
+    char in[REQ_MAX];
+    size_t inlen;
+    out o;                        /* response bytes not yet written */
+    size_t sent;
+    unsigned keep_alive : 1;
+    unsigned close_after : 1;     /* close once o is written */
+    unsigned closed : 1;          /* on srv->dead */
+} hconn;
+
+struct silk_metrics_server {
+    silk_engine *e;
+    int fd;
+    int port;
+    ev_io accept_io;
+    ev_check reaper;
+    hconn *conns, *dead;
+    int nconns;
+};
+
+static void hlist_remove(hconn **head, hconn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static void hlist_push(hconn **head, hconn *c)
+{
+    c->prev = NULL;
+    c->next = *head;
+    if (*head)
+        (*head)->prev = c;
+    *head = c;
+}
+
+/* Watchers are unref'd while active (metrics never keep a run going). */
+static void set_io(struct ev_loop *loop, ev_io *w, int events)
+{
+    if (ev_is_active(w)) {
+        if ((w->events & (EV_READ | EV_WRITE)) == events)
+            return;
+        ev_ref(loop);
+        ev_io_stop(loop, w);
+    }
+    if (!events)
+        return;
+    ev_io_set(w, w->fd, events);
+    ev_io_start(loop, w);
+    ev_unref(loop);
+}
+
+static void hconn_close(hconn *c)
+{
+    if (c->closed)
+        return;
+    silk_metrics_server *s = c->srv;
+    struct ev_loop *loop = silk_engine_loop(s->e);
+    set_io(loop, &c->io, 0);
+    if (ev_is_active(&c->idle)) {
+        ev_ref(loop);
+        ev_timer_stop(loop, &c->idle);
+    }
+    close(c->fd);
+    c->closed = 1;
+    hlist_remove(&s->conns, c);
+    s->nconns--;
+    hlist_push(&s->dead, c);
+    if (!ev_is_active(&s->reaper)) {
+        ev_check_start(loop, &s->reaper);
+        ev_unref(loop);
+    }
+}
+
+static void hconn_free(hconn *c)
+{
+    free(c->o.p);
+    free(c);
+}
+
+static void on_reaper(struct ev_loop *loop, ev_check *w, int revents)
+{
+    silk_metrics_server *s = container_of(w, silk_metrics_server, reaper);
+    for (hconn *c; (c = s->dead);) {
+        hlist_remove(&s->dead, c);
+        hconn_free(c);
+    }
+    ev_ref(loop);
+    ev_check_stop(loop, w);
+}
+
+static void respond(hconn *c, int status, const char *reason, const char *ctype,
+                    const char *body, size_t len, const char *extra)
+{
+    put(&c->o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+        status, reason, ctype, len, extra ? extra : "", c->keep_alive ? "" : "Connection: close\r\n");
+    if (c->o.failed)
+        return;
+    size_t need = c->o.len + len;
+    if (need > c->o.cap) {
+        char *p = realloc(c->o.p, need);
+        if (!p) {
+            c->o.failed = 1;
+            return;
+        }
+        c->o.p = p;
+        c->o.cap = need;
+    }
+    memcpy(c->o.p + c->o.len, body, len);
+    c->o.len += len;
+    if (!c->keep_alive)
+        c->close_after = 1;
+}
+
+static void respond_text(hconn *c, int status, const char *reason, const char *extra)
+{
+    char body[64];
+    int n = snprintf(body, sizeof body, "%d %s\n", status, reason);
+    respond(c, status, reason, "text/plain; charset=utf-8", body, (size_t)n, extra);
+}
+
+/* 1 when the request head has header `name` whose value contains `value`
+ * (case-insensitive; "" matches any value). */
+static int header_has(const char *head, size_t len, const char *name, const char *value)
+{
+    size_t nl = strlen(name);
+    const char *p = memchr(head, '\n', len);   /* skip the request line */
+    while (p && p < head + len) {
+        p++;
+        const char *end = memchr(p, '\n', (size_t)(head + len - p));
+        size_t ll = end ? (size_t)(end - p) : (size_t)(head + len - p);
+        if (ll > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            char v[256];
+            size_t vl = ll - nl - 1 < sizeof v - 1 ? ll - nl - 1 : sizeof v - 1;
+            memcpy(v, p + nl + 1, vl);
+            v[vl] = '\0';
+            return strcasestr(v, value) != NULL;
+        }
+        p = end;
+    }
+    return 0;
+}
+
+/* Handles the complete requests in c->in; responses go to c->o. */
+static void handle_requests(hconn *c)
+{
+    while (!c->close_after) {
+        char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
+        size_t hlen = end ? (size_t)(end - c->in) + 4 : 0;
+        if (!end) {
+            if (c->inlen >= sizeof c->in) {
+                c->keep_alive = 0;
+                respond_text(c, 431, "Request Header Fields Too Large", NULL);
+            }
+            return;
+        }
+        char method[16], target[256], version[16];
+        int ok = sscanf(c->in, "%15s %255s %15s", method, target, version) == 3 &&
+                 strncmp(version, "HTTP/1.", 7) == 0;
+        c->keep_alive = ok && version[7] == '1' && !header_has(c->in, hlen, "Connection", "close");
+        if (ok && (header_has(c->in, hlen, "Content-Length", "") || header_has(c->in, hlen, "Transfer-Encoding", "")))
+            ok = 0;                       /* no request bodies here */
+        if (!ok) {
+            c->keep_alive = 0;
+            respond_text(c, 400, "Bad Request", NULL);
+            return;
+        }
+        char *q = strchr(target, '?');
+        if (q)
+            *q = '\0';
+        if (strcmp(method, "GET") != 0) {
+            respond_text(c, 405, "Method Not Allowed", "Allow: GET\r\n");
+        } else if (strcmp(target, "/metrics") != 0) {
+            respond_text(c, 404, "Not Found", NULL);
+        } else {
+            silk_engine *e = c->srv->e;
+            double t0 = silk_now();
+            silk_metrics_add("silk_metrics_scrapes_total", NULL, 1);
+            silk_metrics_collect(e);
+            size_t len = 0;
+            char *body = silk_metrics_render(&len);
+            if (body)
+                respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len, NULL);
+            else
+                respond_text(c, 500, "Internal Server Error", NULL);
+            free(body);
+            silk_metrics_set("silk_metrics_render_seconds", NULL, silk_now() - t0);
+        }
+        memmove(c->in, c->in + hlen, c->inlen - hlen);
+        c->inlen -= hlen;
+    }
+}
+
+static void hconn_flush(hconn *c)
+{
+    while (c->sent < c->o.len) {
+        ssize_t n = send(c->fd, c->o.p + c->sent, c->o.len - c->sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0) {
+            hconn_close(c);
+            return;
+        }
+        c->sent += (size_t)n;
+    }
+    if (c->sent == c->o.len) {
+        c->o.len = c->sent = 0;
+        if (c->close_after) {
+            hconn_close(c);
+            return;
+        }
+    }
+    set_io(silk_engine_loop(c->srv->e), &c->io, EV_READ | (c->o.len ? EV_WRITE : 0));
+}
+
+static void on_hconn(struct ev_loop *loop, ev_io *w, int revents)
+{
+    hconn *c = container_of(w, hconn, io);
+    if (revents & EV_READ) {
+        for (;;) {
+            if (c->inlen == sizeof c->in)
+                break;
+            ssize_t n = recv(c->fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            if (n <= 0) {
+                hconn_close(c);
+                return;
+            }
+            c->inlen += (size_t)n;
+        }
+        ev_timer_again(loop, &c->idle);
+        if (!c->close_after)
+            handle_requests(c);
+        if (c->o.failed) {
+            hconn_close(c);
+            return;
+        }
+    }
+    hconn_flush(c);
+}
+
+static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hconn_close(container_of(w, hconn, idle));
+}
+
+static void on_haccept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    silk_metrics_server *s = container_of(w, silk_metrics_server, accept_io);
+    for (;;) {
+        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        hconn *c = s->nconns < CONN_MAX ? calloc(1, sizeof *c) : NULL;
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->srv = s;
+        c->fd = fd;
+        ev_io_init(&c->io, on_hconn, fd, EV_READ);
+        ev_init(&c->idle, on_idle);
+        c->idle.repeat = IDLE_TIMEOUT;
+        ev_timer_again(loop, &c->idle);
+        ev_unref(loop);
+        hlist_push(&s->conns, c);
+        s->nconns++;
+        set_io(loop, &c->io, EV_READ);
+    }
+}
+
+/* Splits "HOST:PORT", ":PORT", "PORT", "[V6]:PORT" into host and port. */
+static int split_addr(const char *addr, char *host, size_t hlen, char *port, size_t plen)
+{
+    const char *colon = strrchr(addr, ':');
+    const char *h = "127.0.0.1";
+    size_t hl = strlen(h);
+    const char *p = addr;
+    if (colon) {
+        p = colon + 1;
+        if (colon > addr) {
+            h = addr;
+            hl = (size_t)(colon - addr);
+            if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+                h++;
+                hl -= 2;
+            }
+        }
+    }
+    if (!*p || strspn(p, "0123456789") != strlen(p) || hl >= hlen || strlen(p) >= plen)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    snprintf(port, plen, "%s", p);
+    return 0;
+}
+
+silk_metrics_server *silk_metrics_serve(silk_engine *e, const char *addr, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    struct addrinfo hints, *ai = NULL;
+    silk_metrics_server *s = NULL;
+    int fd = -1;
+    if (!addr || split_addr(addr, host, sizeof host, port, sizeof port) != 0) {
+        snprintf(err, errlen, "metrics: bad address '%s' (HOST:PORT, :PORT or PORT)", addr ? addr : "");
+        goto fail;
+    }
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    int gr = getaddrinfo(host, port, &hints, &ai);
+    if (gr != 0) {
+        snprintf(err, errlen, "metrics: %s: %s", host, gai_strerror(gr));
+        goto fail;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+        snprintf(err, errlen, "metrics: %s: %s", addr, strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(err, errlen, "metrics: getsockname: %s", strerror(errno));
+        goto fail;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "metrics: out of memory");
+        goto fail;
+    }
+    s->e = e;
+    s->fd = fd;
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    ev_io_init(&s->accept_io, on_haccept, fd, EV_READ);
+    set_io(silk_engine_loop(e), &s->accept_io, EV_READ);
+    ev_check_init(&s->reaper, on_reaper);
+    freeaddrinfo(ai);
+    describe_engine_families();
+    return s;
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (ai)
+        freeaddrinfo(ai);
+    return NULL;
+}
+
+int silk_metrics_port(silk_metrics_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void silk_metrics_close(silk_metrics_server *s)
+{
+    if (!s)
+        return;
+    struct ev_loop *loop = silk_engine_loop(s->e);
+    while (s->conns)
+        hconn_close(s->conns);
+    for (hconn *c; (c = s->dead);) {
+        hlist_remove(&s->dead, c);
+        hconn_free(c);
+    }
+    if (ev_is_active(&s->reaper)) {
+        ev_ref(loop);
+        ev_check_stop(loop, &s->reaper);
+    }
+    set_io(loop, &s->accept_io, 0);
+    close(s->fd);
+    free(s);
+}

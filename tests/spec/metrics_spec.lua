@@ -1,0 +1,172 @@
+-- Metrics: the registry, the exposition format, and GET /metrics served on
+-- the spec's own loop.
+local silk = require("silk")
+local metrics = require("silk.metrics")
+
+local NAME = "[a-zA-Z_:][a-zA-Z0-9_:]*"
+local LNAME = "[a-zA-Z_][a-zA-Z0-9_]*"
+
+-- Parses one sample line; returns name, labels table, value, or nil, why.
+local function parse_sample(line)
+  local name, rest = line:match("^(" .. NAME .. ")(.*)$")
+  if not name then return nil, "bad metric name" end
+  local labels = {}
+  if rest:sub(1, 1) == "{" then
+    local i = 2
+    while rest:sub(i, i) ~= "}" do
+      local lname, after = rest:match("^(" .. LNAME .. ')="()', i)
+      if not lname then return nil, "bad label name at " .. i end
+      local j, value = after, {}
+      while true do
+        local ch = rest:sub(j, j)
+        if ch == "" then return nil, "unterminated label value" end
+        if ch == '"' then break end
+        if ch == "\\" then
+          local nx = rest:sub(j + 1, j + 1)
+          if nx ~= "\\" and nx ~= '"' and nx ~= "n" then return nil, "bad escape" end
+          value[#value + 1] = nx == "n" and "\n" or nx
+          j = j + 2
+        else
+          if ch == "\n" then return nil, "newline in label value" end
+          value[#value + 1] = ch
+          j = j + 1
+        end
+      end
+      labels[lname] = table.concat(value)
+      i = j + 1
+      if rest:sub(i, i) == "," then i = i + 1 elseif rest:sub(i, i) ~= "}" then return nil, "expected , or }" end
+    end
+    rest = rest:sub(i + 1)
+  end
+  local v = rest:match("^ (%S+)$")
+  if not v then return nil, "expected one space and a value" end
+  local num = tonumber(v)
+  if not num and v ~= "+Inf" and v ~= "-Inf" and v ~= "NaN" then return nil, "bad value " .. v end
+  return name, labels, num or v
+end
+
+-- Checks a whole exposition; returns { [name .. "{" .. sorted labels .. "}"] = value }.
+local function parse_exposition(text)
+  assert.equal("\n", text:sub(-1))
+  local types, samples = {}, {}
+  local n = 0
+  for line in text:gmatch("([^\n]*)\n") do
+    n = n + 1
+    if line:sub(1, 1) == "#" then
+      local kind, name, rest = line:match("^# (%u+) (" .. NAME .. ") ?(.*)$")
+      assert(kind == "HELP" or kind == "TYPE", "bad comment line: " .. line)
+      if kind == "TYPE" then
+        assert(rest == "counter" or rest == "gauge" or rest == "histogram", "bad type: " .. line)
+        assert(not types[name], "TYPE twice: " .. name)
+        types[name] = rest
+      end
+    else
+      local name, labels, value = parse_sample(line)
+      assert(name, "bad sample line (" .. tostring(labels) .. "): " .. line)
+      local family = name:gsub("_bucket$", ""):gsub("_sum$", ""):gsub("_count$", "")
+      assert(types[name] or types[family], "sample before its TYPE: " .. line)
+      local keys = {}
+      for k, v in pairs(labels) do keys[#keys + 1] = k .. "=" .. v end
+      table.sort(keys)
+      samples[name .. "{" .. table.concat(keys, ",") .. "}"] = value
+    end
+  end
+  assert(n > 10)
+  return samples, types
+end
+
+describe("GET /metrics", function()
+  local srv, base
+
+  before_each(function()
+    srv = assert(metrics.serve("127.0.0.1:0"))
+    base = "http://127.0.0.1:" .. srv:port()
+  end)
+  after_each(function() srv:close() end)
+
+  local function scrape()
+    local res = assert(silk.fetch(base .. "/metrics"))
+    assert.equal(200, res.status)
+    assert.matches("^text/plain; version=0%.0%.4", res.headers["content-type"])
+    return parse_exposition(res.body)
+  end
+
+  it("serves valid exposition text with the engine's families", function()
+    local s, types = scrape()
+    assert.equal("gauge", types.silk_tasks)
+    assert.is_true(s['silk_tasks{on=fetch,state=waiting}'] >= 1)   -- this very fetch
+    assert.is_number(s["silk_resources{kind=tasks}"])
+    assert.is_true(s["process_resident_memory_bytes{}"] > 0)
+    assert.is_true(s["silk_lua_heap_bytes{}"] > 0)
+    assert.equal("counter", types.silk_fetch_requests_total)
+    assert.equal("gauge", types.silk_gc_pause_seconds)
+  end)
+
+  it("moves counters as pages are fetched and the runner counts", function()
+    local before = scrape()
+    metrics.describe("spec_pages_total", "counter", "Pages the spec fetched.")
+    for _ = 1, 3 do
+      assert(silk.fetch(base .. "/metrics"))
+      metrics.add("spec_pages_total", 1, { status = 200 })
+    end
+    metrics.add("spec_errors_total", 2, { kind = 'say "hi"\\' })
+    metrics.observe("spec_latency_seconds", 0.003)
+    metrics.observe("spec_latency_seconds", 0.3)
+    local after = scrape()
+    local k = "silk_fetch_requests_total{outcome=completed}"
+    assert.equal(before[k] + 4, after[k])
+    assert.equal(before["silk_metrics_scrapes_total{}"] + 4, after["silk_metrics_scrapes_total{}"])
+    assert.equal(3, after["spec_pages_total{status=200}"])
+    assert.equal(2, after['spec_errors_total{kind=say "hi"\\}'])
+    assert.is_true(after["silk_tasks_created_total{}"] >= before["silk_tasks_created_total{}"])
+    -- histogram buckets are cumulative and end with +Inf = count
+    assert.equal(1, after["spec_latency_seconds_bucket{le=0.005}"])
+    assert.equal(2, after["spec_latency_seconds_bucket{le=0.5}"])
+    assert.equal(2, after["spec_latency_seconds_bucket{le=+Inf}"])
+    assert.equal(2, after["spec_latency_seconds_count{}"])
+    assert.near(0.303, after["spec_latency_seconds_sum{}"], 1e-9)
+  end)
+
+  it("runs registered collectors before each exposition", function()
+    local calls = 0
+    local fn = metrics.collector(function()
+      calls = calls + 1
+      metrics.set("spec_queue", 7 * calls, { host = "a.example" })
+    end)
+    local s = scrape()
+    assert.equal(1, calls)
+    assert.equal(7, s["spec_queue{host=a.example}"])
+    s = scrape()
+    assert.equal(14, s["spec_queue{host=a.example}"])
+    metrics.remove_collector(fn)
+  end)
+
+  it("answers 404 elsewhere, 405 to other methods, 431 to oversized heads", function()
+    assert.equal(404, silk.fetch(base .. "/").status)
+    assert.equal(405, silk.fetch{ url = base .. "/metrics", method = "DELETE" }.status)
+    local big = assert(silk.fetch{ url = base .. "/metrics", headers = { ["X-Big"] = string.rep("x", 9000) } })
+    assert.equal(431, big.status)
+    assert.equal(200, silk.fetch(base .. "/metrics").status)   -- still serving
+  end)
+end)
+
+describe("the metric registry", function()
+  it("rejects bad names, type clashes and negative counter increments", function()
+    assert.has_error(function() metrics.add("9bad", 1) end)
+    assert.has_error(function() metrics.add("spec_ok_total", 1, { ["bad-label"] = "x" }) end)
+    metrics.add("spec_clash", 1)
+    assert.has_error(function() metrics.observe("spec_clash", 1) end)
+    assert.has_error(function() metrics.add("spec_clash", -1) end)
+    metrics.set("spec_gauge", 5)
+    metrics.add("spec_gauge", -2)
+    assert.equal(3, metrics.get("spec_gauge"))
+  end)
+
+  it("binds to loopback when only a port is given", function()
+    local srv = assert(metrics.serve(":0"))
+    local res = assert(silk.fetch("http://127.0.0.1:" .. srv:port() .. "/metrics"))
+    assert.equal(200, res.status)
+    srv:close()
+    assert.is_nil((metrics.serve("not an address")))
+  end)
+end)
