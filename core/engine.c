@@ -269,6 +269,7 @@ void silk_engine_free(silk_engine *e)
     silk_preempt_stop(e);
     silk_gcpace_free(e->gc);
     lua_close(e->L);
+    silk_task_engine_free(e);
     /* Watchers were unref'd when started: restore the counts before stopping. */
     ev_ref(e->loop);
     ev_prepare_stop(e->loop, &e->sched_prepare);

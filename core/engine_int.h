@@ -11,11 +11,18 @@
 #include "engine.h"
 #include "task.h"
 
-/* An intrusive doubly linked list of tasks; see task_int.h for the links. */
+/* An intrusive doubly linked list of tasks, FIFO; see task_int.h for the links. */
 typedef struct silk_tlist {
     silk_task *head, *tail;
     int n;
 } silk_tlist;
+
+/* The same without a tail, for sets whose order does not matter (a task's
+ * children, a scope's children): two of them live in every task record. */
+typedef struct silk_tset {
+    silk_task *head;
+    int n;
+} silk_tset;
 
 struct silk_engine {
     struct ev_loop *loop;
@@ -34,6 +41,8 @@ struct silk_engine {
     int anchors_ref;              /* registry sub-table anchoring live coroutines and handles */
     long unobserved_failures;     /* failed tasks whose error nobody has seen yet */
     int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */
+    char **sites;                 /* interned creation sites (task.c) */
+    size_t nsites, sites_cap;
 
     /* loop watchers (engine.c) */
     ev_prepare sched_prepare;     /* resumes runnable tasks before the loop blocks */

@@ -115,7 +115,7 @@ static int task_cpu_time(lua_State *L)
     silk_task *t = check_task(L, 1);
     double cpu = t->cpu;
     if (t->state == SILK_TASK_RUNNING)
-        cpu += silk_now() - t->run_since;
+        cpu += silk_now() - t->since;
     lua_pushnumber(L, cpu);
     return 1;
 }
@@ -182,7 +182,7 @@ static int task_tasks(lua_State *L)
                 lua_pushstring(L, t->what);
                 lua_setfield(L, -2, "what");
             }
-            lua_pushnumber(L, now - t->wait_since);
+            lua_pushnumber(L, now - t->since);
             lua_setfield(L, -2, "waiting_for");
         }
         lua_pushnumber(L, now - t->created);

@@ -88,7 +88,7 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (!t || in_library(L, e))
         return;                           /* the next tick will find user code */
     double now = silk_now();
-    int slice_used = now - t->run_since >= e->opts.slice;
+    int slice_used = now - t->since >= e->opts.slice;
     int in_task = L == t->co;
     silk_frame *f = due_frame(t, now, slice_used);
     if (f == &t->frame0 && in_task && can_yield_here(L, e, 0)) {
@@ -116,7 +116,7 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
     if (!t)
         return;
     double now = silk_now();
-    int due = now - t->run_since >= e->opts.slice;
+    int due = now - t->since >= e->opts.slice;
     for (silk_frame *f = t->frames; f && !due; f = f->prev)
         due = f->deadline > 0 && now >= f->deadline;
     if (due)

@@ -65,9 +65,33 @@ static const char waiting_key = 0;   /* registry: factory of waiting wrappers */
 
 TLIST_LINKS(all, all_next, all_prev)
 TLIST_LINKS(runq, run_next, run_prev)
-TLIST_LINKS(sib, sib_next, sib_prev)
-TLIST_LINKS(scope, sc_next, sc_prev)
 TLIST_LINKS(waitq, q_next, q_prev)
+
+/* The unordered sets push at the head. */
+#define TSET_LINKS(name, NEXT, PREV)                                               \
+    static void name##_push(silk_tset *s, silk_task *t)                            \
+    {                                                                             \
+        t->PREV = NULL;                                                           \
+        t->NEXT = s->head;                                                        \
+        if (s->head)                                                              \
+            s->head->PREV = t;                                                    \
+        s->head = t;                                                              \
+        s->n++;                                                                   \
+    }                                                                             \
+    static void name##_remove(silk_tset *s, silk_task *t)                          \
+    {                                                                             \
+        if (t->PREV)                                                              \
+            t->PREV->NEXT = t->NEXT;                                              \
+        else                                                                      \
+            s->head = t->NEXT;                                                    \
+        if (t->NEXT)                                                              \
+            t->NEXT->PREV = t->PREV;                                              \
+        t->NEXT = t->PREV = NULL;                                                 \
+        s->n--;                                                                   \
+    }
+
+TSET_LINKS(sib, sib_next, sib_prev)
+TSET_LINKS(scope, sc_next, sc_prev)
 
 void silk_tlist_qpush(silk_tlist *q, silk_task *t)
 {
@@ -301,9 +325,19 @@ int silk_task_interrupted(silk_task *t)
 
 /* --- waiting --------------------------------------------------------------- */
 
+/* A sleep's end is one of the times the wait timer stands for. */
+static void clear_sleep(silk_task *t)
+{
+    if (t->sleep_until > 0) {
+        t->sleep_until = 0;
+        silk_track_release(SILK_RES_TIMER);
+    }
+}
+
 static void end_wait(silk_task *t)
 {
-    ev_timer_stop(t->e->loop, &t->deadline_timer);
+    ev_timer_stop(t->e->loop, &t->timer);
+    clear_sleep(t);
     silk_tlist_qremove(t);
     t->reason = SILK_WAIT_NONE;
     t->what = NULL;
@@ -334,17 +368,43 @@ static void interrupt_wait(silk_task *t)
     set_state(t, SILK_TASK_RUNNABLE);
 }
 
-static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+/* When the waiting task's timer must fire: the end of its sleep or the
+ * earliest deadline of the frames that may interrupt the wait; 0 for never. */
+static double wake_at(silk_task *t)
 {
-    silk_task *t = container_of(w, silk_task, deadline_timer);
-    interrupt_wait(t);
-    if (t->state == SILK_TASK_WAITING) {
-        /* Woke a hair early by the monotonic clock: wait for the rest. */
-        double d = silk_task_next_deadline(t);
-        if (d > 0) {
-            ev_timer_set(w, fmax(d - silk_now(), 1e-4), 0);
-            ev_timer_start(loop, w);
-        }
+    double d = t->sleep_until;
+    for (silk_frame *f = t->wait_upto; f && !t->wait_shield; f = f->prev)
+        if (f->deadline > 0 && !f->cancelled && (d == 0 || f->deadline < d))
+            d = f->deadline;
+    return d;
+}
+
+static void arm_timer(silk_task *t, double now)
+{
+    double d = wake_at(t);
+    if (d > 0) {
+        ev_now_update(t->e->loop);        /* the loop's time is stale while tasks run */
+        ev_timer_set(&t->timer, fmax(d - now, 0), 0);
+        ev_timer_start(t->e->loop, &t->timer);
+    }
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    silk_task *t = container_of(w, silk_task, timer);
+    interrupt_wait(t);                    /* a deadline: the interruption wins */
+    if (t->state != SILK_TASK_WAITING)
+        return;
+    double now = silk_now();
+    if (t->sleep_until > 0 && now >= t->sleep_until) {
+        silk_task_wake(t, 0);
+        return;
+    }
+    /* Woke a hair early by the monotonic clock: wait for the rest. */
+    double d = wake_at(t);
+    if (d > 0) {
+        ev_timer_set(w, fmax(d - now, 1e-4), 0);
+        ev_timer_start(loop, w);
     }
 }
 
@@ -369,6 +429,7 @@ static int park(lua_State *L, silk_wait_reason reason, const char *what, silk_wa
     if (!shield && silk_task_pushinterrupt(t, L, upto)) {
         if (cancel)
             cancel(t, data);
+        clear_sleep(t);
         if (t->wait_ref != LUA_NOREF) {
             luaL_unref(L, LUA_REGISTRYINDEX, t->wait_ref);
             t->wait_ref = LUA_NOREF;
@@ -384,16 +445,8 @@ static int park(lua_State *L, silk_wait_reason reason, const char *what, silk_wa
     t->cancel_data = data;
     t->wait_upto = upto;
     t->wait_shield = shield;
-    t->wait_since = silk_now();
-    double d = 0;
-    for (silk_frame *f = upto; f && !shield; f = f->prev)
-        if (f->deadline > 0 && (d == 0 || f->deadline < d))
-            d = f->deadline;
-    if (d > 0) {
-        ev_now_update(t->e->loop);
-        ev_timer_set(&t->deadline_timer, fmax(d - t->wait_since, 0), 0);
-        ev_timer_start(t->e->loop, &t->deadline_timer);
-    }
+    t->since = silk_now();
+    arm_timer(t, t->since);
     set_state(t, SILK_TASK_WAITING);
     return lua_yield(L, 0);
 }
@@ -531,21 +584,6 @@ static int interrupted_now(silk_task *t, lua_State *L)
     return 2;
 }
 
-static void sleep_cancel(silk_task *t, void *data)
-{
-    if (ev_is_active(&t->sleep_timer)) {
-        ev_timer_stop(t->e->loop, &t->sleep_timer);
-        silk_track_release(SILK_RES_TIMER);
-    }
-}
-
-static void on_sleep(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    silk_task *t = container_of(w, silk_task, sleep_timer);
-    silk_track_release(SILK_RES_TIMER);
-    silk_task_wake(t, 0);
-}
-
 int silk_task_sleep(lua_State *L, double seconds)
 {
     silk_task *t = silk_task_check_current(L, "sleep");
@@ -554,11 +592,9 @@ int silk_task_sleep(lua_State *L, double seconds)
         int n = interrupted_now(t, L);
         return n ? n : lua_yield(L, 0);
     }
-    ev_now_update(t->e->loop);            /* the loop's time is stale while tasks run */
-    ev_timer_set(&t->sleep_timer, seconds, 0);
-    ev_timer_start(t->e->loop, &t->sleep_timer);
+    t->sleep_until = silk_now() + seconds;
     silk_track_acquire(SILK_RES_TIMER);
-    return silk_task_wait(L, SILK_WAIT_SLEEP, NULL, sleep_cancel, NULL);
+    return silk_task_wait(L, SILK_WAIT_SLEEP, NULL, NULL, NULL);
 }
 
 int silk_task_join(lua_State *L, silk_task *target)
@@ -574,20 +610,69 @@ int silk_task_join(lua_State *L, silk_task *target)
 
 /* --- spawning -------------------------------------------------------------- */
 
+/* Creation sites are few (one per spawn call in the source) and shown for a
+ * task's whole life, so each is stored once: an open-addressing set of
+ * strings, owned by the engine, freed by silk_task_engine_free(). */
+static const char *intern_site(silk_engine *e, const char *site)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = site; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    if (e->nsites * 2 >= e->sites_cap) {
+        size_t cap = e->sites_cap ? e->sites_cap * 2 : 64;
+        char **grown = calloc(cap, sizeof *grown);
+        if (!grown)
+            return "?";
+        for (size_t i = 0; i < e->sites_cap; i++) {
+            if (!e->sites[i])
+                continue;
+            uint32_t g = 2166136261u;
+            for (const char *p = e->sites[i]; *p; p++)
+                g = (g ^ (unsigned char)*p) * 16777619u;
+            size_t j = g & (cap - 1);
+            while (grown[j])
+                j = (j + 1) & (cap - 1);
+            grown[j] = e->sites[i];
+        }
+        free(e->sites);
+        e->sites = grown;
+        e->sites_cap = cap;
+    }
+    size_t i = h & (e->sites_cap - 1);
+    for (; e->sites[i]; i = (i + 1) & (e->sites_cap - 1))
+        if (strcmp(e->sites[i], site) == 0)
+            return e->sites[i];
+    e->sites[i] = strdup(site);
+    if (!e->sites[i])
+        return "?";
+    e->nsites++;
+    return e->sites[i];
+}
+
+void silk_task_engine_free(silk_engine *e)
+{
+    for (size_t i = 0; i < e->sites_cap; i++)
+        free(e->sites[i]);
+    free(e->sites);
+    e->sites = NULL;
+    e->sites_cap = e->nsites = 0;
+}
+
 /* The first caller outside silk's own Lua modules: where the task was made. */
-static void creation_site(silk_engine *e, lua_State *L, char *buf, size_t len)
+static const char *creation_site(silk_engine *e, lua_State *L)
 {
     lua_Debug ar;
+    char buf[512];
     size_t dirlen = strlen(e->lua_dir);
-    snprintf(buf, len, "%s", e->current ? "?" : "(engine)");
     for (int level = 1; lua_getstack(L, level, &ar); level++) {
         if (!lua_getinfo(L, "Sl", &ar) || ar.currentline < 0)
             continue;
         if (ar.source[0] == '@' && strncmp(ar.source + 1, e->lua_dir, dirlen) == 0)
             continue;
-        snprintf(buf, len, "%s:%d", ar.short_src, ar.currentline);
-        return;
+        snprintf(buf, sizeof buf, "%s:%d", ar.short_src, ar.currentline);
+        return intern_site(e, buf);
     }
+    return e->current ? "?" : "(engine)";
 }
 
 silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const char *name,
@@ -614,13 +699,12 @@ silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const cha
     t->result_ref = LUA_NOREF;
     t->wait_ref = LUA_NOREF;
     t->created = silk_now();
-    creation_site(e, L, t->site, sizeof t->site);
+    t->site = creation_site(e, L);
     t->frame0.owner = t;
     t->frame0.deadline = timeout > 0 ? t->created + timeout : 0;
     t->frame0.err_ref = t->frame0.cause_ref = LUA_NOREF;
     t->frames = &t->frame0;
-    ev_init(&t->deadline_timer, on_deadline);
-    ev_init(&t->sleep_timer, on_sleep);
+    ev_init(&t->timer, on_timer);
     t->nwake = nargs;                     /* the first resume passes the arguments */
     t->state = SILK_TASK_DONE;            /* so that set_state below queues it */
     all_push(&e->all, t);
@@ -757,7 +841,6 @@ static void task_finish(silk_task *t, silk_task_state final)
     set_state(t, final);
 
     end_wait(t);
-    ev_timer_stop(e->loop, &t->sleep_timer);
     while (t->frames != &t->frame0) {     /* inner frames left by a kill */
         silk_frame *f = t->frames;
         t->frames = f->prev;
@@ -835,9 +918,9 @@ static void task_resume(silk_engine *e, silk_task *t)
     e->current = t;
     int nargs = t->nwake;
     t->nwake = 0;
-    t->run_since = silk_now();
+    t->since = silk_now();
     int status = lua_resume(t->co, nargs);
-    t->cpu += silk_now() - t->run_since;
+    t->cpu += silk_now() - t->since;
     e->current = NULL;
 
     if (status == LUA_YIELD) {
@@ -907,7 +990,7 @@ static void push_dump_entry(silk_task *t, lua_State *L, double now)
     char head[640];
     const char *what = t->state == SILK_TASK_WAITING ? silk_wait_reason_name(t->reason)
                                                        : silk_task_state_name(t->state);
-    double since = t->state == SILK_TASK_WAITING ? now - t->wait_since : now - t->created;
+    double since = t->state == SILK_TASK_WAITING ? now - t->since : now - t->created;
     int n = snprintf(head, sizeof head, "task %llu%s%s%s [%s%s%s, %.3fs]:\n    created at %s",
                      (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
                      t->name ? "\"" : "", what, t->what ? " " : "", t->what ? t->what : "", since,

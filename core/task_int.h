@@ -29,25 +29,36 @@ typedef struct silk_frame {
     unsigned fired : 1;           /* its interruption was delivered at least once */
     int err_ref;                  /* registry ref of its error value once triggered, else LUA_NOREF */
     int cause_ref;                /* scopes: the first failure of a child, else LUA_NOREF */
-    silk_tlist scope;             /* scopes: live children spawned through it */
+    silk_tset scope;              /* scopes: live children spawned through it */
 } silk_frame;
 
 struct silk_task {
+    /* (the 4-byte fields come first, together: no padding between them;
+     * 100 000 parked tasks are a goal, and this record is most of one) */
     unsigned magic;
-    silk_engine *e;
-    uint64_t id;
     silk_task_state state;
-    char *name;                   /* malloc'd, or NULL */
-    char site[72];                /* where it was created: "source:line" */
-
-    lua_State *co;                /* the coroutine; valid while live */
+    silk_wait_reason reason;      /* the current wait (state WAITING) */
     int co_ref, self_ref;         /* anchors in e->anchors_ref while live */
     int result_ref;               /* finished: table { n=, ... } of results or { err } */
+    int wait_ref;                 /* a value held for the wait (a pending send), or LUA_NOREF */
+    int nwake;                    /* values pushed on co for the next resume */
+    uint32_t next_frame_id;
+    unsigned wait_shield : 1;     /* no frame interrupts the wait (scope teardown) */
+    unsigned kill : 1;            /* preempt.c: end it at its current yield */
+    unsigned preempted : 1;       /* preempt.c: yielded by the time slicer */
+    unsigned observed : 1;        /* its failure was seen by a joiner */
+    unsigned unobserved : 1;      /* counted in e->unobserved_failures */
+
+    silk_engine *e;
+    uint64_t id;
+    char *name;                   /* malloc'd, or NULL */
+    const char *site;             /* where it was created, "source:line" (interned, engine-owned) */
+    lua_State *co;                /* the coroutine; valid while live */
 
     /* family: cancel propagates down; children of a finished task move up */
     silk_task *parent;
     uint64_t creator;             /* id of the task that spawned it (0: the engine) */
-    silk_tlist children;
+    silk_tset children;
     silk_task *sib_next, *sib_prev;
 
     /* lists: e->all, e->runq, a wait queue, a scope frame's children */
@@ -59,29 +70,21 @@ struct silk_task {
     silk_frame *scope;            /* the scope frame that spawned it, or NULL */
 
     /* the current wait (state WAITING) */
-    silk_wait_reason reason;
     const char *what;
     silk_wait_cancel_fn cancel;
     void *cancel_data;
     silk_frame *wait_upto;        /* frames above this one do not interrupt the wait */
-    unsigned wait_shield : 1;     /* no frame interrupts the wait (scope teardown) */
-    int wait_ref;                 /* a value held for the wait (a pending send), or LUA_NOREF */
-    int nwake;                    /* values pushed on co for the next resume */
 
     silk_frame frame0;
     silk_frame *frames;           /* innermost frame (frame0 when none pushed) */
-    uint32_t next_frame_id;
-    ev_timer deadline_timer;      /* armed while waiting under a deadline */
-    ev_timer sleep_timer;         /* silk.sleep */
+    ev_timer timer;               /* while waiting: the sleep's end or the earliest deadline */
+    double sleep_until;           /* silk.sleep: when it ends (0: not sleeping) */
 
     silk_tlist joiners;           /* tasks waiting in join() */
 
-    double created, run_since, wait_since;
+    double created;
+    double since;                 /* RUNNING: when this resume began; WAITING: when the wait began */
     double cpu;                   /* seconds spent inside lua_resume */
-    unsigned kill : 1;            /* preempt.c: end it at its current yield */
-    unsigned preempted : 1;       /* preempt.c: yielded by the time slicer */
-    unsigned observed : 1;        /* its failure was seen by a joiner */
-    unsigned unobserved : 1;      /* counted in e->unobserved_failures */
 };
 
 /* Wait queues (channels, joins): a task is on at most one. */
@@ -148,6 +151,10 @@ void *silk_task_interrupt_marker(void);
  * silk_task_pushwaiting puts around the primitive. */
 int silk_task_argerror(lua_State *L, int narg, const char *fname, const char *msg);
 int silk_task_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Frees what the task module keeps for the engine's life (interned
+ * creation sites). After lua_close. */
+void silk_task_engine_free(silk_engine *e);
 
 /* __gc of task handles: releases what a finished task still holds. */
 int silk_task_handle_gc(lua_State *L);
