@@ -54,7 +54,9 @@ static int channel_new(lua_State *L)
     *c = (channel){.cap = (int)cap};
     luaL_getmetatable(L, CHANNEL_META);
     lua_setmetatable(L, -2);
-    lua_createtable(L, cap < 64 ? (int)cap : 64, 0);
+    /* the ring's slots in the array part (a hash part would churn as the
+     * indices cycle), up to a size worth preallocating */
+    lua_createtable(L, cap < 4096 ? (int)cap : 4096, 0);
     lua_setfenv(L, -2);
     return 1;
 }

@@ -530,16 +530,27 @@ static int push_decoded(lua_State *L, int b, int ct, const char *dflt)
     const char *body = luaL_checklstring(L, b, &len);
     const char *ctype = lua_isstring(L, ct) ? lua_tostring(L, ct) : NULL;
     silk_charset_source src = silk_charset_detect(ctype, body, len, dflt, name, &bom);
-    int rc = silk_charset_to_utf8(name, body + bom, len - bom, &out, &outl);
+    int rc = 0, same = strcasecmp(name, "UTF-8") == 0 && silk_charset_valid_utf8(body + bom, len - bom);
+    if (same) {
+        /* the common case: already clean UTF-8, so the text is the body itself */
+        if (bom)
+            lua_pushlstring(L, body + bom, len - bom);
+        else
+            lua_pushvalue(L, b);
+    } else {
+        rc = silk_charset_to_utf8(name, body + bom, len - bom, &out, &outl);
+    }
     if (rc == SILK_CHARSET_EUNKNOWN) {           /* cannot happen for detected names */
         strcpy(name, "UTF-8");
         rc = silk_charset_to_utf8(name, body + bom, len - bom, &out, &outl);
     }
     if (rc != 0)
         return luaL_error(L, "fetch: out of memory decoding the body");
-    /* on OOM this raises with `out` unfreed: the only raise here, and only then */
-    lua_pushlstring(L, out, outl);
-    free(out);
+    if (!same) {
+        /* on OOM this raises with `out` unfreed: the only raise here, and only then */
+        lua_pushlstring(L, out, outl);
+        free(out);
+    }
     for (char *p = name; *p; p++)
         *p = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
     lua_pushstring(L, name);

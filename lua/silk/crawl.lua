@@ -68,7 +68,7 @@ function M.new(spider, opts)
   local s = spider.settings
   local self = setmetatable({
     spider = spider, settings = s, opts = opts or {},
-    stats = new_stats(), inflight = 0, events = silk.channel(65536),
+    stats = new_stats(), inflight = 0, events = silk.channel(4096),
     robots = {}, stopping = nil, paused = false, started = now(),
     last_progress = now(), last_checkpoint = now(), last_line = 0,
   }, Run)
@@ -199,6 +199,16 @@ local Page = {}
 Page.__index = Page
 
 function Page:follow(href, o)
+  -- pages repeat their links (menus, footers): resolving and canonicalising
+  -- each repeat again costs two URL parses for a known answer
+  local key = o == nil and href
+  if key then
+    local prior = self.followed[key]
+    if prior ~= nil then
+      self.run.stats.duplicates = self.run.stats.duplicates + 1
+      return false
+    end
+  end
   o = o or {}
   local abs = href
   if self.base then
@@ -206,11 +216,13 @@ function Page:follow(href, o)
     if not joined then return false end
     abs = joined
   end
-  return self.run:push{
+  local fresh = self.run:push{
     url = abs, depth = self.depth + 1, priority = o.priority, meta = o.meta,
     headers = o.headers, dont_filter = o.dont_filter,
     callback = o.callback and self.run.spider:callback_name(o.callback) or "parse",
   }
+  if key then self.followed[key] = fresh end
+  return fresh
 end
 
 function Page:emit(item)
@@ -222,7 +234,7 @@ end
 
 local function new_page(run, req, base)
   return setmetatable({ run = run, depth = req.depth or 0, meta = req.meta or {},
-                        url = req.url, base = base, items = {} }, Page)
+                        url = req.url, base = base, items = {}, followed = {} }, Page)
 end
 
 -- Runs the spider's pipelines on each item of the page and hands the
