@@ -152,7 +152,9 @@ int silk_frontier_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *
         return fr_mem_open(cfg, out, err, errlen);
     if (strcmp(b, "sqlite") == 0)
         return fr_sqlite_open(cfg, out, err, errlen);
-    snprintf(err, errlen, "unknown frontier backend \"%s\" (memory, sqlite)", b);
+    if (strcmp(b, "redis") == 0)
+        return fr_redis_open(cfg, out, err, errlen);
+    snprintf(err, errlen, "unknown frontier backend \"%s\" (memory, sqlite, redis)", b);
     return SILK_FRONTIER_ENOTSUP;
 }
 

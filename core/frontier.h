@@ -44,7 +44,8 @@
  * (frontier_sqlite.c, --jobdir: everything above persisted in
  * DIR/frontier.sqlite at checkpoints; after a kill -9 the reopened frontier
  * holds every request that was queued or in flight at the last checkpoint:
- * at-least-once), later "redis" (frontier_redis.c). They are interchangeable
+ * at-least-once), "redis" (frontier_redis.c: one crawl shared by many
+ * processes through Redis; cfg.url and cfg.loop). They are interchangeable
  * behind silk_frontier_ops. An asynchronous backend (Redis) may answer
  * push with SILK_FRONTIER_PUSH_UNKNOWN (dedupe decided later) and pop_ready
  * with "nothing now", and calls the notify hook (silk_frontier_set_notify)
@@ -123,7 +124,7 @@ typedef enum silk_frontier_order {
 /* Configuration. silk_frontier_cfg_init() sets the defaults given here;
  * strings are borrowed for silk_frontier_open only. */
 typedef struct silk_frontier_cfg {
-    const char *backend;     /* "memory" (default) | "sqlite" */
+    const char *backend;     /* "memory" (default) | "sqlite" | "redis" */
     const char *path;        /* sqlite: the jobdir (created if missing) */
     const char *name;        /* sqlite: the spider's name; a jobdir made by
                                 another name is refused (EMISMATCH) */
@@ -142,6 +143,10 @@ typedef struct silk_frontier_cfg {
     size_t checkpoint_ops;   /* ... or when this many changes wait; default 10000 */
     int sync_full;           /* PRAGMA synchronous=FULL (survives power loss);
                                 default NORMAL (survives kill -9) */
+    /* redis only (frontier_redis.c) */
+    const char *url;         /* "redis://IP:PORT/NAME[?visibility=S&prefetch=N&
+                                block_ms=MS&consumer=ID]" */
+    void *loop;              /* the engine's struct ev_loop: replies arrive there */
 } silk_frontier_cfg;
 
 /* Statistics. host pointers in top[] are borrowed until the next call that

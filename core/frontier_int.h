@@ -99,6 +99,7 @@ int fr_req_decode(const char *blob, size_t len, silk_frontier_req *req);
 
 int fr_mem_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, size_t errlen);
 int fr_sqlite_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, size_t errlen);
+int fr_redis_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, size_t errlen);
 
 /* Sets f->err from a format; returns code (for "return fr_fail(...)"). */
 int fr_fail(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -4,7 +4,8 @@
  *   new{backend="memory"|"sqlite", path=, name=, max_per_host=, delay=,
  *       jitter=, order="bfs"|"dfs", sort_query=, fail_threshold=,
  *       backoff_base=, backoff_max=, host_max_failures=, seed=,
- *       checkpoint_ms=, checkpoint_ops=, sync="normal"|"full"}
+ *       checkpoint_ms=, checkpoint_ops=, sync="normal"|"full",
+ *       url="redis://IP:PORT/NAME[?visibility=S&prefetch=N]" (backend "redis")}
  *                                -> frontier | nil, err (kind "jobdir": the
  *                                   store cannot be opened or belongs to
  *                                   another spider). Unknown keys and bad
@@ -14,7 +15,8 @@
  *           dont_filter=, retries=} [, now])
  *                                -> true (new) | false (seen) | nil, err (kind "url")
  *   fr:pop_ready([now])          -> req | nil, wake_at (nil: nothing queued
- *                                   or every host full). req = {id, url,
+ *                                   or every host full; redis: wake_at is a
+ *                                   short poll while Redis may deliver more). req = {id, url,
  *                                   canonical, host, depth, priority,
  *                                   callback, meta, retries, dont_filter}
  *   fr:done(id, "ok"|"failed"|"retry"|"release"|"requeue" [, now]) -> true
@@ -34,6 +36,7 @@
 
 #include <lauxlib.h>
 
+#include "engine.h"
 #include "errors.h"
 #include "frontier.h"
 #include "lapi.h"
@@ -71,7 +74,7 @@ static int push_fail(lua_State *L, silk_frontier *f, int rc, const char *kind)
 static const char *const cfg_keys[] = {
     "backend", "path", "name", "max_per_host", "delay", "jitter", "order", "sort_query",
     "fail_threshold", "backoff_base", "backoff_max", "host_max_failures", "seed",
-    "checkpoint_ms", "checkpoint_ops", "sync", NULL,
+    "checkpoint_ms", "checkpoint_ops", "sync", "url", NULL,
 };
 
 static double opt_num_field(lua_State *L, const char *k, double def)
@@ -155,6 +158,9 @@ static int frontier_new(lua_State *L)
         cfg.sync_full = 1;
     else if (strcmp(sync, "normal") != 0)
         return luaL_error(L, "frontier option sync: \"normal\" or \"full\" expected");
+    cfg.url = opt_str_field(L, "url", NULL);
+    silk_engine *eng = silk_engine_from(L);
+    cfg.loop = eng ? silk_engine_loop(eng) : NULL; /* redis: replies arrive on the loop */
 
     struct frontier_ud *ud = lua_newuserdata(L, sizeof *ud);
     ud->f = NULL;

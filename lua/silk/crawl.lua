@@ -88,6 +88,9 @@ function M.new(spider, opts)
     max_per_host = s.max_per_host, delay = s.delay, jitter = s.jitter, order = s.order,
     fail_threshold = s.host_error_budget,
   }
+  if opts.frontier then -- a crawl shared through Redis (frontier_redis.c); acks wait for checkpoint()
+    cfg.backend, cfg.url, cfg.path = "redis", opts.frontier, nil
+  end
   if opts.jobdir then os.execute("mkdir -p '" .. opts.jobdir:gsub("'", "'\\''") .. "'") end
   local fr, err = frontier_core.new(cfg)
   if not fr then error(type(err) == "table" and err.message or tostring(err), 0) end

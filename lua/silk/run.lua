@@ -5,6 +5,8 @@
 --   --jobdir DIR          persist the crawl in DIR; run again to resume
 --   --stats FILE          final stats as JSON
 --   --http-cache DIR      replay responses stored in DIR, store new ones (development)
+--   --frontier redis://IP:PORT/NAME   share the crawl NAME with other silk processes
+--   --workers N           run N `silk run` processes on this machine (needs --frontier)
 --   --quiet               no progress line (it is shown only on a TTY anyway)
 --
 -- SIGINT/SIGTERM stop taking new requests and let the in-flight ones finish
@@ -15,8 +17,9 @@ local silk = require("silk")
 local spider_mod = require("silk.spider")
 local engine = require("silk.core.engine")
 
-local usage = [[
-usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE] [--quiet]]
+local usage = [=[
+usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE]
+                [--http-cache DIR] [--quiet] [--frontier redis://IP:PORT/NAME [--workers N]]]=]
 
 local function fail(msg)
   io.stderr:write("silk run: ", msg, "\n")
@@ -39,12 +42,18 @@ local function parse_args(args)
     elseif a == "--stats" then o.stats_file = value()
     elseif a == "--http-cache" then o.http_cache = value()
     elseif a == "--quiet" or a == "-q" then o.quiet = true
+    elseif a == "--frontier" then o.frontier = value()
+    elseif a == "--workers" then
+      o.workers = tonumber(value())
+      if not o.workers or o.workers < 1 or o.workers % 1 ~= 0 then error("--workers needs a count >= 1", 0) end
     elseif a:sub(1, 1) == "-" then error("unknown option " .. a .. "\n" .. usage, 0)
     elseif not o.spider then o.spider = a
     else error("unexpected argument " .. a .. "\n" .. usage, 0) end
     i = i + 1
   end
   if not o.spider then error("a spider file is required\n" .. usage, 0) end
+  if o.workers and not o.frontier then error("--workers needs --frontier redis://IP:PORT/NAME", 0) end
+  if o.frontier and o.jobdir then error("--frontier and --jobdir exclude each other (Redis keeps the crawl)", 0) end
   return o
 end
 
@@ -89,6 +98,7 @@ end
 return function(...)
   local ok, o = pcall(parse_args, { ... })
   if not ok then return fail(o) end
+  if o.workers then return require("silk.workers").run({ ... }, o) end
   local sp
   ok, sp = pcall(load_spider, o.spider)
   if not ok then return fail(sp) end
@@ -113,7 +123,7 @@ return function(...)
   local tok, term = pcall(require, "term")
   if tok and term.isatty then isatty = term.isatty(io.stderr) end
   local run
-  ok, run = pcall(crawl_mod.new, sp, { output = o.output, jobdir = o.jobdir,
+  ok, run = pcall(crawl_mod.new, sp, { output = o.output, jobdir = o.jobdir, frontier = o.frontier,
                                        http_cache = o.http_cache, progress = isatty and not o.quiet })
   if not ok then return fail(run) end
 
