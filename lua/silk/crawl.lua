@@ -290,6 +290,22 @@ function Run:robots_for(u)
   end
   e = { wait = silk.channel() }
   self.robots[hk] = e
+  -- Whatever happens here, the requests waiting for this host must be let
+  -- go: the fetch and the parse run protected, and a failure counts as
+  -- "unreachable" (RFC 9309: disallow for a while).
+  local ok, rules = pcall(self.fetch_robots, self, hk)
+  if not ok then
+    io.stderr:write(("silk: robots.txt of %s: %s\n"):format(hk, tostring(rules)))
+    rules = "deny"
+  end
+  if rules == "deny" then e.expires = now() + ROBOTS_RETRY end
+  e.rules, e.ready = rules, true
+  e.wait:close()
+  return rules
+end
+
+-- Fetches and parses the robots.txt of host key hk: the rules, "allow" or "deny".
+function Run:fetch_robots(hk)
   local robots_url = hk .. "/robots.txt"
   local res = self.cache and self.cache:get(robots_url)
   if not res then
@@ -298,23 +314,16 @@ function Run:robots_for(u)
                       retries = 1, block_private = self.settings.deny_private }
     if res and self.cache then self.cache:put(robots_url, res) end
   end
-  local rules
-  if res and res.status >= 200 and res.status < 300 then
-    rules = robots_core.parse(res.body)
-    local d = rules:crawl_delay(self.settings.user_agent)
-    -- hold: the request that fetched robots.txt is about to hit the host too
-    if d and d > self.settings.delay then self.frontier:set_host(hk, { delay = d, hold = d }) end
-    if self.settings.sitemap_from_robots then
-      for _, sm in ipairs(rules:sitemaps()) do self:push{ url = sm, depth = 0, callback = "_sitemap" } end
-    end
-  elseif res and res.status >= 400 and res.status < 500 then
-    rules = "allow"                     -- RFC 9309 2.3.1.3: unavailable
-  else
-    rules = "deny"                      -- RFC 9309 2.3.1.4: unreachable, for a while
-    e.expires = now() + ROBOTS_RETRY
+  if not res or res.status >= 500 then return "deny" end  -- RFC 9309 2.3.1.4: unreachable
+  if res.status >= 400 then return "allow" end             -- RFC 9309 2.3.1.3: unavailable
+  if res.status < 200 or res.status >= 300 then return "deny" end
+  local rules = robots_core.parse(res.body)
+  local d = rules:crawl_delay(self.settings.user_agent)
+  -- hold: the request that fetched robots.txt is about to hit the host too
+  if d and d > self.settings.delay then self.frontier:set_host(hk, { delay = d, hold = d }) end
+  if self.settings.sitemap_from_robots then
+    for _, sm in ipairs(rules:sitemaps()) do self:push{ url = sm, depth = 0, callback = "_sitemap" } end
   end
-  e.rules, e.ready = rules, true
-  e.wait:close()
   return rules
 end
 
@@ -519,7 +528,12 @@ function Run:run()
           io.stderr:write(("silk: request %s failed inside silk: %s\n"):format(req.url, tostring(outcome)))
           outcome = "failed"
         end
-        self.frontier:done(req.id, outcome == "failed" and "failed" or "ok")
+        -- the slot must come back whatever happened, or the crawl never ends
+        local dok, derr = pcall(self.frontier.done, self.frontier, req.id,
+                                outcome == "failed" and "failed" or "ok")
+        if not dok then
+          io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(derr)))
+        end
         self.inflight = self.inflight - 1
         self.last_progress = now()
         self.events:send("done")
