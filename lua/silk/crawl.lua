@@ -307,14 +307,18 @@ end
 -- Fetches and parses the robots.txt of host key hk: the rules, "allow" or "deny".
 function Run:fetch_robots(hk)
   local robots_url = hk .. "/robots.txt"
-  local res = self.cache and self.cache:get(robots_url)
+  local res, err = self.cache and self.cache:get(robots_url)
   if not res then
-    res = silk.fetch{ url = robots_url, timeout = self.settings.timeout,
-                      max_size = ROBOTS_MAX * 4, user_agent = self.settings.user_agent,
-                      retries = 1, block_private = self.settings.deny_private }
+    res, err = silk.fetch{ url = robots_url, timeout = self.settings.timeout,
+                           max_size = ROBOTS_MAX * 4, user_agent = self.settings.user_agent,
+                           retries = 1, block_private = self.settings.deny_private }
     if res and self.cache then self.cache:put(robots_url, res) end
   end
-  if not res or res.status >= 500 then return "deny" end  -- RFC 9309 2.3.1.4: unreachable
+  if not res or res.status >= 500 then                      -- RFC 9309 2.3.1.4: unreachable
+    io.stderr:write(("silk: %s unreachable (%s): the host counts as disallowed for %d s\n"):format(
+      robots_url, res and ("HTTP " .. res.status) or tostring(err), ROBOTS_RETRY))
+    return "deny"
+  end
   if res.status >= 400 then return "allow" end             -- RFC 9309 2.3.1.3: unavailable
   if res.status < 200 or res.status >= 300 then return "deny" end
   local rules = robots_core.parse(res.body)
