@@ -704,37 +704,49 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static int addr_private(const struct sockaddr *sa)
+/* The address classes block_private refuses, on raw addresses: callers that
+ * build a sockaddr themselves pass the bytes, not a cast struct (GCC, seeing
+ * both the store to sin_family and the load of sa_family through another
+ * struct type, may reorder them under strict aliasing: it did, here). */
+static int v4_private(uint32_t a)
 {
-    if (sa->sa_family == AF_INET) {
-        uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-        return (a >> 24) == 127 || (a >> 24) == 10 || (a >> 24) == 0 ||
-               (a >> 20) == 0xac1 ||               /* 172.16/12 */
-               (a >> 16) == 0xc0a8 ||              /* 192.168/16 */
-               (a >> 16) == 0xa9fe ||              /* 169.254/16 */
-               (a >> 22) == 0x191 ||               /* 100.64/10 */
-               (a >> 28) == 0xe || a == 0xffffffffu;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        static const unsigned char zero[15];
-        if (memcmp(b, zero, 15) == 0 && (b[15] == 1 || b[15] == 0))
-            return 1;                                   /* ::1, :: */
-        if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff)
-            return 1;                                   /* fc00::/7, fe80::/10, multicast */
-        if (memcmp(b, zero, 10) == 0 && b[10] == 0xff && b[11] == 0xff) {
-            struct sockaddr_in v4 = { .sin_family = AF_INET };
-            memcpy(&v4.sin_addr, b + 12, 4);
-            return addr_private((const struct sockaddr *)&v4);
-        }
-    }
+    return (a >> 24) == 127 || (a >> 24) == 10 || (a >> 24) == 0 ||
+           (a >> 20) == 0xac1 ||               /* 172.16/12 */
+           (a >> 16) == 0xc0a8 ||              /* 192.168/16 */
+           (a >> 16) == 0xa9fe ||              /* 169.254/16 */
+           (a >> 22) == 0x191 ||               /* 100.64/10 */
+           (a >> 28) == 0xe || a == 0xffffffffu;
+}
+
+static int v6_private(const unsigned char *b)
+{
+    static const unsigned char zero[15];
+    static const unsigned char nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+    if (memcmp(b, zero, 15) == 0 && (b[15] == 1 || b[15] == 0))
+        return 1;                                   /* ::1, :: */
+    if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0x80) == 0x80) || b[0] == 0xff)
+        return 1;                                   /* fc00::/7, fe80::/10, fec0::/10, multicast */
+    /* IPv4 inside IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d) and
+     * the NAT64 prefix (64:ff9b::a.b.c.d) reach the IPv4 address */
+    if ((memcmp(b, zero, 10) == 0 && ((b[10] == 0xff && b[11] == 0xff) || (b[10] == 0 && b[11] == 0))) ||
+        memcmp(b, nat64, 12) == 0)
+        return v4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
+    return 0;
+}
+
+int silk_fetch_addr_private(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return v4_private(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->sa_family == AF_INET6)
+        return v6_private(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
     return 0;
 }
 
 static curl_socket_t on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
     silk_fetch_xfer *x = ud;
-    if (x->opt.block_private && addr_private(&a->addr)) {
+    if (x->opt.block_private && silk_fetch_addr_private(&a->addr)) {
         x->blocked_addr = 1;
         return CURL_SOCKET_BAD;
     }
@@ -751,13 +763,13 @@ static curl_socket_t on_opensocket(void *ud, curlsocktype purpose, struct curl_s
 static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port)
 {
     silk_fetch_xfer *x = ud;
-    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
-    struct sockaddr_in a4 = { .sin_family = AF_INET };
+    struct in_addr a4;
+    unsigned char a6[16];
     int priv = 1;                       /* an address we cannot read is refused */
-    if (inet_pton(AF_INET, ip, &a4.sin_addr) == 1)
-        priv = addr_private((const struct sockaddr *)&a4);
-    else if (inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1)
-        priv = addr_private((const struct sockaddr *)&a6);
+    if (inet_pton(AF_INET, ip, &a4) == 1)
+        priv = v4_private(ntohl(a4.s_addr));
+    else if (inet_pton(AF_INET6, ip, a6) == 1)
+        priv = v6_private(a6);
     if (!priv)
         return CURL_PREREQFUNC_OK;
     x->blocked_addr = 1;

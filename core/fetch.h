@@ -171,6 +171,16 @@ silk_fetch_xfer *silk_fetch_start(silk_fetch *f, const silk_fetch_req *req,
  * completion callback. */
 void silk_fetch_cancel(silk_fetch_xfer *x);
 
+/* 1 when sa (AF_INET or AF_INET6) is an address that block_private
+ * refuses: loopback, unspecified, private (10/8, 172.16/12, 192.168/16,
+ * fc00::/7), shared (100.64/10), link-local (169.254/16, fe80::/10),
+ * site-local (fec0::/10), multicast and broadcast, and an IPv4 address of
+ * those inside IPv6 (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d). fetch.c
+ * checks it on every socket it opens, after DNS resolution, and on every
+ * reused connection before a request goes out, redirects included. */
+struct sockaddr;
+int silk_fetch_addr_private(const struct sockaddr *sa);
+
 /* The URL a transfer currently fetches (for task dumps); owned by x. */
 const char *silk_fetch_url(const silk_fetch_xfer *x);
 

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -507,6 +508,41 @@ static void test_shutdown(void)
     F = NULL;
 }
 
+/* block_private's address classes, without traffic (tests/spec/security_spec
+ * checks the guard on live loopback connections and redirects). */
+static int priv(const char *ip)
+{
+    struct sockaddr_in a4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+    if (inet_pton(AF_INET, ip, &a4.sin_addr) == 1)
+        return silk_fetch_addr_private((const struct sockaddr *)&a4);
+    if (inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1)
+        return silk_fetch_addr_private((const struct sockaddr *)&a6);
+    return -1;
+}
+
+static void test_addr_private(void)
+{
+    static const char *refused[] = {
+        "127.0.0.1", "127.255.255.254", "0.0.0.0", "0.1.2.3", "10.0.0.1", "10.255.255.255",
+        "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+        "100.127.255.255", "224.0.0.1", "239.255.255.250", "255.255.255.255",
+        "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "febf::1", "fec0::1", "ff02::1",
+        "::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:169.254.169.254", "::127.0.0.1",
+        "::10.0.0.1", "64:ff9b::127.0.0.1", "64:ff9b::192.168.0.1",
+    };
+    static const char *allowed[] = {
+        "8.8.8.8", "1.1.1.1", "172.15.255.255", "172.32.0.1", "192.167.255.255", "192.169.0.1",
+        "100.63.255.255", "100.128.0.1", "169.253.0.1", "11.0.0.1", "126.255.255.255",
+        "192.0.2.1", "2001:4860:4860::8888", "2606:4700::1111", "::ffff:8.8.8.8",
+        "64:ff9b::8.8.8.8", "fbff::1", "fe7f::1",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        CHECK(priv(refused[i]) == 1, "%s should be refused by block_private", refused[i]);
+    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
+        CHECK(priv(allowed[i]) == 0, "%s should be allowed by block_private", allowed[i]);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -517,6 +553,7 @@ int main(void)
         fprintf(stderr, "test_fetch: no fetch state\n");
         return 1;
     }
+    test_addr_private();
     test_basic();
     test_redirects();
     test_faults();

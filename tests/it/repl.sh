@@ -4,7 +4,7 @@
 # Usage: sh tests/it/repl.sh path/to/silk
 set -u
 SILK=${1:?usage: repl.sh path/to/silk}
-command -v tmux >/dev/null || { echo "repl.sh: tmux not installed: skipped"; exit 0; }
+command -v tmux >/dev/null || { echo "repl.sh: tmux is required (scripts/install-deps installs it)"; exit 1; }
 command -v python3 >/dev/null || { echo "repl.sh: python3 not installed: skipped"; exit 0; }
 
 T=$(mktemp -d /tmp/silk-repl.XXXXXX)
