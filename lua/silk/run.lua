@@ -7,6 +7,8 @@
 --   --http-cache DIR      replay responses stored in DIR, store new ones (development)
 --   --frontier redis://IP:PORT/NAME   share the crawl NAME with other silk processes
 --   --workers N           run N `silk run` processes on this machine (needs --frontier)
+--   --deny-private        refuse private, loopback and link-local addresses (no SSRF
+--                         through crawled links); the same as -s deny_private=true
 --   --quiet               no progress line (it is shown only on a TTY anyway)
 --
 -- SIGINT/SIGTERM stop taking new requests and let the in-flight ones finish
@@ -19,7 +21,8 @@ local engine = require("silk.core.engine")
 
 local usage = [=[
 usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE]
-                [--http-cache DIR] [--quiet] [--frontier redis://IP:PORT/NAME [--workers N]]]=]
+                [--http-cache DIR] [--deny-private] [--quiet]
+                [--frontier redis://IP:PORT/NAME [--workers N]]]=]
 
 local function fail(msg)
   io.stderr:write("silk run: ", msg, "\n")
@@ -42,6 +45,7 @@ local function parse_args(args)
     elseif a == "--stats" then o.stats_file = value()
     elseif a == "--http-cache" then o.http_cache = value()
     elseif a == "--quiet" or a == "-q" then o.quiet = true
+    elseif a == "--deny-private" then o.overrides[#o.overrides + 1] = "deny_private=true"
     elseif a == "--frontier" then o.frontier = value()
     elseif a == "--workers" then
       o.workers = tonumber(value())

@@ -176,6 +176,23 @@ describe("the private-address guard (block_private, deny_private)", function()
     assert.equal(2, st.errors_by_kind.blocked)
   end)
 
+  it("silk run --deny-private turns the guard on from the command line", function()
+    local path = os.tmpname() .. ".lua"
+    local f = assert(io.open(path, "w"))
+    f:write(([[return require("silk").spider{ name = "cli-deny", start_urls = { %q },
+      obey_robots = false, retries = 0, parse = function() end }]]):format(web.url .. "/index.html"))
+    f:close()
+    local stats = os.tmpname()
+    local bin = require("silk.core.engine").exe()
+    local p = io.popen(("%s run %s --deny-private --stats %s 2>&1; echo \"exit:$?\""):format(bin, path, stats))
+    local out = p:read("*a")
+    p:close()
+    assert.matches("exit:0", out)
+    local st = require("cjson").decode(assert(io.open(stats)):read("*a"))
+    assert.equal(0, st.pages)
+    assert.equal(1, st.errors_by_kind.blocked)
+  end)
+
   it("deny_private also guards robots.txt: an unreachable robots.txt blocks the host", function()
     local crawl = require("silk.crawl")
     local sp = silk.spider{ name = "deny-robots", start_urls = { web.url .. "/index.html" },
