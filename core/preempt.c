@@ -57,6 +57,17 @@ static int can_yield_here(lua_State *L, silk_engine *e, int slicing)
     return 1;
 }
 
+/* Whether the running task has used up its slice: the wall time since it
+ * was resumed, and at least two profiler ticks (1 ms of CPU apart) within
+ * this resume. The ticks guarantee progress: when resuming itself costs more
+ * wall time than a slice (under valgrind, or on a machine that descheduled
+ * us), a wall-clock test alone would pause the task again before its first
+ * instruction, forever. */
+static int slice_over(silk_task *t, silk_engine *e, double now)
+{
+    return t->ticks >= 2 && now - t->since >= e->opts.slice;
+}
+
 /* The outermost frame that a running task must be interrupted for now:
  * any passed deadline, or a cancellation once the slice is used up. */
 static silk_frame *due_frame(silk_task *t, double now, int slice_used)
@@ -88,7 +99,7 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (!t || in_library(L, e))
         return;                           /* the next tick will find user code */
     double now = silk_now();
-    int slice_used = now - t->since >= e->opts.slice;
+    int slice_used = slice_over(t, e, now);
     int in_task = L == t->co;
     silk_frame *f = due_frame(t, now, slice_used);
     if (f == &t->frame0 && in_task && can_yield_here(L, e, 0)) {
@@ -116,7 +127,9 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
     if (!t)
         return;
     double now = silk_now();
-    int due = now - t->since >= e->opts.slice;
+    if (t->ticks < 3)
+        t->ticks++;
+    int due = slice_over(t, e, now);
     for (silk_frame *f = t->frames; f && !due; f = f->prev)
         due = f->deadline > 0 && now >= f->deadline;
     if (due)

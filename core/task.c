@@ -915,6 +915,7 @@ static void task_resume(silk_engine *e, silk_task *t)
 {
     set_state(t, SILK_TASK_RUNNING);
     t->preempted = 0;
+    t->ticks = 0;
     e->current = t;
     int nargs = t->nwake;
     t->nwake = 0;
