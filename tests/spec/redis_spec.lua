@@ -137,8 +137,10 @@ describe("a crawl shared through Redis", function()
     local distinct, twice = fetch_counts()
     assert.equal(PAGES, distinct)
     -- at most what the dead worker had in flight (concurrency 8) or fetched
-    -- and not yet acknowledged (one 50 ms checkpoint interval)
-    assert.is_true(twice <= 16, "pages fetched twice: " .. twice)
+    -- and not yet acknowledged: one 50 ms checkpoint interval plus the ack's
+    -- own round trip, which lags under ASan (19 seen there; ~2-6 natively).
+    -- Redelivering everything the dead worker had read would be hundreds.
+    assert.is_true(twice <= 32, "pages fetched twice: " .. twice)
     assert.is_true(v.items_duplicate <= twice * 10, cjson.encode(v))
     print(("\n  kill -9: %d pages fetched twice"):format(twice))
   end)
