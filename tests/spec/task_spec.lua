@@ -261,7 +261,7 @@ describe("deadlines", function()
     assert.is_true(lateness[3] < 0.020, ("median lateness %.2f ms"):format(lateness[3] * 1e3))
   end)
 
-  it("never time-slice silk's own Lua modules, whose shared state assumes no interleaving", function()
+  it("never time-slice silk's own Lua modules, whose shared state assumes no interleaving #timing", function()
     -- the same 30 ms busy loop, once as script code and once as code of a
     -- module under silk's Lua directory (its chunk name says where it is)
     local src = "local now = ... local t0 = now() while now() - t0 < 0.03 do end"
