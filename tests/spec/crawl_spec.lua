@@ -8,26 +8,8 @@ local cjson = require("cjson")
 local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  os.execute("mkdir -p " .. d)
-  return d
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local files = require("files")
+local tmpdir, write, read = files.tmpdir, files.write, files.read
 
 local function lines(path)
   local out = {}

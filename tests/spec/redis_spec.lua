@@ -10,26 +10,8 @@ local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
 local PAGES = 1500
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  os.execute("mkdir -p " .. d)
-  return d
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local files = require("files")
+local tmpdir, write, read = files.tmpdir, files.write, files.read
 
 local function sh(cmd)
   local p = io.popen(cmd .. " 2>&1; echo \"exit:$?\"")
