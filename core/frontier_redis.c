@@ -195,7 +195,7 @@ typedef struct slot {
     red_frontier *r;
     int kind;
     int busy;
-    double deadline; /* the reply is due before this (ev_now) */
+    double deadline; /* the reply is due before this (silk_frontier_now()) */
 } slot;
 
 /* A connection: cmd (everything but reads) or rd (blocking XREADGROUP). */
@@ -203,7 +203,7 @@ typedef struct rconn {
     red_frontier *r;
     redisAsyncContext *ac; /* NULL while down; hiredis frees it */
     int up;                /* the connect callback said OK */
-    double connect_by;     /* ev_now deadline of a connect in progress */
+    double connect_by;     /* deadline of a connect in progress (silk_frontier_now()) */
     double backoff;
     ev_timer retry;        /* reconnect */
     const char *name;
@@ -478,7 +478,7 @@ static int send_cmd(red_frontier *r, rconn *c, int s, const char *const *pre, in
     }
     if (redisAsyncCommandArgv(c->ac, on_reply, &r->slots[s], (int)argc, argv, alen) == REDIS_OK) {
         r->slots[s].busy = 1;
-        r->slots[s].deadline = ev_now(r->loop) + timeout;
+        r->slots[s].deadline = silk_frontier_now() + timeout;
         rc = 0;
     }
 done:
@@ -843,7 +843,7 @@ static void conn_start(rconn *c)
     }
     ac->data = c;
     c->ac = ac;
-    c->connect_by = ev_now(r->loop) + CMD_TIMEOUT;
+    c->connect_by = silk_frontier_now() + CMD_TIMEOUT;
     redisLibevAttach(r->loop, ac);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -860,7 +860,7 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 static void on_pump(struct ev_loop *loop, ev_timer *w, int revents)
 {
     red_frontier *r = (red_frontier *)((char *)w - offsetof(red_frontier, pump_timer));
-    double t = ev_now(loop);
+    double t = silk_frontier_now(); /* not ev_now: stale after a long callback */
     for (int s = 0; s < NSLOT; s++) {
         if (!r->slots[s].busy || r->slots[s].deadline > t)
             continue;
