@@ -242,6 +242,50 @@ int silk_frontier_kv_set(silk_frontier *f, const char *key, const char *val, siz
     return f->ops->kv_set(f, key, val ? val : "", len);
 }
 
+int silk_frontier_item(silk_frontier *f, const char *key, size_t klen, const char *data,
+                       size_t len)
+{
+    CHECK(f, SILK_FRONTIER_EINVAL);
+    if (!key || !data)
+        return SILK_FRONTIER_EINVAL;
+    if (!f->ops->item)
+        return fr_fail(f->err, SILK_FRONTIER_ENOTSUP, "the %s frontier keeps no items", f->ops->name);
+    return f->ops->item(f, key, klen, data, len);
+}
+
+static int shared(silk_frontier *f, const char *key, const char *val, size_t len, double ttl,
+                  int nx, silk_frontier_shared_fn cb, void *ud, uint64_t *token)
+{
+    CHECK(f, SILK_FRONTIER_EINVAL);
+    if (!key || !cb || !token || (val && !(ttl > 0)))
+        return SILK_FRONTIER_EINVAL;
+    if (!f->ops->shared)
+        return fr_fail(f->err, SILK_FRONTIER_ENOTSUP, "the %s frontier shares nothing",
+                       f->ops->name);
+    return f->ops->shared(f, key, val, len, ttl, nx, cb, ud, token);
+}
+
+int silk_frontier_shared_get(silk_frontier *f, const char *key, silk_frontier_shared_fn cb,
+                             void *ud, uint64_t *token)
+{
+    return shared(f, key, NULL, 0, 0, 0, cb, ud, token);
+}
+
+int silk_frontier_shared_set(silk_frontier *f, const char *key, const char *val, size_t len,
+                             double ttl, int nx, silk_frontier_shared_fn cb, void *ud,
+                             uint64_t *token)
+{
+    if (!val)
+        return SILK_FRONTIER_EINVAL;
+    return shared(f, key, val, len, ttl, nx, cb, ud, token);
+}
+
+void silk_frontier_shared_forget(silk_frontier *f, uint64_t token)
+{
+    if (f && f->magic == SILK_FRONTIER_MAGIC && f->ops->shared_forget)
+        f->ops->shared_forget(f, token);
+}
+
 void silk_frontier_set_notify(silk_frontier *f, silk_frontier_notify_fn fn, void *ud)
 {
     if (!f || f->magic != SILK_FRONTIER_MAGIC)

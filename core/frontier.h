@@ -144,7 +144,7 @@ typedef struct silk_frontier_cfg {
     int sync_full;           /* PRAGMA synchronous=FULL (survives power loss);
                                 default NORMAL (survives kill -9) */
     /* redis only (frontier_redis.c) */
-    const char *url;         /* "redis://IP:PORT/NAME[?visibility=S&prefetch=N&
+    const char *url;         /* "redis://[[USER]:PASSWORD@]IP:PORT/NAME[?visibility=S&prefetch=N&
                                 block_ms=MS&consumer=ID]" */
     void *loop;              /* the engine's struct ev_loop: replies arrive there */
 } silk_frontier_cfg;
@@ -179,10 +179,20 @@ typedef struct silk_frontier_stats {
     double checkpoint_last_ms; /* wall time of the last one */
     double checkpoint_max_ms;
     double checkpoint_total_ms;
+    /* shared backends (redis) */
+    uint64_t items;         /* items this process stored in the crawl's stream */
+    uint64_t item_duplicates; /* items the store dropped: their key was stored before */
     size_t ntop;            /* filled entries of top[] */
 } silk_frontier_stats;
 
 typedef struct silk_frontier silk_frontier;
+
+/* The answer to silk_frontier_shared_get/_set: rc 0 and, for a get, the
+ * value (val NULL when the key is absent; borrowed for the call), for a set,
+ * len 1 when the value was stored and 0 when `nx` found the key present; or
+ * rc EIO when the store could not answer (connection lost, no reply in time,
+ * frontier closed). */
+typedef void (*silk_frontier_shared_fn)(void *ud, int rc, const char *val, size_t len);
 
 /* Called by an asynchronous backend when pop_ready may now return something
  * (or next_wakeup changed). Never called from inside a silk_frontier_* call. */
@@ -204,6 +214,11 @@ typedef struct silk_frontier_ops {
     int (*checkpoint)(silk_frontier *f, double now, int force);
     int (*kv_get)(silk_frontier *f, const char *key, const char **val, size_t *len);
     int (*kv_set)(silk_frontier *f, const char *key, const char *val, size_t len);
+    /* shared backends only; NULL elsewhere (the wrappers answer ENOTSUP) */
+    int (*item)(silk_frontier *f, const char *key, size_t klen, const char *data, size_t len);
+    int (*shared)(silk_frontier *f, const char *key, const char *val, size_t len, double ttl,
+                  int nx, silk_frontier_shared_fn cb, void *ud, uint64_t *token);
+    void (*shared_forget)(silk_frontier *f, uint64_t token);
     void (*close)(silk_frontier *f);
 } silk_frontier_ops;
 
@@ -280,6 +295,46 @@ int silk_frontier_kv_get(silk_frontier *f, const char *key, const char **val, si
 int silk_frontier_kv_set(silk_frontier *f, const char *key, const char *val, size_t len);
 
 void silk_frontier_set_notify(silk_frontier *f, silk_frontier_notify_fn fn, void *ud);
+
+/* ---- What a fleet shares (the redis backend; the others answer ENOTSUP) ---- */
+
+/* Queues an item (data: one JSON text, no newline) for the crawl's item
+ * stream. It is stored with the acknowledgements of the next checkpoint, in
+ * the same atomic step and before them, so a page is never acknowledged
+ * before its items are stored. The store keeps one item per key (any bytes;
+ * hashed to 64 bits): an item whose key was stored before is dropped, so a
+ * page fetched twice (a dead worker's) yields its items once. Returns 0,
+ * ENOMEM or ENOTSUP. */
+int silk_frontier_item(silk_frontier *f, const char *key, size_t klen, const char *data,
+                       size_t len);
+
+/* State the processes of one crawl share (robots.txt), under the crawl's
+ * keys. A get asks for key; a set stores val (len bytes) for ttl seconds
+ * (> 0), only if key is absent when nx. Asynchronous: cb runs later, from a
+ * loop callback, exactly once, unless silk_frontier_shared_forget(f, token)
+ * came first. Returns 0 and *token, or EIO (not connected now; cb will not
+ * run), EINVAL, ENOMEM or ENOTSUP. */
+int silk_frontier_shared_get(silk_frontier *f, const char *key, silk_frontier_shared_fn cb,
+                             void *ud, uint64_t *token);
+int silk_frontier_shared_set(silk_frontier *f, const char *key, const char *val, size_t len,
+                             double ttl, int nx, silk_frontier_shared_fn cb, void *ud,
+                             uint64_t *token);
+/* The caller no longer wants the answer (its task was cancelled): cb will
+ * not run. An unknown or answered token is a no-op. */
+void silk_frontier_shared_forget(silk_frontier *f, uint64_t token);
+
+/* `silk collect`: drains the item stream of the crawl at url
+ * ("redis://[[USER]:PASSWORD@]IP:PORT/NAME") into the JSON Lines file at
+ * path (appended; created if missing). Crash-safe: each batch is written and
+ * fsync'd, then its entries are deleted and the file's new size recorded in
+ * Redis in one atomic step; a rerun first cuts the file back to the recorded
+ * size. So the file holds every stored item exactly once. With follow, waits
+ * for more until the crawl is over (no request open) and the stream is
+ * empty; else stops when the stream is empty. Progress and the total go to
+ * stderr unless quiet. Returns 0 with *items (may be NULL) set, or
+ * EINVAL/EIO with a message in err. Blocking: not for the engine's loop. */
+int silk_frontier_collect(const char *url, const char *path, int follow, int quiet,
+                          uint64_t *items, char *err, size_t errlen);
 
 /* The last failure's message ("" when none). Owned by f. */
 const char *silk_frontier_errmsg(const silk_frontier *f);

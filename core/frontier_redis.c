@@ -1,7 +1,8 @@
 /*
  * frontier_redis.c -- the shared frontier: one crawl, many silk processes,
- * one Redis (>= 6.2). Selected with backend "redis" and
- * url "redis://IP:PORT/NAME[?visibility=S&prefetch=N&block_ms=M&consumer=ID]".
+ * one Redis (>= 6.2). Selected with backend "redis" and url
+ * "redis://[[USER]:PASSWORD@]IP:PORT/NAME[?visibility=S&prefetch=N&block_ms=M&consumer=ID]"
+ * (no password in the URL: $SILK_REDIS_PASSWORD, if set, is sent).
  * The only file that talks to hiredis (0.14: async API on the engine's libev
  * loop; no async timeouts and synchronous name resolution there, hence our own
  * deadlines and IP addresses only).
@@ -14,6 +15,11 @@
  *   {NAME}:open     entries added and not yet acknowledged: 0 = crawl over
  *   {NAME}:next     hash host -> ms (server clock) before which no dispatch
  *   {NAME}:l:HOST   zset of leases (token "CONSUMER/ID" -> expiry ms)
+ *   {NAME}:items    stream of items (field i = one JSON text), --items redis
+ *   {NAME}:ikeys    set of 8-byte item-key hashes: one item per key
+ *   {NAME}:collected hash: output path -> its size after the last batch
+ *                   `silk collect` appended (silk_frontier_collect)
+ *   {NAME}:s:KEY    shared values with a TTL (robots.txt of a host)
  *
  * How the synchronous frontier API sits on the asynchronous Redis:
  *  - push: a local pre-filter (hashes this process pushed) answers DUP at
@@ -31,7 +37,9 @@
  *  - done: the lease release goes out eagerly (politeness); the XACK waits in
  *    the `durable` batch until checkpoint(), which the runner calls right
  *    after flushing its item sink: nothing is acknowledged before its items
- *    are written. Pushes go before the ack of the page that made them (one
+ *    are written. Items bound for Redis (silk_frontier_item) join `durable`
+ *    when the page's callback made them, so the APPLY that acknowledges a
+ *    page stores its items first, in the same script. Pushes go before the ack of the page that made them (one
  *    connection, one APPLY in flight, in order), so `open` reaches 0 only
  *    when the crawl is over.
  *  - every batch stays in memory until its reply; after a lost connection it
@@ -45,19 +53,25 @@
  *    leases, so a live worker's work is never taken; a dead worker's entries
  *    are idle past `visibility` and XAUTOCLAIMed by the others (reply parsed
  *    in both the 6.2 and the 7.0 shape), its leases expire.
+ *  - shared get/set (robots.txt for the fleet): plain GET / SET PX [NX] on
+ *    the cmd connection, each with its own deadline; a lost connection
+ *    answers them EIO (hiredis calls back with no reply).
+ *  - a hold (Retry-After, set_host hold=) goes to `next` for the whole fleet.
  *  - close: one synchronous connection: sends what is unsent, hands back the
  *    leases and every entry still pending for this consumer (re-added to the
  *    stream), deletes the consumer.
  * Not done here: priorities and order (the stream is FIFO), per-host backoff
- * after failures, Retry-After holds across workers (held per process).
+ * after failures (per process).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -84,14 +98,16 @@
 /* ------------------------------------------------------------------ */
 /* server-side scripts (EVAL; Redis caches them by SHA) */
 
-/* KEYS q seen open; ARGV group leaseprefix, then ops:
+/* KEYS q seen open items ikeys next; ARGV group leaseprefix, then ops:
  *   P hash dont_filter blob   push (dedupe, queue)
  *   U host token              release a lease
  *   A id blob                 ack id; blob ~= '': queue blob again (retry)
- * -> {open, new, dup} */
+ *   I hash json               store an item unless its key hash is known
+ *   H host ms                 no dispatch to host for ms (server clock)
+ * -> {open, new, dup, items stored, items dropped as duplicates} */
 static const char APPLY[] =
     "local q,seen,open=KEYS[1],KEYS[2],KEYS[3] local g,hp=ARGV[1],ARGV[2]\n"
-    "local new,dup,i=0,0,3\n"
+    "local new,dup,ni,di,i,now=0,0,0,0,3,nil\n"
     "while i<=#ARGV do local op=ARGV[i]\n"
     " if op=='P' then\n"
     "  local fresh=redis.call('SADD',seen,ARGV[i+1])==1\n"
@@ -102,9 +118,16 @@ static const char APPLY[] =
     "  if redis.call('XACK',q,g,ARGV[i+1])==1 then redis.call('XDEL',q,ARGV[i+1])\n"
     "   if ARGV[i+2]~='' then redis.call('XADD',q,'*','r',ARGV[i+2])"
     " else redis.call('DECR',open) end end i=i+3\n"
+    " elseif op=='I' then\n"
+    "  if redis.call('SADD',KEYS[5],ARGV[i+1])==1 then redis.call('XADD',KEYS[4],'*','i',ARGV[i+2])"
+    " ni=ni+1 else di=di+1 end i=i+3\n"
+    " elseif op=='H' then\n"
+    "  if not now then local t=redis.call('TIME') now=tonumber(t[1])*1000+math.floor(tonumber(t[2])/1000) end\n"
+    "  local u=now+tonumber(ARGV[i+2]) if u>tonumber(redis.call('HGET',KEYS[6],ARGV[i+1]) or '0') then"
+    " redis.call('HSET',KEYS[6],ARGV[i+1],u) end i=i+3\n"
     " else return redis.error_reply('silk: bad op') end\n"
     "end\n"
-    "return {tonumber(redis.call('GET',open) or '0'),new,dup}\n";
+    "return {tonumber(redis.call('GET',open) or '0'),new,dup,ni,di}\n";
 
 /* KEYS next; ARGV leaseprefix ttl_ms max, then triples host token delay_ms
  * -> per triple: 0 granted, >0 ms until the host's next slot, -1 host full */
@@ -191,6 +214,19 @@ enum { S_GROUP, S_APPLY, S_LEASE, S_TICK, S_CLAIM, S_READ, NSLOT };
 
 typedef struct red_frontier red_frontier;
 
+/* A shared get/set awaiting its reply. hiredis holds it as privdata until
+ * the reply, or the connection's end, comes back, so forget() only clears
+ * cb; the reply callback unlinks and frees it. */
+typedef struct shreq {
+    struct shreq *prev, *next;
+    red_frontier *r;
+    silk_frontier_shared_fn cb; /* NULL: forgotten */
+    void *ud;
+    uint64_t token;
+    int is_set;
+    double deadline;            /* silk_frontier_now(): no reply by then drops the connection */
+} shreq;
+
 typedef struct slot {
     red_frontier *r;
     int kind;
@@ -223,7 +259,9 @@ struct red_frontier {
     int port;
     char name[128];
     char consumer[96];
+    char user[64], pass[256]; /* AUTH; pass "" = none */
     char k_q[160], k_seen[160], k_open[160], k_next[160], k_lease[160];
+    char k_items[160], k_ikeys[160], k_shared[160], k_collected[160];
     double visibility;   /* seconds */
     int prefetch;
     int block_ms;
@@ -256,11 +294,14 @@ struct red_frontier {
     size_t nhosts;
     uint64_t rng;
 
+    shreq *shared;       /* gets/sets awaiting their replies */
+    uint64_t next_token;
+
     /* what Redis said last */
     long long open;      /* -1: not known yet */
     long long seen_remote, qlen;
     /* counters */
-    uint64_t pushed, dups, popped, failures, claimed, resent;
+    uint64_t pushed, dups, popped, failures, claimed, resent, items, item_dups;
 };
 
 #define R(f) ((red_frontier *)(f))
@@ -498,10 +539,11 @@ static void send_apply(red_frontier *r)
         r->sending = r->eager;
         r->eager = t;
     }
-    const char *pre[] = {"EVAL", APPLY, "3", r->k_q, r->k_seen, r->k_open, GROUP, r->k_lease};
+    const char *pre[] = {"EVAL", APPLY, "6", r->k_q, r->k_seen, r->k_open, r->k_items,
+                         r->k_ikeys, r->k_next, GROUP, r->k_lease};
     if (r->sending_out)
         r->resent++;
-    if (send_cmd(r, &r->cmd, S_APPLY, pre, 8, &r->sending, CMD_TIMEOUT) == 0)
+    if (send_cmd(r, &r->cmd, S_APPLY, pre, 11, &r->sending, CMD_TIMEOUT) == 0)
         r->sending_out = 1;
 }
 
@@ -733,10 +775,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     case S_APPLY:
         if (!rep)
             return; /* connection lost: kept, sent again after reconnect */
-        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3) {
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 5) {
             r->open = rep->element[0]->integer;
             r->pushed += (uint64_t)rep->element[1]->integer;
             r->dups += (uint64_t)rep->element[2]->integer;
+            r->items += (uint64_t)rep->element[3]->integer;
+            r->item_dups += (uint64_t)rep->element[4]->integer;
         }
         r->sending.argc = r->sending.len = r->sending.nops = 0;
         r->sending_out = 0;
@@ -786,6 +830,30 @@ static void conn_later(rconn *c)
     c->backoff = c->backoff * 2 > RECONNECT_MAX ? RECONNECT_MAX : c->backoff * 2;
 }
 
+static void on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    red_frontier *r = privdata;
+    const redisReply *rep = reply;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        rlog(r, "AUTH refused: %s", rep->str);
+}
+
+/* AUTH goes first on every new connection: Redis runs what is pipelined
+ * after it in order, and answers it NOAUTH if the password was wrong (the
+ * replies log that, the pump retries). */
+static void send_auth(red_frontier *r, rconn *c)
+{
+    const char *argv[3] = {"AUTH", r->user, r->pass};
+    size_t alen[3] = {4, strlen(r->user), strlen(r->pass)};
+    if (r->user[0]) {
+        redisAsyncCommandArgv(c->ac, on_auth, r, 3, argv, alen);
+    } else {
+        argv[1] = r->pass;
+        alen[1] = alen[2];
+        redisAsyncCommandArgv(c->ac, on_auth, r, 2, argv, alen);
+    }
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     rconn *c = ac->data;
@@ -799,6 +867,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     c->up = 1;
     c->backoff = RECONNECT_MIN;
+    if (r->pass[0])
+        send_auth(r, c);
     if (c == &r->cmd) {
         const char *pre[] = {"XGROUP", "CREATE", r->k_q, GROUP, "0", "MKSTREAM"};
         send_cmd(r, c, S_GROUP, pre, 6, NULL, CMD_TIMEOUT);
@@ -869,6 +939,13 @@ static void on_pump(struct ev_loop *loop, ev_timer *w, int revents)
         conn_drop(c); /* clears busy through the NULL-reply callbacks */
         conn_later(c);
     }
+    for (shreq *q = r->shared; q; q = q->next)
+        if (q->deadline <= t) {
+            rlog(r, "no reply in time: reconnecting");
+            conn_drop(&r->cmd); /* answers every shared request EIO */
+            conn_later(&r->cmd);
+            break;
+        }
     for (rconn *c = &r->cmd; c; c = c == &r->cmd ? &r->rd : NULL)
         if (c->ac && !c->up && c->connect_by < t) {
             conn_drop(c);
@@ -880,20 +957,67 @@ static void on_pump(struct ev_loop *loop, ev_timer *w, int revents)
 /* ------------------------------------------------------------------ */
 /* synchronous side: open and close */
 
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes s[0..n) into out (NUL-terminated). Returns 0, or -1 when
+ * it does not fit or holds a bad escape or a NUL. */
+static int pct_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
 static int parse_url(red_frontier *r, const char *url, char *err, size_t errlen)
 {
     const char *p = url;
     if (strncmp(p, "redis://", 8) != 0)
-        return fr_fail(err, SILK_FRONTIER_EINVAL, "frontier url must be redis://IP:PORT/NAME, got \"%.100s\"", url);
+        return fr_fail(err, SILK_FRONTIER_EINVAL, "redis url must be redis://[[USER]:PASSWORD@]IP:PORT/NAME, got \"%.100s\"", url);
     p += 8;
     const char *slash = strchr(p, '/');
+    const char *at = slash ? memchr(p, '@', (size_t)(slash - p)) : NULL;
+    if (at) {
+        const char *sep = memchr(p, ':', (size_t)(at - p));
+        if (!sep || (size_t)(sep - p) >= sizeof r->user ||
+            pct_decode(sep + 1, (size_t)(at - sep - 1), r->pass, sizeof r->pass) != 0 || !r->pass[0])
+            return fr_fail(err, SILK_FRONTIER_EINVAL,
+                           "redis credentials must be [USER]:PASSWORD@ (percent-encoded)");
+        memcpy(r->user, p, (size_t)(sep - p));
+        r->user[sep - p] = '\0';
+        p = at + 1;
+    } else {
+        const char *env = getenv("SILK_REDIS_PASSWORD");
+        if (env && strlen(env) < sizeof r->pass)
+            strcpy(r->pass, env);
+    }
     const char *colon = slash ? memchr(p, ':', (size_t)(slash - p)) : NULL;
     if (p[0] == '[') { /* [v6]:port */
         const char *close = strchr(p, ']');
         colon = close && close[1] == ':' ? close + 1 : NULL;
     }
     if (!slash || !colon || (size_t)(colon - p) >= sizeof r->ip)
-        return fr_fail(err, SILK_FRONTIER_EINVAL, "frontier url must be redis://IP:PORT/NAME, got \"%.100s\"", url);
+        return fr_fail(err, SILK_FRONTIER_EINVAL, "redis url must be redis://[[USER]:PASSWORD@]IP:PORT/NAME, got \"%.100s\"", url);
     size_t hl = (size_t)(colon - p);
     if (p[0] == '[') {
         memcpy(r->ip, p + 1, hl - 2);
@@ -956,6 +1080,23 @@ static redisContext *sync_connect(red_frontier *r, char *err, size_t errlen)
         return NULL;
     }
     redisSetTimeout(c, (struct timeval){5, 0});
+    if (r->pass[0]) {
+        const char *argv[3] = {"AUTH", r->user, r->pass};
+        int argc = 3;
+        if (!r->user[0]) {
+            argv[1] = r->pass;
+            argc = 2;
+        }
+        redisReply *rep = redisCommandArgv(c, argc, argv, NULL);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "redis at %s:%d refused AUTH: %s", r->ip, r->port,
+                     rep ? rep->str : c->errstr);
+            freeReplyObject(rep);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(rep);
+    }
     return c;
 }
 
@@ -998,8 +1139,12 @@ static int sync_prepare(red_frontier *r, char *err, size_t errlen)
         return SILK_FRONTIER_EIO;
     int rc = SILK_FRONTIER_EIO;
     redisReply *rep = sync_simple(c, err, errlen, 2, "INFO", "server");
-    if (!rep)
+    if (!rep) {
+        if (strstr(err, "NOAUTH"))
+            snprintf(err, errlen, "redis at %s:%d wants a password: redis://:PASSWORD@%s:%d/%s "
+                     "or $SILK_REDIS_PASSWORD", r->ip, r->port, r->ip, r->port, r->name);
         goto done;
+    }
     const char *v = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "redis_version:") : NULL;
     int major = 0, minor = 0;
     if (v)
@@ -1065,8 +1210,9 @@ static void sync_giveback(red_frontier *r)
         return;
     }
     if (r->sending.argc) {
-        const char *pre[] = {"EVAL", APPLY, "3", r->k_q, r->k_seen, r->k_open, GROUP, r->k_lease};
-        sync_eval(r, c, pre, 8, &r->sending);
+        const char *pre[] = {"EVAL", APPLY, "6", r->k_q, r->k_seen, r->k_open, r->k_items,
+                             r->k_ikeys, r->k_next, GROUP, r->k_lease};
+        sync_eval(r, c, pre, 11, &r->sending);
     }
     argbuf b = {0};
     for (int l = 0; l < NLIST; l++)
@@ -1241,9 +1387,112 @@ static int red_set_host(silk_frontier *f, const char *host, double delay, double
     free(key);
     if (delay >= 0)
         ov->delay = delay;
-    if (hold_until > now)
+    if (hold_until > now) {
         ov->hold_until = hold_until;
+        char ms[32];
+        snprintf(ms, sizeof ms, "%.0f", (hold_until - now) * 1000);
+        size_t argc0 = r->eager.argc;
+        if (ab_str(&r->eager, "H") || ab_str(&r->eager, ov->host) || ab_str(&r->eager, ms)) {
+            ab_truncate(&r->eager, argc0); /* the hold still holds for this process */
+        } else {
+            r->eager.nops++;
+            pump(r);
+        }
+    }
     return 0;
+}
+
+static int red_item(silk_frontier *f, const char *key, size_t klen, const char *data, size_t len)
+{
+    red_frontier *r = R(f);
+    uint64_t h = silk_frontier_hash(key, klen);
+    char hb[8];
+    for (int i = 0; i < 8; i++)
+        hb[i] = (char)(h >> (8 * i));
+    if (bytes_pending(r) > BYTES_MAX)
+        return fr_fail(f->err, SILK_FRONTIER_ENOMEM, "redis unreachable and %u MB of ops wait",
+                       BYTES_MAX >> 20);
+    size_t argc0 = r->durable.argc;
+    if (ab_str(&r->durable, "I") || ab_add(&r->durable, hb, 8) || ab_add(&r->durable, data, len)) {
+        ab_truncate(&r->durable, argc0);
+        return fr_fail(f->err, SILK_FRONTIER_ENOMEM, "not enough memory");
+    }
+    r->durable.nops++;
+    return 0;
+}
+
+static void on_shared_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    shreq *q = privdata;
+    red_frontier *r = q->r;
+    const redisReply *rep = reply;
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        r->shared = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    if (q->cb) {
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            if (rep)
+                rlog(r, "shared %s failed: %s", q->is_set ? "SET" : "GET", rep->str);
+            q->cb(q->ud, SILK_FRONTIER_EIO, NULL, 0);
+        } else if (q->is_set) {
+            q->cb(q->ud, 0, NULL, rep->type == REDIS_REPLY_STATUS);
+        } else if (rep->type == REDIS_REPLY_STRING) {
+            q->cb(q->ud, 0, rep->str, (size_t)rep->len);
+        } else {
+            q->cb(q->ud, 0, NULL, 0);
+        }
+    }
+    free(q);
+}
+
+static int red_shared(silk_frontier *f, const char *key, const char *val, size_t len, double ttl,
+                      int nx, silk_frontier_shared_fn cb, void *ud, uint64_t *token)
+{
+    red_frontier *r = R(f);
+    if (!r->cmd.up || r->closing)
+        return fr_fail(f->err, SILK_FRONTIER_EIO, "redis is not connected");
+    size_t kl = strlen(r->k_shared) + strlen(key) + 1;
+    char *k = malloc(kl);
+    shreq *q = calloc(1, sizeof *q);
+    if (!k || !q) {
+        free(k);
+        free(q);
+        return fr_fail(f->err, SILK_FRONTIER_ENOMEM, "not enough memory");
+    }
+    snprintf(k, kl, "%s%s", r->k_shared, key);
+    char px[32];
+    snprintf(px, sizeof px, "%.0f", ttl * 1000 < 1 ? 1 : ttl * 1000);
+    const char *argv[6] = {val ? "SET" : "GET", k, val, "PX", px, "NX"};
+    size_t alen[6] = {3, kl - 1, len, 2, strlen(px), 2};
+    int argc = val ? (nx ? 6 : 5) : 2;
+    q->r = r;
+    q->cb = cb;
+    q->ud = ud;
+    q->is_set = val != NULL;
+    q->token = ++r->next_token;
+    q->deadline = silk_frontier_now() + CMD_TIMEOUT;
+    int rc = redisAsyncCommandArgv(r->cmd.ac, on_shared_reply, q, argc, argv, alen);
+    free(k);
+    if (rc != REDIS_OK) {
+        free(q);
+        return fr_fail(f->err, SILK_FRONTIER_EIO, "redis is not connected");
+    }
+    q->next = r->shared;
+    if (r->shared)
+        r->shared->prev = q;
+    r->shared = q;
+    *token = q->token;
+    return 0;
+}
+
+static void red_shared_forget(silk_frontier *f, uint64_t token)
+{
+    for (shreq *q = R(f)->shared; q; q = q->next)
+        if (q->token == token)
+            q->cb = NULL;
 }
 
 static void red_stats(silk_frontier *f, double now, silk_frontier_stats *st,
@@ -1263,6 +1512,8 @@ static void red_stats(silk_frontier *f, double now, silk_frontier_stats *st,
     st->duplicates = r->dups;
     st->popped = r->popped;
     st->failures = r->failures;
+    st->items = r->items;
+    st->item_duplicates = r->item_dups;
     st->journal = ops;
     st->hosts = r->nhosts;
     st->memory = sizeof *r + r->seen_cap * 8 + r->eager.cap + r->durable.cap + r->sending.cap +
@@ -1330,6 +1581,9 @@ static const silk_frontier_ops red_ops = {
     .checkpoint = red_checkpoint,
     .kv_get = red_kv_get,
     .kv_set = red_kv_set,
+    .item = red_item,
+    .shared = red_shared,
+    .shared_forget = red_shared_forget,
     .close = red_close,
 };
 
@@ -1365,6 +1619,10 @@ int fr_redis_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, 
     snprintf(r->k_open, sizeof r->k_open, "{%s}:open", r->name);
     snprintf(r->k_next, sizeof r->k_next, "{%s}:next", r->name);
     snprintf(r->k_lease, sizeof r->k_lease, "{%s}:l:", r->name);
+    snprintf(r->k_items, sizeof r->k_items, "{%s}:items", r->name);
+    snprintf(r->k_ikeys, sizeof r->k_ikeys, "{%s}:ikeys", r->name);
+    snprintf(r->k_shared, sizeof r->k_shared, "{%s}:s:", r->name);
+    snprintf(r->k_collected, sizeof r->k_collected, "{%s}:collected", r->name);
     strcpy(r->claim_cursor, "0-0");
     if ((rc = sync_prepare(r, err, errlen)) != 0) {
         free(r);
@@ -1394,4 +1652,215 @@ int fr_redis_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, 
     conn_start(&r->rd);
     *out = &r->base;
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* silk collect: drains {NAME}:items into a file (silk_frontier_collect) */
+
+/* KEYS items collected; ARGV path size, then entry ids: the file at path
+ * now ends at size and holds those entries, which are deleted ->
+ * entries left in the stream */
+static const char COLLECTED[] =
+    "redis.call('HSET',KEYS[2],ARGV[1],ARGV[2])\n"
+    "for i=3,#ARGV do redis.call('XDEL',KEYS[1],ARGV[i]) end\n"
+    "return redis.call('XLEN',KEYS[1])\n";
+
+#define COLLECT_BATCH "1000"
+#define COLLECT_POLL_US 200000
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Brings the file to the size Redis recorded for it: a batch written but
+ * not recorded (collect killed in between) is cut off, since its entries
+ * are still in the stream. A file never recorded, or just created, is
+ * taken as it is. */
+static int collect_align(red_frontier *r, redisContext *c, int fd, const char *key, int created,
+                         char *err, size_t errlen)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0)
+        return snprintf(err, errlen, "%s", strerror(errno)), -1;
+    redisReply *rep = sync_simple(c, err, errlen, 3, "HGET", r->k_collected, key);
+    if (!rep)
+        return -1;
+    long long recorded = rep->type == REDIS_REPLY_STRING && !created ? strtoll(rep->str, NULL, 10) : -1;
+    freeReplyObject(rep);
+    if (recorded < 0) {
+        char size[32];
+        snprintf(size, sizeof size, "%lld", (long long)sb.st_size);
+        rep = sync_simple(c, err, errlen, 4, "HSET", r->k_collected, key, size);
+        if (!rep)
+            return -1;
+        freeReplyObject(rep);
+    } else if (sb.st_size < recorded) {
+        snprintf(err, errlen,
+                 "%s is shorter (%lld bytes) than collect left it (%lld): changed by someone "
+                 "else; move it away or collect into another file",
+                 key, (long long)sb.st_size, recorded);
+        return -1;
+    } else if (sb.st_size > recorded) {
+        if (ftruncate(fd, (off_t)recorded) != 0)
+            return snprintf(err, errlen, "%s: %s", key, strerror(errno)), -1;
+        fprintf(stderr, "silk: collect: cut %lld bytes an interrupted collect wrote to %s "
+                "(their items are collected again)\n", (long long)(sb.st_size - recorded), key);
+    }
+    if (lseek(fd, 0, SEEK_END) < 0)
+        return snprintf(err, errlen, "%s: %s", key, strerror(errno)), -1;
+    return 0;
+}
+
+/* 1 when the crawl is over: Redis says no request is open. */
+static int collect_crawl_over(red_frontier *r, redisContext *c, char *err, size_t errlen)
+{
+    redisReply *rep = sync_simple(c, err, errlen, 2, "GET", r->k_open);
+    if (!rep)
+        return -1;
+    int over = rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "0") == 0;
+    freeReplyObject(rep);
+    return over;
+}
+
+/* Writes one XRANGE reply's items to fd, fsyncs, then records and deletes
+ * them. Returns the number of entries, or -1. */
+static long collect_batch(red_frontier *r, redisContext *c, int fd, const char *key,
+                          const redisReply *rep, char *err, size_t errlen)
+{
+    size_t n = rep->elements, blen = 0, bcap = 0;
+    char *buf = NULL;
+    const char **argv = malloc((n + 7) * sizeof *argv);
+    size_t *alen = malloc((n + 7) * sizeof *alen);
+    long rc = -1;
+    if (!argv || !alen)
+        goto nomem;
+    size_t argc = 7;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *en = rep->element[i];
+        if (en->type != REDIS_REPLY_ARRAY || en->elements < 2 ||
+            en->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        const redisReply *fv = en->element[1];
+        for (size_t j = 0; fv->type == REDIS_REPLY_ARRAY && j + 1 < fv->elements; j += 2) {
+            const redisReply *v = fv->element[j + 1];
+            if (fv->element[j]->len != 1 || fv->element[j]->str[0] != 'i' ||
+                v->type != REDIS_REPLY_STRING)
+                continue;
+            if (blen + v->len + 1 > bcap) {
+                size_t nc = bcap ? bcap * 2 : 65536;
+                while (nc < blen + v->len + 1)
+                    nc *= 2;
+                char *nb = realloc(buf, nc);
+                if (!nb)
+                    goto nomem;
+                buf = nb;
+                bcap = nc;
+            }
+            memcpy(buf + blen, v->str, v->len);
+            blen += v->len;
+            buf[blen++] = '\n';
+        }
+        argv[argc] = en->element[0]->str;
+        alen[argc++] = en->element[0]->len;
+    }
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0 || write_all(fd, buf, blen) != 0 || fsync(fd) != 0) {
+        snprintf(err, errlen, "writing %s: %s", key, strerror(errno));
+        goto done;
+    }
+    char size[32];
+    snprintf(size, sizeof size, "%lld", (long long)end + (long long)blen);
+    const char *pre[] = {"EVAL", COLLECTED, "2", r->k_items, r->k_collected, key, size};
+    for (int i = 0; i < 7; i++) {
+        argv[i] = pre[i];
+        alen[i] = strlen(pre[i]);
+    }
+    redisReply *done = sync_cmd(c, (int)argc, argv, alen, err, errlen);
+    if (!done)
+        goto done;
+    freeReplyObject(done);
+    rc = (long)(argc - 7);
+    goto done;
+nomem:
+    snprintf(err, errlen, "not enough memory");
+done:
+    free(buf);
+    free(argv);
+    free(alen);
+    return rc;
+}
+
+int silk_frontier_collect(const char *url, const char *path, int follow, int quiet,
+                          uint64_t *items, char *err, size_t errlen)
+{
+    red_frontier *r = calloc(1, sizeof *r); /* for the URL, the keys and the connection */
+    redisContext *c = NULL;
+    char *key = NULL;
+    int fd = -1, rc = SILK_FRONTIER_EIO;
+    uint64_t total = 0;
+    if (!r) {
+        snprintf(err, errlen, "not enough memory");
+        return SILK_FRONTIER_ENOMEM;
+    }
+    if ((rc = parse_url(r, url, err, errlen)) != 0)
+        goto done;
+    rc = SILK_FRONTIER_EIO;
+    snprintf(r->k_open, sizeof r->k_open, "{%s}:open", r->name);
+    snprintf(r->k_items, sizeof r->k_items, "{%s}:items", r->name);
+    snprintf(r->k_collected, sizeof r->k_collected, "{%s}:collected", r->name);
+    int created = access(path, F_OK) != 0;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || !(key = realpath(path, NULL))) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!(c = sync_connect(r, err, errlen)) || collect_align(r, c, fd, key, created, err, errlen) != 0)
+        goto done;
+    double last_note = silk_frontier_now();
+    for (;;) {
+        int over = follow ? collect_crawl_over(r, c, err, errlen) : 1;
+        if (over < 0)
+            goto done;
+        redisReply *rep = sync_simple(c, err, errlen, 6, "XRANGE", r->k_items, "-", "+",
+                                      "COUNT", COLLECT_BATCH);
+        if (!rep)
+            goto done;
+        long n = rep->type == REDIS_REPLY_ARRAY && rep->elements
+                     ? collect_batch(r, c, fd, key, rep, err, errlen) : 0;
+        freeReplyObject(rep);
+        if (n < 0)
+            goto done;
+        total += (uint64_t)n;
+        if (!quiet && silk_frontier_now() - last_note >= 5) {
+            fprintf(stderr, "silk: collect: %llu items so far\n", (unsigned long long)total);
+            last_note = silk_frontier_now();
+        }
+        if (n == 0 && over)
+            break;
+        if (n == 0)
+            usleep(COLLECT_POLL_US);
+    }
+    if (!quiet)
+        fprintf(stderr, "silk: collected %llu items into %s\n", (unsigned long long)total, key);
+    rc = 0;
+done:
+    if (items)
+        *items = total;
+    if (c)
+        redisFree(c);
+    if (fd >= 0)
+        close(fd);
+    free(key);
+    free(r);
+    return rc;
 }

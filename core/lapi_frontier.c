@@ -27,6 +27,11 @@
  *                                    top={{host, queued, in_flight, failures, ready_in}}}
  *   fr:checkpoint([force [, now]]) -> wrote (boolean) | nil, err (kind "store")
  *   fr:kv_get(key) -> string | nil;  fr:kv_set(key, value) -> true
+ *   What a fleet shares (redis; elsewhere these raise "not supported"):
+ *   fr:item(key, json) -> true | nil, err   (stored with the next checkpoint)
+ *   fr:shared_get(key) -> value | false (absent) | nil, err      (waits)
+ *   fr:shared_set(key, value, ttl [, nx]) -> true | false (nx: present) | nil, err
+ *                                            (waits; inside a task only)
  *   fr:close()                      (sqlite: last checkpoint, then free; __gc too)
  *
  * `now` defaults to now(); pass it explicitly for deterministic tests.
@@ -36,10 +41,13 @@
 
 #include <lauxlib.h>
 
+#include <stdlib.h>
+
 #include "engine.h"
 #include "errors.h"
 #include "frontier.h"
 #include "lapi.h"
+#include "task.h"
 #include "url.h"
 
 #define FRONTIER_MT "silk.frontier"
@@ -378,6 +386,8 @@ static int frontier_stats(lua_State *L)
     set_num(L, "checkpoint_last_ms", st.checkpoint_last_ms);
     set_num(L, "checkpoint_max_ms", st.checkpoint_max_ms);
     set_num(L, "checkpoint_total_ms", st.checkpoint_total_ms);
+    set_num(L, "items", (double)st.items);
+    set_num(L, "item_duplicates", (double)st.item_duplicates);
     return 1;
 }
 
@@ -419,6 +429,102 @@ static int frontier_kv_set(lua_State *L)
     return 1;
 }
 
+static int frontier_item(lua_State *L)
+{
+    silk_frontier *f = check_open(L);
+    size_t klen, len;
+    const char *key = luaL_checklstring(L, 2, &klen);
+    const char *json = luaL_checklstring(L, 3, &len);
+    int rc = silk_frontier_item(f, key, klen, json, len);
+    if (rc == SILK_FRONTIER_ENOTSUP)
+        return luaL_error(L, "%s", silk_frontier_errmsg(f));
+    if (rc < 0)
+        return push_fail(L, f, rc, "nomem");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* A task waiting for a shared get/set. Freed by whichever comes first: the
+ * answer (on_shared) or the task's interruption (shared_cancel, which makes
+ * the frontier forget the token so the answer never comes). */
+typedef struct shared_wait {
+    silk_task *task;
+    silk_frontier *f;
+    uint64_t token;
+    int is_set;
+} shared_wait;
+
+static void on_shared(void *ud, int rc, const char *val, size_t len)
+{
+    shared_wait *w = ud;
+    lua_State *co = silk_task_thread(w->task);
+    int n = 1;
+    if (rc != 0) {
+        lua_pushnil(co);
+        silk_err_push(co, "redis", "no answer from redis (connection lost, timed out or closed)");
+        n = 2;
+    } else if (w->is_set) {
+        lua_pushboolean(co, len == 1);
+    } else if (val) {
+        lua_pushlstring(co, val, len);
+    } else {
+        lua_pushboolean(co, 0);
+    }
+    silk_task *t = w->task;
+    free(w);
+    silk_task_wake(t, n);
+}
+
+static void shared_cancel(silk_task *t, void *data)
+{
+    shared_wait *w = data;
+    silk_frontier_shared_forget(w->f, w->token);
+    free(w);
+}
+
+static int shared_wait_for(lua_State *L, silk_frontier *f, const char *key, const char *val,
+                           size_t len, double ttl, int nx)
+{
+    if (!silk_task_current(L))
+        return luaL_error(L, "frontier shared_get/shared_set: only inside a task");
+    shared_wait *w = calloc(1, sizeof *w);
+    if (!w)
+        return luaL_error(L, "not enough memory");
+    w->task = silk_task_current(L);
+    w->f = f;
+    w->is_set = val != NULL;
+    int rc = val ? silk_frontier_shared_set(f, key, val, len, ttl, nx, on_shared, w, &w->token)
+                 : silk_frontier_shared_get(f, key, on_shared, w, &w->token);
+    if (rc != 0) {
+        free(w);
+        if (rc == SILK_FRONTIER_ENOTSUP || rc == SILK_FRONTIER_EINVAL)
+            return luaL_error(L, "%s", rc == SILK_FRONTIER_EINVAL ? "bad shared key or ttl"
+                                                                  : silk_frontier_errmsg(f));
+        lua_pushnil(L);
+        silk_err_push(L, "redis", "%s", silk_frontier_errmsg(f));
+        return 2;
+    }
+    return silk_task_wait(L, SILK_WAIT_IO, "redis", shared_cancel, w);
+}
+
+static int frontier_shared_get(lua_State *L)
+{
+    silk_frontier *f = check_open(L);
+    return shared_wait_for(L, f, luaL_checkstring(L, 2), NULL, 0, 0, 0);
+}
+
+static int frontier_shared_set(lua_State *L)
+{
+    silk_frontier *f = check_open(L);
+    const char *key = luaL_checkstring(L, 2);
+    size_t len;
+    const char *val = luaL_checklstring(L, 3, &len);
+    double ttl = luaL_checknumber(L, 4);
+    if (!(ttl > 0))
+        return luaL_argerror(L, 4, "a ttl > 0 expected");
+    return shared_wait_for(L, f, key, val, len, ttl, lua_toboolean(L, 5));
+}
+
 static int frontier_close(lua_State *L)
 {
     struct frontier_ud *ud = luaL_checkudata(L, 1, FRONTIER_MT);
@@ -448,6 +554,7 @@ static const luaL_Reg frontier_methods[] = {
     {"checkpoint", frontier_checkpoint},
     {"kv_get", frontier_kv_get},
     {"kv_set", frontier_kv_set},
+    {"item", frontier_item},
     {"close", frontier_close},
     {NULL, NULL},
 };
@@ -466,6 +573,10 @@ int silk_lapi_frontier(lua_State *L)
         lua_setfield(L, -2, "__name");
         lua_createtable(L, 0, 10);
         luaL_setfuncs(L, frontier_methods, 0);
+        silk_task_pushwaiting(L, frontier_shared_get);
+        lua_setfield(L, -2, "shared_get");
+        silk_task_pushwaiting(L, frontier_shared_set);
+        lua_setfield(L, -2, "shared_set");
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

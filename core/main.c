@@ -15,6 +15,7 @@
 #include "silk_config.h"
 #include "console.h"
 #include "engine.h"
+#include "frontier.h"
 #include "metrics.h"
 #include "profile.h"
 
@@ -31,6 +32,9 @@ static void usage(FILE *out)
           "  test [busted args] [paths]  run busted specs inside silk (default: tests/spec)\n"
           "  shell [URL]               a REPL inside a fresh engine; with URL, res and doc bound\n"
           "  console PATH              attach a REPL to a running engine's --console socket\n"
+          "  collect REDIS_URL -o FILE [--follow] [--quiet]\n"
+          "                            drain the items a crawl run with --items redis stored\n"
+          "                            (each item once; --follow: until the crawl is over)\n"
           "  version                   print the version\n"
           "\n"
           "options (before the command's arguments):\n"
@@ -237,6 +241,39 @@ done:
     return status;
 }
 
+/* collect: no engine; blocking Redis calls, and SIGINT may end it anywhere
+ * (silk_frontier_collect is safe to rerun). */
+static int run_collect(int argc, char **argv)
+{
+    const char *url = NULL, *out = NULL;
+    int follow = 0, quiet = 0;
+    for (int i = 0; i < argc; i++) {
+        if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(argv[i], "--follow") == 0)
+            follow = 1;
+        else if (strcmp(argv[i], "--quiet") == 0)
+            quiet = 1;
+        else if (!url && argv[i][0] != '-')
+            url = argv[i];
+        else {
+            fprintf(stderr, "silk: collect: unexpected argument '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!url || !out) {
+        fprintf(stderr, "silk: usage: silk collect redis://[[USER]:PASSWORD@]IP:PORT/NAME -o FILE.jsonl "
+                        "[--follow] [--quiet]\n");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    if (silk_frontier_collect(url, out, follow, quiet, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "silk: collect: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 /* shell and console: a REPL in the loop of a fresh engine. */
 static int run_repl(const silk_engine_options *o, const char *console_path, const char *url)
 {
@@ -266,6 +303,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "collect") == 0)
+        return run_collect(argc - 2, argv + 2);
     observers obs = {0};
     int i = parse_options(argc, argv, 2, &o, &obs);
     if (i < 0)

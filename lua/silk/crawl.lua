@@ -31,6 +31,8 @@ Run.__index = Run
 
 local ROBOTS_MAX = 500 * 1024          -- RFC 9309: parse at least 500 KiB
 local ROBOTS_RETRY = 60                -- seconds a 5xx/unreachable robots.txt means "disallow all"
+local ROBOTS_TTL = 86400               -- seconds a shared robots.txt is kept (RFC 9309: up to 24 h)
+local ROBOTS_PENDING = "\0fetching"    -- a shared robots.txt one process is fetching now
 
 local function now() return silk.now() end
 
@@ -111,7 +113,10 @@ function M.new(spider, opts)
     end
     self.resumed = resume_at ~= nil
   end
-  if opts.output then
+  if opts.items == "redis" then
+    if not opts.frontier then error("--items redis needs --frontier redis://IP:PORT/NAME", 0) end
+    self.sink = sinks.redis(fr)
+  elseif opts.output then
     self.sink = sinks.open(opts.output, { fields = s.fields, resume_at = resume_at })
     if opts.jobdir then fr:kv_set("sink_path", opts.output) end
   end
@@ -243,7 +248,8 @@ end
 -- Runs the spider's pipelines on each item of the page and hands the
 -- survivors to the sink.
 function Run:commit_items(page, where)
-  for _, item in ipairs(page.items) do
+  local key_field = self.settings.item_key
+  for i, item in ipairs(page.items) do
     local ok = true
     for _, p in ipairs(self.spider.pipelines or {}) do
       local pok, res = pcall(p, item)
@@ -259,7 +265,11 @@ function Run:commit_items(page, where)
     if ok then
       self.stats.items = self.stats.items + 1
       metrics.add("silk_items_total", 1)
-      if self.sink then self.sink:write(item) end
+      if self.sink then
+        -- the key that dedupes items in a shared crawl (sinks.redis)
+        local v = key_field and item[key_field]
+        self.sink:write(item, v ~= nil and ("field\n" .. tostring(v)) or (where .. "\n" .. i))
+      end
     else
       self.stats.items_dropped = self.stats.items_dropped + 1
     end
@@ -304,8 +314,30 @@ function Run:robots_for(u)
   return rules
 end
 
--- Fetches and parses the robots.txt of host key hk: the rules, "allow" or "deny".
-function Run:fetch_robots(hk)
+-- In a crawl shared through Redis, one process fetches a host's robots.txt
+-- and stores the verdict ("allow", "deny" or "rules\n" .. body) for the
+-- others. Returns the stored verdict; nil when this process is to fetch it
+-- (it holds the claim), or when Redis cannot tell (then it fetches it too).
+function Run:shared_robots(hk)
+  local key = "robots:" .. hk
+  local give_up = now() + self.settings.timeout + 5         -- the fetching process may have died
+  while true do
+    local v = self.frontier:shared_get(key)
+    if v == nil then return nil end
+    if v and v ~= ROBOTS_PENDING then
+      self.stats.robots_shared = (self.stats.robots_shared or 0) + 1
+      return v
+    end
+    if not v and self.frontier:shared_set(key, ROBOTS_PENDING, self.settings.timeout + 5, true) ~= false then
+      return nil
+    end
+    if now() > give_up then return nil end
+    silk.sleep(0.05)
+  end
+end
+
+-- Fetches robots.txt of host key hk: "allow", "deny" or "rules\n" .. body.
+function Run:fetch_robots_verdict(hk)
   local robots_url = hk .. "/robots.txt"
   local res, err = self.cache and self.cache:get(robots_url)
   if not res then
@@ -321,11 +353,28 @@ function Run:fetch_robots(hk)
   end
   if res.status >= 400 then return "allow" end             -- RFC 9309 2.3.1.3: unavailable
   if res.status < 200 or res.status >= 300 then return "deny" end
-  local rules = robots_core.parse(res.body)
+  return "rules\n" .. res.body
+end
+
+-- The robots.txt of host key hk, fetched here or read from the fleet's
+-- copy: the parsed rules, "allow" or "deny".
+function Run:fetch_robots(hk)
+  local verdict = self.opts.frontier and self:shared_robots(hk)
+  local fetched = not verdict
+  if fetched then
+    verdict = self:fetch_robots_verdict(hk)
+    if self.opts.frontier then
+      self.frontier:shared_set("robots:" .. hk, verdict, verdict == "deny" and ROBOTS_RETRY or ROBOTS_TTL)
+    end
+  end
+  if verdict == "allow" or verdict == "deny" then return verdict end
+  local rules = robots_core.parse(verdict:sub(7))
   local d = rules:crawl_delay(self.settings.user_agent)
   -- hold: the request that fetched robots.txt is about to hit the host too
-  if d and d > self.settings.delay then self.frontier:set_host(hk, { delay = d, hold = d }) end
-  if self.settings.sitemap_from_robots then
+  if d and d > self.settings.delay then
+    self.frontier:set_host(hk, { delay = d, hold = fetched and d or nil })
+  end
+  if fetched and self.settings.sitemap_from_robots then
     for _, sm in ipairs(rules:sitemaps()) do self:push{ url = sm, depth = 0, callback = "_sitemap" } end
   end
   return rules

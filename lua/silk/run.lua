@@ -7,6 +7,9 @@
 --   --http-cache DIR      replay responses stored in DIR, store new ones (development)
 --   --frontier redis://IP:PORT/NAME   share the crawl NAME with other silk processes
 --   --workers N           run N `silk run` processes on this machine (needs --frontier)
+--   --items redis         items to the shared crawl's Redis stream instead of -o, one per
+--                         key (setting item_key); `silk collect` drains it. Also
+--                         --items redis://IP:PORT/NAME, naming the --frontier crawl
 --   --deny-private        refuse private, loopback and link-local addresses (no SSRF
 --                         through crawled links); the same as -s deny_private=true
 --   --quiet               no progress line (it is shown only on a TTY anyway)
@@ -22,7 +25,7 @@ local engine = require("silk.core.engine")
 local usage = [=[
 usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE]
                 [--http-cache DIR] [--deny-private] [--quiet]
-                [--frontier redis://IP:PORT/NAME [--workers N]]]=]
+                [--frontier redis://IP:PORT/NAME [--workers N] [--items redis]]]=]
 
 local function fail(msg)
   io.stderr:write("silk run: ", msg, "\n")
@@ -47,6 +50,7 @@ local function parse_args(args)
     elseif a == "--quiet" or a == "-q" then o.quiet = true
     elseif a == "--deny-private" then o.overrides[#o.overrides + 1] = "deny_private=true"
     elseif a == "--frontier" then o.frontier = value()
+    elseif a == "--items" then o.items = value()
     elseif a == "--workers" then
       o.workers = tonumber(value())
       if not o.workers or o.workers < 1 or o.workers % 1 ~= 0 then error("--workers needs a count >= 1", 0) end
@@ -58,6 +62,17 @@ local function parse_args(args)
   if not o.spider then error("a spider file is required\n" .. usage, 0) end
   if o.workers and not o.frontier then error("--workers needs --frontier redis://IP:PORT/NAME", 0) end
   if o.frontier and o.jobdir then error("--frontier and --jobdir exclude each other (Redis keeps the crawl)", 0) end
+  if o.items then
+    -- items are stored with the acknowledgement of their page, in one step:
+    -- only the frontier's own Redis crawl can do that
+    local function crawl_of(u) return (u or ""):gsub("^redis://[^@/]*@", "redis://"):match("^(redis://[^/]+/[^?]+)") end
+    if o.items ~= "redis" and not (o.items:match("^redis://") and crawl_of(o.items) == crawl_of(o.frontier)) then
+      error("--items takes redis or the --frontier's redis://IP:PORT/NAME, got " .. o.items, 0)
+    end
+    if not o.frontier then error("--items redis needs --frontier redis://IP:PORT/NAME", 0) end
+    if o.output then error("--items redis and -o exclude each other (silk collect writes the file)", 0) end
+    o.items = "redis"
+  end
   return o
 end
 
@@ -127,7 +142,7 @@ return function(...)
   local tok, term = pcall(require, "term")
   if tok and term.isatty then isatty = term.isatty(io.stderr) end
   local run
-  ok, run = pcall(crawl_mod.new, sp, { output = o.output, jobdir = o.jobdir, frontier = o.frontier,
+  ok, run = pcall(crawl_mod.new, sp, { output = o.output, jobdir = o.jobdir, frontier = o.frontier, items = o.items,
                                        http_cache = o.http_cache, progress = isatty and not o.quiet })
   if not ok then return fail(run) end
 

@@ -11,7 +11,13 @@
 -- torn line.
 --
 --   local sink = sinks.open(path, { fields = {...}, resume_at = pos })  -- raises when unwritable
---   sink:write(item); local pos = sink:flush(); sink:close()
+--   sink:write(item, key); local pos = sink:flush(); sink:close()
+--
+-- sinks.redis(frontier) sends items to the stream of a crawl shared through
+-- Redis (`--items redis`, drained by `silk collect`): the frontier stores
+-- them with the next checkpoint, before the acknowledgement of the page
+-- that made them, one item per key (a page fetched twice yields its items
+-- once). `key` is only used there.
 
 local cjson = require("cjson").new()
 cjson.encode_sparse_array(true)
@@ -100,8 +106,12 @@ end
 -- lua-cjson 2.1.0 escapes every "/" as "\/"; valid JSON, but URLs read
 -- badly. An encoded string holds no bare "/", and a literal backslash is
 -- "\\", so turning each remaining "\/" back into "/" is exact.
+local function json_text(item)
+  return (cjson.encode(item):gsub("\\/", "/"))
+end
+
 local function jsonl_encode(_, item)
-  return (cjson.encode(item):gsub("\\/", "/")) .. "\n"
+  return json_text(item) .. "\n"
 end
 
 local function csv_field(v)
@@ -236,6 +246,23 @@ end
 
 --- Opens the sink for `path` (its kind from the extension). Raises a clear
 -- error when the path cannot be written, before any crawling starts.
+local RedisSink = {}
+RedisSink.__index = RedisSink
+
+function M.redis(frontier)
+  return setmetatable({ frontier = frontier, count = 0 }, RedisSink)
+end
+
+function RedisSink:write(item, key)
+  local ok, err = self.frontier:item(key, json_text(item))
+  if not ok then error("cannot queue an item for redis: " .. tostring(err and err.message or err), 0) end
+  self.count = self.count + 1
+end
+
+--- Nothing to write here: the frontier's checkpoint stores the items.
+function RedisSink:flush() return self.count end
+function RedisSink:close() end
+
 function M.open(path, opts)
   opts = opts or {}
   local ext = path:match("%.([%w]+)$")

@@ -47,6 +47,7 @@ M.settings = {
   checkpoint_interval = { 2, "number", "seconds between jobdir checkpoints" },
   deny_private   = { false, "boolean", "refuse private, loopback and link-local addresses" },
   fields         = { nil, "table?", "CSV columns (default: the keys of the first item)" },
+  item_key       = { nil, "string?", "--items redis: the item field that identifies an item, one stored per value (default: page URL + position)" },
   parse_inline   = { false, "boolean", "parse pages on the loop thread instead of the worker pool" },
   sitemap_from_robots = { false, "boolean", "also crawl the sitemaps that robots.txt lists" },
 }

@@ -21,7 +21,7 @@
 --       (K roots = K hosts on K ports, for politeness tests). Access log format
 --       "silk": $msec $connection $connection_requests $status $request_time
 --       $server_port $bytes_sent "$request" "$http_user_agent" (see entries()).
---   servers.redis{appendonly=bool, port=, ttl=} -> {port, url, dir, pid, stop(), restart{hard=},
+--   servers.redis{appendonly=bool, requirepass=, port=, ttl=} -> {port, url, dir, pid, stop(), restart{hard=},
 --       kill()}                              Debian's redis-server, --save '' --dir TMP
 --   servers.badserver{port=, ttl=} -> {port, url, stop()}   tests/lib/badserver.py
 --   servers.tls_cert() -> {ca=, cert=, key=, dir=}  self-signed CA + server cert for
@@ -327,7 +327,8 @@ function servers.redis(opts)
     local cmd = table.concat({ "/usr/bin/redis-server", "--port", h.port, "--bind 127.0.0.1",
       "--save ''", "--dir", q(dir), "--appendonly", opts.appendonly and "yes" or "no",
       "--appendfsync", opts.appendfsync or "everysec", "--daemonize no",
-      "--logfile", q(dir .. "/redis.log"), "--protected-mode no" }, " ")
+      "--logfile", q(dir .. "/redis.log"), "--protected-mode no",
+      opts.requirepass and ("--requirepass " .. q(opts.requirepass)) or "" }, " ")
     h.pid = spawn(cmd, dir, opts.ttl)
     local ok, err = servers.wait_port(h.port, opts.timeout or 10, h.pid)
     if not ok then

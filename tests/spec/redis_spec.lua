@@ -1,11 +1,15 @@
 -- A crawl shared through Redis (--frontier redis://...): several silk
 -- processes on one generated site behind nginx, a real redis-server; a worker
--- killed with -9, Redis restarted mid-crawl, politeness across the fleet.
+-- killed with -9, Redis restarted mid-crawl, politeness across the fleet,
+-- items stored in Redis and drained by `silk collect`, robots.txt fetched
+-- once for the fleet, AUTH.
 package.path = "tests/lib/?.lua;" .. package.path
 local servers = require("servers")
 local engine = require("silk.core.engine")
 local cjson = require("cjson")
 
+local silk = require("silk")
+local frontier_core = require("silk.core.frontier")
 local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
 local PAGES = 1500
@@ -59,22 +63,37 @@ local function check(items)
   return v
 end
 
--- GETs per path in nginx's log (robots.txt left out)
+-- GETs per path in nginx's log (robots.txt counted apart)
 local function fetch_counts()
-  local n, twice, distinct = {}, 0, 0
+  local n, twice, distinct, robots = {}, 0, 0, 0
   for _, e in ipairs(web:entries()) do
     local path = e.request:match("^GET (%S+)")
-    if path and path ~= "/robots.txt" then
+    if path == "/robots.txt" then
+      robots = robots + 1
+    elseif path then
       n[path] = (n[path] or 0) + 1
       if n[path] == 1 then distinct = distinct + 1 elseif n[path] == 2 then twice = twice + 1 end
     end
   end
-  return distinct, twice
+  return distinct, twice, robots
 end
 
+-- one worker's command line: items to the file `out`, or to Redis (out nil)
 local function worker_cmd(fr, out)
-  return ("cd %s && START=%s %s run %s -o %s --frontier '%s' -s checkpoint_interval=0.05"):format(
-    root, start, silk_bin, spider, out, fr)
+  return ("cd %s && START=%s %s run %s %s --frontier '%s' -s checkpoint_interval=0.05"):format(
+    root, start, silk_bin, spider, out and ("-o " .. out) or "--items redis", fr)
+end
+
+-- 3 workers (and `also`, run alongside); after 1 s worker 1 dies hard. Logs
+-- in d/logK; with to_files, items in d/itemsK.jsonl.
+local function three_with_a_kill(fr, d, to_files, also)
+  local cmds = {}
+  for k = 1, 3 do
+    cmds[k] = ("(%s >%s/log%d 2>&1 & echo $! >%s/pid%d; wait)"):format(
+      worker_cmd(fr, to_files and ("%s/items%d.jsonl"):format(d, k) or nil), d, k, d, k)
+  end
+  return sh(("%s & %s & %s & %s sleep 1; kill -9 $(cat %s/pid1); wait"):format(
+    cmds[1], cmds[2], cmds[3], also and (also .. " &") or "", d))
 end
 
 describe("a crawl shared through Redis", function()
@@ -90,9 +109,10 @@ describe("a crawl shared through Redis", function()
     assert.equal(0, status, log)
     local v = check(d .. "/items.jsonl")
     assert.is_true(v.ok, cjson.encode(v))
-    local distinct, twice = fetch_counts()
+    local distinct, twice, robots = fetch_counts()
     assert.equal(PAGES, distinct)
     assert.equal(0, twice)
+    assert.equal(1, robots)            -- once for the fleet, read from Redis by the others
     local _, n = log:gsub("crawl finished %(finished%)", "")
     assert.equal(3, n, log)            -- all three did part of the work and ended
     for pages in log:gmatch("pages (%d+) %(") do assert.is_true(tonumber(pages) > 0, log) end
@@ -101,15 +121,7 @@ describe("a crawl shared through Redis", function()
   it("finishes without a worker killed with -9; only its in-flight pages are fetched twice", function()
     local d = tmpdir()
     web:truncate_log()
-    local fr = frontier("?visibility=2")
-    local cmds = {}
-    for k = 1, 3 do
-      cmds[k] = ("(%s >%s/log%d 2>&1 & echo $! >%s/pid%d; wait)"):format(
-        worker_cmd(fr, ("%s/items%d.jsonl"):format(d, k)), d, k, d, k)
-    end
-    -- 3 workers; after 1 s worker 1 dies hard; the others finish
-    local status, out = sh(("%s & %s & %s & sleep 1; kill -9 $(cat %s/pid1); wait"):format(
-      cmds[1], cmds[2], cmds[3], d))
+    local status, out = three_with_a_kill(frontier("?visibility=2"), d, true)
     assert.equal(0, status, out)
     os.execute(("cat %s/items1.jsonl %s/items2.jsonl %s/items3.jsonl > %s/all.jsonl"):format(d, d, d, d))
     local v = check(d .. "/all.jsonl")
@@ -125,6 +137,117 @@ describe("a crawl shared through Redis", function()
     assert.is_true(twice <= 32, "pages fetched twice: " .. twice)
     assert.is_true(v.items_duplicate <= twice * 10, cjson.encode(v))
     print(("\n  kill -9: %d pages fetched twice"):format(twice))
+  end)
+
+  it("stores items in Redis once per key despite a kill -9; silk collect drains each once", function()
+    local d = tmpdir()
+    web:truncate_log()
+    local fr = frontier("?visibility=2")
+    -- the collector follows the crawl from the start
+    local collect = ("%s collect '%s' -o %s/items.jsonl --follow --quiet"):format(silk_bin, fr, d)
+    local status, out = three_with_a_kill(fr, d, false, collect)
+    assert.equal(0, status, out)
+    local v = check(d .. "/items.jsonl")
+    assert.is_true(v.ok, cjson.encode(v))               -- every item, none twice
+    local _, twice = fetch_counts()
+    print(("\n  kill -9 with --items redis: %d pages fetched twice, 0 duplicate items"):format(twice))
+  end)
+
+  it("silk collect cuts off a batch an interrupted collect wrote but did not record", function()
+    local d = tmpdir()
+    local fr = frontier()
+    local status, log = sh(worker_cmd(fr) .. " --workers 2")
+    assert.equal(0, status, log)
+    -- the state a collect killed between its write and its record leaves:
+    -- the record says 0 bytes, the file holds a torn batch
+    local out = d .. "/items.jsonl"
+    write(out, '{"url": "http://127.0.0.1/torn')
+    local real = io.popen("realpath " .. out):read("*l")
+    local name = fr:match("/([^/?]+)$")
+    assert(os.execute(("redis-cli -p %d HSET '{%s}:collected' %s 0 >/dev/null"):format(redis.port, name, real)) == 0)
+    status, log = sh(("%s collect '%s' -o %s"):format(silk_bin, fr, out))
+    assert.equal(0, status, log)
+    assert.matches("cut 30 bytes", log)
+    assert.matches("collected " .. PAGES * 10 .. " items", log)
+    assert.is_true(check(out).ok)
+    -- a second collect finds the stream empty and leaves the file alone
+    status, log = sh(("%s collect '%s' -o %s"):format(silk_bin, fr, out))
+    assert.equal(0, status, log)
+    assert.matches("collected 0 items", log)
+    assert.is_true(check(out).ok)
+    -- a file shorter than recorded was changed by someone else: refused
+    write(out, "")
+    status, log = sh(("%s collect '%s' -o %s"):format(silk_bin, fr, out))
+    assert.equal(1, status, log)
+    assert.matches("shorter", log)
+  end)
+
+  it("refuses --items redis without a Redis frontier, or with -o", function()
+    local status, log = sh(("cd %s && %s run %s --items redis"):format(root, silk_bin, spider))
+    assert.equal(2, status)
+    assert.matches("needs %-%-frontier", log)
+    status, log = sh(worker_cmd(frontier(), "/dev/null") .. " --items redis")
+    assert.equal(2, status)
+    assert.matches("exclude each other", log)
+    status, log = sh(worker_cmd(frontier()):gsub("%-%-items redis", "--items redis://127.0.0.1:1/other"))
+    assert.equal(2, status)
+    assert.matches("%-%-items takes redis", log)
+  end)
+
+  it("shares values with a TTL and holds a host for the fleet", function()
+    local fr = frontier()
+    local a = assert(frontier_core.new{ backend = "redis", url = fr, max_per_host = 4 })
+    local b = assert(frontier_core.new{ backend = "redis", url = fr, max_per_host = 4 })
+    for _, f in ipairs{ a, b } do                                 -- until connected
+      for _ = 1, 200 do
+        if f:shared_get("none") ~= nil then break end
+        silk.sleep(0.02)
+      end
+    end
+    assert.is_false(a:shared_get("k"))
+    assert.is_true(a:shared_set("k", "one\0two", 0.3, true))
+    assert.is_false(b:shared_set("k", "other", 5, true))        -- nx: a's value stays
+    assert.equal("one\0two", b:shared_get("k"))
+    silk.sleep(0.4)
+    assert.is_false(b:shared_get("k"))                           -- expired
+    -- a holds the host (Retry-After) and leaves (close sends what is
+    -- unsent); b's request for the host waits the hold out
+    local host = web.url
+    local t0 = frontier_core.now()
+    a:set_host(host, { hold = 1 })
+    a:close()
+    assert.is_true(b:push(host .. "/held") ~= false)
+    local req
+    while not req and frontier_core.now() - t0 < 5 do
+      req = b:pop_ready()
+      if not req then silk.sleep(0.02) end
+    end
+    assert.is_truthy(req)
+    local waited = frontier_core.now() - t0
+    assert.is_true(waited >= 0.8, "dispatched after " .. waited .. " s")
+    b:done(req.id, "ok")
+    b:checkpoint(true)
+    b:close()
+    print(("\n  a hold set by one process: another waited %.2f s"):format(waited))
+  end)
+
+  it("sends AUTH: with the password the crawl runs, without it start-up fails clearly", function()
+    local locked = servers.redis{ requirepass = "pa ss@word" }
+    local base = "redis://127.0.0.1:" .. locked.port .. "/auth" .. os.time()
+    local d = tmpdir()
+    local status, log = sh(worker_cmd(base, d .. "/x.jsonl"))
+    assert.equal(2, status, log)
+    assert.matches("wants a password", log)
+    status, log = sh(worker_cmd(base:gsub("redis://", "redis://:wrong@"), d .. "/x.jsonl"))
+    assert.equal(2, status, log)
+    assert.matches("refused AUTH", log)
+    status, log = sh(worker_cmd((base:gsub("redis://", "redis://:pa%%20ss%%40word@"))) .. " -s max_pages=40")
+    assert.equal(0, status, log)
+    status, log = sh(("SILK_REDIS_PASSWORD='pa ss@word' %s collect '%s' -o %s/items.jsonl"):format(silk_bin, base, d))
+    assert.equal(0, status, log)
+    local n = select(2, read(d .. "/items.jsonl"):gsub("\n", ""))
+    locked:stop()
+    assert.is_true(n >= 400, "items collected: " .. n)
   end)
 
   it("pauses while Redis restarts (AOF on) and completes the crawl", function()
