@@ -1662,7 +1662,7 @@ int fr_redis_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, 
  * entries left in the stream */
 static const char COLLECTED[] =
     "redis.call('HSET',KEYS[2],ARGV[1],ARGV[2])\n"
-    "for i=3,#ARGV do redis.call('XDEL',KEYS[1],ARGV[i]) end\n"
+    "if #ARGV>2 then redis.call('XDEL',KEYS[1],unpack(ARGV,3)) end\n"
     "return redis.call('XLEN',KEYS[1])\n";
 
 #define COLLECT_BATCH "1000"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # bench/redis/run.sh: pages/s of a crawl shared through Redis with 1, 2 and 4
 # workers against one nginx, the in-memory frontier as the baseline, and
-# Redis commands per page (INFO commandstats, reset before each run).
+# Redis commands per page (INFO commandstats, reset before each run); the
+# items-in-Redis rows (--items redis) include draining them with
+# `silk collect` after the crawl.
 #
 #   bench/redis/run.sh [SILK_BINARY] [PAGES]      (defaults: build-redis/silk, 5000)
 #
@@ -35,13 +37,20 @@ mkdir -p "$here/bench/results"
   echo "# silk: crawl of a $pages-page generated site on one nginx, $(nproc) cores, $(date -u +%F)"
   echo "# frontier     workers  aof  seconds  pages/s  redis-cmds/page  redis-cpu-s"
 } > "$out"
-run() { # label workers frontier-or-empty aof
+run() { # label workers frontier-or-empty aof [items-in-redis]
   s0=$(date +%s.%N)
+  rm -f "$work/items.jsonl"
   if [ -n "$3" ]; then
     redis-cli -p $rport config resetstat >/dev/null
     c0=$(cpu)
-    "$silk" run "$here/bench/spiders/shop.lua" -o "$work/items.jsonl" -s max_per_host=64 \
-      -s checkpoint_interval=0.1 --frontier "$3" --workers "$2" >"$work/log" 2>&1
+    if [ -n "${5:-}" ]; then
+      "$silk" run "$here/bench/spiders/shop.lua" --items redis -s max_per_host=64 \
+        -s checkpoint_interval=0.1 --frontier "$3" --workers "$2" >"$work/log" 2>&1
+      "$silk" collect "$3" -o "$work/items.jsonl" --quiet >>"$work/log" 2>&1
+    else
+      "$silk" run "$here/bench/spiders/shop.lua" -o "$work/items.jsonl" -s max_per_host=64 \
+        -s checkpoint_interval=0.1 --frontier "$3" --workers "$2" >"$work/log" 2>&1
+    fi
     n=$(ops); c=$(echo "$(cpu) - $c0" | bc)
   else
     "$silk" run "$here/bench/spiders/shop.lua" -o "$work/items.jsonl" -s max_per_host=64 >"$work/log" 2>&1
@@ -56,6 +65,7 @@ run() { # label workers frontier-or-empty aof
 redis no
 run memory 1 "" -
 for w in 1 2 4; do run redis "$w" "redis://127.0.0.1:$rport/bench$w" no; done
+for w in 1 2; do run redis+items "$w" "redis://127.0.0.1:$rport/items$w" no items; done
 redis yes
 for w in 1 2 4; do run redis "$w" "redis://127.0.0.1:$rport/aof$w" yes; done
 cat "$out"
