@@ -242,15 +242,15 @@ int silk_frontier_kv_set(silk_frontier *f, const char *key, const char *val, siz
     return f->ops->kv_set(f, key, val ? val : "", len);
 }
 
-int silk_frontier_item(silk_frontier *f, const char *key, size_t klen, const char *data,
-                       size_t len)
+int silk_frontier_item(silk_frontier *f, const char *key, size_t klen, const char *const *data,
+                       const size_t *len, size_t n)
 {
     CHECK(f, SILK_FRONTIER_EINVAL);
-    if (!key || !data)
+    if (!key || !data || !len || n == 0)
         return SILK_FRONTIER_EINVAL;
     if (!f->ops->item)
         return fr_fail(f->err, SILK_FRONTIER_ENOTSUP, "the %s frontier keeps no items", f->ops->name);
-    return f->ops->item(f, key, klen, data, len);
+    return f->ops->item(f, key, klen, data, len, n);
 }
 
 static int shared(silk_frontier *f, const char *key, const char *val, size_t len, double ttl,

@@ -215,7 +215,8 @@ typedef struct silk_frontier_ops {
     int (*kv_get)(silk_frontier *f, const char *key, const char **val, size_t *len);
     int (*kv_set)(silk_frontier *f, const char *key, const char *val, size_t len);
     /* shared backends only; NULL elsewhere (the wrappers answer ENOTSUP) */
-    int (*item)(silk_frontier *f, const char *key, size_t klen, const char *data, size_t len);
+    int (*item)(silk_frontier *f, const char *key, size_t klen, const char *const *data,
+                const size_t *len, size_t n);
     int (*shared)(silk_frontier *f, const char *key, const char *val, size_t len, double ttl,
                   int nx, silk_frontier_shared_fn cb, void *ud, uint64_t *token);
     void (*shared_forget)(silk_frontier *f, uint64_t token);
@@ -298,15 +299,16 @@ void silk_frontier_set_notify(silk_frontier *f, silk_frontier_notify_fn fn, void
 
 /* ---- What a fleet shares (the redis backend; the others answer ENOTSUP) ---- */
 
-/* Queues an item (data: one JSON text, no newline) for the crawl's item
- * stream. It is stored with the acknowledgements of the next checkpoint, in
- * the same atomic step and before them, so a page is never acknowledged
- * before its items are stored. The store keeps one item per key (any bytes;
- * hashed to 64 bits): an item whose key was stored before is dropped, so a
- * page fetched twice (a dead worker's) yields its items once. Returns 0,
- * ENOMEM or ENOTSUP. */
-int silk_frontier_item(silk_frontier *f, const char *key, size_t klen, const char *data,
-                       size_t len);
+/* Queues a group of n >= 1 items (data[i]: one JSON text of len[i] bytes,
+ * no newline) for the crawl's item stream. They are stored with the
+ * acknowledgements of the next checkpoint, in the same atomic step and
+ * before them, so a page is never acknowledged before its items are stored.
+ * The store keeps one group per key (any bytes; hashed to 64 bits): a group
+ * whose key was stored before is dropped whole, so a page fetched twice (a
+ * dead worker's) yields its items once. Returns 0, EINVAL, ENOMEM or
+ * ENOTSUP. */
+int silk_frontier_item(silk_frontier *f, const char *key, size_t klen, const char *const *data,
+                       const size_t *len, size_t n);
 
 /* State the processes of one crawl share (robots.txt), under the crawl's
  * keys. A get asks for key; a set stores val (len bytes) for ttl seconds

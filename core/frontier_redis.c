@@ -16,7 +16,7 @@
  *   {NAME}:next     hash host -> ms (server clock) before which no dispatch
  *   {NAME}:l:HOST   zset of leases (token "CONSUMER/ID" -> expiry ms)
  *   {NAME}:items    stream of items (field i = one JSON text), --items redis
- *   {NAME}:ikeys    set of 8-byte item-key hashes: one item per key
+ *   {NAME}:ikeys    set of 8-byte item-key hashes: one group of items per key
  *   {NAME}:collected hash: output path -> its size after the last batch
  *                   `silk collect` appended (silk_frontier_collect)
  *   {NAME}:s:KEY    shared values with a TTL (robots.txt of a host)
@@ -102,7 +102,7 @@
  *   P hash dont_filter blob   push (dedupe, queue)
  *   U host token              release a lease
  *   A id blob                 ack id; blob ~= '': queue blob again (retry)
- *   I hash json               store an item unless its key hash is known
+ *   I hash n json...          store n items unless their key hash is known
  *   H host ms                 no dispatch to host for ms (server clock)
  * -> {open, new, dup, items stored, items dropped as duplicates} */
 static const char APPLY[] =
@@ -118,9 +118,10 @@ static const char APPLY[] =
     "  if redis.call('XACK',q,g,ARGV[i+1])==1 then redis.call('XDEL',q,ARGV[i+1])\n"
     "   if ARGV[i+2]~='' then redis.call('XADD',q,'*','r',ARGV[i+2])"
     " else redis.call('DECR',open) end end i=i+3\n"
-    " elseif op=='I' then\n"
-    "  if redis.call('SADD',KEYS[5],ARGV[i+1])==1 then redis.call('XADD',KEYS[4],'*','i',ARGV[i+2])"
-    " ni=ni+1 else di=di+1 end i=i+3\n"
+    " elseif op=='I' then local n=tonumber(ARGV[i+2])\n"
+    "  if redis.call('SADD',KEYS[5],ARGV[i+1])==1 then\n"
+    "   for k=1,n do redis.call('XADD',KEYS[4],'*','i',ARGV[i+2+k]) end ni=ni+n else di=di+n end\n"
+    "  i=i+3+n\n"
     " elseif op=='H' then\n"
     "  if not now then local t=redis.call('TIME') now=tonumber(t[1])*1000+math.floor(tonumber(t[2])/1000) end\n"
     "  local u=now+tonumber(ARGV[i+2]) if u>tonumber(redis.call('HGET',KEYS[6],ARGV[i+1]) or '0') then"
@@ -1402,7 +1403,8 @@ static int red_set_host(silk_frontier *f, const char *host, double delay, double
     return 0;
 }
 
-static int red_item(silk_frontier *f, const char *key, size_t klen, const char *data, size_t len)
+static int red_item(silk_frontier *f, const char *key, size_t klen, const char *const *data,
+                    const size_t *len, size_t n)
 {
     red_frontier *r = R(f);
     uint64_t h = silk_frontier_hash(key, klen);
@@ -1412,8 +1414,13 @@ static int red_item(silk_frontier *f, const char *key, size_t klen, const char *
     if (bytes_pending(r) > BYTES_MAX)
         return fr_fail(f->err, SILK_FRONTIER_ENOMEM, "redis unreachable and %u MB of ops wait",
                        BYTES_MAX >> 20);
+    char count[32];
+    snprintf(count, sizeof count, "%zu", n);
     size_t argc0 = r->durable.argc;
-    if (ab_str(&r->durable, "I") || ab_add(&r->durable, hb, 8) || ab_add(&r->durable, data, len)) {
+    int bad = ab_str(&r->durable, "I") || ab_add(&r->durable, hb, 8) || ab_str(&r->durable, count);
+    for (size_t i = 0; i < n && !bad; i++)
+        bad = ab_add(&r->durable, data[i], len[i]);
+    if (bad) {
         ab_truncate(&r->durable, argc0);
         return fr_fail(f->err, SILK_FRONTIER_ENOMEM, "not enough memory");
     }

@@ -28,7 +28,8 @@
  *   fr:checkpoint([force [, now]]) -> wrote (boolean) | nil, err (kind "store")
  *   fr:kv_get(key) -> string | nil;  fr:kv_set(key, value) -> true
  *   What a fleet shares (redis; elsewhere these raise "not supported"):
- *   fr:item(key, json) -> true | nil, err   (stored with the next checkpoint)
+ *   fr:item(key, {json, ...}) -> true | nil, err   (a group, stored with the next
+ *                                          checkpoint, dropped whole if key was seen)
  *   fr:shared_get(key) -> value | false (absent) | nil, err      (waits)
  *   fr:shared_set(key, value, ttl [, nx]) -> true | false (nx: present) | nil, err
  *                                            (waits; inside a task only)
@@ -432,10 +433,22 @@ static int frontier_kv_set(lua_State *L)
 static int frontier_item(lua_State *L)
 {
     silk_frontier *f = check_open(L);
-    size_t klen, len;
+    size_t klen;
     const char *key = luaL_checklstring(L, 2, &klen);
-    const char *json = luaL_checklstring(L, 3, &len);
-    int rc = silk_frontier_item(f, key, klen, json, len);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    int n = (int)lua_objlen(L, 3);
+    luaL_argcheck(L, n >= 1, 3, "a list of items (JSON texts) expected");
+    /* the strings stay anchored by the table while the frontier copies them */
+    const char **data = lua_newuserdata(L, (size_t)n * (sizeof *data + sizeof(size_t)));
+    size_t *len = (size_t *)(data + n);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, 3, i + 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return luaL_argerror(L, 3, "a list of items (JSON texts) expected");
+        data[i] = lua_tolstring(L, -1, &len[i]);
+        lua_pop(L, 1);
+    }
+    int rc = silk_frontier_item(f, key, klen, data, len, (size_t)n);
     if (rc == SILK_FRONTIER_ENOTSUP)
         return luaL_error(L, "%s", silk_frontier_errmsg(f));
     if (rc < 0)

@@ -249,7 +249,7 @@ end
 -- survivors to the sink.
 function Run:commit_items(page, where)
   local key_field = self.settings.item_key
-  for i, item in ipairs(page.items) do
+  for _, item in ipairs(page.items) do
     local ok = true
     for _, p in ipairs(self.spider.pipelines or {}) do
       local pok, res = pcall(p, item)
@@ -266,9 +266,10 @@ function Run:commit_items(page, where)
       self.stats.items = self.stats.items + 1
       metrics.add("silk_items_total", 1)
       if self.sink then
-        -- the key that dedupes items in a shared crawl (sinks.redis)
+        -- the key that dedupes items in a shared crawl (sinks.redis): the
+        -- page (its items form one group), or the item's key field
         local v = key_field and item[key_field]
-        self.sink:write(item, v ~= nil and ("field\n" .. tostring(v)) or (where .. "\n" .. i))
+        self.sink:write(item, v ~= nil and ("field\n" .. tostring(v)) or where)
       end
     else
       self.stats.items_dropped = self.stats.items_dropped + 1

@@ -16,8 +16,9 @@
 -- sinks.redis(frontier) sends items to the stream of a crawl shared through
 -- Redis (`--items redis`, drained by `silk collect`): the frontier stores
 -- them with the next checkpoint, before the acknowledgement of the page
--- that made them, one item per key (a page fetched twice yields its items
--- once). `key` is only used there.
+-- that made them. Consecutive items with the same `key` form one group,
+-- stored only if no group of that key was (a page fetched twice yields its
+-- items once). `key` is only used there.
 
 local cjson = require("cjson").new()
 cjson.encode_sparse_array(true)
@@ -250,17 +251,31 @@ local RedisSink = {}
 RedisSink.__index = RedisSink
 
 function M.redis(frontier)
-  return setmetatable({ frontier = frontier, count = 0 }, RedisSink)
+  return setmetatable({ frontier = frontier, count = 0, group = {}, key = nil }, RedisSink)
+end
+
+function RedisSink:send_group()
+  if #self.group == 0 then return end
+  local ok, err = self.frontier:item(self.key, self.group)
+  if not ok then error("cannot queue items for redis: " .. tostring(err and err.message or err), 0) end
+  self.count = self.count + #self.group
+  self.group = {}
 end
 
 function RedisSink:write(item, key)
-  local ok, err = self.frontier:item(key, json_text(item))
-  if not ok then error("cannot queue an item for redis: " .. tostring(err and err.message or err), 0) end
-  self.count = self.count + 1
+  if key ~= self.key then
+    self:send_group()
+    self.key = key
+  end
+  self.group[#self.group + 1] = json_text(item)
 end
 
---- Nothing to write here: the frontier's checkpoint stores the items.
-function RedisSink:flush() return self.count end
+--- Hands the last group to the frontier, whose checkpoint (right after)
+-- stores the items.
+function RedisSink:flush()
+  self:send_group()
+  return self.count
+end
 function RedisSink:close() end
 
 function M.open(path, opts)

@@ -182,6 +182,31 @@ describe("a crawl shared through Redis", function()
     assert.matches("shorter", log)
   end)
 
+  it("keeps one item per value of the item_key field across the crawl", function()
+    local d = tmpdir()
+    local fr = frontier()
+    -- prices repeat across the site's products: one item per price survives
+    local status, log = sh(worker_cmd(fr) .. " --workers 2 -s item_key=price")
+    assert.equal(0, status, log)
+    status, log = sh(("%s collect '%s' -o %s/items.jsonl"):format(silk_bin, fr, d))
+    assert.equal(0, status, log)
+    local want, got, n = {}, {}, 0
+    local total = 0
+    for line in io.lines(site .. "/site.truth.jsonl") do
+      for _, it in ipairs(cjson.decode(line).items) do want[it.price], total = true, total + 1 end
+    end
+    for line in io.lines(d .. "/items.jsonl") do
+      local p = cjson.decode(line).price
+      assert.is_nil(got[p], "price twice: " .. p)
+      assert.is_true(want[p], "price not on the site: " .. p)
+      got[p], n = true, n + 1
+    end
+    local distinct = 0
+    for _ in pairs(want) do distinct = distinct + 1 end
+    assert.equal(distinct, n)
+    assert.is_true(distinct < total)            -- the test dedupes something
+  end)
+
   it("refuses --items redis without a Redis frontier, or with -o", function()
     local status, log = sh(("cd %s && %s run %s --items redis"):format(root, silk_bin, spider))
     assert.equal(2, status)
