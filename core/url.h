@@ -21,6 +21,10 @@
  *    are not IPv4 addresses refused, zone ids refused, default ports dropped,
  *    dot-segments (also "%2e") removed, per-component percent-encode sets.
  *
+ * Plain inputs (a lowercase http(s) origin, paths and queries of unreserved
+ * characters: most links on real pages) skip curl: url.c resolves them
+ * itself, with results checked equal to the curl path's by tests/c/test_url.c.
+ *
  * Only http and https URLs are accepted; everything else is SILK_URL_ESCHEME.
  * Functions are pure and thread-safe (curl_global_init must have run, as for
  * any libcurl use); no function keeps a pointer to its arguments.

@@ -4,8 +4,9 @@
  * Each row: an operation (join, canonical, canonical with sorted query or
  * kept fragment, host key), a base, an input and either the expected URL or
  * the expected error code. Then: parse() parts, is_http(), idempotence of
- * canonical() over every join result, and a timing line (printed, never
- * asserted: numbers belong to bench/).
+ * canonical() over every join result, the plain path against the curl path
+ * over a generated corpus, and a timing line (printed, never asserted:
+ * numbers belong to bench/).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "url.h"
+#include "url_int.h"
 
 enum op { JOIN, CANON, CANON_SORT, CANON_FRAG, HOSTKEY };
 
@@ -285,6 +287,74 @@ static void test_parse(void)
           "strerror");
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Every (base, href) of a corpus built from plain pieces and near misses of
+ * the plain class, in every mode: where the plain path answers, it answers
+ * what the curl path does. Near misses must be left to curl (or agree). */
+static void test_plain_vs_curl(void)
+{
+    static const char *bases[] = {
+        "http://127.0.0.1:18731/c09/p2789.html", "http://a.com", "http://a.com/", "https://a.com/b/c",
+        "https://a.com:443/b/c/", "http://a.com:80/x?q=1#f", "http://a-b.c0m/x/y/z.html?a=b&c",
+        "http://a.com:8080/", "http://10.0.0.255/a/", "http://a.com/a/b/..", "http://a.com/a/./b",
+        "http://A.com/x", "http://a.com/%7e/", "http://a..com/", "http://-a.com/", "http://a.com:0/",
+        "http://a.com:065/", "http://a.com:65536/", "http://1.2.3/", "http://1.2.3.04/", "http://a.1/",
+        "http://256.1.1.1/", "http://a.com:/", "http://a.com?x", "http://a.com#x", "http://u@a.com/",
+        "https://xn--bcher-kva.de/p", "http://a.com/b;c/d", "ftp://a.com/", "http://a.com/x?q=1",
+        "http://a.com/x/", "http://1.2.3.4:65535/a", NULL,
+    };
+    static const char *hrefs[] = {
+        "p4909.html", "/c04/p1604.html", "../index.html", "../c13/p2873.html#reviews", "#top", "#",
+        "./", ".", "..", "../../../../x", "a/./b/../c", "/", "/a//b", "x?", "x?#", "x?b=2&a=1&b=1",
+        "x?q=a+b,c#f=1&g", "x#", "http://a.com/y", "https://b.org", "http://partner.example.org/deals",
+        "HTTP://a.com/", "http:x", "//a.com/x", "?q", "", "a b", "a%20b", "a;b", "a:b", "a\\b", "%2e%2e/x",
+        "mailto:x@y", "javascript:void(0)", "http://a.com:99999/", "http://a.com:8080", "~u/-._",
+        "http://10.1.1.1", "x#a?b", "a/b/", "..//x", "./../x", "/..", "/./", "x/..", "...", "a..b", "-",
+        "http://a.com:80/", "https://a.com:443", "http://a.com:8080/../x", "http://0.0.0.0/",
+        "http://a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s."
+        "t.u.v.w.x.y.z.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o."
+        "p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.com/",
+        "http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com/",
+        NULL,
+    };
+    static const int modes[] = {0, SILK_URL_MODE_CANON, SILK_URL_MODE_CANON | SILK_URL_MODE_SORT};
+    int plain = 0, compared = 0;
+    for (const char **b = bases;; b++) {
+        for (const char **h = hrefs; *h; h++) {
+            for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+                struct silk_url_parts fast, slow;
+                int frc = -100;
+                if (!silk_url_plain_parts(*b, *h, modes[m], &fast, &frc))
+                    continue;
+                plain++;
+                int src = silk_url_curl_parts(*b, *h, modes[m], &slow);
+                compared++;
+                CHECK(frc == src && same_str(fast.scheme, slow.scheme) && same_str(fast.user, slow.user) &&
+                          same_str(fast.password, slow.password) && same_str(fast.host, slow.host) &&
+                          fast.port == slow.port && same_str(fast.path, slow.path) &&
+                          same_str(fast.query, slow.query) && same_str(fast.fragment, slow.fragment),
+                      "plain vs curl, mode %d, base %s, href %s: %d %s %s %d %s ?%s #%s vs %d %s %s %d %s ?%s #%s",
+                      modes[m], *b ? *b : "nil", *h, frc, fast.scheme, fast.host, fast.port, fast.path,
+                      fast.query ? fast.query : "-", fast.fragment ? fast.fragment : "-", src,
+                      slow.scheme ? slow.scheme : "-", slow.host ? slow.host : "-", slow.port,
+                      slow.path ? slow.path : "-", slow.query ? slow.query : "-",
+                      slow.fragment ? slow.fragment : "-");
+                silk_url_parts_free(&fast);
+                silk_url_parts_free(&slow);
+            }
+        }
+        if (!*b)
+            break;
+    }
+    /* the class must cover the bench site's links, or the fast path is dead */
+    CHECK(plain > 300, "plain path answered only %d of the corpus", plain);
+    printf("plain vs curl: %d answers compared\n", compared);
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -322,6 +392,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     test_table();
     test_parse();
+    test_plain_vs_curl();
     timing();
     printf("test_url: %zu table cases, %d checks passed, %d failed\n", sizeof cases / sizeof cases[0], passed,
            failures);

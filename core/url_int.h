@@ -1,0 +1,27 @@
+/*
+ * url_int.h -- url.c's two ways to the parts of a URL, for its own use and
+ * for tests/c/test_url.c, which checks that they agree.
+ */
+#ifndef SILK_URL_INT_H
+#define SILK_URL_INT_H
+
+#include "url.h"
+
+/* Modes of the parts functions (a mask). */
+enum {
+    SILK_URL_MODE_CANON = 1, /* canonical escapes (silk_url_canonical) */
+    SILK_URL_MODE_SORT = 2,  /* query parameters sorted by name */
+};
+
+/* Resolves href against base (may be NULL) through libcurl and fills parts
+ * (zeroed on error). Returns 0 or SILK_URL_E*. Any input. */
+int silk_url_curl_parts(const char *base, const char *href, int mode, struct silk_url_parts *parts);
+
+/* The same without libcurl, for plain inputs only (see url.c). Returns 0
+ * when (base, href) is outside the plain class (nothing is touched), else
+ * 1 with *rc set as silk_url_curl_parts would return it (0, or
+ * SILK_URL_ENOMEM) and parts filled the same way. */
+int silk_url_plain_parts(const char *base, const char *href, int mode,
+                         struct silk_url_parts *parts, int *rc);
+
+#endif
