@@ -4,6 +4,7 @@
 #define _GNU_SOURCE 1                  /* memmem */
 #include <errno.h>
 #include <iconv.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -295,6 +296,14 @@ int silk_charset_valid_utf8(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, bad;
     while (i < len) {
+        /* pages are mostly ASCII: skip it 8 bytes at a time */
+        uint64_t w;
+        while (i + 8 <= len && (memcpy(&w, p + i, 8), !(w & 0x8080808080808080ull)))
+            i += 8;
+        while (i < len && p[i] < 0x80)
+            i++;
+        if (i == len)
+            break;
         size_t k = utf8_seq(p + i, len - i, &bad);
         if (!k)
             return 0;

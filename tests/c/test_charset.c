@@ -152,6 +152,12 @@ static void test_canonical(void)
     CHECK(!silk_charset_canonical(S("utf-8 x"), buf), "label with a space accepted");
     CHECK(silk_charset_valid_utf8(S("")), "empty is valid");
     CHECK(!silk_charset_valid_utf8(S("\xff")), "0xff is valid");
+    /* ASCII is skipped 8 bytes at a time: bad and good bytes on either side
+     * of a word, and a sequence cut by the end */
+    CHECK(!silk_charset_valid_utf8(S("abcdefgh\xff")), "0xff after a word is valid");
+    CHECK(!silk_charset_valid_utf8(S("abcdefg\xffijklmnop")), "0xff inside a word is valid");
+    CHECK(!silk_charset_valid_utf8(S("abcdefghijklmn\xc3")), "a cut sequence is valid");
+    CHECK(silk_charset_valid_utf8(S("abcdefg\xc3\xa9ijklmnop\xe2\x82\xacq")), "mixed text is invalid");
 
     /* the empty body */
     char *out = NULL;
