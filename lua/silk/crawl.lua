@@ -71,7 +71,7 @@ function M.new(spider, opts)
   local self = setmetatable({
     spider = spider, settings = s, opts = opts or {},
     stats = new_stats(), inflight = 0, events = silk.channel(4096),
-    robots = {}, stopping = nil, paused = false, started = now(),
+    robots = {}, stopping = nil, paused = false, started = now(), push_req = {},
     last_progress = now(), last_checkpoint = now(), last_line = 0,
   }, Run)
 
@@ -129,11 +129,20 @@ function M.new(spider, opts)
   return self
 end
 
+-- The host of a canonical URL, read off the string: canonical form is
+-- "scheme://[userinfo@]host[:port]/path" with '@' and '/' escaped inside the
+-- userinfo, so no parse (and no parts table per link) is needed.
+local function canonical_host(u)
+  local authority = u:match("^%a+://([^/]*)") or ""
+  local host = authority:match("([^@]*)$")
+  return host:match("^%[[^%]]*%]") or host:match("^[^:]*")
+end
+
 --- Whether the crawl may follow `u` (already absolute and canonical).
 function Run:allowed_url(u)
   if not url.is_http(u) then return false end
   if self.allowed then
-    local host = (url.parse(u) or {}).host or ""
+    local host = canonical_host(u)
     local ok = false
     for _, d in ipairs(self.allowed) do
       if host == d or host:sub(-#d - 1) == "." .. d then ok = true break end
@@ -151,15 +160,15 @@ function Run:allowed_url(u)
   return true
 end
 
---- Queues a request; returns true when it is new. `req`: url (absolute),
--- depth, callback (name), meta (table), priority, headers, dont_filter.
-function Run:push(req)
+-- Queues a request (the fields of Run:push as arguments: a page follows
+-- tens of links, and each table made per link is garbage for the GC).
+function Run:enqueue(u, depth, callback, priority, meta, headers, dont_filter)
   local s = self.settings
-  if s.max_depth > 0 and req.depth > s.max_depth then
+  if s.max_depth > 0 and depth > s.max_depth then
     count(self.stats, "filtered")
     return false
   end
-  local canon = url.canonical(req.url)
+  local canon = url.canonical(u)
   if not canon or not self:allowed_url(canon) then
     self.stats.filtered = self.stats.filtered + 1
     return false
@@ -167,15 +176,24 @@ function Run:push(req)
   -- meta and headers travel together as one JSON string (the frontier
   -- stores it opaquely, also in a jobdir)
   local extra
-  if (req.meta and next(req.meta)) or req.headers then
-    extra = cjson.encode{ meta = req.meta, headers = req.headers }
+  if (meta and next(meta)) or headers then
+    extra = cjson.encode{ meta = meta, headers = headers }
   end
-  local fresh = self.frontier:push{
-    url = req.url, canonical = canon, depth = req.depth, priority = req.priority or 0,
-    callback = req.callback or "parse", meta = extra, dont_filter = req.dont_filter,
-  }
+  -- one request table for every push: frontier:push copies what it keeps
+  -- and does not yield, so the table is free again when it returns
+  local r = self.push_req
+  r.url, r.canonical, r.depth, r.priority = u, canon, depth, priority or 0
+  r.callback, r.meta, r.dont_filter = callback or "parse", extra, dont_filter
+  local fresh = self.frontier:push(r)
   if not fresh then self.stats.duplicates = self.stats.duplicates + 1 end
   return fresh
+end
+
+--- Queues a request; returns true when it is new. `req`: url (absolute),
+-- depth, callback (name), meta (table), priority, headers, dont_filter.
+function Run:push(req)
+  return self:enqueue(req.url, req.depth, req.callback, req.priority, req.meta, req.headers,
+                      req.dont_filter)
 end
 
 -- Lets `silk console` and `--metrics` see and steer the crawl.
@@ -204,6 +222,7 @@ end
 
 -- The `crawl` object a callback receives.
 local Page = {}
+local NO_OPTS = {}
 Page.__index = Page
 
 function Page:follow(href, o)
@@ -217,18 +236,16 @@ function Page:follow(href, o)
       return false
     end
   end
-  o = o or {}
+  o = o or NO_OPTS
   local abs = href
   if self.base then
     local joined = url.join(self.base, href)
     if not joined then return false end
     abs = joined
   end
-  local fresh = self.run:push{
-    url = abs, depth = self.depth + 1, priority = o.priority, meta = o.meta,
-    headers = o.headers, dont_filter = o.dont_filter,
-    callback = o.callback and self.run.spider:callback_name(o.callback) or "parse",
-  }
+  local fresh = self.run:enqueue(abs, self.depth + 1,
+    o.callback and self.run.spider:callback_name(o.callback) or "parse",
+    o.priority, o.meta, o.headers, o.dont_filter)
   if key then self.followed[key] = fresh end
   return fresh
 end

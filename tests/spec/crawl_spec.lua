@@ -292,6 +292,22 @@ describe("silk run", function()
   end)
 end)
 
+describe("allowed_domains", function()
+  it("matches the host of a canonical URL, whatever its userinfo, port or query", function()
+    local silk = require("silk")
+    local run = require("silk.crawl").new(silk.spider{
+      name = "allowed", allowed_domains = { "example.com", "[::1]" }, parse = function() end }, {})
+    local cases = {
+      ["http://example.com/a"] = true, ["http://sub.example.com:8080/a"] = true,
+      ["http://u:p%40x@example.com/"] = true, ["http://[::1]:8080/x"] = true,
+      ["http://example.com.evil.org/"] = false, ["http://notexample.com/"] = false,
+      ["https://x.org/?h=example.com"] = false, ["http://example.com@x.org/"] = false,
+    }
+    for u, want in pairs(cases) do assert.are.equal(want, run:allowed_url(u), u) end
+    run:close()
+  end)
+end)
+
 describe("the example spiders", function()
   local demo = tmpdir()
   local dport = servers.free_port()
