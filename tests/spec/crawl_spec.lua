@@ -101,6 +101,23 @@ describe("silk run", function()
     assert.equal(0, st.errors)
   end)
 
+  it("frees a page's document when its callback returns: a node kept past it raises", function()
+    local silk = require("silk")
+    local kept, inside
+    local run = require("silk.crawl").new(silk.spider{
+      name = "keep", start_urls = { start }, allowed_domains = { "127.0.0.1" }, max_pages = 1,
+      parse = function(res)
+        kept = res:one("title")
+        inside = kept:text()
+      end }, {})
+    run:run()
+    run:close()
+    assert.is_truthy(inside)
+    local ok, err = pcall(function() return kept:text() end)
+    assert.is_false(ok)
+    assert.matches("attempt to use a freed document", err)
+  end)
+
   it("writes CSV and SQLite too", function()
     local d = tmpdir()
     local status, log = run(("run %s -o %s/items.csv -s max_pages=5"):format(spider(), d), "START=" .. start)
