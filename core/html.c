@@ -38,12 +38,30 @@ typedef struct arena {
     chunk *head;               /* the chunk allocations bump into */
     size_t total;              /* bytes held by every chunk */
     size_t limit;              /* ceiling on total */
-    size_t next_size;          /* size of the next chunk */
     jmp_buf *escape;           /* where to go when over the limit (during parse only) */
     int failed;                /* SILK_HTML_ETOOLARGE or _ENOMEM, set before escaping */
 } arena;
 
 #define ALIGN_UP(n) (((n) + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1))
+
+/*
+ * Chunks come in one standard size (blocks over a quarter of it get a chunk
+ * of their own), so that any document's chunks can serve the next one: a
+ * released standard chunk waits in a process-wide cache, up to a bound,
+ * instead of going back to malloc. Why: a document parsed on a worker is
+ * freed on the loop thread, glibc hands its memory back to the worker's
+ * malloc arena, trims it (madvise), and the next parse faults it in again:
+ * 25 page faults a page, more CPU than the hand-off saved. The cache is the
+ * one global state of this module; its lock is taken once per chunk.
+ */
+#define CHUNK_DATA (64u << 10)
+#define CACHE_MAX 128          /* standard chunks kept: 8 MiB */
+
+static struct {
+    pthread_mutex_t lock;
+    chunk *free;               /* singly linked through next */
+    int n;
+} cache = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
 
 static void arena_fail(arena *a, int code)
 {
@@ -55,10 +73,18 @@ static void arena_fail(arena *a, int code)
 
 static chunk *arena_chunk(arena *a, size_t size)
 {
-    if (a->total + size > a->limit)
+    if (a->total + sizeof(chunk) + size > a->limit)
         arena_fail(a, SILK_HTML_ETOOLARGE);
-    chunk *c = malloc(sizeof(chunk) + size);
-    if (!c)
+    chunk *c = NULL;
+    if (size == CHUNK_DATA) {
+        pthread_mutex_lock(&cache.lock);
+        if ((c = cache.free)) {
+            cache.free = c->next;
+            cache.n--;
+        }
+        pthread_mutex_unlock(&cache.lock);
+    }
+    if (!c && !(c = malloc(sizeof(chunk) + size)))
         arena_fail(a, SILK_HTML_ENOMEM);
     c->size = size;
     c->used = 0;
@@ -76,7 +102,7 @@ static void *arena_alloc(void *ud, size_t n)
         h->used += n;
         return p;
     }
-    if (n > a->next_size / 4) {
+    if (n > CHUNK_DATA / 4) {
         /* A big block gets a chunk of its own behind the head, so that the
          * head's free space stays usable. */
         chunk *c = arena_chunk(a, n);
@@ -90,11 +116,9 @@ static void *arena_alloc(void *ud, size_t n)
         }
         return c->data;
     }
-    chunk *c = arena_chunk(a, a->next_size);
+    chunk *c = arena_chunk(a, CHUNK_DATA);
     c->next = h;
     a->head = c;
-    if (a->next_size < (4u << 20))
-        a->next_size *= 2;
     c->used = n;
     return c->data;
 }
@@ -105,13 +129,28 @@ static void arena_dealloc(void *ud, void *p)
     (void)p;                   /* released with the arena */
 }
 
+/* Standard chunks go to the cache while it has room, the rest to free(). */
 static void arena_release(arena *a)
 {
-    chunk *c = a->head;
+    chunk *c = a->head, *spill = NULL;
+    pthread_mutex_lock(&cache.lock);
     while (c) {
         chunk *next = c->next;
-        free(c);
+        if (c->size == CHUNK_DATA && cache.n < CACHE_MAX) {
+            c->next = cache.free;
+            cache.free = c;
+            cache.n++;
+        } else {
+            c->next = spill;
+            spill = c;
+        }
         c = next;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    while (spill) {
+        chunk *next = spill->next;
+        free(spill);
+        spill = next;
     }
     a->head = NULL;
     a->total = 0;
@@ -458,8 +497,6 @@ static int parse_doc(const char *text, size_t len, const char *base_url,
     /* Real pages take 8-15x their size; element-only input (<li><li>...)
      * reaches ~120x. */
     a.limit = lim.max_arena ? lim.max_arena : 128 * len + (16u << 20);
-    /* ~8x the input is what gumbo ends up using; start near it. */
-    a.next_size = len * 8 < (16u << 10) ? (16u << 10) : ALIGN_UP(len * 8);
     a.escape = &escape;
     silk_html_doc *volatile d = NULL;
     if (setjmp(escape)) {

@@ -5,12 +5,14 @@
  * owns everything it points to: a copy of the input (gumbo's tree points into
  * it), the gumbo tree, and every byte gumbo allocated, all in one per-document
  * arena that is released whole by silk_html_free() (gumbo_destroy_output is
- * never called). Nodes (silk_node) are borrowed pointers into a document and
+ * never called). Arena chunks are recycled through a bounded process-wide
+ * cache (8 MiB), so memory a worker allocated and the loop freed is reused
+ * rather than trimmed and faulted in again. Nodes (silk_node) are borrowed pointers into a document and
  * die with it.
  *
  * Who calls it: lapi_html.c (the Lua binding) on the loop thread, and this
  * module's own worker threads (parse jobs, below). Parsing touches no global
- * state, so any thread may parse; everything else (tree access, freeing,
+ * state but the chunk cache (behind a mutex), so any thread may parse; everything else (tree access, freeing,
  * resource counts) happens on the loop thread.
  *
  * Hostile input: the input size is capped, nesting depth is checked with a
