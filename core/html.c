@@ -1233,6 +1233,7 @@ static void job_destroy(silk_html_job *j)
 static void *worker_main(void *arg)
 {
     silk_html_pool *p = arg;
+    pthread_setname_np(pthread_self(), "silk-parse");  /* for top -H and perf */
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->todo && !p->stopping)
