@@ -352,8 +352,9 @@ static int prescan_skip_tag(const char *name, size_t n)
         "a", "nobr", "button", "form", "select", "h1", "h2", "h3", "h4", "h5", "h6",
         NULL,
     };
-    for (int i = 0; skip[i]; i++)
-        if (strlen(skip[i]) == n && ascii_ieq_n(name, skip[i], n))
+    int c = tolower((unsigned char)name[0]);
+    for (int i = 0; skip[i]; i++)      /* first letters differ for most: test that first */
+        if (skip[i][0] == c && strlen(skip[i]) == n && ascii_ieq_n(name, skip[i], n))
             return 1;
     return 0;
 }
@@ -364,8 +365,9 @@ static int prescan_rawtext(const char *name, size_t n)
         "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
         "plaintext", NULL,
     };
+    int c = tolower((unsigned char)name[0]);
     for (int i = 0; raw[i]; i++)
-        if (strlen(raw[i]) == n && ascii_ieq_n(name, raw[i], n))
+        if (raw[i][0] == c && strlen(raw[i]) == n && ascii_ieq_n(name, raw[i], n))
             return 1;
     return 0;
 }
