@@ -48,7 +48,8 @@ enum {
 typedef struct silk_html_limits {
     size_t max_bytes;      /* input larger than this is refused (default 32 MiB) */
     int max_depth;         /* deeper element nesting is refused (default 1024) */
-    size_t max_arena;      /* gumbo heap ceiling per document (0: 128 x input + 16 MiB) */
+    size_t max_arena;      /* gumbo heap ceiling per document (0: 128 x input + 16 MiB),
+                            * counted in whole arena chunks of 64 KiB */
 } silk_html_limits;
 
 void silk_html_limits_default(silk_html_limits *lim);
