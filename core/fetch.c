@@ -96,6 +96,7 @@ struct silk_fetch_xfer {
 
     /* The current attempt's response. */
     long status;
+    long connect_code;                  /* an HTTP proxy's answer to CONNECT, or 0 */
     char *hbuf;
     size_t hlen, hcap;
     hdr_off *hoffs;
@@ -273,6 +274,46 @@ done:
     return kind;
 }
 
+/* Checks a proxy URL: scheme://host[:port] with a scheme libcurl speaks to a
+ * proxy and silk tests. Without a scheme libcurl would guess http; here that
+ * is an error, like an unknown scheme, rather than a surprise. Returns
+ * SILK_FETCH_OK or INVALID with a message in why. */
+static silk_fetch_kind inspect_proxy(const char *proxy, char *why, size_t whysz)
+{
+    static const char *const schemes[] = { "http", "https", "socks5", "socks5h" };
+    silk_fetch_kind kind = SILK_FETCH_INVALID;
+    char *scheme = NULL, *hostname = NULL;
+    CURLU *u = curl_url();
+    if (!u) {
+        snprintf(why, whysz, "out of memory");
+        return kind;
+    }
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, proxy, CURLU_NON_SUPPORT_SCHEME);
+    if (uc != CURLUE_OK) {
+        snprintf(why, whysz, "invalid proxy '%.160s': %s (want scheme://host:port)",
+                 proxy, curl_url_strerror(uc));
+        goto done;
+    }
+    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    for (size_t i = 0; scheme && i < sizeof schemes / sizeof *schemes; i++)
+        if (strcasecmp(scheme, schemes[i]) == 0)
+            kind = SILK_FETCH_OK;
+    if (kind != SILK_FETCH_OK) {
+        snprintf(why, whysz, "proxy scheme '%s' is not supported (http, https, socks5, socks5h)",
+                 scheme ? scheme : "");
+        goto done;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &hostname, 0) != CURLUE_OK || !*hostname) {
+        snprintf(why, whysz, "invalid proxy '%.160s': no host", proxy);
+        kind = SILK_FETCH_INVALID;
+    }
+done:
+    curl_free(scheme);
+    curl_free(hostname);
+    curl_url_cleanup(u);
+    return kind;
+}
+
 /* --- hosts and the ready ring --------------------------------------------- */
 
 static host *host_get(silk_fetch *f, const char *key)
@@ -383,6 +424,7 @@ static void pool_put(silk_fetch *f, CURL *e)
 static void reset_response(silk_fetch_xfer *x)
 {
     x->status = 0;
+    x->connect_code = 0;
     x->hlen = 0;
     x->nh = 0;
     x->blen = 0;
@@ -856,8 +898,13 @@ static int setup_easy(silk_fetch_xfer *x, CURL *e)
     }
     SET(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
     SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
-    if (x->ca_file)
+    /* an https:// proxy is verified like the server, against the same CAs */
+    SET(CURLOPT_PROXY_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+    SET(CURLOPT_PROXY_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+    if (x->ca_file) {
         SET(CURLOPT_CAINFO, x->ca_file);
+        SET(CURLOPT_PROXY_CAINFO, x->ca_file);
+    }
 
     if (strcmp(x->method, "GET") == 0) {
         SET(CURLOPT_HTTPGET, 1L);
@@ -993,6 +1040,10 @@ silk_fetch_xfer *silk_fetch_start(silk_fetch *f, const silk_fetch_req *req,
         return NULL;
     }
     f->st.started++;
+    if (x->proxy && *x->proxy && inspect_proxy(x->proxy, x->msg, sizeof x->msg) != SILK_FETCH_OK) {
+        post(x, SILK_FETCH_INVALID);
+        return x;
+    }
     enqueue(x);
     return x;
 }
@@ -1001,12 +1052,20 @@ silk_fetch_xfer *silk_fetch_start(silk_fetch *f, const silk_fetch_req *req,
 
 static silk_fetch_kind classify(silk_fetch_xfer *x, CURLcode rc)
 {
+    /* an HTTP proxy that would not open the tunnel (curl 7.88 reports it as
+     * a receive error): the target is unreachable through it */
+    if (x->connect_code >= 300)
+        return SILK_FETCH_CONNECT;
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return SILK_FETCH_TIMEOUT;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         return SILK_FETCH_DNS;
+    case CURLE_PROXY:
+        /* a SOCKS proxy that refused the handshake or could not reach the
+         * target (curl's message says which): the target is unreachable */
+        return SILK_FETCH_CONNECT;
     case CURLE_COULDNT_CONNECT:
     case CURLE_ABORTED_BY_CALLBACK:
         return x->blocked_addr ? SILK_FETCH_BLOCKED :
@@ -1095,6 +1154,7 @@ static void read_info(silk_fetch_xfer *x, CURL *e)
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &v);
     if (v)
         x->status = v;
+    curl_easy_getinfo(e, CURLINFO_HTTP_CONNECTCODE, &x->connect_code);
     v = 0;
     curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &v);
     snprintf(x->http_version, sizeof x->http_version, "%s",

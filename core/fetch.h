@@ -46,7 +46,8 @@ typedef enum silk_fetch_kind {
     SILK_FETCH_TIMEOUT,        /* an attempt took longer than req.timeout */
     SILK_FETCH_CANCELLED,      /* aborted by shutdown */
     SILK_FETCH_DNS,            /* host (or proxy) name did not resolve */
-    SILK_FETCH_CONNECT,        /* TCP connect refused or failed */
+    SILK_FETCH_CONNECT,        /* TCP connect refused or failed (to the server, or the proxy or
+                                * through it) */
     SILK_FETCH_TLS,            /* handshake or certificate verification failed */
     SILK_FETCH_RESET,          /* connection reset or closed while sending/receiving */
     SILK_FETCH_TOO_LARGE,      /* body (decoded) over max_size, or headers over the cap */
@@ -78,7 +79,10 @@ typedef struct silk_fetch_req {
     size_t max_size;           /* cap on the decoded body, bytes (default 64 MiB) */
     int follow_redirects;      /* default 1 */
     int max_redirects;         /* default 10 */
-    const char *proxy;         /* http://, https://, socks5://, socks5h:// URL; NULL: none (env ignored) */
+    const char *proxy;         /* http://, https://, socks5://, socks5h:// URL, checked at start
+                                * (else kind invalid); NULL or "": none. http_proxy & co. in
+                                * the environment are ignored. An https:// proxy is verified
+                                * like the server (insecure, ca_file apply to both) */
     const char *session;       /* cookie jar name shared by requests naming it; NULL: no cookies */
     const char *user_agent;    /* NULL: the configured default */
     int http2;                 /* SILK_HTTP2_* (auto: HTTP/2 over TLS when offered) */

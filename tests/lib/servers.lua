@@ -24,6 +24,10 @@
 --   servers.redis{appendonly=bool, requirepass=, port=, ttl=} -> {port, url, dir, pid, stop(), restart{hard=},
 --       kill()}                              Debian's redis-server, --save '' --dir TMP
 --   servers.badserver{port=, ttl=} -> {port, url, stop()}   tests/lib/badserver.py
+--   servers.fwdproxy{tls=bool, port=, ttl=} -> {port, url, socks5_url, socks5h_url,
+--       tls_port, https_url, log(), reset(), stop()}   tests/lib/fwdproxy.py: HTTP
+--       forwarding, CONNECT and SOCKS5 on one port (+ the same over TLS with tls=true,
+--       certificate from tls_cert()); log() is what it forwarded (decoded JSON)
 --   servers.tls_cert() -> {ca=, cert=, key=, dir=}  self-signed CA + server cert for
 --       127.0.0.1 / localhost (openssl CLI), made once per process
 --   servers.stop_all()                       stop every server this process started
@@ -369,6 +373,44 @@ function servers.badserver(opts)
   if not ok then
     h.stop()
     error("servers.badserver: " .. err .. ": " .. (readfile(dir .. "/stdout.log") or ""))
+  end
+  return h
+end
+
+---------------------------------------------------------------- fwdproxy.py
+function servers.fwdproxy(opts)
+  opts = opts or {}
+  local dir = mktemp("proxy")
+  local h = { dir = dir, port = opts.port or servers.free_port() }
+  h.url = "http://127.0.0.1:" .. h.port
+  h.socks5_url = "socks5://127.0.0.1:" .. h.port
+  h.socks5h_url = "socks5h://127.0.0.1:" .. h.port
+  local cmd = "python3 " .. q(lib_dir .. "/fwdproxy.py") .. " --port " .. h.port
+  local ports = { h.port }
+  if opts.tls then
+    local tls = servers.tls_cert()
+    h.tls_port = servers.free_port()
+    h.https_url = "https://127.0.0.1:" .. h.tls_port
+    ports[2] = h.tls_port
+    cmd = cmd .. " --tls-port " .. h.tls_port .. " --cert " .. q(tls.cert) .. " --key " .. q(tls.key)
+  end
+  check_free("fwdproxy", ports)
+  h.pid = spawn(cmd, dir, opts.ttl)
+  h.stop = stopper(h, function() kill_group(h.pid) end)
+  -- the proxy's own API (origin-form requests), asked with the curl CLI
+  local function api(path)
+    local out = capture("curl -sS --noproxy '*' " .. q(h.url .. path))
+    return require("cjson").decode(out)
+  end
+  function h.log() return api("/log") end
+  function h.reset() return api("/reset") end
+  register(h)
+  for _, p in ipairs(ports) do
+    local ok, err = servers.wait_port(p, opts.timeout or 20, h.pid)
+    if not ok then
+      h.stop()
+      error("servers.fwdproxy: " .. err .. ": " .. (readfile(dir .. "/stdout.log") or ""))
+    end
   end
   return h
 end
