@@ -28,6 +28,7 @@ typedef struct silk_engine_options {
     double gc_budget;      /* seconds one GC slice may take (default 0.001) */
     double gc_heap_limit;  /* Lua heap bytes past which a full collection runs; 0 (default): none */
     int gc_pause;          /* heap goal = live * (1 + pause/100), like GOGC (default 200) */
+    long max_fds;          /* RLIMIT_NOFILE soft limit fetch sets; 0 (default): the hard limit */
 } silk_engine_options;
 
 /* How a run ended; silk_engine_run_main() returns it, main.c maps it to an

@@ -104,6 +104,7 @@ struct silk_fetch_xfer {
     char *bbuf;
     size_t blen, bcap;
     int too_large, hdr_too_large, blocked_addr;
+    int no_fd;                          /* socket() failed with EMFILE/ENFILE */
     char errbuf[CURL_ERROR_SIZE];
 
     /* Filled when the attempt ends. */
@@ -428,7 +429,7 @@ static void reset_response(silk_fetch_xfer *x)
     x->hlen = 0;
     x->nh = 0;
     x->blen = 0;
-    x->too_large = x->hdr_too_large = x->blocked_addr = 0;
+    x->too_large = x->hdr_too_large = x->blocked_addr = x->no_fd = 0;
     x->errbuf[0] = 0;
 }
 
@@ -793,8 +794,10 @@ static curl_socket_t on_opensocket(void *ud, curlsocktype purpose, struct curl_s
         return CURL_SOCKET_BAD;
     }
     int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-    if (fd < 0)
+    if (fd < 0) {
+        x->no_fd = errno == EMFILE || errno == ENFILE;
         return CURL_SOCKET_BAD;
+    }
     x->f->st.sockets++;
     return fd;
 }
@@ -972,9 +975,17 @@ static void start_attempt(silk_fetch_xfer *x)
     x->queued_total += silk_now() - x->queued_since;
 }
 
+/* Transfers that may be in flight now: the configured total, lowered while
+ * descriptors are short (st.fd_cap). */
+static long slots(const silk_fetch *f)
+{
+    long cap = f->cfg.max_total;
+    return f->st.fd_cap > 0 && f->st.fd_cap < cap ? f->st.fd_cap : cap;
+}
+
 static void pump(silk_fetch *f)
 {
-    while (f->ring && f->active_total < f->cfg.max_total) {
+    while (f->ring && f->active_total < slots(f)) {
         host *h = f->ring;
         silk_fetch_xfer *x = h->qhead;
         queue_unlink(x);
@@ -988,8 +999,9 @@ static void pump(silk_fetch *f)
     }
 }
 
-/* Queues x on its current URL's host. Returns 0, or posts its failure. */
-static void enqueue(silk_fetch_xfer *x)
+/* Queues x on its current URL's host, at the tail, or at the head when it
+ * is put back (front). Posts its failure instead when the URL is unusable. */
+static void enqueue_at(silk_fetch_xfer *x, int front)
 {
     silk_fetch *f = x->f;
     char key[512];
@@ -1016,13 +1028,25 @@ static void enqueue(silk_fetch_xfer *x)
     x->host = h;
     x->state = X_QUEUED;
     x->queued_since = silk_now();
-    x->qnext = NULL;
-    x->qprev = h->qtail;
-    if (h->qtail) h->qtail->qnext = x; else h->qhead = x;
-    h->qtail = x;
+    if (front) {
+        x->qprev = NULL;
+        x->qnext = h->qhead;
+        if (h->qhead) h->qhead->qprev = x; else h->qtail = x;
+        h->qhead = x;
+    } else {
+        x->qnext = NULL;
+        x->qprev = h->qtail;
+        if (h->qtail) h->qtail->qnext = x; else h->qhead = x;
+        h->qtail = x;
+    }
     f->st.queued++;
     host_update(f, h);
     pump(f);
+}
+
+static void enqueue(silk_fetch_xfer *x)
+{
+    enqueue_at(x, 0);
 }
 
 silk_fetch_xfer *silk_fetch_start(silk_fetch *f, const silk_fetch_req *req,
@@ -1259,6 +1283,19 @@ static void finish_attempt(silk_fetch_xfer *x, CURLcode rc)
     easy_back(x);
     release_slot(x);
 
+    if (rc != CURLE_OK && x->no_fd && f->active_total > 0) {
+        /* out of descriptors: wait for one of the transfers in flight to
+         * give its socket back, and start no more than fit meanwhile */
+        f->st.fd_cap = f->active_total;
+        f->st.fd_waits++;
+        x->attempts--;
+        x->total_attempts--;
+        x->queued_since = silk_now();
+        enqueue_at(x, 1);
+        goto done;
+    }
+    if (f->st.fd_cap > 0 && !x->no_fd && ++f->st.fd_cap >= f->cfg.max_total)
+        f->st.fd_cap = 0;               /* grown back: no cap */
     if (rc != CURLE_OK) {
         silk_fetch_kind k = classify(x, rc);
         if (k == SILK_FETCH_TOO_LARGE && x->hdr_too_large)
@@ -1267,6 +1304,9 @@ static void finish_attempt(silk_fetch_xfer *x, CURLcode rc)
             set_msg(x, "body over max_size (%zu bytes)", x->opt.max_size);
         else if (k == SILK_FETCH_BLOCKED && x->blocked_addr)
             set_msg(x, "address of %.200s is private or loopback (block_private)", x->url);
+        else if (x->no_fd)
+            set_msg(x, "out of file descriptors with no transfer in flight to free one "
+                       "(raise the limit: --max-fds)");
         else
             set_msg(x, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
         if (transient_kind(k) && x->attempts <= x->opt.retries)
@@ -1387,18 +1427,24 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *ud)
 
 /* --- the per-engine state ------------------------------------------------- */
 
-static void raise_nofile(long want)
+int silk_fetch_set_max_fds(long want, char *err, size_t errsz)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    rlim_t target = rl.rlim_max;
-    if (want > 0 && (rlim_t)want < target)
-        target = (rlim_t)want;
-    if (rl.rlim_cur < target) {
-        rl.rlim_cur = target;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        snprintf(err, errsz, "cannot read the limit of open files: %s", strerror(errno));
+        return SILK_FETCH_EINVAL;
     }
+    if (want < 0 || (want > 0 && rl.rlim_max != RLIM_INFINITY && (rlim_t)want > rl.rlim_max)) {
+        snprintf(err, errsz, "%ld is above the hard limit of open files (%llu; `ulimit -Hn`)",
+                 want, (unsigned long long)rl.rlim_max);
+        return SILK_FETCH_EINVAL;
+    }
+    rl.rlim_cur = want > 0 ? (rlim_t)want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        snprintf(err, errsz, "cannot set the limit of open files to %ld: %s", want, strerror(errno));
+        return SILK_FETCH_EINVAL;
+    }
+    return 0;
 }
 
 silk_fetch *silk_fetch_of(silk_engine *e)
@@ -1442,7 +1488,11 @@ silk_fetch *silk_fetch_of(silk_engine *e)
     f->timer.data = f;
     ev_idle_init(&f->idle, on_idle);
     f->idle.data = f;
-    raise_nofile(0);
+    /* the limit was checked where the option was parsed (main.c); here it
+     * is only applied, and a failure leaves the limit as it was */
+    char why[128];
+    f->cfg.max_fds = silk_engine_opts(e)->max_fds;
+    silk_fetch_set_max_fds(f->cfg.max_fds, why, sizeof why);
     f->next = states;
     states = f;
     return f;
@@ -1454,12 +1504,19 @@ void silk_fetch_get_config(silk_fetch *f, silk_fetch_config *c)
     c->user_agent = f->ua;
 }
 
-int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c)
+int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c, char *err, size_t errsz)
 {
+    if (c->max_fds > 0) {
+        if (silk_fetch_set_max_fds(c->max_fds, err, errsz) != 0)
+            return SILK_FETCH_EINVAL;
+        f->cfg.max_fds = c->max_fds;
+    }
     if (c->user_agent) {
         char *ua = strdup(c->user_agent);
-        if (!ua)
+        if (!ua) {
+            snprintf(err, errsz, "out of memory");
             return SILK_FETCH_ENOMEM;
+        }
         free(f->ua);
         f->ua = ua;
     }
@@ -1467,14 +1524,12 @@ int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c)
         while (f->npool > c->pool_max)
             curl_easy_cleanup(f->pool[--f->npool]);
         CURL **np = realloc(f->pool, (size_t)c->pool_max * sizeof *np);
-        if (!np)
+        if (!np) {
+            snprintf(err, errsz, "out of memory");
             return SILK_FETCH_ENOMEM;
+        }
         f->pool = np;
         f->cfg.pool_max = c->pool_max;
-    }
-    if (c->max_fds > 0) {
-        f->cfg.max_fds = c->max_fds;
-        raise_nofile(c->max_fds);
     }
     if (c->max_per_host > 0) {
         f->cfg.max_per_host = c->max_per_host;

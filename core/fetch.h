@@ -143,20 +143,36 @@ typedef struct silk_fetch_config {
     int max_per_host;          /* concurrent transfers per scheme://host:port (default 16) */
     int max_total;             /* concurrent transfers overall (default 1024) */
     int pool_max;              /* idle easy handles kept for reuse (default 256) */
-    long max_fds;              /* RLIMIT_NOFILE soft limit to ask for; 0: the hard limit */
+    long max_fds;              /* RLIMIT_NOFILE soft limit to set (process-wide); 0: raise it
+                                * to the hard limit (the default, from the engine option) */
     const char *user_agent;    /* default "silk/<version>" (copied) */
 } silk_fetch_config;
 
-/* The fetch state of e, created on first call (raising RLIMIT_NOFILE).
- * NULL only on allocation or libcurl initialisation failure. */
+/* The fetch state of e, created on first call (setting RLIMIT_NOFILE from
+ * the engine's max_fds option, see silk_fetch_set_max_fds). NULL only on
+ * allocation or libcurl initialisation failure. */
 silk_fetch *silk_fetch_of(silk_engine *e);
 
 /* Reads the current config into *c (user_agent borrowed). */
 void silk_fetch_get_config(silk_fetch *f, silk_fetch_config *c);
 
 /* Applies *c; fields <= 0 (NULL for strings) are left as they are. Raising
- * a limit starts queued transfers. Returns 0 or SILK_FETCH_EINVAL. */
-int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c);
+ * a limit starts queued transfers. Returns 0, SILK_FETCH_ENOMEM, or
+ * SILK_FETCH_EINVAL (max_fds above the hard limit; nothing else changed)
+ * with a message in err. */
+int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c, char *err, size_t errsz);
+
+/* Sets the process's RLIMIT_NOFILE soft limit to want, or to the hard limit
+ * when want is 0. Returns 0, or SILK_FETCH_EINVAL with a message in err when
+ * want is above the hard limit (the limit is then left as it was).
+ *
+ * Running out of descriptors anyway is not a failure of the transfers: a
+ * transfer whose socket() fails with EMFILE/ENFILE goes back to the head of
+ * its queue (the attempt does not count), and the number of transfers
+ * started is capped at what was in flight at that moment, growing back by
+ * one per completed attempt. Only when nothing is in flight to free a
+ * descriptor does a transfer fail, with kind connect. */
+int silk_fetch_set_max_fds(long want, char *err, size_t errsz);
 
 #define SILK_FETCH_EINVAL (-22)
 #define SILK_FETCH_ENOMEM (-12)
@@ -197,6 +213,8 @@ typedef struct silk_fetch_stats {
     long sockets;              /* sockets opened minus closed as libcurl reported them (upper bound) */
     long watchers;             /* sockets watched by the loop */
     long started, completed, cancelled, retried, redirected;
+    long fd_waits;             /* attempts put back in their queue for want of a descriptor */
+    long fd_cap;               /* transfers allowed in flight since descriptors ran out; 0: no cap */
     long errors[SILK_FETCH_KIND_COUNT_];
 } silk_fetch_stats;
 

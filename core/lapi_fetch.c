@@ -21,7 +21,8 @@
  *   err.kind: timeout cancelled dns connect tls reset too_large
  *   redirect_loop blocked protocol http invalid; err.url, err.status; kind
  *   http also carries err.response.
- * stats() -> table of counters (fetch state and resource tracker).
+ * stats() -> table of counters (fetch state and resource tracker; fd_waits:
+ *   attempts put back for want of a descriptor, fd_cap: the cap since).
  * configure{max_per_host, max_total, pool_max, max_fds, user_agent}.
  * decode(body, content_type [, default]) -> utf8_string, charset, source.
  * response_meta: the metatable of responses (other modules add methods).
@@ -640,6 +641,8 @@ static int fetch_stats(lua_State *L)
     setnum(L, "cancelled", st.cancelled);
     setnum(L, "retried", st.retried);
     setnum(L, "redirected", st.redirected);
+    setnum(L, "fd_waits", st.fd_waits);
+    setnum(L, "fd_cap", st.fd_cap);
     /* the resource tracker's view (process-wide) */
     setnum(L, "easy_live", silk_track_live(SILK_RES_CURL_EASY));
     setnum(L, "easy_total", silk_track_total(SILK_RES_CURL_EASY));
@@ -666,8 +669,9 @@ static int fetch_configure(lua_State *L)
     c.pool_max = (int)opt_number(L, 1, "pool_max", 0, 1);
     c.max_fds = (long)opt_number(L, 1, "max_fds", 0, 1);
     c.user_agent = opt_string(L, 1, "user_agent");
-    if (silk_fetch_configure(f, &c) != 0)
-        return luaL_error(L, "fetch.configure: out of memory");
+    char err[160];
+    if (silk_fetch_configure(f, &c, err, sizeof err) != 0)
+        return luaL_error(L, "fetch.configure: %s", err);
     silk_fetch_get_config(f, &c);
     lua_createtable(L, 0, 5);
     setnum(L, "max_per_host", c.max_per_host);

@@ -15,6 +15,7 @@
 #include "silk_config.h"
 #include "console.h"
 #include "engine.h"
+#include "fetch.h"
 #include "frontier.h"
 #include "metrics.h"
 #include "profile.h"
@@ -48,7 +49,9 @@ static void usage(FILE *out)
           "  --no-gc-pacer         let LuaJIT collect on allocation instead\n"
           "  --console PATH        serve a REPL on a UNIX socket (mode 0600) for `silk console`\n"
           "  --metrics ADDR:PORT   serve Prometheus metrics (loopback unless an address is given)\n"
-          "  --profile FILE.svg    sample Lua stacks; write a flame graph and FILE.folded\n",
+          "  --profile FILE.svg    sample Lua stacks; write a flame graph and FILE.folded\n"
+          "  --max-fds N           limit of open files (RLIMIT_NOFILE soft limit); at most the\n"
+          "                        hard limit (`ulimit -Hn`); default: raised to the hard limit\n",
           out);
 }
 
@@ -131,6 +134,21 @@ static int parse_options(int argc, char **argv, int i, silk_engine_options *o, o
                 o->grace = v;
             else
                 o->slice = v > 0 ? v : 0.002;
+            i++;
+        } else if (strcmp(a, "--max-fds") == 0) {
+            char *end, err[160];
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc || *end || v < 1) {
+                fprintf(stderr, "silk: --max-fds needs a number of files >= 1\n");
+                return -1;
+            }
+            /* set it now: a limit the machine refuses is a usage error, and
+             * the engine's own descriptors are then under it too */
+            if (silk_fetch_set_max_fds(v, err, sizeof err) != 0) {
+                fprintf(stderr, "silk: --max-fds %ld: %s\n", v, err);
+                return -1;
+            }
+            o->max_fds = v;
             i++;
         } else if (strcmp(a, "--") == 0) {
             return i + 1;

@@ -7,12 +7,16 @@
 --   --http-cache DIR      replay responses stored in DIR, store new ones (development)
 --   --frontier redis://IP:PORT/NAME   share the crawl NAME with other silk processes
 --   --workers N           run N `silk run` processes on this machine (needs --frontier)
---   --items redis         items to the shared crawl's Redis stream instead of -o, one per
+--   --items redis         items to the shared crawl's Redis stream instead of -o, one group per
 --                         key (setting item_key); `silk collect` drains it. Also
 --                         --items redis://IP:PORT/NAME, naming the --frontier crawl
 --   --deny-private        refuse private, loopback and link-local addresses (no SSRF
 --                         through crawled links); the same as -s deny_private=true
 --   --quiet               no progress line (it is shown only on a TTY anyway)
+--   --max-fds N           limit of open files (RLIMIT_NOFILE soft limit), at most the
+--                         hard limit; default: raised to the hard limit. Also an engine
+--                         option (`silk run --max-fds N SPIDER.lua`)
+--   -h, --help            this text
 --
 -- SIGINT/SIGTERM stop taking new requests and let the in-flight ones finish
 -- (up to --grace), then checkpoint and exit 0; a second one exits at once
@@ -24,8 +28,31 @@ local engine = require("silk.core.engine")
 
 local usage = [=[
 usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE]
-                [--http-cache DIR] [--deny-private] [--quiet]
+                [--http-cache DIR] [--deny-private] [--quiet] [--max-fds N]
                 [--frontier redis://IP:PORT/NAME [--workers N] [--items redis]]]=]
+
+local help = usage .. [=[
+
+
+  -o, --output PATH     items to PATH (.jsonl, .csv, .sqlite)
+  -s, --set KEY=VALUE   override a spider setting (repeatable)
+  --jobdir DIR          persist the crawl in DIR; run again to resume
+  --stats FILE          final stats as JSON
+  --http-cache DIR      replay responses stored in DIR, store new ones (development)
+  --frontier redis://IP:PORT/NAME   share the crawl NAME with other silk processes
+  --workers N           run N `silk run` processes on this machine (needs --frontier)
+  --items redis         items to the shared crawl's Redis stream instead of -o, one group
+                        per key (setting item_key); `silk collect` drains it
+  --deny-private        refuse private, loopback and link-local addresses
+  --quiet               no progress line (it is shown only on a TTY anyway)
+  --max-fds N           limit of open files (RLIMIT_NOFILE soft limit), at most the
+                        hard limit (`ulimit -Hn`); default: raised to the hard limit.
+                        Transfers wait for a descriptor rather than fail when they run out.
+  -h, --help            this text
+
+Engine options (--grace, --console, --metrics, --profile, --gc-*, ...) go before
+SPIDER.lua: see `silk --help`.
+]=]
 
 local function fail(msg)
   io.stderr:write("silk run: ", msg, "\n")
@@ -48,6 +75,10 @@ local function parse_args(args)
     elseif a == "--stats" then o.stats_file = value()
     elseif a == "--http-cache" then o.http_cache = value()
     elseif a == "--quiet" or a == "-q" then o.quiet = true
+    elseif a == "-h" or a == "--help" then o.help = true
+    elseif a == "--max-fds" then
+      o.max_fds = tonumber(value())
+      if not o.max_fds or o.max_fds < 1 or o.max_fds % 1 ~= 0 then error("--max-fds needs a number of files >= 1", 0) end
     elseif a == "--deny-private" then o.overrides[#o.overrides + 1] = "deny_private=true"
     elseif a == "--frontier" then o.frontier = value()
     elseif a == "--items" then o.items = value()
@@ -59,6 +90,7 @@ local function parse_args(args)
     else error("unexpected argument " .. a .. "\n" .. usage, 0) end
     i = i + 1
   end
+  if o.help then return o end
   if not o.spider then error("a spider file is required\n" .. usage, 0) end
   if o.workers and not o.frontier then error("--workers needs --frontier redis://IP:PORT/NAME", 0) end
   if o.frontier and o.jobdir then error("--frontier and --jobdir exclude each other (Redis keeps the crawl)", 0) end
@@ -117,6 +149,14 @@ end
 return function(...)
   local ok, o = pcall(parse_args, { ... })
   if not ok then return fail(o) end
+  if o.help then
+    io.stdout:write(help)
+    return
+  end
+  if o.max_fds then
+    local fok, err = pcall(require("silk.core.fetch").configure, { max_fds = o.max_fds })
+    if not fok then return fail("--max-fds " .. o.max_fds .. ": " .. tostring(err):gsub("^fetch%.configure: ", "")) end
+  end
   if o.workers then return require("silk.workers").run({ ... }, o) end
   local sp
   ok, sp = pcall(load_spider, o.spider)
