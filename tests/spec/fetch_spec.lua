@@ -115,6 +115,33 @@ describe("fetch from nginx", function()
     assert.is_true(entries[#entries].conn_req >= 20)
   end)
 
+  it("keeps concurrent keep-alive connections open while their tasks are busy", function()
+    -- 32 tasks fetch 10 times each and dawdle between fetches, so that at
+    -- times few transfers are in the multi handle: the connection cache
+    -- must not shrink with them (libcurl's default sizes it by the handles
+    -- in the multi handle now, and closed idle connections)
+    local before = #web:entries()
+    silk.scope(function(s)
+      for t = 1, 32 do
+        s:spawn(function()
+          for _ = 1, 10 do
+            assert.equal(200, assert(fetch(web.url .. "/index.html?busy")).status)
+            silk.sleep(t % 4 * 0.005)
+          end
+        end)
+      end
+    end)
+    silk.sleep(0.05)
+    local entries, conns, n = web:entries(), {}, 0
+    for i = before + 1, #entries do
+      if entries[i].request:find("busy", 1, true) and not conns[entries[i].conn] then
+        conns[entries[i].conn] = true
+        n = n + 1
+      end
+    end
+    assert.is_true(n <= 32, n .. " connections for 32 concurrent tasks")
+  end)
+
   it("asks for compression and decodes gzip", function()
     local res = assert(fetch(web.url .. "/text.txt"))
     assert.equal("gzip", res:header("content-encoding"))
