@@ -1,13 +1,18 @@
 /*
  * lapi_engine.c -- the engine's Lua face: package "silk.core.engine".
  * Clock, live-resource counts (for leak checks in specs), options, and
- * where the running binary and its Lua modules are.
+ * where the running binary and its Lua modules are; two probes for
+ * benchmarks: the loop's iteration count and when the running task's
+ * current resume began.
  */
 #include <unistd.h>
 
 #include <lauxlib.h>
 
+#include <ev.h>
+
 #include "engine_int.h"
+#include "task_int.h"
 #include "track.h"
 
 static int engine_now(lua_State *L)
@@ -39,6 +44,25 @@ static int engine_options(lua_State *L)
     lua_setfield(L, -2, "slice");
     lua_pushboolean(L, o->allow_leaks);
     lua_setfield(L, -2, "allow_leaks");
+    return 1;
+}
+
+/* iteration() -> how many times the event loop has polled so far */
+static int engine_iteration(lua_State *L)
+{
+    lua_pushnumber(L, (double)ev_iteration(silk_engine_loop(silk_engine_from(L))));
+    return 1;
+}
+
+/* resumed_at() -> the now() at which the scheduler resumed the running task
+ * this time (so now() - resumed_at() is the resume's own cost so far), or
+ * nil outside a task */
+static int engine_resumed_at(lua_State *L)
+{
+    silk_task *t = silk_engine_from(L)->current;
+    if (!t)
+        return 0;
+    lua_pushnumber(L, t->since);
     return 1;
 }
 
@@ -81,6 +105,8 @@ int silk_lapi_engine(lua_State *L)
         {"exe", engine_exe},
         {"on_shutdown", engine_on_shutdown},
         {"set_exit_code", engine_set_exit_code},
+        {"iteration", engine_iteration},
+        {"resumed_at", engine_resumed_at},
         {NULL, NULL},
     };
     lua_newtable(L);

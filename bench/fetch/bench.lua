@@ -5,14 +5,25 @@
 -- Steady mode: CONNS tasks each fetch URL in a loop for SECONDS; prints one
 -- JSON line: requests/s, errors, and the engine overhead -- the time from a
 -- transfer's completion (timings.done_at, taken in fetch.c when curl reports
--- it done) to the task running again -- as p50/p99/max in microseconds.
+-- it done) to the task running again -- as p50/p99/max in microseconds,
+-- split in two:
+--   queue_us   completion -> the scheduler resumes the task: waiting behind
+--              the other work of the same loop iteration (the rest of the
+--              completions read in that poll, the tasks ahead in the run
+--              queue) and behind whole iterations when the run budget ends
+--              first; it grows with how many completions arrive together
+--   resume_us  the resume itself -> the task's code runs: the scheduler's
+--              own cost (lua_resume and fetch's return path)
+-- and per_iteration: completions per loop iteration (the size of the bursts
+-- the queue is made of).
 -- Burst mode: starts CONNS fetches at once (URL should hold them, e.g. an
 -- echo_sleep location), waits for all, reports errors, overhead and the peak
 -- RSS (VmHWM) growth per in-flight fetch.
 local silk = require("silk")
 local F = require("silk.core.fetch")
 local json = require("cjson")
-local fetch, now = F.fetch, F.now
+local E = require("silk.core.engine")
+local fetch, now, resumed_at = F.fetch, F.now, E.resumed_at
 
 local url, conns, secs, mode = arg[1], tonumber(arg[2] or 64), tonumber(arg[3] or 5), arg[4]
 assert(url, "usage: bench.lua URL CONNS SECONDS [burst]")
@@ -25,15 +36,16 @@ local function vm(field)
   end
 end
 
-local lat, n, errors, bytes = {}, 0, {}, 0
+local lat, queue, resume, n, errors, bytes = {}, {}, {}, 0, {}, 0
 local function record(res, err)
+  local t, r = now(), resumed_at()
   if not res then
     errors[err.kind] = (errors[err.kind] or 0) + 1
     return
   end
-  local d = now() - res.timings.done_at
+  local d = res.timings.done_at
   n = n + 1
-  lat[#lat + 1] = d
+  lat[n], queue[n], resume[n] = t - d, r - d, t - r
   bytes = bytes + res.size
 end
 
@@ -43,7 +55,7 @@ local function pct(sorted, p)
 end
 
 local rss0 = vm("VmRSS")
-local t0 = now()
+local t0, it0 = now(), E.iteration()
 if mode == "burst" then
   silk.scope(function(s)
     for _ = 1, conns do s:spawn(function() record(fetch(url)) end) end
@@ -58,12 +70,16 @@ else
     end
   end)
 end
-local elapsed = now() - t0
-table.sort(lat)
+local elapsed, iterations = now() - t0, E.iteration() - it0
+local function dist(v)
+  table.sort(v)
+  return { p50 = pct(v, 0.50), p99 = pct(v, 0.99), max = pct(v, 1) }
+end
 local out = {
   mode = mode or "steady", conns = conns, requests = n, seconds = elapsed,
   rps = n / elapsed, mbytes = bytes / 1e6, errors = errors,
-  overhead_us = { p50 = pct(lat, 0.50), p99 = pct(lat, 0.99), max = pct(lat, 1) },
+  overhead_us = dist(lat), queue_us = dist(queue), resume_us = dist(resume),
+  per_iteration = n / math.max(iterations, 1),
 }
 if mode == "burst" then
   out.rss_kb_before = rss0
