@@ -238,8 +238,8 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
     find_lua_dir(e->lua_dir, sizeof e->lua_dir);
     set_package_path(e);
     silk_lapi_preload(L);
-    /* The task binding owns the handles' metatable (with their __gc); load it
-     * before the first task exists. */
+    /* The task binding owns the handles' metatable; load it before the
+     * first task exists. */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "silk.core.task");
     lua_call(L, 1, 0);
@@ -342,7 +342,7 @@ silk_outcome silk_engine_run_main(silk_engine *e, int nargs, const char *name)
 
     if (main->state == SILK_TASK_FAILED) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, main_ref);
-        silk_task_pushresult(main, L);
+        silk_task_pushresult(main, L, lua_gettop(L));
         lua_getfield(L, -1, "kind");
         int ours = out != SILK_OK && lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "cancelled") == 0;
         lua_pop(L, 1);

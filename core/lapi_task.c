@@ -307,8 +307,6 @@ int silk_lapi_task(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, task_tostring);
     lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, silk_task_handle_gc);
-    lua_setfield(L, -2, "__gc");
     lua_createtable(L, 0, 4);
     silk_task_pushwaiting(L, task_join);
     lua_setfield(L, -2, "join");

@@ -168,6 +168,15 @@ static int anchor(silk_engine *e, lua_State *L, int idx)
     return ref;
 }
 
+/* Pushes onto L the handle of t, which must still be anchored (live, or
+ * inside task_finish). */
+static void push_handle(silk_task *t, lua_State *L)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->e->anchors_ref);
+    lua_rawgeti(L, -1, t->self_ref);
+    lua_remove(L, -2);
+}
+
 static void unanchor(silk_engine *e, int ref)
 {
     lua_State *L = e->L;
@@ -602,7 +611,7 @@ int silk_task_join(lua_State *L, silk_task *target)
     silk_task *t = silk_task_check_current(L, "join");
     if (!is_live(target)) {
         int n = interrupted_now(t, L);
-        return n ? n : silk_task_pushresult(target, L);
+        return n ? n : silk_task_pushresult(target, L, 1);
     }
     silk_tlist_qpush(&target->joiners, t);
     return silk_task_wait(L, SILK_WAIT_JOIN, target->name ? target->name : "task", NULL, NULL);
@@ -679,8 +688,11 @@ silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const cha
                               double timeout, silk_frame *scope)
 {
     int fn = lua_gettop(L) - nargs;
-    silk_task *t = lua_newuserdata(L, sizeof *t);
+    size_t namelen = name ? strlen(name) + 1 : 0;
+    silk_task *t = lua_newuserdata(L, sizeof *t + namelen);
     memset(t, 0, sizeof *t);
+    if (name)
+        t->name = memcpy((char *)(t + 1), name, namelen);
     luaL_getmetatable(L, SILK_TASK_META);
     lua_setmetatable(L, -2);
     lua_insert(L, fn);                    /* handle below the function */
@@ -695,8 +707,6 @@ silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const cha
     t->e = e;
     t->co = co;
     t->id = ++e->next_id;
-    t->name = name ? strdup(name) : NULL;
-    t->result_ref = LUA_NOREF;
     t->wait_ref = LUA_NOREF;
     t->created = silk_now();
     t->site = creation_site(e, L);
@@ -768,9 +778,9 @@ static void normalize_error(lua_State *co)
     }
 }
 
-int silk_task_pushresult(silk_task *t, lua_State *L)
+int silk_task_pushresult(silk_task *t, lua_State *L, int handle)
 {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->result_ref);
+    lua_getfenv(L, handle);
     int res = lua_gettop(L);
     if (t->state == SILK_TASK_FAILED) {
         lua_pushboolean(L, 0);
@@ -836,7 +846,13 @@ static void task_finish(silk_task *t, silk_task_state final)
         lua_pushinteger(co, n);
         lua_setfield(co, 1, "n");
     }
-    t->result_ref = luaL_ref(co, LUA_REGISTRYINDEX);
+    /* The outcome becomes the handle's environment table: it dies with the
+     * handle, with no finaliser to release it, and ending a task writes no
+     * shared table (a table written during a GC cycle is rescanned whole in
+     * the collector's atomic phase, and the registry is big). */
+    push_handle(t, co);
+    lua_insert(co, -2);
+    lua_setfenv(co, -2);
     lua_settop(co, 0);
     set_state(t, final);
 
@@ -848,6 +864,11 @@ static void task_finish(silk_task *t, silk_task_state final)
             silk_task_cancel(c, "scope owner ended");
         frame_free(e, f);
     }
+    /* Frame 0 interrupts only a live task: its values go now, so that the
+     * handle needs no finaliser (see task.h, Ownership). */
+    luaL_unref(co, LUA_REGISTRYINDEX, t->frame0.err_ref);
+    luaL_unref(co, LUA_REGISTRYINDEX, t->frame0.cause_ref);
+    t->frame0.err_ref = t->frame0.cause_ref = LUA_NOREF;
 
     /* children outlive their parent: they move up to the grandparent */
     for (silk_task *c = t->children.head; c; c = t->children.head) {
@@ -859,7 +880,9 @@ static void task_finish(silk_task *t, silk_task_state final)
     if (t->parent)
         sib_remove(&t->parent->children, t);
 
-    lua_rawgeti(co, LUA_REGISTRYINDEX, t->result_ref);
+    push_handle(t, co);
+    lua_getfenv(co, -1);
+    lua_remove(co, -2);
     int failed = final == SILK_TASK_FAILED;
     if (failed)
         lua_rawgeti(co, -1, 1);           /* the error value */
@@ -887,7 +910,10 @@ static void task_finish(silk_task *t, silk_task_state final)
 
     for (silk_task *j = t->joiners.head; j; j = t->joiners.head) {
         silk_tlist_qremove(j);
-        int n = silk_task_pushresult(t, j->co);
+        push_handle(t, j->co);
+        int h = lua_gettop(j->co);
+        int n = silk_task_pushresult(t, j->co, h);
+        lua_remove(j->co, h);
         silk_task_wake(j, n);
     }
 
@@ -1035,20 +1061,4 @@ void silk_task_dump(silk_engine *e, FILE *out)
     fputs(lua_tostring(L, -1), out);
     fflush(out);
     lua_pop(L, 1);
-}
-
-/* --- the handle's finaliser (the metatable itself is built in lapi_task.c) --- */
-
-int silk_task_handle_gc(lua_State *L)
-{
-    silk_task *t = lua_touserdata(L, 1);
-    if (!t || t->magic != SILK_TASK_MAGIC)
-        return 0;
-    assert(!is_live(t));
-    luaL_unref(L, LUA_REGISTRYINDEX, t->result_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, t->frame0.err_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, t->frame0.cause_ref);
-    free(t->name);
-    t->magic = 0;
-    return 0;
 }

@@ -19,9 +19,15 @@
  * interrupted from LuaJIT's profiler tick (see preempt.h): inner frames raise
  * in the running code, frame 0 ends the task.
  *
- * Ownership: the engine owns every task record until the task is finished;
- * the Lua handle (a full userdata) owns it afterwards and frees nothing but
- * itself. The coroutine is anchored in the registry while the task lives.
+ * Ownership: the record is the memory of the task's Lua handle (a full
+ * userdata, with the name stored after it). While the task lives, the
+ * engine anchors the handle and the coroutine and owns everything the
+ * record holds; when it finishes, the engine releases all of that and
+ * stores the outcome as the handle's environment table, so the handle
+ * holds nothing that needs releasing and has no finaliser: the collector
+ * frees it like any other object. (A finaliser would cost twice per task:
+ * LuaJIT resurrects a dead finalisable object in the atomic phase, marking
+ * everything it references there, and frees it a cycle later.)
  */
 #ifndef SILK_TASK_H
 #define SILK_TASK_H

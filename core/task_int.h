@@ -39,7 +39,6 @@ struct silk_task {
     silk_task_state state;
     silk_wait_reason reason;      /* the current wait (state WAITING) */
     int co_ref, self_ref;         /* anchors in e->anchors_ref while live */
-    int result_ref;               /* finished: table { n=, ... } of results or { err } */
     int wait_ref;                 /* a value held for the wait (a pending send), or LUA_NOREF */
     int nwake;                    /* values pushed on co for the next resume */
     uint32_t next_frame_id;
@@ -52,7 +51,8 @@ struct silk_task {
 
     silk_engine *e;
     uint64_t id;
-    char *name;                   /* malloc'd, or NULL */
+    const char *name;             /* NULL, or stored right after the record, in
+                                   * the same userdata */
     const char *site;             /* where it was created, "source:line" (interned, engine-owned) */
     lua_State *co;                /* the coroutine; valid while live */
 
@@ -140,8 +140,10 @@ int silk_task_sleep(lua_State *L, double seconds);
 int silk_task_join(lua_State *L, silk_task *target);
 
 /* Pushes the finished task's outcome onto L: true, results... or false, err.
- * Marks a failure observed. Returns the number of values pushed. */
-int silk_task_pushresult(silk_task *t, lua_State *L);
+ * `handle` is the index in L of t's handle, whose environment table holds
+ * the outcome ({ n=, ... } or { err }) once t has finished. Marks a failure
+ * observed. Returns the number of values pushed. */
+int silk_task_pushresult(silk_task *t, lua_State *L, int handle);
 
 /* The light userdata that a waiting primitive returns first when its wait was
  * interrupted; silk_task_pushwaiting's wrapper raises the value after it. */
@@ -156,9 +158,6 @@ int silk_task_error(lua_State *L, const char *fmt, ...) __attribute__((format(pr
 /* Frees what the task module keeps for the engine's life (interned
  * creation sites). After lua_close. */
 void silk_task_engine_free(silk_engine *e);
-
-/* __gc of task handles: releases what a finished task still holds. */
-int silk_task_handle_gc(lua_State *L);
 
 const char *silk_task_state_name(silk_task_state s);
 const char *silk_wait_reason_name(silk_wait_reason r);

@@ -214,4 +214,19 @@ describe("the GC pacer", function()
       for _, t in ipairs(ts) do t:join() end
     end
   end)
+
+  it("frees a finished task's outcome with its handle, in one cycle", function()
+    -- No finaliser on task handles: a dead handle and what it returned go in
+    -- the cycle that finds them dead (a finaliser would keep both one more
+    -- cycle and mark the outcome in the atomic phase).
+    local weak = setmetatable({}, { __mode = "v" })
+    local t = silk.spawn(function() return { "payload" } end)
+    local ok, r = t:join()
+    assert.is_true(ok)
+    weak[1], weak[2] = r, t
+    ok, r, t = nil, nil, nil
+    gc.full()
+    assert.is_nil(weak[1])
+    assert.is_nil(weak[2])
+  end)
 end)
