@@ -592,6 +592,16 @@ int silk_gcpace_recent(silk_gcpace *g, uint64_t out[SILK_GC_RING])
     return n;
 }
 
+void silk_gcpace_histogram(silk_gcpace *g, void (*fn)(void *ud, uint64_t upper_ns, uint64_t n),
+                           void *ud)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < HIST_N; i++)
+        if (g->hist[i])
+            fn(ud, hist_upper(i), g->hist[i]);
+}
+
 void silk_gcpace_reset_stats(silk_gcpace *g)
 {
     if (!g)

@@ -137,6 +137,12 @@ void silk_gcpace_get_stats(silk_gcpace *g, silk_gcpace_stats *out);
 /* Copies the ring, oldest first; returns how many pauses (<= SILK_GC_RING). */
 int silk_gcpace_recent(silk_gcpace *g, uint64_t out[SILK_GC_RING]);
 
+/* The pause histogram since creation or the last reset: calls fn once per
+ * non-empty bucket, shortest first, with the bucket's upper edge in ns (the
+ * buckets are 1/8 of a power of two wide) and its count. */
+void silk_gcpace_histogram(silk_gcpace *g, void (*fn)(void *ud, uint64_t upper_ns, uint64_t n),
+                           void *ud);
+
 /* Forgets pause statistics (ring, histogram, counters); the pacing state
  * stays. */
 void silk_gcpace_reset_stats(silk_gcpace *g);

@@ -4,6 +4,11 @@
  *   gc.stats() -> table      pause statistics and heap (see below); nil when
  *                            the pacer is disabled (LuaJIT's own collector)
  *   gc.recent() -> {ns...}   the last <= 256 pauses in ns, oldest first
+ *   gc.histogram() -> {{le_ns, n}...}
+ *                            every pause since the last reset, as the
+ *                            non-empty buckets (12.5 % wide) of the
+ *                            histogram, shortest first: n pauses <= le_ns
+ *                            and above the previous bucket's edge
  *   gc.step()                one slice now, using the whole budget (tests)
  *   gc.full()                a full collection through the pacer
  *   gc.configure{budget=s, heap_limit=bytes, pause=percent}
@@ -81,6 +86,24 @@ static int gc_recent(lua_State *L)
         lua_pushnumber(L, (double)r[i]);
         lua_rawseti(L, -2, i + 1);
     }
+    return 1;
+}
+
+static void add_bucket(void *ud, uint64_t upper_ns, uint64_t n)
+{
+    lua_State *L = ud;
+    lua_createtable(L, 2, 0);
+    lua_pushnumber(L, (double)upper_ns);
+    lua_rawseti(L, -2, 1);
+    lua_pushnumber(L, (double)n);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+}
+
+static int gc_histogram(lua_State *L)
+{
+    lua_newtable(L);
+    silk_gcpace_histogram(pacer(L), add_bucket, L);
     return 1;
 }
 
@@ -168,6 +191,7 @@ int silk_lapi_gc(lua_State *L)
     static const luaL_Reg fns[] = {
         {"stats", gc_stats},
         {"recent", gc_recent},
+        {"histogram", gc_histogram},
         {"step", gc_step},
         {"full", gc_full},
         {"configure", gc_configure},

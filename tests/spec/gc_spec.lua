@@ -131,6 +131,18 @@ describe("the GC pacer", function()
     report("ring", s)
   end)
 
+  it("keeps every slice in the histogram, buckets in order", function()
+    silk.spawn(storm, 100, 4, 5000):join()
+    local s = gc.stats()
+    local n, prev, top = 0, 0, 0
+    for _, b in ipairs(gc.histogram()) do
+      assert.is_true(b[1] > prev and b[2] > 0)
+      prev, n, top = b[1], n + b[2], b[1]
+    end
+    assert.equal(s.slices, n)
+    assert.is_true(top >= s.max_ms * 1e6 and top <= s.max_ms * 1e6 * 1.25 + 1)
+  end)
+
   it("burns no CPU while nothing allocates", function()
     gc.full()
     local before, slices = cpu_seconds(), gc.stats().slices
