@@ -220,16 +220,22 @@ def lines(title, categories, series, unit="", log=False, xlabel="", width=760, h
 
 
 def histogram(title, edges, counts, unit="", width=760, height=320, subtitle=None, series_name=None,
-              counts2=None, series2_name=None):
+              counts2=None, series2_name=None, log=False):
     """Bars over bins [edges[i], edges[i+1]); counts2 (optional) is drawn beside
-    counts for an A/B comparison."""
+    counts for an A/B comparison. log: a log10 count axis, so that a tail of a
+    few long pauses stays visible next to thousands of short ones (empty bins
+    draw nothing)."""
     left, right, top, bottom = 70, 30, 52 if subtitle else 36, 64
     svg = _Svg(width, height)
     svg.text(12, 22, title, size=15, weight="bold")
     if subtitle:
         svg.text(12, 40, subtitle, size=11, fill="#555")
     allc = list(counts) + list(counts2 or [])
-    ay = _Axis(0, max(allc + [1]) * 1.1, height - bottom, top)
+    if log:
+        ay = _Axis(0.8, max(allc + [1]) * 1.5, height - bottom, top, log=True)
+    else:
+        ay = _Axis(0, max(allc + [1]) * 1.1, height - bottom, top)
+    base = ay(0.8 if log else 0)
     n = len(counts)
     bw = (width - left - right) / max(n, 1)
     for t in ay.ticks():
@@ -239,10 +245,11 @@ def histogram(title, edges, counts, unit="", width=760, height=320, subtitle=Non
     for i, c in enumerate(counts):
         x = left + i * bw
         w = bw * (0.45 if counts2 else 0.85)
-        svg.rect(x + bw * 0.05, ay(c), w, ay(0) - ay(c), PALETTE[0])
-        if counts2:
+        if c > 0 or not log:
+            svg.rect(x + bw * 0.05, ay(c), w, base - ay(c), PALETTE[0], title="%s: %s" % (fmt(edges[i]), fmt(c)))
+        if counts2 and (counts2[i] > 0 or not log):
             c2 = counts2[i]
-            svg.rect(x + bw * 0.5, ay(c2), w, ay(0) - ay(c2), PALETTE[1])
+            svg.rect(x + bw * 0.5, ay(c2), w, base - ay(c2), PALETTE[1], title="%s: %s" % (fmt(edges[i]), fmt(c2)))
         svg.text(x + bw / 2, height - bottom + 14, fmt(edges[i]), size=9, anchor="middle", fill="#555")
     svg.line(left, height - bottom, width - right, height - bottom, stroke="#888")
     if unit:

@@ -1,7 +1,9 @@
 -- The GC A/B workload: TASKS sleeping tasks holding some state (a crawl's
 -- parked fetches), WORKERS tasks allocating page-like tables and keeping a
 -- sliding window of them (a crawl's parse callbacks). Prints one line of
--- key=value results.
+-- key=value results; slice_hist and iter_hist are histograms of GC slices
+-- and of page builds as le_ns:count pairs (buckets 1/8 of a power of two
+-- wide, as the pacer's own).
 local mode, ntasks, nworkers, iters = ...
 local silk = require("silk")
 local gc = require("silk.core.gc")
@@ -65,8 +67,28 @@ local out = {
   ("iter_p50=%.3f iter_p99=%.3f iter_p999=%.3f iter_max=%.3f"):format(q(0.5), q(0.99), q(0.999), lat[#lat] * 1e3),
   ("heap_peak_mb=%.1f maxrss_mb=%.1f"):format(heap_peak / 1024, tonumber(ru.maxrss) / 1024),
 }
+-- Page builds (GC work included when LuaJIT's own collector runs inside
+-- allocations) in the pacer's bucket scheme: 8 buckets per power of two.
+local function hist_string(pairs_)
+  local out = {}
+  for _, b in ipairs(pairs_) do out[#out + 1] = ("%d:%d"):format(b[1], b[2]) end
+  return table.concat(out, ",")
+end
+local ib, order = {}, {}
+for _, v in ipairs(lat) do
+  local ns = math.max(1, v * 1e9)
+  local oct = math.floor(math.log(ns) / math.log(2))
+  local le = math.floor(2 ^ oct * (1 + (math.floor((ns / 2 ^ oct - 1) * 8) + 1) / 8))
+  if not ib[le] then ib[le] = 0; order[#order + 1] = le end
+  ib[le] = ib[le] + 1
+end
+table.sort(order)
+local ih = {}
+for i, le in ipairs(order) do ih[i] = { le, ib[le] } end
+out[#out + 1] = "iter_hist=" .. hist_string(ih)
 local s = gc.stats()
 if s then
+  out[#out + 1] = "slice_hist=" .. hist_string(gc.histogram())
   out[#out + 1] = ("gc_p50=%.3f gc_p99=%.3f gc_p999=%.3f gc_max=%.3f slices=%d over=%d cycles=%d emerg=%d gc_cpu=%.1f"):format(
     s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms, s.slices, s.over_budget, s.cycles, s.emergencies, s.cpu_share * 100)
 end

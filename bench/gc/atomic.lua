@@ -1,0 +1,36 @@
+-- The collector's unsplittable step with N parked tasks: N tasks each holding
+-- a crawl-like state (as in workload.lua) park in a sleep, then whole cycles
+-- run in LUA_GCSTEP(0) steps (gc.profile_cycle); the longest step is the
+-- atomic phase, which rescans every live coroutine. Prints one line of
+-- key=value results: median [min-max] over REPEATS cycles.
+--   silk eval bench/gc/atomic.lua TASKS [REPEATS]
+local ntasks, repeats = ...
+ntasks, repeats = tonumber(ntasks), tonumber(repeats) or 7
+local silk = require("silk")
+local gc = require("silk.core.gc")
+
+local stop = false
+local parked = {}
+for i = 1, ntasks do
+  parked[i] = silk.spawn(function()
+    local state = { id = i, url = "https://example.test/" .. i, headers = { a = "x", b = "y" } }
+    for k = 1, 10 do state[k] = { k } end
+    while not stop do silk.sleep(3600) end
+    return state.id
+  end)
+end
+silk.sleep(0.1)                          -- everyone parked
+gc.full()
+local heap = collectgarbage("count") * 1024
+
+local atomic, cycle = {}, {}
+for r = 1, repeats do
+  atomic[r], cycle[r] = gc.profile_cycle()
+end
+table.sort(atomic)
+table.sort(cycle)
+local function mmm(v) return ("%.3f [%.3f-%.3f]"):format(v[math.ceil(#v / 2)], v[1], v[#v]) end
+print(("tasks=%d heap_mb=%.1f atomic_ms=%s cycle_ms=%s"):format(
+  ntasks, heap / 2^20, mmm(atomic):gsub(" ", ""), mmm(cycle):gsub(" ", "")))
+stop = true
+for _, t in ipairs(parked) do t:cancel() end
