@@ -282,12 +282,12 @@ static void start_request(client *c, const char *chunk, size_t len)
     lua_pushnumber(L, (lua_Number)c->id);
     lua_pushvalue(L, box);
     lua_pushnumber(L, s->o.timeout);
-    silk_task_spawn(s->e, L, 3, "console reply", 0);
+    silk_task_set_service(silk_task_spawn(s->e, L, 3, "console reply", 0));
     c->serve_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, mod, "evaluate");
     lua_pushlstring(L, chunk, len);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->env_ref);
-    silk_task_spawn(s->e, L, 2, "console", s->o.timeout);
+    silk_task_set_service(silk_task_spawn(s->e, L, 2, "console", s->o.timeout));
     lua_pushvalue(L, -1);
     lua_setfield(L, box, "task");
     c->eval_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -623,6 +623,12 @@ void silk_console_close(silk_console *s)
             *p = s->next;
             break;
         }
+    /* Replies already made (a line cancelled because the run ended) go out
+     * if the socket takes them now; nothing waits for a slow reader. */
+    for (client *c = s->clients, *next; c; c = next) {
+        next = c->next;
+        client_flush(c);
+    }
     while (s->clients)
         client_close(s->clients);
     for (client *c; (c = s->dead);) {

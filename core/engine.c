@@ -318,6 +318,12 @@ silk_outcome silk_engine_run_main(silk_engine *e, int nargs, const char *name)
     lua_pop(L, 1);
 
     ev_run(e->loop, 0);
+    /* A console line still running is the operator's, not a leak of the
+     * script: cancel it and let it unwind (its client gets the error) before
+     * looking for tasks still alive. One pass is enough: a cancelled task
+     * cannot wait again, so the loop ends once nothing is runnable. */
+    if (!e->hard_stop && !e->signal && !e->main && silk_task_cancel_services(e, "the run ended") > 0)
+        ev_run(e->loop, 0);
 
     silk_outcome out = SILK_OK;
     if (e->hard_stop) {

@@ -323,6 +323,22 @@ void silk_task_cancel_all(silk_engine *e, const char *reason)
         silk_task_cancel(t, reason);
 }
 
+void silk_task_set_service(silk_task *t)
+{
+    t->service = 1;
+}
+
+int silk_task_cancel_services(silk_engine *e, const char *reason)
+{
+    int n = 0;
+    for (silk_task *t = e->all.head; t; t = t->all_next)
+        if (t->service) {
+            silk_task_cancel(t, reason);
+            n++;
+        }
+    return n;
+}
+
 int silk_task_interrupted(silk_task *t)
 {
     double now = silk_now();
@@ -724,6 +740,7 @@ silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const cha
     if (parent) {
         t->parent = parent;
         t->creator = parent->id;
+        t->service = parent->service;
         sib_push(&parent->children, t);
     }
     if (scope) {

@@ -119,6 +119,16 @@ void silk_task_cancel(silk_task *t, const char *reason);
 /* Cancels every live task (shutdown). */
 void silk_task_cancel_all(silk_engine *e, const char *reason);
 
+/* Marks t as a service task: work for an operator (a console request)
+ * rather than for the script. Tasks it spawns inherit the mark. Service
+ * tasks are not the script's leaks: when the main task has returned, the
+ * engine cancels them (silk_task_cancel_services) and lets them unwind
+ * before it looks for tasks still alive. */
+void silk_task_set_service(silk_task *t);
+
+/* Cancels every live service task with `reason`; returns how many. */
+int silk_task_cancel_services(silk_engine *e, const char *reason);
+
 /* Number of live (unfinished) tasks, and of runnable ones. */
 int silk_task_live(silk_engine *e);
 int silk_task_runnable(silk_engine *e);

@@ -48,6 +48,8 @@ struct silk_task {
     unsigned ticks : 2;           /* preempt.c: profiler ticks in this resume (saturates at 3) */
     unsigned observed : 1;        /* its failure was seen by a joiner */
     unsigned unobserved : 1;      /* counted in e->unobserved_failures */
+    unsigned service : 1;         /* the operator's, not the script's (see
+                                   * silk_task_set_service) */
 
     silk_engine *e;
     uint64_t id;

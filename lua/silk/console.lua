@@ -193,7 +193,10 @@ end
 
 --- The reply task: waits for the evaluation and sends its outcome.
 function console.serve(client_id, box, timeout)
-  local ok, res = box.task:join()
+  -- When the run ends the engine cancels this task as well (a service task,
+  -- core/task.h): the join then raises, and the client still hears why.
+  local joined, ok, res = pcall(function() return box.task:join() end)
+  if not joined then ok, res = false, ok end
   local text = ok and (res or "") or console.describe_error(res, timeout)
   core.reply(client_id, ok, text)
 end
