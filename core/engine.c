@@ -73,6 +73,13 @@ void silk_engine_on_shutdown(silk_engine *e, lua_State *L, int idx)
     e->shutdown_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+void silk_engine_on_interrupt(silk_engine *e, lua_State *L, int idx)
+{
+    luaL_unref(L, LUA_REGISTRYINDEX, e->interrupt_ref);
+    lua_pushvalue(L, idx);
+    e->interrupt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
 void silk_engine_kick(silk_engine *e)
 {
     if (!ev_is_active(&e->sched_idle))
@@ -168,6 +175,13 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     silk_engine *e = w->data;
     const char *name = w->signum == SIGINT ? "SIGINT" : "SIGTERM";
+    if (w->signum == SIGINT && e->interrupt_ref != LUA_NOREF && !e->signal) {
+        lua_State *L = e->L;             /* a REPL's Ctrl-C: its handler decides */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, e->interrupt_ref);
+        silk_task_spawn(e, L, 0, "interrupt", 0);
+        lua_pop(L, 1);
+        return;
+    }
     if (e->signal) {                       /* a second one: stop now */
         e->hard_stop = 1;
         ev_break(loop, EVBREAK_ALL);
@@ -235,6 +249,7 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
     lua_newtable(L);
     e->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     e->shutdown_ref = LUA_NOREF;
+    e->interrupt_ref = LUA_NOREF;
     find_lua_dir(e->lua_dir, sizeof e->lua_dir);
     set_package_path(e);
     silk_lapi_preload(L);

@@ -78,6 +78,11 @@ void silk_engine_set_exit_code(silk_engine *e, int code);
  * run that ends in time exits successfully. */
 void silk_engine_on_shutdown(silk_engine *e, lua_State *L, int idx);
 
+/* Makes the function at idx of L the handler of every SIGINT (a REPL's
+ * Ctrl-C): the engine runs it as a task ("interrupt") each time, and SIGINT
+ * no longer stops the run (SIGTERM still does). */
+void silk_engine_on_interrupt(silk_engine *e, lua_State *L, int idx);
+
 /* The signal that stopped the run, or 0. */
 int silk_engine_signal(silk_engine *e);
 

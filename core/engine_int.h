@@ -52,6 +52,7 @@ struct silk_engine {
     int signal;                   /* first SIGINT/SIGTERM received, or 0 */
     int hard_stop;                /* a second one arrived: stop without draining */
     int shutdown_ref;             /* registry ref of the script's graceful-stop handler */
+    int interrupt_ref;            /* registry ref of the SIGINT handler of a REPL, or LUA_NOREF */
     int stopping;                 /* shutting down: the run ends when no task is left */
     int exit_code;                /* asked for by the script (silk test) */
     struct silk_gcpace *gc;       /* the GC pacer (gcpace.c), NULL when disabled */

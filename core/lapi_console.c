@@ -11,7 +11,9 @@
  *       conn:close()                                          idempotent, also __gc
  *       ok is true for an "ok" reply, false for "err".
  *   reply(client_id, ok, text) -> boolean     (console.lua's serve task only)
- *   readline(prompt) -> line | nil at end of input          (yieldable task)
+ *   readline(prompt) -> line | nil at end of input | false when interrupted
+ *                                                         (yieldable task)
+ *   interrupt_input() -> boolean   ends the readline in progress as interrupted
  *   tty() -> boolean; history_load(path); history_add(line); history_save(path)
  *   cancel(id [, reason]) -> true | false when no live task has that id
  */
@@ -268,6 +270,8 @@ static void on_line(void *ud, const char *line, size_t len)
     lua_State *co = silk_task_thread(t);
     if (line)
         lua_pushlstring(co, line, len);
+    else if (len == SILK_LINEEDIT_INTERRUPTED)
+        lua_pushboolean(co, 0);
     else
         lua_pushnil(co);
     silk_task_wake(t, 1);
@@ -285,6 +289,12 @@ static int console_readline(lua_State *L)
     if (silk_lineedit_start(silk_engine_loop(silk_engine_from(L)), prompt, on_line, t) != 0)
         return luaL_error(L, "readline: another task is already reading stdin");
     return silk_task_wait(L, SILK_WAIT_IO, "stdin", readline_cancel, NULL);
+}
+
+static int console_interrupt_input(lua_State *L)
+{
+    lua_pushboolean(L, silk_lineedit_interrupt());
+    return 1;
 }
 
 static int console_tty(lua_State *L)
@@ -340,6 +350,7 @@ int silk_lapi_console(lua_State *L)
         {"connect", console_connect},
         {"reply", console_reply},
         {"tty", console_tty},
+        {"interrupt_input", console_interrupt_input},
         {"history_load", console_history_load},
         {"history_add", console_history_add},
         {"history_save", console_history_save},

@@ -89,6 +89,13 @@ static int engine_on_shutdown(lua_State *L)
     return 0;
 }
 
+static int engine_on_interrupt(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    silk_engine_on_interrupt(silk_engine_from(L), L, 1);
+    return 0;
+}
+
 static int engine_lua_dir(lua_State *L)
 {
     lua_pushstring(L, silk_engine_from(L)->lua_dir);
@@ -104,6 +111,7 @@ int silk_lapi_engine(lua_State *L)
         {"lua_dir", engine_lua_dir},
         {"exe", engine_exe},
         {"on_shutdown", engine_on_shutdown},
+        {"on_interrupt", engine_on_interrupt},
         {"set_exit_code", engine_set_exit_code},
         {"iteration", engine_iteration},
         {"resumed_at", engine_resumed_at},

@@ -168,6 +168,20 @@ void silk_lineedit_stop(void)
     }
 }
 
+int silk_lineedit_interrupt(void)
+{
+    if (!rd.fn)
+        return 0;
+    if (rd.tty == 1) {
+        rl_replace_line("", 0);          /* the next prompt starts empty */
+        rl_callback_handler_remove();
+        fputs("^C\n", stdout);
+        fflush(stdout);
+    }
+    deliver(NULL, SILK_LINEEDIT_INTERRUPTED);
+    return 1;
+}
+
 int silk_lineedit_history_load(const char *path)
 {
     if (!silk_lineedit_tty())

@@ -14,9 +14,11 @@
 
 #include <ev.h>
 
-/* Gets one line without its newline, or NULL at end of input. `line` is
+/* Gets one line without its newline, or NULL at end of input (len 0) or
+ * when the read was interrupted (len SILK_LINEEDIT_INTERRUPTED). `line` is
  * valid during the call only. Called from the loop, never from inside
  * silk_lineedit_start. */
+#define SILK_LINEEDIT_INTERRUPTED ((size_t)-1)
 typedef void (*silk_lineedit_fn)(void *ud, const char *line, size_t len);
 
 /* Shows `prompt` (terminals only) and starts reading one line; `fn` is
@@ -26,6 +28,11 @@ int silk_lineedit_start(struct ev_loop *loop, const char *prompt, silk_lineedit_
 /* Abandons the read in progress (fn is not called) and gives the terminal
  * back its normal mode. Idempotent. */
 void silk_lineedit_stop(void);
+
+/* Ends the read in progress as interrupted (a REPL's Ctrl-C): what was
+ * typed on the line is dropped and fn gets SILK_LINEEDIT_INTERRUPTED.
+ * Returns 1, or 0 when no read is in progress. */
+int silk_lineedit_interrupt(void);
 
 /* 1 when stdin is a terminal (line editing and history are on). */
 int silk_lineedit_tty(void);

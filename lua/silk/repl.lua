@@ -10,9 +10,14 @@
 -- is a terminal, plain lines (no prompt) otherwise. A chunk continues over
 -- several lines ("..> ") until it compiles or fails for another reason than
 -- its end. Results and errors are written to stdout in input order.
+--
+-- Ctrl-C (SIGINT) does not end a REPL, ^D (end of input) does: at the
+-- prompt it drops what was typed, chunk so far included, and prompts again;
+-- while a line of `silk shell` runs, it cancels that line.
 
 local silk = require("silk")
 local cc = require("silk.core.console")
+local engine = require("silk.core.engine")
 local console = require("silk.console")
 local pretty = require("silk.pretty")
 
@@ -42,8 +47,12 @@ local function loop(evaluate, prompt)
   while true do
     local line = cc.readline(buf and "..> " or prompt)
     if line == nil then break end
-    buf = buf and (buf .. "\n" .. line) or line
-    if buf:match("^%s*$") then
+    if line == false then                   -- Ctrl-C at the prompt
+      buf = nil
+    else
+      buf = buf and (buf .. "\n" .. line) or line
+    end
+    if buf == nil or buf:match("^%s*$") then
       buf = nil
     elseif not repl.incomplete(buf) then
       if tty and buf ~= last then cc.history_add(buf) end   -- no repeated entries
@@ -69,6 +78,7 @@ function repl.client(path)
   local conn, err = cc.connect(path)
   if not conn then error("silk console: " .. err, 0) end
   if cc.tty() then io.stdout:write("silk console ", path, " (help() for the built-ins, ^D to leave)\n") end
+  engine.on_interrupt(cc.interrupt_input)
   loop(function(src) return conn:request(src) end, "silk> ")
   conn:close()
 end
@@ -103,9 +113,15 @@ function repl.shell(url)
       end
     end
   end
+  local running                          -- the line being evaluated, if any
+  engine.on_interrupt(function()
+    if running then running:cancel("interrupted (Ctrl-C)") else cc.interrupt_input() end
+  end)
   loop(function(src)
     local t = silk.spawn{ console.evaluate, src, env, name = "shell", timeout = timeout }
+    running = t
     local ok, res = t:join()
+    running = nil
     if ok then return true, res or "" end
     return false, console.describe_error(res, timeout)
   end, "silk> ")

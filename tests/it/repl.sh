@@ -134,6 +134,21 @@ keys "view(doc, 60)" Enter
 wait_for "bytes more)"
 keys "fetch('http://127.0.0.1:$PORT/').status" Enter
 sleep 0.2
+# Ctrl-C: cancels the running line, drops what was typed, never exits (^D does)
+keys "silk.sleep(30) return 'not cancelled'" Enter
+sleep 0.3
+keys C-c
+wait_for "error: cancelled: interrupted (Ctrl-C)"
+keys -l "error('typed, then dropped')"; keys C-c
+keys "function dropped()" Enter
+wait_for "..>"
+keys C-c
+keys "'still' .. ' here'" Enter
+wait_for '"still here"'
+$TM capture-pane -p -t repl | grep -q "typed, then dropped" && \
+    ! $TM capture-pane -p -t repl | grep -q "error: console:1: typed, then dropped" || \
+    fail "the line typed before Ctrl-C was not dropped"
+$TM capture-pane -p -t repl | grep -q "REPL-EXITED" && fail "Ctrl-C ended the shell"
 keys C-d
 wait_for "REPL-EXITED"
 
