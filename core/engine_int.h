@@ -38,6 +38,8 @@ struct silk_engine {
     silk_task *current;           /* the task inside lua_resume, or NULL */
     silk_task *main;              /* the main task while it lives */
     uint64_t next_id;
+    long ntasks[2 + SILK_WAIT_COUNT_]; /* live tasks: runnable, running, then waiting
+                                   * by reason; kept by task.c at every state change */
     int anchors_ref;              /* registry sub-table anchoring live coroutines and handles */
     long unobserved_failures;     /* failed tasks whose error nobody has seen yet */
     int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */

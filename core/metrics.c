@@ -28,7 +28,6 @@
 #define REQ_MAX 8192                  /* one request's head */
 #define CONN_MAX 64
 #define IDLE_TIMEOUT 30.0
-#define TASK_WALK_FREE 10000         /* tasks counted on every scrape up to this many */
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -366,29 +365,14 @@ static void describe_engine_families(void)
 static void collect_engine(silk_engine *e)
 {
     describe_engine_families();
-    /* Counting by state walks every task record (about 35 ns each, cache
-     * misses): with many tasks the counts are refreshed at most once a
-     * second so that frequent scrapes do not stall the loop. */
-    static long by_state[SILK_TASK_FAILED + 1], by_reason[SILK_WAIT_COUNT_];
-    static double counted_at;
-    double now = silk_now();
-    if (e->all.n <= TASK_WALK_FREE || now - counted_at >= 1.0) {
-        memset(by_state, 0, sizeof by_state);
-        memset(by_reason, 0, sizeof by_reason);
-        for (silk_task *t = e->all.head; t; t = t->all_next) {
-            if (t->state == SILK_TASK_WAITING && t->reason < SILK_WAIT_COUNT_)
-                by_reason[t->reason]++;
-            else if (t->state <= SILK_TASK_FAILED)
-                by_state[t->state]++;
-        }
-        counted_at = now;
-    }
+    /* The task module keeps these counts at every state change: a scrape
+     * walks no task records. */
     char labels[96];
-    silk_metrics_set("silk_tasks", "state=\"runnable\"", (double)by_state[SILK_TASK_RUNNABLE]);
-    silk_metrics_set("silk_tasks", "state=\"running\"", (double)by_state[SILK_TASK_RUNNING]);
+    silk_metrics_set("silk_tasks", "state=\"runnable\"", (double)silk_task_count(e, SILK_TASK_RUNNABLE));
+    silk_metrics_set("silk_tasks", "state=\"running\"", (double)silk_task_count(e, SILK_TASK_RUNNING));
     for (int r = SILK_WAIT_NONE + 1; r < SILK_WAIT_COUNT_; r++) {
         snprintf(labels, sizeof labels, "state=\"waiting\",on=\"%s\"", silk_wait_reason_name((silk_wait_reason)r));
-        silk_metrics_set("silk_tasks", labels, (double)by_reason[r]);
+        silk_metrics_set("silk_tasks", labels, (double)silk_task_count_waiting(e, (silk_wait_reason)r));
     }
     silk_metrics_set("silk_tasks_created_total", NULL, (double)e->next_id);
     for (int k = 0; k < SILK_RES_COUNT_; k++) {

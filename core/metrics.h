@@ -16,7 +16,7 @@
  *
  * What an exposition holds (silk_metrics_collect() refreshes it first):
  *   silk_tasks{state=,on=}          gauge: live tasks by state and wait reason
- *                                   (refreshed at most once a second above 10 000 tasks)
+ *                                   (exact at every scrape: task.c keeps the counts)
  *   silk_tasks_created_total        counter
  *   silk_resources{kind=}           gauge: live C resources (track.h)
  *   silk_resources_acquired_total{kind=}  counter

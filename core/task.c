@@ -142,6 +142,16 @@ static int is_live(const silk_task *t)
 }
 
 /* The only place a task changes state. */
+/* Slots of e->ntasks; a finished task is in none. */
+#define TASK_SLOT_RUNNABLE 0
+#define TASK_SLOT_RUNNING 1
+#define TASK_SLOT_WAITING(reason) (2 + (reason))
+#define TASK_SLOT_NONE 15
+
+/* The one place a task changes state; keeps the per-state counts, which a
+ * metrics scrape reads instead of walking every task. A wait's reason is set
+ * before it enters WAITING and cleared before it leaves, so the slot a task
+ * is counted in is remembered rather than recomputed. */
 static void set_state(silk_task *t, silk_task_state s)
 {
     silk_engine *e = t->e;
@@ -149,6 +159,14 @@ static void set_state(silk_task *t, silk_task_state s)
         return;
     if (t->state == SILK_TASK_RUNNABLE)
         runq_remove(t->preempted ? &e->sliced : &e->runq, t);
+    if (t->counted != TASK_SLOT_NONE)
+        e->ntasks[t->counted]--;
+    t->counted = s == SILK_TASK_RUNNABLE  ? TASK_SLOT_RUNNABLE
+               : s == SILK_TASK_RUNNING   ? TASK_SLOT_RUNNING
+               : s == SILK_TASK_WAITING   ? TASK_SLOT_WAITING(t->reason)
+                                          : TASK_SLOT_NONE;
+    if (t->counted != TASK_SLOT_NONE)
+        e->ntasks[t->counted]++;
     t->state = s;
     if (s == SILK_TASK_RUNNABLE) {
         runq_push(&e->runq, t);
@@ -321,6 +339,18 @@ void silk_task_cancel_all(silk_engine *e, const char *reason)
 {
     for (silk_task *t = e->all.head; t; t = t->all_next)
         silk_task_cancel(t, reason);
+}
+
+long silk_task_count(silk_engine *e, silk_task_state s)
+{
+    return s == SILK_TASK_RUNNABLE ? e->ntasks[TASK_SLOT_RUNNABLE]
+         : s == SILK_TASK_RUNNING  ? e->ntasks[TASK_SLOT_RUNNING]
+         : 0;
+}
+
+long silk_task_count_waiting(silk_engine *e, silk_wait_reason r)
+{
+    return r > SILK_WAIT_NONE && r < SILK_WAIT_COUNT_ ? e->ntasks[TASK_SLOT_WAITING(r)] : 0;
 }
 
 void silk_task_set_service(silk_task *t)
@@ -733,6 +763,7 @@ silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const cha
     ev_init(&t->timer, on_timer);
     t->nwake = nargs;                     /* the first resume passes the arguments */
     t->state = SILK_TASK_DONE;            /* so that set_state below queues it */
+    t->counted = TASK_SLOT_NONE;
     all_push(&e->all, t);
     silk_track_acquire(SILK_RES_TASK);
 

@@ -129,6 +129,11 @@ void silk_task_set_service(silk_task *t);
 /* Cancels every live service task with `reason`; returns how many. */
 int silk_task_cancel_services(silk_engine *e, const char *reason);
 
+/* Live tasks runnable or running (other states: 0), and tasks waiting on
+ * reason r: counts kept at every state change, free to read. */
+long silk_task_count(silk_engine *e, silk_task_state s);
+long silk_task_count_waiting(silk_engine *e, silk_wait_reason r);
+
 /* Number of live (unfinished) tasks, and of runnable ones. */
 int silk_task_live(silk_engine *e);
 int silk_task_runnable(silk_engine *e);

@@ -50,6 +50,8 @@ struct silk_task {
     unsigned unobserved : 1;      /* counted in e->unobserved_failures */
     unsigned service : 1;         /* the operator's, not the script's (see
                                    * silk_task_set_service) */
+    unsigned counted : 4;         /* its slot in e->ntasks (TASK_SLOT_*), kept by
+                                   * set_state: where to uncount it from */
 
     silk_engine *e;
     uint64_t id;

@@ -102,6 +102,32 @@ describe("GET /metrics", function()
     assert.equal("gauge", types.silk_gc_pause_seconds)
   end)
 
+  it("counts tasks by state as they move", function()
+    local before = scrape()
+    local ch = silk.channel()
+    local sleepers, receivers = {}, {}
+    for i = 1, 30 do sleepers[i] = silk.spawn(silk.sleep, 60) end
+    for i = 1, 20 do receivers[i] = silk.spawn(function() return ch:recv() end) end
+    local runnable = silk.spawn(function() end)   -- not resumed before the scrape starts
+    silk.sleep(0)
+    local s = scrape()
+    local function delta(k) return (s[k] or 0) - (before[k] or 0) end
+    assert.equal(30, delta("silk_tasks{on=sleep,state=waiting}"))
+    assert.equal(20, delta("silk_tasks{on=recv,state=waiting}"))
+    for _, t in ipairs(sleepers) do t:cancel() end
+    for i = 1, 20 do ch:send(i) end
+    for _, t in ipairs(receivers) do t:join() end
+    for _, t in ipairs(sleepers) do t:join() end
+    runnable:join()
+    local after = scrape()
+    for _, k in ipairs{ "silk_tasks{on=sleep,state=waiting}", "silk_tasks{on=recv,state=waiting}",
+                        "silk_tasks{state=runnable}" } do
+      assert.equal(before[k] or 0, after[k] or 0, k)
+    end
+    -- scrapes are served from the loop, between resumptions: no task runs
+    assert.equal(0, after["silk_tasks{state=running}"])
+  end)
+
   it("moves counters as pages are fetched and the runner counts", function()
     local before = scrape()
     metrics.describe("spec_pages_total", "counter", "Pages the spec fetched.")
