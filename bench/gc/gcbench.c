@@ -3,7 +3,9 @@
  * or off (LuaJIT's own collector), so that the two can be compared in
  * separate processes. Built by bench/gc/run.sh against a silk build tree.
  *
- *   gcbench [--no-pacer] [--budget SECONDS] workload.lua TASKS WORKERS ITERS
+ *   gcbench [--no-pacer] [--budget SECONDS] workload.lua TASKS WORKERS ITERS [SHAPE]
+ *
+ * SHAPE (passed to the workload as a string): "inline" (default) or "task".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,7 @@ int main(int argc, char **argv)
         }
     }
     if (argc - i < 4) {
-        fprintf(stderr, "usage: gcbench [--no-pacer] [--budget S] workload.lua TASKS WORKERS ITERS\n");
+        fprintf(stderr, "usage: gcbench [--no-pacer] [--budget S] workload.lua TASKS WORKERS ITERS [SHAPE]\n");
         return 2;
     }
     silk_engine *e = silk_engine_new(&o);
@@ -44,7 +46,8 @@ int main(int argc, char **argv)
     lua_pushstring(L, o.gc_pacer ? "pacer" : "default");
     for (int k = i + 1; k < i + 4; k++)
         lua_pushinteger(L, atoi(argv[k]));
-    silk_outcome out = silk_engine_run_main(e, 4, "gcbench");
+    lua_pushstring(L, argc - i > 4 ? argv[i + 4] : "inline");
+    silk_outcome out = silk_engine_run_main(e, 5, "gcbench");
     silk_engine_free(e);
     return out == SILK_OK ? 0 : 1;
 }

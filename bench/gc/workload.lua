@@ -1,10 +1,12 @@
 -- The GC A/B workload: TASKS sleeping tasks holding some state (a crawl's
 -- parked fetches), WORKERS tasks allocating page-like tables and keeping a
--- sliding window of them (a crawl's parse callbacks). Prints one line of
+-- sliding window of them (a crawl's parse callbacks). SHAPE "task" builds
+-- each page in a task of its own that returns it (the crawl runs each
+-- callback in its own task); "inline" builds it in the worker. Prints one line of
 -- key=value results; slice_hist and iter_hist are histograms of GC slices
 -- and of page builds as le_ns:count pairs (buckets 1/8 of a power of two
 -- wide, as the pacer's own).
-local mode, ntasks, nworkers, iters = ...
+local mode, ntasks, nworkers, iters, shape = ...
 local silk = require("silk")
 local gc = require("silk.core.gc")
 local ffi = require("ffi")
@@ -44,7 +46,12 @@ for w = 1, nworkers do
     local window = {}
     for i = 1, iters do
       local s = silk.now()
-      window[i % 32 + 1] = page(i)
+      if shape == "task" then
+        local _, p = silk.spawn(page, i):join()
+        window[i % 32 + 1] = p
+      else
+        window[i % 32 + 1] = page(i)
+      end
       lat[#lat + 1] = silk.now() - s
       local kb = collectgarbage("count")
       if kb > heap_peak then heap_peak = kb end
@@ -62,7 +69,7 @@ local function q(p) return lat[math.max(1, math.ceil(p * #lat))] * 1e3 end
 local ru = ffi.new("struct gcb_ru")
 ffi.C.getrusage(0, ru)
 local out = {
-  ("mode=%s tasks=%d"):format(mode, ntasks),
+  ("mode=%s tasks=%d shape=%s"):format(mode, ntasks, shape),
   ("pages_per_s=%.0f"):format(nworkers * iters / wall),
   ("iter_p50=%.3f iter_p99=%.3f iter_p999=%.3f iter_max=%.3f"):format(q(0.5), q(0.99), q(0.999), lat[#lat] * 1e3),
   ("heap_peak_mb=%.1f maxrss_mb=%.1f"):format(heap_peak / 1024, tonumber(ru.maxrss) / 1024),
