@@ -71,6 +71,10 @@ typedef struct silk_gcpace_stats {
     uint64_t finalizer_errors;  /* __gc errors caught by a slice */
     uint64_t p50_ns, p99_ns, p999_ns; /* over every slice (histogram, about 10 % resolution) */
     uint64_t max_ns;            /* longest slice ever */
+    uint64_t max_cpu_ns;        /* most thread CPU time one slice took: the
+                                 * collector's own work, where max_ns also holds
+                                 * the time the thread was preempted */
+    uint64_t over_budget_cpu;   /* slices whose CPU time exceeded the budget */
     uint64_t recent_p50_ns, recent_p99_ns, recent_max_ns; /* over the ring (exact) */
     uint64_t total_ns;          /* time in slices */
     uint64_t last_max_step_ns;  /* longest single LUA_GCSTEP call of the last cycle:
