@@ -134,19 +134,23 @@ describe("fetch through a proxy", function()
     end
     -- and concurrently, over several proxy kinds at once
     local kinds = { false, proxy.url, proxy.socks5_url, false, proxy.url, proxy.socks5_url }
+    local socks_attempts = 0
     silk.scope(function(s)
       for i = 1, 30 do
         local p = kinds[i % #kinds + 1]
         s:spawn(function()
           local res = assert(fetch{ url = url, proxy = p or nil })
           assert.equal(p == proxy.url and "fwdproxy" or nil, res:header("x-proxied-by"))
+          if p == proxy.socks5_url then socks_attempts = socks_attempts + (res.attempts or 1) end
         end)
       end
     end)
     local log, n = proxy.log(), { http = 0, socks5 = 0 }
     for _, e in ipairs(log) do n[e.kind] = n[e.kind] + 1 end
     assert.equal(3 + 10, n.http)                    -- one log line per forwarded request
-    assert.is_true(n.socks5 >= 1 and n.socks5 <= 10) -- one per tunnel (reused across requests)
+    -- one per tunnel, reused across requests (a retried attempt, seen once
+    -- under CI load, opens one more)
+    assert.is_true(n.socks5 >= 1 and n.socks5 <= socks_attempts, n.socks5 .. " tunnels")
     assert.equal(6 + 30, served_since(before))
     -- nginx saw the direct requests from silk itself and the proxied ones
     -- as HTTP/1.0 from the proxy
