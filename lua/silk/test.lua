@@ -10,6 +10,8 @@
 local engine = require("silk.core.engine")
 
 return function(...)
+  -- unbuffered: a spec killed by ctest's timeout still shows how far it got
+  io.stdout:setvbuf("no")
   local args = { ... }
   local has_path = false
   for _, a in ipairs(args) do
