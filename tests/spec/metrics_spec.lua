@@ -85,7 +85,7 @@ describe("GET /metrics", function()
   after_each(function() srv:close() end)
 
   local function scrape()
-    local res = assert(silk.fetch(base .. "/metrics"))
+    local res = assert(silk.fetch{ url = base .. "/metrics", timeout = 10, retries = 0 })
     assert.equal(200, res.status)
     assert.matches("^text/plain; version=0%.0%.4", res.headers["content-type"])
     return parse_exposition(res.body)
