@@ -1070,6 +1070,20 @@ static int parse_url(red_frontier *r, const char *url, char *err, size_t errlen)
     return 0;
 }
 
+/* The crawl's keys, all under the hash tag {NAME} (see the top of the file). */
+static void name_keys(red_frontier *r)
+{
+    snprintf(r->k_q, sizeof r->k_q, "{%s}:q", r->name);
+    snprintf(r->k_seen, sizeof r->k_seen, "{%s}:seen", r->name);
+    snprintf(r->k_open, sizeof r->k_open, "{%s}:open", r->name);
+    snprintf(r->k_next, sizeof r->k_next, "{%s}:next", r->name);
+    snprintf(r->k_lease, sizeof r->k_lease, "{%s}:l:", r->name);
+    snprintf(r->k_items, sizeof r->k_items, "{%s}:items", r->name);
+    snprintf(r->k_ikeys, sizeof r->k_ikeys, "{%s}:ikeys", r->name);
+    snprintf(r->k_shared, sizeof r->k_shared, "{%s}:s:", r->name);
+    snprintf(r->k_collected, sizeof r->k_collected, "{%s}:collected", r->name);
+}
+
 static redisContext *sync_connect(red_frontier *r, char *err, size_t errlen)
 {
     struct timeval tv = {2, 0};
@@ -1621,15 +1635,7 @@ int fr_redis_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, 
         snprintf(r->consumer, sizeof r->consumer, "%.60s-%ld-%lx", hn, (long)getpid(),
                  (unsigned long)(silk_frontier_now() * 1e6) & 0xffffff);
     }
-    snprintf(r->k_q, sizeof r->k_q, "{%s}:q", r->name);
-    snprintf(r->k_seen, sizeof r->k_seen, "{%s}:seen", r->name);
-    snprintf(r->k_open, sizeof r->k_open, "{%s}:open", r->name);
-    snprintf(r->k_next, sizeof r->k_next, "{%s}:next", r->name);
-    snprintf(r->k_lease, sizeof r->k_lease, "{%s}:l:", r->name);
-    snprintf(r->k_items, sizeof r->k_items, "{%s}:items", r->name);
-    snprintf(r->k_ikeys, sizeof r->k_ikeys, "{%s}:ikeys", r->name);
-    snprintf(r->k_shared, sizeof r->k_shared, "{%s}:s:", r->name);
-    snprintf(r->k_collected, sizeof r->k_collected, "{%s}:collected", r->name);
+    name_keys(r);
     strcpy(r->claim_cursor, "0-0");
     if ((rc = sync_prepare(r, err, errlen)) != 0) {
         free(r);
@@ -1822,9 +1828,7 @@ int silk_frontier_collect(const char *url, const char *path, int follow, int qui
     if ((rc = parse_url(r, url, err, errlen)) != 0)
         goto done;
     rc = SILK_FRONTIER_EIO;
-    snprintf(r->k_open, sizeof r->k_open, "{%s}:open", r->name);
-    snprintf(r->k_items, sizeof r->k_items, "{%s}:items", r->name);
-    snprintf(r->k_collected, sizeof r->k_collected, "{%s}:collected", r->name);
+    name_keys(r);
     int created = access(path, F_OK) != 0;
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 || !(key = realpath(path, NULL))) {

@@ -84,6 +84,11 @@ local function worker_cmd(fr, out)
     root, start, silk_bin, spider, out and ("-o " .. out) or "--items redis", fr)
 end
 
+-- `silk collect` of crawl fr into the file out
+local function collect(fr, out)
+  return sh(("%s collect '%s' -o %s"):format(silk_bin, fr, out))
+end
+
 -- 3 workers (and `also`, run alongside); after 1 s worker 1 dies hard. Logs
 -- in d/logK; with to_files, items in d/itemsK.jsonl.
 local function three_with_a_kill(fr, d, to_files, also)
@@ -144,8 +149,8 @@ describe("a crawl shared through Redis", function()
     web:truncate_log()
     local fr = frontier("?visibility=2")
     -- the collector follows the crawl from the start
-    local collect = ("%s collect '%s' -o %s/items.jsonl --follow --quiet"):format(silk_bin, fr, d)
-    local status, out = three_with_a_kill(fr, d, false, collect)
+    local collector = ("%s collect '%s' -o %s/items.jsonl --follow --quiet"):format(silk_bin, fr, d)
+    local status, out = three_with_a_kill(fr, d, false, collector)
     assert.equal(0, status, out)
     local v = check(d .. "/items.jsonl")
     assert.is_true(v.ok, cjson.encode(v))               -- every item, none twice
@@ -165,19 +170,19 @@ describe("a crawl shared through Redis", function()
     local real = io.popen("realpath " .. out):read("*l")
     local name = fr:match("/([^/?]+)$")
     assert(os.execute(("redis-cli -p %d HSET '{%s}:collected' %s 0 >/dev/null"):format(redis.port, name, real)) == 0)
-    status, log = sh(("%s collect '%s' -o %s"):format(silk_bin, fr, out))
+    status, log = collect(fr, out)
     assert.equal(0, status, log)
     assert.matches("cut 30 bytes", log)
     assert.matches("collected " .. PAGES * 10 .. " items", log)
     assert.is_true(check(out).ok)
     -- a second collect finds the stream empty and leaves the file alone
-    status, log = sh(("%s collect '%s' -o %s"):format(silk_bin, fr, out))
+    status, log = collect(fr, out)
     assert.equal(0, status, log)
     assert.matches("collected 0 items", log)
     assert.is_true(check(out).ok)
     -- a file shorter than recorded was changed by someone else: refused
     write(out, "")
-    status, log = sh(("%s collect '%s' -o %s"):format(silk_bin, fr, out))
+    status, log = collect(fr, out)
     assert.equal(1, status, log)
     assert.matches("shorter", log)
   end)
@@ -188,7 +193,7 @@ describe("a crawl shared through Redis", function()
     -- prices repeat across the site's products: one item per price survives
     local status, log = sh(worker_cmd(fr) .. " --workers 2 -s item_key=price")
     assert.equal(0, status, log)
-    status, log = sh(("%s collect '%s' -o %s/items.jsonl"):format(silk_bin, fr, d))
+    status, log = collect(fr, d .. "/items.jsonl")
     assert.equal(0, status, log)
     local want, got, n = {}, {}, 0
     local total = 0
