@@ -9,16 +9,8 @@ ntasks, repeats = tonumber(ntasks), tonumber(repeats) or 7
 local silk = require("silk")
 local gc = require("silk.core.gc")
 
-local stop = false
-local parked = {}
-for i = 1, ntasks do
-  parked[i] = silk.spawn(function()
-    local state = { id = i, url = "https://example.test/" .. i, headers = { a = "x", b = "y" } }
-    for k = 1, 10 do state[k] = { k } end
-    while not stop do silk.sleep(3600) end
-    return state.id
-  end)
-end
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local parked, stop = dofile(here .. "parked.lua")(silk, ntasks, function() return 3600 end)
 silk.sleep(0.1)                          -- everyone parked
 gc.full()
 local heap = collectgarbage("count") * 1024
@@ -32,5 +24,5 @@ table.sort(cycle)
 local function mmm(v) return ("%.3f [%.3f-%.3f]"):format(v[math.ceil(#v / 2)], v[1], v[#v]) end
 print(("tasks=%d heap_mb=%.1f atomic_ms=%s cycle_ms=%s"):format(
   ntasks, heap / 2^20, mmm(atomic):gsub(" ", ""), mmm(cycle):gsub(" ", "")))
-stop = true
+stop()
 for _, t in ipairs(parked) do t:cancel() end

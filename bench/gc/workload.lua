@@ -25,16 +25,8 @@ local function page(i)
   return { title = "page " .. i, links = links, items = items }
 end
 
-local stop = false
-local parked = {}
-for i = 1, ntasks do
-  parked[i] = silk.spawn(function()
-    local state = { id = i, url = "https://example.test/" .. i, headers = { a = "x", b = "y" } }
-    for k = 1, 10 do state[k] = { k } end
-    while not stop do silk.sleep(0.2 + (i % 10) * 0.01) end
-    return state.id
-  end)
-end
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local parked, stop = dofile(here .. "parked.lua")(silk, ntasks, function(i) return 0.2 + (i % 10) * 0.01 end)
 silk.sleep(0.3)                          -- everyone parked
 
 local lat = {}
@@ -61,7 +53,7 @@ for w = 1, nworkers do
 end
 for _, t in ipairs(workers) do t:join() end
 local wall = silk.now() - t0
-stop = true
+stop()
 for _, t in ipairs(parked) do t:join() end
 
 table.sort(lat)
