@@ -58,6 +58,16 @@ wait_for() {
         sleep 0.05
     done
 }
+# wait_prompt: polls until the screen's last non-blank line is an empty
+# prompt: keys typed before that could reach the line editor ahead of a
+# Ctrl-C it has not handled yet.
+wait_prompt() {
+    i=0
+    while [ "$($TM capture-pane -p -t repl | sed '/^ *$/d' | tail -n 1 | sed 's/ *$//')" != "silk>" ]; do
+        i=$((i + 1)); [ $i -gt 100 ] && fail "no fresh prompt"
+        sleep 0.05
+    done
+}
 keys() { $TM send-keys -t repl "$@"; }
 start() {
     $TM new-session -d -s repl -x 120 -y 40 \
@@ -140,9 +150,11 @@ sleep 0.3
 keys C-c
 wait_for "error: cancelled: interrupted (Ctrl-C)"
 keys -l "error('typed, then dropped')"; keys C-c
+wait_prompt
 keys "function dropped()" Enter
 wait_for "..>"
 keys C-c
+wait_prompt
 keys "'still' .. ' here'" Enter
 wait_for '"still here"'
 $TM capture-pane -p -t repl | grep -q "typed, then dropped" && \
