@@ -162,6 +162,17 @@ static void arena_release(arena *a)
 
 #define DOC_MAGIC 0x68746d6cu  /* "html" */
 
+/* The elements grouped by tag, each group in document order: a selector
+ * whose subject names a tag then visits that group instead of the whole
+ * tree. Built by the thread that parsed, while the tree is in its cache; the
+ * loop thread then touches a few dozen nodes of a tree it did not build,
+ * not all of them. Template contents are left out: selectors never search
+ * them. Elements whose tag is GUMBO_TAG_UNKNOWN are not indexed. */
+typedef struct tag_index {
+    uint32_t start[GUMBO_TAG_LAST + 1];   /* group t: el[start[t] .. start[t + 1]) */
+    const GumboNode **el;
+} tag_index;
+
 struct silk_html_doc {
     uint32_t magic;
     arena mem;                 /* owns this struct too: copy before releasing */
@@ -169,6 +180,7 @@ struct silk_html_doc {
     const char *src;           /* input copy; gumbo's original_text points here */
     size_t len;
     const char *base;          /* base URL for links, or NULL */
+    tag_index tags;
 };
 
 void silk_html_limits_default(silk_html_limits *lim)
@@ -320,6 +332,47 @@ static int post_pass(silk_html_doc *d, int limit, const char **base_href)
         n = walk_next(n, root, 0);
     }
     return max;
+}
+
+/* The group an element belongs to: its tag for HTML elements; for SVG and
+ * MathML ones the tag their name spells, since selectors match those by
+ * name (gumbo_tag_enum ignores case, as a selector's tag lookup does). */
+static GumboTag index_key(const GumboNode *n)
+{
+    if (n->v.element.tag_namespace == GUMBO_NAMESPACE_HTML)
+        return n->v.element.tag;
+    char buf[64];
+    return gumbo_tag_enum(silk_node_tag(n, buf, sizeof buf));
+}
+
+/* Next node for the index: document order, not entering template contents. */
+static const GumboNode *index_next(const GumboNode *n, const GumboNode *root)
+{
+    return walk_next(n, root, n->type == GUMBO_NODE_TEMPLATE);
+}
+
+/* Two walks (count, then place) keep the index one exact-sized array. */
+static void index_tags(silk_html_doc *d)
+{
+    const GumboNode *root = d->out->document;
+    uint32_t *start = d->tags.start;
+    memset(start, 0, sizeof d->tags.start);
+    for (const GumboNode *n = index_next(root, root); n; n = index_next(n, root))
+        if (is_elem(n))
+            start[index_key(n) + 1]++;
+    start[GUMBO_TAG_UNKNOWN + 1] = 0;
+    for (int t = 0; t < GUMBO_TAG_LAST; t++)
+        start[t + 1] += start[t];
+    d->tags.el = arena_alloc(&d->mem, (start[GUMBO_TAG_LAST] + 1) * sizeof *d->tags.el);
+    uint32_t fill[GUMBO_TAG_LAST];
+    memcpy(fill, start, sizeof fill);
+    for (const GumboNode *n = index_next(root, root); n; n = index_next(n, root)) {
+        if (!is_elem(n))
+            continue;
+        GumboTag t = index_key(n);
+        if (t != GUMBO_TAG_UNKNOWN)
+            d->tags.el[fill[t]++] = n;
+    }
 }
 
 /*
@@ -502,16 +555,19 @@ static int parse_doc(const char *text, size_t len, const char *base_url,
     a.escape = &escape;
     silk_html_doc *volatile d = NULL;
     if (setjmp(escape)) {
-        int code = a.failed;
-        arena_release(&a);
+        /* The arena is `a` until the document holds it, then d->mem. */
+        arena tmp = d ? d->mem : a;
+        int code = tmp.failed;
+        arena_release(&tmp);
         if (code == SILK_HTML_ENOMEM)
             set_err(err, errlen, "out of memory parsing %zu bytes", len);
         else
-            set_err(err, errlen, "document needs more than %zu bytes of memory", a.limit);
+            set_err(err, errlen, "document needs more than %zu bytes of memory", tmp.limit);
         return code;
     }
     d = arena_alloc(&a, sizeof *d);
-    char *src = arena_alloc(&a, len + 1);
+    d->mem = a;                /* from here on every byte comes from d->mem */
+    char *src = arena_alloc(&d->mem, len + 1);
     memcpy(src, text, len);
     src[len] = '\0';
     d->magic = DOC_MAGIC;
@@ -522,13 +578,12 @@ static int parse_doc(const char *text, size_t len, const char *base_url,
     GumboOptions opt = kGumboDefaultOptions;
     opt.allocator = arena_alloc;
     opt.deallocator = arena_dealloc;
-    opt.userdata = &a;
+    opt.userdata = &d->mem;
     /* Each recorded error copies the stack of open elements (O(n^2) memory
      * on deep pages) and nobody reads them: record none. */
     opt.max_errors = 0;
     d->out = gumbo_parse_with_options(&opt, src, len);
 
-    d->mem = a;                /* post_pass allocates through d->mem */
     const char *base_href;
     int depth = post_pass(d, lim.max_depth, &base_href);
     if (depth > lim.max_depth) {
@@ -537,6 +592,7 @@ static int parse_doc(const char *text, size_t len, const char *base_url,
         set_err(err, errlen, "elements nested deeper than %d", lim.max_depth);
         return SILK_HTML_ETOOLARGE;
     }
+    index_tags(d);
     char buf[SILK_HTML_URL_MAX];
     const char *base = NULL;
     if (base_href && silk_html_resolve(base_url, base_href, buf, sizeof buf))
@@ -589,6 +645,16 @@ const silk_node *silk_html_root(const silk_html_doc *d)
 const silk_node *silk_html_document_element(const silk_html_doc *d)
 {
     return d->out->root;
+}
+
+const silk_node *const *silk_html_tagged(const silk_html_doc *d, int tag, size_t *n)
+{
+    if (tag < 0 || tag >= GUMBO_TAG_UNKNOWN) {
+        *n = 0;
+        return NULL;
+    }
+    *n = d->tags.start[tag + 1] - d->tags.start[tag];
+    return d->tags.el + d->tags.start[tag];
 }
 
 int silk_html_quirks(const silk_html_doc *d)

@@ -70,6 +70,12 @@ void silk_html_free(silk_html_doc *doc);
 /* The document node (root of doc:select), and the <html> element. */
 const silk_node *silk_html_root(const silk_html_doc *doc);
 const silk_node *silk_html_document_element(const silk_html_doc *doc);
+/* The elements of tag `tag` (a GumboTag; for SVG and MathML elements, the
+ * tag their name spells), in document order, template contents left out:
+ * what a selector whose subject names that tag can match when it searches
+ * from the document node. Sets *n to their number; none for
+ * GUMBO_TAG_UNKNOWN or out of range. Owned by the document. */
+const silk_node *const *silk_html_tagged(const silk_html_doc *doc, int tag, size_t *n);
 /* 1 when the document is in quirks mode (selectors match class/id
  * case-insensitively then). */
 int silk_html_quirks(const silk_html_doc *doc);

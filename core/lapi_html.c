@@ -112,17 +112,21 @@ static void push_owner(lua_State *L, int idx)
 /* Either a document or a node at idx: the tree root to work on, and the
  * document userdata pushed on top of the stack (for push_node). The stack
  * is first cut to `nargs` values so that optional arguments keep their
- * indexes below the pushed document. */
-static const silk_node *check_target(lua_State *L, int idx, int nargs)
+ * indexes below the pushed document. Stores the document in *doc if given. */
+static const silk_node *check_target(lua_State *L, int idx, int nargs, const silk_html_doc **doc)
 {
     lua_settop(L, nargs);
     if (luaL_testudata(L, idx, DOC_MT)) {
         ldoc *d = check_doc(L, idx);
         lua_pushvalue(L, idx);
+        if (doc)
+            *doc = d->doc;
         return silk_html_root(d->doc);
     }
     lnode *n = check_node(L, idx);
     push_owner(L, idx);
+    if (doc)
+        *doc = n->owner->doc;
     return n->node;
 }
 
@@ -335,12 +339,13 @@ static int collect_one(void *ud, const silk_node *el)
 /* x:select(css) -> array of nodes in document order */
 static int target_select(lua_State *L)
 {
-    const silk_node *root = check_target(L, 1, 2);
+    const silk_html_doc *doc;
+    const silk_node *root = check_target(L, 1, 2, &doc);
     const silk_sel *sel = check_sel(L, 2);
     int owner = lua_gettop(L);
     lua_newtable(L);
     collect c = {L, owner, owner + 1, 0};
-    silk_sel_select(sel, root, 0, collect_one, &c);
+    silk_sel_select(sel, doc, root, 0, collect_one, &c);
     return 1;
 }
 
@@ -353,11 +358,12 @@ static int first_one(void *ud, const silk_node *el)
 /* x:one(css) -> first match or nil */
 static int target_one(lua_State *L)
 {
-    const silk_node *root = check_target(L, 1, 2);
+    const silk_html_doc *doc;
+    const silk_node *root = check_target(L, 1, 2, &doc);
     const silk_sel *sel = check_sel(L, 2);
     int owner = lua_gettop(L);
     const silk_node *found = NULL;
-    silk_sel_select(sel, root, 1, first_one, &found);
+    silk_sel_select(sel, doc, root, 1, first_one, &found);
     if (!found) {
         lua_pushnil(L);
         return 1;
@@ -387,7 +393,7 @@ static int opt_raw(lua_State *L, int idx)
 /* x:text([{raw=true}]) */
 static int target_text(lua_State *L)
 {
-    const silk_node *root = check_target(L, 1, 2);
+    const silk_node *root = check_target(L, 1, 2, NULL);
     int raw = opt_raw(L, 2);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -398,7 +404,7 @@ static int target_text(lua_State *L)
 
 static int serialize(lua_State *L, int outer)
 {
-    const silk_node *root = check_target(L, 1, 1);
+    const silk_node *root = check_target(L, 1, 1, NULL);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     silk_html_serialize(root, outer, buf_sink, &b);

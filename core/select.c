@@ -99,6 +99,10 @@ struct silk_sel {
     list *top;
     block *mem;
     char *source;
+    /* The tag every match has (one selector whose subject names a known
+     * tag), else GUMBO_TAG_UNKNOWN: from the document, only the elements of
+     * that tag need to be tried (silk_html_tagged). */
+    GumboTag subject_tag;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -929,6 +933,17 @@ void silk_sel_free(silk_sel *sel)
     free(sel);
 }
 
+static GumboTag subject_tag(const list *top)
+{
+    if (top->n != 1)
+        return GUMBO_TAG_UNKNOWN;
+    const compound *subject = &top->c[0].c[top->c[0].n - 1];
+    for (int i = 0; i < subject->n; i++)
+        if (subject->s[i].kind == S_TYPE && subject->s[i].tag != GUMBO_TAG_UNKNOWN)
+            return subject->s[i].tag;
+    return GUMBO_TAG_UNKNOWN;
+}
+
 int silk_sel_compile(const char *src, size_t len, silk_sel **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -958,6 +973,7 @@ int silk_sel_compile(const char *src, size_t len, silk_sel **out, char *err, siz
         silk_sel_free(sel);
         return rc;
     }
+    sel->subject_tag = subject_tag(sel->top);
     *out = sel;
     return SILK_SEL_OK;
 }
@@ -1552,13 +1568,25 @@ int silk_sel_matches(const silk_sel *sel, const silk_node *el, const silk_node *
     return match_list(sel->top, el, &m);
 }
 
-size_t silk_sel_select(const silk_sel *sel, const silk_node *root, size_t limit,
-                       silk_sel_fn fn, void *ud)
+size_t silk_sel_select(const silk_sel *sel, const silk_html_doc *doc, const silk_node *root,
+                       size_t limit, silk_sel_fn fn, void *ud)
 {
     mctx m = {root, root->type != GUMBO_NODE_DOCUMENT, quirks_of(root)};
     size_t count = 0;
     if (root->type == GUMBO_NODE_TEMPLATE)
         return 0;                         /* contents are not children */
+    if (doc && sel->subject_tag != GUMBO_TAG_UNKNOWN && root == silk_html_root(doc)) {
+        size_t n;
+        const silk_node *const *el = silk_html_tagged(doc, sel->subject_tag, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (!match_list(sel->top, el[i], &m))
+                continue;
+            count++;
+            if (fn(ud, el[i]) || (limit && count >= limit))
+                break;
+        }
+        return count;
+    }
     for (const GumboNode *n = walk_next(root, root, 0); n; n = walk_next(n, root, 0)) {
         if (!is_elem(n) || !match_list(sel->top, n, &m))
             continue;

@@ -57,9 +57,11 @@ typedef int (*silk_sel_fn)(void *ud, const silk_node *el);
 
 /* Calls fn for each element below `root` (the document node or an element;
  * root itself is never a result) that matches, in document order, at most
- * `limit` times (0: no limit). Returns the number of calls. */
-size_t silk_sel_select(const silk_sel *sel, const silk_node *root, size_t limit,
-                       silk_sel_fn fn, void *ud);
+ * `limit` times (0: no limit). Returns the number of calls. `doc` is root's
+ * document, or NULL: given it, a search from the document node tries only
+ * the elements of the tag the selector's subject names (its tag index). */
+size_t silk_sel_select(const silk_sel *sel, const silk_html_doc *doc, const silk_node *root,
+                       size_t limit, silk_sel_fn fn, void *ud);
 
 /* --- an LRU cache of compiled selectors, keyed by their source text ------- */
 

@@ -160,7 +160,7 @@ int main(int argc, char **argv)
                 char err[160];
                 const silk_sel *s = silk_sel_cache_get(cache, sels[k], strlen(sels[k]), &rc, err,
                                                        sizeof err);
-                silk_sel_select(s, silk_html_root(docs[i]), 0, count_cb, &matches);
+                silk_sel_select(s, docs[i], silk_html_root(docs[i]), 0, count_cb, &matches);
             }
         t[r] = now() - t0;
     }

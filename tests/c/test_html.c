@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <ev.h>
+#include <gumbo.h>
 
 #include "html.h"
 #include "select.h"
@@ -77,7 +78,7 @@ static const silk_node *one(silk_html_doc *d, const char *css)
         exit(2);
     }
     const silk_node *found = NULL;
-    silk_sel_select(sel, silk_html_root(d), 1, first_cb, &found);
+    silk_sel_select(sel, d, silk_html_root(d), 1, first_cb, &found);
     silk_sel_free(sel);
     return found;
 }
@@ -176,6 +177,35 @@ static void test_limits(void)
         k += (size_t)sprintf(big + k, "<p class=x>a</p>");
     rc = silk_html_parse(big, k, NULL, &lim, &d, err, sizeof err);
     CHECK(rc == SILK_HTML_ETOOLARGE && !d && strstr(err, "memory"), "arena: rc=%d %s", rc, err);
+    /* ... and so does running out after gumbo, in the fix-ups and the tag
+     * index (an index of 12 000 elements is a chunk of its own): at every
+     * ceiling, a document or a clean error, never success without one */
+    size_t plen = 12000 * 4;
+    char *ps = malloc(plen + 1);
+    for (size_t i = 0; i < 12000; i++)
+        memcpy(ps + i * 4, "<p>x", 4);
+    ps[plen] = '\0';
+    int ok = 0, failed = 0;
+    for (size_t ceiling = 64 << 10; ceiling < (8u << 20) && !ok; ceiling += 32 << 10) {
+        silk_html_limits_default(&lim);
+        lim.max_arena = ceiling;
+        d = NULL;
+        rc = silk_html_parse(ps, plen, NULL, &lim, &d, err, sizeof err);
+        if (rc == SILK_HTML_OK) {
+            ok = 1;
+            size_t np = 0;
+            if (d)
+                silk_html_tagged(d, GUMBO_TAG_P, &np);
+            CHECK(d && np == 12000, "ceiling %zu: a document with %zu <p>", ceiling, np);
+            silk_html_free(d);
+        } else {
+            failed++;
+            CHECK(rc == SILK_HTML_ETOOLARGE && !d && strstr(err, "memory"),
+                  "ceiling %zu: rc=%d %s", ceiling, rc, err);
+        }
+    }
+    CHECK(ok && failed > 0, "the sweep crosses the ceiling: ok=%d failed=%d", ok, failed);
+    free(ps);
 
     /* invalid UTF-8 and NUL bytes are not a problem */
     rc = silk_html_parse("caf\xe9 \xff\xfe ok\0x", 12, NULL, NULL, &d, err, sizeof err);

@@ -54,8 +54,10 @@ static silk_html_doc *parse(const char *html)
     return d;
 }
 
-/* Selects css under root and compares with want. */
-static void expect_at(int line, const silk_node *root, const char *css, const char *want)
+/* Selects css under root and compares with want, walking the tree and
+ * again through the document's tag index (doc non-NULL). */
+static void expect_at(int line, const silk_html_doc *doc, const silk_node *root, const char *css,
+                      const char *want)
 {
     silk_sel *sel;
     char err[300];
@@ -65,17 +67,19 @@ static void expect_at(int line, const silk_node *root, const char *css, const ch
         fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, line, css, err);
         return;
     }
-    names nm = {{0}, 0};
-    silk_sel_select(sel, root, 0, add_name, &nm);
-    if (strcmp(nm.buf, want)) {
-        failures++;
-        fprintf(stderr, "%s:%d: select(\"%s\")\n   got: [%s]\n  want: [%s]\n", __FILE__, line,
-                css, nm.buf, want);
+    for (int indexed = 0; indexed < 2; indexed++) {
+        names nm = {{0}, 0};
+        silk_sel_select(sel, indexed ? doc : NULL, root, 0, add_name, &nm);
+        if (strcmp(nm.buf, want)) {
+            failures++;
+            fprintf(stderr, "%s:%d: select(\"%s\")%s\n   got: [%s]\n  want: [%s]\n", __FILE__,
+                    line, css, indexed ? " with the tag index" : "", nm.buf, want);
+        }
     }
     silk_sel_free(sel);
 }
 
-#define EXPECT(doc, css, want) expect_at(__LINE__, silk_html_root(doc), css, want)
+#define EXPECT(doc, css, want) expect_at(__LINE__, doc, silk_html_root(doc), css, want)
 
 static void expect_error_at(int line, const char *css, const char *fragment)
 {
@@ -271,6 +275,16 @@ static void test_foreign(void)
     EXPECT(d, "[viewBox]", "s");
     EXPECT(d, "[viewbox]", "");
     silk_html_free(d);
+    /* a tag shared by HTML and SVG: both, in document order; and mixed case */
+    d = parse("<body><a id=h1></a><svg><a id=sa></a><clipPath id=cp><rect id=r></rect></clipPath>"
+              "</svg><A id=h2></A><template><a id=ta></a></template>");
+    EXPECT(d, "a", "h1 sa h2");
+    EXPECT(d, "clipPath", "cp");
+    EXPECT(d, "clippath", "");
+    EXPECT(d, "svg rect", "r");
+    EXPECT(d, "template", "template");    /* itself, never its contents */
+    EXPECT(d, "a, rect", "h1 sa r h2");
+    silk_html_free(d);
 }
 
 static void test_scoped(void)
@@ -281,14 +295,14 @@ static void test_scoped(void)
     const silk_node *body = silk_node_next(silk_node_first_child(html));
     const silk_node *d1 = silk_node_first_child(body);
     CHECK(d1 && !strcmp(silk_node_attr(d1, "id"), "d1"), "d1 not found");
-    expect_at(__LINE__, d1, "p", "p1 p2");
-    expect_at(__LINE__, d1, "div p", "");     /* relative: the div must be inside d1 */
-    expect_at(__LINE__, d1, "> p", "p1 p2");
-    expect_at(__LINE__, d1, "> ul > li", "l1 l2 l3 l4");
-    expect_at(__LINE__, d1, ":scope > span", "s1 s2 s3");
-    expect_at(__LINE__, d1, ":scope", "");
-    expect_at(__LINE__, d1, "body p", "");
-    expect_at(__LINE__, d1, ":is(body p)", "p1 p2");  /* inside :is it is absolute */
+    expect_at(__LINE__, d, d1, "p", "p1 p2");
+    expect_at(__LINE__, d, d1, "div p", "");     /* relative: the div must be inside d1 */
+    expect_at(__LINE__, d, d1, "> p", "p1 p2");
+    expect_at(__LINE__, d, d1, "> ul > li", "l1 l2 l3 l4");
+    expect_at(__LINE__, d, d1, ":scope > span", "s1 s2 s3");
+    expect_at(__LINE__, d, d1, ":scope", "");
+    expect_at(__LINE__, d, d1, "body p", "");
+    expect_at(__LINE__, d, d1, ":is(body p)", "p1 p2");  /* inside :is it is absolute */
     silk_html_free(d);
 }
 

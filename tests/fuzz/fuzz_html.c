@@ -21,7 +21,7 @@
 #include "select.h"
 #include "track.h"
 
-static silk_sel *fixed[16];
+static silk_sel *fixed[32];
 static size_t nfixed;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -32,6 +32,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         "li:not(:first-child):nth-last-of-type(odd)", "[class~=a i]", ":is(h1,h2) ~ *",
         ":contains(x)", "table td:empty", "form :checked, :disabled", "svg|*, foreignObject *",
         "html body *:only-child", ":root > head > title",
+        /* subjects naming a tag: searched through the tag index */
+        "a", "svg a", "title", "clipPath", "math mi", "template", "td:first-child", "FORM",
     };
     for (size_t i = 0; i < sizeof css / sizeof *css; i++) {
         char err[200];
@@ -66,6 +68,34 @@ static void count_sink(void *ud, const char *s, size_t n)
     if (n && !s)
         abort();
     *(size_t *)ud += n;
+}
+
+typedef struct matches {
+    const silk_node *el[512];
+    size_t n;
+} matches;
+
+static int record(void *ud, const silk_node *el)
+{
+    matches *m = ud;
+    if (m->n < sizeof m->el / sizeof *m->el)
+        m->el[m->n] = el;
+    m->n++;
+    return 0;
+}
+
+/* The tag index must find exactly what the tree walk finds. */
+static void same_with_index(const silk_sel *sel, const silk_html_doc *doc)
+{
+    static matches walked, indexed;
+    walked.n = indexed.n = 0;
+    silk_sel_select(sel, NULL, silk_html_root(doc), 0, record, &walked);
+    silk_sel_select(sel, doc, silk_html_root(doc), 0, record, &indexed);
+    if (walked.n != indexed.n)
+        abort();
+    for (size_t i = 0; i < walked.n && i < sizeof walked.el / sizeof *walked.el; i++)
+        if (walked.el[i] != indexed.el[i])
+            abort();
 }
 
 static int sel_cb(void *ud, const silk_node *el)
@@ -155,13 +185,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = 0;
     for (size_t i = 0; i < nfixed; i++) {
         n = 0;
-        silk_sel_select(fixed[i], root, 0, sel_cb, &n);
+        silk_sel_select(fixed[i], doc, root, 0, sel_cb, &n);
         n = 0;
-        silk_sel_select(fixed[i], de, 0, sel_cb, &n);
+        silk_sel_select(fixed[i], doc, de, 0, sel_cb, &n);
+        same_with_index(fixed[i], doc);
     }
     if (own) {
         n = 0;
-        silk_sel_select(own, root, 0, sel_cb, &n);
+        silk_sel_select(own, doc, root, 0, sel_cb, &n);
+        same_with_index(own, doc);
     }
 
     textck t = {0};

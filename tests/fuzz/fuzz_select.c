@@ -102,13 +102,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     const silk_node *root = silk_html_root(doc);
     collect all = {0}, lim = {0};
-    size_t n = silk_sel_select(sel, root, 0, add, &all);
+    size_t n = silk_sel_select(sel, NULL, root, 0, add, &all);
     if (n != all.n)
         abort();
-    if (silk_sel_select(sel, root, 2, add, &lim) != (n < 2 ? n : 2) || lim.n != (n < 2 ? n : 2))
+    if (silk_sel_select(sel, NULL, root, 2, add, &lim) != (n < 2 ? n : 2) ||
+        lim.n != (n < 2 ? n : 2))
         abort();
     for (size_t i = 0; i < lim.n; i++)
         if (lim.got[i] != all.got[i])
+            abort();
+    /* Through the document's tag index: exactly what the walk found. */
+    collect viaidx = {0};
+    if (silk_sel_select(sel, doc, root, 0, add, &viaidx) != n)
+        abort();
+    for (size_t i = 0; i < n && i < 256; i++)
+        if (viaidx.got[i] != all.got[i])
             abort();
 
     /* A selector without a leading combinator or :scope selects from the
@@ -132,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body = body ? silk_node_next(body) : NULL;
     if (body) {
         collect rel = {0};
-        silk_sel_select(sel, body, 0, add, &rel);
+        silk_sel_select(sel, doc, body, 0, add, &rel);
         for (size_t i = 0; i < rel.n && i < 256; i++) {
             const silk_node *p = rel.got[i];
             while (p && p != body)
@@ -147,7 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!cs)
         abort();
     collect viac = {0};
-    if (silk_sel_select(cs, root, 0, add, &viac) != n)
+    if (silk_sel_select(cs, doc, root, 0, add, &viac) != n)
         abort();
     silk_sel_free(sel);
     return 0;
