@@ -4,6 +4,7 @@
  *   join(base, href)            -> url | nil, err   (base may be nil: href absolute)
  *   canonical(url [, opts])     -> url | nil, err   (opts: sort_query, keep_fragment)
  *   host_key(url)               -> "scheme://host:port" | nil, err
+ *   host(url)                   -> host as canonical() writes it | nil, err
  *   parse(url)                  -> {scheme, user, password, host, port, path,
  *                                   query, fragment} | nil, err
  *   is_http(url)                -> boolean
@@ -118,6 +119,17 @@ static int url_host_key(lua_State *L)
     return push_result(L, rc, out, url);
 }
 
+static int url_host(lua_State *L)
+{
+    int ok;
+    const char *url = check_url(L, 1, &ok);
+    if (!ok)
+        return push_fail(L, 0, url);
+    char *out;
+    int rc = silk_url_host(url, &out);
+    return push_result(L, rc, out, url);
+}
+
 static void set_str(lua_State *L, const char *name, const char *v)
 {
     if (!v)
@@ -164,6 +176,7 @@ static const luaL_Reg url_funcs[] = {
     {"join", url_join},
     {"canonical", url_canonical},
     {"host_key", url_host_key},
+    {"host", url_host},
     {"parse", url_parse},
     {"is_http", url_is_http},
     {NULL, NULL},

@@ -977,51 +977,136 @@ static int plain_fill(const struct plain *u, const char *dir, size_t dir_n, int 
     return rc;
 }
 
-int silk_url_plain_parts(const char *base, const char *href, int mode,
-                         struct silk_url_parts *parts, int *rc)
+/* Whether (base, href) is in the plain class: 1 with u the reference
+ * (its scheme and authority taken from the base when href is relative)
+ * whose path is to be prefixed with dir[0..dir_n). */
+static int plain_classify(const char *base, const char *href, struct plain *u, const char **dir,
+                          size_t *dir_n)
 {
-    struct plain b, h;
+    struct plain b;
+    *dir = "";
+    *dir_n = 0;
     if (strlen(href) > SILK_URL_MAX || (base && strlen(base) > SILK_URL_MAX))
         return 0;
-    if (scheme_len(href)) {
-        if (!plain_absolute(href, &h))
-            return 0;
-        *rc = plain_fill(&h, "", 0, mode, parts);
-        return 1;
-    }
+    if (scheme_len(href))
+        return plain_absolute(href, u);
     if (!base || !plain_absolute(base, &b))
         return 0;
     if (href[0] == '#') {
         /* the base minus its fragment, with href's */
-        if (!plain_tail(href, &h))
+        if (!plain_tail(href, u))
             return 0;
-        b.frag = h.frag;
-        b.frag_n = h.frag_n;
-        *rc = plain_fill(&b, "", 0, mode, parts);
+        const char *frag = u->frag;
+        size_t frag_n = u->frag_n;
+        *u = b;
+        u->frag = frag;
+        u->frag_n = frag_n;
         return 1;
     }
     if (href[0] == '\0' || href[0] == '?' || (href[0] == '/' && href[1] == '/'))
         return 0;
     /* curl drops empty segments next to "..", WHATWG keeps them: neither
      * way is plain */
-    if (!plain_tail(href, &h) || !h.path_n || memmem(h.path, h.path_n, "//", 2))
+    if (!plain_tail(href, u) || !u->path_n || memmem(u->path, u->path_n, "//", 2))
         return 0;
-    h.scheme = b.scheme;
-    h.host = b.host;
-    h.host_n = b.host_n;
-    h.port = b.port;
-    if (h.path[0] == '/') {
-        *rc = plain_fill(&h, "", 0, mode, parts);
+    u->scheme = b.scheme;
+    u->host = b.host;
+    u->host_n = b.host_n;
+    u->port = b.port;
+    if (u->path[0] == '/')
         return 1;
-    }
     /* merge: the base's path up to its last '/' ("/" when it has none);
      * a base with dot-segments is resolved first by curl, so take that way */
     if (plain_has_dots(b.path, b.path_n))
         return 0;
-    size_t dir_n = b.path_n;
-    while (dir_n && b.path[dir_n - 1] != '/')
-        dir_n--;
-    *rc = dir_n ? plain_fill(&h, b.path, dir_n, mode, parts) : plain_fill(&h, "/", 1, mode, parts);
+    size_t n = b.path_n;
+    while (n && b.path[n - 1] != '/')
+        n--;
+    *dir = n ? b.path : "/";
+    *dir_n = n ? n : 1;
+    return 1;
+}
+
+int silk_url_plain_parts(const char *base, const char *href, int mode,
+                         struct silk_url_parts *parts, int *rc)
+{
+    struct plain u;
+    const char *dir;
+    size_t dir_n;
+    if (!plain_classify(base, href, &u, &dir, &dir_n))
+        return 0;
+    *rc = plain_fill(&u, dir, dir_n, mode, parts);
+    return 1;
+}
+
+static void put_port(struct buf *b, int port)
+{
+    char d[8];
+    int n = 0;
+    do
+        d[n++] = (char)('0' + port % 10);
+    while ((port /= 10) && n < (int)sizeof d);
+    buf_putc(b, ':');
+    while (n)
+        buf_putc(b, d[--n]);
+}
+
+/* What serialise() gives for the parts plain_fill() would make, written
+ * straight from the input: one allocation instead of seven. */
+static int plain_serialise(const struct plain *u, const char *dir, size_t dir_n, int mode,
+                           int fragment, char **out)
+{
+    struct buf b = {0};
+    buf_puts(&b, u->scheme);
+    buf_put(&b, "://", 3);
+    buf_put(&b, u->host, u->host_n);
+    if (u->port != default_port(u->scheme))
+        put_port(&b, u->port);
+    if (!dir_n && !u->path_n) {
+        buf_putc(&b, '/');
+    } else if (!plain_has_dots(dir, dir_n) && !plain_has_dots(u->path, u->path_n)) {
+        buf_put(&b, dir, dir_n);        /* dedotting a dot-free path is the identity */
+        buf_put(&b, u->path, u->path_n);
+    } else {
+        struct buf path = {0};
+        buf_put(&path, dir, dir_n);
+        buf_put(&path, u->path, u->path_n);
+        if (!path.err)
+            put_path_dedotted(&b, path.p);
+        else
+            b.err = path.err;
+        buf_free(&path);
+    }
+    if (u->query_n) {
+        buf_putc(&b, '?');
+        if (mode & SILK_URL_MODE_SORT) {
+            struct buf raw = {0};
+            buf_put(&raw, u->query, u->query_n);
+            if (!raw.err)
+                put_query_sorted(&b, raw.p);
+            else
+                b.err = raw.err;
+            buf_free(&raw);
+        } else {
+            buf_put(&b, u->query, u->query_n);
+        }
+    }
+    if (fragment && u->frag_n) {
+        buf_putc(&b, '#');
+        buf_put(&b, u->frag, u->frag_n);
+    }
+    return buf_take(&b, out);
+}
+
+int silk_url_plain_string(const char *base, const char *href, int mode, int fragment,
+                          char **out, int *rc)
+{
+    struct plain u;
+    const char *dir;
+    size_t dir_n;
+    if (!plain_classify(base, href, &u, &dir, &dir_n))
+        return 0;
+    *rc = plain_serialise(&u, dir, dir_n, mode, fragment, out);
     return 1;
 }
 
@@ -1050,8 +1135,11 @@ static int parse_mode(const char *base, const char *href, int mode, struct silk_
 int silk_url_join(const char *base, const char *href, char **out)
 {
     struct silk_url_parts p;
+    int rc;
     *out = NULL;
-    int rc = parse_mode(base, href, 0, &p);
+    if (silk_url_plain_string(base, href, 0, 1, out, &rc))
+        return rc;
+    rc = parse_mode(base, href, 0, &p);
     if (!rc)
         rc = serialise(&p, 1, out);
     silk_url_parts_free(&p);
@@ -1063,7 +1151,10 @@ int silk_url_canonical(const char *url, unsigned flags, char **out)
     struct silk_url_parts p;
     *out = NULL;
     int mode = SILK_URL_MODE_CANON | (flags & SILK_URL_SORT_QUERY ? SILK_URL_MODE_SORT : 0);
-    int rc = parse_mode(NULL, url, mode, &p);
+    int rc;
+    if (silk_url_plain_string(NULL, url, mode, !!(flags & SILK_URL_KEEP_FRAGMENT), out, &rc))
+        return rc;
+    rc = parse_mode(NULL, url, mode, &p);
     if (!rc)
         rc = serialise(&p, flags & SILK_URL_KEEP_FRAGMENT, out);
     silk_url_parts_free(&p);
@@ -1079,6 +1170,27 @@ int silk_url_host_key(const char *url, char **out)
     if (!rc) {
         struct silk_url_parts hp = {.scheme = p.scheme, .host = p.host, .port = p.port};
         put_authority(&b, &hp, 1);
+        rc = buf_take(&b, out);
+    }
+    silk_url_parts_free(&p);
+    return rc;
+}
+
+int silk_url_host(const char *url, char **out)
+{
+    struct plain u;
+    const char *dir;
+    size_t dir_n;
+    struct buf b = {0};
+    *out = NULL;
+    if (plain_classify(NULL, url, &u, &dir, &dir_n)) {
+        buf_put(&b, u.host, u.host_n);
+        return buf_take(&b, out);
+    }
+    struct silk_url_parts p;
+    int rc = parse_mode(NULL, url, 0, &p);
+    if (!rc) {
+        buf_puts(&b, p.host);
         rc = buf_take(&b, out);
     }
     silk_url_parts_free(&p);
@@ -1104,6 +1216,11 @@ void silk_url_parts_free(struct silk_url_parts *p)
 
 int silk_url_is_http(const char *url)
 {
+    struct plain u;
+    const char *dir;
+    size_t dir_n;
+    if (plain_classify(NULL, url, &u, &dir, &dir_n))
+        return 1;
     struct silk_url_parts p;
     int rc = parse_mode(NULL, url, 0, &p);
     silk_url_parts_free(&p);

@@ -95,6 +95,11 @@ int silk_url_host_key(const char *url, char **out);
  * NULL, nothing to free). Returns 0 or SILK_URL_E*. */
 int silk_url_parse(const char *url, struct silk_url_parts *parts);
 
+/* The host of absolute URL `url` as canonical() writes it: lowercase,
+ * punycode, an IPv6 address in brackets ("[::1]").
+ * Returns 0 or SILK_URL_E*; *out is malloc'd (caller free()s), NULL on error. */
+int silk_url_host(const char *url, char **out);
+
 /* Frees the strings of parts and zeroes it. Safe on a zeroed struct. */
 void silk_url_parts_free(struct silk_url_parts *parts);
 

@@ -24,4 +24,11 @@ int silk_url_curl_parts(const char *base, const char *href, int mode, struct sil
 int silk_url_plain_parts(const char *base, const char *href, int mode,
                          struct silk_url_parts *parts, int *rc);
 
+/* The same, straight to the string silk_url_join (mode 0, fragment 1) or
+ * silk_url_canonical would serialise from those parts: returns 0 outside
+ * the plain class, else 1 with *rc as above and *out malloc'd (NULL on
+ * error). */
+int silk_url_plain_string(const char *base, const char *href, int mode, int fragment,
+                          char **out, int *rc);
+
 #endif

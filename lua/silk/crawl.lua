@@ -129,20 +129,11 @@ function M.new(spider, opts)
   return self
 end
 
--- The host of a canonical URL, read off the string: canonical form is
--- "scheme://[userinfo@]host[:port]/path" with '@' and '/' escaped inside the
--- userinfo, so no parse (and no parts table per link) is needed.
-local function canonical_host(u)
-  local authority = u:match("^%a+://([^/]*)") or ""
-  local host = authority:match("([^@]*)$")
-  return host:match("^%[[^%]]*%]") or host:match("^[^:]*")
-end
-
 --- Whether the crawl may follow `u` (already absolute and canonical).
 function Run:allowed_url(u)
   if not url.is_http(u) then return false end
   if self.allowed then
-    local host = canonical_host(u)
+    local host = url.host(u)
     local ok = false
     for _, d in ipairs(self.allowed) do
       if host == d or host:sub(-#d - 1) == "." .. d then ok = true break end

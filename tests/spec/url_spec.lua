@@ -1,4 +1,4 @@
--- silk.core.url: join, canonical, host_key, parse, is_http (url.c over curl_url).
+-- silk.core.url: join, canonical, host_key, host, parse, is_http (url.c over curl_url).
 local url = require("silk.core.url")
 
 local BASE = "http://a.com/b/c/d;p?q"
@@ -115,6 +115,22 @@ describe("silk.core.url.host_key", function()
 
   it("returns nil and an error for non-http URLs", function()
     assert.is_nil((url.host_key("ftp://x.com/")))
+  end)
+end)
+
+describe("silk.core.url.host", function()
+  it("gives the host as canonical() writes it, on both paths of url.c", function()
+    assert.equal("example.com", url.host("http://example.com:8080/a?b#c"))  -- plain
+    assert.equal("example.com", url.host("HTTP://u:p@Example.COM/a"))      -- curl
+    assert.equal("[::1]", url.host("http://[::1]:8080/x"))
+    assert.equal("xn--bcher-kva.de", url.host("https://bücher.de/"))
+  end)
+
+  it("returns nil and an error of kind url for what is not an http URL", function()
+    local h, err = url.host("ftp://x.com/")
+    assert.is_nil(h)
+    assert.equal("url", err.kind)
+    assert.is_nil((url.host("/relative/path")))
   end)
 end)
 
