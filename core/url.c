@@ -784,15 +784,25 @@ static int serialise(const struct silk_url_parts *p, int fragment, char **out)
 
 /* Path characters: unreserved and '/'. Query and fragment also allow '=',
  * '&', '+' and ','. Neither set contains anything a step of the curl path
- * would encode, decode or reinterpret. */
+ * would encode, decode or reinterpret. A table: every link is scanned
+ * several times (join, canonical, host), one lookup a character. */
+enum { PLAIN_PATH = 1, PLAIN_QUERY = 2 };
+#define PLAIN_BOTH (PLAIN_PATH | PLAIN_QUERY)
+static const unsigned char plain_class[256] = {
+    ['a' ... 'z'] = PLAIN_BOTH, ['A' ... 'Z'] = PLAIN_BOTH, ['0' ... '9'] = PLAIN_BOTH,
+    ['-'] = PLAIN_BOTH, ['.'] = PLAIN_BOTH, ['_'] = PLAIN_BOTH, ['~'] = PLAIN_BOTH,
+    ['/'] = PLAIN_BOTH,
+    ['='] = PLAIN_QUERY, ['&'] = PLAIN_QUERY, ['+'] = PLAIN_QUERY, [','] = PLAIN_QUERY,
+};
+
 static int plain_path_char(unsigned char c)
 {
-    return is_unreserved(c) || c == '/';
+    return plain_class[c] & PLAIN_PATH;
 }
 
 static int plain_query_char(unsigned char c)
 {
-    return plain_path_char(c) || c == '=' || c == '&' || c == '+' || c == ',';
+    return plain_class[c] & PLAIN_QUERY;
 }
 
 struct plain {

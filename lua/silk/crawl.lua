@@ -129,9 +129,9 @@ function M.new(spider, opts)
   return self
 end
 
---- Whether the crawl may follow `u` (already absolute and canonical).
+--- Whether the crawl may follow `u` (already absolute and canonical, so
+-- http or https: url.canonical refuses other schemes).
 function Run:allowed_url(u)
-  if not url.is_http(u) then return false end
   if self.allowed then
     local host = url.host(u)
     local ok = false
