@@ -196,6 +196,19 @@ static int frontier_now(lua_State *L)
 
 /* ---- methods ---- */
 
+/* The request fields push reads, in upvalue order: a crawl pushes tens of
+ * requests a page, and lua_getfield would intern each name every time. */
+static const char *const push_fields[] = {
+    "url", "canonical", "callback", "meta", "depth", "priority", "retries", "dont_filter",
+};
+enum { F_URL = 1, F_CANONICAL, F_CALLBACK, F_META, F_DEPTH, F_PRIORITY, F_RETRIES, F_DONT_FILTER };
+
+static void push_field(lua_State *L, int t, int field)
+{
+    lua_pushvalue(L, lua_upvalueindex(field));
+    lua_gettable(L, t);
+}
+
 static int frontier_push(lua_State *L)
 {
     silk_frontier *f = check_open(L);
@@ -207,30 +220,30 @@ static int frontier_push(lua_State *L)
         req.url = lua_tostring(L, 2);
     } else {
         luaL_checktype(L, 2, LUA_TTABLE);
-        lua_getfield(L, 2, "url");
+        push_field(L, 2, F_URL);
         req.url = lua_tostring(L, -1);
         if (lua_type(L, -1) != LUA_TSTRING)
             return luaL_argerror(L, 2, "url (a string) expected");
-        lua_getfield(L, 2, "canonical");
+        push_field(L, 2, F_CANONICAL);
         req.canonical = lua_tostring(L, -1);
-        lua_getfield(L, 2, "callback");
+        push_field(L, 2, F_CALLBACK);
         req.callback = lua_tostring(L, -1);
-        lua_getfield(L, 2, "meta");
+        push_field(L, 2, F_META);
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) != LUA_TSTRING)
                 return luaL_argerror(L, 2, "meta must be a string (serialize it first)");
             req.meta = lua_tolstring(L, -1, &req.meta_len);
         }
-        lua_getfield(L, 2, "depth");
+        push_field(L, 2, F_DEPTH);
         req.depth = (int)lua_tointeger(L, -1);
-        lua_getfield(L, 2, "priority");
+        push_field(L, 2, F_PRIORITY);
         req.priority = (int)lua_tointeger(L, -1);
-        lua_getfield(L, 2, "retries");
+        push_field(L, 2, F_RETRIES);
         req.retries = (int)lua_tointeger(L, -1);
-        lua_getfield(L, 2, "dont_filter");
+        push_field(L, 2, F_DONT_FILTER);
         if (lua_toboolean(L, -1))
             req.flags |= SILK_FRONTIER_DONT_FILTER;
-        /* the six values stay on the stack: they anchor the strings */
+        /* the values stay on the stack: they anchor the strings */
     }
     if (memchr(req.url, '\0', lua_objlen(L, lua_type(L, 2) == LUA_TSTRING ? 2 : 4)))
         return push_fail(L, f, SILK_FRONTIER_EURL, "url");
@@ -558,7 +571,6 @@ static int frontier_tostring(lua_State *L)
 }
 
 static const luaL_Reg frontier_methods[] = {
-    {"push", frontier_push},
     {"pop_ready", frontier_pop_ready},
     {"done", frontier_done},
     {"next_wakeup", frontier_next_wakeup},
@@ -586,6 +598,10 @@ int silk_lapi_frontier(lua_State *L)
         lua_setfield(L, -2, "__name");
         lua_createtable(L, 0, 10);
         luaL_setfuncs(L, frontier_methods, 0);
+        for (size_t i = 0; i < sizeof push_fields / sizeof *push_fields; i++)
+            lua_pushstring(L, push_fields[i]);
+        lua_pushcclosure(L, frontier_push, (int)(sizeof push_fields / sizeof *push_fields));
+        lua_setfield(L, -2, "push");
         silk_task_pushwaiting(L, frontier_shared_get);
         lua_setfield(L, -2, "shared_get");
         silk_task_pushwaiting(L, frontier_shared_set);

@@ -72,9 +72,29 @@ static ldoc *new_doc(lua_State *L)
     return d;
 }
 
+/* Every method and metamethod of documents and nodes runs with the two
+ * metatables as its upvalues: telling a document from a node is then a
+ * pointer compare, where luaL_checkudata would intern the type's name and
+ * look it up in the registry on each of the hundreds of calls a page makes. */
+#define DOC_MT_UV lua_upvalueindex(1)
+#define NODE_MT_UV lua_upvalueindex(2)
+
+/* The userdata at idx if its metatable is the one at mt, else NULL. */
+static void *to_typed(lua_State *L, int idx, int mt)
+{
+    void *p = lua_touserdata(L, idx);
+    if (!p || !lua_getmetatable(L, idx))
+        return NULL;
+    int same = lua_rawequal(L, -1, mt);
+    lua_pop(L, 1);
+    return same ? p : NULL;
+}
+
 static ldoc *check_doc(lua_State *L, int idx)
 {
-    ldoc *d = luaL_checkudata(L, idx, DOC_MT);
+    ldoc *d = to_typed(L, idx, DOC_MT_UV);
+    if (!d)
+        luaL_typerror(L, idx, DOC_MT);
     if (!d->doc)
         luaL_error(L, "attempt to use a freed document");
     return d;
@@ -82,7 +102,9 @@ static ldoc *check_doc(lua_State *L, int idx)
 
 static lnode *check_node(lua_State *L, int idx)
 {
-    lnode *n = luaL_checkudata(L, idx, NODE_MT);
+    lnode *n = to_typed(L, idx, NODE_MT_UV);
+    if (!n)
+        luaL_typerror(L, idx, NODE_MT);
     if (!n->owner->doc)
         luaL_error(L, "attempt to use a freed document");
     return n;
@@ -95,7 +117,7 @@ static void push_node(lua_State *L, int owner_idx, const silk_node *node)
     lnode *n = lua_newuserdata(L, sizeof *n);
     n->node = node;
     n->owner = owner;
-    luaL_getmetatable(L, NODE_MT);
+    lua_pushvalue(L, NODE_MT_UV);
     lua_setmetatable(L, -2);
     lua_getfenv(L, owner_idx);
     lua_setfenv(L, -2);
@@ -116,7 +138,7 @@ static void push_owner(lua_State *L, int idx)
 static const silk_node *check_target(lua_State *L, int idx, int nargs, const silk_html_doc **doc)
 {
     lua_settop(L, nargs);
-    if (luaL_testudata(L, idx, DOC_MT)) {
+    if (to_typed(L, idx, DOC_MT_UV)) {
         ldoc *d = check_doc(L, idx);
         lua_pushvalue(L, idx);
         if (doc)
@@ -425,11 +447,25 @@ static int node_inner_html(lua_State *L)
 
 /* --- document methods ----------------------------------------------------- */
 
-static int doc_free(lua_State *L)
+static void release(ldoc *d)
 {
-    ldoc *d = luaL_checkudata(L, 1, DOC_MT);
     silk_html_free(d->doc);
     d->doc = NULL;
+}
+
+static int doc_free(lua_State *L)
+{
+    ldoc *d = to_typed(L, 1, DOC_MT_UV);
+    if (!d)
+        luaL_typerror(L, 1, DOC_MT);
+    release(d);
+    return 0;
+}
+
+/* __gc: only ever called on a document (and twice is harmless). */
+static int doc_gc(lua_State *L)
+{
+    release(lua_touserdata(L, 1));
     return 0;
 }
 
@@ -554,7 +590,7 @@ static int doc_canonical(lua_State *L)
 
 static int doc_tostring(lua_State *L)
 {
-    ldoc *d = luaL_checkudata(L, 1, DOC_MT);
+    ldoc *d = lua_touserdata(L, 1);       /* __tostring: a document */
     if (d->doc)
         lua_pushfstring(L, "html document (%d bytes): %p", (int)silk_html_input_size(d->doc), d);
     else
@@ -564,22 +600,28 @@ static int doc_tostring(lua_State *L)
 
 /* --- node methods --------------------------------------------------------- */
 
-/* __index: methods, and the `tag` field. Only the field needs an open
- * document: looking a method up on a node of a freed document works, and
- * the method raises. */
-static int node_index(lua_State *L)
+/* node.tag (through node_index_lua) */
+static int node_tag(lua_State *L)
 {
-    const char *key = lua_tostring(L, 2);
-    if (key && !strcmp(key, "tag")) {
-        lnode *n = check_node(L, 1);
-        char buf[128];
-        lua_pushstring(L, silk_node_tag(n->node, buf, sizeof buf));
-        return 1;
-    }
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1));
+    lnode *n = check_node(L, 1);
+    char buf[128];
+    lua_pushstring(L, silk_node_tag(n->node, buf, sizeof buf));
     return 1;
 }
+
+/* __index of nodes: methods, and the `tag` field. In Lua, so that the JIT
+ * compiles a method lookup into the caller's trace; a C __index would cost
+ * a second C call per method call. Only the field needs an open document:
+ * looking a method up on a node of a freed document works, and the method
+ * raises. */
+static const char node_index_lua[] =
+    "local methods, tag = ...\n"
+    "return function(node, key)\n"
+    "  local m = methods[key]\n"
+    "  if m ~= nil then return m end\n"
+    "  if key == 'tag' then return tag(node) end\n"
+    "  return nil\n"
+    "end\n";
 
 static int node_attr(lua_State *L)
 {
@@ -658,14 +700,14 @@ static int node_matches(lua_State *L)
 
 static int node_eq(lua_State *L)
 {
-    lnode *a = luaL_testudata(L, 1, NODE_MT), *b = luaL_testudata(L, 2, NODE_MT);
+    lnode *a = to_typed(L, 1, NODE_MT_UV), *b = to_typed(L, 2, NODE_MT_UV);
     lua_pushboolean(L, a && b && a->node == b->node);
     return 1;
 }
 
 static int node_tostring(lua_State *L)
 {
-    lnode *n = luaL_checkudata(L, 1, NODE_MT);
+    lnode *n = lua_touserdata(L, 1);      /* __tostring: a node */
     if (!n->owner->doc) {
         lua_pushfstring(L, "html node (freed document): %p", (void *)n->node);
         return 1;
@@ -725,31 +767,48 @@ static const luaL_Reg node_methods[] = {
     {NULL, NULL},
 };
 
+/* Pushes a table of the functions in l, each with the two metatables (at
+ * doc_mt and node_mt) as upvalues. */
+static void push_methods(lua_State *L, const luaL_Reg *l, int doc_mt, int node_mt)
+{
+    lua_newtable(L);
+    lua_pushvalue(L, doc_mt);
+    lua_pushvalue(L, node_mt);
+    luaL_setfuncs(L, l, 2);
+}
+
 int silk_lapi_html(lua_State *L)
 {
     if (luaL_newmetatable(L, DOC_MT)) {
+        luaL_newmetatable(L, NODE_MT);
+        int doc_mt = lua_gettop(L) - 1, node_mt = lua_gettop(L);
+
         lua_pushstring(L, DOC_MT);
-        lua_setfield(L, -2, "__name");
-        lua_newtable(L);
-        luaL_setfuncs(L, doc_methods, 0);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, doc_free);
-        lua_setfield(L, -2, "__gc");
+        lua_setfield(L, doc_mt, "__name");
+        push_methods(L, doc_methods, doc_mt, node_mt);
+        lua_setfield(L, doc_mt, "__index");
+        lua_pushcfunction(L, doc_gc);
+        lua_setfield(L, doc_mt, "__gc");
         lua_pushcfunction(L, doc_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, NODE_MT)) {
+        lua_setfield(L, doc_mt, "__tostring");
+
         lua_pushstring(L, NODE_MT);
-        lua_setfield(L, -2, "__name");
-        lua_newtable(L);
-        luaL_setfuncs(L, node_methods, 0);
-        lua_pushcclosure(L, node_index, 1);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, node_eq);
-        lua_setfield(L, -2, "__eq");
+        lua_setfield(L, node_mt, "__name");
+        if (luaL_loadbuffer(L, node_index_lua, sizeof node_index_lua - 1, "=silk.core.html"))
+            return lua_error(L);
+        push_methods(L, node_methods, doc_mt, node_mt);
+        lua_pushvalue(L, doc_mt);
+        lua_pushvalue(L, node_mt);
+        lua_pushcclosure(L, node_tag, 2);
+        lua_call(L, 2, 1);
+        lua_setfield(L, node_mt, "__index");
+        lua_pushvalue(L, doc_mt);
+        lua_pushvalue(L, node_mt);
+        lua_pushcclosure(L, node_eq, 2);
+        lua_setfield(L, node_mt, "__eq");
         lua_pushcfunction(L, node_tostring);
-        lua_setfield(L, -2, "__tostring");
+        lua_setfield(L, node_mt, "__tostring");
+        lua_pop(L, 1);
     }
     lua_pop(L, 1);
 
