@@ -5,6 +5,8 @@
  *   canonical(url [, opts])     -> url | nil, err   (opts: sort_query, keep_fragment)
  *   host_key(url)               -> "scheme://host:port" | nil, err
  *   host(url)                   -> host as canonical() writes it | nil, err
+ *   resolve(base, href)         -> join(base, href), its canonical(), its host()
+ *                                  | nil, err  (one pass: the crawl's per-link call)
  *   parse(url)                  -> {scheme, user, password, host, port, path,
  *                                   query, fragment} | nil, err
  *   is_http(url)                -> boolean
@@ -130,6 +132,30 @@ static int url_host(lua_State *L)
     return push_result(L, rc, out, url);
 }
 
+static int url_resolve(lua_State *L)
+{
+    int ok_base = 1, ok_href;
+    const char *base = lua_isnoneornil(L, 1) ? NULL : check_url(L, 1, &ok_base);
+    const char *href = check_url(L, 2, &ok_href);
+    if (!ok_base)
+        return push_fail(L, 0, base);
+    if (!ok_href)
+        return push_fail(L, 0, href);
+    struct silk_url_resolved r;
+    int rc = silk_url_resolve(base, href, &r);
+    if (rc)
+        return push_fail(L, rc, href);
+    /* pushing raises only on a memory error: r would leak, nothing worse */
+    lua_pushstring(L, r.url);
+    if (strcmp(r.canonical, r.url) == 0)
+        lua_pushvalue(L, -1);
+    else
+        lua_pushstring(L, r.canonical);
+    lua_pushstring(L, r.host);
+    silk_url_resolved_free(&r);
+    return 3;
+}
+
 static void set_str(lua_State *L, const char *name, const char *v)
 {
     if (!v)
@@ -177,6 +203,7 @@ static const luaL_Reg url_funcs[] = {
     {"canonical", url_canonical},
     {"host_key", url_host_key},
     {"host", url_host},
+    {"resolve", url_resolve},
     {"parse", url_parse},
     {"is_http", url_is_http},
     {NULL, NULL},

@@ -1207,6 +1207,53 @@ int silk_url_host(const char *url, char **out)
     return rc;
 }
 
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+void silk_url_resolved_free(struct silk_url_resolved *r)
+{
+    free(r->url);
+    free(r->canonical);
+    free(r->host);
+    memset(r, 0, sizeof *r);
+}
+
+int silk_url_resolve(const char *base, const char *href, struct silk_url_resolved *out)
+{
+    struct plain u;
+    const char *dir;
+    size_t dir_n;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (plain_classify(base, href, &u, &dir, &dir_n)) {
+        /* The canonical form of a plain URL is the URL without its fragment
+         * (nothing to escape, sort or dedot again; '#' occurs nowhere else). */
+        rc = plain_serialise(&u, dir, dir_n, 0, 1, &out->url);
+        if (!rc) {
+            out->canonical = dup_n(out->url, strcspn(out->url, "#"));
+            out->host = dup_n(u.host, u.host_n);
+            if (!out->canonical || !out->host)
+                rc = SILK_URL_ENOMEM;
+        }
+    } else {
+        rc = silk_url_join(base, href, &out->url);
+        if (!rc)
+            rc = silk_url_canonical(out->url, 0, &out->canonical);
+        if (!rc)
+            rc = silk_url_host(out->canonical, &out->host);
+    }
+    if (rc)
+        silk_url_resolved_free(out);
+    return rc;
+}
+
 int silk_url_parse(const char *url, struct silk_url_parts *parts)
 {
     return parse_mode(NULL, url, 0, parts);

@@ -95,6 +95,20 @@ int silk_url_host_key(const char *url, char **out);
  * NULL, nothing to free). Returns 0 or SILK_URL_E*. */
 int silk_url_parse(const char *url, struct silk_url_parts *parts);
 
+/* A followed link: the joined URL, its canonical form and its host. */
+struct silk_url_resolved {
+    char *url;        /* silk_url_join(base, href) */
+    char *canonical;  /* silk_url_canonical(url, 0) */
+    char *host;       /* silk_url_host(url) */
+};
+
+/* The three at once (one parse, one serialisation for plain links: a crawl
+ * does this for every link of every page). Returns 0 with every field
+ * malloc'd (free with silk_url_resolved_free), or SILK_URL_E* with every
+ * field NULL. */
+int silk_url_resolve(const char *base, const char *href, struct silk_url_resolved *out);
+void silk_url_resolved_free(struct silk_url_resolved *r);
+
 /* The host of absolute URL `url` as canonical() writes it: lowercase,
  * punycode, an IPv6 address in brackets ("[::1]").
  * Returns 0 or SILK_URL_E*; *out is malloc'd (caller free()s), NULL on error. */

@@ -130,10 +130,11 @@ function M.new(spider, opts)
 end
 
 --- Whether the crawl may follow `u` (already absolute and canonical, so
--- http or https: url.canonical refuses other schemes).
-function Run:allowed_url(u)
+-- http or https: url.canonical refuses other schemes); `host` is its host
+-- when the caller has it.
+function Run:allowed_url(u, host)
   if self.allowed then
-    local host = url.host(u)
+    host = host or url.host(u)
     local ok = false
     for _, d in ipairs(self.allowed) do
       if host == d or host:sub(-#d - 1) == "." .. d then ok = true break end
@@ -153,14 +154,15 @@ end
 
 -- Queues a request (the fields of Run:push as arguments: a page follows
 -- tens of links, and each table made per link is garbage for the GC).
-function Run:enqueue(u, depth, callback, priority, meta, headers, dont_filter)
+-- `canon` and `host`, when given, are u's canonical form and host.
+function Run:enqueue(u, depth, callback, priority, meta, headers, dont_filter, canon, host)
   local s = self.settings
   if s.max_depth > 0 and depth > s.max_depth then
     count(self.stats, "filtered")
     return false
   end
-  local canon = url.canonical(u)
-  if not canon or not self:allowed_url(canon) then
+  canon = canon or url.canonical(u)
+  if not canon or not self:allowed_url(canon, host) then
     self.stats.filtered = self.stats.filtered + 1
     return false
   end
@@ -228,15 +230,18 @@ function Page:follow(href, o)
     end
   end
   o = o or NO_OPTS
-  local abs = href
+  local abs, canon, host = href, nil, nil
   if self.base then
-    local joined = url.join(self.base, href)
-    if not joined then return false end
-    abs = joined
+    abs, canon, host = url.resolve(self.base, href)
+    if not abs then
+      -- joins but has no canonical form: enqueue counts it as filtered
+      abs = url.join(self.base, href)
+      if not abs then return false end
+    end
   end
   local fresh = self.run:enqueue(abs, self.depth + 1,
     o.callback and self.run.spider:callback_name(o.callback) or "parse",
-    o.priority, o.meta, o.headers, o.dont_filter)
+    o.priority, o.meta, o.headers, o.dont_filter, canon, host)
   if key then self.followed[key] = fresh end
   return fresh
 end

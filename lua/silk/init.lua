@@ -16,7 +16,7 @@
 --   silk.fetch(url_or_request) -> res | nil, err      (silk.core.fetch)
 --   silk.html(text, base_url) -> doc | nil, err        (parsed off the loop when large)
 --   res:html() (cached), res:select(css), res:one(css), res:urljoin(href)
---   silk.url.join/canonical/host_key/host/parse/is_http; silk.robots.parse(text)
+--   silk.url.join/canonical/host_key/host/resolve/parse/is_http; silk.robots.parse(text)
 --   silk.spider{...}: what a spider file returns (silk.spider module)
 --   silk.gc_stats() when the GC pacer is built in
 --

@@ -1,4 +1,4 @@
--- silk.core.url: join, canonical, host_key, host, parse, is_http (url.c over curl_url).
+-- silk.core.url: join, canonical, host_key, host, resolve, parse, is_http (url.c over curl_url).
 local url = require("silk.core.url")
 
 local BASE = "http://a.com/b/c/d;p?q"
@@ -131,6 +131,38 @@ describe("silk.core.url.host", function()
     assert.is_nil(h)
     assert.equal("url", err.kind)
     assert.is_nil((url.host("/relative/path")))
+  end)
+end)
+
+describe("silk.core.url.resolve", function()
+  it("gives what join, canonical and host give one after the other", function()
+    local bases = { "http://127.0.0.1:18800/c03/p10003.html", "https://a.com/b/c?x=1#f",
+                    "http://A.com:80/%7e/x", "http://a.com/a/./b" }
+    local hrefs = { "/c04/p1604.html", "../c13/p2873.html#reviews", "p4909.html", "#top", "?q=1",
+                    "http://partner.example.org/deals", "x?b=2&a=1#f", "a%20b", "//B.org/x",
+                    "HTTP://u:p@Example.COM:8080/a/../b#c", "https://bücher.de/", "" }
+    local n = 0
+    for _, b in ipairs(bases) do
+      for _, h in ipairs(hrefs) do
+        local j = url.join(b, h)
+        local r, c, host = url.resolve(b, h)
+        if j then
+          assert.equal(j, r, b .. " + " .. h)
+          assert.equal(url.canonical(j), c, b .. " + " .. h)
+          assert.equal(url.host(j), host, b .. " + " .. h)
+          n = n + 1
+        else
+          assert.is_nil(r)
+        end
+      end
+    end
+    assert.is_true(n > 40)
+  end)
+
+  it("returns nil and an error of kind url for what does not resolve to http", function()
+    local r, err = url.resolve("http://a.com/", "mailto:x@y")
+    assert.is_nil(r)
+    assert.equal("url", err.kind)
   end)
 end)
 
