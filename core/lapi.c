@@ -18,6 +18,7 @@ static const luaL_Reg openers[] = {
     {"silk.core.gc", silk_lapi_gc},
     {"silk.core.frontier", silk_lapi_frontier},
     {"silk.core.sitemap", silk_lapi_sitemap},
+    {"silk.core.jsonl", silk_lapi_jsonl},
     {NULL, NULL},
 };
 

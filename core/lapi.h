@@ -25,6 +25,7 @@ int silk_lapi_profile(lua_State *L);  /* lapi_profile.c: sampling profiler, flam
 int silk_lapi_gc(lua_State *L);       /* lapi_gc.c: GC pacer stats, step, full, configure */
 int silk_lapi_frontier(lua_State *L); /* lapi_frontier.c: URL frontier (memory, sqlite jobdir) */
 int silk_lapi_sitemap(lua_State *L);  /* lapi_sitemap.c: sitemap XML (and .xml.gz) parser */
+int silk_lapi_jsonl(lua_State *L);    /* lapi_jsonl.c: the item sinks' JSON text */
 
 /* Registers every opener above in package.preload. Leaves the stack as is. */
 void silk_lapi_preload(lua_State *L);

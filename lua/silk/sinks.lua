@@ -23,6 +23,8 @@
 local cjson = require("cjson").new()
 cjson.encode_sparse_array(true)
 cjson.encode_number_precision(14)
+-- cjson's text with "\/" written "/", and the same as a JSON Lines record
+local json_text, json_line = require("silk.core.jsonl").wrap(cjson.encode)
 
 local M = {}
 
@@ -107,12 +109,8 @@ end
 -- lua-cjson 2.1.0 escapes every "/" as "\/"; valid JSON, but URLs read
 -- badly. An encoded string holds no bare "/", and a literal backslash is
 -- "\\", so turning each remaining "\/" back into "/" is exact.
-local function json_text(item)
-  return (cjson.encode(item):gsub("\\/", "/"))
-end
-
 local function jsonl_encode(_, item)
-  return json_text(item) .. "\n"
+  return json_line(item)
 end
 
 local function csv_field(v)
