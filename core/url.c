@@ -320,6 +320,11 @@ static int apply_relative(CURLU *h, const char *ref)
             rc = curl_rc(curl_url_set(h, CURLUPART_FRAGMENT, r.len ? r.p : NULL, 0));
         goto done;
     }
+    /* curl: a '/' in the base's fragment passes for a path separator
+     * ("http://h/b#./" + "g" gave "http://h/b#./g"); no reference but the
+     * two above ever uses the base's fragment (WHATWG; RFC 3986 5.2.2). */
+    if ((rc = curl_rc(curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0))))
+        goto done;
     size_t ns = count_slashes(ref);
     if (ns >= 2) {
         buf_puts(&r, "//"); /* WHATWG skips any further slashes */
@@ -1026,8 +1031,9 @@ static int plain_classify(const char *base, const char *href, struct plain *u, c
     if (u->path[0] == '/')
         return 1;
     /* merge: the base's path up to its last '/' ("/" when it has none);
-     * a base with dot-segments is resolved first by curl, so take that way */
-    if (plain_has_dots(b.path, b.path_n))
+     * a base with dot-segments is resolved first by curl, and curl drops the
+     * empty segments of "//" where WHATWG keeps them: take curl's way */
+    if (plain_has_dots(b.path, b.path_n) || memmem(b.path, b.path_n, "//", 2))
         return 0;
     size_t n = b.path_n;
     while (n && b.path[n - 1] != '/')

@@ -317,7 +317,9 @@ static void test_plain_vs_curl(void)
         "http://a.com:065/", "http://a.com:65536/", "http://1.2.3/", "http://1.2.3.04/", "http://a.1/",
         "http://256.1.1.1/", "http://a.com:/", "http://a.com?x", "http://a.com#x", "http://u@a.com/",
         "https://xn--bcher-kva.de/p", "http://a.com/b;c/d", "ftp://a.com/", "http://a.com/x?q=1",
-        "http://a.com/x/", "http://1.2.3.4:65535/a", NULL,
+        "http://a.com/x/", "http://1.2.3.4:65535/a", "http://a.com/b#./", "http://a.com/b?x=/y#/z",
+        "http://a.com//x/y",
+        NULL,
     };
     static const char *hrefs[] = {
         "p4909.html", "/c04/p1604.html", "../index.html", "../c13/p2873.html#reviews", "#top", "#",

@@ -3,7 +3,9 @@
  *
  * Input: "base\nhref" (no newline: href alone). Checks, beyond "no crash,
  * no leak": every join result joins to itself, canonical() is idempotent and
- * accepts every join result, and host_key() agrees with parse().
+ * accepts every join result, and host_key() agrees with parse(); resolve()
+ * gives what join, canonical and host give; and where the plain path
+ * answers, its string is the one serialised from curl's parts.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,12 +15,52 @@
 #include <curl/curl.h>
 
 #include "url.h"
+#include "url_int.h"
 
 static void check(int cond, const char *what, const char *a, const char *b)
 {
     if (!cond) {
         fprintf(stderr, "fuzz_url: %s\n  input:  %s\n  output: %s\n", what, a, b ? b : "(null)");
         abort();
+    }
+}
+
+/* The URL of parts as url.c serialises it (the plain path never has userinfo). */
+static void serialised(const struct silk_url_parts *p, int fragment, char *out, size_t size)
+{
+    int dflt = strcmp(p->scheme, "https") == 0 ? 443 : 80;
+    char port[16] = "";
+    if (p->port != dflt)
+        snprintf(port, sizeof port, ":%d", p->port);
+    snprintf(out, size, "%s://%s%s%s%s%s%s%s", p->scheme, p->host, port, p->path,
+             p->query ? "?" : "", p->query ? p->query : "", fragment && p->fragment ? "#" : "",
+             fragment && p->fragment ? p->fragment : "");
+}
+
+static void plain_vs_curl(const char *base, const char *href)
+{
+    static const int modes[] = {0, SILK_URL_MODE_CANON | SILK_URL_MODE_SORT};
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        for (int frag = 0; frag < 2; frag++) {
+            char *s = NULL;
+            int rc = -100;
+            if (!silk_url_plain_string(base, href, modes[m], frag, &s, &rc))
+                return;                       /* outside the plain class */
+            struct silk_url_parts p;
+            int crc = silk_url_curl_parts(base, href, modes[m], &p);
+            check(rc == crc, "plain and curl paths disagree on success", href, s);
+            if (!rc && !p.user && !p.password) {
+                size_t size = strlen(s) + 64;
+                char *want = malloc(size);
+                if (want) {
+                    serialised(&p, frag, want, size);
+                    check(strcmp(s, want) == 0, "plain string differs from curl's parts", s, want);
+                    free(want);
+                }
+            }
+            silk_url_parts_free(&p);
+            free(s);
+        }
     }
 }
 
@@ -57,6 +99,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(silk_url_parse(out, &p) == 0 && p.path[0] == '/', "parse refuses a join result", out, NULL);
         silk_url_parts_free(&p);
     }
+    struct silk_url_resolved r;
+    if (silk_url_resolve(base, href, &r) == 0) {
+        char *host = NULL;
+        check(out && strcmp(r.url, out) == 0, "resolve's URL is not join's", href, r.url);
+        check(c1 && strcmp(r.canonical, c1) == 0, "resolve's canonical is not canonical(join)", out,
+              r.canonical);
+        check(silk_url_host(out, &host) == 0 && strcmp(r.host, host) == 0,
+              "resolve's host is not host(join)", out, r.host);
+        free(host);
+        silk_url_resolved_free(&r);
+    } else {
+        check(!r.url && !r.canonical && !r.host, "resolve failed and left strings", href, NULL);
+    }
+    plain_vs_curl(base, href);
     free(out);
     free(again);
     free(c1);

@@ -11,6 +11,15 @@ describe("silk.core.url.join", function()
     assert.equal("http://a.com/b/c/g/h", url.join(BASE, "g/./h"))
   end)
 
+  it("ignores a '/' in the base's fragment (libcurl took it for the path)", function()
+    for _, base in ipairs{ "http://a.com/b#./", "http://A.com/b#./" } do  -- plain, then curl path
+      assert.equal("http://a.com/g", url.join(base, "g"))
+      assert.equal("http://a.com/b?q", url.join(base, "?q"))
+      assert.equal("http://a.com/b#x", url.join(base, "#x"))
+      assert.equal("http://a.com/b", url.join(base, ""))
+    end
+  end)
+
   it("keeps the base's path for query-only and fragment-only references", function()
     assert.equal("http://a.com/b/c/d;p?y", url.join(BASE, "?y"))
     assert.equal("http://a.com/b/c/d;p?q#s", url.join(BASE, "#s"))
