@@ -35,6 +35,9 @@ struct silk_engine {
     silk_tlist runq;              /* runnable tasks, FIFO */
     silk_tlist sliced;            /* runnable tasks that used up their slice: they go
                                    * behind what the next poll wakes */
+    silk_tlist woken;             /* runnable tasks woken inside the event batch in
+                                   * progress; empty outside one (silk_task_batch_end) */
+    int batch;                    /* 1 inside an event batch (task.c) */
     silk_task *current;           /* the task inside lua_resume, or NULL */
     silk_task *main;              /* the main task while it lives */
     uint64_t next_id;

@@ -45,6 +45,7 @@
 #include "engine.h"
 #include "fetch.h"
 #include "silk_config.h"
+#include "task.h"
 #include "track.h"
 
 #define XFER_MAGIC 0x7366786cu          /* "sfxl" */
@@ -1333,10 +1334,16 @@ done:
     pump(f);                            /* the slot x held may start a queued transfer */
 }
 
+/* Completes the transfers curl has finished. Their tasks run when the
+ * drain is over (an event batch): every message has been read and every
+ * finished handle taken out of the multi handle and pooled by then, so a
+ * task may start or cancel transfers freely; curl has returned, so none of
+ * this happens inside a curl callback. */
 static void drain_done(silk_fetch *f)
 {
     CURLMsg *m;
     int left;
+    silk_task_batch_begin(f->e);
     while ((m = curl_multi_info_read(f->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -1347,6 +1354,7 @@ static void drain_done(silk_fetch *f)
         if (x && x->magic == XFER_MAGIC && x->state == X_ACTIVE)
             finish_attempt(x, rc);
     }
+    silk_task_batch_end(f->e);
 }
 
 /* --- the loop glue -------------------------------------------------------- */

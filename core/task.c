@@ -4,11 +4,14 @@
  * See task.h for the contract and task_int.h for the record.
  *
  * Invariants:
- *  - a live task is on e->all, and on exactly one of: e->runq (RUNNABLE),
- *    nothing (RUNNING, exactly e->current), its wait (WAITING);
+ *  - a live task is on e->all, and on exactly one of: e->runq, e->sliced
+ *    or e->woken (RUNNABLE), nothing (RUNNING, exactly e->current), its
+ *    wait (WAITING);
  *  - a live task's coroutine and handle are anchored in the anchors table;
- *  - only task_resume() calls lua_resume, and only from the scheduler
- *    (silk_task_run, called from the loop's prepare phase);
+ *  - only task_resume() calls lua_resume, and only from the scheduler:
+ *    silk_task_run (the loop's prepare phase) or silk_task_batch_end (the
+ *    end of an event batch, in the loop callback that ran it);
+ *  - e->woken is empty between event batches (batch_end empties it);
  *  - a WAITING task has a cancel function or none, and its deadline timer
  *    is armed iff one of the frames that may interrupt the wait has a
  *    deadline.
@@ -157,8 +160,10 @@ static void set_state(silk_task *t, silk_task_state s)
     silk_engine *e = t->e;
     if (t->state == s)
         return;
-    if (t->state == SILK_TASK_RUNNABLE)
-        runq_remove(t->preempted ? &e->sliced : &e->runq, t);
+    if (t->state == SILK_TASK_RUNNABLE) {
+        runq_remove(t->preempted ? &e->sliced : t->batched ? &e->woken : &e->runq, t);
+        t->batched = 0;
+    }
     if (t->counted != TASK_SLOT_NONE)
         e->ntasks[t->counted]--;
     t->counted = s == SILK_TASK_RUNNABLE  ? TASK_SLOT_RUNNABLE
@@ -168,7 +173,10 @@ static void set_state(silk_task *t, silk_task_state s)
     if (t->counted != TASK_SLOT_NONE)
         e->ntasks[t->counted]++;
     t->state = s;
-    if (s == SILK_TASK_RUNNABLE) {
+    if (s == SILK_TASK_RUNNABLE && e->batch) {
+        t->batched = 1;
+        runq_push(&e->woken, t);          /* resumed by silk_task_batch_end, soon */
+    } else if (s == SILK_TASK_RUNNABLE) {
         runq_push(&e->runq, t);
         silk_engine_kick(e);
     }
@@ -1045,6 +1053,42 @@ int silk_task_run(silk_engine *e, double budget)
             break;
     }
     return e->runq.n + e->sliced.n;
+}
+
+/* An event batch resumes the tasks it woke as soon as its source is done
+ * with them, instead of leaving them for the next prepare phase: behind
+ * that phase is the rest of the poll's events (hundreds of completions at
+ * a thousand transfers in flight) and the run budget, which made a woken
+ * task wait tens of milliseconds. Why this is safe:
+ *  - the source calls batch_end from its loop callback after the foreign
+ *    library has returned (fetch.c: after curl_multi_socket_action and the
+ *    drain of finished transfers), so a resumed task may start, cancel or
+ *    free anything the source owns, as from the prepare phase;
+ *  - batches are never nested and never inside a task (asserted): loop
+ *    callbacks do not run while a task runs;
+ *  - a task woken in the batch and then cancelled by one resumed before it
+ *    is RUNNABLE, not waiting: it still gets its wake values, and the
+ *    interruption at its next wait, as when the prepare phase runs it;
+ *  - each resume is bounded like any other (time slice, deadlines through
+ *    the profiler tick); a task sliced here goes behind the next poll;
+ *  - fairness: tasks woken by I/O run ahead of those already runnable,
+ *    which keep their order and get the prepare phase's budget in every
+ *    loop iteration, so none starves. The loop polls again once every
+ *    event of the poll has been handled, with or without batches. */
+void silk_task_batch_begin(silk_engine *e)
+{
+    assert(!e->batch && !e->current);
+    e->batch = 1;
+}
+
+void silk_task_batch_end(silk_engine *e)
+{
+    assert(e->batch && !e->current);
+    e->batch = 0;                         /* wakes by the tasks below go to the run queue */
+    for (silk_task *t; (t = e->woken.head);) {
+        task_resume(e, t);
+        silk_gcpace_assist(e->gc);
+    }
 }
 
 int silk_task_live(silk_engine *e)

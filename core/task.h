@@ -6,7 +6,9 @@
  * task (lua_yield) after recording what it waits on; the module that owns the
  * event (a timer here, a transfer in fetch.c, a parse job in html.c) wakes it
  * with silk_task_wake(), and the scheduler resumes it from the loop's prepare
- * phase. Nothing is ever resumed from inside another callback.
+ * phase, or, when the wake happened inside an event batch, at the end of
+ * that batch. Nothing is ever resumed from inside a foreign library's
+ * callback.
  *
  * Cancellation and deadlines are "cancel frames" (Trio's cancel scopes): the
  * task itself is frame 0 (its timeout and task:cancel), and with_timeout and
@@ -81,8 +83,18 @@ int silk_task_wait(lua_State *L, silk_wait_reason reason, const char *what,
 
 /* Wakes a waiting task with the `nvalues` values the caller pushed onto
  * silk_task_thread(t); those become the wait's results. Safe from any loop
- * callback; the task runs later, from the scheduler. */
+ * callback; the task runs later, from the scheduler (at the end of the event
+ * batch when woken inside one). */
 void silk_task_wake(silk_task *t, int nvalues);
+
+/* An event batch, for event sources (fetch.c): a loop callback brackets the
+ * part of its work that wakes tasks with begin/end, and end resumes the
+ * tasks woken in between, in wake order, before it returns: their latency
+ * is the batch's, not a whole loop iteration's. Call end only where a
+ * resumed task may do anything (start or cancel the source's operations):
+ * outside every foreign library's callback. Not from a task, not nested. */
+void silk_task_batch_begin(silk_engine *e);
+void silk_task_batch_end(silk_engine *e);
 
 /* Pushes onto L a Lua function that calls the C function `fn` and raises the
  * interruption when the wait it made was interrupted. Every waiting

@@ -45,6 +45,7 @@ struct silk_task {
     unsigned wait_shield : 1;     /* no frame interrupts the wait (scope teardown) */
     unsigned kill : 1;            /* preempt.c: end it at its current yield */
     unsigned preempted : 1;       /* preempt.c: yielded by the time slicer */
+    unsigned batched : 1;         /* RUNNABLE on e->woken (woken inside an event batch) */
     unsigned ticks : 2;           /* preempt.c: profiler ticks in this resume (saturates at 3) */
     unsigned observed : 1;        /* its failure was seen by a joiner */
     unsigned unobserved : 1;      /* counted in e->unobserved_failures */

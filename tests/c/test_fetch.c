@@ -1,7 +1,8 @@
 /*
  * test_fetch.c -- core/fetch.c against tests/lib/badserver.py on 127.0.0.1,
  * without Lua: a bare libev loop stands in for the engine (this file defines
- * the two engine functions fetch.c uses, so engine.c is not linked in).
+ * the engine functions fetch.c uses, so engine.c is not linked in, and the
+ * task scheduler's event batch, a no-op here: callbacks wake no task).
  *
  * libuv-style: every case counts its callbacks, and the file ends by
  * asserting that nothing is open (transfers, easy handles, buffers, sockets).
@@ -23,6 +24,7 @@
 
 #include "engine.h"
 #include "fetch.h"
+#include "task.h"
 #include "track.h"
 
 /* --- the stand-in engine --------------------------------------------------- */
@@ -34,6 +36,8 @@ const silk_engine_options *silk_engine_opts(silk_engine *e)
     static silk_engine_options o;     /* max_fds 0: raise to the hard limit */
     return &o;
 }
+void silk_task_batch_begin(silk_engine *e) {}
+void silk_task_batch_end(silk_engine *e) {}
 double silk_now(void)
 {
     struct timespec ts;

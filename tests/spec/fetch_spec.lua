@@ -296,6 +296,42 @@ describe("per-host limits", function()
   end)
 end)
 
+describe("tasks woken by their fetch", function()
+  -- a task runs as soon as the socket event that completed its transfer
+  -- has been handled, in the same loop callback, before the other events
+  -- of the poll: from there it may start fetches and cancel other tasks,
+  -- whose transfers may be in flight or may have completed in the same poll
+  after_each(function() F.configure{ max_per_host = 16, max_total = 1024 } end)
+
+  it("start fetches and cancel others' at once, leaving nothing behind", function()
+    F.configure{ max_per_host = 256 }
+    local n, tasks, got, cancelled = 200, {}, 0, 0
+    for i = 1, n do
+      tasks[i] = silk.spawn(function()
+        local first = assert(fetch(web.url .. "/index.html?woken"))
+        -- 7 is prime to 200: every task cancels exactly one other, never itself
+        tasks[i * 7 % n + 1]:cancel("by a sibling")
+        local second = assert(fetch(web.url .. "/index.html?woken"))
+        return first.status, second.status
+      end)
+    end
+    for i = 1, n do
+      local ok, a, b = tasks[i]:join()
+      if ok then
+        assert.same({ 200, 200 }, { a, b })
+        got = got + 1
+      else
+        assert.equal("cancelled", a.kind, tostring(a))
+        cancelled = cancelled + 1
+      end
+    end
+    -- the first task to get its response cancels one still fetching
+    assert.is_true(cancelled >= 1 and got + cancelled == n)
+    local st = F.stats()
+    assert.same({ 0, 0, 0 }, { st.in_flight, st.easy_live, st.transfers })
+  end)
+end)
+
 describe("res:text()", function()
   local json = require("cjson")
   local texts
