@@ -68,6 +68,7 @@ struct silk_fetch_xfer {
     silk_fetch_xfer *qnext, *qprev;     /* host queue, or f->posted */
     host *host;                         /* while QUEUED or ACTIVE */
     CURL *easy;                         /* while ACTIVE */
+    int easy_plain;                     /* easy was set up for a plain request (plain()) */
     silk_fetch_cb cb;
     void *ud;
 
@@ -134,6 +135,14 @@ struct session {
     session *next;
 };
 
+/* An idle easy handle. plain: its options are exactly those of a plain
+ * request (see plain()) but for the per-transfer ones, so a plain request
+ * sets only those; any other handle was curl_easy_reset. */
+typedef struct pooled {
+    CURL *e;
+    int plain;
+} pooled;
+
 typedef struct sockw {
     ev_io io;
     silk_fetch *f;
@@ -152,7 +161,7 @@ struct silk_fetch {
     long nhosts;
     host *ring;                         /* head of the ready ring */
     long active_total;
-    CURL **pool;
+    pooled *pool;
     int npool;
     session *sessions;
     sockw *watchers;
@@ -401,21 +410,36 @@ static void queue_unlink(silk_fetch_xfer *x)
 
 /* --- the easy-handle pool ------------------------------------------------- */
 
-static CURL *pool_get(silk_fetch *f)
+/* A handle and, in *plain, whether it is set up for plain requests. */
+static CURL *pool_get(silk_fetch *f, int *plain)
 {
-    CURL *e = f->npool ? f->pool[--f->npool] : curl_easy_init();
+    CURL *e = NULL;
+    *plain = 0;
+    if (f->npool) {
+        f->npool--;
+        e = f->pool[f->npool].e;
+        *plain = f->pool[f->npool].plain;
+    } else {
+        e = curl_easy_init();
+    }
     if (e)
         silk_track_acquire(SILK_RES_CURL_EASY);
     return e;
 }
 
-/* Takes back a handle that is not in the multi handle. */
-static void pool_put(silk_fetch *f, CURL *e)
+/* Takes back a handle that is not in the multi handle; plain: it was set
+ * up for a plain request, so it keeps its options (curl keeps options
+ * across transfers of a handle: that is what makes reuse without a reset
+ * legal), else it is reset. */
+static void pool_put(silk_fetch *f, CURL *e, int plain)
 {
     silk_track_release(SILK_RES_CURL_EASY);
     if (f->npool < f->cfg.pool_max) {
-        curl_easy_reset(e);
-        f->pool[f->npool++] = e;
+        if (!plain)
+            curl_easy_reset(e);
+        f->pool[f->npool].e = e;
+        f->pool[f->npool].plain = plain;
+        f->npool++;
     } else {
         curl_easy_cleanup(e);
     }
@@ -846,7 +870,22 @@ static int skip_header(silk_fetch_xfer *x, const char *line)
     return 0;
 }
 
-static int setup_easy(silk_fetch_xfer *x, CURL *e)
+/* A plain request (most of a crawl's): a GET without body, proxy,
+ * session, CA file, TLS or HTTP/2 override or address guard. A handle set
+ * up for one needs only the per-transfer options for the next one, which
+ * saves curl_easy_reset and some thirty setopts per request. */
+static int plain(const silk_fetch_xfer *x)
+{
+    const silk_fetch_req *o = &x->opt;
+    return strcmp(x->method, "GET") == 0 && !x->body && !(x->proxy && *x->proxy) && !x->sess &&
+           !x->ca_file && !o->insecure && o->http2 == SILK_HTTP2_AUTO && !o->block_private;
+}
+
+/* Sets e up for x; e_plain: e is already set up for a plain request. A
+ * handle that is not, is fresh or reset, or set up for a plain request:
+ * every option set below for a plain request is set again for any other,
+ * so no option of a previous request survives. */
+static int setup_easy(silk_fetch_xfer *x, CURL *e, int e_plain)
 {
     silk_fetch *f = x->f;
     const silk_fetch_req *o = &x->opt;
@@ -864,31 +903,36 @@ static int setup_easy(silk_fetch_xfer *x, CURL *e)
     }
 
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+    /* per transfer */
     SET(CURLOPT_URL, x->url);
     SET(CURLOPT_PRIVATE, (void *)x);
+    SET(CURLOPT_WRITEDATA, (void *)x);
+    SET(CURLOPT_HEADERDATA, (void *)x);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)x);
+    SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout > 0 ? o->timeout * 1000 : 0));
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout > 0 ? o->connect_timeout * 1000 : 0));
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);  /* early no on a long Content-Length */
+    SET(CURLOPT_USERAGENT, x->ua);
+    SET(CURLOPT_HTTPHEADER, x->slist);
+    x->easy_plain = plain(x);
+    if (e_plain && x->easy_plain)
+        goto done;
+
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_ACCEPT_ENCODING, "");           /* every decoder this libcurl has */
     SET(CURLOPT_WRITEFUNCTION, on_write);
-    SET(CURLOPT_WRITEDATA, (void *)x);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, (void *)x);
-    SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
-    SET(CURLOPT_OPENSOCKETDATA, (void *)x);
     if (o->block_private) {
         SET(CURLOPT_PREREQFUNCTION, on_prereq);
         SET(CURLOPT_PREREQDATA, (void *)x);
     }
     SET(CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
     SET(CURLOPT_CLOSESOCKETDATA, (void *)f);
-    SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout > 0 ? o->timeout * 1000 : 0));
-    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout > 0 ? o->connect_timeout * 1000 : 0));
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);  /* early no on a long Content-Length */
-    SET(CURLOPT_USERAGENT, x->ua);
-    SET(CURLOPT_HTTPHEADER, x->slist);
     SET(CURLOPT_PROXY, x->proxy ? x->proxy : "");
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_SHARE, x->sess ? x->sess->sh : NULL);
@@ -922,6 +966,7 @@ static int setup_easy(silk_fetch_xfer *x, CURL *e)
             SET(CURLOPT_POSTFIELDS, x->body ? x->body : "");
         }
     }
+done:
 #undef SET
     return rc == CURLE_OK ? 0 : -1;
 }
@@ -933,7 +978,7 @@ static void easy_back(silk_fetch_xfer *x)
 {
     CURL *e = x->easy;
     x->easy = NULL;
-    pool_put(x->f, e);
+    pool_put(x->f, e, x->easy_plain);
 }
 
 static void release_slot(silk_fetch_xfer *x)
@@ -953,7 +998,8 @@ static void pump(silk_fetch *f);
 static void start_attempt(silk_fetch_xfer *x)
 {
     silk_fetch *f = x->f;
-    CURL *e = pool_get(f);
+    int e_plain;
+    CURL *e = pool_get(f, &e_plain);
     if (!e) {
         set_msg(x, "out of memory (curl_easy_init)");
         release_slot(x);
@@ -962,9 +1008,9 @@ static void start_attempt(silk_fetch_xfer *x)
     }
     reset_response(x);
     x->easy = e;
-    if (setup_easy(x, e) != 0 || curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+    if (setup_easy(x, e, e_plain) != 0 || curl_multi_add_handle(f->multi, e) != CURLM_OK) {
         x->easy = NULL;
-        pool_put(f, e);
+        pool_put(f, e, 0);
         set_msg(x, "could not set up the transfer");
         release_slot(x);
         post(x, SILK_FETCH_PROTOCOL);
@@ -1537,8 +1583,8 @@ int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c, char *err, s
     }
     if (c->pool_max > 0 && c->pool_max != f->cfg.pool_max) {
         while (f->npool > c->pool_max)
-            curl_easy_cleanup(f->pool[--f->npool]);
-        CURL **np = realloc(f->pool, (size_t)c->pool_max * sizeof *np);
+            curl_easy_cleanup(f->pool[--f->npool].e);
+        pooled *np = realloc(f->pool, (size_t)c->pool_max * sizeof *np);
         if (!np) {
             snprintf(err, errsz, "out of memory");
             return SILK_FETCH_ENOMEM;
@@ -1644,7 +1690,7 @@ void silk_fetch_shutdown(silk_engine *e)
     while (f->watchers)
         watcher_free(f, f->watchers);
     while (f->npool)
-        curl_easy_cleanup(f->pool[--f->npool]);
+        curl_easy_cleanup(f->pool[--f->npool].e);
     free(f->pool);
     while (f->sessions) {
         session *s = f->sessions;

@@ -227,6 +227,28 @@ describe("fetch requests", function()
     assert.same({ "a", "b" }, many)
   end)
 
+  it("carries nothing of one request into the next on a reused easy handle", function()
+    -- one task fetching in turn reuses one pooled handle: a plain GET after
+    -- each kind of request must go out as a plain GET, and the other way round
+    local plain = function()
+      local e = echo{}
+      assert.same({ "GET", "", "silk/" }, { e.method, e.body, header(e, "user-agent"):sub(1, 5) })
+      assert.is_nil(header(e, "x-one"))
+      assert.is_nil(header(e, "cookie"))
+    end
+    plain()
+    assert.equal("PATCH", echo{ method = "PATCH", body = "payload", headers = { ["X-One"] = "1" } }.method)
+    plain()
+    assert.equal("HEAD", assert(fetch{ url = bad.url .. "/echo", method = "HEAD" }).method)
+    plain()
+    assert(fetch{ url = bad.url .. "/echo", session = "reuse", headers = { Cookie = "c=1" } })
+    plain()
+    assert.equal("DELETE", echo{ method = "DELETE" }.method)
+    plain()
+    assert.equal("", echo{ user_agent = "" }.body)
+    plain()
+  end)
+
   it("encodes form and json bodies", function()
     local e = echo{ form = { q = "a b&c", lang = "é" } }
     assert.equal("POST", e.method)
