@@ -1380,16 +1380,20 @@ done:
     pump(f);                            /* the slot x held may start a queued transfer */
 }
 
-/* Completes the transfers curl has finished. Their tasks run when the
- * drain is over (an event batch): every message has been read and every
- * finished handle taken out of the multi handle and pooled by then, so a
- * task may start or cancel transfers freely; curl has returned, so none of
- * this happens inside a curl callback. */
+/* Completes the transfers curl has finished, one message at a time, each
+ * an event batch of its own: the task of a completed transfer runs before
+ * the next message is read (a single socket_action may finish dozens of
+ * transfers at ten thousand in flight, and their tasks would otherwise wait
+ * for all the others' responses and resumes). That is safe here: curl has
+ * returned, so no curl callback is on the stack; the finished handle is out
+ * of the multi handle and pooled before its task runs; a task that cancels
+ * a transfer whose message is still queued removes that message with the
+ * handle (curl_multi_remove_handle does), so it is never read; and a
+ * transfer is completed only while X_ACTIVE. */
 static void drain_done(silk_fetch *f)
 {
     CURLMsg *m;
     int left;
-    silk_task_batch_begin(f->e);
     while ((m = curl_multi_info_read(f->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -1397,10 +1401,12 @@ static void drain_done(silk_fetch *f)
         CURLcode rc = m->data.result;
         silk_fetch_xfer *x = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
-        if (x && x->magic == XFER_MAGIC && x->state == X_ACTIVE)
-            finish_attempt(x, rc);
+        if (!x || x->magic != XFER_MAGIC || x->state != X_ACTIVE)
+            continue;
+        silk_task_batch_begin(f->e);
+        finish_attempt(x, rc);
+        silk_task_batch_end(f->e);
     }
-    silk_task_batch_end(f->e);
 }
 
 /* --- the loop glue -------------------------------------------------------- */
