@@ -16,7 +16,9 @@
  *   (case-insensitive keys, multiple values joined by ", "), body,
  *   http_version, remote_ip, size, wire_size, attempts, timings = {dns,
  *   connect, tls, ttfb, total, queued, done_at} } with methods
- *   res:header(name) -> string | nil, res:headers_all(name) -> {values},
+ *   res:header(name) -> string | nil, res:headers_all(name) -> {values}
+ *   (from res._header_list = {name, value, ...}: lowercase names in
+ *   arrival order; silk.httpcache stores and rebuilds it),
  *   res:text([default_charset]) -> utf8_string, charset, source.
  *   err.kind: timeout cancelled dns connect tls reset too_large
  *   redirect_loop blocked protocol http invalid; err.url, err.status; kind
@@ -333,11 +335,17 @@ static void parse_request(lua_State *L, silk_fetch_req *r, const char **hdrs)
 
 /* --- results --------------------------------------------------------------- */
 
+/* Pushes the header list { name1, value1, name2, value2, ... } (lowercase
+ * names, in arrival order: res:headers_all() reads it) and above it
+ * res.headers (lowercase name -> value, repeated names joined by ", "). Two
+ * tables per response whatever the headers; a table per name was a third of
+ * the cost of a response. */
 static void push_headers(lua_State *L, const silk_fetch_result *res)
 {
     char name[256];
-    lua_createtable(L, 0, res->nheaders);          /* headers: lower name -> joined */
-    lua_createtable(L, 0, res->nheaders);          /* all: lower name -> {values} */
+    lua_createtable(L, 2 * res->nheaders, 0);
+    lua_createtable(L, 0, res->nheaders);
+    int list = lua_gettop(L) - 1, map = list + 1;
     for (int i = 0; i < res->nheaders; i++) {
         const silk_fetch_header *h = &res->headers[i];
         size_t nl = h->name_len < sizeof name ? h->name_len : sizeof name - 1;
@@ -345,37 +353,27 @@ static void push_headers(lua_State *L, const silk_fetch_result *res)
             char c = h->name[k];
             name[k] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
         }
-        lua_pushlstring(L, name, nl);
-        lua_rawget(L, -2);
+        lua_pushlstring(L, name, nl);                       /* name */
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, list, 2 * i + 1);
+        lua_pushlstring(L, h->value, h->value_len);         /* name value */
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, list, 2 * i + 2);
+        lua_pushvalue(L, -2);
+        lua_rawget(L, map);                                 /* name value seen */
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
-            lua_createtable(L, 1, 0);
-            lua_pushlstring(L, name, nl);
-            lua_pushvalue(L, -2);
-            lua_rawset(L, -4);
-        }
-        lua_pushlstring(L, h->value, h->value_len);
-        lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
-        lua_pop(L, 1);
-
-        lua_pushlstring(L, name, nl);
-        lua_rawget(L, -3);
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushlstring(L, name, nl);
-            lua_pushlstring(L, h->value, h->value_len);
         } else {
-            lua_pushlstring(L, name, nl);
-            lua_insert(L, -2);
             lua_pushliteral(L, ", ");
-            lua_pushlstring(L, h->value, h->value_len);
-            lua_concat(L, 3);
+            lua_pushvalue(L, -3);
+            lua_concat(L, 3);                               /* name value joined */
+            lua_replace(L, -2);
         }
-        lua_rawset(L, -4);
+        lua_rawset(L, map);
     }
     lua_pushlightuserdata(L, (void *)&headers_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_setmetatable(L, -3);
+    lua_setmetatable(L, map);
 }
 
 static void setnum(lua_State *L, const char *k, double v)
@@ -405,8 +403,8 @@ static void push_response(lua_State *L, const silk_fetch_result *res)
     }
     lua_setfield(L, -2, "redirects");
     push_headers(L, res);
-    lua_setfield(L, -3, "_headers_all");
-    lua_setfield(L, -2, "headers");
+    lua_setfield(L, -3, "headers");
+    lua_setfield(L, -2, "_header_list");
     lua_pushlstring(L, res->body, res->body_len);
     lua_setfield(L, -2, "body");
     setstr(L, "http_version", res->http_version);
@@ -505,19 +503,18 @@ static int res_header(lua_State *L)
 static int res_headers_all(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "_headers_all");
+    lua_getfield(L, 1, "_header_list");
+    int list = lua_gettop(L), n = lua_istable(L, list) ? (int)lua_objlen(L, list) : 0;
     push_lower(L, 2);
-    lua_rawget(L, -2);
-    if (lua_isnil(L, -1)) {
-        lua_newtable(L);
-        return 1;
-    }
-    /* a copy: the caller may modify it */
-    int src = lua_gettop(L), n = (int)lua_objlen(L, src);
-    lua_createtable(L, n, 0);
-    for (int i = 1; i <= n; i++) {
-        lua_rawgeti(L, src, i);
-        lua_rawseti(L, -2, i);
+    int name = lua_gettop(L), k = 0;
+    lua_newtable(L);
+    for (int i = 1; i < n; i += 2) {
+        lua_rawgeti(L, list, i);
+        if (lua_rawequal(L, -1, name)) {
+            lua_rawgeti(L, list, i + 1);
+            lua_rawseti(L, -3, ++k);
+        }
+        lua_pop(L, 1);
     }
     return 1;
 }

@@ -66,17 +66,17 @@ function Cache:get(url)
   end
   self.hits = self.hits + 1
   local pairs_ = cjson.decode(row[4])
-  local headers, all = setmetatable({}, headers_meta), {}
+  local headers, list = setmetatable({}, headers_meta), {}
   for _, kv in ipairs(pairs_) do
     local k = kv[1]:lower()
     headers[k] = headers[k] and (headers[k] .. ", " .. kv[2]) or kv[2]
-    all[k] = all[k] or {}
-    table.insert(all[k], kv[2])
+    list[#list + 1] = k
+    list[#list + 1] = kv[2]
   end
   local body = unhex(row[5])
   return setmetatable({
     status = tonumber(row[2]), url = row[1], method = "GET", redirects = {}, headers = headers,
-    _headers_all = all, body = body, http_version = row[3], remote_ip = "", size = #body,
+    _header_list = list, body = body, http_version = row[3], remote_ip = "", size = #body,
     wire_size = 0, attempts = 1, from_cache = true,
     timings = { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, queued = 0, done_at = 0 },
   }, fetch.response_meta)
@@ -84,10 +84,8 @@ end
 
 function Cache:put(url, res)
   if res.status >= 400 then return end
-  local list = {}
-  for k, values in pairs(res._headers_all or {}) do
-    for _, v in ipairs(values) do list[#list + 1] = { k, v } end
-  end
+  local list, hl = {}, res._header_list or {}
+  for i = 1, #hl - 1, 2 do list[#list + 1] = { hl[i], hl[i + 1] } end
   exec(self.con, ("INSERT OR REPLACE INTO responses VALUES (%s, %s, %d, %s, %s, %s, %f)"):format(
     quote(url), quote(res.url), res.status, quote(res.http_version or ""), quote(cjson.encode(list)),
     quote(hex(res.body)), os.time()))
