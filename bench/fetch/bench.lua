@@ -16,6 +16,10 @@
 --              own cost (lua_resume and fetch's return path)
 -- and per_iteration: completions per loop iteration (the size of the bursts
 -- the queue is made of).
+-- cpu_us_per_request: this process's user+system CPU time over the run
+-- (from /proc/self/stat, 10 ms ticks) per completed request, and its split
+-- (user_us, sys_us): a figure that the other jobs of a shared machine
+-- disturb less than requests/s.
 -- Burst mode: starts CONNS fetches at once (URL should hold them, e.g. an
 -- echo_sleep location), waits for all, reports errors, overhead and the peak
 -- RSS (VmHWM) growth per in-flight fetch.
@@ -34,6 +38,17 @@ local function vm(field)
     local v = line:match("^" .. field .. ":%s+(%d+)")
     if v then return tonumber(v) end
   end
+end
+
+-- utime and stime of this process, in seconds (fields 14 and 15 of
+-- /proc/self/stat, counted after the parenthesised command name)
+local function cpu()
+  local f = assert(io.open("/proc/self/stat"))
+  local stat = f:read("*a")
+  f:close()
+  local fields = {}
+  for v in stat:match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = v end
+  return tonumber(fields[12]) / 100, tonumber(fields[13]) / 100
 end
 
 local lat, queue, resume, n, errors, bytes = {}, {}, {}, 0, {}, 0
@@ -55,6 +70,7 @@ local function pct(sorted, p)
 end
 
 local rss0 = vm("VmRSS")
+local user0, sys0 = cpu()
 local t0, it0 = now(), E.iteration()
 if mode == "burst" then
   silk.scope(function(s)
@@ -71,6 +87,7 @@ else
   end)
 end
 local elapsed, iterations = now() - t0, E.iteration() - it0
+local user1, sys1 = cpu()
 local function dist(v)
   table.sort(v)
   return { p50 = pct(v, 0.50), p99 = pct(v, 0.99), max = pct(v, 1) }
@@ -80,6 +97,9 @@ local out = {
   rps = n / elapsed, mbytes = bytes / 1e6, errors = errors,
   overhead_us = dist(lat), queue_us = dist(queue), resume_us = dist(resume),
   per_iteration = n / math.max(iterations, 1),
+  cpu_us_per_request = ((user1 - user0) + (sys1 - sys0)) / math.max(n, 1) * 1e6,
+  user_us = (user1 - user0) / math.max(n, 1) * 1e6,
+  sys_us = (sys1 - sys0) / math.max(n, 1) * 1e6,
 }
 if mode == "burst" then
   out.rss_kb_before = rss0
