@@ -27,10 +27,6 @@
 
 static const char engine_key = 0;   /* registry: light userdata -> the engine */
 
-/* How long one prepare phase may resume tasks before the loop gets to poll:
- * bounds how late a timer or an I/O event can be seen while tasks keep the
- * CPU busy. */
-#define SCHED_BUDGET 0.002
 
 double silk_now(void)
 {
@@ -148,7 +144,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     silk_engine *e = container_of(w, silk_engine, sched_prepare);
     silk_gcpace_slice(e->gc);             /* no-op unless GC work is due */
-    if (silk_task_run(e, SCHED_BUDGET) > 0)
+    if (silk_task_run(e, SILK_SCHED_BUDGET) > 0)
         return;                           /* the idle watcher keeps the poll from blocking */
     if (ev_is_active(&e->sched_idle))
         ev_idle_stop(loop, &e->sched_idle);

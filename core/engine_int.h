@@ -38,6 +38,8 @@ struct silk_engine {
     silk_tlist woken;             /* runnable tasks woken inside the event batch in
                                    * progress; empty outside one (silk_task_batch_end) */
     int batch;                    /* 1 inside an event batch (task.c) */
+    unsigned batch_iteration;     /* the loop iteration of the last batch's end */
+    double batch_since;           /* when that iteration's first batch ended */
     silk_task *current;           /* the task inside lua_resume, or NULL */
     silk_task *main;              /* the main task while it lives */
     uint64_t next_id;
@@ -62,6 +64,11 @@ struct silk_engine {
     int exit_code;                /* asked for by the script (silk test) */
     struct silk_gcpace *gc;       /* the GC pacer (gcpace.c), NULL when disabled */
 };
+
+/* How long the tasks may run per loop iteration, in the prepare phase and
+ * again at the ends of event batches: bounds how late a timer or an I/O
+ * event is seen while tasks keep the CPU busy. */
+#define SILK_SCHED_BUDGET 0.002
 
 /* Makes sure the loop will not block while tasks are runnable (task.c calls
  * it whenever the run queue becomes non-empty). */
