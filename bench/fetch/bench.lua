@@ -16,6 +16,9 @@
 --              own cost (lua_resume and fetch's return path)
 -- and per_iteration: completions per loop iteration (the size of the bursts
 -- the queue is made of).
+-- fetch_us (steady mode): a whole fetch, call to return, as its task sees it.
+-- sleep_late_us (steady mode): how late a task sleeping 10 ms at a time
+-- wakes while the fetches run: the price the rest of the engine pays.
 -- cpu_us_per_request: this process's user+system CPU time over the run
 -- (from /proc/self/stat, 10 ms ticks) per completed request, and its split
 -- (user_us, sys_us): a figure that the other jobs of a shared machine
@@ -52,6 +55,7 @@ local function cpu()
 end
 
 local lat, queue, resume, n, errors, bytes = {}, {}, {}, 0, {}, 0
+local late, fetch_us = {}, {}
 local function record(res, err)
   local t, r = now(), resumed_at()
   if not res then
@@ -62,6 +66,7 @@ local function record(res, err)
   n = n + 1
   lat[n], queue[n], resume[n] = t - d, r - d, t - r
   bytes = bytes + res.size
+  return true
 end
 
 local function pct(sorted, p)
@@ -81,9 +86,22 @@ else
   silk.scope(function(s)
     for _ = 1, conns do
       s:spawn(function()
-        while now() < stop do record(fetch(url)) end
+        while now() < stop do
+          local t = now()
+          if record(fetch(url)) then fetch_us[#fetch_us + 1] = now() - t end
+        end
       end)
     end
+    -- what the fetch load costs the rest of the engine: a task sleeping
+    -- 10 ms at a time wakes this late (timers and the run queue wait for
+    -- the loop iteration in progress)
+    s:spawn(function()
+      while now() < stop do
+        local t = now()
+        silk.sleep(0.01)
+        late[#late + 1] = now() - t - 0.01
+      end
+    end)
   end)
 end
 local elapsed, iterations = now() - t0, E.iteration() - it0
@@ -96,6 +114,7 @@ local out = {
   mode = mode or "steady", conns = conns, requests = n, seconds = elapsed,
   rps = n / elapsed, mbytes = bytes / 1e6, errors = errors,
   overhead_us = dist(lat), queue_us = dist(queue), resume_us = dist(resume),
+  sleep_late_us = dist(late), fetch_us = dist(fetch_us),
   per_iteration = n / math.max(iterations, 1),
   cpu_us_per_request = ((user1 - user0) + (sys1 - sys0)) / math.max(n, 1) * 1e6,
   user_us = (user1 - user0) / math.max(n, 1) * 1e6,
