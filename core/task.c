@@ -1091,13 +1091,13 @@ void silk_task_batch_end(silk_engine *e)
      * iteration's batches, and go to the run queue after that: each resumed
      * task starts more work (a fetch whose response may be read within the
      * same iteration), so without a bound a saturated loop made iterations
-     * of 60-100 ms at 1 024 transfers in flight (bench/fetch), and every
+     * of 70-100 ms at 1 024 transfers in flight (bench/fetch), and every
      * timer, run-queue task and GC slice waited for them: a task sleeping
-     * 10 ms woke 124 ms late at the median instead of 52. It bought nothing
-     * for the fetches themselves there: a whole fetch took as long (67 vs
-     * 73 ms at the median), the wait only moved from the run queue to the
-     * sockets. The clock starts at the iteration's first batch (ev_now is
-     * no use: arming a timer updates it mid-iteration). */
+     * 10 ms woke 138-171 ms late at the median instead of 56-77. It bought
+     * nothing for the fetches themselves there: a whole fetch took as long
+     * (p99 261-336 ms, 223-342 before); the wait only moved from the run
+     * queue to the sockets. The clock starts at the iteration's first batch
+     * (ev_now is no use: arming a timer updates it mid-iteration). */
     unsigned iteration = ev_iteration(e->loop);
     double now = silk_now();
     if (e->batch_iteration != iteration) {

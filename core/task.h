@@ -90,7 +90,9 @@ void silk_task_wake(silk_task *t, int nvalues);
 /* An event batch, for event sources (fetch.c): a loop callback brackets the
  * part of its work that wakes tasks with begin/end, and end resumes the
  * tasks woken in between, in wake order, before it returns: their latency
- * is the batch's, not a whole loop iteration's. Call end only where a
+ * is the batch's, not a whole loop iteration's. That holds while the loop
+ * iteration's batches have run for less than the run budget; after that,
+ * end puts them on the run queue like any other wake. Call end only where a
  * resumed task may do anything (start or cancel the source's operations):
  * outside every foreign library's callback. Not from a task, not nested. */
 void silk_task_batch_begin(silk_engine *e);
