@@ -97,6 +97,27 @@ def main():
               fmt(med(ch.get("rendezvous_per_s"))),
               "%+.1f %%" % en["overhead_median_pct"] if en.get("overhead_median_pct") is not None else "–",
               fmt(med(la.get("p99_ms")))))
+    mi_ = R.get("micro") or {}
+    parts = []
+    f = mi_.get("fetch") or {}
+    if f.get("available") and f.get("vs_wrk_64"):
+        s64, s1k = f["sections"].get("silk 64", {}), f["sections"].get("silk 1024", {})
+        parts.append("fetch only, a 4 KiB page: %s requests/s at 64 connections (%.2f × wrk's), %s at 1 024 "
+                     "(%.2f ×); a finished transfer's task runs %s µs later at p99 with 64 in flight" % (
+                         fmt(s64.get("rps")), f["vs_wrk_64"], fmt(s1k.get("rps")), f.get("vs_wrk_1024") or 0,
+                         fmt((s64.get("overhead_us") or {}).get("p99"))))
+    p = mi_.get("parse") or {}
+    if p.get("available") and p.get("select_vs_cheerio"):
+        parts.append("ten selectors a page run %.1f × faster than cheerio's on the same pages, and "
+                     "silk_html_parse parses %s pages/s against raw gumbo's %s" % (
+                         p["select_vs_cheerio"], fmt(p.get("silk_parse_pages_per_s")), fmt(p.get("raw_pages_per_s"))))
+    fr = mi_.get("frontier") or {}
+    if fr.get("available") and fr.get("push_given_ns"):
+        parts.append("the frontier takes %s ns and %s bytes per URL at %s URLs" % (
+            fmt(fr["push_given_ns"]), fmt(fr.get("bytes_per_url")), fmt(fr["urls"])))
+    if parts:
+        w("")
+        w("Primitives (`bench/micro.py`, same run): " + "; ".join(parts) + ".")
     w("")
     w("Reproduce: `bench/run` (about 15–20 minutes; `bench/run --quick`: 2 000 pages, under 3 minutes).")
     print("\n".join(out))
