@@ -73,6 +73,7 @@ struct silk_gcpace {
     size_t heap_peak;
     uint64_t ring[SILK_GC_RING];
     uint64_t hist[HIST_N];
+    uint64_t hist_cpu[HIST_N];    /* the same slices by thread CPU time */
 };
 
 static int64_t now_ns(void)
@@ -127,6 +128,7 @@ static void record(silk_gcpace *g, int64_t ns, int64_t cpu)
     g->ring[g->slices % SILK_GC_RING] = v;
     g->slices++;
     g->hist[hist_index(v)]++;
+    g->hist_cpu[hist_index(c)]++;
     g->total_ns += v;
     if (v > g->max_ns)
         g->max_ns = v;
@@ -134,25 +136,26 @@ static void record(silk_gcpace *g, int64_t ns, int64_t cpu)
         g->over_budget++;
 }
 
-/* The upper edge of the bucket holding quantile q, never above the max. */
-static uint64_t hist_quantile(const silk_gcpace *g, double q)
+/* The upper edge of the bucket of `hist` holding quantile q, never above
+ * `max`. */
+static uint64_t hist_quantile(const uint64_t *hist, uint64_t max, double q)
 {
     uint64_t n = 0, seen = 0;
     for (int i = 0; i < HIST_N; i++)
-        n += g->hist[i];
+        n += hist[i];
     if (n == 0)
         return 0;
     uint64_t rank = (uint64_t)(q * (double)n);
     if (rank >= n)
         rank = n - 1;
     for (int i = 0; i < HIST_N; i++) {
-        seen += g->hist[i];
+        seen += hist[i];
         if (seen > rank) {
             uint64_t u = hist_upper(i);
-            return u < g->max_ns ? u : g->max_ns;
+            return u < max ? u : max;
         }
     }
-    return g->max_ns;
+    return max;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -568,9 +571,11 @@ void silk_gcpace_get_stats(silk_gcpace *g, silk_gcpace_stats *s)
     s->over_budget = g->over_budget;
     s->assists = g->assists;
     s->finalizer_errors = g->fin_errors;
-    s->p50_ns = hist_quantile(g, 0.50);
-    s->p99_ns = hist_quantile(g, 0.99);
-    s->p999_ns = hist_quantile(g, 0.999);
+    s->p50_ns = hist_quantile(g->hist, g->max_ns, 0.50);
+    s->p99_ns = hist_quantile(g->hist, g->max_ns, 0.99);
+    s->p999_ns = hist_quantile(g->hist, g->max_ns, 0.999);
+    s->p99_cpu_ns = hist_quantile(g->hist_cpu, g->max_cpu_ns, 0.99);
+    s->p999_cpu_ns = hist_quantile(g->hist_cpu, g->max_cpu_ns, 0.999);
     s->max_ns = g->max_ns;
     s->max_cpu_ns = g->max_cpu_ns;
     s->over_budget_cpu = g->over_budget_cpu;
@@ -632,4 +637,5 @@ void silk_gcpace_reset_stats(silk_gcpace *g)
     g->created_ns = now_ns();
     memset(g->ring, 0, sizeof g->ring);
     memset(g->hist, 0, sizeof g->hist);
+    memset(g->hist_cpu, 0, sizeof g->hist_cpu);
 }

@@ -58,6 +58,8 @@ static int gc_stats(lua_State *L)
     set_num(L, "max_ms", (double)s.max_ns / 1e6);
     set_num(L, "max_cpu_ms", (double)s.max_cpu_ns / 1e6);
     set_num(L, "over_budget_cpu", (double)s.over_budget_cpu);
+    set_num(L, "p99_cpu_ms", (double)s.p99_cpu_ns / 1e6);
+    set_num(L, "p999_cpu_ms", (double)s.p999_cpu_ns / 1e6);
     set_num(L, "recent_p50_ms", (double)s.recent_p50_ns / 1e6);
     set_num(L, "recent_p99_ms", (double)s.recent_p99_ns / 1e6);
     set_num(L, "recent_max_ms", (double)s.recent_max_ns / 1e6);

@@ -132,6 +132,7 @@ describe("the GC pacer", function()
     -- CPU time never exceeds wall time (up to the two clocks' reads)
     assert.is_true(s.max_cpu_ms > 0 and s.max_cpu_ms <= s.max_ms + 0.05)
     assert.is_true(s.over_budget_cpu <= s.over_budget)
+    assert.is_true(s.p99_cpu_ms <= s.p999_cpu_ms and s.p999_cpu_ms <= s.max_cpu_ms)
     report("ring", s)
   end)
 
