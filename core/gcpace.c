@@ -69,7 +69,7 @@ struct silk_gcpace {
     /* statistics */
     uint64_t slices, cycles, emergencies, over_budget, assists, fin_errors;
     uint64_t total_ns, max_ns, allocated;
-    uint64_t max_cpu_ns, over_budget_cpu;
+    uint64_t max_cpu_ns, over_budget_cpu, total_cpu_ns;
     size_t heap_peak;
     uint64_t ring[SILK_GC_RING];
     uint64_t hist[HIST_N];
@@ -123,6 +123,7 @@ static void record(silk_gcpace *g, int64_t ns, int64_t cpu)
     uint64_t c = cpu > 0 ? (uint64_t)cpu : 0;
     if (c > g->max_cpu_ns)
         g->max_cpu_ns = c;
+    g->total_cpu_ns += c;
     if (c > (uint64_t)g->budget_ns)
         g->over_budget_cpu++;
     g->ring[g->slices % SILK_GC_RING] = v;
@@ -588,6 +589,7 @@ void silk_gcpace_get_stats(silk_gcpace *g, silk_gcpace_stats *s)
         s->recent_max_ns = r[n - 1];
     }
     s->total_ns = g->total_ns;
+    s->total_cpu_ns = g->total_cpu_ns;
     s->last_max_step_ns = (uint64_t)g->last_max_step_ns;
     int64_t wall = now_ns() - g->created_ns;
     s->cpu_share = wall > 0 ? (double)g->total_ns / (double)wall : 0;
@@ -631,7 +633,7 @@ void silk_gcpace_reset_stats(silk_gcpace *g)
         return;
     g->slices = g->emergencies = g->over_budget = g->assists = g->fin_errors = 0;
     g->total_ns = g->max_ns = 0;
-    g->max_cpu_ns = g->over_budget_cpu = 0;
+    g->max_cpu_ns = g->over_budget_cpu = g->total_cpu_ns = 0;
     g->cycles = 0;
     g->heap_peak = heap_bytes(g->L);
     g->created_ns = now_ns();

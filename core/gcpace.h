@@ -78,6 +78,7 @@ typedef struct silk_gcpace_stats {
     uint64_t p99_cpu_ns, p999_cpu_ns; /* quantiles of the slices' CPU time (histogram) */
     uint64_t recent_p50_ns, recent_p99_ns, recent_max_ns; /* over the ring (exact) */
     uint64_t total_ns;          /* time in slices */
+    uint64_t total_cpu_ns;      /* thread CPU time in slices */
     uint64_t last_max_step_ns;  /* longest single LUA_GCSTEP call of the last cycle:
                                  * about the atomic phase */
     double cpu_share;           /* total_ns / wall time since creation */

@@ -64,6 +64,7 @@ static int gc_stats(lua_State *L)
     set_num(L, "recent_p99_ms", (double)s.recent_p99_ns / 1e6);
     set_num(L, "recent_max_ms", (double)s.recent_max_ns / 1e6);
     set_num(L, "total_ms", (double)s.total_ns / 1e6);
+    set_num(L, "total_cpu_ms", (double)s.total_cpu_ns / 1e6);
     set_num(L, "last_max_step_ms", (double)s.last_max_step_ns / 1e6);
     set_num(L, "cpu_share", s.cpu_share);
     set_num(L, "step_us", s.step_ns / 1e3);

@@ -99,5 +99,7 @@ if s then
   out[#out + 1] = ("gc_p50=%.3f gc_p99=%.3f gc_p999=%.3f gc_max=%.3f gc_p99_cpu=%.3f gc_p999_cpu=%.3f gc_max_cpu=%.3f slices=%d over=%d over_cpu=%d cycles=%d emerg=%d gc_cpu=%.1f"):format(
     s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms, s.p99_cpu_ms, s.p999_cpu_ms, s.max_cpu_ms, s.slices, s.over_budget, s.over_budget_cpu,
     s.cycles, s.emergencies, s.cpu_share * 100)
+  -- the collector's CPU time per 1000 pages: its cost, free of the neighbours' share of the machine
+  out[#out + 1] = ("gc_cpu_ms_per_kpage=%.2f"):format(s.total_cpu_ms / (nworkers * iters) * 1000)
 end
 print(table.concat(out, " "))

@@ -133,6 +133,7 @@ describe("the GC pacer", function()
     assert.is_true(s.max_cpu_ms > 0 and s.max_cpu_ms <= s.max_ms + 0.05)
     assert.is_true(s.over_budget_cpu <= s.over_budget)
     assert.is_true(s.p99_cpu_ms <= s.p999_cpu_ms and s.p999_cpu_ms <= s.max_cpu_ms)
+    assert.is_true(s.total_cpu_ms >= s.max_cpu_ms and s.total_cpu_ms <= s.total_ms + 0.05 * s.slices)
     report("ring", s)
   end)
 
