@@ -68,6 +68,7 @@ static int gc_stats(lua_State *L)
     set_num(L, "last_max_step_ms", (double)s.last_max_step_ns / 1e6);
     set_num(L, "cpu_share", s.cpu_share);
     set_num(L, "step_us", s.step_ns / 1e3);
+    set_num(L, "sweep_step_us", s.sweep_step_ns / 1e3);
     set_num(L, "heap", (double)s.heap);
     set_num(L, "heap_peak", (double)s.heap_peak);
     set_num(L, "live", (double)s.live);

@@ -47,9 +47,9 @@ end
 local function report(label, s)
   print(("\n[gc] %s: slices %d (assists %d), cycles %d, emergencies %d, over budget %d, " ..
          "p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms, atomic~ %.3f ms, " ..
-         "cpu %.1f%%, heap peak %.1f MB, live %.1f MB, step %.2f us"):format(
+         "cpu %.1f%%, heap peak %.1f MB, live %.1f MB, step %.2f us (sweep %.2f us)"):format(
     label, s.slices, s.assists, s.cycles, s.emergencies, s.over_budget, s.p50_ms, s.p99_ms,
-    s.p999_ms, s.max_ms, s.last_max_step_ms, s.cpu_share * 100, s.heap_peak / MB, s.live / MB, s.step_us))
+    s.p999_ms, s.max_ms, s.last_max_step_ms, s.cpu_share * 100, s.heap_peak / MB, s.live / MB, s.step_us, s.sweep_step_us))
 end
 
 describe("the GC pacer", function()
