@@ -141,13 +141,19 @@ int silk_gcpace_step(silk_gcpace *g, lua_State *L);
  * not as an emergency). Returns 0, or -1 if a __gc raised. */
 int silk_gcpace_full(silk_gcpace *g, lua_State *L);
 
-/* Completes any cycle under way with a full collection, then runs one whole
- * cycle in the smallest steps (LUA_GCSTEP 0) and reports the longest single
+/* Completes any cycle under way with a full collection, then runs whole
+ * cycles in the smallest steps (LUA_GCSTEP 0) and reports the longest single
  * step, which is the atomic phase unless a larger single object dominates,
- * plus the cycle's total time and step count. For measurement only: not
+ * the cycle's total time and step count, and in *cold_ns that step again in
+ * another cycle with the caches overwritten (64 MB) just before it (0 if the
+ * 64 MB could not be had): a cycle run in one go finds the heap it just
+ * traversed in cache, where a program's allocation between slices has
+ * evicted it.
+ * The steps are timed in thread CPU time (the work, not the preemptions of
+ * a shared machine), the cycle in wall time. For measurement only: not
  * budgeted, not recorded as a pause. */
 void silk_gcpace_profile_cycle(silk_gcpace *g, lua_State *L, uint64_t *max_step_ns,
-                               uint64_t *total_ns, uint64_t *steps);
+                               uint64_t *total_ns, uint64_t *steps, uint64_t *cold_ns);
 
 void silk_gcpace_get_stats(silk_gcpace *g, silk_gcpace_stats *out);
 

@@ -14,9 +14,11 @@
  *   gc.configure{budget=s, heap_limit=bytes, pause=percent}
  *                            changes what is given; returns the config
  *   gc.reset()               forgets pause statistics
- *   gc.profile_cycle() -> max_step_ms, total_ms, steps
+ *   gc.profile_cycle() -> max_step_ms, total_ms, steps, cold_ms
  *                            one whole cycle in LUA_GCSTEP(0) steps; the
- *                            longest step is about the atomic phase
+ *                            longest step is about the atomic phase;
+ *                            cold_ms: that step again in a second cycle,
+ *                            with the caches overwritten just before it
  *   gc.enabled() -> boolean
  *
  * Context: any task. step/full/profile_cycle may run __gc metamethods.
@@ -178,12 +180,13 @@ static int gc_profile_cycle(lua_State *L)
     silk_gcpace *g = pacer(L);
     if (!g)
         return luaL_error(L, "the GC pacer is disabled");
-    uint64_t max_ns, total_ns, steps;
-    silk_gcpace_profile_cycle(g, L, &max_ns, &total_ns, &steps);
+    uint64_t max_ns, total_ns, steps, cold_ns;
+    silk_gcpace_profile_cycle(g, L, &max_ns, &total_ns, &steps, &cold_ns);
     lua_pushnumber(L, (double)max_ns / 1e6);
     lua_pushnumber(L, (double)total_ns / 1e6);
     lua_pushnumber(L, (double)steps);
-    return 3;
+    lua_pushnumber(L, (double)cold_ns / 1e6);
+    return 4;
 }
 
 static int gc_enabled(lua_State *L)

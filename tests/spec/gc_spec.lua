@@ -224,10 +224,10 @@ describe("the GC pacer", function()
       local ts = {}
       for i = 1, n do ts[i] = silk.spawn(function() ch:recv() end) end
       silk.sleep(0)                      -- let them all park
-      local max_ms, total_ms, steps = gc.profile_cycle()
-      print(("\n[gc] %d live tasks: longest step %.3f ms, cycle %.1f ms in %d steps"):format(
-        n, max_ms, total_ms, steps))
-      assert.is_true(max_ms > 0 and total_ms >= max_ms and steps > 0)
+      local max_ms, total_ms, steps, cold_ms = gc.profile_cycle()
+      print(("\n[gc] %d live tasks: longest step %.3f ms (%.3f ms with the caches overwritten), " ..
+             "cycle %.1f ms in %d steps"):format(n, max_ms, cold_ms, total_ms, steps))
+      assert.is_true(max_ms > 0 and total_ms >= max_ms and steps > 0 and cold_ms > 0)
       ch:close()
       for _, t in ipairs(ts) do t:join() end
     end
