@@ -45,7 +45,10 @@ struct silk_engine {
     uint64_t next_id;
     long ntasks[2 + SILK_WAIT_COUNT_]; /* live tasks: runnable, running, then waiting
                                    * by reason; kept by task.c at every state change */
-    int anchors_ref;              /* registry sub-table anchoring live coroutines and handles */
+    int anchors_ref;              /* registry sub-table anchoring live coroutines and
+                                   * handles, in chunks (task.c) */
+    int anchor_top;               /* highest anchor ref handed out */
+    int anchor_free;              /* first free anchor ref, 0: none */
     long unobserved_failures;     /* failed tasks whose error nobody has seen yet */
     int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */
     char **sites;                 /* interned creation sites (task.c) */

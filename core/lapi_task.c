@@ -153,8 +153,7 @@ static int task_current(lua_State *L)
     silk_task *t = silk_task_current(L);
     if (!t || t->co != L)
         return 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, silk_engine_from(L)->anchors_ref);
-    lua_rawgeti(L, -1, t->self_ref);
+    silk_task_push_handle(t, L);
     return 1;
 }
 

@@ -144,6 +144,10 @@ int silk_task_wait_shielded(lua_State *L, silk_wait_reason reason, const char *w
 int silk_task_sleep(lua_State *L, double seconds);
 int silk_task_join(lua_State *L, silk_task *target);
 
+/* Pushes onto L the handle of t, which must still be anchored (live, or
+ * inside its ending). */
+void silk_task_push_handle(silk_task *t, lua_State *L);
+
 /* Pushes the finished task's outcome onto L: true, results... or false, err.
  * `handle` is the index in L of t's handle, whose environment table holds
  * the outcome ({ n=, ... } or { err }) once t has finished. Marks a failure
