@@ -342,8 +342,11 @@ static void learn(double *est, double per)
  * 1 if it completed a cycle. Learns the step costs, the spikes and where
  * the sweep begins: the first call after which the heap is smaller. Before
  * the sweep the collector frees nothing but a coroutine stack it shrinks
- * now and then, which can pass for the sweep's start; so the sweep cost is
- * learnt only from calls that freed memory, which mark steps do not. */
+ * now and then (a grown one, seen in the second cycle of bench/gc), which
+ * could pass for the sweep's start. So a call that freed memory starts the
+ * sweep only if it took longer than expected (the atomic phase is in it)
+ * or the last cycle's mark work is done; and the sweep cost is learnt only
+ * from calls that freed memory, which mark steps do not. */
 static int gc_call(silk_gcpace *g, lua_State *L, int steps)
 {
     size_t h0 = heap_bytes(L);
@@ -364,7 +367,7 @@ static int gc_call(silk_gcpace *g, lua_State *L, int steps)
     if (g->sweeping) {
         if (freed)
             learn(&g->sweep_ns, (double)dt / steps);
-    } else if (freed) {
+    } else if (freed && (dt > (int64_t)expect || g->cycle_done >= g->mark_work)) {
         /* This call crossed from marking into the sweep: its time is
          * neither phase's. */
         g->sweeping = 1;
@@ -376,7 +379,7 @@ static int gc_call(silk_gcpace *g, lua_State *L, int steps)
 }
 
 /* A paced slice: pay the debt (all the slice allows when urgent). Behind
- * the goal a slice may use the whole budget. Otherwise it ends at a
+ * the goal a slice may use the whole budget but one call. Otherwise it ends at a
  * quarter of it, so that most pauses stay well under the budget, and the
  * collector keeps up by running more slices (every check while urgent);
  * at half of it when the debt would not fit in a quarter (a task
@@ -390,7 +393,7 @@ static void paced_slice(silk_gcpace *g, lua_State *L, int64_t t0)
 {
     int64_t len = g->budget_ns / 4;
     if (g->behind)
-        len = g->budget_ns;
+        len = g->budget_ns - CHUNK_NS;   /* the last call may overrun its estimate */
     else if (g->debt * step_cost(g) > (double)len)
         len = g->budget_ns / 2;
     if (g->behind || atomic_ahead(g)) {
