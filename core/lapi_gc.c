@@ -17,7 +17,7 @@
  *   gc.profile_cycle() -> max_step_ms, total_ms, steps, cold_ms
  *                            one whole cycle in LUA_GCSTEP(0) steps; the
  *                            longest step is about the atomic phase;
- *                            cold_ms: that step again in a second cycle,
+ *                            cold_ms: that step again in a later cycle,
  *                            with the caches overwritten just before it
  *   gc.enabled() -> boolean
  *
