@@ -97,7 +97,9 @@ describe("the console", function()
     assert.is_false(ok)
     assert.matches("^timeout: .*0%.5s", text)
     assert.is_true(took >= 0.45 and took < 2, "took " .. took)
-    assert.is_true(ticks >= 20, "ticks " .. ticks)   -- timers kept firing meanwhile
+    -- timers kept firing meanwhile (50 at best in 0.5 s; a blocked loop
+    -- would give at most 1, a loaded machine fewer than 50)
+    assert.is_true(ticks >= 5, "ticks " .. ticks)
     assert.same({ true, "2" }, { c:request("1 + 1") })
     ticker:join()
     c:close()
