@@ -28,11 +28,16 @@ local function checksum_page(n)          -- the hot one
   return s
 end
 local function light(n) local t = {} for i = 1, n do t[i] = i end return #t end
+-- 0.6 s, and on past it until 80 samples are in: the ticks follow CPU
+-- time, which a loaded machine hands out sparingly (at most 10 s)
 local workers = {}
 for w = 1, 3 do
   workers[w] = silk.spawn(function()
     local t0 = silk.now()
-    while silk.now() - t0 < 0.6 do checksum_page(20000) light(100) silk.sleep(0) end
+    repeat
+      checksum_page(20000) light(100) silk.sleep(0)
+      local t = silk.now() - t0
+    until (t >= 0.6 and p:samples() >= 80) or t >= 10
   end)
 end
 for _, w in ipairs(workers) do w:join() end
