@@ -110,26 +110,26 @@ static int url_canonical(lua_State *L)
     return push_result(L, rc, out, url);
 }
 
-static int url_host_key(lua_State *L)
+/* A string derived from the URL argument by fn (host_key, host). */
+static int derived(lua_State *L, int (*fn)(const char *url, char **out))
 {
     int ok;
     const char *url = check_url(L, 1, &ok);
     if (!ok)
         return push_fail(L, 0, url);
     char *out;
-    int rc = silk_url_host_key(url, &out);
+    int rc = fn(url, &out);
     return push_result(L, rc, out, url);
+}
+
+static int url_host_key(lua_State *L)
+{
+    return derived(L, silk_url_host_key);
 }
 
 static int url_host(lua_State *L)
 {
-    int ok;
-    const char *url = check_url(L, 1, &ok);
-    if (!ok)
-        return push_fail(L, 0, url);
-    char *out;
-    int rc = silk_url_host(url, &out);
-    return push_result(L, rc, out, url);
+    return derived(L, silk_url_host);
 }
 
 static int url_resolve(lua_State *L)
