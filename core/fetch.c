@@ -47,12 +47,11 @@
 #include "silk_config.h"
 #include "task.h"
 #include "track.h"
+#include "url.h"
 
 #define XFER_MAGIC 0x7366786cu          /* "sfxl" */
 #define HEADER_CAP (256 * 1024)         /* total response header bytes per response */
 #define HOST_BUCKETS 1024
-#define ORIGIN_SLOTS 64
-#define ORIGIN_MAX 256                  /* longer origins are not remembered */
 
 typedef enum xstate { X_NEW, X_QUEUED, X_ACTIVE, X_BACKOFF, X_POSTED, X_DONE } xstate;
 
@@ -145,14 +144,6 @@ typedef struct pooled {
     int plain;
 } pooled;
 
-/* A remembered origin: "scheme://authority" as written in a URL, and the
- * host key that curl's parse of such a URL gave (see origin_key). */
-typedef struct origin {
-    char *text;
-    size_t len;
-    char *key;
-} origin;
-
 typedef struct sockw {
     ev_io io;
     silk_fetch *f;
@@ -169,7 +160,6 @@ struct silk_fetch {
     silk_fetch_xfer *all;
     host *buckets[HOST_BUCKETS];
     long nhosts;
-    origin origins[ORIGIN_SLOTS];       /* direct-mapped by hash of the origin text */
     host *ring;                         /* head of the ready ring */
     long active_total;
     pooled *pool;
@@ -336,59 +326,14 @@ done:
     return kind;
 }
 
-/* Length of the origin "scheme://authority" at the start of url, cut where
- * curl's parser ends the authority (at '/', '?' or '#'), or 0 when url does
- * not start like that. */
-static size_t origin_len(const char *url)
+/* inspect_url, without curl's parse for a plain URL (url.c): most of a
+ * crawl's URLs are plain, and the parse was 6 % of the instructions of a
+ * request. */
+static silk_fetch_kind host_key(const char *url, char *key, size_t keysz, char *why, size_t whysz)
 {
-    size_t i = 0;
-    while ((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z') ||
-           (i > 0 && ((url[i] >= '0' && url[i] <= '9') || url[i] == '+' || url[i] == '-' || url[i] == '.')))
-        i++;
-    if (i == 0 || strncmp(url + i, "://", 3) != 0)
-        return 0;
-    i += 3;
-    size_t a = strcspn(url + i, "/?#");
-    return a ? i + a : 0;
-}
-
-/* Like inspect_url, but a URL whose origin text was seen in an accepted URL
- * lately gets that URL's host key without being parsed here: a crawl
- * fetches many URLs per origin, and the parse was 6% of the instructions
- * per request. The key depends on the origin text alone (curl's parser
- * reads scheme, user, host and port from it and nothing else), and curl
- * parses the whole URL again to fetch it, so a URL that is malformed after
- * its origin still fails, with kind invalid, from the attempt. */
-static silk_fetch_kind origin_key(silk_fetch *f, const char *url, char *key, size_t keysz,
-                                  char *why, size_t whysz)
-{
-    size_t n = origin_len(url);
-    origin *o = NULL;
-    if (n > 0 && n < ORIGIN_MAX) {
-        uint32_t h = 2166136261u;
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ (unsigned char)url[i]) * 16777619u;
-        o = &f->origins[h % ORIGIN_SLOTS];
-        if (o->text && o->len == n && memcmp(o->text, url, n) == 0 && strlen(o->key) < keysz) {
-            strcpy(key, o->key);
-            return SILK_FETCH_OK;
-        }
-    }
-    silk_fetch_kind k = inspect_url(url, key, keysz, why, whysz);
-    if (k == SILK_FETCH_OK && o) {
-        char *text = strndup(url, n), *kc = strdup(key);
-        if (text && kc) {
-            free(o->text);
-            free(o->key);
-            o->text = text;
-            o->len = n;
-            o->key = kc;
-        } else {
-            free(text);
-            free(kc);
-        }
-    }
-    return k;
+    if (silk_url_plain_host_key(url, key, keysz))
+        return SILK_FETCH_OK;
+    return inspect_url(url, key, keysz, why, whysz);
 }
 
 /* --- hosts and the ready ring --------------------------------------------- */
@@ -1118,7 +1063,7 @@ static void enqueue_at(silk_fetch_xfer *x, int front)
 {
     silk_fetch *f = x->f;
     char key[512];
-    silk_fetch_kind k = origin_key(f, x->url, key, sizeof key, x->msg, sizeof x->msg);
+    silk_fetch_kind k = host_key(x->url, key, sizeof key, x->msg, sizeof x->msg);
     if (k != SILK_FETCH_OK) {
         post(x, k);
         return;
@@ -1770,10 +1715,6 @@ void silk_fetch_shutdown(silk_engine *e)
         curl_share_cleanup(s->sh);
         free(s->name);
         free(s);
-    }
-    for (int i = 0; i < ORIGIN_SLOTS; i++) {
-        free(f->origins[i].text);
-        free(f->origins[i].key);
     }
     for (int i = 0; i < HOST_BUCKETS; i++)
         while (f->buckets[i]) {

@@ -1177,11 +1177,27 @@ int silk_url_canonical(const char *url, unsigned flags, char **out)
     return rc;
 }
 
+int silk_url_plain_host_key(const char *url, char *key, size_t keysz)
+{
+    struct plain u;
+    const char *dir;
+    size_t dir_n;
+    if (!plain_classify(NULL, url, &u, &dir, &dir_n))
+        return 0;
+    int n = snprintf(key, keysz, "%s://%.*s:%d", u.scheme, (int)u.host_n, u.host, u.port);
+    return n > 0 && (size_t)n < keysz;
+}
+
 int silk_url_host_key(const char *url, char **out)
 {
     struct silk_url_parts p;
     struct buf b = {0};
+    char key[512];
     *out = NULL;
+    if (silk_url_plain_host_key(url, key, sizeof key)) {
+        buf_puts(&b, key);
+        return buf_take(&b, out);
+    }
     int rc = parse_mode(NULL, url, 0, &p);
     if (!rc) {
         struct silk_url_parts hp = {.scheme = p.scheme, .host = p.host, .port = p.port};

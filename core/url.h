@@ -91,6 +91,12 @@ int silk_url_canonical(const char *url, unsigned flags, char **out);
  * Returns 0 or SILK_URL_E*; *out is malloc'd (caller free()s), NULL on error. */
 int silk_url_host_key(const char *url, char **out);
 
+/* silk_url_host_key of a plain URL, written to key (keysz bytes) with no
+ * allocation and no curl parse: returns 1 when url is plain and its key
+ * fits, else 0 with key untouched (take the general path then). A plain URL
+ * is a valid http(s) URL however it is parsed, curl's way included. */
+int silk_url_plain_host_key(const char *url, char *key, size_t keysz);
+
 /* Parses an absolute URL into *parts (zeroed first; on error every field is
  * NULL, nothing to free). Returns 0 or SILK_URL_E*. */
 int silk_url_parse(const char *url, struct silk_url_parts *parts);

@@ -357,6 +357,12 @@ static void test_plain_vs_curl(void)
                       slow.scheme ? slow.scheme : "-", slow.host ? slow.host : "-", slow.port,
                       slow.path ? slow.path : "-", slow.query ? slow.query : "-",
                       slow.fragment ? slow.fragment : "-");
+                /* the host key read straight from a plain URL is curl's */
+                char key[600], want_key[600];
+                if (!src && !*b && silk_url_plain_host_key(*h, key, sizeof key)) {
+                    snprintf(want_key, sizeof want_key, "%s://%s:%d", slow.scheme, slow.host, slow.port);
+                    CHECK(strcmp(key, want_key) == 0, "plain host key of %s: %s vs %s", *h, key, want_key);
+                }
                 /* and the string made straight from the input is the one
                  * serialised from curl's parts */
                 for (int frag = 0; frag < 2; frag++) {
