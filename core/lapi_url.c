@@ -71,15 +71,26 @@ static int push_result(lua_State *L, int rc, char *out, const char *input)
     return 1;
 }
 
-static int url_join(lua_State *L)
+/* The (base, href) arguments: base may be nil. Returns 0 with both set, or
+ * the count of nil, err pushed for one holding a NUL byte. */
+static int check_pair(lua_State *L, const char **base, const char **href)
 {
     int ok_base = 1, ok_href;
-    const char *base = lua_isnoneornil(L, 1) ? NULL : check_url(L, 1, &ok_base);
-    const char *href = check_url(L, 2, &ok_href);
+    *base = lua_isnoneornil(L, 1) ? NULL : check_url(L, 1, &ok_base);
+    *href = check_url(L, 2, &ok_href);
     if (!ok_base)
-        return push_fail(L, 0, base);
+        return push_fail(L, 0, *base);
     if (!ok_href)
-        return push_fail(L, 0, href);
+        return push_fail(L, 0, *href);
+    return 0;
+}
+
+static int url_join(lua_State *L)
+{
+    const char *base, *href;
+    int nret = check_pair(L, &base, &href);
+    if (nret)
+        return nret;
     char *out;
     int rc = silk_url_join(base, href, &out);
     return push_result(L, rc, out, href);
@@ -134,13 +145,10 @@ static int url_host(lua_State *L)
 
 static int url_resolve(lua_State *L)
 {
-    int ok_base = 1, ok_href;
-    const char *base = lua_isnoneornil(L, 1) ? NULL : check_url(L, 1, &ok_base);
-    const char *href = check_url(L, 2, &ok_href);
-    if (!ok_base)
-        return push_fail(L, 0, base);
-    if (!ok_href)
-        return push_fail(L, 0, href);
+    const char *base, *href;
+    int nret = check_pair(L, &base, &href);
+    if (nret)
+        return nret;
     struct silk_url_resolved r;
     int rc = silk_url_resolve(base, href, &r);
     if (rc)
