@@ -1276,6 +1276,11 @@ int silk_url_resolve(const char *base, const char *href, struct silk_url_resolve
     return rc;
 }
 
+int silk_url_serialise(const struct silk_url_parts *parts, int fragment, char **out)
+{
+    return serialise(parts, fragment, out);
+}
+
 int silk_url_parse(const char *url, struct silk_url_parts *parts)
 {
     return parse_mode(NULL, url, 0, parts);

@@ -24,8 +24,13 @@ int silk_url_curl_parts(const char *base, const char *href, int mode, struct sil
 int silk_url_plain_parts(const char *base, const char *href, int mode,
                          struct silk_url_parts *parts, int *rc);
 
-/* The same, straight to the string silk_url_join (mode 0, fragment 1) or
- * silk_url_canonical would serialise from those parts: returns 0 outside
+/* The URL that parts serialise to, as join (fragment 1) or canonical
+ * (fragment 0) write it. Returns 0 or SILK_URL_ENOMEM; *out malloc'd. */
+int silk_url_serialise(const struct silk_url_parts *parts, int fragment, char **out);
+
+/* What silk_url_plain_parts gives, made straight into the string that
+ * silk_url_serialise would make of those parts (mode 0 and fragment 1 for
+ * join, canonical's mode and fragment 0 for canonical): returns 0 outside
  * the plain class, else 1 with *rc as above and *out malloc'd (NULL on
  * error). */
 int silk_url_plain_string(const char *base, const char *href, int mode, int fragment,
