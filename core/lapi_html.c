@@ -90,14 +90,20 @@ static void *to_typed(lua_State *L, int idx, int mt)
     return same ? p : NULL;
 }
 
+/* d itself, if its document is still open; raises otherwise. */
+static ldoc *open_doc(lua_State *L, ldoc *d)
+{
+    if (!d->doc)
+        luaL_error(L, "attempt to use a freed document");
+    return d;
+}
+
 static ldoc *check_doc(lua_State *L, int idx)
 {
     ldoc *d = to_typed(L, idx, DOC_MT_UV);
     if (!d)
         luaL_typerror(L, idx, DOC_MT);
-    if (!d->doc)
-        luaL_error(L, "attempt to use a freed document");
-    return d;
+    return open_doc(L, d);
 }
 
 static lnode *check_node(lua_State *L, int idx)
@@ -105,8 +111,7 @@ static lnode *check_node(lua_State *L, int idx)
     lnode *n = to_typed(L, idx, NODE_MT_UV);
     if (!n)
         luaL_typerror(L, idx, NODE_MT);
-    if (!n->owner->doc)
-        luaL_error(L, "attempt to use a freed document");
+    open_doc(L, n->owner);
     return n;
 }
 
@@ -138,8 +143,9 @@ static void push_owner(lua_State *L, int idx)
 static const silk_node *check_target(lua_State *L, int idx, int nargs, const silk_html_doc **doc)
 {
     lua_settop(L, nargs);
-    if (to_typed(L, idx, DOC_MT_UV)) {
-        ldoc *d = check_doc(L, idx);
+    ldoc *d = to_typed(L, idx, DOC_MT_UV);
+    if (d) {
+        open_doc(L, d);
         lua_pushvalue(L, idx);
         if (doc)
             *doc = d->doc;
