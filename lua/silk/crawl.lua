@@ -232,12 +232,10 @@ function Page:follow(href, o)
   o = o or NO_OPTS
   local abs, canon, host = href, nil, nil
   if self.base then
+    -- fails exactly when url.join would: every joined URL has a canonical
+    -- form and a host (fuzz_url checks it)
     abs, canon, host = url.resolve(self.base, href)
-    if not abs then
-      -- joins but has no canonical form: enqueue counts it as filtered
-      abs = url.join(self.base, href)
-      if not abs then return false end
-    end
+    if not abs then return false end
   end
   local fresh = self.run:enqueue(abs, self.depth + 1,
     o.callback and self.run.spider:callback_name(o.callback) or "parse",
