@@ -346,6 +346,10 @@ struct fr_host {
     uint64_t seq;       /* ready order: lower first among equal priority */
     double next_allowed;
     fr_host_state st;
+    /* The part of st.hold_until that set_host asked for (Retry-After): a
+     * success ends a backoff but not this. Not persisted: after a reload the
+     * whole hold counts as backoff. */
+    double asked_hold;
 };
 
 typedef struct fr_heap {
@@ -1077,8 +1081,11 @@ int fr_sched_done(fr_sched *s, uint64_t id, silk_frontier_outcome outcome, doubl
     h->in_flight--;
     switch (outcome) {
     case SILK_FRONTIER_DONE_OK:
+        /* the host answered: its failure streak and the backoff it earned
+         * are over, even if other requests are still held by it */
         if (h->st.failures) {
             h->st.failures = 0;
+            h->st.hold_until = h->asked_hold > now ? h->asked_hold : 0;
             host_changed(s, h);
         }
         break;
@@ -1155,8 +1162,12 @@ int fr_sched_set_host(fr_sched *s, const char *host, double delay, double hold_u
             h->next_allowed = now + delay;
         h->st.delay = delay;
     }
-    if (hold_until > now && hold_until > h->st.hold_until)
-        h->st.hold_until = hold_until;
+    if (hold_until > now) {
+        if (hold_until > h->asked_hold)
+            h->asked_hold = hold_until;
+        if (hold_until > h->st.hold_until)
+            h->st.hold_until = hold_until;
+    }
     host_changed(s, h);
     host_update(s, h, now, 0);
     return 0;

@@ -23,7 +23,8 @@
  *    (robots crawl-delay, autothrottle) and an explicit hold (Retry-After);
  *    an error budget as Nutch's: after fail_threshold consecutive failed
  *    fetches the host is held for backoff_base * 2^(failures - threshold)
- *    seconds (capped at backoff_max); with host_max_failures > 0, a host that
+ *    seconds (capped at backoff_max), until then or until one of its
+ *    requests still in flight succeeds; with host_max_failures > 0, a host that
  *    reaches that many consecutive failures has its queue dropped.
  *  - fairness: the ready hosts form one queue ordered by their best priority,
  *    then by when they became ready; a host that is dispatched goes to the
@@ -84,8 +85,10 @@ enum {
 
 /* Outcomes for silk_frontier_done. */
 typedef enum silk_frontier_outcome {
-    SILK_FRONTIER_DONE_OK = 0,  /* fetched (any HTTP status the host answered
-                                   normally): resets the host's failure count */
+    SILK_FRONTIER_DONE_OK = 0,  /* the host answered (whatever the URL's own
+                                   outcome: 404, too large, redirect loop):
+                                   resets its failure count and ends its
+                                   backoff (not a set_host hold) */
     SILK_FRONTIER_DONE_FAILED,  /* the host failed (connect, DNS, timeout, 5xx,
                                    429): counts toward backoff; request dropped */
     SILK_FRONTIER_DONE_RETRY,   /* as FAILED, but the request is queued again

@@ -120,6 +120,29 @@ describe("silk.core.frontier", function()
     assert.equal(1, f:stats().top[1].in_flight)
   end)
 
+  it("ends a host's backoff when a request of it still in flight succeeds", function()
+    local f = frontier.new{max_per_host = 2, fail_threshold = 1, backoff_base = 100, backoff_max = 100}
+    for i = 1, 3 do f:push("http://h.com/" .. i, 0) end
+    local a, b = f:pop_ready(0), f:pop_ready(0)
+    f:done(a.id, "failed", 0)          -- held 100 s
+    local _, wake = f:pop_ready(1)
+    assert.equal(100, wake)
+    f:done(b.id, "ok", 1)              -- the host answered: the backoff is over
+    assert.equal("http://h.com/3", f:pop_ready(1).url)
+  end)
+
+  it("keeps a Retry-After hold through a success", function()
+    local f = frontier.new{max_per_host = 2, fail_threshold = 1, backoff_base = 100, backoff_max = 100}
+    for i = 1, 3 do f:push("http://h.com/" .. i, 0) end
+    local a, b = f:pop_ready(0), f:pop_ready(0)
+    f:set_host("http://h.com/", {hold = 30}, 0)
+    f:done(a.id, "failed", 0)
+    f:done(b.id, "ok", 1)
+    local r, wake = f:pop_ready(1)
+    assert.is_nil(r)
+    assert.equal(30, wake)
+  end)
+
   it("refuses unknown options and bad values (misuse)", function()
     assert.has_error(function() frontier.new{max_per_hots = 2} end, "unknown frontier option max_per_hots")
     assert.has_error(function() frontier.new{order = "random"} end)
