@@ -413,13 +413,33 @@ function Run:throttle(u, latency)
   self.frontier:set_host(hk, { delay = nxt })
 end
 
+-- What a failed request says about its host, as frontier.h's outcomes:
+-- "failed" when the host did not answer well (counts toward
+-- host_error_budget and backs the host off), "ok" when it answered and the
+-- failure belongs to the URL (a 404, a body over max_size, a redirect loop:
+-- the host is healthy, and its backoff ends), "release" when the host was not
+-- asked at all. Every outcome of Run:process goes through here or is one of
+-- those three words.
+local HOST_OUTCOME = {
+  timeout = "failed", dns = "failed", connect = "failed", tls = "failed",
+  reset = "failed", protocol = "failed",
+  too_large = "ok", redirect_loop = "ok",
+  blocked = "release", invalid = "release", cancelled = "release",
+}
+local function host_outcome(err)
+  if err.kind == "http" then
+    return (err.status >= 500 or err.status == 429) and "failed" or "ok"
+  end
+  return HOST_OUTCOME[err.kind] or "failed"
+end
+
 -- One request, in its own task.
 function Run:process(req)
   local s, st = self.settings, self.stats
   local where = req.url
   if not self:robots_allow(req.url) then
     st.robots_blocked = st.robots_blocked + 1
-    return "ok"
+    return "release"
   end
   local extra = req.meta and cjson.decode(req.meta) or {}
   local headers = extra.headers
@@ -456,7 +476,7 @@ function Run:process(req)
                          { url = req.url, error = err, request = rq }, page)
       self:commit_items(page, where)
     end
-    return "failed"
+    return host_outcome(err)
   end
   st.pages = st.pages + 1
   count(st.depth, tostring(req.depth))
@@ -597,11 +617,10 @@ function Run:run()
         local ok, outcome = pcall(self.process, self, req)
         if not ok then
           io.stderr:write(("silk: request %s failed inside silk: %s\n"):format(req.url, tostring(outcome)))
-          outcome = "failed"
+          outcome = "release" -- silk's fault says nothing about the host
         end
         -- the slot must come back whatever happened, or the crawl never ends
-        local dok, derr = pcall(self.frontier.done, self.frontier, req.id,
-                                outcome == "failed" and "failed" or "ok")
+        local dok, derr = pcall(self.frontier.done, self.frontier, req.id, outcome)
         if not dok then
           io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(derr)))
         end
