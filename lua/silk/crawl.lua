@@ -30,7 +30,8 @@ local Run = {}
 Run.__index = Run
 
 local ROBOTS_MAX = 500 * 1024          -- RFC 9309: parse at least 500 KiB
-local ROBOTS_RETRY = 60                -- seconds a 5xx/unreachable robots.txt means "disallow all"
+local ROBOTS_RETRY = 60                -- seconds before a refused (1xx/3xx) robots.txt is asked again,
+                                       -- and the longest wait between two tries of an unreachable one
 local ROBOTS_TTL = 86400               -- seconds a shared robots.txt is kept (RFC 9309: up to 24 h)
 local ROBOTS_PENDING = "\0fetching"    -- a shared robots.txt one process is fetching now
 
@@ -47,7 +48,7 @@ end
 local function new_stats()
   return {
     pages = 0, items = 0, items_dropped = 0, bytes = 0, retries = 0, errors = 0,
-    callback_errors = 0, pipeline_errors = 0, robots_blocked = 0, filtered = 0,
+    callback_errors = 0, pipeline_errors = 0, robots_blocked = 0, robots_unreachable = 0, filtered = 0,
     duplicates = 0, by_status = {}, errors_by_kind = {}, depth = {},
   }
 end
@@ -300,8 +301,14 @@ function Run:callback_task(name, where, fn, ...)
   return ok
 end
 
---- robots.txt of the host of u: the parsed rules, "allow" or "deny";
--- fetched once per host while other requests for it wait.
+--- robots.txt of the host of u: the parsed rules, "allow", "deny" or
+-- "unreachable"; fetched once per host while other requests for it wait.
+--
+-- Unreachable (a 5xx, no answer) means "disallow everything for now" (RFC
+-- 9309 2.3.1.4): the host is held, its requests stay queued and robots.txt
+-- is asked again after 1, 2, 4 ... up to ROBOTS_RETRY seconds. Once it has
+-- been unreachable for robots_retry_for seconds the crawl takes the RFC's
+-- reading for good: the host is disallowed and its requests are dropped.
 function Run:robots_for(u)
   local hk = url.host_key(u)
   local e = self.robots[hk]
@@ -310,6 +317,7 @@ function Run:robots_for(u)
     e.wait:recv()                       -- closed when the fetch is done
     return self.robots[hk].rules
   end
+  local prev = e
   e = { wait = silk.channel() }
   self.robots[hk] = e
   -- Whatever happens here, the requests waiting for this host must be let
@@ -321,9 +329,28 @@ function Run:robots_for(u)
     rules = "deny"
   end
   if rules == "deny" then e.expires = now() + ROBOTS_RETRY end
+  if rules == "unreachable" then rules = self:robots_unreachable(hk, e, prev) end
   e.rules, e.ready = rules, true
   e.wait:close()
   return rules
+end
+
+-- Bookkeeping of one failed try of hk's robots.txt (see robots_for): holds
+-- the host until the next try, or gives up. Returns the verdict to use.
+function Run:robots_unreachable(hk, e, prev)
+  local st = self.stats
+  st.robots_unreachable = st.robots_unreachable + 1
+  e.since = prev and prev.since or now()
+  e.tries = (prev and prev.tries or 0) + 1
+  if now() - e.since >= self.settings.robots_retry_for then
+    io.stderr:write(("silk: %s/robots.txt unreachable for %.0f s (%d tries): the host is disallowed\n"):format(
+      hk, now() - e.since, e.tries))
+    return "deny"
+  end
+  local wait = math.min(2 ^ (e.tries - 1), ROBOTS_RETRY)
+  e.expires = now() + wait
+  self.frontier:set_host(hk, { hold = wait })
+  return "unreachable"
 end
 
 -- In a crawl shared through Redis, one process fetches a host's robots.txt
@@ -348,7 +375,8 @@ function Run:shared_robots(hk)
   end
 end
 
--- Fetches robots.txt of host key hk: "allow", "deny" or "rules\n" .. body.
+-- Fetches robots.txt of host key hk: "allow", "deny", "unreachable" or
+-- "rules\n" .. body.
 function Run:fetch_robots_verdict(hk)
   local robots_url = hk .. "/robots.txt"
   local res, err = self.cache and self.cache:get(robots_url)
@@ -359,9 +387,9 @@ function Run:fetch_robots_verdict(hk)
     if res and self.cache then self.cache:put(robots_url, res) end
   end
   if not res or res.status >= 500 then                      -- RFC 9309 2.3.1.4: unreachable
-    io.stderr:write(("silk: %s unreachable (%s): the host counts as disallowed for %d s\n"):format(
-      robots_url, res and ("HTTP " .. res.status) or tostring(err), ROBOTS_RETRY))
-    return "deny"
+    io.stderr:write(("silk: %s unreachable (%s): its host waits\n"):format(
+      robots_url, res and ("HTTP " .. res.status) or tostring(err)))
+    return "unreachable"
   end
   if res.status >= 400 then return "allow" end             -- RFC 9309 2.3.1.3: unavailable
   if res.status < 200 or res.status >= 300 then return "deny" end
@@ -376,10 +404,13 @@ function Run:fetch_robots(hk)
   if fetched then
     verdict = self:fetch_robots_verdict(hk)
     if self.opts.frontier then
-      self.frontier:shared_set("robots:" .. hk, verdict, verdict == "deny" and ROBOTS_RETRY or ROBOTS_TTL)
+      -- an unreachable one is not shared: each process tries it on its own schedule
+      if verdict ~= "unreachable" then
+        self.frontier:shared_set("robots:" .. hk, verdict, verdict == "deny" and ROBOTS_RETRY or ROBOTS_TTL)
+      end
     end
   end
-  if verdict == "allow" or verdict == "deny" then return verdict end
+  if verdict == "allow" or verdict == "deny" or verdict == "unreachable" then return verdict end
   local rules = robots_core.parse(verdict:sub(7))
   local d = rules:crawl_delay(self.settings.user_agent)
   -- hold: the request that fetched robots.txt is about to hit the host too
@@ -392,11 +423,13 @@ function Run:fetch_robots(hk)
   return rules
 end
 
+-- true, false, or "later" while the host's robots.txt is unreachable.
 function Run:robots_allow(u)
   if not self.settings.obey_robots then return true end
   local rules = self:robots_for(u)
   if rules == "allow" then return true end
   if rules == "deny" then return false end
+  if rules == "unreachable" then return "later" end
   return rules:allowed(self.settings.user_agent, u)
 end
 
@@ -437,7 +470,9 @@ end
 function Run:process(req)
   local s, st = self.settings, self.stats
   local where = req.url
-  if not self:robots_allow(req.url) then
+  local allowed = self:robots_allow(req.url)
+  if allowed == "later" then return "requeue" end      -- its host is held (robots_unreachable)
+  if not allowed then
     st.robots_blocked = st.robots_blocked + 1
     return "release"
   end

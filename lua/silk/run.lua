@@ -127,8 +127,8 @@ local function print_stats(st, out)
     ("crawl finished (%s) in %.1f s"):format(st.stop_reason, st.duration),
     ("  pages %d (%.1f/s), items %d (%d dropped), errors %d, retries %d"):format(
       st.pages, st.pages / math.max(st.duration, 1e-3), st.items, st.items_dropped, st.errors, st.retries),
-    ("  robots-blocked %d, filtered %d, duplicates %d, callback errors %d, pipeline errors %d"):format(
-      st.robots_blocked, st.filtered, st.duplicates, st.callback_errors, st.pipeline_errors),
+    ("  robots-blocked %d (unreachable robots.txt tries %d), filtered %d, duplicates %d, callback errors %d, pipeline errors %d"):format(
+      st.robots_blocked, st.robots_unreachable or 0, st.filtered, st.duplicates, st.callback_errors, st.pipeline_errors),
     ("  bytes %d"):format(st.bytes),
   }
   local function map(name, t)

@@ -26,6 +26,7 @@ M.settings = {
   autothrottle   = { false, "boolean", "adapt each host's delay to its latency (Scrapy's AutoThrottle)" },
   autothrottle_target = { 2, "number", "target concurrency per host for autothrottle" },
   obey_robots    = { true, "boolean", "fetch and obey robots.txt, honour its crawl-delay" },
+  robots_retry_for = { 600, "number", "seconds an unreachable robots.txt (5xx, no answer) holds its host before the host is disallowed" },
   user_agent     = { "silk", "string", "User-Agent sent, and matched against robots.txt groups" },
   max_depth      = { 0, "number", "links followed from a start URL at most (0: no limit)" },
   max_pages      = { 0, "number", "stop after this many pages fetched (0: no limit)" },

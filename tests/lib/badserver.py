@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """badserver.py: a misbehaving HTTP/1.1 server for silk's tests (Python 3 stdlib only).
 
-    python3 tests/lib/badserver.py --port P [--ttl 900] [--robots 'TEXT']
+    python3 tests/lib/badserver.py --port P [--ttl 900] [--robots 'TEXT'] [--robots-fail N]
 
 Listens on 127.0.0.1:P, prints "ready" once listening, exits by itself after
 --ttl seconds. asyncio with raw streams, so responses can break HTTP on purpose.
 Keep-alive works for well-formed responses; broken ones close the connection.
 
 Routes (query parameters in brackets):
-  /robots.txt               allow all, or the --robots text ("\\n" escapes allowed)
+  /robots.txt               allow all, or the --robots text ("\\n" escapes allowed); the
+                            first --robots-fail requests get a 503 instead
   /slow-headers?s=N         status line, then one header line a second for N s, then body
   /drip?bytes=N             Content-Length N, then one byte a second
   /reset-mid-body           Content-Length 100000, 50000 bytes, then TCP RST
@@ -66,6 +67,7 @@ REASONS = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found",
 STATE = {"seen": {}, "conc": {}}
 GZIP_BOMB = b""
 ROBOTS = "User-agent: *\nDisallow:\n"
+ROBOTS_FAIL = 0
 
 
 def head(code, headers=(), length=None, close=False):
@@ -128,6 +130,7 @@ def conc(key):
 
 async def route(req, w):
     """Write a response; return True to keep the connection open."""
+    global ROBOTS_FAIL
     method, target, hdrs, body = req
     u = urlsplit(target)
     path = u.path
@@ -136,7 +139,11 @@ async def route(req, w):
     num = lambda k, d: int(float(qs.get(k, d)))
 
     if path == "/robots.txt":
-        w.write(simple(200, ROBOTS))
+        if ROBOTS_FAIL > 0:
+            ROBOTS_FAIL -= 1
+            w.write(simple(503, b"unavailable"))
+        else:
+            w.write(simple(200, ROBOTS))
     elif path == "/slow-headers":
         w.write(b"HTTP/1.1 200 OK\r\n")
         for i in range(num("s", 5)):
@@ -285,12 +292,14 @@ async def handle(r, w):
 
 
 async def main():
-    global GZIP_BOMB, ROBOTS
+    global GZIP_BOMB, ROBOTS, ROBOTS_FAIL
     ap = argparse.ArgumentParser(description="misbehaving HTTP server for silk tests")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--ttl", type=float, default=900, help="exit after this many seconds")
     ap.add_argument("--robots", default=None, help="robots.txt text (\\n for newlines)")
+    ap.add_argument("--robots-fail", type=int, default=0, help="answer the first N robots.txt with 503")
     a = ap.parse_args()
+    ROBOTS_FAIL = a.robots_fail
     if a.robots is not None:
         ROBOTS = a.robots.replace("\\n", "\n")
     GZIP_BOMB = gzip.compress(b"<html>" + b"\0" * (64 * 1024 * 1024 - 6), 9, mtime=0)

@@ -23,7 +23,8 @@
 --       $server_port $bytes_sent "$request" "$http_user_agent" (see entries()).
 --   servers.redis{appendonly=bool, requirepass=, port=, ttl=} -> {port, url, dir, pid, stop(), restart{hard=},
 --       kill()}                              Debian's redis-server, --save '' --dir TMP
---   servers.badserver{port=, ttl=} -> {port, url, stop()}   tests/lib/badserver.py
+--   servers.badserver{port=, ttl=, robots_fail=N} -> {port, url, stop()}   tests/lib/badserver.py
+--       (robots_fail: the first N robots.txt requests get a 503)
 --   servers.fwdproxy{tls=bool, port=, ttl=} -> {port, url, socks5_url, socks5h_url,
 --       tls_port, https_url, log(), reset(), stop()}   tests/lib/fwdproxy.py: HTTP
 --       forwarding, CONNECT and SOCKS5 on one port (+ the same over TLS with tls=true,
@@ -366,7 +367,8 @@ function servers.badserver(opts)
   local h = { dir = dir, port = opts.port or servers.free_port() }
   h.url = "http://127.0.0.1:" .. h.port
   check_free("badserver", { h.port })
-  h.pid = spawn("python3 " .. q(lib_dir .. "/badserver.py") .. " --port " .. h.port, dir, opts.ttl)
+  h.pid = spawn("python3 " .. q(lib_dir .. "/badserver.py") .. " --port " .. h.port ..
+    (opts.robots_fail and " --robots-fail " .. opts.robots_fail or ""), dir, opts.ttl)
   h.stop = stopper(h, function() kill_group(h.pid) end)
   register(h)
   local ok, err = servers.wait_port(h.port, opts.timeout or 20, h.pid)

@@ -35,13 +35,13 @@ local web = servers.nginx{ root = site, access_log = true, server_extra = [[
   location /busy/ { return 503; }
 ]] }
 
-local function run_spider(src, start)
+local function run_spider(src, start, base)
   local path = os.tmpname() .. ".lua"
   local out = os.tmpname() .. ".jsonl"
   local stats = os.tmpname() .. ".json"
   files.write(path, src)
   local p = io.popen(("cd %s && START=%s %s run %s -o %s --stats %s 2>&1; echo \"exit:$?\""):format(
-    root, web.url .. start, silk_bin, path, out, stats))
+    root, (base or web.url) .. start, silk_bin, path, out, stats))
   local log = p:read("*a")
   p:close()
   local items = {}
@@ -111,5 +111,43 @@ describe("host health in a crawl", function()
     assert.equal(410, by_url["/gone/1"].status)
     assert.equal("gone", by_url["/gone/1"].h1)
     assert.equal(200, by_url["/p/1.html"].status)
+  end)
+end)
+
+describe("an unreachable robots.txt", function()
+  local tree = [[
+local silk = require("silk")
+return silk.spider{
+  name = "robots-down",
+  start_urls = { os.getenv("START") },
+  concurrency = 4, close_after_seconds = 60,
+  %s
+  parse = function(res, crawl)
+    crawl:emit{ url = res.url }
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+  end,
+}
+]]
+
+  it("holds its host and asks again until it answers; nothing queued is lost", function()
+    local bad = servers.badserver{ robots_fail = 4 }   -- two tries of two attempts each
+    local code, items, st = run_spider(tree:format(""), "/tree/0?n=20", bad.url)
+    bad.stop()
+    assert.equal(0, code)
+    assert.equal(20, #items)
+    assert.equal(0, st.robots_blocked)
+    assert.equal(2, st.robots_unreachable)
+    assert.is_true(st.duration >= 3, "waited 1 s then 2 s: took " .. st.duration)
+  end)
+
+  it("disallows the host once it stays unreachable for robots_retry_for", function()
+    local bad = servers.badserver{ robots_fail = 1000 }
+    local code, items, st, log = run_spider(tree:format("robots_retry_for = 2,"), "/tree/0?n=20", bad.url)
+    bad.stop()
+    assert.equal(0, code)
+    assert.equal(0, #items)
+    assert.equal(1, st.robots_blocked)
+    assert.is_true(st.robots_unreachable >= 2)
+    assert.matches("robots.txt unreachable for %d+ s %(%d+ tries%): the host is disallowed", log)
   end)
 end)
