@@ -1172,7 +1172,14 @@ static silk_fetch_kind classify(silk_fetch_xfer *x, CURLcode rc)
         return strstr(x->errbuf, "chunk") ? SILK_FETCH_PROTOCOL : SILK_FETCH_RESET;
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        /* a body cut short is a connection that went away (a server
+         * restarting closes it just so): as retryable as a reset */
         return SILK_FETCH_RESET;
+    case CURLE_OUT_OF_MEMORY:
+        /* curl 7.88 reports a header line over CURL_MAX_HTTP_HEADER as out
+         * of memory; with no body yet that is what it is */
+        return x->blen == 0 ? SILK_FETCH_TOO_LARGE : SILK_FETCH_PROTOCOL;
     case CURLE_WRITE_ERROR:
     case CURLE_FILESIZE_EXCEEDED:
         return x->too_large || x->hdr_too_large || rc == CURLE_FILESIZE_EXCEEDED
@@ -1180,7 +1187,10 @@ static silk_fetch_kind classify(silk_fetch_xfer *x, CURLcode rc)
     case CURLE_TOO_MANY_REDIRECTS:
         return SILK_FETCH_REDIRECT_LOOP;
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return SILK_FETCH_BLOCKED;
+        /* also how curl reports a status line it cannot read and an
+         * HTTP/0.9 reply ("Unsupported HTTP version", "Received HTTP/0.9"):
+         * the server's answer is broken, no scheme was refused */
+        return strstr(x->errbuf, "HTTP") ? SILK_FETCH_PROTOCOL : SILK_FETCH_BLOCKED;
     case CURLE_URL_MALFORMAT:
         return SILK_FETCH_INVALID;
     default:
@@ -1324,6 +1334,22 @@ static int follow(silk_fetch_xfer *x, const char *location)
     return 1;
 }
 
+/* curl's "transfer closed with N bytes remaining to read" names neither
+ * what came nor what was announced: the message says both (bytes on the
+ * wire, before any decoding). */
+static void note_partial(silk_fetch_xfer *x, CURL *e)
+{
+    curl_off_t got = 0, want = -1;
+    curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &got);
+    curl_easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &want);
+    if (want >= 0)
+        snprintf(x->errbuf, sizeof x->errbuf, "connection closed after %lld of %lld body bytes",
+                 (long long)got, (long long)want);
+    else
+        snprintf(x->errbuf, sizeof x->errbuf, "connection closed after %lld body bytes, "
+                 "before the body's end", (long long)got);
+}
+
 /* The attempt of x ended with rc; x is still in the multi handle. */
 static void finish_attempt(silk_fetch_xfer *x, CURLcode rc)
 {
@@ -1333,6 +1359,8 @@ static void finish_attempt(silk_fetch_xfer *x, CURLcode rc)
 
     curl_multi_remove_handle(f->multi, e);
     read_info(x, e);
+    if (rc == CURLE_PARTIAL_FILE)
+        note_partial(x, e);
     if (rc == CURLE_OK) {
         char *loc = NULL;
         if (curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
@@ -1358,6 +1386,8 @@ static void finish_attempt(silk_fetch_xfer *x, CURLcode rc)
         silk_fetch_kind k = classify(x, rc);
         if (k == SILK_FETCH_TOO_LARGE && x->hdr_too_large)
             set_msg(x, "response headers over %d bytes", HEADER_CAP);
+        else if (k == SILK_FETCH_TOO_LARGE && rc == CURLE_OUT_OF_MEMORY)
+            set_msg(x, "a response header line over %d bytes", CURL_MAX_HTTP_HEADER);
         else if (k == SILK_FETCH_TOO_LARGE)
             set_msg(x, "body over max_size (%zu bytes)", x->opt.max_size);
         else if (k == SILK_FETCH_BLOCKED && x->blocked_addr)

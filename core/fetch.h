@@ -49,11 +49,14 @@ typedef enum silk_fetch_kind {
     SILK_FETCH_CONNECT,        /* TCP connect refused or failed (to the server, or the proxy or
                                 * through it) */
     SILK_FETCH_TLS,            /* handshake or certificate verification failed */
-    SILK_FETCH_RESET,          /* connection reset or closed while sending/receiving */
-    SILK_FETCH_TOO_LARGE,      /* body (decoded) over max_size, or headers over the cap */
+    SILK_FETCH_RESET,          /* connection reset or closed while sending/receiving (a body
+                                * cut short too: the message gives the byte counts) */
+    SILK_FETCH_TOO_LARGE,      /* body (decoded) over max_size, headers over the cap, or one
+                                * header line over libcurl's */
     SILK_FETCH_REDIRECT_LOOP,  /* a URL seen twice in the chain, or more than max_redirects */
     SILK_FETCH_BLOCKED,        /* scheme not http/https (also after a redirect), or a private address */
-    SILK_FETCH_PROTOCOL,       /* malformed response: bad framing, body shorter than announced, ... */
+    SILK_FETCH_PROTOCOL,       /* malformed response: bad framing or encoding, a status line
+                                * that does not parse, HTTP/0.9, ... */
     SILK_FETCH_HTTP,           /* status >= 400 and the request asked raise_for_status */
     SILK_FETCH_INVALID,        /* the request itself is unusable (malformed URL) */
     SILK_FETCH_KIND_COUNT_

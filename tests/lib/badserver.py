@@ -17,6 +17,12 @@ Routes (query parameters in brackets):
   /cl-short                 Content-Length 1000, 500 bytes, close
   /cl-long                  Content-Length 10, 100 bytes, close
   /bad-chunked              chunked with an invalid chunk-size line
+  /corrupt-gzip             Content-Encoding: gzip on a body that is not gzip
+  /garbled-gzip             a gzip header, then garbled deflate data
+  /huge-header              one 1 MiB header line
+  /header-flood             20 000 header lines of ~100 bytes (~2 MB), then close
+  /bad-status               a status line whose code is not a number, then close
+  /http09                   a body with no status line (HTTP/0.9), then close
   /gzip-bomb                Content-Encoding: gzip, ~64 KB inflating to 64 MiB (built at start)
   /redirect-loop            302 to itself
   /redirect-chain?n=K       302 K times (n=K-1, ...), then 200
@@ -179,6 +185,24 @@ async def route(req, w):
         return False
     elif path == "/cl-long":
         w.write(head(200, [("Content-Type", "text/plain")], 10, close=True) + b"L" * 100)
+        return False
+    elif path == "/corrupt-gzip":
+        body = b"this is not a gzip stream at all" * 4
+        w.write(head(200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")], len(body)) + body)
+    elif path == "/garbled-gzip":
+        body = gzip.compress(b"<p>x</p>" * 4096, 9, mtime=0)
+        body = body[:10] + bytes((b * 7 + 3) & 0xFF for b in body[10:])
+        w.write(head(200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")], len(body)) + body)
+    elif path == "/huge-header":
+        w.write(head(200, [("X-Huge", "h" * (1 << 20))], 2) + b"ok")
+    elif path == "/header-flood":
+        w.write(head(200, [("X-Flood-%d" % i, "f" * 90) for i in range(20000)], 2) + b"ok")
+        return False
+    elif path == "/bad-status":
+        w.write(b"HTTP/1.1 abc Weird\r\nContent-Length: 2\r\n\r\nok")
+        return False
+    elif path == "/http09":
+        w.write(b"<html>no status line</html>\n")
         return False
     elif path == "/bad-chunked":
         w.write(head(200, [("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")])

@@ -76,13 +76,19 @@ describe("fetch errors", function()
 
   -- tls: see fetch_spec.lua (a certificate nobody vouches for)
 
-  it("reset: the peer resets mid-body", function()
+  it("reset: the peer resets mid-body, or closes it before its Content-Length", function()
     fails("reset", bad.url .. "/reset-mid-body")
+    local err = fails("reset", bad.url .. "/cl-short")
+    assert.equal("connection closed after 500 of 1000 body bytes", err.message)
   end)
 
-  it("too_large: a gzip bomb, an endless body, over max_size", function()
+  it("too_large: a gzip bomb, an endless body, over max_size, headers over the caps", function()
     fails("too_large", { url = bad.url .. "/gzip-bomb", max_size = 1048576 })
     fails("too_large", { url = bad.url .. "/endless", max_size = 4194304 })
+    local err = fails("too_large", bad.url .. "/huge-header")
+    assert.matches("header line over", err.message)
+    err = fails("too_large", bad.url .. "/header-flood")
+    assert.matches("headers over", err.message)
   end)
 
   it("redirect_loop: a loop, and more redirects than allowed", function()
@@ -123,9 +129,12 @@ describe("fetch errors", function()
     fails("blocked", { url = bad.url .. "/status", block_private = true })
   end)
 
-  it("protocol: broken chunked framing, a body shorter than its Content-Length", function()
+  it("protocol: broken chunked framing or gzip, a status line that does not parse, HTTP/0.9", function()
     fails("protocol", bad.url .. "/bad-chunked")
-    fails("protocol", bad.url .. "/cl-short")
+    fails("protocol", bad.url .. "/corrupt-gzip")
+    fails("protocol", bad.url .. "/garbled-gzip")
+    fails("protocol", bad.url .. "/bad-status")
+    fails("protocol", bad.url .. "/http09")
     -- a longer body than announced: the announced bytes are the response
     assert.equal(10, assert(fetch(bad.url .. "/cl-long")).size)
   end)
@@ -182,6 +191,15 @@ describe("fetch retries", function()
       backoff = 0.01, retry_after_max = 0.1 })
     assert.equal(200, res.status)
     assert.is_true(silk.now() - t0 < 0.9)
+  end)
+
+  it("retries a body cut short, not a broken response", function()
+    local before = F.stats().retried
+    fetch{ url = bad.url .. "/cl-short", retries = 2, backoff = 0.01 }
+    assert.equal(before + 2, F.stats().retried)
+    fetch{ url = bad.url .. "/bad-status", retries = 2, backoff = 0.01 }
+    fetch{ url = bad.url .. "/huge-header", retries = 2, backoff = 0.01 }
+    assert.equal(before + 2, F.stats().retried)
   end)
 
   it("retries connection failures, not DNS failures", function()
