@@ -219,6 +219,28 @@ local Page = {}
 local NO_OPTS = {}
 Page.__index = Page
 
+-- A header the request could not send is refused at crawl:follow, at the
+-- spider's line, as silk.fetch refuses it at its own call: queued, it would
+-- fail later inside silk, where nobody counts it.
+local function check_headers(h)
+  if type(h) ~= "table" then
+    error("crawl:follow: headers must be a table, got " .. type(h), 3)
+  end
+  for name, v in pairs(h) do
+    if type(name) ~= "string" or name == "" or name:find("[%c%s:]") then
+      error(("crawl:follow: bad header name %q"):format(tostring(name)), 3)
+    end
+    for _, x in ipairs(type(v) == "table" and v or { v }) do
+      if type(x) ~= "string" and type(x) ~= "number" then
+        error(("crawl:follow: header '%s' must be a string, got %s"):format(name, type(x)), 3)
+      end
+      if tostring(x):find("[\r\n%z]") then
+        error(("crawl:follow: header '%s' contains CR, LF or NUL"):format(name), 3)
+      end
+    end
+  end
+end
+
 function Page:follow(href, o)
   -- pages repeat their links (menus, footers): resolving and canonicalising
   -- each repeat again costs two URL parses for a known answer
@@ -231,6 +253,7 @@ function Page:follow(href, o)
     end
   end
   o = o or NO_OPTS
+  if o.headers ~= nil then check_headers(o.headers) end
   local abs, canon, host = href, nil, nil
   if self.base then
     -- fails exactly when url.join would: every joined URL has a canonical

@@ -15,7 +15,8 @@
 --   silk.now() -> monotonic seconds
 --   silk.fetch(url_or_request) -> res | nil, err      (silk.core.fetch)
 --   silk.html(text, base_url) -> doc | nil, err        (parsed off the loop when large)
---   res:html() (cached), res:select(css), res:one(css), res:urljoin(href)
+--   res:html() (cached; nil, err when the page cannot be parsed),
+--   res:select(css), res:one(css) (raise that error), res:urljoin(href)
 --   silk.url.join/canonical/host_key/host/resolve/parse/is_http; silk.robots.parse(text)
 --   silk.spider{...}: what a spider file returns (silk.spider module)
 --   silk.gc_stats() when the GC pacer is built in
@@ -161,15 +162,22 @@ do
       rawset(self, "_doc", doc)
       return doc
     end
+    -- select and one raise when the page cannot be parsed, so that
+    -- `for _, a in ipairs(res:select(css))` fails with the cause (in a crawl:
+    -- a callback error naming the URL) rather than inside ipairs, and
+    -- `res:one(css)` cannot pass for "no match". res:html() returns it.
+    local function parsed(res)
+      local doc, err = res:html()
+      if doc then return doc end
+      error(setmetatable({ kind = err.kind, url = res.url,
+                           message = ("cannot parse %s: %s"):format(res.url, err.message) },
+                         getmetatable(err)), 3)
+    end
     function methods:select(css)
-      local doc, err = self:html()
-      if not doc then return nil, err end
-      return doc:select(css)
+      return parsed(self):select(css)
     end
     function methods:one(css)
-      local doc, err = self:html()
-      if not doc then return nil, err end
-      return doc:one(css)
+      return parsed(self):one(css)
     end
     function methods:urljoin(href)
       return silk.url.join(self.url, href)
