@@ -20,6 +20,11 @@
  *   {NAME}:collected hash: output path -> its size after the last batch
  *                   `silk collect` appended (silk_frontier_collect)
  *   {NAME}:s:KEY    shared values with a TTL (robots.txt of a host)
+ *   {NAME}:epoch    the crawl's identity, set by the first worker: every
+ *                   script that writes checks it, so a Redis that lost the
+ *                   crawl (restarted without persistence, flushed, failed
+ *                   over to a lagging replica) is refused, not taken for a
+ *                   crawl that is over
  *
  * How the synchronous frontier API sits on the asynchronous Redis:
  *  - push: a local pre-filter (hashes this process pushed) answers DUP at
@@ -64,6 +69,7 @@
  * after failures (per process).
  */
 #include <arpa/inet.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -98,7 +104,14 @@
 /* ------------------------------------------------------------------ */
 /* server-side scripts (EVAL; Redis caches them by SHA) */
 
-/* KEYS q seen open items ikeys next; ARGV group leaseprefix, then ops:
+/* The error every writing script answers when {NAME}:epoch is not the one
+ * this worker joined; it stops the worker (LOST_MSG). */
+#define EPOCH_ERR "SILKEPOCH"
+#define LOST_MSG "Redis no longer holds this crawl (its epoch marker is gone or another: " \
+                 "restarted without persistence, flushed, or failed over to a lagging " \
+                 "replica); this worker stops rather than take the crawl for finished"
+
+/* KEYS q seen open items ikeys next epoch; ARGV group leaseprefix epoch, then ops:
  *   P hash dont_filter blob   push (dedupe, queue)
  *   U host token              release a lease
  *   A id blob                 ack id; blob ~= '': queue blob again (retry)
@@ -106,8 +119,9 @@
  *   H host ms                 no dispatch to host for ms (server clock)
  * -> {open, new, dup, items stored, items dropped as duplicates} */
 static const char APPLY[] =
+    "if redis.call('GET',KEYS[7])~=ARGV[3] then return redis.error_reply('" EPOCH_ERR "') end\n"
     "local q,seen,open=KEYS[1],KEYS[2],KEYS[3] local g,hp=ARGV[1],ARGV[2]\n"
-    "local new,dup,ni,di,i,now=0,0,0,0,3,nil\n"
+    "local new,dup,ni,di,i,now=0,0,0,0,4,nil\n"
     "while i<=#ARGV do local op=ARGV[i]\n"
     " if op=='P' then\n"
     "  local fresh=redis.call('SADD',seen,ARGV[i+1])==1\n"
@@ -147,11 +161,12 @@ static const char LEASE[] =
     "end\n"
     "return out\n";
 
-/* KEYS q open seen; ARGV group consumer leaseprefix ttl_ms, then pairs id host
- * (host '' = no lease) -> {open, seen, stream length} */
+/* KEYS q open seen epoch; ARGV group consumer leaseprefix ttl_ms epoch, then
+ * pairs id host (host '' = no lease) -> {open, seen, stream length} */
 static const char TICK[] =
+    "if redis.call('GET',KEYS[4])~=ARGV[5] then return redis.error_reply('" EPOCH_ERR "') end\n"
     "local t=redis.call('TIME') local now=tonumber(t[1])*1000+math.floor(tonumber(t[2])/1000)\n"
-    "for i=5,#ARGV,2 do\n"
+    "for i=6,#ARGV,2 do\n"
     " redis.call('XCLAIM',KEYS[1],ARGV[1],ARGV[2],0,ARGV[i],'JUSTID')\n"
     " if ARGV[i+1]~='' then redis.call('ZADD',ARGV[3]..ARGV[i+1],'XX',now+tonumber(ARGV[4]),"
     "ARGV[2]..'/'..ARGV[i]) end\n"
@@ -159,12 +174,13 @@ static const char TICK[] =
     "return {tonumber(redis.call('GET',KEYS[2]) or '0'),redis.call('SCARD',KEYS[3]),"
     "redis.call('XLEN',KEYS[1])}\n";
 
-/* KEYS q open; ARGV group consumer leaseprefix, then pairs host token:
- * releases the leases, queues again every entry pending for the consumer,
- * deletes the consumer -> entries handed back */
+/* KEYS q open epoch; ARGV group consumer leaseprefix epoch, then pairs host
+ * token: releases the leases, queues again every entry pending for the
+ * consumer, deletes the consumer -> entries handed back */
 static const char GIVEBACK[] =
+    "if redis.call('GET',KEYS[3])~=ARGV[4] then return redis.error_reply('" EPOCH_ERR "') end\n"
     "local q,g,c=KEYS[1],ARGV[1],ARGV[2]\n"
-    "for i=4,#ARGV,2 do redis.call('ZREM',ARGV[3]..ARGV[i],ARGV[i+1]) end\n"
+    "for i=5,#ARGV,2 do redis.call('ZREM',ARGV[3]..ARGV[i],ARGV[i+1]) end\n"
     "local n=0\n"
     "while true do local p=redis.call('XPENDING',q,g,'-','+',100,c)\n"
     " if #p==0 then break end\n"
@@ -262,7 +278,9 @@ struct red_frontier {
     char consumer[96];
     char user[64], pass[256]; /* AUTH; pass "" = none */
     char k_q[160], k_seen[160], k_open[160], k_next[160], k_lease[160];
-    char k_items[160], k_ikeys[160], k_shared[160], k_collected[160];
+    char k_items[160], k_ikeys[160], k_shared[160], k_collected[160], k_epoch[160];
+    char epoch[40];      /* the value of k_epoch this worker joined */
+    int lost;            /* Redis answered with another epoch, or none: stop */
     double visibility;   /* seconds */
     int prefetch;
     int block_ms;
@@ -540,11 +558,11 @@ static void send_apply(red_frontier *r)
         r->sending = r->eager;
         r->eager = t;
     }
-    const char *pre[] = {"EVAL", APPLY, "6", r->k_q, r->k_seen, r->k_open, r->k_items,
-                         r->k_ikeys, r->k_next, GROUP, r->k_lease};
+    const char *pre[] = {"EVAL", APPLY, "7", r->k_q, r->k_seen, r->k_open, r->k_items,
+                         r->k_ikeys, r->k_next, r->k_epoch, GROUP, r->k_lease, r->epoch};
     if (r->sending_out)
         r->resent++;
-    if (send_cmd(r, &r->cmd, S_APPLY, pre, 11, &r->sending, CMD_TIMEOUT) == 0)
+    if (send_cmd(r, &r->cmd, S_APPLY, pre, 13, &r->sending, CMD_TIMEOUT) == 0)
         r->sending_out = 1;
 }
 
@@ -615,9 +633,9 @@ static void send_tick(red_frontier *r, double now)
                 goto nomem;
     char ttl[32];
     snprintf(ttl, sizeof ttl, "%.0f", r->visibility * 1000);
-    const char *pre[] = {"EVAL", TICK, "3", r->k_q, r->k_open, r->k_seen,
-                         GROUP, r->consumer, r->k_lease, ttl};
-    if (send_cmd(r, &r->cmd, S_TICK, pre, 10, &b, CMD_TIMEOUT) == 0) {
+    const char *pre[] = {"EVAL", TICK, "4", r->k_q, r->k_open, r->k_seen, r->k_epoch,
+                         GROUP, r->consumer, r->k_lease, ttl, r->epoch};
+    if (send_cmd(r, &r->cmd, S_TICK, pre, 12, &b, CMD_TIMEOUT) == 0) {
         r->last_tick = now;
         if (beat)
             r->last_beat = now;
@@ -643,7 +661,7 @@ static void send_claim(red_frontier *r, double now)
 /* Sends whatever may be sent now. Never calls back into the caller. */
 static void pump(red_frontier *r)
 {
-    if (r->closing || !r->cmd.up)
+    if (r->closing || r->lost || !r->cmd.up)
         return;
     double now = silk_frontier_now();
     send_apply(r);
@@ -760,6 +778,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     const redisReply *rep = reply;
     double now = silk_frontier_now();
     s->busy = 0;
+    if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, EPOCH_ERR)) {
+        if (!r->lost)
+            rlog(r, "%s", LOST_MSG);
+        r->lost = 1;
+        return;
+    }
     if (rep && rep->type == REDIS_REPLY_ERROR) {
         if (!(s->kind == S_GROUP && strncmp(rep->str, "BUSYGROUP", 9) == 0) &&
             now - r->last_err_log >= 1) {
@@ -1076,6 +1100,7 @@ static void name_keys(red_frontier *r)
     snprintf(r->k_q, sizeof r->k_q, "{%s}:q", r->name);
     snprintf(r->k_seen, sizeof r->k_seen, "{%s}:seen", r->name);
     snprintf(r->k_open, sizeof r->k_open, "{%s}:open", r->name);
+    snprintf(r->k_epoch, sizeof r->k_epoch, "{%s}:epoch", r->name);
     snprintf(r->k_next, sizeof r->k_next, "{%s}:next", r->name);
     snprintf(r->k_lease, sizeof r->k_lease, "{%s}:l:", r->name);
     snprintf(r->k_items, sizeof r->k_items, "{%s}:items", r->name);
@@ -1146,7 +1171,31 @@ static redisReply *sync_simple(redisContext *c, char *err, size_t errlen, int ar
     return sync_cmd(c, argc, argv, alen, err, errlen);
 }
 
-/* Checks the server (>= 6.2) and creates the group. */
+/* Joins the crawl's epoch: creates {NAME}:epoch unless a worker did, then
+ * reads the one that stands (another worker may have won the race). */
+static int sync_epoch(red_frontier *r, redisContext *c, char *err, size_t errlen)
+{
+    char mine[sizeof r->epoch];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(mine, sizeof mine, "%lld.%09ld.%d", (long long)ts.tv_sec, ts.tv_nsec, (int)getpid());
+    redisReply *rep = sync_simple(c, err, errlen, 4, "SET", r->k_epoch, mine, "NX");
+    if (!rep)
+        return SILK_FRONTIER_EIO;
+    freeReplyObject(rep);
+    rep = sync_simple(c, err, errlen, 2, "GET", r->k_epoch);
+    if (!rep)
+        return SILK_FRONTIER_EIO;
+    int ok = rep->type == REDIS_REPLY_STRING && rep->len < sizeof r->epoch;
+    if (ok)
+        memcpy(r->epoch, rep->str, rep->len + 1);
+    else
+        snprintf(err, errlen, "redis at %s:%d: %s holds no usable epoch", r->ip, r->port, r->k_epoch);
+    freeReplyObject(rep);
+    return ok ? 0 : SILK_FRONTIER_EIO;
+}
+
+/* Checks the server (>= 6.2), creates the group and joins the epoch. */
 static int sync_prepare(red_frontier *r, char *err, size_t errlen)
 {
     redisContext *c = sync_connect(r, err, errlen);
@@ -1174,7 +1223,7 @@ static int sync_prepare(red_frontier *r, char *err, size_t errlen)
     if (!rep)
         goto done;
     freeReplyObject(rep);
-    rc = 0;
+    rc = sync_epoch(r, c, err, errlen);
 done:
     redisFree(c);
     return rc;
@@ -1225,9 +1274,9 @@ static void sync_giveback(red_frontier *r)
         return;
     }
     if (r->sending.argc) {
-        const char *pre[] = {"EVAL", APPLY, "6", r->k_q, r->k_seen, r->k_open, r->k_items,
-                             r->k_ikeys, r->k_next, GROUP, r->k_lease};
-        sync_eval(r, c, pre, 11, &r->sending);
+        const char *pre[] = {"EVAL", APPLY, "7", r->k_q, r->k_seen, r->k_open, r->k_items,
+                             r->k_ikeys, r->k_next, r->k_epoch, GROUP, r->k_lease, r->epoch};
+        sync_eval(r, c, pre, 13, &r->sending);
     }
     argbuf b = {0};
     for (int l = 0; l < NLIST; l++)
@@ -1238,7 +1287,8 @@ static void sync_giveback(red_frontier *r)
                 if (ab_str(&b, e->req.host) || ab_str(&b, token))
                     ab_truncate(&b, b.argc & ~(size_t)1); /* leases expire by themselves */
             }
-    const char *gpre[] = {"EVAL", GIVEBACK, "2", r->k_q, r->k_open, GROUP, r->consumer, r->k_lease};
+    const char *gpre[] = {"EVAL", GIVEBACK, "3", r->k_q, r->k_open, r->k_epoch, GROUP, r->consumer,
+                          r->k_lease, r->epoch};
     sync_eval(r, c, gpre, 8, &b);
     ab_free(&b);
     redisFree(c);
@@ -1312,6 +1362,8 @@ static int red_pop_ready(silk_frontier *f, double now, const silk_frontier_req *
     red_frontier *r = R(f);
     rent *e = r->lists[L_READY].head;
     *out = NULL;
+    if (r->lost)
+        return fr_fail(f->err, SILK_FRONTIER_EIO, "%s", LOST_MSG);
     if (!e || !r->cmd.up) { /* paused while the connection is down */
         pump(r);
         return 0;
@@ -1547,6 +1599,8 @@ static void red_stats(silk_frontier *f, double now, silk_frontier_stats *st,
 static int red_checkpoint(silk_frontier *f, double now, int force)
 {
     red_frontier *r = R(f);
+    if (r->lost)
+        return fr_fail(f->err, SILK_FRONTIER_EIO, "%s", LOST_MSG);
     if (!r->durable.argc)
         return 0;
     if (ab_move(&r->eager, &r->durable) != 0)
@@ -1574,7 +1628,8 @@ static void red_close(silk_frontier *f)
     ev_timer_stop(r->loop, &r->rd.retry);
     conn_drop(&r->rd);  /* NULL-reply callbacks run here, then nothing else can */
     conn_drop(&r->cmd);
-    sync_giveback(r);
+    if (!r->lost)
+        sync_giveback(r);
     for (int l = 0; l < NLIST; l++)
         while (r->lists[l].head) {
             rent *e = r->lists[l].head;

@@ -609,6 +609,17 @@ function Run:stop_reason()
   end
 end
 
+--- Stops the crawl because it cannot go on without losing data (its
+-- frontier's store is gone): the requests in flight finish, nothing new
+-- starts, and `silk run` exits 1 with msg (stats.failure).
+function Run:fail(msg)
+  if not self.stats.failure then
+    self.stats.failure = msg
+    io.stderr:write("silk: ", msg, "\n")
+  end
+  self:stop("failed")
+end
+
 --- Stops taking new requests; the in-flight ones finish.
 function Run:stop(reason)
   if not self.stopping then
@@ -668,8 +679,11 @@ function Run:run()
     local reason = self:stop_reason()
     if reason and not self.stopping then self.stopping = reason end
     while not self.stopping and not self.paused and self.inflight < s.concurrency do
-      local req = self.frontier:pop_ready()
-      if not req then break end
+      local req, wake = self.frontier:pop_ready()
+      if not req then
+        if type(wake) == "table" then self:fail("frontier: " .. tostring(wake.message or wake)) end
+        break
+      end
       self.inflight = self.inflight + 1
       silk.spawn{ name = "request", function()
         local ok, outcome = pcall(self.process, self, req)

@@ -199,4 +199,8 @@ return function(...)
     f:write(cjson.encode(stats), "\n")
     f:close()
   end
+  if stats.failure then
+    io.stderr:write("silk run: the crawl failed: ", stats.failure, "\n")
+    engine.set_exit_code(1)
+  end
 end

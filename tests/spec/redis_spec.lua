@@ -302,6 +302,23 @@ describe("a crawl shared through Redis", function()
     print(("\n  Redis restart: %d pages fetched twice, %d duplicate items"):format(twice, v.items_duplicate))
   end)
 
+  it("refuses to go on when Redis comes back without the crawl, and says so", function()
+    local d = tmpdir()
+    local fr = frontier()
+    local p = io.popen(("%s --stats %s/stats.json 2>&1; echo \"exit:$?\""):format(
+      worker_cmd(fr, d .. "/items.jsonl") .. " -s delay=0.01 -s close_after_seconds=30", d), "r")
+    os.execute("sleep 1")
+    -- what a restart without persistence, or a failover to an empty replica, leaves
+    assert(os.execute(("redis-cli -p %d FLUSHALL >/dev/null"):format(redis.port)))
+    local out = p:read("*a")
+    p:close()
+    assert.equal("1", out:match("exit:(%d+)%s*$"), out)
+    assert.matches("Redis no longer holds this crawl", out, 1, true)
+    local st = cjson.decode(read(d .. "/stats.json"))
+    assert.equal("failed", st.stop_reason)
+    assert.is_true(st.pages < PAGES)
+  end)
+
   it("holds max_per_host = 2 across 3 workers, as the server counts", function()
     local bad = servers.badserver{}
     local path = os.tmpname() .. ".lua"
