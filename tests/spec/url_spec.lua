@@ -1,4 +1,4 @@
--- silk.core.url: join, canonical, host_key, host, resolve, parse, is_http (url.c over curl_url).
+-- silk.core.url: join, canonical, host_key, host, resolve, parse, is_http (url.c, the URL Standard's parser).
 local url = require("silk.core.url")
 
 local BASE = "http://a.com/b/c/d;p?q"
