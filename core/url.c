@@ -1447,11 +1447,20 @@ int silk_url_resolve(const char *base, const char *href, struct silk_url_resolve
                 rc = SILK_URL_ENOMEM;
         }
     } else {
-        rc = silk_url_join(base, href, &out->url);
+        /* One parse: a serialised URL parses back to the same parts (the
+         * Standard's idempotence; fuzz_url checks it), so canonical() of
+         * the URL is the URL's own parts normalised. */
+        struct silk_url_parts p;
+        rc = silk_url_whatwg_parts(base, href, 0, &p);
         if (!rc)
-            rc = silk_url_canonical(out->url, 0, &out->canonical);
+            rc = serialise(&p, 1, &out->url);
+        if (!rc && !(out->host = dup_n(p.host, strlen(p.host))))
+            rc = SILK_URL_ENOMEM;
         if (!rc)
-            rc = silk_url_host(out->canonical, &out->host);
+            rc = normalise(&p, SILK_URL_MODE_CANON);
+        if (!rc)
+            rc = serialise(&p, 0, &out->canonical);
+        silk_url_parts_free(&p);
     }
     if (rc)
         silk_url_resolved_free(out);

@@ -101,7 +101,7 @@ int silk_url_canonical(const char *url, unsigned flags, char **out);
 int silk_url_host_key(const char *url, char **out);
 
 /* silk_url_host_key of a plain URL, written to key (keysz bytes) with no
- * allocation and no curl parse: returns 1 when url is plain and its key
+ * allocation and no parse: returns 1 when url is plain and its key
  * fits, else 0 with key untouched (take the general path then). A plain URL
  * is a valid http(s) URL however it is parsed, curl's way included. */
 int silk_url_plain_host_key(const char *url, char *key, size_t keysz);
@@ -117,7 +117,7 @@ struct silk_url_resolved {
     char *host;       /* silk_url_host(url) */
 };
 
-/* The three at once (one parse, one serialisation for plain links: a crawl
+/* The three at once (one parse; one serialisation for plain links: a crawl
  * does this for every link of every page). Returns 0 with every field
  * malloc'd (free with silk_url_resolved_free), or SILK_URL_E* with every
  * field NULL. */
