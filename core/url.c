@@ -1,27 +1,27 @@
 /*
- * url.c -- join, canonicalise, host key over curl_url; see url.h.
+ * url.c -- join, canonicalise, host key; see url.h.
  *
  * The pipeline of every entry point:
  *
- *   clean (trim, drop tab/newline)          -- WHATWG "basic URL parser" prelude
- *   classify (scheme? slashes? relative?)   -- decide what curl is given
- *   emit (percent-encode, '\' -> '/')       -- bytes curl 7.88 refuses or mangles
- *   curl_url_set (parse, resolve, dedot)    -- libcurl does the URL parsing
- *   extract (host, port, path, ...)         -- normalise each part
+ *   clean (trim, drop tab/newline)   -- the basic URL parser's prelude
+ *   parse (the base first, if needed) -- the basic URL parser's states for
+ *                                        http(s): scheme, authority, host,
+ *                                        port, relative, path, query, fragment
+ *   normalise (canonical only)        -- escapes, sorted query
  *   serialise
  *
  * Plain inputs skip the pipeline (silk_url_plain_parts, "the plain path").
- * Where curl 7.88 and WHATWG disagree the fix is named at the fix ("curl:").
+ * Earlier versions handed the parsing to libcurl's curl_url, which departs
+ * from the URL Standard (relative references collapsed, hosts, userinfo):
+ * the parser here follows the Standard's states, so each rule has its place.
  * No function here raises or keeps state; all memory is released on every path.
  */
 #define _GNU_SOURCE    /* memmem */
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <idn2.h>
 
 #include "url.h"
@@ -125,9 +125,9 @@ static int must_encode(unsigned char c, int set)
         if (strchr("/:;=@[\\]^|", c))
             return 1;
         return must_encode(c, SET_PATH);
-    default: /* SET_PATH */
-        return c == '"' || c == '#' || c == '<' || c == '>' || c == '?' || c == '`' ||
-               c == '{' || c == '}';
+    default: /* SET_PATH ('^' since the 2025 Standard, whatwg-url 15) */
+        return c == '"' || c == '#' || c == '<' || c == '>' || c == '?' || c == '^' ||
+               c == '`' || c == '{' || c == '}';
     }
 }
 
@@ -218,200 +218,15 @@ static size_t count_slashes(const char *s)
     return n;
 }
 
-/* Appends s for curl: when authority is set, the bytes up to the first
- * '/', '\', '?' or '#' are the host part and keep non-ASCII (for IDN);
- * elsewhere controls, spaces and non-ASCII bytes are percent-encoded (curl
- * refuses raw spaces and controls, and in relative references encodes a
- * space in the query as '+'). A '\' before the first '?' or '#' is a '/'
- * (curl keeps it, WHATWG reads it as a separator in special URLs). */
-static void emit(struct buf *b, const char *s, int authority)
-{
-    int in_query = 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (authority && (c == '/' || c == '\\' || c == '?' || c == '#'))
-            authority = 0;
-        if (c == '?' || c == '#')
-            in_query = 1;
-        if (c == '\\' && !in_query)
-            buf_putc(b, '/');
-        else if (c <= 0x20 || c == 0x7f || (c >= 0x80 && !authority))
-            put_pct(b, c);
-        else
-            buf_putc(b, (char)c);
-    }
-}
-
-static int curl_rc(CURLUcode rc)
-{
-    switch (rc) {
-    case CURLUE_OK: return 0;
-    case CURLUE_OUT_OF_MEMORY: return SILK_URL_ENOMEM;
-    case CURLUE_UNSUPPORTED_SCHEME: case CURLUE_BAD_SCHEME: return SILK_URL_ESCHEME;
-    case CURLUE_BAD_PORT_NUMBER: return SILK_URL_EPORT;
-    case CURLUE_NO_HOST: case CURLUE_BAD_HOSTNAME: case CURLUE_BAD_IPV6:
-    case CURLUE_LACKS_IDN: return SILK_URL_EHOST;
-    default: return SILK_URL_EINVAL;
-    }
-}
-
-/* Parses the absolute http(s) URL `url` into a new handle *hp. */
-static int parse_absolute(const char *url, CURLU **hp)
-{
-    struct buf t = {0}, r = {0};
-    CURLU *h = NULL;
-    int rc = clean(url, &t);
-    if (rc)
-        goto done;
-    size_t sl = scheme_len(t.p);
-    if (!sl) {
-        rc = SILK_URL_ENOBASE;
-        goto done;
-    }
-    if (!scheme_is_http(t.p, sl)) {
-        rc = SILK_URL_ESCHEME;
-        goto done;
-    }
-    /* curl: wants one to three slashes; WHATWG skips any number of '/' '\'. */
-    const char *rest = t.p + sl + 1;
-    rest += count_slashes(rest);
-    if (!*rest) {
-        rc = SILK_URL_EHOST;
-        goto done;
-    }
-    for (size_t i = 0; i < sl; i++)
-        buf_putc(&r, (char)to_lower(t.p[i]));
-    buf_puts(&r, "://");
-    emit(&r, rest, 1);
-    if ((rc = r.err))
-        goto done;
-    if (!(h = curl_url())) {
-        rc = SILK_URL_ENOMEM;
-        goto done;
-    }
-    rc = curl_rc(curl_url_set(h, CURLUPART_URL, r.p, 0));
-done:
-    if (rc) {
-        curl_url_cleanup(h);
-        h = NULL;
-    }
-    *hp = h;
-    buf_free(&t);
-    buf_free(&r);
-    return rc;
-}
-
-/* Applies the relative reference `ref` (cleaned) to the handle h that holds
- * an absolute http(s) URL. */
-static int apply_relative(CURLU *h, const char *ref)
-{
-    struct buf r = {0};
-    int rc = 0;
-    if (!*ref) {
-        /* curl: an empty reference yields the base's directory; WHATWG
-         * (and RFC 3986) keep the base minus its fragment. */
-        rc = curl_rc(curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0));
-        goto done;
-    }
-    if (*ref == '#') {
-        /* curl: "#frag" loses the base's last segment and query. */
-        emit(&r, ref + 1, 0);
-        if (!(rc = r.err))
-            rc = curl_rc(curl_url_set(h, CURLUPART_FRAGMENT, r.len ? r.p : NULL, 0));
-        goto done;
-    }
-    /* curl: a '/' in the base's fragment passes for a path separator
-     * ("http://h/b#./" + "g" gave "http://h/b#./g"); no reference but the
-     * two above ever uses the base's fragment (WHATWG; RFC 3986 5.2.2). */
-    if ((rc = curl_rc(curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0))))
-        goto done;
-    size_t ns = count_slashes(ref);
-    if (ns >= 2) {
-        buf_puts(&r, "//"); /* WHATWG skips any further slashes */
-        emit(&r, ref + ns, 1);
-    } else {
-        /* curl: "1a:b" would be taken for a scheme; WHATWG needs a letter
-         * first (and we only get here without a scheme). */
-        size_t seg = strcspn(ref, "/\\?#");
-        if (memchr(ref, ':', seg))
-            buf_puts(&r, "./");
-        emit(&r, ref, 0);
-    }
-    if (!(rc = r.err))
-        rc = curl_rc(curl_url_set(h, CURLUPART_URL, r.p, 0));
-done:
-    buf_free(&r);
-    return rc;
-}
-
-/* Resolves href against base into a new handle *hp (base may be NULL). */
-static int resolve(const char *base, const char *href, CURLU **hp)
-{
-    struct buf t = {0};
-    CURLU *h = NULL;
-    char *bscheme = NULL;
-    int rc = clean(href, &t);
-    *hp = NULL;
-    if (rc)
-        goto done;
-    const char *ref = t.p;
-    size_t sl = scheme_len(ref);
-    if (sl) {
-        if (!scheme_is_http(ref, sl)) {
-            rc = SILK_URL_ESCHEME;
-            goto done;
-        }
-        if (!base || count_slashes(ref + sl + 1) >= 2) {
-            rc = parse_absolute(ref, &h);
-            goto done;
-        }
-    } else if (!base) {
-        rc = SILK_URL_ENOBASE;
-        goto done;
-    }
-    rc = parse_absolute(base, &h);
-    if (rc) {
-        rc = rc == SILK_URL_ENOMEM ? rc : SILK_URL_ENOBASE;
-        goto done;
-    }
-    if (sl) {
-        /* WHATWG: "http:foo" against an http base is relative; against
-         * another scheme it is "http://foo". curl: refuses both. */
-        if ((rc = curl_rc(curl_url_get(h, CURLUPART_SCHEME, &bscheme, 0))))
-            goto done;
-        if (strlen(bscheme) == sl && strncasecmp(bscheme, ref, sl) == 0) {
-            ref += sl + 1;
-        } else {
-            curl_url_cleanup(h);
-            h = NULL;
-            rc = parse_absolute(ref, &h);
-            goto done;
-        }
-    }
-    rc = apply_relative(h, ref);
-done:
-    if (rc) {
-        curl_url_cleanup(h);
-        h = NULL;
-    }
-    *hp = h;
-    curl_free(bscheme);
-    buf_free(&t);
-    return rc;
-}
+static int default_port(const char *scheme) { return scheme[4] == 's' ? 443 : 80; }
 
 /* ---- hosts --------------------------------------------------------------- */
 
 /* WHATWG IPv6 serialisation: lowercase hex, no leading zeros, the first
- * longest run of two or more zero pieces as "::". curl keeps the case and
- * form it was given; inet_ntop writes "::ffff:1.2.3.4" where WHATWG writes
- * "::ffff:102:304". */
-static void put_ipv6(struct buf *b, const unsigned char a[16])
+ * longest run of two or more zero pieces as "::". */
+static void put_ipv6(struct buf *b, const unsigned piece[8])
 {
-    unsigned piece[8];
     int best = -1, bestlen = 1;
-    for (int i = 0; i < 8; i++)
-        piece[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
     for (int i = 0; i < 8;) {
         int j = i;
         while (j < 8 && piece[j] == 0)
@@ -436,90 +251,282 @@ static void put_ipv6(struct buf *b, const unsigned char a[16])
     buf_putc(b, ']');
 }
 
-/* WHATWG: a host whose last label is a number must be an IPv4 address (curl
- * has already rewritten every valid IPv4 form to dotted decimal). curl:
- * accepts "999.1.1.1" and "1.2.3.4.5" as names. */
+/* The URL Standard's IPv6 parser over s[0..n) (between the brackets).
+ * inet_pton is not it: it takes "::1.2.3" forms and zone ids differently. */
+static int parse_ipv6(const char *s, size_t n, unsigned piece[8])
+{
+    size_t i = 0;
+    int at = 0, compress = -1;
+    memset(piece, 0, 8 * sizeof *piece);
+    if (i < n && s[i] == ':') {
+        if (i + 1 >= n || s[i + 1] != ':')
+            return 0;
+        i += 2;
+        compress = ++at;
+    }
+    while (i < n) {
+        if (at == 8)
+            return 0;
+        if (s[i] == ':') {
+            if (compress >= 0)
+                return 0;
+            i++;
+            compress = ++at;
+            continue;
+        }
+        unsigned v = 0;
+        size_t len = 0;
+        while (len < 4 && i < n && hex_val(s[i]) >= 0)
+            v = v * 16 + (unsigned)hex_val(s[i++]), len++;
+        if (i < n && s[i] == '.') { /* an IPv4 address in the last two pieces */
+            if (len == 0 || at > 6)
+                return 0;
+            i -= len;
+            int seen = 0;
+            while (i < n) {
+                int value = -1;
+                if (seen > 0) {
+                    if (s[i] != '.' || seen >= 4)
+                        return 0;
+                    i++;
+                }
+                if (i >= n || !is_digit(s[i]))
+                    return 0;
+                while (i < n && is_digit(s[i])) {
+                    int d = s[i++] - '0';
+                    if (value == 0)
+                        return 0; /* a leading zero */
+                    value = value < 0 ? d : value * 10 + d;
+                    if (value > 255)
+                        return 0;
+                }
+                piece[at] = piece[at] * 0x100 + (unsigned)value;
+                if (++seen % 2 == 0)
+                    at++;
+            }
+            if (seen != 4)
+                return 0;
+            break;
+        }
+        if (i < n && s[i] == ':') {
+            if (++i >= n)
+                return 0;
+        } else if (i < n) {
+            return 0;
+        }
+        piece[at++] = v;
+    }
+    if (compress >= 0) {
+        int swaps = at - compress;
+        for (int k = 7; k != 0 && swaps > 0; k--, swaps--) {
+            unsigned t = piece[k];
+            piece[k] = piece[compress + swaps - 1];
+            piece[compress + swaps - 1] = t;
+        }
+    } else if (at != 8) {
+        return 0;
+    }
+    return 1;
+}
+
+/* One IPv4 part as the URL Standard reads it: "0x" hex (bare "0x" is 0),
+ * a leading '0' octal, else decimal. Values past 2^32 saturate (they fail
+ * anyway). Returns 0 for a character outside the radix. */
+static int ipv4_number(const char *s, size_t n, uint64_t *v)
+{
+    unsigned radix = 10;
+    if (n >= 2 && s[0] == '0' && (s[1] | 0x20) == 'x')
+        radix = 16, s += 2, n -= 2;
+    else if (n >= 2 && s[0] == '0')
+        radix = 8, s++, n--;
+    *v = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = hex_val(s[i]);
+        if (d < 0 || (unsigned)d >= radix)
+            return 0;
+        *v = *v > UINT32_MAX ? *v : *v * radix + (unsigned)d;
+    }
+    return 1;
+}
+
+/* The last label of h[0..n) (a trailing dot dropped): "ends in a number". */
 static int ends_in_number(const char *h, size_t n)
 {
-    if (n && h[n - 1] == '.')
+    if (n && h[n - 1] == '.') {
+        if (n == 1)
+            return 0;
         n--;
+    }
     size_t s = n;
     while (s && h[s - 1] != '.')
         s--;
     const char *l = h + s;
-    size_t ln = n - s;
-    if (!ln)
-        return 0;
-    size_t i = 0;
-    if (ln >= 2 && l[0] == '0' && (l[1] | 0x20) == 'x')
-        for (i = 2; i < ln && hex_val(l[i]) >= 0; i++)
-            ;
-    else
-        for (; i < ln && is_digit(l[i]); i++)
-            ;
-    return i == ln;
+    size_t ln = n - s, i = 0;
+    uint64_t v;
+    while (i < ln && is_digit(l[i]))
+        i++;
+    if (ln && i == ln)
+        return 1;
+    return ln >= 2 && l[0] == '0' && (l[1] | 0x20) == 'x' && ipv4_number(l, ln, &v);
 }
 
-static int put_host(struct buf *b, const char *h)
+/* The URL Standard's IPv4 parser: one to four parts, the last filling what
+ * the others leave; a trailing dot allowed. Writes dotted decimal. */
+static int put_ipv4(struct buf *b, const char *h, size_t n)
 {
-    size_t n = strlen(h);
+    uint64_t part[4];
+    int count = 0;
+    if (n && h[n - 1] == '.')
+        n--;
+    for (size_t i = 0;; i++) {
+        size_t j = i;
+        while (j < n && h[j] != '.')
+            j++;
+        if (count == 4 || j == i || !ipv4_number(h + i, j - i, &part[count]))
+            return SILK_URL_EHOST;
+        count++;
+        if (j == n)
+            break;
+        i = j;
+    }
+    uint64_t addr = part[count - 1];
+    if (addr >= (uint64_t)1 << (8 * (5 - count)))
+        return SILK_URL_EHOST;
+    for (int i = 0; i < count - 1; i++) {
+        if (part[i] > 255)
+            return SILK_URL_EHOST;
+        addr += part[i] << (8 * (3 - i));
+    }
+    char d[16];
+    int len = snprintf(d, sizeof d, "%u.%u.%u.%u", (unsigned)(addr >> 24) & 255,
+                       (unsigned)(addr >> 16) & 255, (unsigned)(addr >> 8) & 255,
+                       (unsigned)addr & 255);
+    buf_put(b, d, (size_t)len);
+    return b->err;
+}
+
+/* Whether h[0..n) has a label starting "xn--" (any case): such a label
+ * must be valid Punycode of a valid label (UTS #46 4.1), which only the
+ * IDNA library can tell. */
+static int has_alabel(const char *h, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++)
+        if ((i == 0 || h[i - 1] == '.') && strncasecmp(h + i, "xn--", 4) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 when s[0..n) is well-formed UTF-8 (the host's bytes after
+ * percent-decoding must be: the URL Standard decodes them as UTF-8, and a
+ * replacement character is never a valid domain code point). */
+static int valid_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 4;
+        if (k == 4 || n - i <= k)
+            return 0;
+        unsigned cp = k ? c & (0x3f >> k) : c;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* Domain to ASCII (UTS #46, non-transitional, CheckHyphens and
+ * VerifyDnsLength off) of the percent-decoded host d, appended to b. */
+static int put_domain(struct buf *b, const char *d, size_t n)
+{
+    int ascii = 1;
+    for (size_t i = 0; i < n; i++)
+        ascii &= (unsigned char)d[i] < 0x80;
+    if (ascii && !has_alabel(d, n)) {
+        for (size_t i = 0; i < n; i++)
+            buf_putc(b, (char)to_lower(d[i]));
+        return b->err;
+    }
+    if (!valid_utf8((const unsigned char *)d, n))
+        return SILK_URL_EHOST;
+    /* libidn2 on the UTF-8 bytes (idn2_lookup_ul would read the locale's
+     * charset), ASCII lowercased first as UTS #46 maps it. libidn2 adds
+     * IDNA2008's DISALLOWED to UTS #46 (symbols, emoji): those get its
+     * transitional lookup, which differs only on the four deviation
+     * characters (a host with both is mapped the transitional way). */
+    struct buf in = {0};
+    for (size_t i = 0; i < n; i++)
+        buf_putc(&in, (char)to_lower(d[i]));
+    if (in.err)
+        return in.err;
+    char *res = NULL;
+    int irc = idn2_lookup_u8((const uint8_t *)in.p, (uint8_t **)&res, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    if (irc == IDN2_DISALLOWED)
+        irc = idn2_lookup_u8((const uint8_t *)in.p, (uint8_t **)&res, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
+    buf_free(&in);
+    if (irc == IDN2_MALLOC)
+        return SILK_URL_ENOMEM;
+    if (irc != IDN2_OK)
+        return SILK_URL_EHOST;
+    for (const char *p = res; *p; p++)
+        buf_putc(b, (char)to_lower(*p));
+    idn2_free(res);
+    return b->err;
+}
+
+/* The URL Standard's host parser for special URLs over h[0..n): IPv6 in
+ * brackets, else percent-decoded, domain to ASCII, forbidden domain code
+ * points refused, and a domain ending in a number read as IPv4. */
+static int put_host(struct buf *b, const char *h, size_t n)
+{
     if (!n)
         return SILK_URL_EHOST;
     if (h[0] == '[') {
-        char tmp[64];
-        unsigned char a[16];
-        if (n < 3 || n - 2 >= sizeof tmp || h[n - 1] != ']')
+        unsigned piece[8];
+        if (n < 2 || h[n - 1] != ']' || !parse_ipv6(h + 1, n - 2, piece))
             return SILK_URL_EHOST;
-        memcpy(tmp, h + 1, n - 2);
-        tmp[n - 2] = '\0';
-        if (inet_pton(AF_INET6, tmp, a) != 1)
-            return SILK_URL_EHOST;
-        put_ipv6(b, a);
+        put_ipv6(b, piece);
         return b->err;
     }
-    int ascii = 1;
-    for (size_t i = 0; i < n; i++)
-        ascii &= (unsigned char)h[i] < 0x80;
-    size_t start = b->len;
-    if (ascii) {
-        for (size_t i = 0; i < n; i++)
-            buf_putc(b, (char)to_lower(h[i]));
-    } else {
-        /* curl: CURLU_PUNYCODE (7.88) goes through idn2_lookup_ul, which reads
-         * the locale's charset and fails with "out of memory" in the C
-         * locale; we call libidn2 on the UTF-8 bytes ourselves. */
-        char *res = NULL;
-        int flags = IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL;
-        int irc = idn2_lookup_u8((const uint8_t *)h, (uint8_t **)&res, flags);
-        if (irc == IDN2_DISALLOWED)
-            irc = idn2_lookup_u8((const uint8_t *)h, (uint8_t **)&res, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
-        if (irc == IDN2_MALLOC)
-            return SILK_URL_ENOMEM;
-        if (irc != IDN2_OK)
-            return SILK_URL_EHOST;
-        for (const char *p = res; *p; p++)
-            buf_putc(b, (char)to_lower(*p));
-        idn2_free(res);
+    struct buf d = {0}, a = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (h[i] == '%' && i + 2 < n && (hi = hex_val(h[i + 1])) >= 0 && (lo = hex_val(h[i + 2])) >= 0) {
+            buf_putc(&d, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            buf_putc(&d, h[i]);
+        }
     }
-    if (b->err)
-        return b->err;
-    const char *out = b->p + start;
-    size_t on = b->len - start;
-    if (!on)
-        return SILK_URL_EHOST;
-    /* WHATWG forbidden domain code points. curl: percent-decodes the host
-     * and accepts "%25" as '%', so "http://%25%25/" had a host of "%%". */
-    for (size_t i = 0; i < on; i++) {
-        unsigned char c = (unsigned char)out[i];
-        if (c <= 0x20 || c == 0x7f || strchr("#%/:<>?@[\\]^|", c))
-            return SILK_URL_EHOST;
+    if ((rc = d.err) || (rc = put_domain(&a, d.p, d.len)))
+        goto done;
+    if (!a.len) {
+        rc = SILK_URL_EHOST;
+        goto done;
     }
-    if (ends_in_number(out, on)) {
-        unsigned char a[4];
-        if (inet_pton(AF_INET, out, a) != 1)
-            return SILK_URL_EHOST;
+    for (size_t i = 0; i < a.len; i++) {
+        unsigned char c = (unsigned char)a.p[i];
+        if (c <= 0x20 || c == 0x7f || strchr("#%/:<>?@[\\]^|", c)) {
+            rc = SILK_URL_EHOST;
+            goto done;
+        }
     }
-    return 0;
+    if (ends_in_number(a.p, a.len))
+        rc = put_ipv4(b, a.p, a.len);
+    else
+        buf_put(b, a.p, a.len);
+    if (!rc)
+        rc = b->err;
+done:
+    buf_free(&d);
+    buf_free(&a);
+    return rc;
 }
 
 /* ---- paths and queries --------------------------------------------------- */
@@ -540,8 +547,8 @@ static int is_dotdot(const char *s, size_t n)
 }
 
 /* Appends path (which starts with '/') with its dot-segments removed, the
- * WHATWG way: "%2e" counts as '.', a final "." or ".." leaves a '/'.
- * curl: resolves "." and ".." but not their escaped forms. */
+ * WHATWG way: "%2e" counts as '.', a final "." or ".." leaves a '/' (the
+ * plain path's dedotting; the parser does the same segment by segment). */
 static void put_path_dedotted(struct buf *b, const char *p)
 {
     size_t base = b->len;
@@ -621,117 +628,246 @@ static void put_query_sorted(struct buf *b, const char *q)
     free(v);
 }
 
-/* ---- extraction and serialisation -------------------------------------- */
+/* ---- the parser: the URL Standard's basic URL parser for http(s) -------- */
 
-/* Gets one part of h; absent parts (and empty query or fragment) are NULL. */
-static int get_part(CURLU *h, CURLUPart what, char **out)
+/*
+ * The states of the basic URL parser that an http(s) URL goes through
+ * (special schemes only: any other scheme is SILK_URL_ESCHEME before a state
+ * runs), over input already cleaned (clean()): scheme, special authority
+ * (ignore) slashes, authority, host, port, relative and relative slash,
+ * path start, path, query, fragment. The path is kept serialised ("/a/b",
+ * an empty segment as "/"), which makes "shorten" a cut at the last '/'.
+ */
+
+static void path_shorten(struct buf *path)
 {
-    *out = NULL;
-    CURLUcode c = curl_url_get(h, what, out, 0);
-    switch (c) {
-    case CURLUE_OK:
-        if ((what == CURLUPART_QUERY || what == CURLUPART_FRAGMENT) && !**out) {
-            curl_free(*out);
-            *out = NULL;
+    size_t l = path->len;
+    while (l && path->p[l - 1] != '/')
+        l--;
+    if (l)
+        l--;
+    path->len = l;
+    if (path->p)
+        path->p[l] = '\0';
+}
+
+static int is_slash(char c) { return c == '/' || c == '\\'; }
+
+/* The query and fragment states at s ('?', '#' or the end). */
+static void parse_tail(const char *s, struct buf *query, struct buf *frag, int *has_query,
+                       int *has_frag)
+{
+    if (*s == '?') {
+        size_t n = strcspn(++s, "#");
+        *has_query = 1;
+        for (size_t i = 0; i < n; i++) {
+            if (must_encode((unsigned char)s[i], SET_QUERY))
+                put_pct(query, (unsigned char)s[i]);
+            else
+                buf_putc(query, s[i]);
         }
-        return 0;
-    case CURLUE_NO_USER: case CURLUE_NO_PASSWORD: case CURLUE_NO_PORT:
-    case CURLUE_NO_QUERY: case CURLUE_NO_FRAGMENT: case CURLUE_NO_ZONEID:
-        return 0;
-    default:
-        return curl_rc(c);
+        s += n;
+    }
+    if (*s == '#') {
+        *has_frag = 1;
+        put_encoded(frag, s + 1, SET_FRAGMENT);
     }
 }
 
-/* Copies component s (curl's raw text) into a new malloc'd *out, with the
- * set's percent-encoding; canon also normalises escapes. */
-static int component(const char *s, int set, int canon, char **out)
+/* The path state from s (just after a separator, or the first segment of a
+ * relative path) appending to path, then the query and fragment states. */
+static void parse_path(const char *s, struct buf *path, struct buf *query, struct buf *frag,
+                       int *has_query, int *has_frag)
 {
-    struct buf a = {0}, b = {0};
+    for (;;) {
+        size_t n = strcspn(s, "/\\?#");
+        int sep = is_slash(s[n]);
+        if (is_dotdot(s, n)) {
+            path_shorten(path);
+            if (!sep)
+                buf_putc(path, '/');
+        } else if (is_dot(s, n)) {
+            if (!sep)
+                buf_putc(path, '/');
+        } else {
+            buf_putc(path, '/');
+            const char *end = s + n, *run = s;
+            for (const char *p = s; p < end; p++) {
+                if (must_encode((unsigned char)*p, SET_PATH)) {
+                    buf_put(path, run, (size_t)(p - run));
+                    put_pct(path, (unsigned char)*p);
+                    run = p + 1;
+                }
+            }
+            buf_put(path, run, (size_t)(end - run));
+        }
+        s += n;
+        if (!sep)
+            break;
+        s++;
+    }
+    parse_tail(s, query, frag, has_query, has_frag);
+}
+
+/* The authority state and what follows it at s (the slashes skipped):
+ * userinfo up to the last '@' (every earlier '@' encoded), host, port,
+ * then path start. */
+static int parse_authority(const char *s, struct silk_url_parts *u, struct buf *path,
+                           struct buf *query, struct buf *frag, int *has_query, int *has_frag)
+{
+    size_t end = strcspn(s, "/\\?#"), at = end;
+    while (at && s[at - 1] != '@')
+        at--;
+    const char *h = s;
+    if (at) {
+        struct buf user = {0}, pass = {0};
+        size_t colon = strcspn(s, ":");
+        for (size_t i = 0; i < at - 1; i++) {
+            if (i == colon)
+                continue;
+            struct buf *t = i < colon ? &user : &pass;
+            if (must_encode((unsigned char)s[i], SET_USERINFO))
+                put_pct(t, (unsigned char)s[i]);
+            else
+                buf_putc(t, s[i]);
+        }
+        int rc = user.err ? user.err : pass.err;
+        if (!rc && user.len)
+            rc = buf_take(&user, &u->user);
+        if (!rc && pass.len)
+            rc = buf_take(&pass, &u->password);
+        buf_free(&user);
+        buf_free(&pass);
+        if (rc)
+            return rc;
+        h = s + at;
+    }
+    size_t hn = (size_t)(s + end - h), colon = hn;
+    for (size_t i = 0, brackets = 0; i < hn; i++) {
+        if (h[i] == '[')
+            brackets = 1;
+        else if (h[i] == ']')
+            brackets = 0;
+        else if (h[i] == ':' && !brackets) {
+            colon = i;
+            break;
+        }
+    }
+    if (colon < hn) {
+        long port = 0;
+        for (size_t i = colon + 1; i < hn; i++) {
+            if (!is_digit(h[i]))
+                return SILK_URL_EPORT;
+            port = port * 10 + (h[i] - '0');
+            if (port > 65535)
+                return SILK_URL_EPORT;
+        }
+        if (colon + 1 < hn)
+            u->port = (int)port;
+    }
+    struct buf b = {0};
+    int rc = put_host(&b, h, colon);
+    if (!rc)
+        rc = buf_take(&b, &u->host);
+    buf_free(&b);
+    if (rc)
+        return rc;
+    s += end;
+    parse_path(s + is_slash(*s), path, query, frag, has_query, has_frag);
+    return 0;
+}
+
+static int dup_into(const char *s, char **out)
+{
     *out = NULL;
     if (!s)
         return 0;
-    put_encoded(&a, s, set);
-    if (!a.err && canon) {
-        put_pct_normalised(&b, a.p ? a.p : "", a.len);
-        buf_free(&a);
-        a = b;
-    }
-    return buf_take(&a, out);
+    *out = strdup(s);
+    return *out ? 0 : SILK_URL_ENOMEM;
 }
 
-/* Fills parts from h, normalised; mode is a mask of SILK_URL_MODE_*. */
-static int extract(CURLU *h, int mode, struct silk_url_parts *parts)
+/* Parses the cleaned input s against base (NULL: none, else an http(s) URL
+ * this function made) into u (zeroed; freed on error). */
+static int parse_url(const char *s, const struct silk_url_parts *base, struct silk_url_parts *u)
 {
-    enum { SCHEME, USER, PASSWORD, HOST, ZONE, PORT, PATH, QUERY, FRAGMENT, NPARTS };
-    static const CURLUPart which[NPARTS] = {
-        CURLUPART_SCHEME, CURLUPART_USER, CURLUPART_PASSWORD, CURLUPART_HOST,
-        CURLUPART_ZONEID, CURLUPART_PORT, CURLUPART_PATH, CURLUPART_QUERY,
-        CURLUPART_FRAGMENT,
-    };
-    char *raw[NPARTS] = {0};
-    struct buf b = {0};
-    char *tmp = NULL;
-    int rc = 0, canon = mode & SILK_URL_MODE_CANON;
-    memset(parts, 0, sizeof *parts);
-    for (int i = 0; i < NPARTS && !rc; i++)
-        rc = get_part(h, which[i], &raw[i]);
-    if (rc)
-        goto done;
-    if (!raw[SCHEME] || !scheme_is_http(raw[SCHEME], strlen(raw[SCHEME]))) {
-        rc = SILK_URL_ESCHEME;
-        goto done;
-    }
-    if (raw[ZONE] || !raw[HOST]) { /* WHATWG has no zone ids */
-        rc = SILK_URL_EHOST;
-        goto done;
-    }
-    int https = raw[SCHEME][4] == 's';
-    parts->port = https ? 443 : 80;
-    if (raw[PORT]) {
-        char *end;
-        long p = strtol(raw[PORT], &end, 10);
-        if (*end || p < 0 || p > 65535) {
-            rc = SILK_URL_EPORT;
+    struct buf path = {0}, query = {0}, frag = {0};
+    int has_query = 0, has_frag = 0, rc = 0;
+    size_t sl = scheme_len(s);
+    memset(u, 0, sizeof *u);
+    if (sl) {
+        if (!scheme_is_http(s, sl)) {
+            rc = SILK_URL_ESCHEME;
             goto done;
         }
-        parts->port = (int)p;
+        u->scheme = strdup(sl == 5 ? "https" : "http");
+        if (!u->scheme) {
+            rc = SILK_URL_ENOMEM;
+            goto done;
+        }
+        s += sl + 1;
+        /* "http:x" against an http base is relative to it (special relative
+         * or authority state); any other way slashes lead to the authority */
+        if (!base || strcmp(base->scheme, u->scheme) != 0 || count_slashes(s) >= 2) {
+            u->port = default_port(u->scheme);
+            rc = parse_authority(s + count_slashes(s), u, &path, &query, &frag, &has_query, &has_frag);
+            goto done;
+        }
+    } else if (!base) {
+        rc = SILK_URL_ENOBASE;
+        goto done;
+    } else if ((rc = dup_into(base->scheme, &u->scheme))) {
+        goto done;
     }
-    if ((rc = component(raw[SCHEME], SET_PATH, 0, &parts->scheme)) ||
-        (rc = component(raw[USER], SET_USERINFO, canon, &parts->user)) ||
-        (rc = component(raw[PASSWORD], SET_USERINFO, canon, &parts->password)) ||
-        (rc = component(raw[FRAGMENT], SET_FRAGMENT, canon, &parts->fragment)))
+    /* relative state */
+    u->port = base->port;
+    if (is_slash(s[0]) && is_slash(s[1])) {
+        u->port = default_port(u->scheme);
+        rc = parse_authority(s + count_slashes(s), u, &path, &query, &frag, &has_query, &has_frag);
         goto done;
-    if ((rc = put_host(&b, raw[HOST])) || (rc = buf_take(&b, &parts->host)))
-        goto done;
-    /* path: escapes normalised before dot-segments, so "%2E%2E" is "..". */
-    if ((rc = component(raw[PATH] && *raw[PATH] ? raw[PATH] : "/", SET_PATH, canon, &tmp)))
-        goto done;
-    put_path_dedotted(&b, tmp);
-    if ((rc = buf_take(&b, &parts->path)))
-        goto done;
-    free(tmp);
-    tmp = NULL;
-    if ((rc = component(raw[QUERY], SET_QUERY, canon, &tmp)))
-        goto done;
-    if (tmp && (mode & SILK_URL_MODE_SORT)) {
-        put_query_sorted(&b, tmp);
-        rc = buf_take(&b, &parts->query);
-    } else {
-        parts->query = tmp;
-        tmp = NULL;
     }
+    if ((rc = dup_into(base->user, &u->user)) || (rc = dup_into(base->password, &u->password)) ||
+        (rc = dup_into(base->host, &u->host)))
+        goto done;
+    if (is_slash(s[0])) {
+        parse_path(s + 1, &path, &query, &frag, &has_query, &has_frag);
+        goto done;
+    }
+    buf_puts(&path, base->path);
+    if (*s == '\0' || *s == '#') {
+        /* the base without its fragment, with s's */
+        if (base->query) {
+            has_query = 1;
+            buf_puts(&query, base->query);
+        }
+        parse_tail(s, &query, &frag, &has_query, &has_frag);
+        goto done;
+    }
+    if (*s == '?') {
+        parse_tail(s, &query, &frag, &has_query, &has_frag);
+        goto done;
+    }
+    path_shorten(&path);
+    parse_path(s, &path, &query, &frag, &has_query, &has_frag);
 done:
-    for (int i = 0; i < NPARTS; i++)
-        curl_free(raw[i]);
-    free(tmp);
-    buf_free(&b);
+    if (!rc && !path.len)
+        buf_putc(&path, '/');
+    if (!rc)
+        rc = path.err ? path.err : query.err ? query.err : frag.err;
+    if (!rc)
+        rc = buf_take(&path, &u->path);
+    if (!rc && has_query)
+        rc = buf_take(&query, &u->query);
+    if (!rc && has_frag)
+        rc = buf_take(&frag, &u->fragment);
+    buf_free(&path);
+    buf_free(&query);
+    buf_free(&frag);
     if (rc)
-        silk_url_parts_free(parts);
+        silk_url_parts_free(u);
     return rc;
 }
 
-static int default_port(const char *scheme) { return scheme[4] == 's' ? 443 : 80; }
+/* ---- serialisation ------------------------------------------------------ */
 
 static void put_authority(struct buf *b, const struct silk_url_parts *p, int always_port)
 {
@@ -774,21 +910,21 @@ static int serialise(const struct silk_url_parts *p, int fragment, char **out)
 /*
  * Most links on real pages are plain: a lowercase http(s) origin and a path of
  * unreserved characters, or such a path alone ("../c19/p2879.html"). For them
- * every step of the curl path is the identity (nothing to clean, encode,
+ * every step of the parser is the identity (nothing to clean, encode,
  * decode, lowercase or punycode) except splitting, merging and dot-segment
- * removal, which are done here with the same put_path_dedotted. A crawl
- * resolves tens of links a page, each through join, canonical and host key;
- * through curl that was a third of the loop thread's CPU.
+ * removal, which are done here with put_path_dedotted, straight from the
+ * input into one string. A crawl resolves tens of links a page, each through
+ * join, canonical and host key.
  *
  * The class is deliberately narrow; anything outside it (uppercase host,
- * userinfo, '%', ';', IDN, IPv6, scheme-relative, "?q"-only, empty) takes the
- * curl path. tests/c/test_url.c checks both paths agree over a generated
- * corpus. Invariant: plain_parts returns 1 only when silk_url_curl_parts
- * would return 0 with the same parts.
+ * userinfo, '%', ';', IDN or A-labels, IPv6, scheme-relative, "?q"-only,
+ * empty, empty segments) takes the parser. tests/c/test_url.c and fuzz_url
+ * check both agree. Invariant: plain_parts returns 1 only when
+ * silk_url_whatwg_parts would return 0 with the same parts.
  */
 
 /* Path characters: unreserved and '/'. Query and fragment also allow '=',
- * '&', '+' and ','. Neither set contains anything a step of the curl path
+ * '&', '+' and ','. Neither set contains anything a step of the parser
  * would encode, decode or reinterpret. A table: every link is scanned
  * several times (join, canonical, host), one lookup a character. */
 enum { PLAIN_PATH = 1, PLAIN_QUERY = 2 };
@@ -869,8 +1005,8 @@ static int plain_ipv4(const char *h, size_t n)
 }
 
 /* Host: dot-separated labels of lowercase letters, digits and '-', each
- * starting and ending with a letter or digit; a last label starting with
- * a digit only as a plain IPv4 address. */
+ * starting and ending with a letter or digit and none starting "xn--"; a
+ * last label starting with a digit only as a plain IPv4 address. */
 static int plain_host(const char *h, size_t n)
 {
     size_t label = 0;
@@ -878,6 +1014,8 @@ static int plain_host(const char *h, size_t n)
         if (i == n || h[i] == '.') {
             if (i == label || h[i - 1] == '-')
                 return 0;
+            if (i - label >= 4 && memcmp(h + label, "xn--", 4) == 0)
+                return 0; /* an A-label: only IDNA can tell whether it is valid */
             if (i == n && is_digit(h[label]))
                 return plain_ipv4(h, n);
             label = i + 1;
@@ -941,7 +1079,7 @@ static char *plain_dup(const char *s, size_t n, struct buf *b)
 {
     struct buf t = {0};
     char *out = NULL;
-    if (!s || !n)               /* absent or empty: NULL, as get_part */
+    if (!s)                     /* absent; an empty query or fragment is "" */
         return NULL;
     buf_put(&t, s, n);
     if (!t.err)
@@ -951,7 +1089,7 @@ static char *plain_dup(const char *s, size_t n, struct buf *b)
     return out;
 }
 
-/* Fills parts the way extract() would for the plain URL u whose path is
+/* Fills parts the way the parser would for the plain URL u whose path is
  * the concatenation of dir (may be empty) and u->path. */
 static int plain_fill(const struct plain *u, const char *dir, size_t dir_n, int mode,
                       struct silk_url_parts *parts)
@@ -970,7 +1108,7 @@ static int plain_fill(const struct plain *u, const char *dir, size_t dir_n, int 
     buf_free(&path);
     if (!b.err)
         buf_take(&b, &parts->path);
-    if (u->query_n && (mode & SILK_URL_MODE_SORT)) {
+    if (u->query && (mode & SILK_URL_MODE_SORT)) {
         struct buf q = {0};
         char *raw = plain_dup(u->query, u->query_n, &q);
         if (raw)
@@ -1020,8 +1158,7 @@ static int plain_classify(const char *base, const char *href, struct plain *u, c
     }
     if (href[0] == '\0' || href[0] == '?' || (href[0] == '/' && href[1] == '/'))
         return 0;
-    /* curl drops empty segments next to "..", WHATWG keeps them: neither
-     * way is plain */
+    /* empty segments next to ".." are kept (WHATWG): left to the parser */
     if (!plain_tail(href, u) || !u->path_n || memmem(u->path, u->path_n, "//", 2))
         return 0;
     u->scheme = b.scheme;
@@ -1031,8 +1168,7 @@ static int plain_classify(const char *base, const char *href, struct plain *u, c
     if (u->path[0] == '/')
         return 1;
     /* merge: the base's path up to its last '/' ("/" when it has none);
-     * a base with dot-segments is resolved first by curl, and curl drops the
-     * empty segments of "//" where WHATWG keeps them: take curl's way */
+     * a base with dot-segments or empty segments is left to the parser */
     if (plain_has_dots(b.path, b.path_n) || memmem(b.path, b.path_n, "//", 2))
         return 0;
     size_t n = b.path_n;
@@ -1093,7 +1229,7 @@ static int plain_serialise(const struct plain *u, const char *dir, size_t dir_n,
             b.err = path.err;
         buf_free(&path);
     }
-    if (u->query_n) {
+    if (u->query) {
         buf_putc(&b, '?');
         if (mode & SILK_URL_MODE_SORT) {
             struct buf raw = {0};
@@ -1107,7 +1243,7 @@ static int plain_serialise(const struct plain *u, const char *dir, size_t dir_n,
             buf_put(&b, u->query, u->query_n);
         }
     }
-    if (fragment && u->frag_n) {
+    if (fragment && u->frag) {
         buf_putc(&b, '#');
         buf_put(&b, u->frag, u->frag_n);
     }
@@ -1128,15 +1264,61 @@ int silk_url_plain_string(const char *base, const char *href, int mode, int frag
 
 /* ---- public entry points ------------------------------------------------- */
 
-int silk_url_curl_parts(const char *base, const char *href, int mode, struct silk_url_parts *parts)
+/* Canonical escapes in every component that has them (the host has none
+ * left), then the query sorted: silk_url_canonical's extras. */
+static int normalise(struct silk_url_parts *p, int mode)
 {
-    CURLU *h = NULL;
-    int rc = resolve(base, href, &h);
-    if (!rc)
-        rc = extract(h, mode, parts);
-    else
-        memset(parts, 0, sizeof *parts);
-    curl_url_cleanup(h);
+    char **part[] = {&p->user, &p->password, &p->path, &p->query, &p->fragment};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof part / sizeof *part && !rc; i++) {
+        struct buf b = {0};
+        char *s;
+        if (!*part[i])
+            continue;
+        if (mode & SILK_URL_MODE_CANON)
+            put_pct_normalised(&b, *part[i], strlen(*part[i]));
+        else
+            buf_puts(&b, *part[i]);
+        if (part[i] == &p->query && (mode & SILK_URL_MODE_SORT) && !b.err) {
+            struct buf q = {0};
+            put_query_sorted(&q, b.p ? b.p : "");
+            buf_free(&b);
+            b = q;
+        }
+        if (!(rc = buf_take(&b, &s))) {
+            free(*part[i]);
+            *part[i] = s;
+        }
+    }
+    return rc;
+}
+
+int silk_url_whatwg_parts(const char *base, const char *href, int mode, struct silk_url_parts *parts)
+{
+    struct buf t = {0}, tb = {0};
+    struct silk_url_parts bp = {0};
+    int rc = clean(href, &t);
+    memset(parts, 0, sizeof *parts);
+    if (rc)
+        goto done;
+    /* A base that does not parse as http(s) is none: a relative href fails,
+     * an absolute one needs no base. */
+    size_t sl = scheme_len(t.p);
+    if (base && !(sl && count_slashes(t.p + sl + 1) >= 2)) {
+        if ((rc = clean(base, &tb)) == 0)
+            rc = parse_url(tb.p, NULL, &bp);
+        if (rc == SILK_URL_ENOMEM)
+            goto done;
+    }
+    rc = parse_url(t.p, bp.scheme ? &bp : NULL, parts);
+    if (!rc && mode)
+        rc = normalise(parts, mode);
+    if (rc)
+        silk_url_parts_free(parts);
+done:
+    silk_url_parts_free(&bp);
+    buf_free(&t);
+    buf_free(&tb);
     return rc;
 }
 
@@ -1145,7 +1327,7 @@ static int parse_mode(const char *base, const char *href, int mode, struct silk_
     int rc;
     if (silk_url_plain_parts(base, href, mode, parts, &rc))
         return rc;
-    return silk_url_curl_parts(base, href, mode, parts);
+    return silk_url_whatwg_parts(base, href, mode, parts);
 }
 
 int silk_url_join(const char *base, const char *href, char **out)
@@ -1265,11 +1447,20 @@ int silk_url_resolve(const char *base, const char *href, struct silk_url_resolve
                 rc = SILK_URL_ENOMEM;
         }
     } else {
-        rc = silk_url_join(base, href, &out->url);
+        /* One parse: a serialised URL parses back to the same parts (the
+         * Standard's idempotence; fuzz_url checks it), so canonical() of
+         * the URL is the URL's own parts normalised. */
+        struct silk_url_parts p;
+        rc = silk_url_whatwg_parts(base, href, 0, &p);
         if (!rc)
-            rc = silk_url_canonical(out->url, 0, &out->canonical);
+            rc = serialise(&p, 1, &out->url);
+        if (!rc && !(out->host = dup_n(p.host, strlen(p.host))))
+            rc = SILK_URL_ENOMEM;
         if (!rc)
-            rc = silk_url_host(out->canonical, &out->host);
+            rc = normalise(&p, SILK_URL_MODE_CANON);
+        if (!rc)
+            rc = serialise(&p, 0, &out->canonical);
+        silk_url_parts_free(&p);
     }
     if (rc)
         silk_url_resolved_free(out);

@@ -4,30 +4,37 @@
  * Who calls it: lapi_url.c (silk.url in Lua), the frontier (dedupe on the
  * canonical form, per-host queues on the host key) and html.c (links).
  *
- * Parsing and relative resolution are libcurl's URL API (curl_url, CURLU);
- * this module adds what a crawler needs on top, and corrects the places where
- * curl 7.88 departs from the WHATWG URL standard that browsers (and therefore
- * the pages we crawl) follow:
+ * Parsing and relative resolution follow the URL Standard's basic URL
+ * parser (https://url.spec.whatwg.org/, as whatwg-url 16 implements it),
+ * written in url.c for the special schemes silk crawls:
  *
- *  - before curl: leading/trailing C0 controls and spaces stripped, tabs and
- *    newlines removed, other controls, spaces and non-ASCII bytes outside the
- *    host percent-encoded as UTF-8; backslashes before '?'/'#' read as '/';
- *    any number of slashes after "http:" accepted; "http:foo" relative to an
- *    http base; empty and fragment-only references keep the base's query;
- *    a relative path whose first segment holds ':' is not taken for a scheme.
- *  - after curl: host lowercased, IDN hosts to punycode (libidn2, UTS #46
- *    non-transitional; curl's own CURLU_PUNYCODE depends on the locale),
- *    IPv6 hosts re-serialised in WHATWG form, hosts ending in a number that
- *    are not IPv4 addresses refused, zone ids refused, default ports dropped,
- *    dot-segments (also "%2e") removed, per-component percent-encode sets.
+ *  - leading/trailing C0 controls and spaces stripped, tabs and newlines
+ *    removed; '\' read as '/' before the query; any number of slashes after
+ *    "http:"; "http:foo" relative to an http base;
+ *  - userinfo up to the last '@' (earlier ones written "%40");
+ *  - hosts percent-decoded, then domain to ASCII (UTS #46 non-transitional
+ *    through libidn2, on every non-ASCII host and every "xn--" label, so an
+ *    invalid A-label is refused), lowercased, forbidden code points refused,
+ *    a host ending in a number read by the IPv4 parser (hex, octal, short
+ *    forms, a trailing dot) or refused, IPv6 by the IPv6 parser and
+ *    serialised compressed; no zone ids;
+ *  - default and empty ports dropped;
+ *  - dot-segments ("." ".." and their "%2e" forms) removed, empty segments
+ *    kept; an empty query or fragment kept ("?" and "#" stay);
+ *  - each component percent-encoded with its Standard set (the path set
+ *    includes '^'), existing escapes left as they are.
+ *
+ * tests/spec/url_diff_spec.lua replays thousands of whatwg-url answers
+ * (tests/diff/url/) against join, resolve, host and canonical.
  *
  * Plain inputs (a lowercase http(s) origin, paths and queries of unreserved
- * characters: most links on real pages) skip curl: url.c resolves them
- * itself, with results checked equal to the curl path's by tests/c/test_url.c.
+ * characters: most links on real pages) skip the parser: url.c resolves them
+ * straight into the result, checked equal to the parser's by
+ * tests/c/test_url.c and tests/fuzz/fuzz_url.c.
  *
  * Only http and https URLs are accepted; everything else is SILK_URL_ESCHEME.
- * Functions are pure and thread-safe (curl_global_init must have run, as for
- * any libcurl use); no function keeps a pointer to its arguments.
+ * Functions are pure and thread-safe; no function keeps a pointer to their
+ * arguments.
  */
 #ifndef SILK_URL_H
 #define SILK_URL_H
@@ -38,7 +45,7 @@
 enum {
     SILK_URL_OK = 0,
     SILK_URL_ENOMEM = -1,   /* allocation failed */
-    SILK_URL_EINVAL = -2,   /* malformed URL (curl refused it, bad path, ...) */
+    SILK_URL_EINVAL = -2,   /* malformed URL */
     SILK_URL_ESCHEME = -3,  /* a scheme other than http/https */
     SILK_URL_ENOBASE = -4,  /* relative reference and no (usable) base */
     SILK_URL_EHOST = -5,    /* missing or invalid host */
@@ -59,7 +66,8 @@ enum {
 /* The parts of an absolute http(s) URL, normalised as by silk_url_join.
  * Every string is malloc'd and owned by the struct (free with
  * silk_url_parts_free); user, password, query and fragment are NULL when
- * absent; path is never empty (at least "/"). */
+ * absent (an empty query or fragment is ""); path is never empty (at least
+ * "/"). */
 struct silk_url_parts {
     char *scheme;   /* "http" or "https" */
     char *user;
@@ -78,11 +86,12 @@ struct silk_url_parts {
  * *out is malloc'd; the caller frees it with free(). */
 int silk_url_join(const char *base, const char *href, char **out);
 
-/* The canonical form of an absolute URL for dedupe: silk_url_join's form plus
- * fragment dropped, percent-encoding normalised (uppercase hex, unreserved
- * characters decoded, a '%' that starts no escape written "%25") before
- * dot-segments are removed, and optionally query
- * parameters sorted. Idempotent: canonical(canonical(u)) == canonical(u).
+/* The canonical form of an absolute URL for dedupe: silk_url_join's form
+ * (whatwg-url's href) plus fragment dropped, percent-encoding normalised
+ * (uppercase hex, unreserved characters decoded, a '%' that starts no
+ * escape written "%25"; "%2e" segments are dot-segments already), and
+ * optionally query parameters sorted. Nothing else: an empty query ("?")
+ * is kept, as in the href. Idempotent: canonical(canonical(u)) == canonical(u).
  * Returns 0 or SILK_URL_E*; *out is malloc'd (caller free()s), NULL on error. */
 int silk_url_canonical(const char *url, unsigned flags, char **out);
 
@@ -92,7 +101,7 @@ int silk_url_canonical(const char *url, unsigned flags, char **out);
 int silk_url_host_key(const char *url, char **out);
 
 /* silk_url_host_key of a plain URL, written to key (keysz bytes) with no
- * allocation and no curl parse: returns 1 when url is plain and its key
+ * allocation and no parse: returns 1 when url is plain and its key
  * fits, else 0 with key untouched (take the general path then). A plain URL
  * is a valid http(s) URL however it is parsed, curl's way included. */
 int silk_url_plain_host_key(const char *url, char *key, size_t keysz);
@@ -108,7 +117,7 @@ struct silk_url_resolved {
     char *host;       /* silk_url_host(url) */
 };
 
-/* The three at once (one parse, one serialisation for plain links: a crawl
+/* The three at once (one parse; one serialisation for plain links: a crawl
  * does this for every link of every page). Returns 0 with every field
  * malloc'd (free with silk_url_resolved_free), or SILK_URL_E* with every
  * field NULL. */

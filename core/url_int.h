@@ -1,6 +1,7 @@
 /*
- * url_int.h -- url.c's two ways to the parts of a URL, for its own use and
- * for tests/c/test_url.c, which checks that they agree.
+ * url_int.h -- url.c's two ways to the parts of a URL (the parser and the
+ * plain path), for its own use and for tests/c/test_url.c and
+ * tests/fuzz/fuzz_url.c, which check that they agree.
  */
 #ifndef SILK_URL_INT_H
 #define SILK_URL_INT_H
@@ -13,13 +14,14 @@ enum {
     SILK_URL_MODE_SORT = 2,  /* query parameters sorted by name */
 };
 
-/* Resolves href against base (may be NULL) through libcurl and fills parts
- * (zeroed on error). Returns 0 or SILK_URL_E*. Any input. */
-int silk_url_curl_parts(const char *base, const char *href, int mode, struct silk_url_parts *parts);
+/* Resolves href against base (may be NULL) with url.c's URL Standard
+ * parser and fills parts (zeroed on error). Returns 0 or SILK_URL_E*. Any
+ * input. */
+int silk_url_whatwg_parts(const char *base, const char *href, int mode, struct silk_url_parts *parts);
 
-/* The same without libcurl, for plain inputs only (see url.c). Returns 0
- * when (base, href) is outside the plain class (nothing is touched), else
- * 1 with *rc set as silk_url_curl_parts would return it (0, or
+/* The same without the parser, for plain inputs only (see url.c). Returns
+ * 0 when (base, href) is outside the plain class (nothing is touched), else
+ * 1 with *rc set as silk_url_whatwg_parts would return it (0, or
  * SILK_URL_ENOMEM) and parts filled the same way. */
 int silk_url_plain_parts(const char *base, const char *href, int mode,
                          struct silk_url_parts *parts, int *rc);

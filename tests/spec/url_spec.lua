@@ -1,4 +1,4 @@
--- silk.core.url: join, canonical, host_key, host, resolve, parse, is_http (url.c over curl_url).
+-- silk.core.url: join, canonical, host_key, host, resolve, parse, is_http (url.c, the URL Standard's parser).
 local url = require("silk.core.url")
 
 local BASE = "http://a.com/b/c/d;p?q"
@@ -191,5 +191,52 @@ describe("silk.core.url.is_http", function()
     assert.is_false(url.is_http("mailto:a@b.c"))
     assert.is_false(url.is_http("/relative"))
     assert.is_false(url.is_http("javascript:void(0)"))
+  end)
+end)
+
+-- issue 14: each class where url.c over libcurl departed from the URL
+-- Standard (tests/spec/url_diff_spec.lua finds their siblings).
+describe("silk.core.url follows the URL Standard", function()
+  local B = "http://h.test/d/p"
+
+  it("keeps an empty segment after ./ and ../", function()
+    assert.equal("http://h.test/d//x", url.join(B, ".//x"))
+    assert.equal("http://h.test//x", url.join(B, "..//x"))
+    assert.equal("http://h.test/d//x", (url.resolve(B, ".//x")))
+  end)
+
+  it("keeps an empty query or fragment", function()
+    assert.equal("http://h.test/d/p?", url.join(B, "?"))
+    assert.equal("http://h.test/d/p#", url.join(B, "#"))
+    assert.equal("http://h.test/d/x?#", url.join(B, "x?#"))
+    assert.equal("http://h.test/d/p?", url.canonical("http://h.test/d/p?#f"))
+  end)
+
+  it("leaves a fragment-only reference's case and backslashes alone", function()
+    assert.equal("http://h.test/d/p?q#%AB", url.join(B .. "?q", "#%AB"))
+    assert.equal("http://h.test/d/p#x\\y", url.join(B, "#x\\y"))
+  end)
+
+  it("reads IPv4 hosts with a trailing dot or a bare 0x part", function()
+    assert.equal("http://10.0.0.1/", url.join(nil, "http://10.0.0.1./"))
+    assert.equal("http://0.0.0.0/", url.join(nil, "http://0x/"))
+    assert.equal("http://0.0.0.1/", url.join(nil, "http://0x.0X.0x1/"))
+    assert.is_nil(url.join(nil, "http://1.2.3.09/"))
+  end)
+
+  it("encodes every '@' of the userinfo but the last", function()
+    assert.equal("http://a%40b@c/", url.join(nil, "http://a@b@c/"))
+    assert.equal("c", url.host("http://a@b@c/"))
+  end)
+
+  it("refuses an invalid Punycode label and keeps a valid one", function()
+    local u, err = url.join(nil, "http://xn--a.com/")
+    assert.is_nil(u)
+    assert.matches("invalid host", err.message)
+    assert.equal("http://xn--zca.de/", url.join(nil, "http://XN--ZCA.de/"))
+  end)
+
+  it("percent-encodes '^' in paths, not in queries or fragments", function()
+    assert.equal("http://h.test/a%5Eb?^#^", url.join(nil, "http://h.test/a^b?^#^"))
   end)
 end)
