@@ -235,7 +235,10 @@ static const GumboNode *walk_next(const GumboNode *n, const GumboNode *root, int
 typedef int (*walk_enter)(void *ud, const GumboNode *n);
 typedef void (*walk_leave)(void *ud, const GumboNode *n);
 
-static void walk_tree(const GumboNode *root, walk_enter enter, walk_leave leave, void *ud)
+/* Inlined into each caller, so that enter and leave are direct calls (the
+ * text walk runs on every text() of a crawl). */
+static inline __attribute__((always_inline)) void
+walk_tree(const GumboNode *root, walk_enter enter, walk_leave leave, void *ud)
 {
     const GumboNode *n = root;
     for (;;) {
@@ -825,10 +828,28 @@ typedef enum text_role {
     ROLE_NONE,      /* display: none, so neither it nor its descendants show */
 } text_role;
 
-/* White space that CSS `white-space: normal` collapses (a form feed is not). */
+/* White space that CSS `white-space: normal` collapses (a form feed is not).
+ * A table: the text walk asks for every byte of a page. */
+static const unsigned char collapsible[256] = {['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [' '] = 1};
+
 static int is_collapsible(char c)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    return collapsible[(unsigned char)c];
+}
+
+/* The value of an HTML element's attribute `name` (lowercase), or NULL.
+ * The tokenizer lowercases attribute names, so this compares bytes; the
+ * text walk asks on every element, gumbo_get_attribute's strcasecmp was a
+ * fifth of its time. */
+static const char *html_attr(const GumboNode *n, const char *name)
+{
+    const GumboVector *v = &n->v.element.attributes;
+    for (unsigned i = 0; i < v->length; i++) {
+        const GumboAttribute *a = v->data[i];
+        if (a->name[0] == name[0] && !strcmp(a->name, name))
+            return a->value;
+    }
+    return NULL;
 }
 
 /* dialog and search are unknown to gumbo 0.10.1: read their names. */
@@ -837,7 +858,7 @@ static text_role role_unknown(const GumboNode *n)
     GumboStringPiece name = n->v.element.original_tag;
     gumbo_tag_from_original_text(&name);
     if (name.length == 6 && ascii_ieq_n(name.data, "dialog", 6))
-        return silk_node_attr(n, "open") ? ROLE_BLOCK : ROLE_NONE;
+        return html_attr(n, "open") ? ROLE_BLOCK : ROLE_NONE;
     if (name.length == 6 && ascii_ieq_n(name.data, "search", 6))
         return ROLE_BLOCK;
     return ROLE_INLINE;
@@ -880,7 +901,7 @@ static text_role role_by_tag(const GumboNode *n)
     case GUMBO_TAG_METER: case GUMBO_TAG_PROGRESS: case GUMBO_TAG_KEYGEN: case GUMBO_TAG_APPLET:
         return ROLE_ATOMIC;
     case GUMBO_TAG_AUDIO:      /* display: none without controls */
-        return silk_node_attr(n, "controls") ? ROLE_ATOMIC : ROLE_NONE;
+        return html_attr(n, "controls") ? ROLE_ATOMIC : ROLE_NONE;
     case GUMBO_TAG_BUTTON: case GUMBO_TAG_MARQUEE:
         return ROLE_IBLOCK;
     case GUMBO_TAG_Q:
@@ -892,22 +913,29 @@ static text_role role_by_tag(const GumboNode *n)
     }
 }
 
-/* An element's role, the UA style sheet's attribute rules included:
- * [hidden] and input[type=hidden] are display: none. Foreign (SVG, MathML)
- * elements are inline. */
-static text_role role_of(const GumboNode *n)
+/* An element's role by its tag; foreign (SVG, MathML) elements are
+ * inline. */
+static text_role role_tag(const GumboNode *n)
 {
     if (n->type == GUMBO_NODE_TEMPLATE)
         return ROLE_NONE;
     if (n->v.element.tag_namespace != GUMBO_NAMESPACE_HTML)
         return ROLE_INLINE;
-    text_role r = role_by_tag(n);
-    if (r == ROLE_NONE || !n->v.element.attributes.length)
+    return role_by_tag(n);
+}
+
+/* An element's role, with the UA style sheet's attribute rules: [hidden]
+ * and input[type=hidden] are display: none. */
+static text_role role_of(const GumboNode *n)
+{
+    text_role r = role_tag(n);
+    if (r == ROLE_NONE || n->v.element.tag_namespace != GUMBO_NAMESPACE_HTML ||
+        !n->v.element.attributes.length)
         return r;
-    if (silk_node_attr(n, "hidden"))
+    if (html_attr(n, "hidden"))
         return ROLE_NONE;
     if (n->v.element.tag == GUMBO_TAG_INPUT) {
-        const char *type = silk_node_attr(n, "type");
+        const char *type = html_attr(n, "type");
         if (type && !strcasecmp(type, "hidden"))
             return ROLE_NONE;
     }
@@ -916,10 +944,11 @@ static text_role role_of(const GumboNode *n)
 
 /* 1 when n (element or text) is content of a closed <details> that is not
  * its summary: only the first summary child of a closed details renders. */
-static int in_closed_details(const GumboNode *n)
+static inline int in_closed_details(const GumboNode *n)
 {
     const GumboNode *p = n->parent;
-    if (!p || !is_html(p, GUMBO_TAG_DETAILS) || silk_node_attr(p, "open"))
+    if (!p || p->type != GUMBO_NODE_ELEMENT || p->v.element.tag != GUMBO_TAG_DETAILS ||
+        p->v.element.tag_namespace != GUMBO_NAMESPACE_HTML || html_attr(p, "open"))
         return 0;
     if (!is_html(n, GUMBO_TAG_SUMMARY))
         return 1;
@@ -985,11 +1014,22 @@ static int is_textual(const GumboNode *n)
  * are written only when content follows on the same line; required line
  * breaks wait in `breaks` (a run of them gives the largest count) and are
  * written only between pieces of content, never at the ends.
+ *
+ * The single-line form is that output with every run of white space made
+ * one space and none at the ends: whatever waits before a word becomes one
+ * pending separator (`line`), and kept white space (pre, a <br>, a tab) is
+ * scanned into words and separators.
  */
+typedef struct text_line {
+    int any;        /* a word was written */
+    int sep;        /* a separator waits for the next word */
+} text_line;
+
 typedef struct text_out {
     silk_html_sink sink;
     void *ud;
     const GumboNode *root;
+    text_line *line;   /* the single-line form, else NULL */
     int pre;        /* > 0: white space is kept (inside pre, or textContent) */
     int started;    /* something was written */
     int breaks;     /* required line breaks pending */
@@ -1000,13 +1040,52 @@ typedef struct text_out {
 /* Content follows: write what waits before it. */
 static void out_pending(text_out *t)
 {
-    if (t->breaks && t->started)
-        t->sink(t->ud, "\n\n", (size_t)t->breaks);
-    t->breaks = 0;
-    if (t->space) {
-        t->sink(t->ud, " ", 1);
-        t->started = 1;
-        t->space = 0;
+    if (t->line) {
+        if (t->breaks || t->space)
+            t->line->sep = 1;
+    } else {
+        if (t->breaks && t->started)
+            t->sink(t->ud, "\n\n", (size_t)t->breaks);
+        if (t->space) {
+            t->sink(t->ud, " ", 1);
+            t->started = 1;
+        }
+    }
+    t->breaks = t->space = 0;
+}
+
+/* Writes s[0..n), which holds no collapsible white space. */
+static void out_word(text_out *t, const char *s, size_t n)
+{
+    text_line *l = t->line;
+    if (l) {
+        if (l->sep && l->any)
+            t->sink(t->ud, " ", 1);
+        l->sep = 0;
+        l->any = 1;
+    }
+    t->sink(t->ud, s, n);
+}
+
+/* Writes kept white space and what it separates. */
+static void out_kept(text_out *t, const char *s, size_t n)
+{
+    if (!t->line) {
+        t->sink(t->ud, s, n);
+        return;
+    }
+    size_t i = 0;
+    while (i < n) {
+        if (is_collapsible(s[i])) {
+            t->line->sep = 1;
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && !is_collapsible(s[j]))
+            j++;
+        out_word(t, s + i, j - i);
+        i = j;
     }
 }
 
@@ -1015,7 +1094,7 @@ static void out_text(text_out *t, const char *s, size_t n)
     if (t->pre) {
         if (n) {
             out_pending(t);
-            t->sink(t->ud, s, n);
+            out_kept(t, s, n);
             t->started = t->inline_ = 1;
         }
         return;
@@ -1032,7 +1111,7 @@ static void out_text(text_out *t, const char *s, size_t n)
         while (j < n && !is_collapsible(s[j]))
             j++;
         out_pending(t);
-        t->sink(t->ud, s + i, j - i);
+        out_word(t, s + i, j - i);
         t->started = t->inline_ = 1;
         i = j;
     }
@@ -1052,7 +1131,7 @@ static void out_char(text_out *t, const char *c)
 {
     t->space = 0;
     out_pending(t);
-    t->sink(t->ud, c, 1);
+    out_kept(t, c, 1);
     t->started = 1;
     t->inline_ = 0;
 }
@@ -1070,37 +1149,6 @@ static void out_atomic(text_out *t)
 static void out_new_context(text_out *t)
 {
     t->space = t->inline_ = 0;
-}
-
-/* The single-line form is the lines form passed through this sink: every
- * run of white space becomes one space, and none leads or trails. */
-typedef struct text_line {
-    silk_html_sink sink;
-    void *ud;
-    int any;        /* a word was written */
-    int sep;        /* white space is pending */
-} text_line;
-
-static void line_sink(void *ud, const char *s, size_t n)
-{
-    text_line *c = ud;
-    size_t i = 0;
-    while (i < n) {
-        if (is_collapsible(s[i])) {
-            c->sep = 1;
-            i++;
-            continue;
-        }
-        size_t j = i;
-        while (j < n && !is_collapsible(s[j]))
-            j++;
-        if (c->sep && c->any)
-            c->sink(c->ud, " ", 1);
-        c->sink(c->ud, s + i, j - i);
-        c->any = 1;
-        c->sep = 0;
-        i = j;
-    }
 }
 
 /* Entering node n: returns 1 to walk its children. */
@@ -1154,7 +1202,7 @@ static void text_leave(void *ud, const GumboNode *n)
     text_out *t = ud;
     if (n == t->root)
         return;
-    switch (role_of(n)) {
+    switch (role_tag(n)) {     /* entered, so not hidden by an attribute */
     case ROLE_PRE:
         t->pre--;
         out_break(t, 1);
@@ -1297,12 +1345,8 @@ static void text_content(const GumboNode *root, text_out *t)
 
 void silk_html_text(const silk_node *root, int form, silk_html_sink sink, void *ud)
 {
-    text_line line = {sink, ud, 0, 0};
-    text_out t = {sink, ud, root, 0, 0, 0, 0, 0};
-    if (form == SILK_TEXT_LINE) {
-        t.sink = line_sink;
-        t.ud = &line;
-    }
+    text_line line = {0, 0};
+    text_out t = {sink, ud, root, form == SILK_TEXT_LINE ? &line : NULL, 0, 0, 0, 0, 0};
     int pre = 0, how = form == SILK_TEXT_RAW ? TEXT_CONTENT : text_rendered(root, &pre);
     if (how == TEXT_EMPTY)
         return;
