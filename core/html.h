@@ -113,7 +113,8 @@ typedef void (*silk_html_sink)(void *ud, const char *s, size_t n);
 
 /* The text of n's descendants (n itself if it is a text node), in one of
  * three forms:
- * SILK_TEXT_RAW: every text node as is, in order (the DOM's textContent).
+ * SILK_TEXT_RAW: every text node as is, in order (the DOM's textContent:
+ *   template contents are not children, a template's own included).
  * SILK_TEXT_LINES: the HTML Standard's innerText getter (rendered text
  *   collection steps), with the default style sheet's `display` values
  *   standing in for layout (author CSS is not read): inline elements add
@@ -124,9 +125,11 @@ typedef void (*silk_html_sink)(void *ud, const char *s, size_t n);
  *   <listing>, <xmp> and <plaintext>; what does not render is left out
  *   (script, style, template, noscript, head, [hidden], input[type=hidden],
  *   the content of a closed <details> but its summary, the children of
- *   images, controls and other replaced elements). An element that itself
- *   does not render, or whose children do not (title, script, textarea),
- *   gives its textContent, as innerText does for the former.
+ *   images, controls and other replaced elements). An element without a
+ *   box (title, script, anything under display: none) gives its
+ *   textContent, as innerText does, and so does a <textarea> (its value);
+ *   hidden content of a closed <details> and other replaced elements and
+ *   controls give "", as in Chromium.
  * SILK_TEXT_LINE: the lines form on one line: every run of white space,
  *   line breaks and tabs is one space, and none leads or trails.
  * The walk is iterative and allocates nothing. */
