@@ -111,13 +111,30 @@ const silk_node *silk_node_prev(const silk_node *n);         /* previous element
  * functions below hold no heap memory while it runs. */
 typedef void (*silk_html_sink)(void *ud, const char *s, size_t n);
 
-/* The text of n's descendants (n itself if it is a text node).
- * raw = 1: every text node as is, in order (the DOM's textContent).
- * raw = 0: readable text: runs of ASCII whitespace collapsed to one space,
- * leading and trailing whitespace dropped, block elements and <br>
- * separating words ("<p>a</p><p>b</p>" gives "a b"), and the contents of
- * <script>, <style>, <noscript> and <template> left out. */
-void silk_html_text(const silk_node *n, int raw, silk_html_sink sink, void *ud);
+/* The text of n's descendants (n itself if it is a text node), in one of
+ * three forms:
+ * SILK_TEXT_RAW: every text node as is, in order (the DOM's textContent:
+ *   template contents are not children, a template's own included).
+ * SILK_TEXT_LINES: the HTML Standard's innerText getter (rendered text
+ *   collection steps), with the default style sheet's `display` values
+ *   standing in for layout (author CSS is not read): inline elements add
+ *   nothing ("Hel<b>lo</b>" is "Hello"), block-level boundaries give one
+ *   required line break, <p> two, <br> a line break, table cells a tab and
+ *   rows a line break between them; white space collapses as CSS
+ *   `white-space: normal` (dropped at line starts and ends), kept in <pre>,
+ *   <listing>, <xmp> and <plaintext>; what does not render is left out
+ *   (script, style, template, noscript, head, [hidden], input[type=hidden],
+ *   the content of a closed <details> but its summary, the children of
+ *   images, controls and other replaced elements). An element without a
+ *   box (title, script, anything under display: none) gives its
+ *   textContent, as innerText does, and so does a <textarea> (its value);
+ *   hidden content of a closed <details> and other replaced elements and
+ *   controls give "", as in Chromium.
+ * SILK_TEXT_LINE: the lines form on one line: every run of white space,
+ *   line breaks and tabs is one space, and none leads or trails.
+ * The walk is iterative and allocates nothing. */
+enum { SILK_TEXT_LINE = 0, SILK_TEXT_RAW = 1, SILK_TEXT_LINES = 2 };
+void silk_html_text(const silk_node *n, int form, silk_html_sink sink, void *ud);
 /* HTML serialisation (the HTML standard's fragment serialisation
  * algorithm): outer = 1 includes n's own tags. */
 void silk_html_serialize(const silk_node *n, int outer, silk_html_sink sink, void *ud);

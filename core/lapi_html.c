@@ -10,7 +10,8 @@
  *   doc:select(css) doc:one(css) doc:root() doc:title() doc:text([opts])
  *   doc:html() doc:links([opts]) doc:meta_robots() doc:canonical()
  *   doc:base_url() doc:free() doc:close()
- *   node.tag node:attr(name) node:attrs() node:text([{raw=true}]) node:html()
+ *   node.tag node:attr(name) node:attrs() node:text([{raw=true} | {lines=true}])
+ *   node:html()
  *   node:inner_html() node:parent() node:children() node:next() node:prev()
  *   node:select(css) node:one(css) node:matches(css)
  *
@@ -407,25 +408,31 @@ static void buf_sink(void *ud, const char *s, size_t n)
     luaL_addlstring((luaL_Buffer *)ud, s, n);
 }
 
-static int opt_raw(lua_State *L, int idx)
+/* The form text() asks for: {raw=true} textContent, {lines=true} innerText,
+ * neither the single-line form. */
+static int opt_text_form(lua_State *L, int idx)
 {
     if (lua_isnoneornil(L, idx))
-        return 0;
+        return SILK_TEXT_LINE;
     luaL_checktype(L, idx, LUA_TTABLE);
     lua_getfield(L, idx, "raw");
     int raw = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return raw;
+    lua_getfield(L, idx, "lines");
+    int lines = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (raw && lines)
+        luaL_argerror(L, idx, "raw and lines exclude each other");
+    return raw ? SILK_TEXT_RAW : lines ? SILK_TEXT_LINES : SILK_TEXT_LINE;
 }
 
-/* x:text([{raw=true}]) */
+/* x:text([{raw=true} | {lines=true}]) */
 static int target_text(lua_State *L)
 {
     const silk_node *root = check_target(L, 1, 2, NULL);
-    int raw = opt_raw(L, 2);
+    int form = opt_text_form(L, 2);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    silk_html_text(root, raw, buf_sink, &b);
+    silk_html_text(root, form, buf_sink, &b);
     luaL_pushresult(&b);
     return 1;
 }
@@ -529,7 +536,7 @@ static void link_one(void *ud, const silk_html_link *l)
     if (c->text) {
         luaL_Buffer b;
         luaL_buffinit(L, &b);
-        silk_html_text(l->node, 0, buf_sink, &b);
+        silk_html_text(l->node, SILK_TEXT_LINE, buf_sink, &b);
         luaL_pushresult(&b);
         lua_setfield(L, -2, "text");
     }

@@ -83,12 +83,12 @@ static const silk_node *one(silk_html_doc *d, const char *css)
     return found;
 }
 
-static const char *text_of(const silk_node *n, int raw)
+static const char *text_of(const silk_node *n, int form)
 {
     static out o;
     o.n = 0;
     o.buf[0] = '\0';
-    silk_html_text(n, raw, sink, &o);
+    silk_html_text(n, form, sink, &o);
     return o.buf;
 }
 
@@ -106,7 +106,7 @@ static void test_form_text(void)
 {
     silk_html_doc *d = parse("<body><form id=f>text</form><p>after</p>");
     const silk_node *f = one(d, "#f");
-    CHECK_STR(text_of(f, 1), "text");
+    CHECK_STR(text_of(f, SILK_TEXT_RAW), "text");
     CHECK_STR(html_of(silk_node_parent(f), 0), "<form id=\"f\">text</form><p>after</p>");
     silk_html_free(d);
 
@@ -210,7 +210,7 @@ static void test_limits(void)
     /* invalid UTF-8 and NUL bytes are not a problem */
     rc = silk_html_parse("caf\xe9 \xff\xfe ok\0x", 12, NULL, NULL, &d, err, sizeof err);
     CHECK(rc == 0, "bad utf-8: %d", rc);
-    CHECK_STR(text_of(silk_html_root(d), 0), "caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd okx");
+    CHECK_STR(text_of(silk_html_root(d), SILK_TEXT_LINE), "caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd okx");
     silk_html_free(d);
 }
 
@@ -221,8 +221,10 @@ static void test_text(void)
         "<style>p{}</style><!-- no --><p>para</p>tail<br>next &amp; &lt;done&gt;"
         "&nbsp;</div>");
     const silk_node *x = one(d, "#x");
-    CHECK_STR(text_of(x, 0), "Hello, big world! para tail next & <done>\xc2\xa0");
-    CHECK_STR(text_of(x, 1), "  Hello,\n\t big   world!var s = 1;p{}paratailnext & <done>\xc2\xa0");
+    CHECK_STR(text_of(x, SILK_TEXT_LINE), "Hello, big world! para tail next & <done>\xc2\xa0");
+    CHECK_STR(text_of(x, SILK_TEXT_LINES), "Hello, big world!\n\npara\n\ntail\nnext & <done>\xc2\xa0");
+    CHECK_STR(text_of(x, SILK_TEXT_RAW),
+              "  Hello,\n\t big   world!var s = 1;p{}paratailnext & <done>\xc2\xa0");
     out o = {{0}, 0};
     CHECK(silk_html_title(d, sink, &o) == 0, "no title");
     silk_html_free(d);
@@ -231,6 +233,33 @@ static void test_text(void)
     o.n = 0;
     CHECK(silk_html_title(d, sink, &o) == 1, "title found");
     CHECK_STR(o.buf, "The Title");
+    silk_html_free(d);
+
+    /* Inline elements and comments add nothing (innerText). */
+    d = parse("<p id=a>Hel<b>lo</b> world</p><p id=b><span>$</span><span>268.36</span></p>"
+              "<div id=c>x<!-- c -->y</div>");
+    CHECK_STR(text_of(one(d, "#a"), SILK_TEXT_LINE), "Hello world");
+    CHECK_STR(text_of(one(d, "#b"), SILK_TEXT_LINE), "$268.36");
+    CHECK_STR(text_of(one(d, "#c"), SILK_TEXT_LINE), "xy");
+    silk_html_free(d);
+
+    /* Cells and rows; the last of each adds nothing, a hidden one is not
+     * the last; a trailing <br> stays. */
+    d = parse("<table id=t><tr><td>1<td>2<td hidden>h<tr><td>3<tr hidden><td>4</table>"
+              "<div id=r>a <br></div>");
+    CHECK_STR(text_of(one(d, "#t"), SILK_TEXT_LINES), "1\t2\n3");
+    CHECK_STR(text_of(one(d, "#r"), SILK_TEXT_LINES), "a\n");
+    CHECK_STR(text_of(one(d, "#r"), SILK_TEXT_LINE), "a");
+    silk_html_free(d);
+
+    /* A space at an inline root's end stays where its line goes on; a
+     * closed details shows its summary only. */
+    d = parse("<p>x<span id=s> a </span>b</p><p><i id=i> a </i></p>"
+              "<details id=d><summary>S</summary><b id=h>more</b></details>");
+    CHECK_STR(text_of(one(d, "#s"), SILK_TEXT_LINES), " a ");
+    CHECK_STR(text_of(one(d, "#i"), SILK_TEXT_LINES), "a");
+    CHECK_STR(text_of(one(d, "#d"), SILK_TEXT_LINES), "S");
+    CHECK_STR(text_of(one(d, "#h"), SILK_TEXT_LINES), "");
     silk_html_free(d);
 }
 

@@ -22,21 +22,7 @@ const NDOCS = Number(process.argv[2] || 120);
 const SEED = Number(process.argv[3] || 20240611);
 const PER_DOC = 40;
 
-// mulberry32: a small deterministic PRNG
-function rng(seed) {
-  let a = seed >>> 0;
-  return function () {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const R = rng(SEED);
-const pick = (a) => a[Math.floor(R() * a.length)];
-const chance = (p) => R() < p;
-const int = (lo, hi) => lo + Math.floor(R() * (hi - lo + 1));
+const { R, pick, chance, int } = require("./rng").random(SEED);
 
 const CLASSES = ["a", "b", "c", "item", "x-y", "A"];
 const WORDS = ["alpha", "beta", "gamma", "delta", "en", "en-US", "fr", "one two", ""];

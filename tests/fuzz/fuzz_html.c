@@ -6,7 +6,9 @@
  * the rest of the first line), else HTML alone; a fixed list of selectors
  * runs too. Checks, beyond "no crash, no leak, no UB": a refused page gives
  * a known code and a message; the tree walk agrees with parent pointers;
- * readable text has no leading, trailing or doubled whitespace; every link
+ * readable text has no leading, trailing or doubled whitespace and is the
+ * lines form (innerText) collapsed; raw text is the textContent that a
+ * separate recursive walk of gumbo's tree gives; every link
  * is an absolute http(s) URL within SILK_HTML_URL_MAX; the canonical link
  * and the base are http(s); every document is released (live count 0).
  */
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <gumbo.h>
 
 #include "html.h"
 #include "select.h"
@@ -53,7 +56,8 @@ static void collapsed_sink(void *ud, const char *s, size_t n)
 {
     textck *t = ud;
     for (size_t i = 0; i < n; i++) {
-        int sp = s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f';
+        /* the white space CSS collapses (a form feed is text) */
+        int sp = s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r';
         if (sp && (t->n == 0 || t->last_space))
             abort(); /* leading or doubled whitespace */
         if (sp && s[i] != ' ')
@@ -68,6 +72,82 @@ static void count_sink(void *ud, const char *s, size_t n)
     if (n && !s)
         abort();
     *(size_t *)ud += n;
+}
+
+/* A growing buffer (inputs are small; a failed malloc aborts). */
+typedef struct buf {
+    char *p;
+    size_t n, cap;
+} buf;
+
+static void buf_sink(void *ud, const char *s, size_t n)
+{
+    buf *b = ud;
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        if (!(b->p = realloc(b->p, b->cap)))
+            abort();
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+/* textContent, independently of html.c: a recursive walk of gumbo's tree;
+ * a template's contents are not its children in the DOM. */
+static void text_content(const GumboNode *n, buf *b)
+{
+    if (n->type == GUMBO_NODE_TEXT || n->type == GUMBO_NODE_WHITESPACE ||
+        n->type == GUMBO_NODE_CDATA) {
+        buf_sink(b, n->v.text.text, strlen(n->v.text.text));
+        return;
+    }
+    const GumboVector *v = n->type == GUMBO_NODE_ELEMENT ? &n->v.element.children :
+                           n->type == GUMBO_NODE_DOCUMENT ? &n->v.document.children : NULL;
+    for (unsigned i = 0; v && i < v->length; i++)
+        text_content(v->data[i], b);
+}
+
+/* s with every run of CSS collapsible white space one space, trimmed, in
+ * place. */
+static void collapse(buf *b)
+{
+    size_t k = 0;
+    int sep = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        char c = b->p[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            sep = 1;
+            continue;
+        }
+        if (sep && k)
+            b->p[k++] = ' ';
+        sep = 0;
+        b->p[k++] = c;
+    }
+    b->n = k;
+    if (b->p)
+        b->p[k] = '\0';
+}
+
+/* The three text forms of n agree: raw is textContent, the single line is
+ * the lines form collapsed. */
+static void text_forms(const silk_node *n)
+{
+    buf raw = {0}, want = {0}, lines = {0}, line = {0};
+    silk_html_text(n, SILK_TEXT_RAW, buf_sink, &raw);
+    text_content(n, &want);
+    if (raw.n != want.n || (raw.n && memcmp(raw.p, want.p, raw.n)))
+        abort();
+    silk_html_text(n, SILK_TEXT_LINES, buf_sink, &lines);
+    silk_html_text(n, SILK_TEXT_LINE, buf_sink, &line);
+    collapse(&lines);
+    if (line.n != lines.n || (line.n && memcmp(line.p, lines.p, line.n)))
+        abort();
+    free(raw.p);
+    free(want.p);
+    free(lines.p);
+    free(line.p);
 }
 
 typedef struct matches {
@@ -102,11 +182,10 @@ static int sel_cb(void *ud, const silk_node *el)
 {
     size_t *n = ud;
     textck t = {0};
-    silk_html_text(el, 0, collapsed_sink, &t);
+    silk_html_text(el, SILK_TEXT_LINE, collapsed_sink, &t);
     if (t.last_space)
         abort(); /* trailing whitespace */
-    size_t raw = 0;
-    silk_html_text(el, 1, count_sink, &raw);
+    text_forms(el);
     (*n)++;
     return *n >= 64;
 }
@@ -197,11 +276,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     textck t = {0};
-    silk_html_text(root, 0, collapsed_sink, &t);
+    silk_html_text(root, SILK_TEXT_LINE, collapsed_sink, &t);
     if (t.last_space)
         abort();
+    text_forms(root);
     size_t bytes = 0;
-    silk_html_text(root, 1, count_sink, &bytes);
     silk_html_serialize(de, 1, count_sink, &bytes);
     silk_html_serialize(root, 0, count_sink, &bytes);
     t = (textck){0};

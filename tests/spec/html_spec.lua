@@ -92,10 +92,13 @@ describe("documents and nodes", function()
     assert.equal("html", doc:root().tag)
   end)
 
-  it("extracts text collapsed or raw", function()
+  it("extracts text on one line, as lines or raw", function()
     assert.equal("1 text 2 3", doc:one("ul"):text())
+    assert.equal("1\ntext\n2\n3", doc:one("ul"):text({ lines = true }))
     assert.equal("1 text 2\n      3", doc:one("ul"):text({ raw = true }))
     assert.equal("My Page", doc:title())
+    assert.has_error(function() doc:one("ul"):text({ raw = true, lines = true }) end,
+      "bad argument #1 to 'text' (raw and lines exclude each other)")
   end)
 
   it("serialises outer and inner HTML", function()
@@ -201,3 +204,58 @@ describe("html.parse_async", function()
     end
   end)
 end)
+
+-- Readable text is innerText (HTML Standard) with the default style sheet's
+-- display values; tests/spec/text_diff_spec.lua replays Chromium on random
+-- documents, these are the cases users meet.
+describe("readable text", function()
+  local function text(src, css, opts)
+    local doc = html.parse(src, BASE)
+    local got = doc:one(css or "body"):text(opts)
+    doc:free()
+    return got
+  end
+
+  it("adds nothing at inline elements and comments", function()
+    assert.equal("Hello world", text("<p>Hel<b>lo</b> world</p>", "p"))
+    assert.equal("$268.36", text("<p class=price><span>$</span><span>268.36</span></p>", "p"))
+    assert.equal("xy", text("<div>x<!-- c -->y</div>", "div"))
+    assert.equal("A Light in the Attic",
+      text("<h1><a href=/b>A Light</a> in <i>the</i> Attic</h1>", "h1"))
+  end)
+
+  it("separates blocks, paragraphs, line breaks, cells and rows", function()
+    local src = "<div>a<p>b</p>c<br>d<table><tr><th>1<td>2<tr><td>3</table><ul><li>e<li>f</ul></div>"
+    assert.equal("a\n\nb\n\nc\nd\n1\t2\n3\ne\nf", text(src, "div", { lines = true }))
+    assert.equal("a b c d 1 2 3 e f", text(src, "div"))
+  end)
+
+  it("collapses white space as CSS does, and keeps it in pre", function()
+    assert.equal("a b", text("<p>  a \n\t <b> b </b>  </p>", "p", { lines = true }))
+    assert.equal("x  y\n z", text("<div>t<pre>x  y\n z</pre></div>", "pre", { lines = true }))
+    assert.equal("t\nx  y\n z", text("<div>t<pre>x  y\n z</pre></div>", "div", { lines = true }))
+    assert.equal("t x y z", text("<div>t<pre>x  y\n z</pre></div>", "div"))
+    assert.equal("1\194\160000", text("<p>1&nbsp;000</p>", "p"))
+  end)
+
+  it("keeps a space at an inline element's end when its line goes on", function()
+    assert.equal("a ", text("<p><span>a </span>b</p>", "span", { lines = true }))
+    assert.equal("a", text("<p><span>a </span></p>", "span", { lines = true }))
+    assert.equal("a", text("<p><span>a </span>b</p>", "span"))
+  end)
+
+  it("leaves out what does not render", function()
+    local src = [[<body>a<script>s()</script><style>p{}</style><noscript>n</noscript>
+      <template>t</template><span hidden>h</span><input type=hidden value=v>
+      <datalist><option>d</datalist><details><summary>S</summary>more</details>b</body>]]
+    assert.equal("a\nS\nb", text(src, "body", { lines = true }))
+    assert.equal("s()", text(src, "script"))
+    assert.equal("h", text(src, "span"))    -- no box: innerText is textContent
+  end)
+
+  it("gives a textarea's text, and raw text leaves template contents out", function()
+    assert.equal("x  y", text("<textarea>x  y</textarea>", "textarea", { lines = true }))
+    assert.equal("", text("<template><p>t</p></template>", "template", { raw = true }))
+  end)
+end)
+
