@@ -95,8 +95,11 @@ static int grow(void **p, size_t *cap, size_t used, size_t n, size_t elem)
 
 /* Writes the normalised form of s[0..n) to out, which has room for 3n bytes:
  * %XX of unreserved characters decoded, other %XX uppercased, controls,
- * space, DEL and non-ASCII bytes percent-encoded. Returns the length. */
-static size_t normalise(const char *s, size_t n, char *out)
+ * space, DEL, non-ASCII bytes and '$' percent-encoded, and '*' too unless
+ * `wild` (a pattern, where '*' is the wildcard). So a pattern's %2A and %24
+ * stay escapes and match a path's literal '*' and '$' (RFC 9309 2.2.3),
+ * which the path side encodes the same way. Returns the length. */
+static size_t normalise(const char *s, size_t n, int wild, char *out)
 {
     static const char hex[] = "0123456789ABCDEF";
     char *o = out;
@@ -110,7 +113,7 @@ static size_t normalise(const char *s, size_t n, char *out)
                 *o++ = (char)c;
                 continue;
             }
-        } else if (c > 0x20 && c < 0x7f) {
+        } else if (c > 0x20 && c < 0x7f && c != '$' && (c != '*' || wild)) {
             *o++ = (char)c;
             continue;
         }
@@ -213,7 +216,7 @@ static void on_rule(struct parser *ps, int allow, const char *v, size_t n)
     size_t len = slash;
     if (slash)
         out[0] = '/';
-    len += normalise(v, n, out + slash);
+    len += normalise(v, n, 1, out + slash);
     size_t w = 0; /* collapse runs of '*': same language, less backtracking */
     for (size_t i = 0; i < len; i++)
         if (!(out[i] == '*' && w && out[w - 1] == '*'))
@@ -264,7 +267,9 @@ static void on_delay(struct parser *ps, const char *v, size_t n)
     double d;
     if (ps->group < 0)
         return;
-    ps->in_agents = 0;
+    /* Not a rule in RFC 9309's grammar: like any other record it neither
+     * ends the run of user-agent lines nor starts the rules, so
+     * "User-agent: a / Crawl-delay: 1 / User-agent: b" is one group. */
     struct group *g = &ps->r->groups[ps->group];
     if (!g->has_delay && parse_delay(v, n, &d)) {
         g->delay = d;
@@ -528,7 +533,7 @@ int silk_robots_allowed(const struct silk_robots *r, const char *user_agent, siz
     if (3 * pn + 1 > sizeof stack && !(buf = malloc(3 * pn + 1)))
         return SILK_ROBOTS_ENOMEM;
     buf[0] = '/';
-    size_t n = slash + normalise(p, pn, buf + slash);
+    size_t n = slash + normalise(p, pn, 0, buf + slash);
     size_t path_only = 0;
     while (path_only < n && buf[path_only] != '?')
         path_only++;

@@ -11,8 +11,13 @@
  *
  *  - lines end in LF, CR or CRLF; '#' starts a comment; a UTF-8 BOM is skipped;
  *    keys are case-insensitive, a missing ':' between key and value is accepted;
- *  - a group is one or more consecutive user-agent lines followed by allow,
- *    disallow and crawl-delay lines; rules before any user-agent are ignored;
+ *  - a group is one or more user-agent lines followed by allow and disallow
+ *    lines; rules before any user-agent are ignored. Lines that are not
+ *    rules are read as RFC 9309's grammar reads them (it has no place for
+ *    them, so they are skipped): crawl-delay, sitemap and unknown lines
+ *    neither end a run of user-agent lines nor start the rules, so
+ *    "User-agent: a / Crawl-delay: 1 / User-agent: b / Disallow: /x" is one
+ *    group for a and b (reading choice 1; Google's parser reads it so too);
  *  - user-agent values and the caller's user agent are reduced to their
  *    product token (the leading run of [A-Za-z_-]), compared case-insensitively;
  *    every group naming the agent applies (their rules merged); when none
@@ -28,9 +33,15 @@
  *  - patterns and paths are compared after the same normalisation: %XX of an
  *    unreserved character decoded, other %XX uppercased, controls, spaces and
  *    non-ASCII bytes percent-encoded (so "/ツ" matches "/%E3%83%84");
- *  - crawl-delay (non-standard) belongs to its group: a non-negative decimal
- *    number of seconds, the first one in the group counts; sitemap lines are
- *    global, wherever they appear;
+ *  - a pattern's %2A and %24 are a literal '*' and '$' (RFC 9309 2.2.3: they
+ *    are reserved, so stay encoded), matching a URL's '*' or %2A and '$' or
+ *    %24; only an unencoded '*' is a wildcard and only an unencoded final
+ *    '$' an anchor ("Disallow: /a%2A" forbids /a* but not /ab), and a '$'
+ *    elsewhere in a pattern is literal (reading choice 2);
+ *  - crawl-delay (non-standard) belongs to the group it appears in (after
+ *    all or some of its user-agent lines): a non-negative decimal number of
+ *    seconds, the first one in the group counts; sitemap lines are global,
+ *    wherever they appear;
  *  - only the first SILK_ROBOTS_MAX_BYTES bytes are read (RFC 9309: at least
  *    500 KiB); a line cut by that limit is dropped.
  */

@@ -507,6 +507,44 @@ static int parse_anb(parser *p, simple *s)
     return 1;
 }
 
+/* Pseudo-elements (CSS Pseudo-Elements 4 and the HTML standard's), all
+ * without arguments: valid selectors that match nothing, since
+ * querySelectorAll returns elements only. */
+static const char *const pseudo_elements[] = {
+    "after", "backdrop", "before", "checkmark", "column", "cue", "cue-region",
+    "details-content", "file-selector-button", "first-letter", "first-line",
+    "grammar-error", "marker", "picker-icon", "placeholder", "scroll-marker",
+    "scroll-marker-group", "selection", "spelling-error", "target-text",
+    "view-transition", NULL,
+};
+
+/* jQuery's non-CSS pseudo-classes that cheerio users type, with what to use
+ * instead: an unknown pseudo-class with one of these names raises the hint. */
+static const struct { const char *name, *instead; } foreign_pc[] = {
+    {"first", "use doc:one(css)"},
+    {"last", "take the last element of doc:select(css)"},
+    {"eq", "index the list doc:select(css) returns (from 1)"},
+    {"nth", "index the list doc:select(css) returns (from 1)"},
+    {"gt", "index the list doc:select(css) returns (from 1)"},
+    {"lt", "index the list doc:select(css) returns (from 1)"},
+    {"even", "pick from the list doc:select(css) returns"},
+    {"odd", "pick from the list doc:select(css) returns"},
+    {"selected", "use :checked"},
+    {"text", "use input[type=text], or node:text() for an element's text"},
+    {NULL, NULL},
+};
+
+/* Raises "unknown pseudo-class", or the hint for a jQuery one; fn: it had
+ * arguments. */
+static int unknown_pseudo_class(parser *p, size_t at, const char *name, int fn)
+{
+    for (int i = 0; foreign_pc[i].name; i++)
+        if (!strcmp(name, foreign_pc[i].name))
+            return fail(p, at, ":%s%s is jQuery syntax, not CSS: %s", name, fn ? "()" : "",
+                        foreign_pc[i].instead);
+    return fail(p, at, "unknown pseudo-class :%s%s", name, fn ? "()" : "");
+}
+
 /* A functional pseudo-class's argument and ')', after the '('. */
 static int parse_pseudo_fn(parser *p, simple *s, const char *name, size_t at)
 {
@@ -533,7 +571,7 @@ static int parse_pseudo_fn(parser *p, simple *s, const char *name, size_t at)
         else if (!strcmp(name, "nth-last-of-type"))
             s->flags = NTH_LAST | NTH_TYPE;
         else
-            return fail(p, at, "unknown pseudo-class :%s()", name);
+            return unknown_pseudo_class(p, at, name, 1);
         if (!parse_anb(p, s))
             return 0;
         int ws = skip_ws(p);
@@ -567,7 +605,46 @@ static int parse_pseudo_fn(parser *p, simple *s, const char *name, size_t at)
         p->pos++;
         return 1;
     }
-    return fail(p, at, "unknown pseudo-class :%s()", name);
+    return unknown_pseudo_class(p, at, name, 1);
+}
+
+/* After "::" and the (lowercased) name: a known pseudo-element; the
+ * parsel/Scrapy extensions ::text and ::attr(name), refused with what to
+ * use instead; or an error, as in querySelectorAll. The Compat standard
+ * makes every ::-webkit- name valid (and matching nothing). */
+static int parse_pseudo_element(parser *p, simple *s, const char *name, size_t at, int *is_element)
+{
+    if (!strcmp(name, "text"))
+        return fail(p, at, "::text is Scrapy/parsel syntax, not CSS: select the element, "
+                           "then node:text() (or node:text{raw=true})");
+    if (!strcmp(name, "attr")) {
+        /* the argument as written, quotes and blanks left out, for the hint */
+        const char *arg = "name";
+        size_t n = 4;
+        if (peek(p, 0) == '(') {
+            size_t i = p->pos + 1, end = i;
+            while (end < p->len && p->s[end] != ')')
+                end++;
+            while (i < end && strchr(" \t\n\"'", p->s[i]))
+                i++;
+            while (end > i && strchr(" \t\n\"'", p->s[end - 1]))
+                end--;
+            if (end > i)
+                arg = p->s + i, n = end - i;
+        }
+        return fail(p, at, "::attr() is Scrapy/parsel syntax, not CSS: select the element, "
+                           "then node:attr(\"%.*s\")", n > 40 ? 40 : (int)n, arg);
+    }
+    if (peek(p, 0) == '(')
+        return fail(p, at, "functional pseudo-elements are not supported");
+    int known = !strncmp(name, "-webkit-", 8);
+    for (int i = 0; !known && pseudo_elements[i]; i++)
+        known = !strcmp(name, pseudo_elements[i]);
+    if (!known)
+        return fail(p, at, "unknown pseudo-element ::%s", name);
+    s->kind = S_NONE;
+    *is_element = 1;
+    return 1;
 }
 
 static int parse_pseudo(parser *p, simple *s, int *is_element)
@@ -585,15 +662,8 @@ static int parse_pseudo(parser *p, simple *s, int *is_element)
     char *name = raw ? lower_copy(p, raw) : NULL;
     if (!name)
         return 0;
-    if (element) {
-        /* Pseudo-elements are not elements: querySelectorAll never
-         * returns them. Known names only, and nothing may follow. */
-        s->kind = S_NONE;
-        *is_element = 1;
-        if (peek(p, 0) == '(')
-            return fail(p, at, "functional pseudo-elements are not supported");
-        return 1;
-    }
+    if (element)
+        return parse_pseudo_element(p, s, name, at, is_element);
     if (peek(p, 0) == '(') {
         p->pos++;
         if (++p->nest > MAX_NEST)
@@ -641,7 +711,7 @@ static int parse_pseudo(parser *p, simple *s, int *is_element)
         *is_element = 1;
         return 1;
     }
-    return fail(p, at, "unknown pseudo-class :%s", name);
+    return unknown_pseudo_class(p, at, name, 0);
 }
 
 static int parse_attr(parser *p, simple *s)
@@ -1202,17 +1272,6 @@ static int is_html_tag(const GumboNode *el, GumboTag tag)
     return is_elem(el) && el->v.element.tag == tag && is_html_el(el);
 }
 
-static int is_checked(const GumboNode *el)
-{
-    if (is_html_tag(el, GUMBO_TAG_INPUT)) {
-        const char *type = attr(el, "type");
-        return type && (ieq(type, "checkbox") || ieq(type, "radio")) && attr(el, "checked");
-    }
-    if (is_html_tag(el, GUMBO_TAG_OPTION))
-        return attr(el, "selected") != NULL;
-    return 0;
-}
-
 /* The elements :enabled and :disabled apply to. */
 static int is_form_control(const GumboNode *el)
 {
@@ -1263,6 +1322,104 @@ static int is_disabled(const GumboNode *el)
     default:
         return in_disabled_fieldset(el);
     }
+}
+
+/* The select whose list of options holds option el (el's parent, or its
+ * optgroup parent's parent), or NULL. */
+static const GumboNode *option_select(const GumboNode *el)
+{
+    const GumboNode *p = parent_el(el);
+    if (p && is_html_tag(p, GUMBO_TAG_OPTGROUP))
+        p = parent_el(p);
+    return p && is_html_tag(p, GUMBO_TAG_SELECT) ? p : NULL;
+}
+
+/* The option after (dir 1) or before (dir -1) option o in the list of
+ * options of sel (its option children and its optgroup children's option
+ * children, in tree order), or NULL. */
+static const GumboNode *adjacent_option(const GumboNode *sel, const GumboNode *o, int dir)
+{
+    const GumboNode *n = o;
+    for (;;) {
+        const GumboNode *par = n->parent;
+        const GumboVector *v = kids(par);
+        long i = (long)n->index_within_parent + dir;
+        if (i < 0 || i >= (long)v->length) {
+            if (par == sel)
+                return NULL;
+            n = par;                   /* out of the optgroup, on in sel */
+            continue;
+        }
+        n = v->data[i];
+        if (par == sel && is_html_tag(n, GUMBO_TAG_OPTGROUP) && kids(n)->length) {
+            const GumboVector *g = kids(n);
+            n = g->data[dir > 0 ? 0 : g->length - 1];
+        }
+        if (is_html_tag(n, GUMBO_TAG_OPTION))
+            return n;
+    }
+}
+
+/* Whether the HTML standard's display size of sel, which has no multiple
+ * attribute, is 1: its size attribute by the rules for parsing
+ * non-negative integers, 1 when that fails (so size=0 is 0, not 1). */
+static int display_size_one(const GumboNode *sel)
+{
+    const char *v = attr(sel, "size");
+    if (!v)
+        return 1;
+    while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\f' || *v == '\r')
+        v++;
+    int neg = *v == '-';
+    if (*v == '-' || *v == '+')
+        v++;
+    if (!isdigit((unsigned char)*v))
+        return 1;
+    while (*v == '0')
+        v++;
+    if (!isdigit((unsigned char)*v))
+        return 0;                      /* 0 (or -0) */
+    if (neg)
+        return 1;                      /* negative: not a non-negative integer */
+    return *v == '1' && !isdigit((unsigned char)v[1]);
+}
+
+/* An option's selectedness on a static document: its selected attribute,
+ * then the HTML standard's selectedness setting algorithm for a select
+ * without multiple: of several selected options only the last counts, and
+ * with none and a display size of 1 the first option that is not disabled
+ * is selected. Each scan stops at the first option that decides, so
+ * testing every option of a select is linear in its size. */
+static int option_selected(const GumboNode *el)
+{
+    int selected = attr(el, "selected") != NULL;
+    const GumboNode *sel = option_select(el), *o;
+    if (!sel || attr(sel, "multiple"))
+        return selected;
+    if (selected) {
+        for (o = adjacent_option(sel, el, 1); o; o = adjacent_option(sel, o, 1))
+            if (attr(o, "selected"))
+                return 0;
+        return 1;
+    }
+    if (is_disabled(el) || !display_size_one(sel))
+        return 0;
+    for (o = adjacent_option(sel, el, -1); o; o = adjacent_option(sel, o, -1))
+        if (attr(o, "selected") || !is_disabled(o))
+            return 0;                  /* a selected one, or an earlier candidate */
+    for (o = adjacent_option(sel, el, 1); o; o = adjacent_option(sel, o, 1))
+        if (attr(o, "selected"))
+            return 0;
+    return 1;
+}
+
+static int is_checked(const GumboNode *el)
+{
+    if (is_html_tag(el, GUMBO_TAG_INPUT)) {
+        const char *type = attr(el, "type");
+        return type && (ieq(type, "checkbox") || ieq(type, "radio")) && attr(el, "checked");
+    }
+    return is_html_tag(el, GUMBO_TAG_OPTION) && option_selected(el);
 }
 
 static int match_lang(const simple *s, const GumboNode *el)

@@ -11,8 +11,13 @@
  * compare case-insensitively in quirks-mode documents only; :checked,
  * :disabled, :enabled and :link follow the standard's definitions on a
  * static document (no :hover, :focus, :visited, :target: they match
- * nothing). Pseudo-elements are parsed and match nothing, as in
- * querySelectorAll. Template contents are not searched (they are not the
+ * nothing); :checked on an option is its selectedness (a select without
+ * multiple keeps only its last selected option, and with none and display
+ * size 1 its first enabled option is selected). Known pseudo-elements
+ * (::before, ::marker, ::-webkit-*, ...) are valid and match nothing, an
+ * unknown one is a syntax error, as in querySelectorAll; Scrapy's ::text
+ * and ::attr() and jQuery's :first, :eq() etc. are errors that say what to
+ * use instead. Template contents are not searched (they are not the
  * template's children in the DOM).
  *
  * Searching from a node rather than the document makes a selector relative

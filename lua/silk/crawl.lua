@@ -255,10 +255,17 @@ function Page:follow(href, o)
   o = o or NO_OPTS
   if o.headers ~= nil then check_headers(o.headers) end
   local abs, canon, host = href, nil, nil
-  if self.base then
+  local base = self.base
+  if not base and self.res then
+    -- the document base URL (<base href>), from the tree when the callback
+    -- parsed the page; an unparsed page is parsed only if it has a <base
+    base = self.res:base_url()
+    self.base = base
+  end
+  if base then
     -- fails exactly when url.join would: every joined URL has a canonical
     -- form and a host (fuzz_url checks it)
-    abs, canon, host = url.resolve(self.base, href)
+    abs, canon, host = url.resolve(base, href)
     if not abs then return false end
   end
   local fresh = self.run:enqueue(abs, self.depth + 1,
@@ -275,9 +282,10 @@ function Page:emit(item)
   self.items[#self.items + 1] = item
 end
 
-local function new_page(run, req, base)
+-- `res`, when given, is the response the page's links resolve against.
+local function new_page(run, req, res)
   return setmetatable({ run = run, depth = req.depth or 0, meta = req.meta or {},
-                        url = req.url, base = base, items = {}, followed = {} }, Page)
+                        url = req.url, res = res, items = {}, followed = {} }, Page)
 end
 
 -- Runs the spider's pipelines on each item of the page and hands the
@@ -550,7 +558,7 @@ function Run:process(req)
   end
   rq.url = res.url
   if s.parse_inline then rawset(res, "_parse_inline", true) end
-  local page = new_page(self, rq, res.url)
+  local page = new_page(self, rq, res)
   self:callback_task(req.callback, where, cb, res, page)
   -- The page's parsed tree (about 8 times the page) dies with its
   -- callback: left to the Lua GC, which cannot see its size, 64 requests in

@@ -16,7 +16,8 @@
 --   silk.fetch(url_or_request) -> res | nil, err      (silk.core.fetch)
 --   silk.html(text, base_url) -> doc | nil, err        (parsed off the loop when large)
 --   res:html() (cached; nil, err when the page cannot be parsed),
---   res:select(css), res:one(css) (raise that error), res:urljoin(href)
+--   res:select(css), res:one(css) (raise that error), res:urljoin(href),
+--   res:base_url() (what relative links resolve against: <base href> or res.url)
 --   silk.url.join/canonical/host_key/host/resolve/parse/is_http; silk.robots.parse(text)
 --   silk.spider{...}: what a spider file returns (silk.spider module)
 --   silk.gc_stats() when the GC pacer is built in
@@ -153,7 +154,9 @@ do
       local doc = rawget(self, "_doc")
       if doc then return doc end
       local err
-      if rawget(self, "_parse_inline") then
+      -- inline also where a wait cannot yield (a string.gsub callback
+      -- calling res:urljoin, say): parse_async would raise there
+      if rawget(self, "_parse_inline") or not coroutine.isyieldable() then
         doc, err = require("silk.core.html").parse((self:text()), self.url)
       else
         doc, err = silk.html((self:text()), self.url)
@@ -179,8 +182,32 @@ do
     function methods:one(css)
       return parsed(self):one(css)
     end
+    -- Whether a page may hold a <base> element: an HTML response (or one
+    -- that does not say) whose text has "<base" then a tag name's end.
+    -- Only then does base_url parse a page that was not parsed yet.
+    local function may_have_base(res)
+      local ctype = res.headers and res.headers["content-type"]
+      if type(ctype) == "string" and not ctype:lower():find("html", 1, true) then return false end
+      return (res:text()):find("<[bB][aA][sS][eE][%s/>]") ~= nil
+    end
+    --- res:base_url() -> string: the document base URL (HTML Standard):
+    -- the first <base href> resolved against res.url (the final URL after
+    -- redirects), or res.url when there is none or it does not resolve.
+    -- Uses the parsed page when there is one; parses it only when its text
+    -- holds a <base tag. Cached on res.
+    function methods:base_url()
+      local base = rawget(self, "_base")
+      if base then return base end
+      local doc = rawget(self, "_doc")
+      if not doc and may_have_base(self) then doc = self:html() end
+      base = doc and doc:base_url() or self.url
+      rawset(self, "_base", base)
+      return base
+    end
+    --- res:urljoin(href) -> absolute URL | nil, err: href resolved against
+    -- res:base_url(), as a browser resolves the page's links.
     function methods:urljoin(href)
-      return silk.url.join(self.url, href)
+      return silk.url.join(self:base_url(), href)
     end
   end
 end

@@ -99,13 +99,38 @@ static const char empty_group[] = "User-agent: quxbot\n\nUser-agent: *\nDisallow
 static const char no_star[] = "User-agent: onlybot\nDisallow: /\n";
 static const char agents_split[] =
     "User-agent: a\n"
-    "Crawl-delay: 1\n"
-    "User-agent: b\n"          /* a rule-like line ended the first group */
+    "Crawl-delay: 1\n"         /* not a rule: a and b stay one group */
+    "User-agent: b\n"
     "Disallow: /b\n"
     "User-agent: c\n"
     "Sitemap: http://x.com/s.xml\n" /* sitemap lines do not end a group */
     "User-agent: d\n"
     "Disallow: /cd\n";
+/* RFC 9309 2.2.3's table: %2A and %24 in a rule are a literal '*' and '$' */
+static const char rfc_escaped[] =
+    "User-agent: *\n"
+    "Disallow: /path/file-with-a-%2A.html\n"
+    "Disallow: /path/foo-%24\n"
+    "Disallow: /mid$dle\n"
+    "Disallow: /foo/bar?baz=https://foo.bar\n"
+    "Disallow: /foo/bar/%E3%83%84\n";
+
+/* Google's published matching examples (developers.google.com, "How Google
+ * interprets the robots.txt specification"), one group per pattern. */
+static const char g_fish[] = "User-agent: *\nDisallow: /fish\n";
+static const char g_fish_star[] = "User-agent: *\nDisallow: /fish*\n";
+static const char g_fish_dir[] = "User-agent: *\nDisallow: /fish/\n";
+static const char g_php[] = "User-agent: *\nDisallow: /*.php\n";
+static const char g_php_end[] = "User-agent: *\nDisallow: /*.php$\n";
+static const char g_fish_php[] = "User-agent: *\nDisallow: /fish*.php\n";
+static const char g_star[] = "User-agent: *\nDisallow: /*\n";
+/* ... and its order-of-precedence table */
+static const char g_p[] = "User-agent: *\nAllow: /p\nDisallow: /\n";
+static const char g_folder[] = "User-agent: *\nAllow: /folder\nDisallow: /folder\n";
+static const char g_htm[] = "User-agent: *\nAllow: /page\nDisallow: /*.htm\n";
+static const char g_ph[] = "User-agent: *\nAllow: /page\nDisallow: /*.ph\n";
+static const char g_root[] = "User-agent: *\nAllow: /$\nDisallow: /\n";
+
 static const char root_rules[] = "User-agent: *\nDisallow: /\nAllow: /$\n";
 
 struct rcase {
@@ -196,8 +221,8 @@ static const struct rcase cases[] = {
     T(empty_group, "bot", "/", 0),
     T(no_star, "otherbot", "/", 1),
     T(no_star, "onlybot", "/x", 0),
-    /* groups end at a rule line, not at a sitemap line */
-    T(agents_split, "a", "/b", 1),
+    /* groups end at a rule line, not at a crawl-delay or sitemap line */
+    T(agents_split, "a", "/b", 0),
     T(agents_split, "b", "/b", 0),
     T(agents_split, "c", "/cd", 0),
     T(agents_split, "d", "/cd", 0),
@@ -211,6 +236,79 @@ static const struct rcase cases[] = {
     T(root_rules, "bot", "https://x.com/#frag", 1),
     T(root_rules, "bot", "", 1),
     T(root_rules, "bot", "?q", 0),
+    /* RFC 9309 2.2.3: escaped '*' and '$' are literal, encoded or not in the URL */
+    T(rfc_escaped, "bot", "/path/file-with-a-*.html", 0),
+    T(rfc_escaped, "bot", "/path/file-with-a-%2A.html", 0),
+    T(rfc_escaped, "bot", "/path/file-with-a-%2a.html", 0),
+    T(rfc_escaped, "bot", "/path/file-with-a-x.html", 1),
+    T(rfc_escaped, "bot", "/path/file-with-a-.html", 1),
+    T(rfc_escaped, "bot", "/path/foo-$", 0),
+    T(rfc_escaped, "bot", "/path/foo-%24", 0),
+    T(rfc_escaped, "bot", "/path/foo-$/more", 0),
+    T(rfc_escaped, "bot", "/path/foo-", 1),
+    T(rfc_escaped, "bot", "/path/foo-x", 1),
+    T(rfc_escaped, "bot", "/mid$dle", 0),
+    T(rfc_escaped, "bot", "/mid%24dle", 0),
+    T(rfc_escaped, "bot", "/mid", 1),
+    T(rfc_escaped, "bot", "/foo/bar?baz=https://foo.bar", 0),
+    T(rfc_escaped, "bot", "/foo/bar/\xe3\x83\x84", 0),
+    /* Google: /fish */
+    T(g_fish, "bot", "/fish", 0),
+    T(g_fish, "bot", "/fish.html", 0),
+    T(g_fish, "bot", "/fish/salmon.html", 0),
+    T(g_fish, "bot", "/fishheads", 0),
+    T(g_fish, "bot", "/fishheads/yummy.html", 0),
+    T(g_fish, "bot", "/fish.php?id=anything", 0),
+    T(g_fish, "bot", "/Fish.asp", 1),
+    T(g_fish, "bot", "/catfish", 1),
+    T(g_fish, "bot", "/?id=fish", 1),
+    T(g_fish, "bot", "/desert/fish", 1),
+    /* /fish* is /fish */
+    T(g_fish_star, "bot", "/fish", 0),
+    T(g_fish_star, "bot", "/fishheads/yummy.html", 0),
+    T(g_fish_star, "bot", "/fish.php?id=anything", 0),
+    T(g_fish_star, "bot", "/Fish.asp", 1),
+    T(g_fish_star, "bot", "/catfish", 1),
+    T(g_fish_star, "bot", "/?id=fish", 1),
+    /* /fish/ */
+    T(g_fish_dir, "bot", "/fish/", 0),
+    T(g_fish_dir, "bot", "/fish/?id=anything", 0),
+    T(g_fish_dir, "bot", "/fish/salmon.htm", 0),
+    T(g_fish_dir, "bot", "/fish", 1),
+    T(g_fish_dir, "bot", "/fish.html", 1),
+    T(g_fish_dir, "bot", "/animals/fish/", 1),
+    T(g_fish_dir, "bot", "/Fish/Salmon.asp", 1),
+    /* Google: g_php, ".php" anywhere */
+    T(g_php, "bot", "/index.php", 0),
+    T(g_php, "bot", "/filename.php", 0),
+    T(g_php, "bot", "/folder/filename.php", 0),
+    T(g_php, "bot", "/folder/filename.php?parameters", 0),
+    T(g_php, "bot", "/folder/any.php.file.html", 0),
+    T(g_php, "bot", "/filename.php/", 0),
+    T(g_php, "bot", "/", 1),
+    T(g_php, "bot", "/windows.PHP", 1),
+    /* Google: g_php_end, ".php" at the end */
+    T(g_php_end, "bot", "/filename.php", 0),
+    T(g_php_end, "bot", "/folder/filename.php", 0),
+    T(g_php_end, "bot", "/filename.php?parameters", 1),
+    T(g_php_end, "bot", "/filename.php/", 1),
+    T(g_php_end, "bot", "/filename.php5", 1),
+    T(g_php_end, "bot", "/windows.PHP", 1),
+    /* /fish*.php */
+    T(g_fish_php, "bot", "/fish.php", 0),
+    T(g_fish_php, "bot", "/fishheads/catfish.php?parameters", 0),
+    T(g_fish_php, "bot", "/Fish.PHP", 1),
+    /* Google: g_star, a lone wildcard, is "/" */
+    T(g_star, "bot", "/", 0),
+    T(g_star, "bot", "/anything/at/all?x", 0),
+    /* precedence: the most specific (longest) rule, allow on a tie */
+    T(g_p, "bot", "/page", 1),
+    T(g_p, "bot", "/other", 0),
+    T(g_folder, "bot", "/folder/page", 1),
+    T(g_htm, "bot", "/page.htm", 0),
+    T(g_ph, "bot", "/page.php5", 1),
+    T(g_root, "bot", "/", 1),
+    T(g_root, "bot", "/page.htm", 0),
     /* no rules at all */
     {"", 0, "bot", "/anything", 1},
 };
@@ -273,7 +371,10 @@ static void test_delay_and_sitemaps(void)
 
     r = parse(agents_split, sizeof agents_split - 1);
     CHECK(silk_robots_crawl_delay(r, "a", 1, &d) == 1 && d == 1, "crawl-delay of a");
-    CHECK(silk_robots_crawl_delay(r, "b", 1, &d) == 0, "no crawl-delay for b");
+    d = -1;
+    CHECK(silk_robots_crawl_delay(r, "b", 1, &d) == 1 && d == 1,
+          "crawl-delay between user-agent lines is the group's, b's too: %g", d);
+    CHECK(silk_robots_crawl_delay(r, "c", 1, &d) == 0, "no crawl-delay for c");
     CHECK(silk_robots_sitemap_count(r) == 1, "sitemap between agents");
     silk_robots_free(r);
 

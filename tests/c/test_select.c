@@ -230,10 +230,40 @@ static void test_forms_and_links(void)
     EXPECT(d, ":any-link", "a1 ar1");
     EXPECT(d, "a:visited, a:hover, a:focus", "");
     EXPECT(d, "p::before", "");
+    EXPECT(d, "p::Marker, ::selection, ::placeholder, input::-webkit-inner-spin-button", "");
     EXPECT(d, "p:after", "");
     EXPECT(d, "p:lang(en)", "p1 p2");
     EXPECT(d, ":lang(fr)", "d2 sec h2 p3 p4 a2 ar1");
     EXPECT(d, "p:lang(fr-ca)", "p3 p4");
+    silk_html_free(d);
+}
+
+/* :checked on options follows the HTML standard's selectedness: a select
+ * without multiple keeps only its last selected option, and with none (and
+ * a display size of 1) selects its first option that is not disabled. */
+static const char selects[] =
+    "<!DOCTYPE html>"
+    "<select><option id=a>1<option id=b>2</select>"
+    "<select><option id=c disabled>1<option id=d>2</select>"
+    "<select><option id=e selected>1<option id=f selected>2</select>"
+    "<select multiple><option id=g selected>1<option id=h selected>2<option id=i></select>"
+    "<select><optgroup><option id=j>1</optgroup><option id=k>2</select>"
+    "<select size=3><option id=l>1<option id=m>2</select>"
+    "<select><optgroup disabled><option id=n></optgroup><optgroup></optgroup>"
+    "<optgroup><option id=o disabled><option id=p></optgroup></select>"
+    "<select size=0><option id=q></select><select size=' +1x'><option id=r></select>"
+    "<select size=01><option id=s></select><select size=-1><option id=t></select>"
+    "<select><option id=u selected disabled><option id=v></select>"
+    "<select><optgroup><option id=w selected></optgroup><option id=x selected>"
+    "<optgroup><option id=y></optgroup></select>"
+    "<select><option id=z disabled></select>"
+    "<datalist><option id=da selected><option id=db></datalist>";
+
+static void test_option_selectedness(void)
+{
+    silk_html_doc *d = parse(selects);
+    EXPECT(d, ":checked", "a d f g h j p r s t u x da");
+    EXPECT(d, "option:not(:checked)", "b c e i k l m n o q v w y z db");
     silk_html_free(d);
 }
 
@@ -325,6 +355,17 @@ static void test_errors(void)
     EXPECT_ERROR("a[x='y", "unterminated string");
     EXPECT_ERROR("ns|a", "namespace");
     EXPECT_ERROR("p::before.x", "pseudo-element");
+    EXPECT_ERROR("p::bogus", "unknown pseudo-element ::bogus");
+    EXPECT_ERROR("p::BEFORE(x)", "functional pseudo-elements");
+    EXPECT_ERROR("h1::text", "::text is Scrapy/parsel syntax, not CSS: select the element, then node:text()");
+    EXPECT_ERROR("div ::text", "position 5");
+    EXPECT_ERROR("a::attr(href)", "::attr() is Scrapy/parsel syntax, not CSS: select the element, then "
+                                  "node:attr(\"href\")");
+    EXPECT_ERROR("a::attr( 'data-x' )", "node:attr(\"data-x\")");
+    EXPECT_ERROR("a::attr(", "node:attr(\"name\")");
+    EXPECT_ERROR("li:first", ":first is jQuery syntax, not CSS: use doc:one(css)");
+    EXPECT_ERROR("li:eq(1)", ":eq() is jQuery syntax");
+    EXPECT_ERROR("option:selected", "use :checked");
     EXPECT_ERROR("a!", "unexpected character '!'");
     EXPECT_ERROR("a:nth-child(2n 1)", "expected + or -");
     /* deep nesting is refused, not a stack overflow */
@@ -370,6 +411,7 @@ int main(void)
     test_structural();
     test_logical();
     test_forms_and_links();
+    test_option_selectedness();
     test_tree_builder_shapes();
     test_quirks();
     test_foreign();

@@ -75,6 +75,19 @@ local function check(items_path)
   return verdict
 end
 
+-- Crawls `web` from /index.html with the spider source `src` (`args`: more
+-- options, "%s" standing for a fresh directory), then stops the server.
+-- Returns exit status, output, the server's access log entries, the directory.
+local function crawl_once(web, src, args)
+  local path = os.tmpname() .. ".lua"
+  write(path, src)
+  local d = tmpdir()
+  local status, log = run(("run %s " .. args):format(path, d), "START=" .. web.url .. "/index.html")
+  local entries = web:entries()
+  web:stop()
+  return status, log, entries, d
+end
+
 describe("silk run", function()
   teardown(function() web:stop() end)
 
@@ -392,13 +405,10 @@ describe("the example spiders", function()
     end
     write(dir .. "/index.html", table.concat(links, "\n"))
     local web2 = servers.nginx{ root = dir, access_log = true }
-    local path = os.tmpname() .. ".lua"
-    write(path, [[return require("silk").spider{ name = "slow", start_urls = { os.getenv("START") },
-      parse = function(res, crawl) for _, a in ipairs(res:select("a")) do crawl:follow(a:attr("href")) end end }]])
-    local d = tmpdir()
-    local status, log = run(("run %s --stats %s/s.json"):format(path, d), "START=" .. web2.url .. "/index.html")
-    local entries = web2:entries()
-    web2:stop()
+    local status, log, entries, d = crawl_once(web2, [[return require("silk").spider{ name = "slow",
+      start_urls = { os.getenv("START") },
+      parse = function(res, crawl) for _, a in ipairs(res:select("a")) do crawl:follow(a:attr("href")) end end }]],
+      "--stats %s/s.json")
     assert.equal(0, status, log)
     local times = {}
     for _, e in ipairs(entries) do
@@ -411,5 +421,96 @@ describe("the example spiders", function()
       assert.is_true(times[i] - times[i - 1] >= 0.19, ("requests %.3f s apart"):format(times[i] - times[i - 1]))
     end
     assert.equal(5, cjson.decode(read(d .. "/s.json")).robots_blocked)
+  end)
+end)
+
+describe("<base href> in a crawl", function()
+  -- A page with <base href="/other/">, redirects to a page with a relative
+  -- <base> and to one without: every link must resolve against the
+  -- document base URL, which starts from the response's final URL.
+  local pages = {
+    ["index.html"] = '<!DOCTYPE html><html><head><base href="/other/"></head><body>'
+      .. '<a href="a.html">a</a><a href="sub/b.html">b</a><a href="/abs.html">abs</a>'
+      .. '<a href="/redir">r</a><a href="/redir2">r2</a><a href="/bad/base.html">bad</a>'
+      .. '<a href="/notes.txt">txt</a></body></html>',
+    -- an invalid base URL leaves the response URL; text/plain has no <base>
+    ["bad/base.html"] = '<!DOCTYPE html><base href="http://[bad/"><a href="e.html">e</a>',
+    ["notes.txt"] = '<base href="/nope/"><a href="n.html">n</a>',
+    ["bad/e.html"] = "<p>e</p>", ["n.html"] = "<p>n</p>",
+    -- over 2 KB, so parsed on a worker: a wait, from a gsub callback
+    ["deep/dir/page.html"] = '<!DOCTYPE html><head><base href="up/"></head><a href="c.html">c</a>'
+      .. string.rep("<p>filler</p>", 300),
+    ["x/y/plain.html"] = '<!DOCTYPE html><a href="d.html">d</a>',
+    ["other/a.html"] = "<p>a</p>", ["other/sub/b.html"] = "<p>b</p>", ["abs.html"] = "<p>abs</p>",
+    ["deep/dir/up/c.html"] = "<p>c</p>", ["x/y/d.html"] = "<p>d</p>",
+  }
+  -- The index is parsed by its callback before it follows; the other pages
+  -- are not (links by pattern, followed from a string.gsub callback), so
+  -- only a page with a <base> gets parsed,
+  -- once, to learn its base. parse and parse_async are counted, not replaced.
+  local spider_base = [[
+local silk = require("silk")
+local html = require("silk.core.html")
+local parses = 0
+for _, f in ipairs{ "parse", "parse_async" } do
+  local real = html[f]
+  html[f] = function(...) parses = parses + 1; return real(...) end
+end
+return silk.spider{
+  name = "base", start_urls = { os.getenv("START") },
+  parse = function(res, crawl)
+    local before = parses
+    if res.url:find("index") then
+      for _, a in ipairs(res:select("a")) do crawl:follow(a:attr("href")) end
+    else
+      -- from a string.gsub callback, where a wait cannot yield
+      res.body:gsub('<a href="([^"]+)"', function(href) crawl:follow(href) end)
+    end
+    local links = {}
+    if res.url:find("index") then
+      for _, l in ipairs(res:html():links()) do links[#links + 1] = l.url end
+    end
+    crawl:emit{ url = res.url, parses = parses - before, joined = res:urljoin("j.html"), links = links }
+  end,
+}
+]]
+
+  it("resolves followed links and res:urljoin against the base, after redirects, parsing no page twice", function()
+    local dir = tmpdir()
+    for name, body in pairs(pages) do
+      os.execute("mkdir -p " .. dir .. "/" .. (name:match("^(.*)/") or "."))
+      write(dir .. "/" .. name, body)
+    end
+    local web3 = servers.nginx{ root = dir, access_log = true,
+      server_extra = "    location = /redir { return 302 /deep/dir/page.html; }\n"
+                  .. "    location = /redir2 { return 301 /x/y/plain.html; }\n" }
+    local status, log, entries, d = crawl_once(web3, spider_base, "-o %s/items.jsonl")
+    assert.equal(0, status, log)
+    local requested = {}
+    for _, e in ipairs(entries) do
+      local p = e.request:match("^%S+ (%S+)")
+      if p ~= "/robots.txt" then requested[#requested + 1] = p .. " " .. e.status end
+    end
+    table.sort(requested)
+    assert.same({ "/abs.html 200", "/bad/base.html 200", "/bad/e.html 200", "/deep/dir/page.html 200",
+                  "/deep/dir/up/c.html 200", "/index.html 200", "/n.html 200", "/notes.txt 200",
+                  "/other/a.html 200", "/other/sub/b.html 200", "/redir 302", "/redir2 301",
+                  "/x/y/d.html 200", "/x/y/plain.html 200" }, requested)
+    local got, links = {}, nil
+    for _, l in ipairs(lines(d .. "/items.jsonl")) do
+      local it = cjson.decode(l)
+      if it.url:find("index") then links = it.links end
+      got[it.url:gsub("^http://[^/]+", "")] = { it.parses, (it.joined:gsub("^http://[^/]+", "")) }
+    end
+    assert.same({ 1, "/other/j.html" }, got["/index.html"])
+    assert.same({ 1, "/deep/dir/up/j.html" }, got["/deep/dir/page.html"])
+    assert.same({ 0, "/x/y/j.html" }, got["/x/y/plain.html"])
+    assert.same({ 0, "/other/j.html" }, got["/other/a.html"])
+    assert.same({ 1, "/bad/j.html" }, got["/bad/base.html"])
+    assert.same({ 0, "/j.html" }, got["/notes.txt"])
+    -- doc:links() resolves against the same base
+    for i, u in ipairs(links) do links[i] = u:gsub("^http://[^/]+", "") end
+    assert.same({ "/other/a.html", "/other/sub/b.html", "/abs.html", "/redir", "/redir2", "/bad/base.html",
+                  "/notes.txt" }, links)
   end)
 end)

@@ -79,7 +79,8 @@ end)
 -- Where css-select departs from the standards, silk follows the standards.
 -- Each entry: the page, the selector, what silk (the standard) matches,
 -- what cheerio 1.0.0 / css-select 5.2.2 gives (checked by hand with node),
--- and why. (:checked and template contents agree with css-select.)
+-- and why. (:checked on inputs and template contents agree with css-select;
+-- css-select refuses every pseudo-element, known or not.)
 local DIFFERENCES = {
   {
     page = "<!DOCTYPE html><input id=a><input id=b disabled><fieldset disabled>"
@@ -117,6 +118,31 @@ local DIFFERENCES = {
     page = "<!DOCTYPE html><ul id=a><li><ul id=b><li><b>x</b></ul></ul>",
     css = "ul:has(ul b)", silk = "a", cheerio = "a b",
     why = "Selectors 4: a relative selector in :has() is anchored at the subject, so the ul must be inside it",
+  },
+  {
+    page = "<!DOCTYPE html><select><option id=a disabled>1<option id=b>2</select>",
+    css = ":checked", silk = "b", cheerio = "a",
+    why = "HTML selectedness: with none selected, the first option that is not disabled is",
+  },
+  {
+    page = "<!DOCTYPE html><select><option id=a selected>1<option id=b selected>2</select>",
+    css = ":checked", silk = "b", cheerio = "a b",
+    why = "HTML selectedness: a select without multiple keeps only its last selected option",
+  },
+  {
+    page = "<!DOCTYPE html><select><optgroup><option id=a></optgroup><option id=b></select>",
+    css = ":checked", silk = "a", cheerio = "b",
+    why = "HTML selectedness: an optgroup's options are in the select's list of options",
+  },
+  {
+    page = "<!DOCTYPE html><select size=3><option id=a><option id=b></select>",
+    css = ":checked", silk = "", cheerio = "a",
+    why = "HTML selectedness: with a display size other than 1 no option is selected by default",
+  },
+  {
+    page = "<!DOCTYPE html><p id=a>x</p>",
+    css = "p::before", silk = "", cheerio = "error",
+    why = "Selectors: a known pseudo-element is valid in querySelectorAll and matches no element",
   },
 }
 

@@ -93,10 +93,54 @@ describe("silk.core.robots.parse", function()
 
   it("reports crawl-delay per group and sitemaps globally", function()
     local r = robots.parse("Sitemap: https://x.com/a.xml\nUser-agent: slowbot\nCrawl-delay: 2.5\n"
-                           .. "Sitemap: https://x.com/b.xml\nUser-agent: *\nDisallow:\n")
+                           .. "Disallow: /slow\nSitemap: https://x.com/b.xml\nUser-agent: *\nDisallow:\n")
     assert.equal(2.5, r:crawl_delay("slowbot"))
     assert.is_nil(r:crawl_delay("otherbot"))
     assert.same({ "https://x.com/a.xml", "https://x.com/b.xml" }, r:sitemaps())
+  end)
+
+  it("keeps a group whole when crawl-delay sits between its user-agent lines", function()
+    local r = robots.parse("User-agent: a\nCrawl-delay: 4\nUser-agent: b\nDisallow: /private\n")
+    assert.is_false(r:allowed("a", "/private"))
+    assert.is_false(r:allowed("b", "/private"))
+    assert.equal(4, r:crawl_delay("a"))
+    assert.equal(4, r:crawl_delay("b"))
+    assert.is_true(r:allowed("c", "/private"))
+  end)
+
+  it("reads %2A and %24 in a rule as a literal * and $ (RFC 9309 2.2.3)", function()
+    local r = robots.parse("User-agent: *\nDisallow: /path/file-with-a-%2A.html\nDisallow: /path/foo-%24\n")
+    assert.is_false(r:allowed("bot", "/path/file-with-a-*.html"))
+    assert.is_false(r:allowed("bot", "http://x.test/path/file-with-a-%2a.html"))
+    assert.is_true(r:allowed("bot", "/path/file-with-a-b.html"))
+    assert.is_false(r:allowed("bot", "/path/foo-$"))
+    assert.is_false(r:allowed("bot", "/path/foo-$?q"))
+    assert.is_true(r:allowed("bot", "/path/foo-"))
+  end)
+
+  it("follows Google's published matching examples", function()
+    local function verdicts(rule, paths)
+      local r = robots.parse("User-agent: *\n" .. rule .. "\n")
+      local got = {}
+      for _, p in ipairs(paths) do got[#got + 1] = r:allowed("bot", p) and "allow" or "deny" end
+      return table.concat(got, " ")
+    end
+    assert.equal("deny deny deny deny allow allow allow",
+      verdicts("Disallow: /fish*", { "/fish", "/fish.html", "/fishheads/yummy.html", "/fish.php?id=x",
+                                     "/Fish.asp", "/catfish", "/?id=fish" }))
+    assert.equal("deny deny deny allow allow allow",
+      verdicts("Disallow: /fish/", { "/fish/", "/fish/?id=x", "/fish/salmon.htm", "/fish", "/fish.html",
+                                     "/animals/fish/" }))
+    assert.equal("deny deny allow allow allow allow",
+      verdicts("Disallow: /*.php$", { "/filename.php", "/folder/filename.php", "/filename.php?parameters",
+                                      "/filename.php/", "/filename.php5", "/windows.PHP" }))
+    assert.equal("deny deny allow",
+      verdicts("Disallow: /fish*.php", { "/fish.php", "/fishheads/catfish.php?parameters", "/Fish.PHP" }))
+    assert.equal("allow", verdicts("Allow: /p\nDisallow: /", { "/page" }))
+    assert.equal("allow", verdicts("Allow: /folder\nDisallow: /folder", { "/folder/page" }))
+    assert.equal("deny", verdicts("Allow: /page\nDisallow: /*.htm", { "/page.htm" }))
+    assert.equal("allow", verdicts("Allow: /page\nDisallow: /*.ph", { "/page.php5" }))
+    assert.equal("allow deny", verdicts("Allow: /$\nDisallow: /", { "/", "/page.htm" }))
   end)
 
   it("allows everything for an empty file", function()
