@@ -206,6 +206,11 @@ function Run:observe()
     return "resumed"
   end
   hooks.frontier = function() return self.frontier:stats(20) end
+  hooks.stop = function()
+    if self.stopping then return "already stopping (" .. self.stopping .. ")" end
+    self:stop("console")
+    return ("stopping: no new requests; the %d in flight finish, then a checkpoint and exit 0"):format(self.inflight)
+  end
   describe_metrics()
   self.collector = metrics.collector(function()
     metrics.set("silk_queued", self.frontier:stats().queued or 0)
@@ -639,7 +644,7 @@ end
 
 function Run:close()
   metrics.remove_collector(self.collector)
-  for _, k in ipairs{ "stats", "pause", "resume", "frontier" } do silk.console_hooks[k] = nil end
+  for _, k in ipairs{ "stats", "pause", "resume", "frontier", "stop" } do silk.console_hooks[k] = nil end
   if self.cache then
     self.stats.cache_hits, self.stats.cache_misses = self.cache.hits, self.cache.misses
     self.cache:close()

@@ -18,9 +18,10 @@
 --                         option (`silk run --max-fds N SPIDER.lua`)
 --   -h, --help            this text
 --
--- SIGINT/SIGTERM stop taking new requests and let the in-flight ones finish
--- (up to --grace), then checkpoint and exit 0; a second one exits at once
--- (resumable from the last checkpoint).
+-- SIGINT/SIGTERM (and the console's stop()) stop taking new requests and let
+-- the in-flight ones finish (up to --grace), then checkpoint and exit 0; a
+-- second signal, or the end of --grace, exits at once without teardown
+-- (resumable from the last checkpoint, as after kill -9: README.md).
 
 local silk = require("silk")
 local spider_mod = require("silk.spider")
