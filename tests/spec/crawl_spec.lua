@@ -413,3 +413,58 @@ describe("the example spiders", function()
     assert.equal(5, cjson.decode(read(d .. "/s.json")).robots_blocked)
   end)
 end)
+
+describe("silk run refuses at start, naming the field (exit 2, nothing fetched)", function()
+  -- `timeout 20`: on main, concurrency=0 never ended
+  local function refused(src, args)
+    local path = os.tmpname() .. ".lua"
+    src = src or ""
+    local urls = src:find("start_urls") and "" or ("start_urls = { %q },"):format(start)
+    write(path, ([[return require("silk").spider{ name = "v", %s
+      parse = function() end, %s }]]):format(urls, src))
+    local p = io.popen(("cd %s && timeout 20 %s run %s %s 2>&1; echo \"exit:$?\""):format(
+      root, silk_bin, path, args or ""))
+    local out = p:read("*a")
+    p:close()
+    return tonumber(out:match("exit:(%d+)%s*$")), out
+  end
+
+  local cases = {
+    { args = "-s concurrency=0", says = "%-s concurrency=0: setting concurrency: must be more than 0" },
+    { args = "-s max_per_host=0", says = "setting max_per_host: must be more than 0" },
+    { args = "-s concurrency=2.5", says = "setting concurrency: a whole number expected" },
+    { src = "timeout = 0,", says = "setting timeout: must be more than 0, got 0" },
+    { src = "task_timeout = 0,", says = "setting task_timeout: must be more than 0" },
+    { src = "pipelines = function(item) return item end,",
+      says = "pipelines: a list of functions expected, got function" },
+    { src = "pipelines = { function(item) return item end, 'lower' },",
+      says = "pipelines%[2%]: a function expected, got string" },
+    { src = "start_urls = 'http://127.0.0.1/',", says = "start_urls: a list of strings expected, got string" },
+    { src = "err_back = function() end,", says = "unknown field 'err_back' %(did you mean 'errback'%?%)" },
+    { src = "start_request = function() end,",
+      says = "unknown field 'start_request' %(did you mean 'start_requests'%?%)" },
+    { args = "-o /dev/silk-spec-" .. os.time() .. ".jsonl", says = "would create a file in /dev" },
+  }
+  for _, c in ipairs(cases) do
+    it(c.src or c.args, function()
+      local status, out = refused(c.src, c.args)
+      local dev = (c.args or ""):match("^%-o (/dev/.*)")
+      if dev then os.remove(dev) end            -- what main left behind
+      assert.equal(2, status, out)
+      assert.matches(c.says, out)
+      assert.not_matches("traceback", out)
+    end)
+  end
+
+  it("still takes callbacks whose names only start like a field's (parse_item, parsed)", function()
+    local status, out = refused("start_urls = {}, parse_item = function() end, parsed = function() end,")
+    assert.equal(0, status, out)
+  end)
+
+  it("creates nothing in /dev", function()
+    refused("start_urls = {},", "-o /dev/silk-spec-nothing.jsonl")
+    local made = io.open("/dev/silk-spec-nothing.jsonl")
+    if made then made:close() os.remove("/dev/silk-spec-nothing.jsonl") end
+    assert.is_nil(made)
+  end)
+end)
