@@ -468,3 +468,38 @@ describe("silk run refuses at start, naming the field (exit 2, nothing fetched)"
     assert.is_nil(made)
   end)
 end)
+
+describe("crawl:emit from a task the callback left running", function()
+  local dir = tmpdir()
+  write(dir .. "/index.html", '<a href="a.html">a</a> <a href="b.html">b</a>')
+  write(dir .. "/a.html", "a")
+  write(dir .. "/b.html", "b")
+  local site = servers.nginx{ root = dir }
+  teardown(function() site:stop() end)
+
+  it("raises at the call, naming the fix, and the run does not end in success; joined tasks emit", function()
+    local sp = os.tmpname() .. ".lua"
+    write(sp, [[
+local silk = require("silk")
+return silk.spider{
+  name = "late", start_urls = { os.getenv("START") }, concurrency = 1, delay = 0.1,
+  parse = function(res, crawl)
+    silk.spawn(function() crawl:emit{ url = res.url, how = "joined" } end):join()
+    silk.spawn(function() silk.sleep(0.03) crawl:emit{ url = res.url, how = "late" } end)
+    crawl:emit{ url = res.url, how = "direct" }
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+  end,
+}]])
+    local out = tmpdir() .. "/items.jsonl"
+    local status, log = run(("run %s -o %s"):format(sp, out), "START=" .. site.url .. "/index.html")
+    assert.is_true(status ~= 0, log)
+    assert.matches("crawl:emit after the callback returned: its page's items are already committed; "
+                   .. "join the task that emits %(task:join%(%), or silk.scope%) before returning", log)
+    local how = {}
+    for _, l in ipairs(lines(out)) do
+      local it = cjson.decode(l)
+      how[it.how] = (how[it.how] or 0) + 1
+    end
+    assert.same({ joined = 3, direct = 3 }, how)
+  end)
+end)
