@@ -26,54 +26,11 @@ local function run(args, env)
   return tonumber(out:match("exit:(%d+)%s*$")), out
 end
 
--- The site: 300 generated shop pages with a truth file, served by nginx.
-local site_dir = tmpdir()
-local port = servers.free_port()
-assert(os.execute(("python3 bench/sitegen.py --out %s/site --pages 300 --seed 7 --quiet --origins http://127.0.0.1:%d"):format(
-  site_dir, port)) == 0)
-local web = servers.nginx{ root = site_dir .. "/site", port = port, access_log = true }
-local start = web.url .. "/index.html"
-
-local function truth()
-  local pages, items = {}, 0
-  for _, l in ipairs(lines(site_dir .. "/site.truth.jsonl")) do
-    local t = cjson.decode(l)
-    pages[#pages + 1] = t.url
-    items = items + #(t.items or {})
-  end
-  return pages, items
-end
-
-local spider_src = [[
-local silk = require("silk")
-return silk.spider{
-  name = "shop-test",
-  start_urls = { os.getenv("START") },
-  allowed_domains = { "127.0.0.1" },
-  concurrency = 16,
-  %s
-  parse = function(res, crawl)
-    for _, p in ipairs(res:select("div.product")) do
-      local t, pr = p:one(".title"), p:one(".price")
-      crawl:emit{ url = res.url, title = t and t:text() or "", price = pr and pr:text() or "" }
-    end
-    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
-  end,
-}
-]]
-
-local function spider(extra)
-  local path = os.tmpname() .. ".lua"
-  write(path, spider_src:format(extra or ""))
-  return path
-end
-
-local function check(items_path)
-  local p = io.popen(("python3 bench/check.py --truth %s/site.truth.jsonl --items %s"):format(site_dir, items_path))
-  local verdict = cjson.decode(p:read("*a"))
-  p:close()
-  return verdict
-end
+-- The site: 300 generated shop pages with a truth file, served by nginx,
+-- and the spider that crawls it (tests/lib/shop.lua).
+local shop = require("shop")
+local site = shop.site{ pages = 300, seed = 7 }
+local web, start, spider, check = site.web, site.start, shop.spider, site.check
 
 describe("silk run", function()
   teardown(function() web:stop() end)

@@ -3,46 +3,22 @@
 -- stop() and cancel(1). Each ends either with exit 0 or with the jobdir at
 -- a checkpoint, and a resume then yields every item exactly once.
 package.path = "tests/lib/?.lua;" .. package.path
-local servers = require("servers")
 local engine = require("silk.core.engine")
 local silk = require("silk")
 local cc = require("silk.core.console")
 local cjson = require("cjson")
 local files = require("files")
-local tmpdir, write, read = files.tmpdir, files.write, files.read
+local tmpdir, read = files.tmpdir, files.read
 
 local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
 
-local site_dir = tmpdir()
-local port = servers.free_port()
-assert(os.execute(("python3 bench/sitegen.py --out %s/site --pages 300 --seed 11 --quiet --origins http://127.0.0.1:%d"):format(
-  site_dir, port)) == 0)
-local web = servers.nginx{ root = site_dir .. "/site", port = port, access_log = true }
-local start = web.url .. "/index.html"
-
--- Each callback waits SLEEP seconds when that is set: the first run of a
--- test keeps requests in flight long enough to be stopped among them.
-local spider_path = os.tmpname() .. ".lua"
-write(spider_path, [[
-local silk = require("silk")
-local pause = tonumber(os.getenv("SLEEP") or "")
-return silk.spider{
-  name = "stop-test",
-  start_urls = { os.getenv("START") },
-  allowed_domains = { "127.0.0.1" },
-  concurrency = 8,
-  checkpoint_interval = 0.2,
-  parse = function(res, crawl)
-    if pause then silk.sleep(pause) end
-    for _, p in ipairs(res:select("div.product")) do
-      local t, pr = p:one(".title"), p:one(".price")
-      crawl:emit{ url = res.url, title = t and t:text() or "", price = pr and pr:text() or "" }
-    end
-    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
-  end,
-}
-]])
+local shop = require("shop")
+local site = shop.site{ pages = 300, seed = 11 }
+local web, start = site.web, site.start
+-- SLEEP (set by each test) keeps requests in flight long enough to be
+-- stopped among them.
+local spider_path = shop.spider("checkpoint_interval = 0.2,")
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -99,9 +75,7 @@ local function resume_and_check(d)
   local out = p:read("*a")
   p:close()
   assert.equal("0", out:match("exit:(%d+)%s*$"), out)
-  local c = io.popen(("python3 bench/check.py --truth %s/site.truth.jsonl --items %s/items.jsonl"):format(site_dir, d))
-  local v = cjson.decode(c:read("*a"))
-  c:close()
+  local v = site.check(d .. "/items.jsonl")
   assert.is_true(v.ok, cjson.encode(v))
   return v
 end
