@@ -59,6 +59,7 @@ lua_State *silk_engine_lua(silk_engine *e) { return e->L; }
 struct ev_loop *silk_engine_loop(silk_engine *e) { return e->loop; }
 const silk_engine_options *silk_engine_opts(silk_engine *e) { return &e->opts; }
 int silk_engine_signal(silk_engine *e) { return e->signal; }
+int silk_engine_hard_stopped(silk_engine *e) { return e->hard_stop; }
 int silk_engine_exit_code(silk_engine *e) { return e->exit_code; }
 void silk_engine_set_exit_code(silk_engine *e, int code) { e->exit_code = code; }
 
@@ -156,6 +157,17 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 static void on_grace(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    silk_engine *e = container_of(w, silk_engine, grace_timer);
+    /* A script that winds down by itself (silk run) was given the grace
+     * period to reach its checkpoint; past it, cancelling its tasks would
+     * only make them record half-finished work: stop at once instead, as a
+     * second signal does. Tasks cancelled at the signal (no handler), and
+     * the drains of silk_engine_run_main, carry on there. */
+    if (e->signal && e->shutdown_ref != LUA_NOREF) {
+        fprintf(stderr, "silk: the graceful stop did not end within the grace period (%.1fs): stopping at once\n",
+                e->opts.grace);
+        e->hard_stop = 1;
+    }
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -338,8 +350,8 @@ silk_outcome silk_engine_run_main(silk_engine *e, int nargs, const char *name)
 
     silk_outcome out = SILK_OK;
     if (e->hard_stop) {
-        report_tasks(e, "stopped at once by a second signal");
-        return SILK_SIGNALLED;            /* abandoned tasks are released by lua_close */
+        report_tasks(e, "stopped at once");
+        return SILK_SIGNALLED;            /* abandoned mid-wait: see silk_engine_hard_stopped */
     } else if (e->signal) {
         int left = report_tasks(e, "after the grace period");
         if (left)

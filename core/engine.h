@@ -7,7 +7,9 @@
  *
  * Life: silk_engine_new() -> silk_engine_run_main() (runs a Lua function as
  * the main task and drives the loop until it and every other task have
- * finished, or deadlock, or a signal's grace period ends) -> silk_engine_free().
+ * finished, or deadlock, or a signal's grace period ends) -> silk_engine_free(),
+ * except after a hard stop (silk_engine_hard_stopped): then the process ends
+ * without freeing the engine.
  */
 #ifndef SILK_ENGINE_H
 #define SILK_ENGINE_H
@@ -48,7 +50,8 @@ void silk_engine_defaults(silk_engine_options *o);
  * (message on stderr). */
 silk_engine *silk_engine_new(const silk_engine_options *o);
 
-/* Closes the Lua state (finalising every userdata), then the loop. */
+/* Closes the Lua state (finalising every userdata), then the loop. Only
+ * when no task is left waiting: never after a hard stop. */
 void silk_engine_free(silk_engine *e);
 
 lua_State *silk_engine_lua(silk_engine *e);
@@ -85,5 +88,17 @@ void silk_engine_on_interrupt(silk_engine *e, lua_State *L, int idx);
 
 /* The signal that stopped the run, or 0. */
 int silk_engine_signal(silk_engine *e);
+
+/* 1 when the run was stopped at once: a second SIGINT/SIGTERM, or a
+ * graceful stop (silk_engine_on_shutdown) still running at the end of its
+ * grace period. Its tasks are abandoned mid-wait, their timers and I/O
+ * still in the loop and their records inside the Lua state, so the caller
+ * must end the process (_exit) rather than call silk_engine_free: closing
+ * the Lua state would free armed watchers, and the finalisers of what the
+ * tasks hold would act on a run that was told to stop now (a crawl's
+ * frontier would record a last checkpoint of pages whose items were never
+ * recorded). What persists is then exactly what the last checkpoint wrote,
+ * as after kill -9. */
+int silk_engine_hard_stopped(silk_engine *e);
 
 #endif

@@ -15,7 +15,10 @@
  *                                                         (yieldable task)
  *   interrupt_input() -> boolean   ends the readline in progress as interrupted
  *   tty() -> boolean; history_load(path); history_add(line); history_save(path)
- *   cancel(id [, reason]) -> true | false when no live task has that id
+ *   cancel(id [, reason]) -> true | false when no live task has that id |
+ *       false, why for the main task: cancelling it would end the run without
+ *       the main task's own ending, a crawl's last checkpoint above all
+ *       (console.lua's stop() is the clean way)
  */
 #include <string.h>
 
@@ -330,6 +333,13 @@ static int console_cancel(lua_State *L)
     silk_engine *e = silk_engine_from(L);
     for (silk_task *t = e->all.head; t; t = t->all_next)
         if (t->id == id) {
+            if (t == e->main) {
+                lua_pushboolean(L, 0);
+                lua_pushfstring(L, "task %d is the main task: cancelling it would end the run "
+                                   "without its checkpoint; stop() stops a crawl cleanly",
+                                (int)id);
+                return 2;
+            }
             silk_task_cancel(t, reason);
             lua_pushboolean(L, 1);
             return 1;

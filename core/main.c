@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <luajit.h>
@@ -17,6 +18,7 @@
 #include "engine.h"
 #include "fetch.h"
 #include "frontier.h"
+#include "lineedit.h"
 #include "metrics.h"
 #include "profile.h"
 
@@ -176,6 +178,19 @@ static int exit_status(silk_engine *e, silk_outcome out, int script_status)
     return 1;
 }
 
+/* After a hard stop the engine must not be torn down (engine.h): leave now
+ * with the run's status, as kill -9 would but with the report printed. */
+static void leave_if_hard_stopped(silk_engine *e, int status)
+{
+    if (!silk_engine_hard_stopped(e))
+        return;
+    silk_lineedit_stop();                 /* a REPL's terminal gets its normal mode back */
+    fprintf(stderr, "silk: exiting without teardown: no finaliser ran (files left open are not flushed); "
+                    "a crawl's --jobdir is as its last checkpoint left it\n");
+    fflush(stdout);
+    _exit(status);
+}
+
 /* Loads the chunk to run as the main task with its arguments; sets the
  * global `arg` as the standalone Lua interpreter does. Returns the number of
  * arguments pushed above the chunk, or -1 (message printed). */
@@ -243,6 +258,7 @@ static int run_chunk(const silk_engine_options *o, const observers *obs, const c
         goto done;
     silk_outcome out = silk_engine_run_main(e, nargs, "main");
     status = exit_status(e, out, silk_engine_exit_code(e));
+    leave_if_hard_stopped(e, status);
     if (profile) {
         silk_profile_stop(profile);
         if (silk_profile_write(profile, obs->profile_svg, err, sizeof err) != 0)
@@ -300,6 +316,7 @@ static int run_repl(const silk_engine_options *o, const char *console_path, cons
         return 1;
     silk_outcome out = console_path ? silk_console_client_run(e, console_path) : silk_shell_run(e, url);
     int status = exit_status(e, out, 0);
+    leave_if_hard_stopped(e, status);
     silk_engine_free(e);
     return status;
 }

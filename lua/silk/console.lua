@@ -17,7 +17,9 @@
 --   stats()        tasks by state, C resources, memory, gc, fetch, crawl (hook)
 --   tasks()        the task dump (as on SIGUSR1)
 --   task(id)       one task's dump entry, or nil, "no live task N"
---   cancel(id)     true, or false when no live task has that id
+--   cancel(id)     true; false when no live task has that id; false, why for
+--                  the main task (a crawl ends cleanly only through stop())
+--   stop()         the crawl runner's hook: stop the crawl as one SIGINT does
 --   gc()           silk.core.gc stats(): pause percentiles, heap, cycles
 --   pause() resume() frontier()   the crawl runner's hooks (below)
 --   profile(seconds [, file])     flame graph of the next seconds; returns the paths
@@ -29,6 +31,8 @@
 --   silk.console_hooks.pause    = function() -> any     stop taking new requests
 --   silk.console_hooks.resume   = function() -> any     carry on
 --   silk.console_hooks.frontier = function() -> table   queue sizes per host, top 20
+--   silk.console_hooks.stop     = function() -> text    stop cleanly (no new requests,
+--                                                        the in-flight ones finish, checkpoint)
 -- Each runs inside the console task (it may wait, under the deadline); a
 -- missing hook makes the built-in raise "no crawl is running (no <name> hook)".
 
@@ -104,6 +108,7 @@ end
 function builtins.pause() return hook("pause")() end
 function builtins.resume() return hook("resume")() end
 function builtins.frontier() return hook("frontier")() end
+function builtins.stop() return pretty.raw(hook("stop")()) end
 
 function builtins.profile(seconds, file)
   seconds = tonumber(seconds) or 5
@@ -117,10 +122,12 @@ silk console: Lua evaluated inside the running engine, one task per line
   stats()                 tasks by state, resources, memory, gc, fetch, crawl
   tasks()                 dump of every live task (as SIGUSR1)
   task(id)                one task's dump entry
-  cancel(id [, reason])   cancel a task (and its children)
+  cancel(id [, reason])   cancel a task (and its children); not the main task
   gc()                    GC pacer stats: pauses p50/p99/max, heap, cycles
   pause()  resume()       stop taking new requests / carry on (crawl runner)
   frontier()              queue sizes per host, top 20 (crawl runner)
+  stop()                  stop the crawl as one Ctrl-C does: in-flight requests
+                          finish, then a checkpoint and exit 0 (crawl runner)
   profile(seconds [, file])  flame graph of the next seconds -> FILE.svg + .folded
   help()                  this text
 Globals you set stay in this console; `_` is the last result.

@@ -14,6 +14,8 @@
 -- so a checkpoint never records half a page: after kill -9, a page is
 -- either done (its items are in the file before the recorded offset) or
 -- pending again (fetched again, its items written again from scratch).
+-- A task the callback spawned and left running cannot add to the page
+-- after that: its crawl:emit raises (join such tasks before returning).
 
 local silk = require("silk")
 local frontier_core = require("silk.core.frontier")
@@ -207,6 +209,11 @@ function Run:observe()
     return "resumed"
   end
   hooks.frontier = function() return self.frontier:stats(20) end
+  hooks.stop = function()
+    if self.stopping then return "already stopping (" .. self.stopping .. ")" end
+    self:stop("console")
+    return ("stopping: no new requests; the %d in flight finish, then a checkpoint and exit 0"):format(self.inflight)
+  end
   describe_metrics()
   self.collector = metrics.collector(function()
     metrics.set("silk_queued", self.frontier:stats().queued or 0)
@@ -276,6 +283,10 @@ function Page:follow(href, o)
 end
 
 function Page:emit(item)
+  if self.returned then
+    error("crawl:emit after the callback returned: its page's items are already committed; "
+          .. "join the task that emits (task:join(), or silk.scope) before returning", 2)
+  end
   if type(item) ~= "table" then
     error("crawl:emit expects a table, got " .. type(item), 2)
   end
@@ -320,10 +331,14 @@ function Run:commit_items(page, where)
   end
 end
 
--- Runs fn(...) as a child task under task_timeout; reports and counts its failure.
-function Run:callback_task(name, where, fn, ...)
+-- Runs fn(...) as a child task under task_timeout; reports and counts its
+-- failure. `page` (among the arguments) takes no items once fn has ended:
+-- they are committed next, and a task fn spawned and left running would
+-- otherwise emit into a page nobody reads again.
+function Run:callback_task(name, where, page, fn, ...)
   local t = silk.spawn{ name = name, timeout = self.settings.task_timeout, fn, ... }
   local ok, err = t:join()
+  page.returned = true
   if not ok then
     self.stats.callback_errors = self.stats.callback_errors + 1
     io.stderr:write(("silk: callback %s failed on %s: %s\n%s\n"):format(
@@ -538,7 +553,7 @@ function Run:process(req)
     metrics.add("silk_errors_total", 1, { kind = err.kind or "error" })
     if self.spider.errback then
       local page = new_page(self, rq)
-      self:callback_task("errback", where, self.spider.errback,
+      self:callback_task("errback", where, page, self.spider.errback,
                          { url = req.url, error = err, request = rq }, page)
       self:commit_items(page, where)
     end
@@ -559,7 +574,7 @@ function Run:process(req)
   rq.url = res.url
   if s.parse_inline then rawset(res, "_parse_inline", true) end
   local page = new_page(self, rq, res)
-  self:callback_task(req.callback, where, cb, res, page)
+  self:callback_task(req.callback, where, page, cb, res, page)
   -- The page's parsed tree (about 8 times the page) dies with its
   -- callback: left to the Lua GC, which cannot see its size, 64 requests in
   -- flight held some 60 MB of trees. A node kept past the callback raises
@@ -601,7 +616,7 @@ function Run:start_requests()
   end
   if sp.start_requests then
     local page = new_page(self, { url = "start_requests", depth = -1 })
-    self:callback_task("start_requests", "start_requests", sp.start_requests, page)
+    self:callback_task("start_requests", "start_requests", page, sp.start_requests, page)
     self:commit_items(page, "start_requests")
   end
 end
@@ -738,7 +753,7 @@ end
 
 function Run:close()
   metrics.remove_collector(self.collector)
-  for _, k in ipairs{ "stats", "pause", "resume", "frontier" } do silk.console_hooks[k] = nil end
+  for _, k in ipairs{ "stats", "pause", "resume", "frontier", "stop" } do silk.console_hooks[k] = nil end
   if self.cache then
     self.stats.cache_hits, self.stats.cache_misses = self.cache.hits, self.cache.misses
     self.cache:close()

@@ -18,9 +18,10 @@
 --                         option (`silk run --max-fds N SPIDER.lua`)
 --   -h, --help            this text
 --
--- SIGINT/SIGTERM stop taking new requests and let the in-flight ones finish
--- (up to --grace), then checkpoint and exit 0; a second one exits at once
--- (resumable from the last checkpoint).
+-- SIGINT/SIGTERM (and the console's stop()) stop taking new requests and let
+-- the in-flight ones finish (up to --grace), then checkpoint and exit 0; a
+-- second signal, or the end of --grace, exits at once without teardown
+-- (resumable from the last checkpoint, as after kill -9: README.md).
 
 local silk = require("silk")
 local spider_mod = require("silk.spider")
@@ -108,6 +109,25 @@ local function parse_args(args)
   return o
 end
 
+-- `-o` into /dev, /proc or /sys names an existing device (/dev/stdout) or
+-- nothing: a new file there is almost always a slip (`-o /dev/full.jsonl`
+-- made a regular file in /dev). /dev/shm is an ordinary tmpfs.
+local function check_output(path)
+  local abs = path:sub(1, 1) == "/" and path or ((os.getenv("PWD") or ".") .. "/" .. path)
+  local parts = {}
+  for seg in abs:gmatch("[^/]+") do
+    if seg == ".." then parts[#parts] = nil elseif seg ~= "." then parts[#parts + 1] = seg end
+  end
+  local top = parts[1]
+  local special = top == "proc" or top == "sys" or (top == "dev" and #parts == 2)
+  local f = special and io.open(path, "rb")
+  if f then f:close() return end
+  if special then
+    error(("-o %s: would create a file in /%s, which holds devices and kernel state: name an existing device or a file elsewhere"):format(
+      path, top), 0)
+  end
+end
+
 local function load_spider(path)
   local chunk, err = loadfile(path)
   if not chunk then error(err, 0) end
@@ -170,6 +190,10 @@ return function(...)
   for _, assignment in ipairs(o.overrides) do
     local sok, err = pcall(spider_mod.override, sp, assignment)
     if not sok then return fail(err) end
+  end
+  if o.output then
+    local cok, err = pcall(check_output, o.output)
+    if not cok then return fail(err) end
   end
   if o.stats_file then
     local f, err = io.open(o.stats_file, "w")

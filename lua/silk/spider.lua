@@ -13,18 +13,24 @@
 --   }
 --
 -- Settings can be overridden from the command line: `silk run -s key=value`.
--- A misspelled setting is an error that names the closest valid one.
+-- A misspelled setting is an error that names the closest valid one; so is
+-- a callback named like a near miss of a field (err_back). A value that
+-- cannot work (concurrency = 0, timeout = 0, pipelines not a list of
+-- functions, start_urls not a list) is an error naming the field.
 
 local M = {}
 
--- name = { default, type, description }; "number?" and "table?" may be nil.
+-- name = { default, type, description, above = x, whole = true }; "number?"
+-- and "table?" may be nil. A number must not be negative, must be more than
+-- `above` when that is given (0 would hang the crawl, or mean "none" where
+-- a limit is meant), and a whole number with `whole`.
 M.settings = {
-  concurrency    = { 64, "number", "requests in flight at once, overall" },
-  max_per_host   = { 8, "number", "requests in flight at once per host (scheme://host:port)" },
+  concurrency    = { 64, "number", "requests in flight at once, overall", above = 0, whole = true },
+  max_per_host   = { 8, "number", "requests in flight at once per host (scheme://host:port)", above = 0, whole = true },
   delay          = { 0, "number", "seconds between two requests to the same host" },
   jitter         = { 0, "number", "random extra delay, as a fraction of delay (0.5: up to +50%)" },
   autothrottle   = { false, "boolean", "adapt each host's delay to its latency (Scrapy's AutoThrottle)" },
-  autothrottle_target = { 2, "number", "target concurrency per host for autothrottle" },
+  autothrottle_target = { 2, "number", "target concurrency per host for autothrottle", above = 0 },
   obey_robots    = { true, "boolean", "fetch and obey robots.txt, honour its crawl-delay" },
   robots_retry_for = { 600, "number", "seconds an unreachable robots.txt (5xx, no answer) holds its host before the host is disallowed" },
   user_agent     = { "silk", "string", "User-Agent sent, and matched against robots.txt groups" },
@@ -33,12 +39,12 @@ M.settings = {
   allowed_domains = { nil, "table?", "hosts (and their subdomains) that may be crawled" },
   allow          = { nil, "table?", "Lua patterns: only URLs matching one are followed" },
   deny           = { nil, "table?", "Lua patterns: URLs matching one are never followed" },
-  timeout        = { 30, "number", "seconds for one fetch attempt" },
-  retries        = { 2, "number", "extra attempts on transient failures (connect, reset, timeout, 429, 5xx)" },
+  timeout        = { 30, "number", "seconds for one fetch attempt", above = 0 },
+  retries        = { 2, "number", "extra attempts on transient failures (connect, reset, timeout, 429, 5xx)", whole = true },
   http_errors    = { nil, "table?", "statuses >= 400 passed to callbacks (others are failures)" },
-  task_timeout   = { 60, "number", "seconds a callback may run (enforced by the core)" },
+  task_timeout   = { 60, "number", "seconds a callback may run (enforced by the core)", above = 0 },
   order          = { "bfs", "string", "bfs (breadth-first) or dfs (depth-first)" },
-  max_size       = { 16 * 1024 * 1024, "number", "largest response body accepted, bytes" },
+  max_size       = { 16 * 1024 * 1024, "number", "largest response body accepted, bytes", above = 0 },
   close_after_pages  = { 0, "number", "stop after this many pages (0: never)" },
   close_after_items  = { 0, "number", "stop after this many items (0: never)" },
   close_after_errors = { 0, "number", "stop after this many failures (0: never)" },
@@ -97,8 +103,48 @@ local function check_setting(name, value)
   if t ~= want then
     error(("setting %s: %s expected, got %s"):format(name, want, t), 0)
   end
-  if want == "number" and value < 0 then
-    error(("setting %s: must not be negative"):format(name), 0)
+  if want == "number" then
+    if value ~= value or value < 0 then
+      error(("setting %s: must not be negative, got %s"):format(name, tostring(value)), 0)
+    end
+    if spec.above and not (value > spec.above) then
+      error(("setting %s: must be more than %s, got %s"):format(name, spec.above, tostring(value)), 0)
+    end
+    if spec.whole and value % 1 ~= 0 then
+      error(("setting %s: a whole number expected, got %s"):format(name, tostring(value)), 0)
+    end
+  end
+end
+
+-- The spider's own fields other than settings: what each must hold.
+local function list_of(kind)
+  return function(v)
+    if type(v) ~= "table" then return ("a list of %ss expected, got %s"):format(kind, type(v)) end
+    for i, x in ipairs(v) do
+      if type(x) ~= kind then return ("[%d]: a %s expected, got %s"):format(i, kind, type(x)) end
+    end
+  end
+end
+local function single(kind)
+  return function(v)
+    if type(v) ~= kind then return ("a %s expected, got %s"):format(kind, type(v)) end
+  end
+end
+local fields = {
+  start_urls = list_of("string"), sitemap_urls = list_of("string"), pipelines = list_of("function"),
+  parse = single("function"), errback = single("function"), start_requests = single("function"),
+}
+
+-- The reserved field a callback's name looks like a misspelling of, or nil.
+-- Any other function of the spider is a callback reached by name, so only
+-- near misses count: the same letters but for case and underscores
+-- (err_back, Parse), or up to two edits from a long name (start_request).
+-- "parse" is a common stem of callback names (parse_item, parsed): only its
+-- exact respellings count.
+local function misspelled_field(name)
+  local function squash(x) return x:lower():gsub("_", "") end
+  for k in pairs(reserved) do
+    if squash(name) == squash(k) or (#k >= 7 and distance(name, k) <= 2) then return k end
   end
 end
 
@@ -118,9 +164,22 @@ function M.new(def)
     error("spider " .. def.name .. ": a parse function is required", 2)
   end
   for k, v in pairs(def) do
-    if type(k) == "string" and not reserved[k] and not M.settings[k] and type(v) ~= "function" then
-      local best = M.closest(k)
-      error(("spider %s: unknown setting '%s' (did you mean '%s'?)"):format(def.name, k, best), 2)
+    if type(k) == "string" and not reserved[k] and not M.settings[k] then
+      if type(v) ~= "function" then
+        local best = M.closest(k)
+        error(("spider %s: unknown setting '%s' (did you mean '%s'?)"):format(def.name, k, best), 2)
+      end
+      local near = misspelled_field(k)
+      if near then
+        error(("spider %s: unknown field '%s' (did you mean '%s'?); rename it if it is a callback"):format(
+          def.name, k, near), 2)
+      end
+    end
+  end
+  for k, check in pairs(fields) do
+    local why = def[k] ~= nil and check(def[k])
+    if why then
+      error(("spider %s: %s%s%s"):format(def.name, k, why:sub(1, 1) == "[" and "" or ": ", why), 2)
     end
   end
   local settings = {}
@@ -169,7 +228,8 @@ function M.override(s, assignment)
   else
     value = v
   end
-  check_setting(k, value)
+  local ok, err = pcall(check_setting, k, value)
+  if not ok then error(("-s %s: %s"):format(assignment, err), 0) end
   s.settings[k] = value
 end
 

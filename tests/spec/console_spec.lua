@@ -198,6 +198,34 @@ describe("the console", function()
     c:close()
     srv = assert(cc.listen(path))             -- for after_each
   end)
+
+  it("refuses to cancel the main task and names stop(); the main task lives on", function()
+    local main
+    for _, t in ipairs(silk.tasks()) do if t.name == "main" then main = t.id end end
+    assert.is_number(main)
+    local c = assert(cc.connect(path))
+    local ok, text = c:request(("cancel(%d)"):format(main))
+    assert.is_true(ok, text)
+    assert.equal(("false\n\"task %d is the main task: cancelling it would end the run without its "
+                  .. "checkpoint; stop() stops a crawl cleanly\""):format(main), text)
+    -- still here: the next wait of the main task would have raised
+    silk.sleep(0)
+    c:close()
+  end)
+
+  it("stop() calls the crawl runner's stop hook and shows its answer as text", function()
+    local c = assert(cc.connect(path))
+    local ok, text = c:request("stop()")
+    assert.is_false(ok)
+    assert.matches("no crawl is running %(no stop hook%)", text)
+    local stopped = 0
+    silk.console_hooks.stop = function() stopped = stopped + 1 return "stopping: as asked" end
+    assert.same({ true, "stopping: as asked" }, { c:request("stop()") })
+    assert.equal(1, stopped)
+    silk.console_hooks.stop = nil
+    assert.matches("stop%(%)", select(2, c:request("help()")))
+    c:close()
+  end)
 end)
 
 describe("the console of a run whose main task returns", function()
@@ -310,3 +338,4 @@ describe("silk.pretty", function()
     assert.equal("<thing>", pretty.format(setmetatable({}, { __tostring = function() return "<thing>" end })))
   end)
 end)
+

@@ -26,54 +26,11 @@ local function run(args, env)
   return tonumber(out:match("exit:(%d+)%s*$")), out
 end
 
--- The site: 300 generated shop pages with a truth file, served by nginx.
-local site_dir = tmpdir()
-local port = servers.free_port()
-assert(os.execute(("python3 bench/sitegen.py --out %s/site --pages 300 --seed 7 --quiet --origins http://127.0.0.1:%d"):format(
-  site_dir, port)) == 0)
-local web = servers.nginx{ root = site_dir .. "/site", port = port, access_log = true }
-local start = web.url .. "/index.html"
-
-local function truth()
-  local pages, items = {}, 0
-  for _, l in ipairs(lines(site_dir .. "/site.truth.jsonl")) do
-    local t = cjson.decode(l)
-    pages[#pages + 1] = t.url
-    items = items + #(t.items or {})
-  end
-  return pages, items
-end
-
-local spider_src = [[
-local silk = require("silk")
-return silk.spider{
-  name = "shop-test",
-  start_urls = { os.getenv("START") },
-  allowed_domains = { "127.0.0.1" },
-  concurrency = 16,
-  %s
-  parse = function(res, crawl)
-    for _, p in ipairs(res:select("div.product")) do
-      local t, pr = p:one(".title"), p:one(".price")
-      crawl:emit{ url = res.url, title = t and t:text() or "", price = pr and pr:text() or "" }
-    end
-    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
-  end,
-}
-]]
-
-local function spider(extra)
-  local path = os.tmpname() .. ".lua"
-  write(path, spider_src:format(extra or ""))
-  return path
-end
-
-local function check(items_path)
-  local p = io.popen(("python3 bench/check.py --truth %s/site.truth.jsonl --items %s"):format(site_dir, items_path))
-  local verdict = cjson.decode(p:read("*a"))
-  p:close()
-  return verdict
-end
+-- The site: 300 generated shop pages with a truth file, served by nginx,
+-- and the spider that crawls it (tests/lib/shop.lua).
+local shop = require("shop")
+local site = shop.site{ pages = 300, seed = 7 }
+local web, start, spider, check = site.web, site.start, shop.spider, site.check
 
 -- Crawls `web` from /index.html with the spider source `src` (`args`: more
 -- options, "%s" standing for a fresh directory), then stops the server.
@@ -512,5 +469,95 @@ return silk.spider{
     for i, u in ipairs(links) do links[i] = u:gsub("^http://[^/]+", "") end
     assert.same({ "/other/a.html", "/other/sub/b.html", "/abs.html", "/redir", "/redir2", "/bad/base.html",
                   "/notes.txt" }, links)
+  end)
+end)
+
+describe("silk run refuses at start, naming the field (exit 2, nothing fetched)", function()
+  -- `timeout 20`: on main, concurrency=0 never ended
+  local function refused(src, args)
+    local path = os.tmpname() .. ".lua"
+    src = src or ""
+    local urls = src:find("start_urls") and "" or ("start_urls = { %q },"):format(start)
+    write(path, ([[return require("silk").spider{ name = "v", %s
+      parse = function() end, %s }]]):format(urls, src))
+    local p = io.popen(("cd %s && timeout 20 %s run %s %s 2>&1; echo \"exit:$?\""):format(
+      root, silk_bin, path, args or ""))
+    local out = p:read("*a")
+    p:close()
+    return tonumber(out:match("exit:(%d+)%s*$")), out
+  end
+
+  local cases = {
+    { args = "-s concurrency=0", says = "%-s concurrency=0: setting concurrency: must be more than 0" },
+    { args = "-s max_per_host=0", says = "setting max_per_host: must be more than 0" },
+    { args = "-s concurrency=2.5", says = "setting concurrency: a whole number expected" },
+    { src = "timeout = 0,", says = "setting timeout: must be more than 0, got 0" },
+    { src = "task_timeout = 0,", says = "setting task_timeout: must be more than 0" },
+    { src = "pipelines = function(item) return item end,",
+      says = "pipelines: a list of functions expected, got function" },
+    { src = "pipelines = { function(item) return item end, 'lower' },",
+      says = "pipelines%[2%]: a function expected, got string" },
+    { src = "start_urls = 'http://127.0.0.1/',", says = "start_urls: a list of strings expected, got string" },
+    { src = "err_back = function() end,", says = "unknown field 'err_back' %(did you mean 'errback'%?%)" },
+    { src = "start_request = function() end,",
+      says = "unknown field 'start_request' %(did you mean 'start_requests'%?%)" },
+    { args = "-o /dev/silk-spec-" .. os.time() .. ".jsonl", says = "would create a file in /dev" },
+  }
+  for _, c in ipairs(cases) do
+    it(c.src or c.args, function()
+      local status, out = refused(c.src, c.args)
+      local dev = (c.args or ""):match("^%-o (/dev/.*)")
+      if dev then os.remove(dev) end            -- what main left behind
+      assert.equal(2, status, out)
+      assert.matches(c.says, out)
+      assert.not_matches("traceback", out)
+    end)
+  end
+
+  it("still takes callbacks whose names only start like a field's (parse_item, parsed)", function()
+    local status, out = refused("start_urls = {}, parse_item = function() end, parsed = function() end,")
+    assert.equal(0, status, out)
+  end)
+
+  it("creates nothing in /dev", function()
+    refused("start_urls = {},", "-o /dev/silk-spec-nothing.jsonl")
+    local made = io.open("/dev/silk-spec-nothing.jsonl")
+    if made then made:close() os.remove("/dev/silk-spec-nothing.jsonl") end
+    assert.is_nil(made)
+  end)
+end)
+
+describe("crawl:emit from a task the callback left running", function()
+  local dir = tmpdir()
+  write(dir .. "/index.html", '<a href="a.html">a</a> <a href="b.html">b</a>')
+  write(dir .. "/a.html", "a")
+  write(dir .. "/b.html", "b")
+  local site = servers.nginx{ root = dir }
+  teardown(function() site:stop() end)
+
+  it("raises at the call, naming the fix, and the run does not end in success; joined tasks emit", function()
+    local sp = os.tmpname() .. ".lua"
+    write(sp, [[
+local silk = require("silk")
+return silk.spider{
+  name = "late", start_urls = { os.getenv("START") }, concurrency = 1, delay = 0.1,
+  parse = function(res, crawl)
+    silk.spawn(function() crawl:emit{ url = res.url, how = "joined" } end):join()
+    silk.spawn(function() silk.sleep(0.03) crawl:emit{ url = res.url, how = "late" } end)
+    crawl:emit{ url = res.url, how = "direct" }
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+  end,
+}]])
+    local out = tmpdir() .. "/items.jsonl"
+    local status, log = run(("run %s -o %s"):format(sp, out), "START=" .. site.url .. "/index.html")
+    assert.is_true(status ~= 0, log)
+    assert.matches("crawl:emit after the callback returned: its page's items are already committed; "
+                   .. "join the task that emits %(task:join%(%), or silk.scope%) before returning", log)
+    local how = {}
+    for _, l in ipairs(lines(out)) do
+      local it = cjson.decode(l)
+      how[it.how] = (how[it.how] or 0) + 1
+    end
+    assert.same({ joined = 3, direct = 3 }, how)
   end)
 end)
