@@ -57,6 +57,16 @@ end
 
 local function count(t, k) t[k] = (t[k] or 0) + 1 end
 
+-- The collector's figures for the final stats: pauses (wall and CPU time,
+-- milliseconds) and the heap's peak; nil when silk runs without its pacer.
+local function gc_summary()
+  local g = silk.gc_stats and silk.gc_stats()
+  if not g then return nil end
+  return { cycles = g.cycles, slices = g.slices, total_ms = g.total_ms, total_cpu_ms = g.total_cpu_ms,
+           p50_ms = g.p50_ms, p99_ms = g.p99_ms, p999_ms = g.p999_ms, max_ms = g.max_ms,
+           p99_cpu_ms = g.p99_cpu_ms, max_cpu_ms = g.max_cpu_ms, heap_peak = g.heap_peak }
+end
+
 local function describe_metrics()
   metrics.describe("silk_pages_total", "counter", "Pages fetched, by HTTP status.")
   metrics.describe("silk_items_total", "counter", "Items written.")
@@ -347,14 +357,22 @@ function Run:callback_task(name, where, page, fn, ...)
   return ok
 end
 
---- robots.txt of the host of u: the parsed rules, "allow", "deny" or
--- "unreachable"; fetched once per host while other requests for it wait.
+--- robots.txt of the host of u: the parsed rules, "allow", "deny",
+-- "unreachable" or "down"; fetched once per host while other requests for
+-- it wait.
 --
--- Unreachable (a 5xx, no answer) means "disallow everything for now" (RFC
--- 9309 2.3.1.4): the host is held, its requests stay queued and robots.txt
--- is asked again after 1, 2, 4 ... up to ROBOTS_RETRY seconds. Once it has
--- been unreachable for robots_retry_for seconds the crawl takes the RFC's
--- reading for good: the host is disallowed and its requests are dropped.
+-- Unreachable (a 5xx, a timeout, a broken answer) means "disallow
+-- everything for now" (RFC 9309 2.3.1.4): the host is held, its requests
+-- stay queued and robots.txt is asked again after 1, 2, 4 ... up to
+-- ROBOTS_RETRY seconds. Once it has been unreachable for robots_retry_for
+-- seconds the crawl takes the RFC's reading for good: the host is
+-- disallowed and its requests are dropped.
+--
+-- Down (the name does not resolve, the connection is refused) is the host
+-- itself, not its robots.txt: holding it would only hide the failure. Its
+-- requests go ahead and fail on their own, counted and logged as the
+-- host's errors; nothing is cached, so robots.txt is asked again before the
+-- next one, and a host that comes back is read before it is crawled.
 function Run:robots_for(u)
   local hk = url.host_key(u)
   local e = self.robots[hk]
@@ -375,6 +393,7 @@ function Run:robots_for(u)
     rules = "deny"
   end
   if rules == "deny" then e.expires = now() + ROBOTS_RETRY end
+  if rules == "down" then e.expires = 0 end
   if rules == "unreachable" then rules = self:robots_unreachable(hk, e, prev) end
   e.rules, e.ready = rules, true
   e.wait:close()
@@ -421,8 +440,8 @@ function Run:shared_robots(hk)
   end
 end
 
--- Fetches robots.txt of host key hk: "allow", "deny", "unreachable" or
--- "rules\n" .. body.
+-- Fetches robots.txt of host key hk: "allow", "deny", "unreachable", "down"
+-- or "rules\n" .. body.
 function Run:fetch_robots_verdict(hk)
   local robots_url = hk .. "/robots.txt"
   local res, err = self.cache and self.cache:get(robots_url)
@@ -432,6 +451,7 @@ function Run:fetch_robots_verdict(hk)
                            retries = 1, block_private = self.settings.deny_private }
     if res and self.cache then self.cache:put(robots_url, res) end
   end
+  if not res and (err.kind == "dns" or err.kind == "connect") then return "down" end
   if not res or res.status >= 500 then                      -- RFC 9309 2.3.1.4: unreachable
     io.stderr:write(("silk: %s unreachable (%s): its host waits\n"):format(
       robots_url, res and ("HTTP " .. res.status) or tostring(err)))
@@ -451,12 +471,14 @@ function Run:fetch_robots(hk)
     verdict = self:fetch_robots_verdict(hk)
     if self.opts.frontier then
       -- an unreachable one is not shared: each process tries it on its own schedule
-      if verdict ~= "unreachable" then
+      if verdict ~= "unreachable" and verdict ~= "down" then
         self.frontier:shared_set("robots:" .. hk, verdict, verdict == "deny" and ROBOTS_RETRY or ROBOTS_TTL)
       end
     end
   end
-  if verdict == "allow" or verdict == "deny" or verdict == "unreachable" then return verdict end
+  if verdict == "allow" or verdict == "deny" or verdict == "unreachable" or verdict == "down" then
+    return verdict
+  end
   local rules = robots_core.parse(verdict:sub(7))
   local d = rules:crawl_delay(self.settings.user_agent)
   -- hold: the request that fetched robots.txt is about to hit the host too
@@ -473,7 +495,7 @@ end
 function Run:robots_allow(u)
   if not self.settings.obey_robots then return true end
   local rules = self:robots_for(u)
-  if rules == "allow" then return true end
+  if rules == "allow" or rules == "down" then return true end
   if rules == "deny" then return false end
   if rules == "unreachable" then return "later" end
   return rules:allowed(self.settings.user_agent, u)
@@ -748,6 +770,7 @@ function Run:run()
   self.stats.duration = now() - self.started
   self.stats.stop_reason = self.stopping or "finished"
   self.stats.frontier = self.frontier:stats()
+  self.stats.gc = gc_summary()
   return self.stats
 end
 

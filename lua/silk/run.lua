@@ -163,6 +163,11 @@ local function print_stats(st, out)
   map("status", st.by_status)
   map("errors by kind", st.errors_by_kind)
   map("depth", st.depth)
+  local g = st.gc
+  if g then
+    lines[#lines + 1] = ("  gc: %d cycles, %d slices, pause p99 %.2f ms, max %.2f ms (CPU %.2f ms), total %.0f ms, heap peak %.1f MB"):format(
+      g.cycles, g.slices, g.p99_ms, g.max_ms, g.max_cpu_ms, g.total_ms, g.heap_peak / 1048576)
+  end
   out:write(table.concat(lines, "\n"), "\n")
 end
 

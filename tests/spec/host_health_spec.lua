@@ -72,10 +72,16 @@ describe("host health in a crawl", function()
   teardown(function() web:stop() end)
 
   it("counts a 404 against its URL, not its host: 30 dead links do not hold the host", function()
-    local code, items, st = run_spider(follow_all:format(""), "/dead.html")
+    local code, items, st, log = run_spider(follow_all:format(""), "/dead.html")
     assert.equal(0, code)
     assert.equal(40, #items)
     assert.equal(30, st.errors_by_kind.http)
+    -- the collector's figures travel with the crawl's (issue 15.19)
+    for _, k in ipairs{ "cycles", "slices", "p99_ms", "max_ms", "max_cpu_ms", "total_ms" } do
+      assert.is_number(st.gc[k], k)
+    end
+    assert.is_true(st.gc.max_ms >= st.gc.p99_ms and st.gc.heap_peak > 0)
+    assert.matches("gc: %d+ cycles, %d+ slices, pause p99 [%d.]+ ms, max [%d.]+ ms", log)
     -- far from the 30 s close_after_seconds that a backed-off host would reach
     assert.is_true(st.duration < 20, "took " .. tostring(st.duration))
   end)
@@ -138,6 +144,17 @@ return silk.spider{
     assert.equal(0, st.robots_blocked)
     assert.equal(2, st.robots_unreachable)
     assert.is_true(st.duration >= 3, "waited 1 s then 2 s: took " .. st.duration)
+  end)
+
+  it("does not hold a host that is down: its requests fail at once as its errors", function()
+    local down = "http://127.0.0.1:" .. servers.free_port()
+    local t0 = os.time()
+    local code, items, st = run_spider(tree:format(""), "/tree/0", down)
+    assert.equal(0, code)
+    assert.equal(0, #items)
+    assert.equal(0, st.robots_blocked)
+    assert.equal(1, st.errors_by_kind.connect)
+    assert.is_true(os.time() - t0 < 20)
   end)
 
   it("disallows the host once it stays unreachable for robots_retry_for", function()
