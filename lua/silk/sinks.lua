@@ -4,6 +4,12 @@
 --                   sorted keys of the first item)
 --   .sqlite / .db   a table `items` in an SQLite database (LuaSQL)
 --
+-- Values are written exactly (silk.core.jsonl): integers as integers, floats
+-- in the shortest form that reads back as the same double, tables as JSON in
+-- CSV and SQLite cells; SQLite stores integers as INTEGER, floats as REAL,
+-- strings as TEXT. An item holding anything else (a function, NaN, a cycle,
+-- invalid UTF-8, ...) is refused: write raises a message naming the field.
+--
 -- Every sink buffers writes and makes them durable in flush(), which returns
 -- a position (a byte offset, or a row count) that the jobdir records at
 -- checkpoints; reopening with that position drops whatever was written
@@ -20,11 +26,13 @@
 -- stored only if no group of that key was (a page fetched twice yields its
 -- items once). `key` is only used there.
 
-local cjson = require("cjson").new()
-cjson.encode_sparse_array(true)
-cjson.encode_number_precision(14)
--- cjson's text with "\/" written "/", and the same as a JSON Lines record
-local json_text, json_line = require("silk.core.jsonl").wrap(cjson.encode)
+local jsonl = require("silk.core.jsonl")
+
+-- value, or raises err (a value that cannot be written)
+local function checked(v, err)
+  if v == nil then error(err, 0) end
+  return v
+end
 
 local M = {}
 
@@ -106,22 +114,21 @@ function FileSink:close()
   end
 end
 
--- lua-cjson 2.1.0 escapes every "/" as "\/"; valid JSON, but URLs read
--- badly. An encoded string holds no bare "/", and a literal backslash is
--- "\\", so turning each remaining "\/" back into "/" is exact.
 local function jsonl_encode(_, item)
-  return json_line(item)
+  return checked(jsonl.line(item))
 end
 
 local function csv_field(v)
   if v == nil then return "" end
-  if type(v) == "table" then v = cjson.encode(v) end
-  v = tostring(v)
+  if type(v) == "table" then v = jsonl.encode(v)
+  elseif type(v) == "number" then v = jsonl.number(v)
+  else v = tostring(v) end
   if v:find('[,"\r\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
   return v
 end
 
 local function csv_encode(s, item)
+  checked(jsonl.check(item))
   if not s.columns then
     local cols = {}
     for k in pairs(item) do cols[#cols + 1] = tostring(k) end
@@ -139,17 +146,41 @@ local function csv_header(s)
   return table.concat(out, ",") .. "\n"
 end
 
---- SQLite sink: one table, columns from `fields` or the first item, values
--- stored as text (tables as JSON); position = number of rows.
+--- SQLite sink: one table, columns from `fields` or the first item;
+-- integers stored as INTEGER, floats as REAL, strings as TEXT, booleans as
+-- 1/0, tables as JSON text; position = number of rows.
 local SqlSink = {}
 SqlSink.__index = SqlSink
 
+-- A float as SQL that yields exactly that double. SQLite 3.40 reads some
+-- decimal texts one unit in the last place off (seen below 1e-290), so the
+-- value goes in as m * 2^e: an integer of at most 53 bits made REAL, then
+-- scaled by powers of two, each step exact.
+local function sql_real(v)
+  local f, e = math.frexp(v)
+  local m = f * 2 ^ 53
+  e = e - 53
+  while e < 0 and m % 2 == 0 do m, e = m / 2, e + 1 end
+  local out = { "(CAST(", jsonl.number(m), " AS REAL)" }
+  while e ~= 0 do
+    local k = math.min(math.abs(e), 52)
+    out[#out + 1] = (e > 0 and " * " or " / ") .. jsonl.number(2 ^ k)
+    e = e > 0 and e - k or e + k
+  end
+  out[#out + 1] = ")"
+  return table.concat(out)
+end
+
 local function sql_quote(v)
+  local t = type(v)
   if v == nil then return "NULL" end
-  if type(v) == "table" then v = cjson.encode(v) end
-  if type(v) == "number" then return tostring(v) end
-  if type(v) == "boolean" then return v and "1" or "0" end
-  return "'" .. tostring(v):gsub("'", "''") .. "'"
+  if t == "number" then
+    if v == 0 or (v == math.floor(v) and math.abs(v) <= 2 ^ 53) then return jsonl.number(v) end
+    return sql_real(v)
+  end
+  if t == "boolean" then return v and "1" or "0" end
+  if t == "table" then v = jsonl.encode(v) end
+  return "'" .. v:gsub("'", "''") .. "'"
 end
 
 -- LuaSQL returns a cursor for statements that produce rows (PRAGMA
@@ -200,6 +231,7 @@ local function open_sqlite(path, opts)
 end
 
 function SqlSink:write(item)
+  checked(jsonl.check(item))
   if not self.columns then
     local cols = {}
     for k in pairs(item) do cols[#cols + 1] = tostring(k) end
@@ -265,7 +297,7 @@ function RedisSink:write(item, key)
     self:send_group()
     self.key = key
   end
-  self.group[#self.group + 1] = json_text(item)
+  self.group[#self.group + 1] = checked(jsonl.encode(item))
 end
 
 --- Hands the last group to the frontier, whose checkpoint (right after)
