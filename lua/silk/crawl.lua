@@ -21,6 +21,7 @@ local fetch_core = require("silk.core.fetch")
 local url = require("silk.core.url")
 local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
+local jsonl = require("silk.core.jsonl")
 local metrics = require("silk.metrics")
 local cjson = require("cjson").new()
 cjson.encode_sparse_array(true)
@@ -46,7 +47,7 @@ end
 
 local function new_stats()
   return {
-    pages = 0, items = 0, items_dropped = 0, bytes = 0, retries = 0, errors = 0,
+    pages = 0, items = 0, items_dropped = 0, items_refused = 0, bytes = 0, retries = 0, errors = 0,
     callback_errors = 0, pipeline_errors = 0, robots_blocked = 0, filtered = 0,
     duplicates = 0, by_status = {}, errors_by_kind = {}, depth = {},
   }
@@ -244,16 +245,35 @@ function Page:follow(href, o)
   return fresh
 end
 
+--- Queues an item for the page's commit; returns true, or false and the
+-- error when a value in it cannot be written (refused, counted and logged
+-- with the page's URL and the spider's line: the page's other items stay).
+-- Checked here rather than only at the sink so that the message points at
+-- the line that emitted it; the sink checks again what pipelines return.
 function Page:emit(item)
   if type(item) ~= "table" then
     error("crawl:emit expects a table, got " .. type(item), 2)
   end
+  local ok, err = jsonl.check(item)
+  if not ok then
+    local at = debug.getinfo(2, "Sl")
+    self.run:refuse_item(self.url, err, at and at.currentline > 0 and ("%s:%d"):format(at.short_src, at.currentline))
+    return false, err
+  end
   self.items[#self.items + 1] = item
+  return true
 end
 
 local function new_page(run, req, base)
   return setmetatable({ run = run, depth = req.depth or 0, meta = req.meta or {},
                         url = req.url, base = base, items = {}, followed = {} }, Page)
+end
+
+-- Counts and reports an item that cannot be written (`site`: where it was
+-- made, when known).
+function Run:refuse_item(where, err, site)
+  self.stats.items_refused = self.stats.items_refused + 1
+  io.stderr:write(("silk: item refused on %s%s: %s\n"):format(where, site and (" (" .. site .. ")") or "", err))
 end
 
 -- Runs the spider's pipelines on each item of the page and hands the
@@ -273,16 +293,20 @@ function Run:commit_items(page, where)
       if res == nil then ok = false break end
       item = res
     end
+    if ok and self.sink then
+      -- the key that dedupes items in a shared crawl (sinks.redis): the
+      -- page (its items form one group), or the item's key field
+      local v = key_field and item[key_field]
+      local wok, err = self.sink:write(item, v ~= nil and ("field\n" .. tostring(v)) or where)
+      if not wok then
+        self:refuse_item(where, err, "after the pipelines")
+        ok = nil
+      end
+    end
     if ok then
       self.stats.items = self.stats.items + 1
       metrics.add("silk_items_total", 1)
-      if self.sink then
-        -- the key that dedupes items in a shared crawl (sinks.redis): the
-        -- page (its items form one group), or the item's key field
-        local v = key_field and item[key_field]
-        self.sink:write(item, v ~= nil and ("field\n" .. tostring(v)) or where)
-      end
-    else
+    elseif ok == false then
       self.stats.items_dropped = self.stats.items_dropped + 1
     end
   end

@@ -125,8 +125,9 @@ end
 local function print_stats(st, out)
   local lines = {
     ("crawl finished (%s) in %.1f s"):format(st.stop_reason, st.duration),
-    ("  pages %d (%.1f/s), items %d (%d dropped), errors %d, retries %d"):format(
-      st.pages, st.pages / math.max(st.duration, 1e-3), st.items, st.items_dropped, st.errors, st.retries),
+    ("  pages %d (%.1f/s), items %d (%d dropped, %d refused), errors %d, retries %d"):format(
+      st.pages, st.pages / math.max(st.duration, 1e-3), st.items, st.items_dropped, st.items_refused,
+      st.errors, st.retries),
     ("  robots-blocked %d, filtered %d, duplicates %d, callback errors %d, pipeline errors %d"):format(
       st.robots_blocked, st.filtered, st.duplicates, st.callback_errors, st.pipeline_errors),
     ("  bytes %d"):format(st.bytes),

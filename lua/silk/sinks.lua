@@ -8,7 +8,8 @@
 -- in the shortest form that reads back as the same double, tables as JSON in
 -- CSV and SQLite cells; SQLite stores integers as INTEGER, floats as REAL,
 -- strings as TEXT. An item holding anything else (a function, NaN, a cycle,
--- invalid UTF-8, ...) is refused: write raises a message naming the field.
+-- invalid UTF-8, ...) is refused: write returns nil and a message naming the
+-- field, and the sink is as before.
 --
 -- Every sink buffers writes and makes them durable in flush(), which returns
 -- a position (a byte offset, or a row count) that the jobdir records at
@@ -17,7 +18,7 @@
 -- torn line.
 --
 --   local sink = sinks.open(path, { fields = {...}, resume_at = pos })  -- raises when unwritable
---   sink:write(item, key); local pos = sink:flush(); sink:close()
+--   local ok, err = sink:write(item, key); local pos = sink:flush(); sink:close()
 --
 -- sinks.redis(frontier) sends items to the stream of a crawl shared through
 -- Redis (`--items redis`, drained by `silk collect`): the frontier stores
@@ -27,12 +28,6 @@
 -- items once). `key` is only used there.
 
 local jsonl = require("silk.core.jsonl")
-
--- value, or raises err (a value that cannot be written)
-local function checked(v, err)
-  if v == nil then error(err, 0) end
-  return v
-end
 
 local M = {}
 
@@ -82,11 +77,13 @@ local function open_file(path, opts, encode, header)
 end
 
 function FileSink:write(item)
-  local line = self.encode(self, item)
+  local line, err = self.encode(self, item)
+  if not line then return nil, err end
   self.n = self.n + 1
   self.buf[self.n] = line
   self.count = self.count + 1
   if self.n >= 512 then self:flush(true) end
+  return true
 end
 
 --- Writes the buffer out; with durable (the default) also fsyncs through
@@ -115,7 +112,7 @@ function FileSink:close()
 end
 
 local function jsonl_encode(_, item)
-  return checked(jsonl.line(item))
+  return jsonl.line(item)
 end
 
 local function csv_field(v)
@@ -128,7 +125,8 @@ local function csv_field(v)
 end
 
 local function csv_encode(s, item)
-  checked(jsonl.check(item))
+  local ok, err = jsonl.check(item)
+  if not ok then return nil, err end
   if not s.columns then
     local cols = {}
     for k in pairs(item) do cols[#cols + 1] = tostring(k) end
@@ -231,7 +229,8 @@ local function open_sqlite(path, opts)
 end
 
 function SqlSink:write(item)
-  checked(jsonl.check(item))
+  local ok, err = jsonl.check(item)
+  if not ok then return nil, err end
   if not self.columns then
     local cols = {}
     for k in pairs(item) do cols[#cols + 1] = tostring(k) end
@@ -240,6 +239,7 @@ function SqlSink:write(item)
   end
   self.buf[#self.buf + 1] = item
   self.count = self.count + 1
+  return true
 end
 
 function SqlSink:flush()
@@ -293,11 +293,14 @@ function RedisSink:send_group()
 end
 
 function RedisSink:write(item, key)
+  local text, err = jsonl.encode(item)
+  if not text then return nil, err end
   if key ~= self.key then
     self:send_group()
     self.key = key
   end
-  self.group[#self.group + 1] = checked(jsonl.encode(item))
+  self.group[#self.group + 1] = text
+  return true
 end
 
 --- Hands the last group to the frontier, whose checkpoint (right after)

@@ -1,8 +1,9 @@
--- silk.sinks: exact values in every format.
+-- silk.sinks: exact values in every format, refused items.
 package.path = "tests/lib/?.lua;" .. package.path
 local sinks = require("silk.sinks")
 local cjson = require("cjson")
 local files = require("files")
+local engine = require("silk.core.engine")
 
 local function lines(path)
   local out = {}
@@ -16,7 +17,7 @@ local VALUES = { 123456789012345, 2 ^ 53, -2 ^ 53, 0.1, 1 / 3, 5e-324, 1.2345678
 
 local function write_all(path, opts)
   local s = sinks.open(path, opts)
-  for i, v in ipairs(VALUES) do s:write({ i = i, v = v, t = { v } }) end
+  for i, v in ipairs(VALUES) do assert(s:write({ i = i, v = v, t = { v } })) end
   s:close()
 end
 
@@ -66,5 +67,149 @@ describe("sinks write numbers exactly", function()
     con:close()
     env:close()
     assert.equal(#VALUES, n)
+  end)
+end)
+
+describe("sinks refuse an item they cannot write", function()
+  for _, ext in ipairs{ "jsonl", "csv", "sqlite" } do
+    it("in ." .. ext .. ", naming the field, and keep the others", function()
+      local path = files.tmpdir() .. "/i." .. ext
+      local s = sinks.open(path, { fields = { "a", "b" } })
+      assert.is_true(s:write({ a = 1, b = "x" }))
+      local ok, err = s:write({ a = 2, b = "bad \255 bytes" })
+      assert.is_nil(ok)
+      assert.matches("^item%.b: the string is not valid UTF%-8", err)
+      ok, err = s:write({ a = 3, b = { f = print } })
+      assert.is_nil(ok)
+      assert.matches("^item%.b%.f: function", err)
+      assert.is_true(s:write({ a = 4, b = "y" }))
+      s:close()
+      if ext == "jsonl" then
+        local got = lines(path)
+        assert.equal(2, #got)
+        assert.same({ a = 1, b = "x" }, cjson.decode(got[1]))
+        assert.same({ a = 4, b = "y" }, cjson.decode(got[2]))
+      elseif ext == "csv" then
+        assert.same({ "a,b", "1,x", "4,y" }, lines(path))
+      end
+    end)
+  end
+end)
+
+-- `silk run` against a small site: 20 pages linked from an index, each
+-- emitting ITEMS items with ids page * 1000 + i.
+local servers = require("servers")
+local silk_bin = engine.exe()
+local root = io.popen("pwd"):read("*l")
+local PAGES, ITEMS = 20, 200
+
+local site = files.tmpdir()
+do
+  local links = {}
+  for p = 1, PAGES do
+    files.write(("%s/p%d.html"):format(site, p), ("<p>page %d</p>"):format(p))
+    links[#links + 1] = ('<a href="p%d.html">%d</a>'):format(p, p)
+  end
+  files.write(site .. "/index.html", table.concat(links, "\n"))
+end
+
+local function spider(body)
+  local path = os.tmpname() .. ".lua"
+  files.write(path, ([[
+local silk = require("silk")
+return silk.spider{
+  name = "items", start_urls = { os.getenv("START") }, obey_robots = false, concurrency = 4,
+  parse = function(res, crawl)
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+    local p = tonumber(res.url:match("p(%%d+)%%.html$") or "0")
+%s
+  end,
+}
+]]):format(body))
+  return path
+end
+
+-- silk run in a subprocess (prefix: shell commands before it, e.g. a
+-- file-size limit); returns exit status and combined output.
+local function run(web, args, prefix)
+  local p = io.popen(("cd %s && %s START=%s/index.html %s run %s 2>&1; echo \"exit:$?\""):format(
+    root, prefix and ("trap '' XFSZ; " .. prefix .. ";") or "", web.url, silk_bin, args))
+  local out = p:read("*a")
+  p:close()
+  return tonumber(out:match("exit:(%d+)%s*$")), out
+end
+
+-- ids in the file; fails on a torn line
+local function ids(path)
+  local out = {}
+  for _, l in ipairs(lines(path)) do out[#out + 1] = cjson.decode(l).id end
+  return out
+end
+
+local function exactly_once(path, pages, per_page)
+  local seen, n = {}, 0
+  for _, id in ipairs(ids(path)) do
+    assert.is_nil(seen[id], "twice: " .. id)
+    seen[id] = true
+    n = n + 1
+  end
+  assert.equal(pages * per_page, n)
+end
+
+describe("silk run and bad items", function()
+  local web = servers.nginx{ root = site }
+  teardown(function() web:stop() end)
+
+  it("refuses each bad item, naming field, type, URL and line, and keeps the page's others", function()
+    local sp = spider([[
+    crawl:emit{ id = p * 1000 + 1 }
+    assert(crawl:emit{ id = p * 1000 + 2, price = function() end } == false)
+    crawl:emit{ id = p * 1000 + 3, score = 0 / 0 }
+    local t = {}; t.t = t
+    crawl:emit{ id = p * 1000 + 4, loop = t }
+    crawl:emit{ id = p * 1000 + 5, [true] = "x" }
+    crawl:emit{ id = p * 1000 + 6, title = res:one("p, a") }
+    crawl:emit{ id = p * 1000 + 7, body = "\255" }
+    crawl:emit{ id = p * 1000 + 8, n = 123456789012345 }]])
+    local d = files.tmpdir()
+    local status, log = run(web, ("%s -o %s/i.jsonl --stats %s/s.json"):format(sp, d, d))
+    assert.equal(0, status, log)
+    local got = {}
+    for _, l in ipairs(lines(d .. "/i.jsonl")) do
+      local item = cjson.decode(l)
+      got[#got + 1] = item.id % 1000
+      if item.n then assert.matches('"n":123456789012345', l) end
+    end
+    table.sort(got)
+    local want = {}
+    for _ = 0, PAGES do want[#want + 1] = 1; want[#want + 1] = 8 end
+    table.sort(want)
+    assert.same(want, got)
+    local st = cjson.decode(files.read(d .. "/s.json"))
+    assert.equal(6 * (PAGES + 1), st.items_refused)
+    assert.equal(2 * (PAGES + 1), st.items)
+    assert.equal(0, st.callback_errors)
+    for _, pat in ipairs{ "item%.price: function", "item%.score: nan", "item%.loop%.t: a table that contains itself",
+                          "item: a boolean key", "item%.title: userdata silk%.html%.node",
+                          "item%.body: the string is not valid UTF%-8" } do
+      assert.matches("silk: item refused on http://127%.0%.0%.1:%d+/p%d+%.html %(" .. sp:gsub("%p", "%%%0")
+                     .. ":%d+%): " .. pat, log)
+    end
+  end)
+
+  it("refuses what a pipeline returns when it cannot be written", function()
+    local path = os.tmpname() .. ".lua"
+    files.write(path, [[
+      return require("silk").spider{
+        name = "pipe", start_urls = { os.getenv("START") }, obey_robots = false, max_pages = 1,
+        pipelines = { function(item) if item.i == 2 then item.f = print end return item end },
+        parse = function(res, crawl) for i = 1, 3 do crawl:emit{ i = i } end end,
+      }]])
+    local d = files.tmpdir()
+    local status, log = run(web, ("%s -o %s/i.jsonl --stats %s/s.json"):format(path, d, d))
+    assert.equal(0, status, log)
+    assert.equal(2, #lines(d .. "/i.jsonl"))
+    assert.matches("item refused on http://%S+ %(after the pipelines%): item%.f: function", log)
+    assert.equal(1, cjson.decode(files.read(d .. "/s.json")).items_refused)
   end)
 end)
