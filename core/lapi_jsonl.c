@@ -1,10 +1,13 @@
 /*
- * lapi_jsonl.c -- silk.core.jsonl: items as JSON.
+ * lapi_jsonl.c -- silk.core.jsonl: items as JSON, and the files they go to.
  *
  *   jsonl.encode(value [, name]) -> text | nil, err
  *   jsonl.line(value [, name])   -> text .. "\n" | nil, err    (one JSON Lines record)
  *   jsonl.check(value [, name])  -> true | nil, err             (what encode would refuse)
  *   jsonl.number(n)              -> text                        (n finite; the same digits)
+ *   jsonl.open(path [, resume_at]) -> file | nil, err           (jsonl.h: silk_jsonl_file_open)
+ *   file:write(s) -> true | nil, err   file:sync() -> true | nil, err
+ *   file:offset() -> bytes of whole records   file:close() -> true | nil, err   (__gc too)
  *
  * What a value may hold: strings (valid UTF-8), finite numbers (integers
  * exact, floats round-trip: jsonl.h), booleans, cjson.null, and tables: an
@@ -15,7 +18,8 @@
  * `name` (default "item") and saying what it holds: "item.price: function",
  * "item.tags[2]: nan", "item.meta: a boolean key", a cycle, nesting past
  * MAX_DEPTH, invalid UTF-8 with its byte offset. Refused, not raised: a bad
- * value is the page's data, and the caller decides what to do with it.
+ * value is the page's data, and the caller decides (crawl.lua refuses the
+ * item and keeps the page's others).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -26,6 +30,7 @@
 #include "jsonl.h"
 #include "lapi.h"
 
+#define FILE_MT "silk.jsonl.file"
 #define MAX_DEPTH 100
 #define EXACT_INT 9007199254740992.0
 
@@ -347,12 +352,83 @@ static int jsonl_number(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* the item file */
+
+static silk_jsonl_file *check_file(lua_State *L)
+{
+    silk_jsonl_file *f = luaL_checkudata(L, 1, FILE_MT);
+    if (f->fd < 0)
+        luaL_error(L, "attempt to use a closed item file");
+    return f;
+}
+
+static int jsonl_open(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    double resume_at = luaL_optnumber(L, 2, -1);
+    luaL_argcheck(L, resume_at == -1 || (resume_at >= 0 && resume_at == floor(resume_at)), 2,
+                  "a byte offset expected");
+    silk_jsonl_file *f = lua_newuserdata(L, sizeof *f);
+    f->fd = -1;
+    f->path = NULL;
+    luaL_getmetatable(L, FILE_MT);
+    lua_setmetatable(L, -2);
+    char err[512];
+    if (silk_jsonl_file_open(f, path, (long long)resume_at, err, sizeof err) != 0)
+        return silk_lapi_result(L, -1, err);
+    return 1;
+}
+
+static int file_write(lua_State *L)
+{
+    silk_jsonl_file *f = check_file(L);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    char err[512];
+    return silk_lapi_result(L, silk_jsonl_file_append(f, s, n, err, sizeof err), err);
+}
+
+static int file_sync(lua_State *L)
+{
+    silk_jsonl_file *f = check_file(L);
+    char err[512];
+    return silk_lapi_result(L, silk_jsonl_file_sync(f, err, sizeof err), err);
+}
+
+static int file_offset(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)check_file(L)->offset);
+    return 1;
+}
+
+static int file_close(lua_State *L)
+{
+    silk_jsonl_file *f = luaL_checkudata(L, 1, FILE_MT);
+    char err[512];
+    return silk_lapi_result(L, silk_jsonl_file_close(f, err, sizeof err), err);
+}
+
 int silk_lapi_jsonl(lua_State *L)
 {
+    static const luaL_Reg file_methods[] = {
+        {"write", file_write}, {"sync", file_sync}, {"offset", file_offset},
+        {"close", file_close}, {NULL, NULL},
+    };
     static const luaL_Reg funcs[] = {
         {"encode", jsonl_encode}, {"line", jsonl_line}, {"check", jsonl_check},
-        {"number", jsonl_number}, {NULL, NULL},
+        {"number", jsonl_number}, {"open", jsonl_open}, {NULL, NULL},
     };
+    if (luaL_newmetatable(L, FILE_MT)) {
+        lua_pushliteral(L, FILE_MT);
+        lua_setfield(L, -2, "__name");
+        lua_newtable(L);
+        luaL_setfuncs(L, file_methods, 0);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, file_close);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     lua_newtable(L);
     luaL_setfuncs(L, funcs, 0);
     return 1;

@@ -276,6 +276,17 @@ function Run:refuse_item(where, err, site)
   io.stderr:write(("silk: item refused on %s%s: %s\n"):format(where, site and (" (" .. site .. ")") or "", err))
 end
 
+-- The sink failed (a full disk, ...): the crawl stops, and no checkpoint is
+-- recorded from now on, so the jobdir keeps its last consistent state (the
+-- pages whose items were lost are fetched again on resume).
+function Run:output_failed(err)
+  if self.failure then return end
+  self.failure = err
+  io.stderr:write(("silk: %s: stopping the crawl%s\n"):format(err, self.opts.jobdir and
+    (", nothing recorded after the last checkpoint; run again with --jobdir %s to resume"):format(self.opts.jobdir) or ""))
+  self:stop("output failed")
+end
+
 -- Runs the spider's pipelines on each item of the page and hands the
 -- survivors to the sink.
 function Run:commit_items(page, where)
@@ -293,13 +304,15 @@ function Run:commit_items(page, where)
       if res == nil then ok = false break end
       item = res
     end
-    if ok and self.sink then
+    if ok and self.failure then
+      ok = nil                          -- the output failed: nothing more is written
+    elseif ok and self.sink then
       -- the key that dedupes items in a shared crawl (sinks.redis): the
       -- page (its items form one group), or the item's key field
       local v = key_field and item[key_field]
       local wok, err = self.sink:write(item, v ~= nil and ("field\n" .. tostring(v)) or where)
       if not wok then
-        self:refuse_item(where, err, "after the pipelines")
+        if self.sink.failed then self:output_failed(err) else self:refuse_item(where, err, "after the pipelines") end
         ok = nil
       end
     end
@@ -563,12 +576,20 @@ function Run:stop(reason)
   end
 end
 
+-- Records the crawl's state: the items so far are written (fsync'd with a
+-- jobdir) before the frontier records their offset and their pages as done.
+-- After a failure of the output it records nothing more.
 function Run:checkpoint(force)
+  if self.failure then return end
   if self.sink then
-    local pos = self.sink:flush()
+    local pos, err = self.sink:flush(self.opts.jobdir ~= nil)
+    if not pos then return self:output_failed(err) end
     if self.opts.jobdir then self.frontier:kv_set("sink_offset", tostring(pos)) end
   end
-  self.frontier:checkpoint(force)
+  local ok, err = self.frontier:checkpoint(force)
+  if ok == nil then
+    return self:output_failed(("cannot checkpoint the crawl: %s"):format(type(err) == "table" and err.message or tostring(err)))
+  end
   self.last_checkpoint = now()
 end
 
@@ -657,6 +678,9 @@ function Run:run()
   self:progress(true)
   self.stats.duration = now() - self.started
   self.stats.stop_reason = self.stopping or "finished"
+  self.stats.output_error = self.failure
+  -- items counts what reached the output, not what was handed to it
+  if self.failure and self.sink then self.stats.items = self.sink.written end
   self.stats.frontier = self.frontier:stats()
   return self.stats
 end
@@ -668,7 +692,13 @@ function Run:close()
     self.stats.cache_hits, self.stats.cache_misses = self.cache.hits, self.cache.misses
     self.cache:close()
   end
-  if self.sink then self.sink:close() end
+  if self.sink then
+    local ok, err = self.sink:close()
+    if not ok then
+      self:output_failed(err)
+      self.stats.stop_reason, self.stats.output_error = "output failed", self.failure
+    end
+  end
   self.frontier:close()
 end
 

@@ -20,7 +20,9 @@
 --
 -- SIGINT/SIGTERM stop taking new requests and let the in-flight ones finish
 -- (up to --grace), then checkpoint and exit 0; a second one exits at once
--- (resumable from the last checkpoint).
+-- (resumable from the last checkpoint). A write of the items or the jobdir
+-- that fails (a full disk) stops the crawl with exit status 5, recording no
+-- checkpoint after the failure.
 
 local silk = require("silk")
 local spider_mod = require("silk.spider")
@@ -52,7 +54,14 @@ local help = usage .. [=[
 
 Engine options (--grace, --console, --metrics, --profile, --gc-*, ...) go before
 SPIDER.lua: see `silk --help`.
+
+Exit status: 0 the crawl ended (also after SIGINT); 2 bad arguments, spider or jobdir;
+5 the items or the jobdir could not be written (a full disk): nothing was recorded
+after the failure, and with --jobdir a run after freeing space resumes.
 ]=]
+
+-- The exit status of a crawl whose items (or jobdir) could not be written.
+local EXIT_OUTPUT = 5
 
 local function fail(msg)
   io.stderr:write("silk run: ", msg, "\n")
@@ -196,8 +205,20 @@ return function(...)
   print_stats(stats, io.stderr)
   if o.stats_file then
     local cjson = require("cjson")
-    local f = assert(io.open(o.stats_file, "w"))
-    f:write(cjson.encode(stats), "\n")
-    f:close()
+    local f, err = io.open(o.stats_file, "w")
+    local ok = f ~= nil
+    if f then
+      ok, err = f:write(cjson.encode(stats), "\n")
+      if ok then ok, err = f:flush() end
+      f:close()
+    end
+    if not ok then
+      io.stderr:write(("silk run: cannot write stats to %s: %s\n"):format(o.stats_file, tostring(err)))
+      engine.set_exit_code(EXIT_OUTPUT)
+    end
+  end
+  if stats.output_error then
+    io.stderr:write(("silk run: output failed: %s\n"):format(stats.output_error))
+    engine.set_exit_code(EXIT_OUTPUT)
   end
 end

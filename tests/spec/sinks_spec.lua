@@ -1,4 +1,4 @@
--- silk.sinks: exact values in every format, refused items.
+-- silk.sinks: exact values in every format, refused items, checked writes.
 package.path = "tests/lib/?.lua;" .. package.path
 local sinks = require("silk.sinks")
 local cjson = require("cjson")
@@ -18,7 +18,7 @@ local VALUES = { 123456789012345, 2 ^ 53, -2 ^ 53, 0.1, 1 / 3, 5e-324, 1.2345678
 local function write_all(path, opts)
   local s = sinks.open(path, opts)
   for i, v in ipairs(VALUES) do assert(s:write({ i = i, v = v, t = { v } })) end
-  s:close()
+  assert(s:close())
 end
 
 describe("sinks write numbers exactly", function()
@@ -83,7 +83,7 @@ describe("sinks refuse an item they cannot write", function()
       assert.is_nil(ok)
       assert.matches("^item%.b%.f: function", err)
       assert.is_true(s:write({ a = 4, b = "y" }))
-      s:close()
+      assert.is_true(s:close())
       if ext == "jsonl" then
         local got = lines(path)
         assert.equal(2, #got)
@@ -211,5 +211,94 @@ describe("silk run and bad items", function()
     assert.equal(2, #lines(d .. "/i.jsonl"))
     assert.matches("item refused on http://%S+ %(after the pipelines%): item%.f: function", log)
     assert.equal(1, cjson.decode(files.read(d .. "/s.json")).items_refused)
+  end)
+end)
+
+describe("silk run when the output cannot be written", function()
+  local web = servers.nginx{ root = site }
+  teardown(function() web:stop() end)
+  local sp = spider(([[
+    for i = 1, %d do crawl:emit{ id = p * 1000 + i, pad = ("x"):rep(100) } end]]):format(ITEMS))
+
+  it("exits 5 with the reason when the device is full (-o to /dev/full)", function()
+    local d = files.tmpdir()
+    os.execute(("ln -s /dev/full %s/i.jsonl"):format(d))
+    local status, log = run(web, ("%s -o %s/i.jsonl"):format(sp, d))
+    assert.equal(5, status, log)
+    assert.matches("silk run: output failed: cannot write items to " .. d:gsub("%p", "%%%0")
+                   .. "/i%.jsonl: No space left on device", log)
+    assert.matches("crawl finished %(output failed%)", log)
+  end)
+
+  it("stops at a file-size limit without a torn line, and resumes every item exactly once", function()
+    local d = files.tmpdir()
+    local args = ("%s -o %s/i.jsonl --jobdir %s/job"):format(sp, d, d)
+    -- 100 KB of the ~500 KB of items: the first run fails part way
+    local status, log = run(web, args, "ulimit -f 200")
+    assert.equal(5, status, log)
+    assert.matches("cannot write items to %S+/i%.jsonl: File too large", log)
+    assert.matches("run again with %-%-jobdir", log)
+    assert.equal("\n", files.read(d .. "/i.jsonl"):sub(-1))
+    ids(d .. "/i.jsonl")                                      -- every line whole
+    -- a resume on the still-full disk cuts back to the checkpoint without
+    -- losing what it recorded, and fails again
+    status, log = run(web, args, "ulimit -f 200")
+    assert.equal(5, status, log)
+    status, log = run(web, args)
+    assert.equal(0, status, log)
+    exactly_once(d .. "/i.jsonl", PAGES + 1, ITEMS)
+  end)
+
+  it("exits 5 when the jobdir cannot be written, and a resume then finishes", function()
+    local d = files.tmpdir()
+    os.execute(("ln -s /dev/null %s/i.jsonl"):format(d))   -- only the jobdir grows
+    local args = ("%s -o %s/i.jsonl --jobdir %s/job -s concurrency=1 -s delay=0.01 -s checkpoint_interval=0.01"):format(sp, d, d)
+    local status, log = run(web, args, "ulimit -f 120")
+    assert.equal(5, status, log)
+    assert.matches("silk run: output failed: cannot checkpoint the crawl: %S+frontier%.sqlite: COMMIT: ", log)
+    status, log = run(web, args)
+    assert.equal(0, status, log)
+    assert.matches("crawl finished %(finished%)", log)
+  end)
+
+  it("refuses to resume into an items file shorter than the jobdir recorded", function()
+    local d = files.tmpdir()
+    local args = ("%s -o %s/i.jsonl --jobdir %s/job"):format(sp, d, d)
+    local status, log = run(web, args)
+    assert.equal(0, status, log)
+    local size = #files.read(d .. "/i.jsonl")
+    os.execute(("truncate -s %d %s/i.jsonl"):format(size - 100, d))
+    status, log = run(web, args)
+    assert.equal(2, status, log)
+    assert.matches(("cannot resume: %%S+/i%%.jsonl has %d bytes, but the jobdir recorded %d bytes"):format(
+      size - 100, size), log)
+
+    args = ("%s -o %s/i.sqlite --jobdir %s/job2"):format(sp, d, d)
+    status, log = run(web, args)
+    assert.equal(0, status, log)
+    os.execute(("sqlite3 %s/i.sqlite 'DELETE FROM items WHERE rowid > 10'"):format(d))
+    status, log = run(web, args)
+    assert.equal(2, status, log)
+    assert.matches("cannot resume: %S+/i%.sqlite has 10 items, but the jobdir recorded 4200", log)
+  end)
+
+  it("on a full filesystem (a 64 KB tmpfs) exits 5, and resumes exactly once when space is freed", function()
+    local d = files.tmpdir()
+    local mnt = d .. "/small"
+    os.execute("mkdir -p " .. mnt)
+    if os.execute(("mount -t tmpfs -o size=64k tmpfs %s 2>/dev/null"):format(mnt)) ~= 0 then
+      pending("mounting a tmpfs needs root")
+      return
+    end
+    finally(function() os.execute("umount " .. mnt) end)
+    local args = ("%s -o %s/i.jsonl --jobdir %s/job"):format(sp, mnt, d)
+    local status, log = run(web, args)
+    assert.equal(5, status, log)
+    assert.matches("cannot write items to %S+/i%.jsonl: No space left on device", log)
+    ids(mnt .. "/i.jsonl")
+    assert.equal(0, os.execute(("mount -o remount,size=4m %s"):format(mnt)))
+    status, log = run(web, args)
+    assert.equal(0, status, log)
+    exactly_once(mnt .. "/i.jsonl", PAGES + 1, ITEMS)
   end)
 end)
