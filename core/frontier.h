@@ -245,9 +245,10 @@ void silk_frontier_cfg_init(silk_frontier_cfg *cfg);
  * always terminated). Nothing leaks on failure. */
 int silk_frontier_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, size_t errlen);
 
-/* Frees everything; in-flight pointers die with it. The sqlite backend
- * first tries a last checkpoint (a failure there is lost: call
- * silk_frontier_checkpoint(f, now, 1) first to see it). NULL is a no-op. */
+/* Frees everything; in-flight pointers die with it. It writes no last
+ * checkpoint: what was not checkpointed is lost, as after a kill -9, so a
+ * caller whose items could not be written closes without recording their
+ * pages as done (checkpoint first to keep everything). NULL is a no-op. */
 void silk_frontier_close(silk_frontier *f);
 
 /* Queues a copy of req unless its canonical URL was seen. Returns

@@ -366,12 +366,11 @@ static void q_free(sql_frontier *q)
     free(q);
 }
 
+/* No last checkpoint (frontier.h): after a failed write of the items, the
+ * pages done since the last checkpoint must stay pending in the store. */
 static void q_close(silk_frontier *f)
 {
-    sql_frontier *q = Q(f);
-    if (q->db && !q->broken)
-        q_checkpoint(f, silk_frontier_now(), 1);
-    q_free(q);
+    q_free(Q(f));
 }
 
 static const silk_frontier_ops sqlite_ops = {

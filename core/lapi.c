@@ -32,3 +32,14 @@ void silk_lapi_preload(lua_State *L)
     }
     lua_pop(L, 2);
 }
+
+int silk_lapi_result(lua_State *L, int rc, const char *err)
+{
+    if (rc == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}

@@ -25,9 +25,13 @@ int silk_lapi_profile(lua_State *L);  /* lapi_profile.c: sampling profiler, flam
 int silk_lapi_gc(lua_State *L);       /* lapi_gc.c: GC pacer stats, step, full, configure */
 int silk_lapi_frontier(lua_State *L); /* lapi_frontier.c: URL frontier (memory, sqlite jobdir) */
 int silk_lapi_sitemap(lua_State *L);  /* lapi_sitemap.c: sitemap XML (and .xml.gz) parser */
-int silk_lapi_jsonl(lua_State *L);    /* lapi_jsonl.c: the item sinks' JSON text */
+int silk_lapi_jsonl(lua_State *L);    /* lapi_jsonl.c: items as exact JSON, item files */
 
 /* Registers every opener above in package.preload. Leaves the stack as is. */
 void silk_lapi_preload(lua_State *L);
+
+/* The result of a C call that returns 0 or -1 with a message: pushes true,
+ * or nil and err; returns the number of values pushed. */
+int silk_lapi_result(lua_State *L, int rc, const char *err);
 
 #endif

@@ -33,7 +33,7 @@
  *   fr:shared_get(key) -> value | false (absent) | nil, err      (waits)
  *   fr:shared_set(key, value, ttl [, nx]) -> true | false (nx: present) | nil, err
  *                                            (waits; inside a task only)
- *   fr:close()                      (sqlite: last checkpoint, then free; __gc too)
+ *   fr:close()                      (no last checkpoint: call checkpoint(true) first; __gc too)
  *
  * `now` defaults to now(); pass it explicitly for deterministic tests.
  * Methods on a closed frontier raise "attempt to use a closed frontier".

@@ -1,46 +1,329 @@
 /*
- * lapi_jsonl.c -- silk.core.jsonl: the item sinks' JSON text.
+ * lapi_jsonl.c -- silk.core.jsonl: items as JSON, and the files they go to.
  *
- *   jsonl.wrap(encode) -> text, line
- *       encode: a lua-cjson encode function (an instance configured by the
- *       caller); text(value) is its JSON text with "\/" written "/", and
- *       line(value) the same plus "\n": one JSON Lines record.
+ *   jsonl.encode(value [, name]) -> text | nil, err
+ *   jsonl.line(value [, name])   -> text .. "\n" | nil, err    (one JSON Lines record)
+ *   jsonl.check(value [, name])  -> true | nil, err             (what encode would refuse)
+ *   jsonl.number(n)              -> text                        (n finite; the same digits)
+ *   jsonl.open(path [, resume_at]) -> file | nil, err           (jsonl.h: silk_jsonl_file_open)
+ *   file:write(s) -> true | nil, err   file:sync() -> true | nil, err
+ *   file:offset() -> bytes of whole records   file:close() -> true | nil, err   (__gc too)
  *
- * encode's errors (a function in the item, a cycle, ...) propagate
- * unchanged. Undoing the escape in Lua (string.gsub) ran the pattern matcher
- * over every byte of every item: 7 000 instructions an item, 7 % of the loop
- * thread's work in the bench crawl.
+ * What a value may hold: strings (valid UTF-8), finite numbers (integers
+ * exact, floats round-trip: jsonl.h), booleans, cjson.null, and tables: an
+ * empty table is {}, one whose keys are all positive integers an array (holes
+ * are null; as lua-cjson, one sparser than half full past index 10 is an
+ * object with the indexes as keys), one whose keys are all strings an object.
+ * Anything else is refused with an error naming the field by its path from
+ * `name` (default "item") and saying what it holds: "item.price: function",
+ * "item.tags[2]: nan", "item.meta: a boolean key", a cycle, nesting past
+ * MAX_DEPTH, invalid UTF-8 with its byte offset. Refused, not raised: a bad
+ * value is the page's data, and the caller decides (crawl.lua refuses the
+ * item and keeps the page's others).
  */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <lauxlib.h>
 
 #include "jsonl.h"
 #include "lapi.h"
 
-/* Encodes the value at 1 with the wrapped encode (upvalue 1) and pushes the
- * readable text, with a newline when `newline`. */
+#define FILE_MT "silk.jsonl.file"
+#define MAX_DEPTH 100
+#define EXACT_INT 9007199254740992.0
+
+typedef struct buf {
+    char *p;
+    size_t n, cap;
+} buf;
+
+/* One step of the path from the root to the value being encoded. */
+typedef struct step {
+    const char *key; /* a string key (anchored on the Lua stack), or NULL */
+    size_t len;
+    double index;    /* with key == NULL */
+} step;
+
+typedef struct enc {
+    lua_State *L;
+    buf *out;        /* NULL: check only */
+    const char *name;
+    int depth;       /* tables entered */
+    const void *tables[MAX_DEPTH];
+    step path[MAX_DEPTH];
+    char err[384];
+} enc;
+
+/* ------------------------------------------------------------------ */
+/* output */
+
+static char *reserve(buf *b, size_t n)
+{
+    if (b->cap - b->n < n) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->n < n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return NULL;
+        b->p = p;
+        b->cap = cap;
+    }
+    char *at = b->p + b->n;
+    b->n += n;
+    return at;
+}
+
+/* Writes the path so far and ": " + msg into e->err; returns -1. */
+static int fail(enc *e, const char *msg)
+{
+    size_t o = (size_t)snprintf(e->err, sizeof e->err, "%s", e->name);
+    for (int i = 0; i < e->depth && o < sizeof e->err; i++) {
+        const step *s = &e->path[i];
+        size_t room = sizeof e->err - o;
+        int ident = s->key && s->len > 0 && s->len <= 64 && !(s->key[0] >= '0' && s->key[0] <= '9');
+        for (size_t k = 0; ident && k < s->len; k++) {
+            char c = s->key[k];
+            ident = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_';
+        }
+        if (!s->key)
+            o += (size_t)snprintf(e->err + o, room, "[%.0f]", s->index);
+        else if (ident)
+            o += (size_t)snprintf(e->err + o, room, ".%.*s", (int)s->len, s->key);
+        else
+            o += (size_t)snprintf(e->err + o, room, "[\"%.*s%s\"]", (int)(s->len > 40 ? 40 : s->len),
+                                  s->key, s->len > 40 ? "..." : "");
+    }
+    if (o < sizeof e->err)
+        snprintf(e->err + o, sizeof e->err - o, ": %s", msg);
+    return -1;
+}
+
+static int put(enc *e, const char *s, size_t n)
+{
+    if (!e->out)
+        return 0;
+    char *d = reserve(e->out, n);
+    if (!d)
+        return fail(e, "not enough memory");
+    memcpy(d, s, n);
+    return 0;
+}
+
+static int put_string(enc *e, const char *s, size_t n, const char *what)
+{
+    size_t bad = silk_jsonl_utf8_check(s, n);
+    if (bad < n) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s is not valid UTF-8 (byte %zu of %zu; transcode it, e.g. "
+                 "with res:text())", what, bad + 1, n);
+        return fail(e, msg);
+    }
+    if (!e->out)
+        return 0;
+    char *d = reserve(e->out, silk_jsonl_quoted_len(s, n));
+    if (!d)
+        return fail(e, "not enough memory");
+    silk_jsonl_quote(s, n, d);
+    return 0;
+}
+
+static int put_number(enc *e, double v, int quoted)
+{
+    char text[SILK_JSONL_NUMBER_MAX + 2];
+    if (!isfinite(v))
+        return fail(e, isnan(v) ? "nan (JSON has no NaN or infinity)"
+                                : v > 0 ? "inf (JSON has no NaN or infinity)"
+                                        : "-inf (JSON has no NaN or infinity)");
+    size_t n = silk_jsonl_number(v, text + quoted);
+    if (quoted) {
+        text[0] = text[n + 1] = '"';
+        n += 2;
+    }
+    return put(e, text, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* values */
+
+static int enc_value(enc *e, int idx);
+
+/* Classifies the keys of the table at idx: 'a' array (*max: its length),
+ * 's' a sparse array written as an object, 'o' object, or 0 after fail(). */
+static int table_kind(enc *e, int idx, double *max)
+{
+    lua_State *L = e->L;
+    size_t count = 0, strings = 0;
+    *max = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        int kt = lua_type(L, -1);
+        count++;
+        if (kt == LUA_TSTRING) {
+            strings++;
+            continue;
+        }
+        char msg[160];
+        if (kt != LUA_TNUMBER) {
+            snprintf(msg, sizeof msg, "a %s key (JSON object keys are strings)", lua_typename(L, kt));
+            return fail(e, msg), 0;
+        }
+        double k = lua_tonumber(L, -1);
+        if (!(k >= 1 && k <= EXACT_INT && k == floor(k))) {
+            snprintf(msg, sizeof msg, "the number key %.17g (array indexes are 1, 2, ...; "
+                     "object keys are strings)", k);
+            return fail(e, msg), 0;
+        }
+        if (k > *max)
+            *max = k;
+    }
+    if (strings == count)
+        return 'o';
+    if (strings) {
+        return fail(e, "a table with both string keys and array indexes (JSON has arrays or "
+                       "objects, not both)"), 0;
+    }
+    return *max > 10 && *max > 2.0 * (double)count ? 's' : 'a';
+}
+
+static int enc_table(enc *e, int idx)
+{
+    lua_State *L = e->L;
+    const void *t = lua_topointer(L, idx);
+    for (int i = 0; i < e->depth; i++)
+        if (e->tables[i] == t)
+            return fail(e, "a table that contains itself (a cycle)");
+    if (e->depth == MAX_DEPTH)
+        return fail(e, "tables nested too deep (over 100)");
+    if (!lua_checkstack(L, 4))
+        return fail(e, "not enough memory");
+    double max;
+    int kind = table_kind(e, idx, &max);
+    if (!kind)
+        return -1;
+    step *s = &e->path[e->depth];
+    e->tables[e->depth++] = t;
+    int rc = put(e, kind == 'a' ? "[" : "{", 1);
+    if (kind == 'a') {
+        for (double i = 1; rc == 0 && i <= max; i++) {
+            s->key = NULL;
+            s->index = i;
+            lua_rawgeti(L, idx, (int)i);
+            rc = i > 1 ? put(e, ",", 1) : 0;
+            if (rc == 0)
+                rc = lua_isnil(L, -1) ? put(e, "null", 4) : enc_value(e, lua_gettop(L));
+            lua_pop(L, 1);
+        }
+    } else {
+        int first = 1;
+        lua_pushnil(L);
+        while (rc == 0 && lua_next(L, idx)) {
+            rc = first ? 0 : put(e, ",", 1);
+            first = 0;
+            if (kind == 'o') {
+                s->key = lua_tolstring(L, -2, &s->len); /* a string already: no conversion */
+                e->depth--; /* a bad key is named by its table's path, not by itself */
+                if (rc == 0)
+                    rc = put_string(e, s->key, s->len, "a key");
+                e->depth++;
+            } else {
+                s->key = NULL;
+                s->index = lua_tonumber(L, -2);
+                if (rc == 0)
+                    rc = put_number(e, s->index, 1);
+            }
+            if (rc == 0)
+                rc = put(e, ":", 1);
+            if (rc == 0)
+                rc = enc_value(e, lua_gettop(L));
+            lua_pop(L, 1);
+        }
+    }
+    if (rc == 0)
+        rc = put(e, kind == 'a' ? "]" : "}", 1);
+    if (rc == 0)
+        e->depth--;
+    return rc;
+}
+
+static int enc_value(enc *e, int idx)
+{
+    lua_State *L = e->L;
+    int t = lua_type(L, idx);
+    char msg[200];
+    switch (t) {
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        return put_string(e, s, n, "the string");
+    }
+    case LUA_TNUMBER:
+        return put_number(e, lua_tonumber(L, idx), 0);
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? put(e, "true", 4) : put(e, "false", 5);
+    case LUA_TTABLE:
+        return enc_table(e, idx);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) /* cjson.null */
+            return put(e, "null", 4);
+        break;
+    case LUA_TUSERDATA:
+        if (luaL_getmetafield(L, idx, "__name")) {
+            snprintf(msg, sizeof msg, "userdata %.60s (an item holds strings, numbers, booleans "
+                     "and tables: keep a node's text or attributes, not the node)",
+                     lua_tostring(L, -1));
+            lua_pop(L, 1);
+            return fail(e, msg);
+        }
+        break;
+    }
+    snprintf(msg, sizeof msg, "%s (an item holds strings, numbers, booleans and tables)",
+             lua_typename(L, t));
+    return fail(e, msg);
+}
+
+/* Encodes (out != NULL) or checks argument 1; on failure pushes nil, err and
+ * returns 2, else 0. */
+static int run(lua_State *L, buf *out)
+{
+    enc e_, *e = &e_;
+    e->L = L;
+    e->out = out;
+    e->name = luaL_optstring(L, 2, "item");
+    e->depth = 0;
+    if (enc_value(e, 1) == 0)
+        return 0;
+    lua_pushnil(L);
+    lua_pushstring(L, e->err);
+    return 2;
+}
+
 static int push_text(lua_State *L, int newline)
 {
-    lua_settop(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
-    size_t n;
-    const char *json = lua_tolstring(L, -1, &n);
-    char *out = malloc(n + 1);
-    if (!out)
-        return luaL_error(L, "not enough memory");
-    size_t len = silk_jsonl_unescape_slashes(json, n, out);
+    buf b = {0};
+    lua_settop(L, 2);
+    int n = run(L, &b);
+    if (n == 0 && newline && !reserve(&b, 1)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "not enough memory");
+        n = 2;
+    }
+    if (n) {
+        free(b.p);
+        return n;
+    }
     if (newline)
-        out[len++] = '\n';
-    /* pushing raises only on a memory error: `out` would leak, nothing worse */
-    lua_pushlstring(L, out, len);
-    free(out);
+        b.p[b.n - 1] = '\n';
+    lua_pushlstring(L, b.p, b.n); /* raises only on a memory error: b.p would leak, nothing worse */
+    free(b.p);
     return 1;
 }
 
-static int jsonl_text(lua_State *L)
+static int jsonl_encode(lua_State *L)
 {
     return push_text(L, 0);
 }
@@ -50,20 +333,103 @@ static int jsonl_line(lua_State *L)
     return push_text(L, 1);
 }
 
-static int jsonl_wrap(lua_State *L)
+static int jsonl_check(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_pushvalue(L, 1);
-    lua_pushcclosure(L, jsonl_text, 1);
-    lua_pushvalue(L, 1);
-    lua_pushcclosure(L, jsonl_line, 1);
-    return 2;
+    lua_settop(L, 2);
+    int n = run(L, NULL);
+    if (n)
+        return n;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int jsonl_number(lua_State *L)
+{
+    double v = luaL_checknumber(L, 1);
+    luaL_argcheck(L, isfinite(v), 1, "a finite number expected");
+    char text[SILK_JSONL_NUMBER_MAX];
+    lua_pushlstring(L, text, silk_jsonl_number(v, text));
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* the item file */
+
+static silk_jsonl_file *check_file(lua_State *L)
+{
+    silk_jsonl_file *f = luaL_checkudata(L, 1, FILE_MT);
+    if (f->fd < 0)
+        luaL_error(L, "attempt to use a closed item file");
+    return f;
+}
+
+static int jsonl_open(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    double resume_at = luaL_optnumber(L, 2, -1);
+    luaL_argcheck(L, resume_at == -1 || (resume_at >= 0 && resume_at == floor(resume_at)), 2,
+                  "a byte offset expected");
+    silk_jsonl_file *f = lua_newuserdata(L, sizeof *f);
+    f->fd = -1;
+    f->path = NULL;
+    luaL_getmetatable(L, FILE_MT);
+    lua_setmetatable(L, -2);
+    char err[512];
+    if (silk_jsonl_file_open(f, path, (long long)resume_at, err, sizeof err) != 0)
+        return silk_lapi_result(L, -1, err);
+    return 1;
+}
+
+static int file_write(lua_State *L)
+{
+    silk_jsonl_file *f = check_file(L);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    char err[512];
+    return silk_lapi_result(L, silk_jsonl_file_append(f, s, n, err, sizeof err), err);
+}
+
+static int file_sync(lua_State *L)
+{
+    silk_jsonl_file *f = check_file(L);
+    char err[512];
+    return silk_lapi_result(L, silk_jsonl_file_sync(f, err, sizeof err), err);
+}
+
+static int file_offset(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)check_file(L)->offset);
+    return 1;
+}
+
+static int file_close(lua_State *L)
+{
+    silk_jsonl_file *f = luaL_checkudata(L, 1, FILE_MT);
+    char err[512];
+    return silk_lapi_result(L, silk_jsonl_file_close(f, err, sizeof err), err);
 }
 
 int silk_lapi_jsonl(lua_State *L)
 {
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, jsonl_wrap);
-    lua_setfield(L, -2, "wrap");
+    static const luaL_Reg file_methods[] = {
+        {"write", file_write}, {"sync", file_sync}, {"offset", file_offset},
+        {"close", file_close}, {NULL, NULL},
+    };
+    static const luaL_Reg funcs[] = {
+        {"encode", jsonl_encode}, {"line", jsonl_line}, {"check", jsonl_check},
+        {"number", jsonl_number}, {"open", jsonl_open}, {NULL, NULL},
+    };
+    if (luaL_newmetatable(L, FILE_MT)) {
+        lua_pushliteral(L, FILE_MT);
+        lua_setfield(L, -2, "__name");
+        lua_newtable(L);
+        luaL_setfuncs(L, file_methods, 0);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, file_close);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    lua_newtable(L);
+    luaL_setfuncs(L, funcs, 0);
     return 1;
 }

@@ -56,23 +56,12 @@ static int profile_samples(lua_State *L)
     return 1;
 }
 
-static int written(lua_State *L, int rc, const char *err)
-{
-    if (rc == 0) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
-}
-
 static int profile_write(lua_State *L)
 {
     silk_profile *p = check_profile(L);
     char err[512];
     int rc = silk_profile_write(p, luaL_checkstring(L, 2), err, sizeof err);
-    return written(L, rc, err);
+    return silk_lapi_result(L, rc, err);
 }
 
 static int profile_write_folded(lua_State *L)
@@ -80,7 +69,7 @@ static int profile_write_folded(lua_State *L)
     silk_profile *p = check_profile(L);
     char err[512];
     int rc = silk_profile_write_folded(p, luaL_checkstring(L, 2), err, sizeof err);
-    return written(L, rc, err);
+    return silk_lapi_result(L, rc, err);
 }
 
 static int profile_close(lua_State *L)

@@ -23,6 +23,7 @@ local fetch_core = require("silk.core.fetch")
 local url = require("silk.core.url")
 local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
+local jsonl = require("silk.core.jsonl")
 local metrics = require("silk.metrics")
 local cjson = require("cjson").new()
 cjson.encode_sparse_array(true)
@@ -49,7 +50,7 @@ end
 
 local function new_stats()
   return {
-    pages = 0, items = 0, items_dropped = 0, bytes = 0, retries = 0, errors = 0,
+    pages = 0, items = 0, items_dropped = 0, items_refused = 0, bytes = 0, retries = 0, errors = 0,
     callback_errors = 0, pipeline_errors = 0, robots_blocked = 0, robots_unreachable = 0, filtered = 0,
     duplicates = 0, by_status = {}, errors_by_kind = {}, depth = {},
   }
@@ -292,6 +293,11 @@ function Page:follow(href, o)
   return fresh
 end
 
+--- Queues an item for the page's commit; returns true, or false and the
+-- error when a value in it cannot be written (refused, counted and logged
+-- with the page's URL and the spider's line: the page's other items stay).
+-- Checked here rather than only at the sink so that the message points at
+-- the line that emitted it; the sink checks again what pipelines return.
 function Page:emit(item)
   if self.returned then
     error("crawl:emit after the callback returned: its page's items are already committed; "
@@ -300,13 +306,39 @@ function Page:emit(item)
   if type(item) ~= "table" then
     error("crawl:emit expects a table, got " .. type(item), 2)
   end
+  local ok, err = jsonl.check(item)
+  if not ok then
+    local at = debug.getinfo(2, "Sl")
+    self.run:refuse_item(self.url, err, at and at.currentline > 0 and ("%s:%d"):format(at.short_src, at.currentline))
+    return false, err
+  end
   self.items[#self.items + 1] = item
+  return true
 end
 
 -- `res`, when given, is the response the page's links resolve against.
 local function new_page(run, req, res)
   return setmetatable({ run = run, depth = req.depth or 0, meta = req.meta or {},
                         url = req.url, res = res, items = {}, followed = {} }, Page)
+end
+
+-- Counts and reports an item that cannot be written (`site`: where it was
+-- made, when known).
+function Run:refuse_item(where, err, site)
+  self.stats.items_refused = self.stats.items_refused + 1
+  io.stderr:write(("silk: item refused on %s%s: %s\n"):format(where, site and (" (" .. site .. ")") or "", err))
+end
+
+-- The sink or the frontier's store failed (a full disk, a Redis that lost
+-- the crawl): the crawl stops, and no checkpoint is recorded from now on, so
+-- the jobdir keeps its last consistent state (the pages whose items were
+-- lost are fetched again on resume); `silk run` exits 5.
+function Run:output_failed(err)
+  if self.failure then return end
+  self.failure = err
+  io.stderr:write(("silk: %s: stopping the crawl%s\n"):format(err, self.opts.jobdir and
+    (", nothing recorded after the last checkpoint; run again with --jobdir %s to resume"):format(self.opts.jobdir) or ""))
+  self:stop("output failed")
 end
 
 -- Runs the spider's pipelines on each item of the page and hands the
@@ -326,16 +358,22 @@ function Run:commit_items(page, where)
       if res == nil then ok = false break end
       item = res
     end
+    if ok and self.failure then
+      ok = nil                          -- the output failed: nothing more is written
+    elseif ok and self.sink then
+      -- the key that dedupes items in a shared crawl (sinks.redis): the
+      -- page (its items form one group), or the item's key field
+      local v = key_field and item[key_field]
+      local wok, err = self.sink:write(item, v ~= nil and ("field\n" .. tostring(v)) or where)
+      if not wok then
+        if self.sink.failed then self:output_failed(err) else self:refuse_item(where, err, "after the pipelines") end
+        ok = nil
+      end
+    end
     if ok then
       self.stats.items = self.stats.items + 1
       metrics.add("silk_items_total", 1)
-      if self.sink then
-        -- the key that dedupes items in a shared crawl (sinks.redis): the
-        -- page (its items form one group), or the item's key field
-        local v = key_field and item[key_field]
-        self.sink:write(item, v ~= nil and ("field\n" .. tostring(v)) or where)
-      end
-    else
+    elseif ok == false then
       self.stats.items_dropped = self.stats.items_dropped + 1
     end
   end
@@ -654,17 +692,6 @@ function Run:stop_reason()
   end
 end
 
---- Stops the crawl because it cannot go on without losing data (its
--- frontier's store is gone): the requests in flight finish, nothing new
--- starts, and `silk run` exits 1 with msg (stats.failure).
-function Run:fail(msg)
-  if not self.stats.failure then
-    self.stats.failure = msg
-    io.stderr:write("silk: ", msg, "\n")
-  end
-  self:stop("failed")
-end
-
 --- Stops taking new requests; the in-flight ones finish.
 function Run:stop(reason)
   if not self.stopping then
@@ -673,12 +700,20 @@ function Run:stop(reason)
   end
 end
 
+-- Records the crawl's state: the items so far are written (fsync'd with a
+-- jobdir) before the frontier records their offset and their pages as done.
+-- After a failure of the output it records nothing more.
 function Run:checkpoint(force)
+  if self.failure then return end
   if self.sink then
-    local pos = self.sink:flush()
+    local pos, err = self.sink:flush(self.opts.jobdir ~= nil)
+    if not pos then return self:output_failed(err) end
     if self.opts.jobdir then self.frontier:kv_set("sink_offset", tostring(pos)) end
   end
-  self.frontier:checkpoint(force)
+  local ok, err = self.frontier:checkpoint(force)
+  if ok == nil then
+    return self:output_failed(("cannot checkpoint the crawl: %s"):format(type(err) == "table" and err.message or tostring(err)))
+  end
   self.last_checkpoint = now()
 end
 
@@ -726,7 +761,7 @@ function Run:run()
     while not self.stopping and not self.paused and self.inflight < s.concurrency do
       local req, wake = self.frontier:pop_ready()
       if not req then
-        if type(wake) == "table" then self:fail("frontier: " .. tostring(wake.message or wake)) end
+        if type(wake) == "table" then self:output_failed("frontier: " .. tostring(wake.message or wake)) end
         break
       end
       self.inflight = self.inflight + 1
@@ -769,6 +804,9 @@ function Run:run()
   self:progress(true)
   self.stats.duration = now() - self.started
   self.stats.stop_reason = self.stopping or "finished"
+  self.stats.output_error = self.failure
+  -- items counts what reached the output, not what was handed to it
+  if self.failure and self.sink then self.stats.items = self.sink.written end
   self.stats.frontier = self.frontier:stats()
   self.stats.gc = gc_summary()
   return self.stats
@@ -781,7 +819,13 @@ function Run:close()
     self.stats.cache_hits, self.stats.cache_misses = self.cache.hits, self.cache.misses
     self.cache:close()
   end
-  if self.sink then self.sink:close() end
+  if self.sink then
+    local ok, err = self.sink:close()
+    if not ok then
+      self:output_failed(err)
+      self.stats.stop_reason, self.stats.output_error = "output failed", self.failure
+    end
+  end
   self.frontier:close()
 end
 

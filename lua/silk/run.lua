@@ -21,7 +21,10 @@
 -- SIGINT/SIGTERM (and the console's stop()) stop taking new requests and let
 -- the in-flight ones finish (up to --grace), then checkpoint and exit 0; a
 -- second signal, or the end of --grace, exits at once without teardown
--- (resumable from the last checkpoint, as after kill -9: README.md).
+-- (resumable from the last checkpoint, as after kill -9: README.md). A
+-- write of the items or the jobdir that fails (a full disk), or a frontier
+-- store that lost the crawl, stops the crawl with exit status 5, recording
+-- no checkpoint after the failure.
 
 local silk = require("silk")
 local spider_mod = require("silk.spider")
@@ -53,7 +56,15 @@ local help = usage .. [=[
 
 Engine options (--grace, --console, --metrics, --profile, --gc-*, ...) go before
 SPIDER.lua: see `silk --help`.
+
+Exit status: 0 the crawl ended (also after SIGINT); 2 bad arguments, spider or jobdir;
+5 the items or the jobdir could not be written (a full disk), or the Redis frontier
+lost the crawl: nothing was recorded after the failure, and with --jobdir a run after
+freeing space resumes.
 ]=]
+
+-- The exit status of a crawl whose items, jobdir or frontier store failed.
+local EXIT_OUTPUT = 5
 
 local function fail(msg)
   io.stderr:write("silk run: ", msg, "\n")
@@ -145,8 +156,9 @@ end
 local function print_stats(st, out)
   local lines = {
     ("crawl finished (%s) in %.1f s"):format(st.stop_reason, st.duration),
-    ("  pages %d (%.1f/s), items %d (%d dropped), errors %d, retries %d"):format(
-      st.pages, st.pages / math.max(st.duration, 1e-3), st.items, st.items_dropped, st.errors, st.retries),
+    ("  pages %d (%.1f/s), items %d (%d dropped, %d refused), errors %d, retries %d"):format(
+      st.pages, st.pages / math.max(st.duration, 1e-3), st.items, st.items_dropped, st.items_refused,
+      st.errors, st.retries),
     ("  robots-blocked %d (unreachable robots.txt tries %d), filtered %d, duplicates %d, callback errors %d, pipeline errors %d"):format(
       st.robots_blocked, st.robots_unreachable or 0, st.filtered, st.duplicates, st.callback_errors, st.pipeline_errors),
     ("  bytes %d"):format(st.bytes),
@@ -224,12 +236,20 @@ return function(...)
   print_stats(stats, io.stderr)
   if o.stats_file then
     local cjson = require("cjson")
-    local f = assert(io.open(o.stats_file, "w"))
-    f:write(cjson.encode(stats), "\n")
-    f:close()
+    local f, err = io.open(o.stats_file, "w")
+    local ok = f ~= nil
+    if f then
+      ok, err = f:write(cjson.encode(stats), "\n")
+      if ok then ok, err = f:flush() end
+      f:close()
+    end
+    if not ok then
+      io.stderr:write(("silk run: cannot write stats to %s: %s\n"):format(o.stats_file, tostring(err)))
+      engine.set_exit_code(EXIT_OUTPUT)
+    end
   end
-  if stats.failure then
-    io.stderr:write("silk run: the crawl failed: ", stats.failure, "\n")
-    engine.set_exit_code(1)
+  if stats.output_error then
+    io.stderr:write(("silk run: output failed: %s\n"):format(stats.output_error))
+    engine.set_exit_code(EXIT_OUTPUT)
   end
 end

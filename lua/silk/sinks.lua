@@ -4,14 +4,27 @@
 --                   sorted keys of the first item)
 --   .sqlite / .db   a table `items` in an SQLite database (LuaSQL)
 --
--- Every sink buffers writes and makes them durable in flush(), which returns
+-- Values are written exactly (silk.core.jsonl): integers as integers, floats
+-- in the shortest form that reads back as the same double, tables as JSON in
+-- CSV and SQLite cells; SQLite stores integers as INTEGER, floats as REAL,
+-- strings as TEXT. An item holding anything else (a function, NaN, a cycle,
+-- invalid UTF-8, ...) is refused: write returns nil and a message naming the
+-- field, and the sink is as before.
+--
+-- Every sink buffers writes. flush(durable) writes the buffer out and returns
 -- a position (a byte offset, or a row count) that the jobdir records at
--- checkpoints; reopening with that position drops whatever was written
--- after it, so a crawl resumed after kill -9 has neither duplicates nor a
--- torn line.
+-- checkpoints; with `durable` the items up to it are fsync'd first (SQLite:
+-- every flush is a transaction, synced as SQLite does). Reopening with that
+-- position (`resume_at`) drops whatever was written after it, so a crawl
+-- resumed after kill -9 has neither duplicates nor a torn line; a file
+-- shorter than the position is refused. A failed write, sync or close is
+-- returned as nil, err (the file then ends with its last whole item), and
+-- the sink refuses every later write: the crawl is to stop.
 --
 --   local sink = sinks.open(path, { fields = {...}, resume_at = pos })  -- raises when unwritable
---   sink:write(item, key); local pos = sink:flush(); sink:close()
+--   local ok, err = sink:write(item, key); local pos, err = sink:flush(durable)
+--   local ok, err = sink:close()
+--   sink.written                      -- items that reached the output so far
 --
 -- sinks.redis(frontier) sends items to the stream of a crawl shared through
 -- Redis (`--items redis`, drained by `silk collect`): the frontier stores
@@ -20,108 +33,88 @@
 -- stored only if no group of that key was (a page fetched twice yields its
 -- items once). `key` is only used there.
 
-local cjson = require("cjson").new()
-cjson.encode_sparse_array(true)
-cjson.encode_number_precision(14)
--- cjson's text with "\/" written "/", and the same as a JSON Lines record
-local json_text, json_line = require("silk.core.jsonl").wrap(cjson.encode)
+local jsonl = require("silk.core.jsonl")
 
 local M = {}
-
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local n = f:seek("end")
-  f:close()
-  return n
-end
-
--- Truncates the file at path to `size` bytes (no truncate() in Lua's io):
--- rewrite the prefix into a temporary file and rename it over.
-local function truncate(path, size)
-  local cur = file_size(path)
-  if not cur or cur <= size then return end
-  local src = assert(io.open(path, "rb"))
-  local tmp = path .. ".silk-truncate"
-  local dst = assert(io.open(tmp, "wb"))
-  local left = size
-  while left > 0 do
-    local chunk = src:read(math.min(left, 1048576))
-    if not chunk then break end
-    dst:write(chunk)
-    left = left - #chunk
-  end
-  src:close()
-  dst:close()
-  assert(os.rename(tmp, path))
-end
 
 --- File sinks: JSON Lines and CSV share the buffering and offsets.
 local FileSink = {}
 FileSink.__index = FileSink
 
 local function open_file(path, opts, encode, header)
-  if opts.resume_at then
-    truncate(path, opts.resume_at)
-  end
-  local existed = (file_size(path) or 0) > 0
-  local f, err = io.open(path, existed and opts.resume_at and "ab" or "wb")
-  if not f then error(("cannot write items to %s: %s"):format(path, err), 0) end
-  local s = setmetatable({ path = path, f = f, buf = {}, n = 0, encode = encode,
-                           header = header, wrote_header = existed, count = 0 }, FileSink)
-  s.offset = f:seek("end")
-  return s
+  local f, err = jsonl.open(path, opts.resume_at)
+  if not f then error(err, 0) end
+  return setmetatable({ path = path, f = f, buf = {}, n = 0, encode = encode, header = header,
+                        wrote_header = f:offset() > 0, count = 0, written = 0, offset = f:offset() }, FileSink)
+end
+
+-- Remembers the first failure: every later call returns it again.
+local function broken(s, err)
+  s.failed = s.failed or err
+  return nil, s.failed
 end
 
 function FileSink:write(item)
-  local line = self.encode(self, item)
+  if self.failed then return nil, self.failed end
+  local line, err = self.encode(self, item)
+  if not line then return nil, err end
   self.n = self.n + 1
   self.buf[self.n] = line
   self.count = self.count + 1
-  if self.n >= 512 then self:flush(true) end
+  if self.n >= 512 then return self:flush(false) end
+  return true
 end
 
---- Writes the buffer out; with durable (the default) also fsyncs through
--- flush of the C stream. Returns the byte offset after the last whole item.
-function FileSink:flush(partial)
+--- Writes the buffer out (and fsyncs it when durable); returns the byte
+-- offset after the last whole item, or nil, err.
+function FileSink:flush(durable)
+  if self.failed then return nil, self.failed end
   if self.n > 0 then
-    if self.header and not self.wrote_header then
-      self.f:write(self.header(self))
-      self.wrote_header = true
-    end
-    self.f:write(table.concat(self.buf, "", 1, self.n))
+    local text = table.concat(self.buf, "", 1, self.n)
+    if self.header and not self.wrote_header then text = self.header(self) .. text end
     for i = 1, self.n do self.buf[i] = nil end
+    local n = self.n
     self.n = 0
+    local ok, err = self.f:write(text)
+    if not ok then return broken(self, err) end
+    self.wrote_header = true
+    self.written = self.written + n
   end
-  if not partial then self.f:flush() end
-  self.offset = self.f:seek("cur")
+  if durable then
+    local ok, err = self.f:sync()
+    if not ok then return broken(self, err) end
+  end
+  self.offset = self.f:offset()
   return self.offset
 end
 
+--- Flushes, syncs and closes; true, or nil, err (the first failure, if any).
 function FileSink:close()
-  if self.f then
-    self:flush()
-    self.f:close()
-    self.f = nil
-  end
+  if not self.f then return true end
+  local pos, err = self:flush(true)
+  local ok, cerr = self.f:close()
+  self.f = nil
+  if not pos then return nil, err end
+  if not ok then return broken(self, cerr) end
+  return true
 end
 
--- lua-cjson 2.1.0 escapes every "/" as "\/"; valid JSON, but URLs read
--- badly. An encoded string holds no bare "/", and a literal backslash is
--- "\\", so turning each remaining "\/" back into "/" is exact.
 local function jsonl_encode(_, item)
-  return json_line(item)
+  return jsonl.line(item)
 end
 
 local function csv_field(v)
   if v == nil then return "" end
-  if type(v) == "table" then v = cjson.encode(v) end
-  v = tostring(v)
+  if type(v) == "table" then v = jsonl.encode(v)
+  elseif type(v) == "number" then v = jsonl.number(v)
+  else v = tostring(v) end
   if v:find('[,"\r\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
   return v
 end
 
 local function csv_encode(s, item)
+  local ok, err = jsonl.check(item)
+  if not ok then return nil, err end
   if not s.columns then
     local cols = {}
     for k in pairs(item) do cols[#cols + 1] = tostring(k) end
@@ -139,29 +132,66 @@ local function csv_header(s)
   return table.concat(out, ",") .. "\n"
 end
 
---- SQLite sink: one table, columns from `fields` or the first item, values
--- stored as text (tables as JSON); position = number of rows.
+--- SQLite sink: one table, columns from `fields` or the first item;
+-- integers stored as INTEGER, floats as REAL, strings as TEXT, booleans as
+-- 1/0, tables as JSON text; position = number of rows.
 local SqlSink = {}
 SqlSink.__index = SqlSink
 
+-- A float as SQL that yields exactly that double. SQLite 3.40 reads some
+-- decimal texts one unit in the last place off (seen below 1e-290), so the
+-- value goes in as m * 2^e: an integer of at most 53 bits made REAL, then
+-- scaled by powers of two, each step exact.
+local function sql_real(v)
+  local f, e = math.frexp(v)
+  local m = f * 2 ^ 53
+  e = e - 53
+  while e < 0 and m % 2 == 0 do m, e = m / 2, e + 1 end
+  local out = { "(CAST(", jsonl.number(m), " AS REAL)" }
+  while e ~= 0 do
+    local k = math.min(math.abs(e), 52)
+    out[#out + 1] = (e > 0 and " * " or " / ") .. jsonl.number(2 ^ k)
+    e = e > 0 and e - k or e + k
+  end
+  out[#out + 1] = ")"
+  return table.concat(out)
+end
+
 local function sql_quote(v)
+  local t = type(v)
   if v == nil then return "NULL" end
-  if type(v) == "table" then v = cjson.encode(v) end
-  if type(v) == "number" then return tostring(v) end
-  if type(v) == "boolean" then return v and "1" or "0" end
-  return "'" .. tostring(v):gsub("'", "''") .. "'"
+  if t == "number" then
+    if v == 0 or (v == math.floor(v) and math.abs(v) <= 2 ^ 53) then return jsonl.number(v) end
+    return sql_real(v)
+  end
+  if t == "boolean" then return v and "1" or "0" end
+  if t == "table" then v = jsonl.encode(v) end
+  return "'" .. v:gsub("'", "''") .. "'"
 end
 
 -- LuaSQL returns a cursor for statements that produce rows (PRAGMA
 -- included) and refuses to close a connection with one open.
 local function exec(con, sql)
   local r, err = con:execute(sql)
-  if not r then error(("SQLite sink: %s"):format(err), 0) end
+  if not r then return nil, err end
   if type(r) == "userdata" then r:close() end
+  return true
+end
+
+local function exec_or_raise(s, sql)
+  local ok, err = exec(s.con, sql)
+  if not ok then error(("cannot write items to %s: %s"):format(s.path, err), 0) end
 end
 
 local function sql_name(s)
   return '"' .. tostring(s):gsub('"', '""') .. '"'
+end
+
+local function sql_count(s)
+  local c = s.con:execute("SELECT count(*) FROM items")
+  local n = tonumber(c:fetch()) or 0
+  c:close()
+  return n
 end
 
 local function open_sqlite(path, opts)
@@ -171,35 +201,46 @@ local function open_sqlite(path, opts)
   local con, err = env:connect(path)
   if not con then error(("cannot write items to %s: %s"):format(path, err), 0) end
   local s = setmetatable({ path = path, env = env, con = con, buf = {}, columns = opts.fields,
-                           count = 0 }, SqlSink)
-  exec(con, "PRAGMA journal_mode=WAL")
+                           count = 0, written = 0, offset = 0 }, SqlSink)
+  -- every COMMIT is on the disk when it returns (WAL: the log is fsync'd)
+  exec_or_raise(s, "PRAGMA journal_mode=WAL")
+  exec_or_raise(s, "PRAGMA synchronous=FULL")
   local cur = con:execute("SELECT name FROM sqlite_master WHERE type='table' AND name='items'")
   local exists = cur and cur:fetch()
   if cur then cur:close() end
-  if exists then
-    if opts.resume_at then
-      exec(con, "DELETE FROM items WHERE rowid > " .. math.floor(opts.resume_at))
-    else
-      exec(con, "DELETE FROM items")
+  if not exists then
+    if (opts.resume_at or 0) > 0 then
+      error(("cannot resume: %s has no items table, but the jobdir recorded %d items written to it: "
+             .. "restore it, or start over with a new --jobdir"):format(path, opts.resume_at), 0)
     end
-    local cols = {}
-    local info = con:execute("PRAGMA table_info(items)")
-    local row = info:fetch({}, "a")
-    while row do cols[#cols + 1] = row.name; row = info:fetch({}, "a") end
-    info:close()
-    s.columns = cols
-    s.created = true
+    return s
   end
-  s.offset = 0
-  if exists then
-    local c = con:execute("SELECT count(*) FROM items")
-    s.offset = tonumber(c:fetch()) or 0
-    c:close()
+  if opts.resume_at then
+    local n = sql_count(s)
+    if n < opts.resume_at then
+      error(("cannot resume: %s has %d items, but the jobdir recorded %d written to it (rows were "
+             .. "deleted, or the file replaced): restore it, or start over with a new --jobdir"):format(
+             path, n, opts.resume_at), 0)
+    end
+    exec_or_raise(s, "DELETE FROM items WHERE rowid > " .. math.floor(opts.resume_at))
+  else
+    exec_or_raise(s, "DELETE FROM items")
   end
+  local cols = {}
+  local info = con:execute("PRAGMA table_info(items)")
+  local row = info:fetch({}, "a")
+  while row do cols[#cols + 1] = row.name; row = info:fetch({}, "a") end
+  info:close()
+  s.columns = cols
+  s.created = true
+  s.offset = sql_count(s)
   return s
 end
 
 function SqlSink:write(item)
+  if self.failed then return nil, self.failed end
+  local ok, err = jsonl.check(item)
+  if not ok then return nil, err end
   if not self.columns then
     local cols = {}
     for k in pairs(item) do cols[#cols + 1] = tostring(k) end
@@ -208,39 +249,55 @@ function SqlSink:write(item)
   end
   self.buf[#self.buf + 1] = item
   self.count = self.count + 1
+  return true
 end
 
-function SqlSink:flush()
-  if #self.buf == 0 then return self.offset end
+-- Inserts the buffered items in one transaction; true or nil, err.
+function SqlSink:insert()
   local con = self.con
   if not self.created then
     local defs = {}
     for i, c in ipairs(self.columns) do defs[i] = sql_name(c) end
-    exec(con, "CREATE TABLE IF NOT EXISTS items (" .. table.concat(defs, ", ") .. ")")
+    local ok, err = exec(con, "CREATE TABLE IF NOT EXISTS items (" .. table.concat(defs, ", ") .. ")")
+    if not ok then return nil, err end
     self.created = true
   end
   local names = {}
   for i, c in ipairs(self.columns) do names[i] = sql_name(c) end
   local prefix = "INSERT INTO items (" .. table.concat(names, ", ") .. ") VALUES ("
-  exec(con, "BEGIN")
+  local ok, err = exec(con, "BEGIN")
   for _, item in ipairs(self.buf) do
+    if not ok then break end
     local vals = {}
     for i, c in ipairs(self.columns) do vals[i] = sql_quote(item[c]) end
-    exec(con, prefix .. table.concat(vals, ", ") .. ")")
+    ok, err = exec(con, prefix .. table.concat(vals, ", ") .. ")")
   end
-  exec(con, "COMMIT")
+  if ok then ok, err = exec(con, "COMMIT") end
+  if not ok then exec(con, "ROLLBACK") end
+  return ok, err
+end
+
+--- Every flush is durable (one synced transaction); returns the row count
+-- or nil, err.
+function SqlSink:flush()
+  if self.failed then return nil, self.failed end
+  if #self.buf == 0 then return self.offset end
+  local ok, err = self:insert()
+  if not ok then return broken(self, ("cannot write items to %s: %s"):format(self.path, err)) end
   self.offset = self.offset + #self.buf
+  self.written = self.written + #self.buf
   self.buf = {}
   return self.offset
 end
 
 function SqlSink:close()
-  if self.con then
-    self:flush()
-    self.con:close()
-    self.env:close()
-    self.con = nil
-  end
+  if not self.con then return true end
+  local pos, err = self:flush()
+  self.con:close()
+  self.env:close()
+  self.con = nil
+  if not pos then return nil, err end
+  return true
 end
 
 --- Opens the sink for `path` (its kind from the extension). Raises a clear
@@ -249,32 +306,43 @@ local RedisSink = {}
 RedisSink.__index = RedisSink
 
 function M.redis(frontier)
-  return setmetatable({ frontier = frontier, count = 0, group = {}, key = nil }, RedisSink)
+  return setmetatable({ frontier = frontier, count = 0, written = 0, group = {}, key = nil }, RedisSink)
 end
 
 function RedisSink:send_group()
-  if #self.group == 0 then return end
+  if #self.group == 0 then return true end
   local ok, err = self.frontier:item(self.key, self.group)
-  if not ok then error("cannot queue items for redis: " .. tostring(err and err.message or err), 0) end
+  if not ok then
+    return broken(self, "cannot queue items for redis: " .. tostring(err and err.message or err))
+  end
   self.count = self.count + #self.group
+  self.written = self.count
   self.group = {}
+  return true
 end
 
 function RedisSink:write(item, key)
+  if self.failed then return nil, self.failed end
+  local text, err = jsonl.encode(item)
+  if not text then return nil, err end
   if key ~= self.key then
-    self:send_group()
+    local ok, gerr = self:send_group()
+    if not ok then return nil, gerr end
     self.key = key
   end
-  self.group[#self.group + 1] = json_text(item)
+  self.group[#self.group + 1] = text
+  return true
 end
 
 --- Hands the last group to the frontier, whose checkpoint (right after)
 -- stores the items.
 function RedisSink:flush()
-  self:send_group()
+  if self.failed then return nil, self.failed end
+  local ok, err = self:send_group()
+  if not ok then return nil, err end
   return self.count
 end
-function RedisSink:close() end
+function RedisSink:close() return true end
 
 function M.open(path, opts)
   opts = opts or {}
