@@ -24,6 +24,11 @@
 #define READ_CHUNK 16384
 #define OUT_MAX ((size_t)64 << 20)     /* replies queued for a client that does not read */
 #define REPLY_MAX ((size_t)256 << 20)  /* the largest reply a client accepts */
+/* A frame begun must be whole within this: clients send each frame at once,
+ * so one stuck half-way is broken or hostile, and must not keep its slot
+ * (max_clients). An idle client, between frames, has no deadline: a person
+ * at a REPL takes the time they take. */
+#define FRAME_TIMEOUT 10.0
 
 /* --- bounded byte buffers --------------------------------------------------- */
 
@@ -122,6 +127,7 @@ typedef struct client {
     uint64_t id;                  /* unique in the process; the serve task names it */
     int fd;                       /* -1 once disconnected */
     ev_io io;                     /* EV_READ always, EV_WRITE while out is not empty */
+    ev_timer frame;               /* FRAME_TIMEOUT, while in holds part of a frame */
     struct client *next, *prev;   /* srv->clients, or srv->dead once closed */
     buf in, out;
     int env_ref;                  /* the client's global table */
@@ -221,6 +227,25 @@ static void cancel_ref(lua_State *L, int *ref, const char *reason)
 /* Disconnects c: no more I/O, its request tasks are cancelled. The record
  * stays on srv->dead until the check phase frees it (we may be inside its
  * own watcher's callback, or inside its serve task). */
+static void on_frame_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* Arms (on) or disarms c's frame deadline; the timer is unref'd while
+ * active, as every console watcher is. */
+static void watch_frame(client *c, int on)
+{
+    struct ev_loop *loop = silk_engine_loop(c->srv->e);
+    if (on == ev_is_active(&c->frame))
+        return;
+    if (on) {
+        ev_timer_set(&c->frame, FRAME_TIMEOUT, 0);
+        ev_timer_start(loop, &c->frame);
+        ev_unref(loop);
+    } else {
+        ev_ref(loop);
+        ev_timer_stop(loop, &c->frame);
+    }
+}
+
 static void client_close(client *c)
 {
     if (c->closed)
@@ -228,6 +253,7 @@ static void client_close(client *c)
     silk_console *s = c->srv;
     lua_State *L = silk_engine_lua(s->e);
     watch_io(silk_engine_loop(s->e), &c->io, 0);
+    watch_frame(c, 0);
     close(c->fd);
     c->fd = -1;
     cancel_ref(L, &c->eval_ref, "console client disconnected");
@@ -372,6 +398,18 @@ static void on_client(struct ev_loop *loop, ev_io *w, int revents)
         }
     }
     client_dispatch(c);
+    if (!c->closed) {
+        char kind[8];
+        size_t off, n;
+        watch_frame(c, c->in.len > 0 &&
+                           frame_parse(&c->in, c->srv->o.max_request, kind, &off, &n) == 0);
+    }
+}
+
+static void on_frame_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ev_ref(loop);                         /* libev stopped it: give back its unref */
+    client_close(container_of(w, client, frame));
 }
 
 static void on_phase(struct ev_loop *loop, ev_check *w, int revents)
@@ -440,6 +478,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         c->env_ref = env;
         c->eval_ref = c->serve_ref = LUA_NOREF;
         ev_io_init(&c->io, on_client, fd, EV_READ);
+        ev_init(&c->frame, on_frame_timeout);
         list_push(&s->clients, c);
         s->nclients++;
         client_update_io(c);

@@ -9,7 +9,9 @@
  * is ended by the core's preemption, the crawl keeps going). A client that
  * disconnects leaves nothing behind: the tasks of its request in flight are
  * cancelled and its record is reaped from the loop's check phase. Only
- * connections from the socket owner's uid are served (SO_PEERCRED).
+ * connections from the socket owner's uid are served (SO_PEERCRED), and a
+ * client that stops half-way through a frame is closed after 10 s (one
+ * idle between frames is not: a REPL waits for its user).
  *
  * Protocol (both directions): a stream of frames, each a header line
  * "<kind> <length>\n" followed by exactly <length> bytes of payload:

@@ -27,7 +27,12 @@
 #define MAX_BUCKETS 32
 #define REQ_MAX 8192                  /* one request's head */
 #define CONN_MAX 64
-#define IDLE_TIMEOUT 30.0
+#define PEER_MAX 16                   /* connections from one peer address */
+/* One request's whole cycle, from the moment the connection waits for it
+ * to the last byte of the answer. Not extended by partial reads: a client
+ * sending a byte at a time (slowloris) or reading the answer that way gets
+ * no more time than one that sends nothing. */
+#define REQUEST_TIMEOUT 10.0
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -420,7 +425,10 @@ typedef struct hconn {
     silk_metrics_server *srv;
     int fd;
     ev_io io;
-    ev_timer idle;
+    ev_timer deadline;            /* REQUEST_TIMEOUT of the current request */
+    double waiting_since;         /* when it began to wait for that request */
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
     struct hconn *next, *prev;
     char in[REQ_MAX];
     size_t inlen;
@@ -484,9 +492,9 @@ static void hconn_close(hconn *c)
     silk_metrics_server *s = c->srv;
     struct ev_loop *loop = silk_engine_loop(s->e);
     set_io(loop, &c->io, 0);
-    if (ev_is_active(&c->idle)) {
+    if (ev_is_active(&c->deadline)) {
         ev_ref(loop);
-        ev_timer_stop(loop, &c->idle);
+        ev_timer_stop(loop, &c->deadline);
     }
     close(c->fd);
     c->closed = 1;
@@ -618,6 +626,8 @@ static void handle_requests(hconn *c)
     }
 }
 
+static void await_request(struct ev_loop *loop, hconn *c);
+
 static void hconn_flush(hconn *c)
 {
     while (c->sent < c->o.len) {
@@ -632,12 +642,14 @@ static void hconn_flush(hconn *c)
         }
         c->sent += (size_t)n;
     }
-    if (c->sent == c->o.len) {
+    if (c->o.len && c->sent == c->o.len) {
+        /* answered: the next request gets its own REQUEST_TIMEOUT */
         c->o.len = c->sent = 0;
         if (c->close_after) {
             hconn_close(c);
             return;
         }
+        await_request(silk_engine_loop(c->srv->e), c);
     }
     set_io(silk_engine_loop(c->srv->e), &c->io, EV_READ | (c->o.len ? EV_WRITE : 0));
 }
@@ -660,7 +672,6 @@ static void on_hconn(struct ev_loop *loop, ev_io *w, int revents)
             }
             c->inlen += (size_t)n;
         }
-        ev_timer_again(loop, &c->idle);
         if (!c->close_after)
             handle_requests(c);
         if (c->o.failed) {
@@ -671,29 +682,80 @@ static void on_hconn(struct ev_loop *loop, ev_io *w, int revents)
     hconn_flush(c);
 }
 
-static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    hconn_close(container_of(w, hconn, idle));
+    hconn_close(container_of(w, hconn, deadline));
+}
+
+/* The connection starts to wait for a request: its REQUEST_TIMEOUT starts. */
+static void await_request(struct ev_loop *loop, hconn *c)
+{
+    c->waiting_since = ev_now(loop);
+    ev_timer_again(loop, &c->deadline);
+}
+
+static int same_peer(const hconn *c, const struct sockaddr_storage *a, socklen_t alen)
+{
+    if (c->peer.ss_family != a->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&c->peer)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)a)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)&c->peer)->sin6_addr,
+                      &((const struct sockaddr_in6 *)a)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return c->peerlen == alen && memcmp(&c->peer, a, alen) == 0;
+}
+
+/* Makes room for a newcomer from peer a: NULL when there is room already;
+ * else the connection to close for it, the one of the crowded set (the
+ * peer's own when the peer is at PEER_MAX, else all) that has waited
+ * longest for a request; also NULL when every candidate is being answered
+ * (the newcomer is refused then). *full says whether room is needed. */
+static hconn *room_for(silk_metrics_server *s, const struct sockaddr_storage *a, socklen_t alen,
+                       int *full)
+{
+    int from_peer = 0;
+    for (hconn *c = s->conns; c; c = c->next)
+        from_peer += same_peer(c, a, alen);
+    int peer_full = from_peer >= PEER_MAX;
+    *full = peer_full || s->nconns >= CONN_MAX;
+    if (!*full)
+        return NULL;
+    hconn *oldest = NULL;
+    for (hconn *c = s->conns; c; c = c->next)
+        if (c->o.len == 0 && (!peer_full || same_peer(c, a, alen)) &&
+            (!oldest || c->waiting_since < oldest->waiting_since))
+            oldest = c;
+    return oldest;
 }
 
 static void on_haccept(struct ev_loop *loop, ev_io *w, int revents)
 {
     silk_metrics_server *s = container_of(w, silk_metrics_server, accept_io);
     for (;;) {
-        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peerlen = sizeof peer;
+        int fd = accept4(s->fd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        hconn *c = s->nconns < CONN_MAX ? calloc(1, sizeof *c) : NULL;
+        int full;
+        hconn *victim = room_for(s, &peer, peerlen, &full);
+        if (victim)
+            hconn_close(victim);
+        hconn *c = !full || victim ? calloc(1, sizeof *c) : NULL;
         if (!c) {
             close(fd);
             continue;
         }
         c->srv = s;
         c->fd = fd;
+        c->peer = peer;
+        c->peerlen = peerlen;
         ev_io_init(&c->io, on_hconn, fd, EV_READ);
-        ev_init(&c->idle, on_idle);
-        c->idle.repeat = IDLE_TIMEOUT;
-        ev_timer_again(loop, &c->idle);
+        ev_init(&c->deadline, on_deadline);
+        c->deadline.repeat = REQUEST_TIMEOUT;
+        await_request(loop, c);
         ev_unref(loop);
         hlist_push(&s->conns, c);
         s->nconns++;

@@ -27,9 +27,13 @@
  *
  * Server. silk_metrics_serve() listens on ADDR:PORT (host defaults to
  * 127.0.0.1: loopback unless an address is given) on the engine's loop,
- * non-blocking, keep-alive, at most 64 connections, requests of at most 8 KiB
- * (else 431), idle connections closed after 30 s. GET /metrics answers 200;
- * other paths 404, other methods 405. Its watchers do not keep a run alive.
+ * non-blocking, keep-alive, requests of at most 8 KiB (else 431). Slow or
+ * idle clients cannot hold it: each request, from the moment the connection
+ * waits for it to the last byte of its answer, has 10 s (bytes trickling in
+ * do not extend that); at most 64 connections, 16 from one peer address,
+ * and when a newcomer finds no room the connection that has waited longest
+ * for its request is closed to make it. GET /metrics answers 200; other
+ * paths 404, other methods 405. Its watchers do not keep a run alive.
  */
 #ifndef SILK_METRICS_H
 #define SILK_METRICS_H

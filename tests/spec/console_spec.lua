@@ -61,6 +61,36 @@ describe("the console", function()
     end)
   end)
 
+  it("closes a client stuck half-way through a frame after 10 s, not one idle between frames", function()
+    local out = os.tmpname()
+    -- two raw clients: one sends 8 bytes of a 50-byte frame, one sends nothing
+    os.execute(([[python3 -c '
+import socket, time
+def conn():
+    s = socket.socket(socket.AF_UNIX); s.connect("%s"); s.setblocking(False); return s
+half, idle = conn(), conn()
+half.sendall(b"eval 50\nreturn 1")
+t0, closed = time.monotonic(), {}
+while time.monotonic() - t0 < 13:
+    time.sleep(0.1)
+    for name, s in (("half", half), ("idle", idle)):
+        try:
+            if name not in closed and s.recv(1) == b"": closed[name] = round(time.monotonic() - t0, 1)
+        except BlockingIOError: pass
+print(closed.get("half"), closed.get("idle"), flush=True)
+' > %s 2>&1 &]]):format(path, out))
+    local report
+    eventually(function()
+      report = io.open(out):read("*a")
+      return report:find("\n")
+    end, 20)
+    os.remove(out)
+    local half, idle = report:match("^(%S+) (%S+)")
+    assert.is_number(tonumber(half), report)
+    assert.is_true(tonumber(half) >= 9.5 and tonumber(half) <= 11.5, report)
+    assert.equal("None", idle)
+  end)
+
   it("runs statements, shows print output, and keeps the client's globals", function()
     local c = assert(cc.connect(path))
     assert.same({ true, "" }, { c:request("x = 41") })

@@ -174,6 +174,40 @@ describe("GET /metrics", function()
     assert.equal(431, big.status)
     assert.equal(200, silk.fetch(base .. "/metrics").status)   -- still serving
   end)
+
+  -- tests/lib/slowclients.py in the background; the loop keeps serving
+  -- while it runs. Returns a function that waits for and decodes its report.
+  local function slow(conns, seconds)
+    local out = os.tmpname()
+    os.execute(("python3 tests/lib/slowclients.py --port %d --conns %d --seconds %g > %s 2>&1 &"):format(
+      srv:port(), conns, seconds, out))
+    local t0 = silk.now()
+    repeat silk.sleep(0.05) until (io.open(out):read("*a")):find("ready") or silk.now() - t0 > 10
+    return function()
+      local report
+      repeat
+        silk.sleep(0.1)
+        report = io.open(out):read("*a"):match("(%b{})")
+      until report or silk.now() - t0 > seconds + 10
+      os.remove(out)
+      return require("cjson").decode(report)
+    end
+  end
+
+  it("answers a scraper while 70 slow connections trickle their heads", function()
+    local done = slow(70, 3)
+    local res, err = silk.fetch{ url = base .. "/metrics", timeout = 2 }
+    assert.is_truthy(res, tostring(err))
+    assert.equal(200, res.status)
+    done()
+  end)
+
+  it("closes a connection whose head is still not whole after 10 s, however it trickles", function()
+    local done = slow(1, 13)
+    local closed = done().closed_after[1]
+    assert.is_number(closed, "still open after 13 s")
+    assert.is_true(closed >= 9.5 and closed <= 12, "closed after " .. closed .. " s")
+  end)
 end)
 
 describe("the metric registry", function()
