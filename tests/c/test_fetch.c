@@ -336,7 +336,10 @@ static void test_faults(void)
     o = get(U("/reset-mid-body"));
     EXPECT_KIND(o, SILK_FETCH_RESET);
     free(o.body);
-    o = get(U("/cl-short"));
+    o = get(U("/cl-short"));            /* cut short: as retryable as a reset */
+    EXPECT_KIND(o, SILK_FETCH_RESET);
+    free(o.body);
+    o = get(U("/bad-status"));
     EXPECT_KIND(o, SILK_FETCH_PROTOCOL);
     free(o.body);
     o = get(U("/cl-long"));
