@@ -341,22 +341,54 @@ function Run:output_failed(err)
   self:stop("output failed")
 end
 
--- Runs the spider's pipelines on each item of the page and hands the
--- survivors to the sink.
-function Run:commit_items(page, where)
-  local key_field = self.settings.item_key
-  for _, item in ipairs(page.items) do
-    local ok = true
-    for _, p in ipairs(self.spider.pipelines or {}) do
-      local pok, res = pcall(p, item)
-      if not pok then
-        self.stats.pipeline_errors = self.stats.pipeline_errors + 1
-        io.stderr:write(("silk: pipeline error on an item of %s: %s\n"):format(where, tostring(res)))
-        ok = false
-        break
-      end
-      if res == nil then ok = false break end
+-- A page's pipelines run in a task of their own, under task_timeout, like
+-- its callback: a pipeline that loops or stalls ends with a timeout and
+-- the engine keeps its timing meanwhile. The runner is compiled outside
+-- lua/silk (see its chunk name) so that the core may time-slice it as
+-- script code: it touches nothing but this page's items and the tables it
+-- fills, so pausing it between two pipeline calls leaves no shared state
+-- half-written. out[i] is the item to write, false when a pipeline dropped
+-- it, or nil with errs[i] when a pipeline raised.
+local run_pipelines = assert(loadstring([[
+  local items, pipelines, out, errs = ...
+  for i = 1, #items do
+    local item = items[i]
+    for _, p in ipairs(pipelines) do
+      local ok, res = pcall(p, item)
+      if not ok then errs[i], item = res, nil break end
+      if res == nil then item = false break end
       item = res
+    end
+    out[i] = item
+  end
+]], "=(silk pipelines)"))
+
+-- Runs the spider's pipelines on the page's items and hands the survivors
+-- to the sink.
+function Run:commit_items(page, where)
+  local items, pipelines = page.items, self.spider.pipelines
+  local out, errs = items, {}
+  if pipelines and #pipelines > 0 and #items > 0 then
+    out = {}
+    local t = silk.spawn{ name = "pipelines", timeout = self.settings.task_timeout,
+                          run_pipelines, items, pipelines, out, errs }
+    local ok, err = t:join()
+    if not ok then
+      -- the item it was on, and every one after it, never came through
+      for i = 1, #items do
+        if out[i] == nil and not errs[i] then errs[i] = err end
+      end
+    end
+  end
+  local key_field = self.settings.item_key
+  for i = 1, #items do
+    local item, ok = out[i], true
+    if errs[i] then
+      self.stats.pipeline_errors = self.stats.pipeline_errors + 1
+      io.stderr:write(("silk: pipeline error on an item of %s: %s\n"):format(where, tostring(errs[i])))
+      ok = nil
+    elseif item == false then
+      ok = false
     end
     if ok and self.failure then
       ok = nil                          -- the output failed: nothing more is written

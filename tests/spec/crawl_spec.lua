@@ -561,3 +561,45 @@ return silk.spider{
     assert.same({ joined = 3, direct = 3 }, how)
   end)
 end)
+
+describe("pipelines", function()
+  local dir = tmpdir()
+  write(dir .. "/index.html", '<a href="p1.html">1</a><a href="p2.html">2</a><a href="p3.html">3</a>')
+  for i = 1, 3 do write(("%s/p%d.html"):format(dir, i), "<p>page</p>") end
+  local site = servers.nginx{ root = dir }
+  teardown(function() site:stop() end)
+
+  it("run under task_timeout: one that never returns costs its page's items, not the crawl", function()
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+      local silk = require("silk")
+      return silk.spider{
+        name = "stuck-pipeline", start_urls = { os.getenv("START") },
+        task_timeout = 1, concurrency = 2,
+        pipelines = {
+          function(item)
+            if item.url:match("/index%.html$") and item.i == 4 then while true do end end
+            return item
+          end,
+        },
+        parse = function(res, crawl)
+          for i = 1, 10 do crawl:emit{ url = res.url, i = i } end
+          for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+        end,
+      }
+    ]])
+    local d = tmpdir()
+    local t0 = os.time()
+    local status, log = run(("run %s -o %s/i.jsonl --stats %s/s.json"):format(path, d, d),
+                            "START=" .. site.url .. "/index.html")
+    assert.equal(0, status, log)
+    assert.is_true(os.time() - t0 < 30)
+    local st = cjson.decode(read(d .. "/s.json"))
+    -- the index's items 4 to 10 never came through; its first three did
+    assert.equal(7, st.pipeline_errors, log)
+    assert.matches("pipeline error on an item of .-/index.html: timeout", log)
+    assert.equal(4, st.pages)
+    assert.equal(4 * 10 - 7, st.items)
+    assert.equal(st.items, #lines(d .. "/i.jsonl"))
+  end)
+end)
