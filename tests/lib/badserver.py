@@ -43,7 +43,8 @@ Routes (query parameters in brackets):
                             (default key: the Host header)
   /concurrency/stats?key=K  JSON {current, max, total, events: [[start, end], ...]} (unix s)
   /concurrency/reset        forget all counters
-  /tree/<i>?n=N&ms=M        HTML page with links to /tree/<4i+1..4i+4> (< N, default 100), held
+  /tree/<i>?n=N&ms=M&dead=D HTML page with links to /tree/<4i+1..4i+4> (< N, default 100), and
+                            to D pages past N (404s: dead links, each linked once), held
                             M ms (0) and counted as /concurrency under key "tree:<Host>"
   /sleep?ms=N               200 after N ms
 """
@@ -268,8 +269,10 @@ async def route(req, w):
         else:
             await conc("tree:" + host).hold(num("ms", 0) / 1000)
             q = "?" + u.query if u.query else ""
+            dead = num("dead", 0)
             links = "".join('<a href="/tree/%d%s">page %d</a>\n' % (c, q, c)
-                            for c in range(4 * i + 1, min(n, 4 * i + 5)))
+                            for c in list(range(4 * i + 1, min(n, 4 * i + 5))) +
+                            [n + dead * i + k for k in range(dead)])
             w.write(simple(200, "<!DOCTYPE html><html><head><title>tree %d</title></head><body>\n"
                            "<h1>tree %d</h1>\n%s</body></html>\n" % (i, i, links), "text/html; charset=utf-8"))
     elif path == "/sleep":

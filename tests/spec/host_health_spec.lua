@@ -40,7 +40,7 @@ local function run_spider(src, start, base)
   local out = os.tmpname() .. ".jsonl"
   local stats = os.tmpname() .. ".json"
   files.write(path, src)
-  local p = io.popen(("cd %s && START=%s %s run %s -o %s --stats %s 2>&1; echo \"exit:$?\""):format(
+  local p = io.popen(("cd %s && START='%s' %s run %s -o %s --stats %s 2>&1; echo \"exit:$?\""):format(
     root, (base or web.url) .. start, silk_bin, path, out, stats))
   local log = p:read("*a")
   p:close()
@@ -144,6 +144,20 @@ return silk.spider{
     assert.equal(0, st.robots_blocked)
     assert.equal(2, st.robots_unreachable)
     assert.is_true(st.duration >= 3, "waited 1 s then 2 s: took " .. st.duration)
+  end)
+
+  it("soak: a site behind robots.txt outages, with 3 dead links a live page, is crawled whole", function()
+    -- /tree/I links to its children /tree/4I+1 .. 4I+4 below n and, with
+    -- dead=3, to three pages past n (404s): 1 200 dead links between the
+    -- 400 live pages; robots.txt fails three tries (six attempts) first
+    local bad = servers.badserver{ robots_fail = 6 }
+    local code, items, st = run_spider(tree:format("max_per_host = 4, retries = 1,"), "/tree/0?n=400&dead=3", bad.url)
+    bad.stop()
+    assert.equal(0, code)
+    assert.equal(400, #items)
+    assert.equal(1200, st.errors_by_kind.http)
+    assert.equal(0, st.robots_blocked)
+    assert.equal(3, st.robots_unreachable)
   end)
 
   it("does not hold a host that is down: its requests fail at once as its errors", function()
