@@ -438,11 +438,13 @@ end
 -- seconds the crawl takes the RFC's reading for good: the host is
 -- disallowed and its requests are dropped.
 --
--- Down (the name does not resolve, the connection is refused) is the host
--- itself, not its robots.txt: holding it would only hide the failure. Its
--- requests go ahead and fail on their own, counted and logged as the
--- host's errors; nothing is cached, so robots.txt is asked again before the
--- next one, and a host that comes back is read before it is crawled.
+-- Down (the name does not resolve, the connection is refused, or silk's own
+-- rules forbid the address: deny_private) is the host itself, not its
+-- robots.txt: holding it would only hide the failure. Its requests go ahead
+-- and fail on their own, counted and logged as the host's errors (none of
+-- them reaches a host robots.txt could not); nothing is cached, so
+-- robots.txt is asked again before the next one, and a host that comes
+-- back is read before it is crawled.
 function Run:robots_for(u)
   local hk = url.host_key(u)
   local e = self.robots[hk]
@@ -510,6 +512,9 @@ function Run:shared_robots(hk)
   end
 end
 
+-- The fetch errors that say the host cannot be asked at all (robots_for).
+local CANNOT_ASK = { dns = true, connect = true, blocked = true, invalid = true }
+
 -- Fetches robots.txt of host key hk: "allow", "deny", "unreachable", "down"
 -- or "rules\n" .. body.
 function Run:fetch_robots_verdict(hk)
@@ -521,7 +526,7 @@ function Run:fetch_robots_verdict(hk)
                            retries = 1, block_private = self.settings.deny_private }
     if res and self.cache then self.cache:put(robots_url, res) end
   end
-  if not res and (err.kind == "dns" or err.kind == "connect") then return "down" end
+  if not res and CANNOT_ASK[err.kind] then return "down" end
   if not res or res.status >= 500 then                      -- RFC 9309 2.3.1.4: unreachable
     io.stderr:write(("silk: %s unreachable (%s): its host waits\n"):format(
       robots_url, res and ("HTTP " .. res.status) or tostring(err)))
