@@ -1,0 +1,153 @@
+-- Memory limits (issue 15, items 13 and 14): --max-memory caps the Lua
+-- heap (the task that allocates past it fails with a `memory` error, the
+-- crawl goes on), an address-space limit (ulimit -v) ends the allocating
+-- task the same way instead of crashing the VM, and tasks account for what
+-- they allocate.
+package.path = "tests/lib/?.lua;" .. package.path
+local engine = require("silk.core.engine")
+local silk = require("silk")
+local cjson = require("cjson")
+local servers = require("servers")
+local files = require("files")
+
+local silk_bin = engine.exe()
+local MB = 1024 * 1024
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- A site of five normal pages and one whose callback builds a huge table.
+local site = files.tmpdir()
+files.write(site .. "/index.html", [[<html><body><a href="p1.html">1</a><a href="p2.html">2</a>
+<a href="big.html">big</a><a href="p3.html">3</a><a href="p4.html">4</a></body></html>]])
+for i = 1, 4 do files.write(("%s/p%d.html"):format(site, i), ("<p>page %d</p>"):format(i)) end
+files.write(site .. "/big.html", "<p>big</p>")
+local web = servers.nginx{ root = site }
+
+-- tostring(i) inside a compiled loop: where a refused allocation would
+-- crash LuaJIT under the line-mode profiler (engine.c, lua_alloc).
+local spider = os.tmpname() .. ".lua"
+files.write(spider, [[
+local silk = require("silk")
+return silk.spider{
+  name = "memory-test",
+  start_urls = { os.getenv("START") },
+  allowed_domains = { "127.0.0.1" },
+  concurrency = 4,
+  parse = function(res, crawl)
+    if res.url:match("big") then
+      local t = {}
+      for i = 1, 1e9 do t[i] = { i, tostring(i) } end
+    end
+    crawl:emit{ url = res.url }
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+  end,
+}
+]])
+
+-- Runs `prefix silk args` in a shell; returns exit status, output and the
+-- peak RSS of silk in bytes (the children's ru_maxrss, via python).
+local function run(prefix, args)
+  local out = os.tmpname()
+  local cmd = ("%s START=%s python3 -c %s %s %s > %s 2>&1; echo \"exit:$?\""):format(
+    prefix, q(web.url .. "/index.html"),
+    q("import resource, subprocess, sys\n" ..
+      "rc = subprocess.run(sys.argv[1:]).returncode\n" ..
+      "print('maxrss:%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n" ..
+      "sys.exit(rc if rc >= 0 else 128 - rc)"),
+    q(silk_bin), args, q(out))
+  local p = io.popen(cmd)
+  local status = tonumber(p:read("*a"):match("exit:(%d+)"))
+  p:close()
+  local log = files.read(out) or ""
+  os.remove(out)
+  return status, log, tonumber(log:match("maxrss:(%d+)") or "0") * 1024
+end
+
+local function crawl_check(status, log, d)
+  assert.equal(0, status, log)
+  assert.is_nil(log:find("PANIC", 1, true), log)
+  assert.truthy(log:find("callback parse failed on " .. web.url .. "/big.html: memory: task %d+ \"parse\""), log)
+  local stats = cjson.decode(files.read(d .. "/stats.json") or "null")
+  assert.equal(1, stats.callback_errors)
+  assert.equal(6, stats.pages)
+  local items = {}
+  for line in (files.read(d .. "/items.jsonl") or ""):gmatch("[^\n]+") do items[#items + 1] = cjson.decode(line).url end
+  table.sort(items)
+  assert.same({ web.url .. "/index.html", web.url .. "/p1.html", web.url .. "/p2.html", web.url .. "/p3.html",
+                web.url .. "/p4.html" }, items)
+end
+
+describe("--max-memory", function()
+  it("fails the callback that allocates past it; the crawl goes on and RSS stays near the cap", function()
+    local d = files.tmpdir()
+    local status, log, rss = run("", ("run --max-memory 200M %s -o %s --stats %s"):format(
+      q(spider), q(d .. "/items.jsonl"), q(d .. "/stats.json")))
+    crawl_check(status, log, d)
+    assert.truthy(log:find("went past --max-memory (200 MB)", 1, true), log)
+    print(("\n[memory] --max-memory 200M: peak RSS %.0f MB"):format(rss / MB))
+    -- the heap is stopped within about a millisecond of CPU past the cap;
+    -- the rest is the binary, the JIT's code and malloc's slack
+    assert.is_true(rss < 200 * MB + 160 * MB, ("peak RSS %.0f MB"):format(rss / MB))
+  end)
+
+  it("is refused when it is not a size", function()
+    local status, log = run("", "eval --max-memory lots /dev/null")
+    assert.equal(2, status, log)
+    assert.truthy(log:find("--max-memory needs a size", 1, true), log)
+  end)
+
+  -- silk eval with the cap, on a script printing what its tasks saw.
+  local function eval(cap, source)
+    local path = os.tmpname() .. ".lua"
+    files.write(path, source)
+    local status, log = run("", ("eval --max-memory %s %s"):format(cap, q(path)))
+    os.remove(path)
+    return status, log
+  end
+
+  it("cannot be swallowed by pcall, spares the other tasks, and counts each task's allocation", function()
+    local status, log = eval("64M", [[
+local silk = require("silk")
+local other = silk.spawn{ name = "other", function()
+  local n = 0
+  for _ = 1, 100 do local x = {} for j = 1, 1000 do x[j] = j end n = n + #x silk.sleep(0.001) end
+  return n
+end }
+local hog = silk.spawn{ name = "hog", function()
+  local ok = pcall(function() local t = {} for i = 1, 1e9 do t[#t + 1] = "s" .. i end end)
+  silk.sleep(0.01)
+  return "survived", ok
+end }
+local big = silk.spawn{ name = "big", function() return #string.rep("x", 1e9) end }
+local seen
+local spy = silk.spawn{ name = "spy", function()
+  local t = {} for i = 1, 1e5 do t[i] = { i } end
+  for _, e in ipairs(silk.tasks()) do if e.name == "spy" then seen = e.allocated end end
+  return #t
+end }
+spy:join()
+local ok, err = hog:join()
+print("hog", ok, err.kind, err.task, err)
+local bok, berr = big:join()
+print("big", bok, berr.kind)
+print("other", other:join())
+print("spy allocated", seen)
+]])
+    assert.equal(0, status, log)
+    assert.truthy(log:find("hog\tfalse\tmemory\thog\tmemory: task %d+ \"hog\" went past %-%-max%-memory %(64 MB%)"), log)
+    assert.truthy(log:find("big\tfalse\tmemory", 1, true), log)
+    assert.truthy(log:find("other\ttrue\t100000", 1, true), log)
+    local seen = tonumber(log:match("spy allocated\t(%S+)"))
+    assert.is_true(seen > 1e5 * 16 and seen < 64 * MB, log)
+  end)
+end)
+
+describe("an address-space limit (ulimit -v)", function()
+  it("ends the allocating task with a memory error instead of crashing; the crawl goes on", function()
+    local d = files.tmpdir()
+    local status, log = run("ulimit -v 600000;", ("run %s -o %s --stats %s"):format(
+      q(spider), q(d .. "/items.jsonl"), q(d .. "/stats.json")))
+    crawl_check(status, log, d)
+    assert.truthy(log:find("the system refused an allocation", 1, true), log)
+  end)
+end)
