@@ -151,3 +151,47 @@ describe("an address-space limit (ulimit -v)", function()
     assert.truthy(log:find("the system refused an allocation", 1, true), log)
   end)
 end)
+
+describe("a document's memory", function()
+  local html = require("silk.core.html")
+
+  local function rss()
+    local f = assert(io.open("/proc/self/status"))
+    local s = f:read("*a")
+    f:close()
+    return tonumber(s:match("VmRSS:%s*(%d+)")) * 1024
+  end
+
+  -- mb megabytes of <li><a href> links, the shape of a category page
+  local link_page = dofile("bench/memory/page.lua")
+
+  it("stays within 32 x its size + 16 MiB, and goes back to the system when freed", function()
+    local page, n = link_page(8)
+    local before = rss()
+    local doc = assert(html.parse_async(page, "http://example.com/"))
+    local mem = doc:memory()
+    local parsed = rss()
+    print(("\n[memory] %.1f MB link page: document %.1f MB (%.1f x), RSS +%.0f MB"):format(
+      #page / MB, mem / MB, mem / #page, (parsed - before) / MB))
+    assert.is_true(mem <= 32 * #page + 16 * MB, mem)
+    -- gumbo's own share: about 15 x for links; rounding every block to
+    -- max_align_t made it 27 x
+    assert.is_true(mem < 22 * #page, ("%.1f x"):format(mem / #page))
+    assert.equal(n, #doc:select("a[href]"))
+    doc:free()
+    local freed = rss()
+    print(("[memory] after free: RSS %.0f MB above the start"):format((freed - before) / MB))
+    assert.is_true(parsed - freed > 0.7 * (mem - 8 * MB), ("kept %.0f MB"):format((freed - before) / MB))
+  end)
+
+  it("is too_large past the bound: a flood of tiny elements", function()
+    local flood = "<!doctype html><body>" .. ("<p>"):rep(math.floor(2 * MB / 3))
+    local doc, err = html.parse(flood)
+    assert.is_nil(doc)
+    assert.equal("too_large", err.kind)
+    assert.truthy(tostring(err):find("needs more than %d+ bytes of memory"), tostring(err))
+    -- the same bytes of ordinary text parse
+    local text = "<!doctype html><body><p>" .. ("Lorem ipsum dolor sit amet. "):rep(math.floor(2 * MB / 28))
+    assert.truthy(html.parse(text))
+  end)
+end)
