@@ -68,10 +68,10 @@ struct silk_engine {
     struct silk_gcpace *gc;       /* the GC pacer (gcpace.c), NULL when disabled */
 
     /* the Lua heap, as seen by the state's allocator (engine.c) */
+    lua_Alloc mem_f;              /* LuaJIT's own allocator, which it wraps */
+    void *mem_ud;
     size_t mem_used;              /* bytes the Lua state holds now */
-    size_t mem_peak;              /* most it ever held */
     size_t mem_cap;               /* --max-memory; 0: none */
-    uint64_t mem_refused;         /* allocations refused (cap or system) */
     int mem_deferred;             /* 1 while preempt.c runs: a task over the cap is
                                    * stopped at its next tick, not refused */
     void *mem_reserve;            /* address space kept back for allocations made
