@@ -161,6 +161,7 @@ static void *lua_alloc(void *ud, void *p, size_t osize, size_t nsize)
     return q;
 refuse:
     if (t) {
+        e->mem_refused = nsize;
         t->mem_system |= !over;
         t->mem_over = 1;
         e->mem_collect = 1;

@@ -77,6 +77,8 @@ struct silk_engine {
     void *mem_reserve;            /* address space kept back for allocations made
                                    * outside every task (see lua_alloc), or NULL
                                    * once spent */
+    size_t mem_refused;           /* the last allocation refused to the running
+                                   * task, bytes (task.c reports and clears it) */
     int mem_collect;              /* a task was refused memory: collect before
                                    * the next resumption (task.c) */
 };

@@ -1050,11 +1050,12 @@ static void mem_fail(silk_task *t, int status)
     else
         lua_pop(co, 1);
     const double mb = 1 << 20;
-    char why[96];
-    if (!t->mem_system)
-        snprintf(why, sizeof why, "went past --max-memory (%.0f MB)", e->mem_cap / mb);
-    else
-        snprintf(why, sizeof why, "ran out of memory (the system refused an allocation)");
+    char why[160];
+    int n = !t->mem_system ? snprintf(why, sizeof why, "went past --max-memory (%.0f MB)", e->mem_cap / mb)
+                           : snprintf(why, sizeof why, "ran out of memory (the system refused an allocation)");
+    if (e->mem_refused)
+        snprintf(why + n, sizeof why - n, ": %.1f MB asked for at once were refused", e->mem_refused / mb);
+    e->mem_refused = 0;
     silk_err_push(co, "memory", "task %llu%s%s%s %s; Lua heap %.1f MB, %.1f MB of it allocated while the task ran",
                   (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
                   t->name ? "\"" : "", why, e->mem_used / mb, t->allocated / mb);
