@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <limits.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <lauxlib.h>
@@ -83,6 +84,103 @@ void silk_engine_kick(silk_engine *e)
         ev_idle_start(e->loop, &e->sched_idle);
 }
 
+/* --- the Lua heap ---------------------------------------------------------- */
+
+/* Address space held back (mapped, never touched: no memory) for the
+ * allocations the engine makes outside every task when the system refuses
+ * one (an address-space limit, ulimit -v). */
+#define MEM_RESERVE (64u << 20)
+
+static void mem_reserve(silk_engine *e)
+{
+    void *p = mmap(NULL, MEM_RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    e->mem_reserve = p == MAP_FAILED ? NULL : p;
+}
+
+/* The state's lua_Alloc, around LuaJIT's own (much faster than malloc for
+ * its small objects: the GC's sweep took 2-5x longer on glibc's free), with
+ * per-task accounting: the bytes the heap grows by while a task runs
+ * (e->current) are its own.
+ *
+ * A task that takes the heap past --max-memory, or whose allocation the
+ * system refuses, is marked (mem_over) and ends with a `memory` error at
+ * its next safe point: preempt.c's tick stops it within about a millisecond
+ * of CPU, like a deadline, and task.c fails it when it yields or returns
+ * first (whatever it caught meanwhile). The allocation itself is granted
+ * rather than refused because LuaJIT cannot raise "not enough memory"
+ * safely from every point of compiled code: with the line-mode profiler
+ * that preemption needs, a refusal inside a trace (tostring in a loop)
+ * crashes the VM. So a refusal is kept for what the margin cannot absorb:
+ * one allocation bigger than a quarter of the cap that would cross it
+ * (string.rep, table.concat, a huge resize), made from a C function, where
+ * LuaJIT raises the error cleanly, and a system refusal once the reserve is
+ * spent. Without preemption (--no-preempt: no profiler, and nothing would
+ * stop the task) every allocation past the cap is refused.
+ *
+ * Outside every task the engine's own C code calls the Lua API unprotected
+ * (loop callbacks pushing wake values, ending tasks, spawning signal
+ * handlers), where a failure would reach LuaJIT's panic handler: the cap
+ * does not apply there. A system refusal, inside a task or not, first gives
+ * back the reserve and tries again; the loop takes the reserve back once
+ * it can. */
+static void *lua_alloc(void *ud, void *p, size_t osize, size_t nsize)
+{
+    silk_engine *e = ud;
+    if (!p)
+        osize = 0;
+    if (nsize == 0) {
+        e->mem_f(e->mem_ud, p, osize, 0);
+        e->mem_used -= osize;
+        return NULL;
+    }
+    silk_task *t = e->current;
+    size_t grow = nsize > osize ? nsize - osize : 0;
+    int over = t && grow && e->mem_cap && e->mem_used + grow > e->mem_cap;
+    if (over && (!e->mem_deferred || grow > e->mem_cap / 4))
+        goto refuse;
+    void *q = e->mem_f(e->mem_ud, p, osize, nsize);
+    if (!q && e->mem_reserve) {
+        munmap(e->mem_reserve, MEM_RESERVE);
+        e->mem_reserve = NULL;
+        q = e->mem_f(e->mem_ud, p, osize, nsize);
+        if (t) {
+            over = 1;
+            t->mem_system = 1;
+        }
+    }
+    if (!q)
+        goto refuse;
+    e->mem_used = e->mem_used - osize + nsize;
+    if (t) {
+        t->allocated += grow;
+        if (over && !t->mem_over) {
+            t->mem_over = 1;
+            e->mem_collect = 1;
+        }
+    }
+    return q;
+refuse:
+    if (t) {
+        e->mem_refused = nsize;
+        t->mem_system |= !over;
+        t->mem_over = 1;
+        e->mem_collect = 1;
+    }
+    return NULL;
+}
+
+/* Outside every task a failure can still happen once the reserve is spent:
+ * say what it was rather than LuaJIT's "unprotected error". */
+static int on_panic(lua_State *L)
+{
+    silk_engine *e = silk_engine_from(L);
+    fprintf(stderr, "silk: fatal: %s outside any task (Lua heap %.1f MB); stopping\n",
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "error",
+            e ? (double)e->mem_used / (1 << 20) : 0.0);
+    fflush(stderr);
+    _exit(1);
+}
+
 /* --- finding lua/silk ------------------------------------------------------ */
 
 static int has_silk_init(const char *dir)
@@ -145,6 +243,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     silk_engine *e = container_of(w, silk_engine, sched_prepare);
     silk_gcpace_slice(e->gc);             /* no-op unless GC work is due */
+    if (!e->mem_reserve)
+        mem_reserve(e);                   /* spent by a refusal outside tasks: take it back */
     if (silk_task_run(e, SILK_SCHED_BUDGET) > 0)
         return;                           /* the idle watcher keeps the poll from blocking */
     if (ev_is_active(&e->sched_idle))
@@ -243,6 +343,7 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
         free(e);
         return NULL;
     }
+    e->mem_cap = (size_t)o->max_memory;
     e->L = luaL_newstate();
     if (!e->L) {
         fprintf(stderr, "silk: cannot create the Lua state\n");
@@ -250,6 +351,11 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
         return NULL;
     }
     lua_State *L = e->L;
+    e->mem_f = lua_getallocf(L, &e->mem_ud);
+    e->mem_used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+    lua_setallocf(L, lua_alloc, e);
+    lua_atpanic(L, on_panic);
+    mem_reserve(e);
     luaL_openlibs(L);
     lua_pushlightuserdata(L, (void *)&engine_key);
     lua_pushlightuserdata(L, e);
@@ -267,7 +373,12 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
     lua_pushliteral(L, "silk.core.task");
     lua_call(L, 1, 0);
     if (e->opts.gc_pacer) {
-        silk_gcpace_config gc = {e->opts.gc_budget, (size_t)e->opts.gc_heap_limit, e->opts.gc_pause, 0};
+        /* Under a cap the collector must keep garbage well below it: a
+         * refusal fails whichever task allocates, live data or not. */
+        size_t limit = (size_t)e->opts.gc_heap_limit;
+        if (e->mem_cap && (!limit || limit > e->mem_cap / 4 * 3))
+            limit = e->mem_cap / 4 * 3;
+        silk_gcpace_config gc = {e->opts.gc_budget, limit, e->opts.gc_pause, 0};
         e->gc = silk_gcpace_new(L, &gc);  /* NULL: LuaJIT's own collector carries on */
     }
 
@@ -282,6 +393,8 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
 
     if (e->opts.preempt && silk_preempt_start(e) != 0)
         fprintf(stderr, "silk: LuaJIT's profiler is in use: deadlines of running code are not enforced\n");
+    else
+        e->mem_deferred = e->opts.preempt;
     return e;
 }
 
@@ -291,7 +404,12 @@ void silk_engine_free(silk_engine *e)
         return;
     silk_preempt_stop(e);
     silk_gcpace_free(e->gc);
+    /* LuaJIT releases its own allocator's memory whole only when it is
+     * still the state's allocator at the close. */
+    lua_setallocf(e->L, e->mem_f, e->mem_ud);
     lua_close(e->L);
+    if (e->mem_reserve)
+        munmap(e->mem_reserve, MEM_RESERVE);
     silk_task_engine_free(e);
     /* Watchers were unref'd when started: restore the counts before stopping. */
     ev_ref(e->loop);

@@ -30,6 +30,8 @@ typedef struct silk_engine_options {
     double gc_budget;      /* seconds one GC slice may take (default 0.001) */
     double gc_heap_limit;  /* Lua heap bytes past which a full collection runs; 0 (default): none */
     int gc_pause;          /* heap goal = live * (1 + pause/100), like GOGC (default 200) */
+    double max_memory;     /* Lua heap bytes no task may allocate past (it fails with
+                            * a `memory` error); 0 (default): only the system's limits */
     long max_fds;          /* RLIMIT_NOFILE soft limit fetch sets; 0 (default): the hard limit */
 } silk_engine_options;
 

@@ -66,6 +66,21 @@ struct silk_engine {
     int stopping;                 /* shutting down: the run ends when no task is left */
     int exit_code;                /* asked for by the script (silk test) */
     struct silk_gcpace *gc;       /* the GC pacer (gcpace.c), NULL when disabled */
+
+    /* the Lua heap, as seen by the state's allocator (engine.c) */
+    lua_Alloc mem_f;              /* LuaJIT's own allocator, which it wraps */
+    void *mem_ud;
+    size_t mem_used;              /* bytes the Lua state holds now */
+    size_t mem_cap;               /* --max-memory; 0: none */
+    int mem_deferred;             /* 1 while preempt.c runs: a task over the cap is
+                                   * stopped at its next tick, not refused */
+    void *mem_reserve;            /* address space kept back for allocations made
+                                   * outside every task (see lua_alloc), or NULL
+                                   * once spent */
+    size_t mem_refused;           /* the last allocation refused to the running
+                                   * task, bytes (task.c reports and clears it) */
+    int mem_collect;              /* a task was refused memory: collect before
+                                   * the next resumption (task.c) */
 };
 
 /* How long the tasks may run per loop iteration, in the prepare phase and

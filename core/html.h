@@ -7,7 +7,8 @@
  * arena that is released whole by silk_html_free() (gumbo_destroy_output is
  * never called). Arena chunks are recycled through a bounded process-wide
  * cache (8 MiB), so memory a worker allocated and the loop freed is reused
- * rather than trimmed and faulted in again. Nodes (silk_node) are borrowed pointers into a document and
+ * rather than trimmed and faulted in again; past its first 8 MiB a document
+ * takes mappings of its own, returned to the system when it is freed. Nodes (silk_node) are borrowed pointers into a document and
  * die with it.
  *
  * Who calls it: lapi_html.c (the Lua binding) on the loop thread, and this
@@ -48,8 +49,9 @@ enum {
 typedef struct silk_html_limits {
     size_t max_bytes;      /* input larger than this is refused (default 32 MiB) */
     int max_depth;         /* deeper element nesting is refused (default 1024) */
-    size_t max_arena;      /* gumbo heap ceiling per document (0: 128 x input + 16 MiB),
-                            * counted in whole arena chunks of 64 KiB */
+    size_t max_arena;      /* memory ceiling per document (0: 32 x input + 16 MiB),
+                            * counted in whole arena chunks (64 KiB, 1 MiB
+                            * mappings past 8 MiB) */
 } silk_html_limits;
 
 void silk_html_limits_default(silk_html_limits *lim);

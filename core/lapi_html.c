@@ -9,7 +9,7 @@
  *
  *   doc:select(css) doc:one(css) doc:root() doc:title() doc:text([opts])
  *   doc:html() doc:links([opts]) doc:meta_robots() doc:canonical()
- *   doc:base_url() doc:free() doc:close()
+ *   doc:base_url() doc:memory() doc:free() doc:close()
  *   node.tag node:attr(name) node:attrs() node:text([{raw=true} | {lines=true}])
  *   node:html()
  *   node:inner_html() node:parent() node:children() node:next() node:prev()
@@ -506,6 +506,15 @@ static int doc_title(lua_State *L)
     return 1;
 }
 
+/* doc:memory(): bytes the document holds (its arena: input copy, tree,
+ * index). */
+static int doc_memory(lua_State *L)
+{
+    ldoc *d = check_doc(L, 1);
+    lua_pushnumber(L, (lua_Number)silk_html_arena_size(d->doc));
+    return 1;
+}
+
 static int doc_base_url(lua_State *L)
 {
     ldoc *d = check_doc(L, 1);
@@ -756,6 +765,7 @@ static const luaL_Reg doc_methods[] = {
     {"root", doc_root},
     {"title", doc_title},
     {"base_url", doc_base_url},
+    {"memory", doc_memory},
     {"links", doc_links},
     {"meta_robots", doc_meta_robots},
     {"canonical", doc_canonical},

@@ -157,7 +157,8 @@ static int task_current(lua_State *L)
     return 1;
 }
 
-/* tasks(): a snapshot array of { id, name, state, reason, what, age, cpu, site, parent } */
+/* tasks(): a snapshot array of { id, name, state, reason, what, age, cpu,
+ * allocated (bytes the Lua heap grew by while it ran), site, parent } */
 static int task_tasks(lua_State *L)
 {
     silk_engine *e = silk_engine_from(L);
@@ -188,6 +189,8 @@ static int task_tasks(lua_State *L)
         lua_setfield(L, -2, "age");
         lua_pushnumber(L, t->cpu);
         lua_setfield(L, -2, "cpu");
+        lua_pushnumber(L, (lua_Number)t->allocated);
+        lua_setfield(L, -2, "allocated");
         lua_pushstring(L, t->site);
         lua_setfield(L, -2, "site");
         if (t->parent) {

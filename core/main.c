@@ -50,6 +50,8 @@ static void usage(FILE *out)
           "  --gc-budget SECONDS   longest garbage-collection slice (default 0.001)\n"
           "  --gc-heap-limit SIZE  Lua heap limit, bytes with optional K/M/G (default none)\n"
           "  --gc-pause PERCENT    heap growth between cycles (default 200)\n"
+          "  --max-memory SIZE     Lua heap cap, bytes with optional K/M/G (default none): the\n"
+          "                        task that allocates past it fails with a `memory` error\n"
           "  --no-gc-pacer         let LuaJIT collect on allocation instead\n"
           "  --console PATH        serve a REPL on a UNIX socket (mode 0600) for `silk console`\n"
           "  --metrics ADDR:PORT   serve Prometheus metrics (loopback unless an address is given)\n"
@@ -126,6 +128,14 @@ static int parse_options(int argc, char **argv, int i, silk_engine_options *o, o
                 o->gc_heap_limit = v;
             else
                 o->gc_pause = (int)v;
+            i++;
+        } else if (strcmp(a, "--max-memory") == 0) {
+            double v;
+            if (i + 1 >= argc || parse_amount(argv[i + 1], 1, &v) != 0 || v < (1 << 20)) {
+                fprintf(stderr, "silk: --max-memory needs a size of at least 1M (bytes, or with K, M or G)\n");
+                return -1;
+            }
+            o->max_memory = v;
             i++;
         } else if (strcmp(a, "--grace") == 0 || strcmp(a, "--slice") == 0) {
             char *end;

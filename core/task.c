@@ -1033,6 +1033,41 @@ static void task_finish(silk_task *t, silk_task_state final)
 
 /* --- the one resume point --------------------------------------------------- */
 
+/* Ends t, which went over the memory cap (engine.c), with a `memory` error,
+ * whatever it did since: stopped by preempt.c (a yield), raised a refusal
+ * (LUA_ERRMEM), caught it and raised something else, returned, or parked on
+ * a wait (released like a cancelled one). The traceback is taken where the
+ * error surfaced. Then collects what it held, before another task
+ * allocates against the cap. */
+static void mem_fail(silk_task *t, int status)
+{
+    silk_engine *e = t->e;
+    lua_State *co = t->co;
+    if (status == LUA_YIELD && t->state == SILK_TASK_WAITING && t->cancel)
+        t->cancel(t, t->cancel_data);
+    if (status == 0 || status == LUA_YIELD)
+        lua_settop(co, 0);
+    else
+        lua_pop(co, 1);
+    const double mb = 1 << 20;
+    char why[160];
+    int n = !t->mem_system ? snprintf(why, sizeof why, "went past --max-memory (%.0f MB)", e->mem_cap / mb)
+                           : snprintf(why, sizeof why, "ran out of memory (the system refused an allocation)");
+    if (e->mem_refused)
+        snprintf(why + n, sizeof why - n, ": %.1f MB asked for at once were refused", e->mem_refused / mb);
+    e->mem_refused = 0;
+    silk_err_push(co, "memory", "task %llu%s%s%s %s; Lua heap %.1f MB, %.1f MB of it allocated while the task ran",
+                  (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
+                  t->name ? "\"" : "", why, e->mem_used / mb, t->allocated / mb);
+    if (t->name)
+        silk_err_setfield(co, -1, "task", t->name);
+    task_finish(t, SILK_TASK_FAILED);
+    if (e->mem_collect) {
+        e->mem_collect = 0;
+        silk_gcpace_full(e->gc, e->L);
+    }
+}
+
 static void task_resume(silk_engine *e, silk_task *t)
 {
     set_state(t, SILK_TASK_RUNNING);
@@ -1046,6 +1081,10 @@ static void task_resume(silk_engine *e, silk_task *t)
     t->cpu += silk_now() - t->since;
     e->current = NULL;
 
+    if (t->mem_over) {
+        mem_fail(t, status);
+        return;
+    }
     if (status == LUA_YIELD) {
         if (t->kill) {                   /* preempt.c: frame 0 fired while running */
             lua_settop(t->co, 0);
@@ -1182,7 +1221,8 @@ static void push_dump_entry(silk_task *t, lua_State *L, double now)
                      t->site);
     if (t->creator)
         n += snprintf(head + n, sizeof head - n, " by task %llu", (unsigned long long)t->creator);
-    n += snprintf(head + n, sizeof head - n, ", age %.3fs, cpu %.3fms", now - t->created, t->cpu * 1e3);
+    n += snprintf(head + n, sizeof head - n, ", age %.3fs, cpu %.3fms, allocated %.1f MB", now - t->created,
+                  t->cpu * 1e3, t->allocated / (double)(1 << 20));
     double d = silk_task_next_deadline(t);
     if (d > 0)
         n += snprintf(head + n, sizeof head - n, ", deadline in %.3fs", d - now);

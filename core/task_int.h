@@ -51,6 +51,11 @@ struct silk_task {
     unsigned unobserved : 1;      /* counted in e->unobserved_failures */
     unsigned service : 1;         /* the operator's, not the script's (see
                                    * silk_task_set_service) */
+    unsigned mem_over : 1;        /* took the Lua heap past --max-memory, or the
+                                   * system refused it memory (engine.c): it ends
+                                   * with a `memory` error at its next safe point
+                                   * (preempt.c) or yield, whatever it catches */
+    unsigned mem_system : 1;      /* ... because the system refused (else the cap) */
     unsigned counted : 4;         /* its slot in e->ntasks (TASK_SLOT_*), kept by
                                    * set_state: where to uncount it from */
 
@@ -91,6 +96,7 @@ struct silk_task {
     double created;
     double since;                 /* RUNNING: when this resume began; WAITING: when the wait began */
     double cpu;                   /* seconds spent inside lua_resume */
+    uint64_t allocated;           /* bytes the Lua heap grew by while it ran */
 };
 
 /* Wait queues (channels, joins): a task is on at most one. */
