@@ -42,6 +42,7 @@
 #include <curl/curl.h>
 #include <ev.h>
 
+#include "decode.h"
 #include "engine.h"
 #include "fetch.h"
 #include "silk_config.h"
@@ -105,7 +106,10 @@ struct silk_fetch_xfer {
     hdr_off *hoffs;
     int nh, hcap_n;
     char *bbuf;
-    size_t blen, bcap;
+    size_t blen, bcap;                  /* the body, decoded */
+    int coding;                         /* silk_decode_kind of the body; -1 before its first byte */
+    silk_decoder dec;                   /* live while coding is GZIP or DEFLATE */
+    char dec_why[160];                  /* why decoding failed, else "" */
     int too_large, hdr_too_large, blocked_addr;
     int no_fd;                          /* socket() failed with EMFILE/ENFILE */
     char errbuf[CURL_ERROR_SIZE];
@@ -465,6 +469,9 @@ static void reset_response(silk_fetch_xfer *x)
     x->hlen = 0;
     x->nh = 0;
     x->blen = 0;
+    silk_decode_free(&x->dec);
+    x->coding = -1;
+    x->dec_why[0] = 0;
     x->too_large = x->hdr_too_large = x->blocked_addr = x->no_fd = 0;
     x->errbuf[0] = 0;
 }
@@ -485,6 +492,7 @@ static void xfer_free(silk_fetch_xfer *x)
     silk_fetch *f = x->f;
     if (x->aprev) x->aprev->anext = x->anext; else f->all = x->anext;
     if (x->anext) x->anext->aprev = x->aprev;
+    silk_decode_free(&x->dec);
     free(x->orig_url);
     free(x->url);
     free(x->method);
@@ -670,13 +678,14 @@ static void posted_unlink(silk_fetch_xfer *x)
 
 /* --- curl callbacks: copy bytes and set flags, nothing else --------------- */
 
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
+/* Appends len decoded bytes to the body, within max_size: 0, or -1 (with
+ * too_large set when over the cap). */
+static int body_append(void *ud, const char *p, size_t len)
 {
     silk_fetch_xfer *x = ud;
-    size_t len = size * n;
     if (len > x->opt.max_size - x->blen) {
         x->too_large = 1;
-        return CURL_WRITEFUNC_ERROR;
+        return -1;
     }
     if (x->blen + len > x->bcap) {
         size_t cap = x->bcap ? x->bcap : 16384;
@@ -690,7 +699,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
             cap = x->opt.max_size;
         char *nb = realloc(x->bbuf, cap);
         if (!nb)
-            return CURL_WRITEFUNC_ERROR;
+            return -1;
         if (!x->bbuf)
             silk_track_acquire(SILK_RES_BUFFER);
         x->bbuf = nb;
@@ -698,7 +707,41 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     }
     memcpy(x->bbuf + x->blen, p, len);
     x->blen += len;
-    return len;
+    return 0;
+}
+
+/* The current response's Content-Encoding, decided at its first body
+ * byte; a coding silk cannot decode is refused there (dec_why). */
+static int body_coding(silk_fetch_xfer *x)
+{
+    const char *value = NULL;
+    for (int i = 0; i < x->nh; i++)
+        if (x->hoffs[i].nl == 16 && !strncasecmp(x->hbuf + x->hoffs[i].no, "content-encoding", 16))
+            value = x->hbuf + x->hoffs[i].vo;
+    silk_decode_kind k = silk_decode_kind_of(value);
+    if (k == SILK_DECODE_UNSUPPORTED)
+        snprintf(x->dec_why, sizeof x->dec_why, "Content-Encoding '%.60s' is not gzip or deflate, "
+                 "which are what silk asks for", value);
+    else if (k != SILK_DECODE_IDENTITY)
+        silk_decode_init(&x->dec, k);
+    return k;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    silk_fetch_xfer *x = ud;
+    size_t len = size * n;
+    if (x->coding < 0)
+        x->coding = body_coding(x);
+    if (x->coding == SILK_DECODE_IDENTITY)
+        return body_append(x, p, len) == 0 ? len : CURL_WRITEFUNC_ERROR;
+    if (x->coding == SILK_DECODE_UNSUPPORTED)
+        return CURL_WRITEFUNC_ERROR;
+    int rc = silk_decode_feed(&x->dec, p, len, body_append, x);
+    if (rc == SILK_DECODE_EDATA)
+        snprintf(x->dec_why, sizeof x->dec_why, "corrupt %s body: %s",
+                 x->coding == SILK_DECODE_GZIP ? "gzip" : "deflate", x->dec.msg);
+    return rc == SILK_DECODE_OK ? len : CURL_WRITEFUNC_ERROR;
 }
 
 static int hbuf_put(silk_fetch_xfer *x, const char *s, size_t n, size_t *off)
@@ -934,7 +977,9 @@ static int setup_easy(silk_fetch_xfer *x, CURL *e, int e_plain)
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_ACCEPT_ENCODING, "");           /* every decoder this libcurl has */
+    /* decode.c decodes these two, so that a stream cut short is an error */
+    SET(CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
+    SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
@@ -1388,6 +1433,8 @@ static void finish_attempt(silk_fetch_xfer *x, CURLcode rc)
             set_msg(x, "response headers over %d bytes", HEADER_CAP);
         else if (k == SILK_FETCH_TOO_LARGE && rc == CURLE_OUT_OF_MEMORY)
             set_msg(x, "a response header line over %d bytes", CURL_MAX_HTTP_HEADER);
+        else if (x->dec_why[0])
+            set_msg(x, "%s", x->dec_why);
         else if (k == SILK_FETCH_TOO_LARGE)
             set_msg(x, "body over max_size (%zu bytes)", x->opt.max_size);
         else if (k == SILK_FETCH_BLOCKED && x->blocked_addr)
@@ -1401,6 +1448,12 @@ static void finish_attempt(silk_fetch_xfer *x, CURLcode rc)
             schedule_retry(x, -1);
         else
             complete(x, k);
+        goto done;
+    }
+    if (x->coding > 0 && silk_decode_finish(&x->dec) != SILK_DECODE_OK) {
+        set_msg(x, "the %s body ends before its stream does (%zu bytes received, %zu decoded)",
+                x->coding == SILK_DECODE_GZIP ? "gzip" : "deflate", x->dec.in, x->dec.out);
+        complete(x, SILK_FETCH_PROTOCOL);
         goto done;
     }
     if (follow(x, location))

@@ -19,6 +19,12 @@ Routes (query parameters in brackets):
   /bad-chunked              chunked with an invalid chunk-size line
   /corrupt-gzip             Content-Encoding: gzip on a body that is not gzip
   /garbled-gzip             a gzip header, then garbled deflate data
+  /truncated-gzip           Content-Encoding: gzip, the first half of a gzip stream (whole as far
+                            as Content-Length goes)
+  /gzip-header-only         Content-Encoding: gzip, a gzip header and nothing after it
+  /gzip-members             two gzip members one after the other ("<p>one</p><p>two</p>")
+  /deflate-zlib, /deflate-raw  Content-Encoding: deflate, zlib-wrapped or raw ("<p>deflated</p>" x 100)
+  /brotli-claimed           Content-Encoding: br (which silk does not ask for)
   /huge-header              one 1 MiB header line
   /header-flood             20 000 header lines of ~100 bytes (~2 MB), then close
   /bad-status               a status line whose code is not a number, then close
@@ -56,6 +62,7 @@ import socket
 import struct
 import sys
 import time
+import zlib
 from urllib.parse import parse_qs, urlsplit
 
 TEXTS = {
@@ -194,6 +201,22 @@ async def route(req, w):
         body = gzip.compress(b"<p>x</p>" * 4096, 9, mtime=0)
         body = body[:10] + bytes((b * 7 + 3) & 0xFF for b in body[10:])
         w.write(head(200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")], len(body)) + body)
+    elif path == "/truncated-gzip":
+        body = gzip.compress(b"<p>x</p>" * 4096, 9, mtime=0)
+        body = body[:len(body) // 2]
+        w.write(head(200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")], len(body)) + body)
+    elif path == "/gzip-header-only":
+        body = gzip.compress(b"<p>x</p>", 9, mtime=0)[:10]
+        w.write(head(200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")], len(body)) + body)
+    elif path == "/gzip-members":
+        body = gzip.compress(b"<p>one</p>", 9, mtime=0) + gzip.compress(b"<p>two</p>", 9, mtime=0)
+        w.write(head(200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")], len(body)) + body)
+    elif path in ("/deflate-zlib", "/deflate-raw"):
+        c = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS if path == "/deflate-zlib" else -zlib.MAX_WBITS)
+        body = c.compress(b"<p>deflated</p>" * 100) + c.flush()
+        w.write(head(200, [("Content-Type", "text/html"), ("Content-Encoding", "deflate")], len(body)) + body)
+    elif path == "/brotli-claimed":
+        w.write(head(200, [("Content-Type", "text/html"), ("Content-Encoding", "br")], 4) + b"\x0b\x01\x80\x03")
     elif path == "/huge-header":
         w.write(head(200, [("X-Huge", "h" * (1 << 20))], 2) + b"ok")
     elif path == "/header-flood":

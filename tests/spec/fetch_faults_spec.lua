@@ -133,10 +133,22 @@ describe("fetch errors", function()
     fails("protocol", bad.url .. "/bad-chunked")
     fails("protocol", bad.url .. "/corrupt-gzip")
     fails("protocol", bad.url .. "/garbled-gzip")
+    -- a stream cut short is no short page, even when Content-Length agrees
+    local err = fails("protocol", bad.url .. "/truncated-gzip")
+    assert.matches("the gzip body ends before its stream does %(%d+ bytes received, %d+ decoded%)", err.message)
+    fails("protocol", bad.url .. "/gzip-header-only")
+    err = fails("protocol", bad.url .. "/brotli-claimed")
+    assert.matches("Content-Encoding 'br' is not gzip or deflate", err.message, 1, true)
     fails("protocol", bad.url .. "/bad-status")
     fails("protocol", bad.url .. "/http09")
     -- a longer body than announced: the announced bytes are the response
     assert.equal(10, assert(fetch(bad.url .. "/cl-long")).size)
+  end)
+
+  it("decodes gzip members one after the other and both forms of deflate", function()
+    assert.equal("<p>one</p><p>two</p>", assert(fetch(bad.url .. "/gzip-members")).body)
+    assert.equal(("<p>deflated</p>"):rep(100), assert(fetch(bad.url .. "/deflate-zlib")).body)
+    assert.equal(("<p>deflated</p>"):rep(100), assert(fetch(bad.url .. "/deflate-raw")).body)
   end)
 
   it("http: only with raise_for_status", function()
