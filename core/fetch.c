@@ -969,6 +969,11 @@ static int setup_easy(silk_fetch_xfer *x, CURL *e, int e_plain)
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);  /* early no on a long Content-Length */
     SET(CURLOPT_USERAGENT, x->ua);
     SET(CURLOPT_HTTPHEADER, x->slist);
+    /* Waiting for a connection that may multiplex pays only where one can:
+     * over https (HTTP/2 by ALPN) or with HTTP/2 prior knowledge. Over plain
+     * http it would hold every transfer to a new host until the first
+     * response's headers arrive: 63 of 64 requests idle behind a slow page. */
+    SET(CURLOPT_PIPEWAIT, (long)(o->http2 == SILK_HTTP2_PRIOR || !strncasecmp(x->url, "https:", 6)));
     x->easy_plain = plain(x);
     if (e_plain && x->easy_plain)
         goto done;
@@ -994,7 +999,6 @@ static int setup_easy(silk_fetch_xfer *x, CURL *e, int e_plain)
     SET(CURLOPT_SHARE, x->sess ? x->sess->sh : NULL);
     if (x->sess)
         SET(CURLOPT_COOKIEFILE, "");    /* switches the cookie engine on; see easy_back */
-    SET(CURLOPT_PIPEWAIT, 1L);
     switch (o->http2) {
     case SILK_HTTP2_OFF: SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); break;
     case SILK_HTTP2_PRIOR: SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); break;

@@ -224,6 +224,21 @@ describe("fetch retries", function()
   end)
 end)
 
+describe("a new plain-http host", function()
+  it("gets a connection per transfer at once, without waiting for the first answer", function()
+    local fresh = servers.badserver{}
+    local t0 = silk.now()
+    silk.scope(function(sc)
+      for _ = 1, 8 do sc:spawn(function() assert(fetch(fresh.url .. "/sleep?ms=1000")) end) end
+    end)
+    local took = silk.now() - t0
+    fresh:stop()
+    -- waiting to learn whether the first connection multiplexes (PIPEWAIT)
+    -- made the other seven start only once the first answered: 2 s
+    assert.is_true(took < 1.7, ("took %.2f s"):format(took))
+  end)
+end)
+
 describe("1 000 fetches at once", function()
   before_each(function() F.configure{ max_per_host = 2000, max_total = 4000 } end)
   after_each(function() F.configure{ max_per_host = 16, max_total = 1024 } end)
