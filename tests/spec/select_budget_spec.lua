@@ -127,16 +127,18 @@ return silk.spider{
     assert.truthy((files.read(h.dir .. "/items.jsonl") or ""):find("ok.html", 1, true))
   end)
 
-  it("stops within 2 s of SIGINT while the selector runs", function()
-    local h = start(600)
-    local t0 = silk.now()
-    while not h.log():find("matching") do
-      assert(silk.now() - t0 < 10, "the callback did not start:\n" .. h.log()); silk.sleep(0.02)
-    end
-    silk.sleep(0.3)
-    os.execute("kill -INT " .. h.pid)
-    local _, took = h.wait(2)
-    assert.is_true(took < 2, "took " .. took)
-    assert.truthy(h.log():find('selector "' .. SLOW .. '" was stopped by SIGINT', 1, true), h.log())
-  end)
+  for _, sig in ipairs{ "INT", "TERM" } do
+    it("stops within 2 s of SIG" .. sig .. " while the selector runs", function()
+      local h = start(600)
+      local t0 = silk.now()
+      while not h.log():find("matching") do
+        assert(silk.now() - t0 < 10, "the callback did not start:\n" .. h.log()); silk.sleep(0.02)
+      end
+      silk.sleep(0.3)
+      os.execute("kill -" .. sig .. " " .. h.pid)
+      local _, took = h.wait(2)
+      assert.is_true(took < 2, "took " .. took)
+      assert.truthy(h.log():find('selector "' .. SLOW .. '" was stopped by SIG' .. sig, 1, true), h.log())
+    end)
+  end
 end)
