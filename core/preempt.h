@@ -31,6 +31,8 @@
  * This module owns LuaJIT's profiler, of which a process has one: it is
  * started once for the engine's life (start and stop flush every trace).
  * The flame-graph sampler plugs into its ticks with silk_preempt_sampler().
+ * It also lets long C calls, which neither the tick nor the loop can
+ * interrupt, see a SIGINT/SIGTERM the loop has not handled yet (below).
  */
 #ifndef SILK_PREEMPT_H
 #define SILK_PREEMPT_H
