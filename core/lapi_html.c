@@ -377,7 +377,7 @@ static int must_stop(void *ud)
 static silk_sel_budget budget_of(lua_State *L)
 {
     silk_engine *e = silk_engine_from(L);
-    return (silk_sel_budget){must_stop, e ? silk_task_current(L) : NULL};
+    return (silk_sel_budget){must_stop, e ? silk_task_current(L) : NULL, 0};
 }
 
 /* Raises why a bounded call stopped. Call with nothing held. */

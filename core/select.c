@@ -1088,7 +1088,7 @@ typedef struct memo_ent {
  * entry point holds a resource, so a stop can jump straight back to it. */
 typedef struct mrun {
     const silk_sel_budget *budget;   /* NULL: unbounded */
-    unsigned steps;                  /* matching steps, modulo the check interval */
+    unsigned steps, every;           /* matching steps since the last check; the interval */
     int stopped;                     /* the budget's verdict that stopped the call */
     jmp_buf stop;
     memo_ent *memo;                  /* open addressing, power-of-two capacity */
@@ -1108,7 +1108,7 @@ typedef struct mctx {
  * go on, and a verdict to stop leaves the call at once. */
 static inline void step(mrun *r)
 {
-    if (++r->steps < SILK_SEL_CHECK_STEPS)
+    if (++r->steps < r->every)
         return;
     r->steps = 0;
     if (r->budget && (r->stopped = r->budget->check(r->budget->ud)) != 0)
@@ -1909,7 +1909,7 @@ int silk_sel_matches_within(const silk_sel *sel, const silk_node *el, const silk
     if (!is_elem(el))
         return 0;
     job j = {sel, NULL, scope ? scope : document_of(el), el, 0, NULL, NULL, 0};
-    mrun r = {.budget = budget};
+    mrun r = {.budget = budget, .every = budget && budget->every ? budget->every : SILK_SEL_CHECK_STEPS};
     int stopped = run_job(matches_body, &j, &r);
     *matched = !stopped && j.count;
     return stopped;
@@ -1927,7 +1927,7 @@ int silk_sel_select_within(const silk_sel *sel, const silk_html_doc *doc, const 
                            const silk_sel_budget *budget, size_t *count)
 {
     job j = {sel, doc, root, NULL, limit, fn, ud, 0};
-    mrun r = {.budget = budget};
+    mrun r = {.budget = budget, .every = budget && budget->every ? budget->every : SILK_SEL_CHECK_STEPS};
     int stopped = run_job(select_body, &j, &r);
     *count = j.count;
     return stopped;

@@ -73,14 +73,16 @@ size_t silk_sel_select(const silk_sel *sel, const silk_html_doc *doc, const silk
 
 /* --- bounded matching ------------------------------------------------------ */
 
-/* A bound on one call: `check` is called about every SILK_SEL_CHECK_STEPS
- * matching steps (a compound tried at an element, a node walked; each step
- * costs well under a microsecond) and never otherwise. It returns 0 to go on,
- * or a non-zero verdict (the caller's code: deadline passed, stop asked)
- * that ends the call at once. It must not raise or longjmp. */
+/* A bound on one call: `check` is called every `every` matching steps (a
+ * compound tried at an element, a node walked; each step costs well under a
+ * microsecond; 0: SILK_SEL_CHECK_STEPS, about a millisecond of work) and
+ * never otherwise. It returns 0 to go on, or a non-zero verdict (the
+ * caller's code: deadline passed, stop asked) that ends the call at once.
+ * It must not raise or longjmp. */
 typedef struct silk_sel_budget {
     int (*check)(void *ud);
     void *ud;
+    unsigned every;
 } silk_sel_budget;
 
 #define SILK_SEL_CHECK_STEPS 4096u

@@ -473,7 +473,7 @@ static int work_of(const silk_html_doc *d, const char *css, size_t *matches)
     if (silk_sel_compile(css, strlen(css), &sel, err, sizeof err))
         return -1;
     checks_seen c = {0, 0};
-    silk_sel_budget b = {count_check, &c};
+    silk_sel_budget b = {count_check, &c, 0};
     *matches = 0;
     int rc = silk_sel_select_within(sel, d, silk_html_root(d), 0, count_match, matches, &b, matches);
     silk_sel_free(sel);
@@ -511,7 +511,7 @@ static void test_budget_stop(void)
         return;
     }
     checks_seen c = {0, 3};
-    silk_sel_budget b = {count_check, &c};
+    silk_sel_budget b = {count_check, &c, 0};
     size_t n = 99;
     int rc = silk_sel_select_within(sel, d, silk_html_root(d), 0, count_match, &n, &b, &n);
     CHECK(rc == 7 && c.calls == 3 && n == 0, "select stopped: rc %d, %d checks, %zu calls", rc,

@@ -84,10 +84,9 @@ static size_t absolute(const silk_sel *sel, const silk_node *el, const silk_node
     return n;
 }
 
-static int stop_at_once(void *ud)
+static int stop_at(void *ud)
 {
-    (void)ud;
-    return 9;
+    return --*(int *)ud == 0 ? 9 : 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -156,13 +155,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    /* Under a budget that stops at its first check: either the call ended
-     * before any check with every match, or it stopped with a prefix of
-     * them and released its :has memo (ASan's leak check). */
+    /* Under a budget that says stop at the k-th step (k from the input):
+     * the call ends there, wherever it is (inside :has, with its memo half
+     * built), with a prefix of the matches and nothing left allocated
+     * (ASan's leak check); or it ends before with every match. */
     collect part = {0};
     size_t pn;
-    silk_sel_budget stop_now = {stop_at_once, NULL};
-    int why = silk_sel_select_within(sel, doc, root, 0, add, &part, &stop_now, &pn);
+    int stop_after = (int)(size % 97) + 1;
+    silk_sel_budget stop_k = {stop_at, &stop_after, 1};
+    int why = silk_sel_select_within(sel, doc, root, 0, add, &part, &stop_k, &pn);
     if ((why == 0 && pn != n) || (why != 0 && (why != 9 || pn > n)) || pn != part.n)
         abort();
     for (size_t i = 0; i < pn && i < 256; i++)
