@@ -390,6 +390,7 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
     signal_watch(e, &e->sig_int, SIGINT, on_stop_signal);
     signal_watch(e, &e->sig_term, SIGTERM, on_stop_signal);
     signal_watch(e, &e->sig_usr1, SIGUSR1, on_dump_signal);
+    silk_preempt_watch_stops(e);          /* long C calls see a signal at once */
 
     if (e->opts.preempt && silk_preempt_start(e) != 0)
         fprintf(stderr, "silk: LuaJIT's profiler is in use: deadlines of running code are not enforced\n");
@@ -419,6 +420,7 @@ void silk_engine_free(silk_engine *e)
         ev_ref(e->loop);
         ev_timer_stop(e->loop, &e->grace_timer);
     }
+    silk_preempt_unwatch_stops(e);
     ev_signal *sigs[] = {&e->sig_int, &e->sig_term, &e->sig_usr1};
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
         ev_ref(e->loop);

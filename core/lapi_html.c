@@ -25,6 +25,9 @@
  * Shared per lua_State and released with it (registry userdata with __gc):
  * the selector cache and, once parse_async is first used, the worker pool.
  */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -34,6 +37,7 @@
 #include "errors.h"
 #include "html.h"
 #include "lapi.h"
+#include "preempt.h"
 #include "select.h"
 #include "task.h"
 
@@ -350,18 +354,97 @@ static const silk_sel *check_sel(lua_State *L, int idx)
     return sel;
 }
 
-typedef struct collect {
-    lua_State *L;
-    int owner;                        /* stack index of the document userdata */
-    int table;                        /* stack index of the result table */
-    int n;
-} collect;
+/* --- bounded matching -------------------------------------------------------
+ *
+ * Some selectors cost a power of the page's size, and the loop cannot
+ * interrupt a C call: matching runs under a budget that gives up when the
+ * calling task is cancelled or past a deadline (task_timeout,
+ * silk.with_timeout), or when SIGINT/SIGTERM arrived, so that the loop
+ * gets to act on it. The call then raises: the task's own interruption
+ * (kind "timeout" or "cancelled", naming the selector when no wait saw it
+ * first), or { kind = "cancelled" } naming the signal and the selector. */
+
+enum { STOP_TASK = 1, STOP_SIGNAL };
+
+static int must_stop(void *ud)
+{
+    silk_task *t = ud;
+    if (silk_preempt_stop_pending())
+        return STOP_SIGNAL;
+    return t && silk_task_interrupted(t) ? STOP_TASK : 0;
+}
+
+static silk_sel_budget budget_of(lua_State *L)
+{
+    silk_engine *e = silk_engine_from(L);
+    return (silk_sel_budget){must_stop, e ? silk_task_current(L) : NULL, 0};
+}
+
+/* Raises why a bounded call stopped. Call with nothing held. */
+static int raise_stop(lua_State *L, int why, const silk_sel_budget *b, const silk_sel *sel)
+{
+    char where[300];
+    snprintf(where, sizeof where, "selector \"%.250s\"", silk_sel_source(sel));
+    if (why == STOP_TASK)
+        return silk_task_raise_interrupt(b->ud, L, where);
+    int sig = silk_preempt_stop_pending();
+    silk_err_push(L, "cancelled", "%s was stopped by %s", where,
+                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    return lua_error(L);
+}
+
+/* The matches of one select, gathered in C while matching runs (which must
+ * not raise) and turned into nodes after. A userdata that frees the array
+ * when collected, created before the array: whatever raises, nothing leaks. */
+typedef struct sel_hits {
+    const silk_node **v;
+    size_t n, cap;
+    int nomem;
+} sel_hits;
+
+#define HITS_MT "silk.select_hits"
+
+static void hits_release(sel_hits *h)
+{
+    free(h->v);
+    h->v = NULL;
+    h->n = h->cap = 0;
+}
+
+static int hits_gc(lua_State *L)
+{
+    hits_release(lua_touserdata(L, 1));
+    return 0;
+}
+
+static sel_hits *push_hits(lua_State *L)
+{
+    sel_hits *h = lua_newuserdata(L, sizeof *h);
+    *h = (sel_hits){NULL, 0, 0, 0};
+    if (luaL_newmetatable(L, HITS_MT)) {
+        lua_pushcfunction(L, hits_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushliteral(L, HITS_MT);
+        lua_setfield(L, -2, "__name");
+    }
+    lua_setmetatable(L, -2);
+    return h;
+}
 
 static int collect_one(void *ud, const silk_node *el)
 {
-    collect *c = ud;
-    push_node(c->L, c->owner, el);
-    lua_rawseti(c->L, c->table, ++c->n);
+    sel_hits *h = ud;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 64;
+        const silk_node **v = realloc(h->v, cap * sizeof *v);
+        if (!v) {
+            h->nomem = 1;
+            return 1;
+        }
+        h->v = v;
+        h->cap = cap;
+    }
+    h->v[h->n++] = el;
     return 0;
 }
 
@@ -372,9 +455,22 @@ static int target_select(lua_State *L)
     const silk_node *root = check_target(L, 1, 2, &doc);
     const silk_sel *sel = check_sel(L, 2);
     int owner = lua_gettop(L);
-    lua_newtable(L);
-    collect c = {L, owner, owner + 1, 0};
-    silk_sel_select(sel, doc, root, 0, collect_one, &c);
+    sel_hits *h = push_hits(L);
+    silk_sel_budget b = budget_of(L);
+    size_t n;
+    int why = silk_sel_select_within(sel, doc, root, 0, collect_one, h, &b, &n);
+    if (why || h->nomem) {
+        lua_settop(L, owner);             /* the array goes with its userdata */
+        if (why)
+            return raise_stop(L, why, &b, sel);
+        return luaL_error(L, "out of memory collecting the matches of a selector");
+    }
+    lua_createtable(L, (int)h->n, 0);
+    for (size_t i = 0; i < h->n; i++) {
+        push_node(L, owner, h->v[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    hits_release(h);                      /* now rather than at the next collection */
     return 1;
 }
 
@@ -392,7 +488,11 @@ static int target_one(lua_State *L)
     const silk_sel *sel = check_sel(L, 2);
     int owner = lua_gettop(L);
     const silk_node *found = NULL;
-    silk_sel_select(sel, doc, root, 1, first_one, &found);
+    silk_sel_budget b = budget_of(L);
+    size_t n;
+    int why = silk_sel_select_within(sel, doc, root, 1, first_one, &found, &b, &n);
+    if (why)
+        return raise_stop(L, why, &b, sel);
     if (!found) {
         lua_pushnil(L);
         return 1;
@@ -716,7 +816,12 @@ static int node_matches(lua_State *L)
 {
     lnode *n = check_node(L, 1);
     const silk_sel *sel = check_sel(L, 2);
-    lua_pushboolean(L, silk_sel_matches(sel, n->node, NULL));
+    silk_sel_budget b = budget_of(L);
+    int matched;
+    int why = silk_sel_matches_within(sel, n->node, NULL, &b, &matched);
+    if (why)
+        return raise_stop(L, why, &b, sel);
+    lua_pushboolean(L, matched);
     return 1;
 }
 

@@ -184,6 +184,83 @@ int silk_preempt_start(silk_engine *e)
     return 0;
 }
 
+/* --- stop signals ------------------------------------------------------------ */
+
+static const int stop_signals[] = {SIGINT, SIGTERM};
+#define NSTOP (sizeof stop_signals / sizeof *stop_signals)
+
+static silk_engine *stops_owner;
+static struct sigaction libev_action[NSTOP];   /* what we chained in front of */
+static ev_signal seen_watcher[NSTOP];
+/* Written by the handler only (it runs with every signal blocked, so it
+ * never interleaves with itself); read by the loop thread. */
+static volatile sig_atomic_t stops_received, last_stop;
+static volatile sig_atomic_t stops_seen;       /* the loop thread's copy of received */
+
+static void count_stop(int signum, siginfo_t *info, void *ctx)
+{
+    stops_received++;
+    last_stop = signum;
+    for (size_t i = 0; i < NSTOP; i++) {
+        const struct sigaction *a = &libev_action[i];
+        if (stop_signals[i] != signum)
+            continue;
+        if (a->sa_flags & SA_SIGINFO)
+            a->sa_sigaction(signum, info, ctx);
+        else if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN)
+            a->sa_handler(signum);
+    }
+}
+
+/* The loop has dispatched the signal: the engine's watcher runs in the same
+ * dispatch, so nothing is pending any more. */
+static void stop_seen(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+    stops_seen = stops_received;
+}
+
+int silk_preempt_stop_pending(void)
+{
+    return stops_received != stops_seen ? last_stop : 0;
+}
+
+int silk_preempt_watch_stops(silk_engine *e)
+{
+    if (stops_owner)
+        return stops_owner == e ? 0 : -1;
+    for (size_t i = 0; i < NSTOP; i++) {
+        struct sigaction a;
+        memset(&a, 0, sizeof a);
+        sigaction(stop_signals[i], NULL, &libev_action[i]);
+        a.sa_sigaction = count_stop;
+        sigfillset(&a.sa_mask);
+        a.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigaction(stop_signals[i], &a, NULL);
+        ev_signal_init(&seen_watcher[i], stop_seen, stop_signals[i]);
+        ev_signal_start(e->loop, &seen_watcher[i]);
+        ev_unref(e->loop);                 /* it must not keep a run going */
+    }
+    stops_seen = stops_received;
+    stops_owner = e;
+    return 0;
+}
+
+void silk_preempt_unwatch_stops(silk_engine *e)
+{
+    if (stops_owner != e)
+        return;
+    for (size_t i = 0; i < NSTOP; i++) {
+        struct sigaction cur;
+        sigaction(stop_signals[i], NULL, &cur);
+        if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == count_stop)
+            sigaction(stop_signals[i], &libev_action[i], NULL);
+        ev_ref(e->loop);
+        ev_signal_stop(e->loop, &seen_watcher[i]);
+    }
+    stops_owner = NULL;
+}
+
 void silk_preempt_stop(silk_engine *e)
 {
     if (owner != e)

@@ -37,6 +37,8 @@
  * This module owns LuaJIT's profiler, of which a process has one: it is
  * started once for the engine's life (start and stop flush every trace).
  * The flame-graph sampler plugs into its ticks with silk_preempt_sampler().
+ * It also lets long C calls, which neither the tick nor the loop can
+ * interrupt, see a SIGINT/SIGTERM the loop has not handled yet (below).
  */
 #ifndef SILK_PREEMPT_H
 #define SILK_PREEMPT_H
@@ -57,5 +59,24 @@ void silk_preempt_stop(silk_engine *e);
  * not raise, yield or allocate Lua objects. */
 typedef void (*silk_preempt_sampler_fn)(void *ud, lua_State *L, int samples, int vmstate);
 void silk_preempt_sampler(silk_preempt_sampler_fn fn, void *ud);
+
+/* --- stop signals that arrive while C code runs ---------------------------
+ * libev learns of SIGINT and SIGTERM in its own handler but runs their
+ * watchers only when the loop runs, which it cannot while a task is inside
+ * a long C call. These make such a signal visible at once to C code that
+ * polls: a handler chained in front of libev's (which still runs) counts
+ * deliveries, and a watcher of the engine's loop marks them seen.
+ *
+ * Start after the engine's own SIGINT/SIGTERM watchers (libev installs its
+ * handler when the first watcher of a signal starts), stop before them.
+ * One engine at a time watches; start returns -1 when another does. */
+int silk_preempt_watch_stops(silk_engine *e);
+void silk_preempt_unwatch_stops(silk_engine *e);
+
+/* The stop signal (SIGINT or SIGTERM) delivered to the process that the
+ * loop has not yet seen, or 0. Async-signal-safe reads only: cheap enough
+ * to poll every millisecond. Long C work (selector matching) that sees one
+ * gives up and raises, so the loop gets to handle the signal. */
+int silk_preempt_stop_pending(void);
 
 #endif

@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -82,6 +83,12 @@ typedef struct complex {
     compound *c;
     int n;
     int has_scope;          /* names :scope: never anchored implicitly */
+    /* Of a selector with a leading combinator (relative), how many leading
+     * compounds are joined only by sibling combinators (so each must match a
+     * following sibling of the anchor), and how many only by child and
+     * descendant ones (each must match a descendant of the anchor): the
+     * matcher stops its backward walks at the anchor for those. */
+    int sib_prefix, desc_prefix;
 } complex;
 
 typedef struct list {
@@ -944,6 +951,13 @@ static int parse_complex(parser *p, complex *out, int relative)
     for (int i = 0; i < n; i++)
         if (names_scope(&parts[i]))
             out->has_scope = 1;
+    out->sib_prefix = out->desc_prefix = 0;
+    while (out->sib_prefix < n && strchr("+~", parts[out->sib_prefix].comb) &&
+           parts[out->sib_prefix].comb)
+        out->sib_prefix++;
+    while (out->desc_prefix < n && strchr(" >", parts[out->desc_prefix].comb) &&
+           parts[out->desc_prefix].comb)
+        out->desc_prefix++;
     return 1;
 }
 
@@ -1057,11 +1071,102 @@ const char *silk_sel_source(const silk_sel *sel)
 /* Matching                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* A remembered :has() outcome: argument `s` at element `el`. */
+typedef struct memo_ent {
+    const void *s;
+    const GumboNode *el;
+    int result;
+} memo_ent;
+
+/* One silk_sel_select or silk_sel_matches call. A :has() argument is
+ * relative to the element it is tried on, so its outcome depends on that
+ * element alone and is remembered for the rest of the call: an ancestor or
+ * sibling tried for many subjects, or a nested :has(), is searched once.
+ * Without memory for the table it is simply not remembered.
+ * Invariant: `memo` is the only thing a call allocates, it is freed by the
+ * entry point that set up `stop`, and nothing between a step check and that
+ * entry point holds a resource, so a stop can jump straight back to it. */
+typedef struct mrun {
+    const silk_sel_budget *budget;   /* NULL: unbounded */
+    unsigned steps, every;           /* matching steps since the last check; the interval */
+    int stopped;                     /* the budget's verdict that stopped the call */
+    jmp_buf stop;
+    memo_ent *memo;                  /* open addressing, power-of-two capacity */
+    size_t memo_cap, memo_n;
+    int memo_off;                    /* an allocation failed: remember nothing more */
+} mrun;
+
 typedef struct mctx {
     const GumboNode *scope;   /* :scope, and the anchor of relative selectors */
     int implicit;             /* anchor top-level selectors below scope */
     int quirks;
+    mrun *run;
 } mctx;
+
+/* One unit of matching work (a compound tried at an element, a node
+ * walked): every SILK_SEL_CHECK_STEPS of them the budget is asked whether to
+ * go on, and a verdict to stop leaves the call at once. */
+static inline void step(mrun *r)
+{
+    if (++r->steps < r->every)
+        return;
+    r->steps = 0;
+    if (r->budget && (r->stopped = r->budget->check(r->budget->ud)) != 0)
+        longjmp(r->stop, 1);
+}
+
+static size_t memo_slot(const mrun *r, const void *s, const GumboNode *el)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)el ^ ((uint64_t)(uintptr_t)s << 21)) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 32) & (r->memo_cap - 1);
+}
+
+/* The remembered outcome of s at el, or -1. */
+static int memo_get(const mrun *r, const void *s, const GumboNode *el)
+{
+    if (!r->memo)
+        return -1;
+    for (size_t i = memo_slot(r, s, el);; i = (i + 1) & (r->memo_cap - 1)) {
+        const memo_ent *x = &r->memo[i];
+        if (!x->el)
+            return -1;
+        if (x->el == el && x->s == s)
+            return x->result;
+    }
+}
+
+static void memo_insert(mrun *r, const void *s, const GumboNode *el, int result)
+{
+    size_t i = memo_slot(r, s, el);
+    while (r->memo[i].el)
+        i = (i + 1) & (r->memo_cap - 1);
+    r->memo[i] = (memo_ent){s, el, result};
+    r->memo_n++;
+}
+
+/* Remembers an outcome, keeping the table at most half full. */
+static void memo_put(mrun *r, const void *s, const GumboNode *el, int result)
+{
+    if (r->memo_off)
+        return;
+    if (2 * (r->memo_n + 1) > r->memo_cap) {
+        size_t cap = r->memo_cap ? 2 * r->memo_cap : 64;
+        memo_ent *old = r->memo, *tab = calloc(cap, sizeof *tab);
+        if (!tab) {
+            r->memo_off = 1;
+            return;
+        }
+        size_t oldcap = r->memo_cap;
+        r->memo = tab;
+        r->memo_cap = cap;
+        r->memo_n = 0;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].el)
+                memo_insert(r, old[i].s, old[i].el, old[i].result);
+        free(old);
+    }
+    memo_insert(r, s, el, result);
+}
 
 static int is_elem(const GumboNode *n)
 {
@@ -1504,7 +1609,7 @@ static int match_nth(const simple *s, const GumboNode *el, const mctx *m)
 {
     if (!el->parent)
         return 0;
-    mctx sub = {m->scope, 0, m->quirks};
+    mctx sub = {m->scope, 0, m->quirks, m->run};
     if (s->sub && !match_list(s->sub, el, &sub))
         return 0;
     int last = s->flags & NTH_LAST, type = s->flags & NTH_TYPE;
@@ -1520,6 +1625,7 @@ static int match_nth(const simple *s, const GumboNode *el, const mctx *m)
     int pos = 1;
     for (const GumboNode *x = last ? next_el(el) : prev_el(el); x;
          x = last ? next_el(x) : prev_el(x)) {
+        step(m->run);
         if (type && !same_type(x, el))
             continue;
         if (s->sub && !match_list(s->sub, x, &sub))
@@ -1532,27 +1638,44 @@ static int match_nth(const simple *s, const GumboNode *el, const mctx *m)
     return nth_ok(s->a, s->b, pos);
 }
 
-static int match_has(const simple *s, const GumboNode *el, const mctx *m)
+/* Whether some element matches relative selector cx anchored at el. */
+static int has_one(const complex *cx, const GumboNode *el, const mctx *sub)
 {
-    mctx sub = {el, 0, m->quirks};
-    for (int i = 0; i < s->sub->n; i++) {
-        const complex *cx = &s->sub->c[i];
-        char comb = cx->c[0].comb;
-        if (comb == ' ' || comb == '>') {
-            for (const GumboNode *n = walk_next(el, el, 0); n; n = walk_next(n, el, 0))
-                if (is_elem(n) && match_complex(cx, n, &sub, 0))
-                    return 1;
-        } else {
-            for (const GumboNode *sib = next_el(el); sib; sib = next_el(sib)) {
-                for (const GumboNode *n = sib; n; n = walk_next(n, sib, 0))
-                    if (is_elem(n) && match_complex(cx, n, &sub, 0))
-                        return 1;
-                if (comb == '+' && cx->n == 1)
-                    break;
-            }
+    char comb = cx->c[0].comb;
+    if (comb == ' ' || comb == '>') {
+        for (const GumboNode *n = walk_next(el, el, 0); n; n = walk_next(n, el, 0)) {
+            step(sub->run);
+            if (is_elem(n) && match_complex(cx, n, sub, 0))
+                return 1;
         }
+        return 0;
+    }
+    /* Only sibling combinators: the subject is one of el's following
+     * siblings, never inside one. */
+    int deep = cx->sib_prefix < cx->n;
+    for (const GumboNode *sib = next_el(el); sib; sib = next_el(sib)) {
+        for (const GumboNode *n = sib; n; n = deep ? walk_next(n, sib, 0) : NULL) {
+            step(sub->run);
+            if (is_elem(n) && match_complex(cx, n, sub, 0))
+                return 1;
+        }
+        if (comb == '+' && cx->n == 1)
+            break;
     }
     return 0;
+}
+
+static int match_has(const simple *s, const GumboNode *el, const mctx *m)
+{
+    int known = memo_get(m->run, s, el);
+    if (known >= 0)
+        return known;
+    mctx sub = {el, 0, m->quirks, m->run};
+    int found = 0;
+    for (int i = 0; i < s->sub->n && !found; i++)
+        found = has_one(&s->sub->c[i], el, &sub);
+    memo_put(m->run, s, el, found);
+    return found;
 }
 
 static int match_simple(const simple *s, const GumboNode *el, const mctx *m)
@@ -1575,11 +1698,11 @@ static int match_simple(const simple *s, const GumboNode *el, const mctx *m)
     case S_ATTR:
         return match_attr(s, el);
     case S_NOT: {
-        mctx sub = {m->scope, 0, m->quirks};
+        mctx sub = {m->scope, 0, m->quirks, m->run};
         return !match_list(s->sub, el, &sub);
     }
     case S_IS: {
-        mctx sub = {m->scope, 0, m->quirks};
+        mctx sub = {m->scope, 0, m->quirks, m->run};
         return match_list(s->sub, el, &sub);
     }
     case S_HAS:
@@ -1622,6 +1745,7 @@ static int match_simple(const simple *s, const GumboNode *el, const mctx *m)
 
 static int match_compound(const compound *c, const GumboNode *el, const mctx *m)
 {
+    step(m->run);
     for (int i = 0; i < c->n; i++)
         if (!match_simple(&c->s[i], el, m))
             return 0;
@@ -1645,18 +1769,19 @@ static int anchored(char comb, const GumboNode *el, const GumboNode *scope)
         return prev_el(el) == scope;
     }
     case '~':
-        if (!el->parent || el->parent != scope->parent)
-            return 0;
-        for (const GumboNode *x = prev_el(el); x; x = prev_el(x))
-            if (x == scope)
-                return 1;
-        return 0;
+        /* same parent, and after it: the index says it */
+        return el->parent && el->parent == scope->parent &&
+               el->index_within_parent > scope->index_within_parent;
     default:
         return 1;
     }
 }
 
-/* Matches compounds i..0 of cx with compound i at el. */
+/* Matches compounds i..0 of cx with compound i at el. The backward walks
+ * for ' ' and '~' stop at the anchor when compound i-1 lies in a prefix that
+ * must be below it or after it (complex's sib_prefix, desc_prefix): past the
+ * anchor nothing can match, and without the stop `a:has(~ a ~ a)` costs the
+ * cube of the number of siblings. */
 static int match_from(const complex *cx, int i, const GumboNode *el, const mctx *m, int implicit)
 {
     if (!match_compound(&cx->c[i], el, m))
@@ -1672,20 +1797,24 @@ static int match_from(const complex *cx, int i, const GumboNode *el, const mctx 
         const GumboNode *p = parent_el(el);
         return p && match_from(cx, i - 1, p, m, implicit);
     }
-    case ' ':
-        for (const GumboNode *p = parent_el(el); p; p = parent_el(p))
+    case ' ': {
+        const GumboNode *stop = i - 1 < cx->desc_prefix ? m->scope : NULL;
+        for (const GumboNode *p = parent_el(el); p && p != stop; p = parent_el(p))
             if (match_from(cx, i - 1, p, m, implicit))
                 return 1;
         return 0;
+    }
     case '+': {
         const GumboNode *x = prev_el(el);
         return x && match_from(cx, i - 1, x, m, implicit);
     }
-    case '~':
-        for (const GumboNode *x = prev_el(el); x; x = prev_el(x))
+    case '~': {
+        const GumboNode *stop = i - 1 < cx->sib_prefix ? m->scope : NULL;
+        for (const GumboNode *x = prev_el(el); x && x != stop; x = prev_el(x))
             if (match_from(cx, i - 1, x, m, implicit))
                 return 1;
         return 0;
+    }
     }
     return 0;
 }
@@ -1717,40 +1846,98 @@ static int quirks_of(const GumboNode *n)
            d->v.document.doc_type_quirks_mode == GUMBO_DOCTYPE_QUIRKS;
 }
 
-int silk_sel_matches(const silk_sel *sel, const silk_node *el, const silk_node *scope)
+/* What one call does between setting up its run and releasing it. */
+typedef struct job {
+    const silk_sel *sel;
+    const silk_html_doc *doc;
+    const GumboNode *root, *el;   /* select: root; matches: el (root is the scope) */
+    size_t limit;
+    silk_sel_fn fn;
+    void *ud;
+    size_t count;                 /* select: matches so far; matches: the outcome */
+} job;
+
+static void select_body(job *j, mrun *r)
 {
+    mctx m = {j->root, j->root->type != GUMBO_NODE_DOCUMENT, quirks_of(j->root), r};
+    if (j->root->type == GUMBO_NODE_TEMPLATE)
+        return;                           /* contents are not children */
+    if (j->doc && j->sel->subject_tag != GUMBO_TAG_UNKNOWN && j->root == silk_html_root(j->doc)) {
+        size_t n;
+        const silk_node *const *el = silk_html_tagged(j->doc, j->sel->subject_tag, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (!match_list(j->sel->top, el[i], &m))
+                continue;
+            j->count++;
+            if (j->fn(j->ud, el[i]) || (j->limit && j->count >= j->limit))
+                break;
+        }
+        return;
+    }
+    for (const GumboNode *n = walk_next(j->root, j->root, 0); n; n = walk_next(n, j->root, 0)) {
+        step(r);
+        if (!is_elem(n) || !match_list(j->sel->top, n, &m))
+            continue;
+        j->count++;
+        if (j->fn(j->ud, n) || (j->limit && j->count >= j->limit))
+            break;
+    }
+}
+
+static void matches_body(job *j, mrun *r)
+{
+    mctx m = {j->root, 0, quirks_of(j->el), r};
+    j->count = (size_t)match_list(j->sel->top, j->el, &m);
+}
+
+/* Runs body under the budget: the landing point of a stop. The run and the
+ * job live in the caller's frame, so nothing here changes between setjmp
+ * and longjmp. Returns the budget's verdict, or 0. */
+static int run_job(void (*body)(job *, mrun *), job *j, mrun *r)
+{
+    if (setjmp(r->stop) == 0)
+        body(j, r);
+    free(r->memo);
+    r->memo = NULL;
+    return r->stopped;
+}
+
+int silk_sel_matches_within(const silk_sel *sel, const silk_node *el, const silk_node *scope,
+                            const silk_sel_budget *budget, int *matched)
+{
+    *matched = 0;
     if (!is_elem(el))
         return 0;
-    mctx m = {scope ? scope : document_of(el), 0, quirks_of(el)};
-    return match_list(sel->top, el, &m);
+    job j = {sel, NULL, scope ? scope : document_of(el), el, 0, NULL, NULL, 0};
+    mrun r = {.budget = budget, .every = budget && budget->every ? budget->every : SILK_SEL_CHECK_STEPS};
+    int stopped = run_job(matches_body, &j, &r);
+    *matched = !stopped && j.count;
+    return stopped;
+}
+
+int silk_sel_matches(const silk_sel *sel, const silk_node *el, const silk_node *scope)
+{
+    int matched;
+    silk_sel_matches_within(sel, el, scope, NULL, &matched);
+    return matched;
+}
+
+int silk_sel_select_within(const silk_sel *sel, const silk_html_doc *doc, const silk_node *root,
+                           size_t limit, silk_sel_fn fn, void *ud,
+                           const silk_sel_budget *budget, size_t *count)
+{
+    job j = {sel, doc, root, NULL, limit, fn, ud, 0};
+    mrun r = {.budget = budget, .every = budget && budget->every ? budget->every : SILK_SEL_CHECK_STEPS};
+    int stopped = run_job(select_body, &j, &r);
+    *count = j.count;
+    return stopped;
 }
 
 size_t silk_sel_select(const silk_sel *sel, const silk_html_doc *doc, const silk_node *root,
                        size_t limit, silk_sel_fn fn, void *ud)
 {
-    mctx m = {root, root->type != GUMBO_NODE_DOCUMENT, quirks_of(root)};
-    size_t count = 0;
-    if (root->type == GUMBO_NODE_TEMPLATE)
-        return 0;                         /* contents are not children */
-    if (doc && sel->subject_tag != GUMBO_TAG_UNKNOWN && root == silk_html_root(doc)) {
-        size_t n;
-        const silk_node *const *el = silk_html_tagged(doc, sel->subject_tag, &n);
-        for (size_t i = 0; i < n; i++) {
-            if (!match_list(sel->top, el[i], &m))
-                continue;
-            count++;
-            if (fn(ud, el[i]) || (limit && count >= limit))
-                break;
-        }
-        return count;
-    }
-    for (const GumboNode *n = walk_next(root, root, 0); n; n = walk_next(n, root, 0)) {
-        if (!is_elem(n) || !match_list(sel->top, n, &m))
-            continue;
-        count++;
-        if (fn(ud, n) || (limit && count >= limit))
-            break;
-    }
+    size_t count;
+    silk_sel_select_within(sel, doc, root, limit, fn, ud, NULL, &count);
     return count;
 }
 

@@ -56,17 +56,49 @@ const char *silk_sel_source(const silk_sel *sel);
  * the document element). Absolute matching: no implicit anchoring. */
 int silk_sel_matches(const silk_sel *sel, const silk_node *el, const silk_node *scope);
 
-/* Called for each match in document order; return non-zero to stop. May
- * raise (longjmp): select holds no resources while it runs. */
+/* Called for each match in document order; return non-zero to stop. It
+ * must not raise or longjmp: a call holds memory while it runs (its :has
+ * memo). Collect the matches and act on them after the call returns. */
 typedef int (*silk_sel_fn)(void *ud, const silk_node *el);
 
 /* Calls fn for each element below `root` (the document node or an element;
  * root itself is never a result) that matches, in document order, at most
  * `limit` times (0: no limit). Returns the number of calls. `doc` is root's
  * document, or NULL: given it, a search from the document node tries only
- * the elements of the tag the selector's subject names (its tag index). */
+ * the elements of the tag the selector's subject names (its tag index).
+ * Unbounded: some selectors cost a power of the document's size (nested
+ * sibling combinators inside :has); see silk_sel_select_within. */
 size_t silk_sel_select(const silk_sel *sel, const silk_html_doc *doc, const silk_node *root,
                        size_t limit, silk_sel_fn fn, void *ud);
+
+/* --- bounded matching ------------------------------------------------------ */
+
+/* A bound on one call: `check` is called every `every` matching steps (a
+ * compound tried at an element, a node walked; each step costs well under a
+ * microsecond; 0: SILK_SEL_CHECK_STEPS, about a millisecond of work) and
+ * never otherwise. It returns 0 to go on, or a non-zero verdict (the
+ * caller's code: deadline passed, stop asked) that ends the call at once.
+ * It must not raise or longjmp. */
+typedef struct silk_sel_budget {
+    int (*check)(void *ud);
+    void *ud;
+    unsigned every;
+} silk_sel_budget;
+
+#define SILK_SEL_CHECK_STEPS 4096u
+
+/* silk_sel_select and silk_sel_matches under a budget (NULL: none). They
+ * return 0 when the call ran to its end, with the number of fn calls in
+ * *count or the outcome in *matched; or the check's verdict when it stopped
+ * the call, with *count the fn calls made so far (*matched is 0). Either way
+ * the call has released everything it allocated. Matching remembers each
+ * :has() outcome for the rest of the call, which keeps the common shapes
+ * near linear. */
+int silk_sel_select_within(const silk_sel *sel, const silk_html_doc *doc, const silk_node *root,
+                           size_t limit, silk_sel_fn fn, void *ud,
+                           const silk_sel_budget *budget, size_t *count);
+int silk_sel_matches_within(const silk_sel *sel, const silk_node *el, const silk_node *scope,
+                            const silk_sel_budget *budget, int *matched);
 
 /* --- an LRU cache of compiled selectors, keyed by their source text ------- */
 

@@ -269,7 +269,9 @@ double silk_task_next_deadline(silk_task *t)
 
 static void cancel_children(silk_task *t, const char *reason);
 
-silk_frame *silk_task_pushinterrupt(silk_task *t, lua_State *L, silk_frame *upto)
+/* silk_task_pushinterrupt; `where` (or NULL) names the work a deadline
+ * interrupted, in the error value's message when it is created here. */
+static silk_frame *push_interrupt(silk_task *t, lua_State *L, silk_frame *upto, const char *where)
 {
     double now = silk_now();
     silk_frame *hit = NULL;
@@ -279,11 +281,13 @@ silk_frame *silk_task_pushinterrupt(silk_task *t, lua_State *L, silk_frame *upto
     if (!hit)
         return NULL;
     if (hit->err_ref == LUA_NOREF) {      /* a deadline, seen for the first time */
+        const char *in = where ? " in " : "";
+        where = where ? where : "";
         if (hit == &t->frame0)
-            silk_err_push(L, "timeout", "task %llu exceeded its deadline",
-                          (unsigned long long)t->id);
+            silk_err_push(L, "timeout", "task %llu exceeded its deadline%s%s",
+                          (unsigned long long)t->id, in, where);
         else
-            silk_err_push(L, "timeout", "with_timeout deadline exceeded");
+            silk_err_push(L, "timeout", "with_timeout deadline exceeded%s%s", in, where);
         hit->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         if (hit == &t->frame0)
             cancel_children(t, "parent task timed out");
@@ -291,6 +295,18 @@ silk_frame *silk_task_pushinterrupt(silk_task *t, lua_State *L, silk_frame *upto
     hit->fired = 1;
     lua_rawgeti(L, LUA_REGISTRYINDEX, hit->err_ref);
     return hit;
+}
+
+silk_frame *silk_task_pushinterrupt(silk_task *t, lua_State *L, silk_frame *upto)
+{
+    return push_interrupt(t, L, upto, NULL);
+}
+
+int silk_task_raise_interrupt(silk_task *t, lua_State *L, const char *where)
+{
+    if (!push_interrupt(t, L, NULL, where))
+        silk_err_push(L, "cancelled", "%s was stopped", where);
+    return lua_error(L);
 }
 
 silk_frame *silk_frame_push(silk_task *t, double timeout)

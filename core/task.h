@@ -110,8 +110,21 @@ lua_State *silk_task_thread(silk_task *t);
 /* The running task of the engine of L, or NULL outside any task. */
 silk_task *silk_task_current(lua_State *L);
 
-/* 1 if t has been asked to stop (cancelled or past a deadline). */
+/* 1 if t has been asked to stop (cancelled or past a deadline). Cheap
+ * enough (a clock read and a walk of t's few frames) to poll every
+ * millisecond from long C work, which LuaJIT's profiler tick cannot
+ * interrupt: such work polls it and gives up, then calls
+ * silk_task_raise_interrupt. */
 int silk_task_interrupted(silk_task *t);
+
+/* Raises in L (t's coroutine, or one it runs) the interruption that
+ * silk_task_interrupted reported, as t's waits would: the triggered frame's
+ * error value (kind "timeout" or "cancelled"), the same value every time,
+ * so with_timeout and scopes recognise their own. `where` names the work
+ * that gave up (e.g. `selector "a:has(b)"`): when a deadline's value is
+ * created here (no wait saw it before), its message says "... exceeded its
+ * deadline in <where>". Does not return; hold no C resources when calling. */
+int silk_task_raise_interrupt(silk_task *t, lua_State *L, const char *where);
 
 /* --- for the engine ------------------------------------------------------- */
 

@@ -404,6 +404,138 @@ static void test_cache(void)
     silk_sel_cache_free(c);
 }
 
+/* :has() with sibling and descendant chains: the matcher cuts its backward
+ * walks at the anchor and remembers outcomes; the answers must not change. */
+static void test_has_chains(void)
+{
+    silk_html_doc *d = parse("<div id=r><b id=b1></b><a id=a1></a><b id=b2><a id=in1></a></b>"
+                             "<a id=a2></a><a id=a3></a></div><div id=r2><a id=x1></a></div>");
+    EXPECT(d, "a:has(~ a ~ a)", "a1");
+    EXPECT(d, "b:has(~ a ~ a)", "b1 b2");
+    EXPECT(d, "b:has(+ a ~ a ~ a)", "b1");
+    EXPECT(d, "b:has(~ b a)", "b1");
+    EXPECT(d, "b:has(~ b > a)", "b1");
+    EXPECT(d, "div:has(b a)", "r");
+    EXPECT(d, "div:has(> b > a)", "r");
+    EXPECT(d, "div:has(div a)", "");
+    EXPECT(d, "b:has(> a):has(~ a)", "b2");
+    EXPECT(d, "a:has(~ a:has(~ a))", "a1");
+    EXPECT(d, "div:has(a) a", "a1 in1 a2 a3 x1");
+    EXPECT(d, ":is(b, a):has(~ a) ~ a", "a1 a2 a3");
+    EXPECT(d, "a:nth-child(even of :has(~ a))", "a1 a2");
+    silk_html_free(d);
+}
+
+typedef struct checks_seen {
+    int calls;
+    int stop_at;                  /* the call that says stop (0: never) */
+} checks_seen;
+
+static int count_check(void *ud)
+{
+    checks_seen *c = ud;
+    return ++c->calls == c->stop_at ? 7 : 0;
+}
+
+static int count_match(void *ud, const silk_node *el)
+{
+    (void)el;
+    ++*(size_t *)ud;
+    return 0;
+}
+
+static int keep_first(void *ud, const silk_node *el)
+{
+    *(const silk_node **)ud = el;
+    return 1;
+}
+
+/* A page of `n` copies of `item` inside `open` ... `close`. */
+static silk_html_doc *repeated(const char *open, const char *item, const char *close, int n)
+{
+    size_t il = strlen(item);
+    char *h = malloc(strlen(open) + il * (size_t)n + strlen(close) + 1);
+    char *p = h + strlen(strcpy(h, open));
+    for (int i = 0; i < n; i++, p += il)
+        memcpy(p, item, il);
+    strcpy(p, close);
+    silk_html_doc *d = parse(h);
+    free(h);
+    return d;
+}
+
+/* Budget checks made by one select of css: its work in units of
+ * SILK_SEL_CHECK_STEPS steps. */
+static int work_of(const silk_html_doc *d, const char *css, size_t *matches)
+{
+    silk_sel *sel;
+    char err[300];
+    if (silk_sel_compile(css, strlen(css), &sel, err, sizeof err))
+        return -1;
+    checks_seen c = {0, 0};
+    silk_sel_budget b = {count_check, &c, 0};
+    *matches = 0;
+    int rc = silk_sel_select_within(sel, d, silk_html_root(d), 0, count_match, matches, &b, matches);
+    silk_sel_free(sel);
+    return rc ? -1 : c.calls;
+}
+
+/* Shapes that used to cost the square or the cube of the page stay near
+ * linear: 20 000 siblings take a few hundred thousand steps, not 10^12. */
+static void test_has_cost(void)
+{
+    size_t n;
+    silk_html_doc *d = repeated("<div>", "<a href=x>l</a>", "</div>", 20000);
+    int w = work_of(d, "a:has(~ a ~ a)", &n);
+    CHECK(n == 19998 && w >= 0 && w < 100, "a:has(~ a ~ a): %zu matches, %d checks", n, w);
+    w = work_of(d, "a:has(~ a:has(~ a))", &n);
+    CHECK(n == 19998 && w >= 0 && w < 100, "a:has(~ a:has(~ a)): %zu matches, %d checks", n, w);
+    silk_html_free(d);
+    /* each span asks its p whether it has a b: the p's subtree is searched once */
+    d = repeated("<p>", "<span>s</span>", "</p>", 20000);
+    w = work_of(d, "p:has(b) span", &n);
+    CHECK(n == 0 && w >= 0 && w < 100, "p:has(b) span: %zu matches, %d checks", n, w);
+    silk_html_free(d);
+}
+
+/* A budget that says stop ends the call at once with its verdict, whatever
+ * the call was doing, and leaves nothing allocated (ASan, valgrind). */
+static void test_budget_stop(void)
+{
+    silk_html_doc *d = repeated("<div>", "<a href=x>l</a>", "</div>", 2000);
+    silk_sel *sel;
+    char err[300];
+    const char *css = "a:has(~ b ~ a ~ a)";     /* quartic: no b, every chain is tried */
+    if (silk_sel_compile(css, strlen(css), &sel, err, sizeof err)) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    checks_seen c = {0, 3};
+    silk_sel_budget b = {count_check, &c, 0};
+    size_t n = 99;
+    int rc = silk_sel_select_within(sel, d, silk_html_root(d), 0, count_match, &n, &b, &n);
+    CHECK(rc == 7 && c.calls == 3 && n == 0, "select stopped: rc %d, %d checks, %zu calls", rc,
+          c.calls, n);
+    silk_sel *any_a;
+    silk_sel_compile("a", 1, &any_a, err, sizeof err);
+    const silk_node *first = NULL;
+    silk_sel_select(any_a, d, silk_html_root(d), 1, keep_first, &first);
+    silk_sel_free(any_a);
+    c = (checks_seen){0, 2};
+    int matched = 1;
+    rc = silk_sel_matches_within(sel, first, NULL, &b, &matched);
+    CHECK(rc == 7 && c.calls == 2 && !matched, "matches stopped: rc %d, %d checks", rc, c.calls);
+    silk_sel_free(sel);
+    /* a budget that never says stop changes nothing */
+    css = "a:has(~ a ~ a)";
+    silk_sel_compile(css, strlen(css), &sel, err, sizeof err);
+    c = (checks_seen){0, 0};
+    rc = silk_sel_select_within(sel, d, silk_html_root(d), 5, count_match, &n, &b, &n);
+    CHECK(rc == 0 && n == 5, "limit under a budget: rc %d, %zu", rc, n);
+    silk_sel_free(sel);
+    silk_html_free(d);
+}
+
 int main(void)
 {
     test_basic();
@@ -418,6 +550,9 @@ int main(void)
     test_scoped();
     test_errors();
     test_cache();
+    test_has_chains();
+    test_has_cost();
+    test_budget_stop();
     CHECK(silk_track_live(SILK_RES_DOCUMENT) == 0, "documents leaked: %ld",
           silk_track_live(SILK_RES_DOCUMENT));
     printf("test_select: %d checks, %d failures\n", checks, failures);

@@ -84,6 +84,11 @@ static size_t absolute(const silk_sel *sel, const silk_node *el, const silk_node
     return n;
 }
 
+static int stop_at(void *ud)
+{
+    return --*(int *)ud == 0 ? 9 : 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[128];
@@ -149,6 +154,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
+
+    /* Under a budget that says stop at the k-th step (k from the input):
+     * the call ends there, wherever it is (inside :has, with its memo half
+     * built), with a prefix of the matches and nothing left allocated
+     * (ASan's leak check); or it ends before with every match. */
+    collect part = {0};
+    size_t pn;
+    int stop_after = (int)(size % 97) + 1;
+    silk_sel_budget stop_k = {stop_at, &stop_after, 1};
+    int why = silk_sel_select_within(sel, doc, root, 0, add, &part, &stop_k, &pn);
+    if ((why == 0 && pn != n) || (why != 0 && (why != 9 || pn > n)) || pn != part.n)
+        abort();
+    for (size_t i = 0; i < pn && i < 256; i++)
+        if (part.got[i] != all.got[i])
+            abort();
 
     int crc;
     const silk_sel *cs = silk_sel_cache_get(cache, (const char *)data, size, &crc, err, sizeof err);
