@@ -387,9 +387,10 @@ static int raise_stop(lua_State *L, int why, const silk_sel_budget *b, const sil
     snprintf(where, sizeof where, "selector \"%.250s\"", silk_sel_source(sel));
     if (why == STOP_TASK)
         return silk_task_raise_interrupt(b->ud, L, where);
-    int sig = silk_preempt_stop_pending();
-    silk_err_push(L, "cancelled", "%s was stopped by %s", where,
-                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    const char *sig = silk_preempt_stop_pending() == SIGTERM ? "SIGTERM" : "SIGINT";
+    silk_err_push(L, "cancelled", "%s was stopped by %s", where, sig);
+    lua_pushstring(L, sig);               /* err.signal: a stop, not a failure of the page */
+    lua_setfield(L, -2, "signal");
     return lua_error(L);
 }
 

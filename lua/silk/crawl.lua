@@ -415,10 +415,21 @@ end
 -- failure. `page` (among the arguments) takes no items once fn has ended:
 -- they are committed next, and a task fn spawned and left running would
 -- otherwise emit into a page nobody reads again.
+--
+-- Returns true, false, or "stopped" when a stop signal cancelled fn (a
+-- long selector gives up at SIGINT or SIGTERM, err.signal, even before the
+-- crawl has heard of it): that is no failure of the page, which goes back
+-- to the queue uncommitted (Run:process), so a resume from the jobdir
+-- fetches it again.
 function Run:callback_task(name, where, page, fn, ...)
   local t = silk.spawn{ name = name, timeout = self.settings.task_timeout, fn, ... }
   local ok, err = t:join()
   page.returned = true
+  if not ok and type(err) == "table" and err.kind == "cancelled" and err.signal then
+    io.stderr:write(("silk: callback %s on %s stopped with the crawl: %s; the page goes back to the queue\n"):format(
+      name, where, tostring(err.message or err)))
+    return "stopped"
+  end
   if not ok then
     self.stats.callback_errors = self.stats.callback_errors + 1
     io.stderr:write(("silk: callback %s failed on %s: %s\n%s\n"):format(
@@ -671,13 +682,14 @@ function Run:process(req)
   rq.url = res.url
   if s.parse_inline then rawset(res, "_parse_inline", true) end
   local page = new_page(self, rq, res)
-  self:callback_task(req.callback, where, page, cb, res, page)
+  local done = self:callback_task(req.callback, where, page, cb, res, page)
   -- The page's parsed tree (about 8 times the page) dies with its
   -- callback: left to the Lua GC, which cannot see its size, 64 requests in
   -- flight held some 60 MB of trees. A node kept past the callback raises
   -- "attempt to use a freed document".
   local doc = rawget(res, "_doc")
   if doc then doc:free() end
+  if done == "stopped" then return "requeue" end
   self:commit_items(page, where)
   return "ok"
 end

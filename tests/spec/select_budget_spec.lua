@@ -84,7 +84,7 @@ return silk.spider{
   start_urls = { %q, %q },
   task_timeout = tonumber(os.getenv("TT")),
   parse = function(res, crawl)
-    if res.url:find("slow") then io.stderr:write("matching\n"); res:select(%q) end
+    if res.url:find("slow") and not os.getenv("FAST") then io.stderr:write("matching\n"); res:select(%q) end
     crawl:emit{ url = res.url }
   end,
 }]]):format(web.url .. "/slow.html", web.url .. "/ok.html", SLOW))
@@ -92,10 +92,13 @@ return silk.spider{
   teardown(function() web:stop() end)
 
   -- Runs the spider in the background; returns its pid and a waiter.
-  local function start(tt)
-    local d = files.tmpdir()
-    os.execute(("( TT=%s %s run %s -o %s --stats %s >%s 2>&1 & echo $! >%s; wait $!; echo $? >%s ) >/dev/null 2>&1 &"):format(
-      tt, q(engine.exe()), q(spider), q(d .. "/items.jsonl"), q(d .. "/stats.json"),
+  -- `env`: more variables; `d`: the directory of a run to carry on (its
+  -- items file and jobdir).
+  local function start(tt, env, d)
+    d = d or files.tmpdir()
+    os.remove(d .. "/pid"); os.remove(d .. "/rc")
+    os.execute(("( TT=%s %s %s run %s -o %s --jobdir %s --stats %s >%s 2>&1 & echo $! >%s; wait $!; echo $? >%s ) >/dev/null 2>&1 &"):format(
+      tt, env or "", q(engine.exe()), q(spider), q(d .. "/items.jsonl"), q(d .. "/job"), q(d .. "/stats.json"),
       q(d .. "/log"), q(d .. "/pid"), q(d .. "/rc")))
     local t0 = silk.now()
     while not (files.read(d .. "/pid") or ""):match("%d") do
@@ -139,6 +142,17 @@ return silk.spider{
       local _, took = h.wait(2)
       assert.is_true(took < 2, "took " .. took)
       assert.truthy(h.log():find('selector "' .. SLOW .. '" was stopped by SIG' .. sig, 1, true), h.log())
+      -- stopped, not failed: the page went back to the queue, and the
+      -- resume from the jobdir (without the runaway) fetches and emits it
+      assert.truthy(h.log():find("the page goes back to the queue", 1, true), h.log())
+      local again = start(600, "FAST=1", h.dir)
+      assert.equal(0, again.wait(10), again.log())
+      local urls = {}
+      for l in (files.read(h.dir .. "/items.jsonl") or ""):gmatch("[^\n]+") do
+        local u = cjson.decode(l).url:match("/(%w+)%.html$")
+        urls[u] = (urls[u] or 0) + 1
+      end
+      assert.same({ slow = 1, ok = 1 }, urls)
     end)
   end
 end)
