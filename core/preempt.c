@@ -79,43 +79,25 @@ static silk_frame *due_frame(silk_task *t, double now, int slice_used)
     return hit;
 }
 
-/* Whether the function running at `level` is one of silk's own Lua
+/* Whether the function running at level 0 is one of silk's own Lua
  * modules. An interruption raised there could land between two steps that
  * must go together: with_timeout's own epilogue, between the protected call
  * returning and the frame being popped, would let its own timeout escape. */
-static int in_library(lua_State *L, silk_engine *e, int level)
+static int in_library(lua_State *L, silk_engine *e)
 {
     lua_Debug ar;
-    if (!lua_getstack(L, level, &ar) || !lua_getinfo(L, "S", &ar))
+    if (!lua_getstack(L, 0, &ar) || !lua_getinfo(L, "S", &ar))
         return 0;
     return ar.source[0] == '@' && strncmp(ar.source + 1, e->lua_dir, strlen(e->lua_dir)) == 0;
 }
 
-/* The hook. Armed by a tick (count 1), it acts on the script code it finds
- * running. When the tick lands inside silk's own Lua instead and a deadline
- * is due, waiting for a later tick to land in script code is not enough: a
- * loop that spends nearly all its time in library calls (crawl:follow in a
- * `while true`) would outlive its deadline by far. So it watches returns
- * (LUA_MASKRET) until one goes back into script code, and acts on that
- * code's next instruction (count 1). A slice that is over only waits for
- * the next tick: library code is not paused, and a slice can be late. */
 static void hook(lua_State *L, lua_Debug *ar)
 {
     lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
     silk_engine *e = owner;
     silk_task *t = e ? e->current : NULL;
-    if (!t)
-        return;
-    if (ar->event == LUA_HOOKRET) {
-        /* level 0 returns; level 1 is where it returns to */
-        lua_sethook(L, hook, in_library(L, e, 1) ? LUA_MASKRET : LUA_MASKCOUNT, 1);
-        return;
-    }
-    if (in_library(L, e, 0)) {
-        if (due_frame(t, silk_now(), 0))
-            lua_sethook(L, hook, LUA_MASKRET, 0);
-        return;
-    }
+    if (!t || in_library(L, e))
+        return;                           /* the next tick will find user code */
     double now = silk_now();
     int slice_used = slice_over(t, e, now);
     int in_task = L == t->co;

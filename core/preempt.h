@@ -20,11 +20,8 @@
  *    their timing.
  * Cancellation is acted on only at a slice's end: a task that cancels
  * itself, or was cancelled before it was resumed, reaches its next wait.
- * Nothing is raised while one of silk's own Lua functions runs, so their
- * epilogues cannot be cut in half: a due deadline found there is acted on
- * at the first return into script code (the hook watches returns until
- * then), so a loop that spends its time in silk's Lua still ends on time;
- * a slice found there waits for the next tick. And a time
+ * Nothing is raised while one of silk's own Lua functions runs (the next
+ * tick acts instead), so their epilogues cannot be cut in half. And a time
  * slice never pauses silk's own Lua modules (lua/silk): they keep
  * state shared between tasks and rely on not being interleaved between
  * waits. Scripts get the same promise for anything shorter than a slice;

@@ -228,15 +228,6 @@ describe("deadlines", function()
     ["a loop inside pcall that swallows errors"] = function()
       while true do pcall(function() while true do end end) end
     end,
-    -- nearly all of its time inside silk's own Lua (its chunk name puts it
-    -- under silk's Lua directory), where no interruption may land: the core
-    -- must catch a return into the script (issue 15.9: `while true do
-    -- crawl:follow(href) end` outlived task_timeout by 10 s and more)
-    ["a loop that spends its time in silk's own Lua"] = function()
-      local lib = assert(loadstring("local n = 0 for i = 1, 2000 do n = n + i % 7 end return n",
-                                    "@" .. engine.lua_dir() .. "/silk/busy.lua"))
-      while true do lib() end
-    end,
   }
   for what, body in pairs(runaways) do
     -- natively 0.5-2.3 ms late (bench/tasks); the bound leaves room for a
