@@ -288,6 +288,20 @@ static int is_interrupted(lua_State *L)
     return 1;
 }
 
+/* check([where]) -> nothing, or raises the running task's interruption (a
+ * passed deadline, a cancellation), as its next wait would. The profiler
+ * tick never interrupts silk's own Lua, so a script loop that spends its
+ * time in a library call and never waits (`while true do crawl:follow(u)
+ * end`) would outlive its deadline: such entry points call this first,
+ * before they change any state. */
+static int check_interrupt(lua_State *L)
+{
+    silk_task *t = silk_task_current(L);
+    if (t && silk_task_interrupted(t))
+        return silk_task_raise_interrupt(t, L, luaL_optstring(L, 1, "silk's Lua"));
+    return 0;
+}
+
 /* live_ids() -> set of the ids of live tasks (silk.testing.no_leaks) */
 static int live_ids(lua_State *L)
 {
@@ -332,6 +346,7 @@ int silk_lapi_task(lua_State *L)
         {"scope_spawn", scope_spawn},
         {"scope_wait", scope_wait},
         {"interrupted", is_interrupted},
+        {"check", check_interrupt},
         {"live_ids", live_ids},
         {NULL, NULL},
     };

@@ -24,6 +24,7 @@ local url = require("silk.core.url")
 local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
 local jsonl = require("silk.core.jsonl")
+local task_check = require("silk.core.task").check
 local metrics = require("silk.metrics")
 local cjson = require("cjson").new()
 cjson.encode_sparse_array(true)
@@ -260,6 +261,7 @@ local function check_headers(h)
 end
 
 function Page:follow(href, o)
+  task_check("crawl:follow")  -- a loop of follows that never waits still ends on time
   -- pages repeat their links (menus, footers): resolving and canonicalising
   -- each repeat again costs two URL parses for a known answer
   local key = o == nil and href
@@ -299,6 +301,7 @@ end
 -- Checked here rather than only at the sink so that the message points at
 -- the line that emitted it; the sink checks again what pipelines return.
 function Page:emit(item)
+  task_check("crawl:emit")
   if self.returned then
     error("crawl:emit after the callback returned: its page's items are already committed; "
           .. "join the task that emits (task:join(), or silk.scope) before returning", 2)

@@ -603,3 +603,28 @@ describe("pipelines", function()
     assert.equal(st.items, #lines(d .. "/i.jsonl"))
   end)
 end)
+
+describe("task_timeout", function()
+  local dir = tmpdir()
+  write(dir .. "/index.html", "<p>x</p>")
+  local site = servers.nginx{ root = dir }
+  teardown(function() site:stop() end)
+
+  it("ends a callback that loops in crawl:follow without ever waiting (issue 15.9)", function()
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+      return require("silk").spider{
+        name = "follow-loop", start_urls = { os.getenv("START") }, task_timeout = 1,
+        parse = function(res, crawl) while true do crawl:follow("/x") end end,
+      }
+    ]])
+    local d = tmpdir()
+    local t0 = os.time()
+    local status, log = run(("run %s --stats %s/s.json"):format(path, d), "START=" .. site.url .. "/index.html")
+    assert.equal(0, status, log)
+    -- it ran 12 and 16 s with task_timeout = 3 when silk's Lua was never interrupted
+    assert.is_true(os.time() - t0 < 8, log)
+    assert.matches("timeout: task %d+ exceeded its deadline in crawl:follow", log)
+    assert.equal(1, cjson.decode(read(d .. "/s.json")).callback_errors)
+  end)
+end)
