@@ -441,6 +441,30 @@ function Run:callback_task(name, where, page, fn, ...)
   return ok
 end
 
+-- What a failed request says about its host, as frontier.h's outcomes:
+-- "failed" when the host did not answer well (counts toward
+-- host_error_budget and backs the host off), "ok" when it answered and the
+-- failure belongs to the URL (a 404, a body over max_size, a redirect loop:
+-- the host is healthy, and its backoff ends), "release" when the host was not
+-- asked at all. Every outcome of Run:process goes through here or is one of
+-- those three words.
+local HOST_OUTCOME = {
+  timeout = "failed", dns = "failed", connect = "failed", tls = "failed",
+  reset = "failed", protocol = "failed",
+  too_large = "ok", redirect_loop = "ok",
+  blocked = "release", invalid = "release", cancelled = "release",
+}
+-- The same errors read for robots.txt (Run:robots_for): the host cannot
+-- be asked at all, so holding it for its robots.txt would only hide that.
+local CANNOT_ASK = { dns = true, connect = true, blocked = true, invalid = true }
+
+local function host_outcome(err)
+  if err.kind == "http" then
+    return (err.status >= 500 or err.status == 429) and "failed" or "ok"
+  end
+  return HOST_OUTCOME[err.kind] or "failed"
+end
+
 --- robots.txt of the host of u: the parsed rules, "allow", "deny",
 -- "unreachable" or "down"; fetched once per host while other requests for
 -- it wait.
@@ -526,9 +550,6 @@ function Run:shared_robots(hk)
   end
 end
 
--- The fetch errors that say the host cannot be asked at all (robots_for).
-local CANNOT_ASK = { dns = true, connect = true, blocked = true, invalid = true }
-
 -- Fetches robots.txt of host key hk: "allow", "deny", "unreachable", "down"
 -- or "rules\n" .. body.
 function Run:fetch_robots_verdict(hk)
@@ -601,26 +622,6 @@ function Run:throttle(u, latency)
   local nxt = math.min((cur + target) / 2, 60)
   h[hk] = nxt
   self.frontier:set_host(hk, { delay = nxt })
-end
-
--- What a failed request says about its host, as frontier.h's outcomes:
--- "failed" when the host did not answer well (counts toward
--- host_error_budget and backs the host off), "ok" when it answered and the
--- failure belongs to the URL (a 404, a body over max_size, a redirect loop:
--- the host is healthy, and its backoff ends), "release" when the host was not
--- asked at all. Every outcome of Run:process goes through here or is one of
--- those three words.
-local HOST_OUTCOME = {
-  timeout = "failed", dns = "failed", connect = "failed", tls = "failed",
-  reset = "failed", protocol = "failed",
-  too_large = "ok", redirect_loop = "ok",
-  blocked = "release", invalid = "release", cancelled = "release",
-}
-local function host_outcome(err)
-  if err.kind == "http" then
-    return (err.status >= 500 or err.status == 429) and "failed" or "ok"
-  end
-  return HOST_OUTCOME[err.kind] or "failed"
 end
 
 -- One request, in its own task.

@@ -160,7 +160,7 @@ local function print_stats(st, out)
       st.pages, st.pages / math.max(st.duration, 1e-3), st.items, st.items_dropped, st.items_refused,
       st.errors, st.retries),
     ("  robots-blocked %d (unreachable robots.txt tries %d), filtered %d, duplicates %d, callback errors %d, pipeline errors %d"):format(
-      st.robots_blocked, st.robots_unreachable or 0, st.filtered, st.duplicates, st.callback_errors, st.pipeline_errors),
+      st.robots_blocked, st.robots_unreachable, st.filtered, st.duplicates, st.callback_errors, st.pipeline_errors),
     ("  bytes %d"):format(st.bytes),
   }
   local function map(name, t)
