@@ -84,7 +84,7 @@ struct silk_fetch_xfer {
     char **hdrs;
     int nhdrs;
     struct curl_slist *slist;           /* built per attempt from hdrs */
-    char *proxy, *ua, *ca_file;
+    char *proxy, *ua, *ca_file, *cookie;
     session *sess;
     char *orig_key;                     /* host key of the first URL */
     int cross_host;                     /* 1 once a redirect left that host */
@@ -502,6 +502,7 @@ static void xfer_free(silk_fetch_xfer *x)
     free(x->hdrs);
     curl_slist_free_all(x->slist);
     free(x->proxy);
+    free(x->cookie);
     free(x->ua);
     free(x->ca_file);
     free(x->orig_key);
@@ -531,7 +532,7 @@ static silk_fetch_xfer *xfer_new(silk_fetch *f, const silk_fetch_req *r)
     x->opt = *r;
     x->opt.url = x->opt.method = x->opt.body = NULL;
     x->opt.headers = NULL;
-    x->opt.proxy = x->opt.session = x->opt.user_agent = x->opt.ca_file = NULL;
+    x->opt.proxy = x->opt.session = x->opt.user_agent = x->opt.ca_file = x->opt.cookie = NULL;
     if (x->opt.max_redirects < 0)
         x->opt.max_redirects = 0;
     if (x->opt.retries < 0)
@@ -559,6 +560,7 @@ static silk_fetch_xfer *xfer_new(silk_fetch *f, const silk_fetch_req *r)
             ok = (x->hdrs[i] = strdup(r->headers[i])) != NULL;
     }
     if (ok && r->proxy) ok = (x->proxy = strdup(r->proxy)) != NULL;
+    if (ok && r->cookie) ok = (x->cookie = strdup(r->cookie)) != NULL;
     if (ok && r->ca_file) ok = (x->ca_file = strdup(r->ca_file)) != NULL;
     if (ok) ok = (x->ua = xstrdup(r->user_agent ? r->user_agent : f->ua)) != NULL;
     if (!ok) {
@@ -568,12 +570,20 @@ static silk_fetch_xfer *xfer_new(silk_fetch *f, const silk_fetch_req *r)
     return x;
 }
 
-static session *session_get(silk_fetch *f, const char *name)
+static session *session_find(silk_fetch *f, const char *name)
 {
     for (session *s = f->sessions; s; s = s->next)
         if (strcmp(s->name, name) == 0)
             return s;
-    session *s = calloc(1, sizeof *s);
+    return NULL;
+}
+
+static session *session_get(silk_fetch *f, const char *name)
+{
+    session *s = session_find(f, name);
+    if (s)
+        return s;
+    s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->name = strdup(name);
@@ -589,6 +599,53 @@ static session *session_get(silk_fetch *f, const char *name)
     s->next = f->sessions;
     f->sessions = s;
     return s;
+}
+
+/* A handle that sees the jar of s and nothing else: the cookie list
+ * getters and setters of libcurl work on a handle, not on a share. */
+static CURL *jar_handle(session *s)
+{
+    CURL *e = curl_easy_init();
+    if (e && curl_easy_setopt(e, CURLOPT_SHARE, s->sh) != CURLE_OK) {
+        curl_easy_cleanup(e);
+        e = NULL;
+    }
+    return e;
+}
+
+int silk_fetch_cookies(silk_fetch *f, const char *name, void (*each)(void *ud, const char *line),
+                       void *ud)
+{
+    session *s = session_find(f, name);
+    if (!s)
+        return 0;
+    CURL *e = jar_handle(s);
+    struct curl_slist *list = NULL;
+    if (!e || curl_easy_getinfo(e, CURLINFO_COOKIELIST, &list) != CURLE_OK) {
+        if (e)
+            curl_easy_cleanup(e);
+        return SILK_FETCH_ENOMEM;
+    }
+    for (struct curl_slist *n = list; n; n = n->next)
+        each(ud, n->data);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(e);
+    return 0;
+}
+
+int silk_fetch_cookie_add(silk_fetch *f, const char *name, const char *line)
+{
+    /* libcurl reads a line without tabs as a Set-Cookie header and would
+     * take one for a command (ALL, FLUSH, ...): only cookie-file lines */
+    if (!strchr(line, '\t'))
+        return SILK_FETCH_EINVAL;
+    session *s = session_get(f, name);
+    CURL *e = s ? jar_handle(s) : NULL;
+    if (!e)
+        return SILK_FETCH_ENOMEM;
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_COOKIELIST, line);
+    curl_easy_cleanup(e);
+    return rc == CURLE_OK ? 0 : rc == CURLE_OUT_OF_MEMORY ? SILK_FETCH_ENOMEM : SILK_FETCH_EINVAL;
 }
 
 /* --- completion ----------------------------------------------------------- */
@@ -925,13 +982,13 @@ static int skip_header(silk_fetch_xfer *x, const char *line)
 }
 
 /* A plain request (most of a crawl's): a GET without body, proxy,
- * session, CA file, TLS or HTTP/2 override or address guard. A handle set
+ * session, cookie, CA file, TLS or HTTP/2 override or address guard. A handle set
  * up for one needs only the per-transfer options for the next one, which
  * saves curl_easy_reset and some thirty setopts per request. */
 static int plain(const silk_fetch_xfer *x)
 {
     const silk_fetch_req *o = &x->opt;
-    return strcmp(x->method, "GET") == 0 && !x->body && !(x->proxy && *x->proxy) && !x->sess &&
+    return strcmp(x->method, "GET") == 0 && !x->body && !(x->proxy && *x->proxy) && !x->sess && !x->cookie &&
            !x->ca_file && !o->insecure && o->http2 == SILK_HTTP2_AUTO && !o->block_private;
 }
 
@@ -999,6 +1056,8 @@ static int setup_easy(silk_fetch_xfer *x, CURL *e, int e_plain)
     SET(CURLOPT_SHARE, x->sess ? x->sess->sh : NULL);
     if (x->sess)
         SET(CURLOPT_COOKIEFILE, "");    /* switches the cookie engine on; see easy_back */
+    /* the request's own cookies are for the host it named, as its headers */
+    SET(CURLOPT_COOKIE, x->cross_host ? NULL : x->cookie);
     switch (o->http2) {
     case SILK_HTTP2_OFF: SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); break;
     case SILK_HTTP2_PRIOR: SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); break;

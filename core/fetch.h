@@ -87,6 +87,9 @@ typedef struct silk_fetch_req {
                                 * the environment are ignored. An https:// proxy is verified
                                 * like the server (insecure, ca_file apply to both) */
     const char *session;       /* cookie jar name shared by requests naming it; NULL: no cookies */
+    const char *cookie;        /* "name=value; name2=value2" sent with this request (merged with
+                                * the jar's into one Cookie header, never stored in the jar, not
+                                * sent past a redirect to another host); NULL: none */
     const char *user_agent;    /* NULL: the configured default */
     int http2;                 /* SILK_HTTP2_* (auto: HTTP/2 over TLS when offered) */
     int insecure;              /* 1: skip TLS verification (opt-in only) */
@@ -203,6 +206,22 @@ void silk_fetch_cancel(silk_fetch_xfer *x);
  * reused connection before a request goes out, redirects included. */
 struct sockaddr;
 int silk_fetch_addr_private(const struct sockaddr *sa);
+
+/* The cookie jar of session `name` (see silk_fetch_req.session), for a
+ * caller that keeps it across runs (a crawl's jobdir). Lines are libcurl's
+ * cookie-file lines (Netscape format, "#HttpOnly_" prefix for HttpOnly
+ * cookies), which silk_fetch_cookie_add takes back unchanged.
+ *
+ * silk_fetch_cookies calls each(ud, line) for every cookie of the jar (a
+ * session never used has none); line is borrowed for the call. Returns 0,
+ * or SILK_FETCH_ENOMEM.
+ *
+ * silk_fetch_cookie_add adds one line to the jar (created if new); a
+ * cookie of the same name, domain and path is replaced. Returns 0,
+ * SILK_FETCH_ENOMEM, or SILK_FETCH_EINVAL for a line libcurl cannot read. */
+int silk_fetch_cookies(silk_fetch *f, const char *name, void (*each)(void *ud, const char *line),
+                       void *ud);
+int silk_fetch_cookie_add(silk_fetch *f, const char *name, const char *line);
 
 /* The URL a transfer currently fetches (for task dumps); owned by x. */
 const char *silk_fetch_url(const silk_fetch_xfer *x);

@@ -1,6 +1,6 @@
 /*
  * lapi_engine.c -- the engine's Lua face: package "silk.core.engine".
- * Clock, live-resource counts (for leak checks in specs), options, and
+ * Clock, error values, live-resource counts (for leak checks in specs), options, and
  * where the running binary and its Lua modules are; two probes for
  * benchmarks: the loop's iteration count and when the running task's
  * current resume began.
@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "engine_int.h"
+#include "errors.h"
 #include "task_int.h"
 #include "track.h"
 
@@ -96,6 +97,16 @@ static int engine_on_interrupt(lua_State *L)
     return 0;
 }
 
+/* error(kind, message) -> an error value (errors.h) made in Lua: the crawl's
+ * own failures look like the core's, so spiders branch on err.kind alike */
+static int engine_error(lua_State *L)
+{
+    const char *kind = luaL_checkstring(L, 1);
+    const char *msg = luaL_optstring(L, 2, "");
+    silk_err_push(L, kind, "%s", msg);
+    return 1;
+}
+
 static int engine_lua_dir(lua_State *L)
 {
     lua_pushstring(L, silk_engine_from(L)->lua_dir);
@@ -106,6 +117,7 @@ int silk_lapi_engine(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"now", engine_now},
+        {"error", engine_error},
         {"resources", engine_resources},
         {"options", engine_options},
         {"lua_dir", engine_lua_dir},

@@ -9,7 +9,8 @@
  *   request: { url, method, headers = {name = value | {values...}} or
  *   {"Name: value", ...}, body | form = {k = v} | json = value, timeout,
  *   connect_timeout, max_size, follow_redirects, max_redirects, proxy,
- *   session, user_agent, http2 = true | false | "prior_knowledge",
+ *   session, cookies = {name = value} (sent with this request only),
+ *   user_agent, http2 = true | false | "prior_knowledge",
  *   insecure, ca_file, retries, backoff, retry_after_max, raise_for_status,
  *   block_private }.
  *   res: { status, url, method, redirects = {{url=, status=}...}, headers
@@ -27,6 +28,9 @@
  *   attempts put back for want of a descriptor, fd_cap: the cap since).
  * configure{max_per_host, max_total, pool_max, max_fds, user_agent}.
  * decode(body, content_type [, default]) -> utf8_string, charset, source.
+ * encode_form{k = v} -> the urlencoded body fetch sends for `form`.
+ * cookies(session) -> {line...}: the session's jar as cookie-file lines;
+ *   add_cookie(session, line) -> true | nil, message: puts one back.
  * response_meta: the metatable of responses (other modules add methods).
  * now() -> silk_now(), the clock of timings.done_at.
  */
@@ -165,9 +169,9 @@ static void url_encode(luaL_Buffer *b, const char *s, size_t n)
     }
 }
 
-/* Pushes the application/x-www-form-urlencoded form of the table at t,
- * keys sorted so that requests are reproducible. */
-static void push_form(lua_State *L, int t)
+/* Pushes the list of the string keys of the table at t, sorted, and
+ * returns how many there are; `what` names the table in errors. */
+static int push_sorted_keys(lua_State *L, int t, const char *what)
 {
     lua_newtable(L);
     int keys = lua_gettop(L), nk = 0;
@@ -175,7 +179,7 @@ static void push_form(lua_State *L, int t)
     while (lua_next(L, t)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "fetch: form keys must be strings");
+            luaL_error(L, "fetch: %s keys must be strings", what);
         lua_pushvalue(L, -1);
         lua_rawseti(L, keys, ++nk);
     }
@@ -184,6 +188,53 @@ static void push_form(lua_State *L, int t)
     lua_pushvalue(L, keys);
     lua_call(L, 1, 0);
     lua_pop(L, 1);
+    return nk;
+}
+
+/* Pushes the Cookie header value ("a=1; b=2") of the table of name = value
+ * at t, names sorted. A name or value that would end the cookie early or
+ * split the header is an error naming it. */
+static void push_cookie_line(lua_State *L, int t)
+{
+    int nk = push_sorted_keys(L, t, "cookie");
+    int keys = lua_gettop(L);
+    luaL_Buffer b;
+    for (int i = 1; i <= nk; i++) {            /* checked first: the buffer owns the top */
+        size_t kl, vl;
+        lua_rawgeti(L, keys, i);
+        const char *k = lua_tolstring(L, -1, &kl);
+        lua_gettable(L, t);
+        const char *v = lua_isstring(L, -1) ? lua_tolstring(L, -1, &vl) : NULL;
+        if (!v)
+            luaL_error(L, "fetch: cookie '%s' must be a string or number", k);
+        if (kl == 0 || strcspn(k, "=;, \t\r\n") != kl || strcspn(v, ";\r\n") != vl ||
+            strlen(k) != kl || strlen(v) != vl)
+            luaL_error(L, "fetch: bad cookie '%s' (names without =;, or blanks, values without ; or line breaks)", k);
+        lua_pop(L, 1);
+    }
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= nk; i++) {
+        lua_rawgeti(L, keys, i);
+        const char *k = lua_tostring(L, -1);     /* anchored by keys */
+        lua_gettable(L, t);
+        const char *v = lua_tostring(L, -1);     /* anchored by t */
+        lua_pop(L, 1);
+        if (i > 1)
+            luaL_addstring(&b, "; ");
+        luaL_addstring(&b, k);
+        luaL_addchar(&b, '=');
+        luaL_addstring(&b, v);
+    }
+    luaL_pushresult(&b);
+    lua_remove(L, keys);
+}
+
+/* Pushes the application/x-www-form-urlencoded form of the table at t,
+ * keys sorted so that requests are reproducible. */
+static void push_form(lua_State *L, int t)
+{
+    int nk = push_sorted_keys(L, t, "form");
+    int keys = lua_gettop(L);
     /* values are checked first: the buffer below owns the stack top */
     for (int i = 1; i <= nk; i++) {
         lua_rawgeti(L, keys, i);
@@ -233,6 +284,14 @@ static void parse_request(lua_State *L, silk_fetch_req *r, const char **hdrs)
     r->method = opt_string(L, t, "method");
     r->proxy = opt_string(L, t, "proxy");
     r->session = opt_string(L, t, "session");
+    lua_getfield(L, t, "cookies");
+    if (lua_istable(L, -1)) {
+        push_cookie_line(L, lua_gettop(L));
+        r->cookie = anchor(L, a, NULL);
+    } else if (!lua_isnil(L, -1) && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1))) {
+        luaL_error(L, "fetch: request field 'cookies' must be a table of name = value");
+    }
+    lua_pop(L, 1);
     r->user_agent = opt_string(L, t, "user_agent");
     r->ca_file = opt_string(L, t, "ca_file");
     r->timeout = opt_number(L, t, "timeout", r->timeout, 0);
@@ -679,6 +738,46 @@ static int fetch_configure(lua_State *L)
     return 1;
 }
 
+static int fetch_encode_form(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    push_form(L, 1);
+    return 1;
+}
+
+static void cookie_line(void *ud, const char *line)
+{
+    lua_State *L = ud;
+    lua_pushstring(L, line);
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+}
+
+static int fetch_cookies(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    silk_fetch *f = check_fetch(L);
+    lua_newtable(L);
+    if (silk_fetch_cookies(f, name, cookie_line, L) != 0)
+        return luaL_error(L, "fetch.cookies: out of memory");
+    return 1;
+}
+
+static int fetch_add_cookie(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *line = luaL_checkstring(L, 2);
+    int rc = silk_fetch_cookie_add(check_fetch(L), name, line);
+    if (rc == SILK_FETCH_ENOMEM)
+        return luaL_error(L, "fetch.add_cookie: out of memory");
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "not a cookie-file line: %s", line);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int fetch_now(lua_State *L)
 {
     lua_pushnumber(L, silk_now());
@@ -697,6 +796,9 @@ int silk_lapi_fetch(lua_State *L)
         {"stats", fetch_stats},
         {"configure", fetch_configure},
         {"decode", fetch_decode},
+        {"encode_form", fetch_encode_form},
+        {"cookies", fetch_cookies},
+        {"add_cookie", fetch_add_cookie},
         {"now", fetch_now},
         {NULL, NULL},
     };

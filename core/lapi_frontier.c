@@ -11,8 +11,12 @@
  *                                   another spider). Unknown keys and bad
  *                                   values raise (misuse).
  *   now()                        -> seconds on the frontier's clock
- *   fr:push(url | {url=, canonical=, depth=, priority=, callback=, meta=,
+ *   fr:push(url | {url=, canonical=, host=, depth=, priority=, callback=, meta=,
  *           dont_filter=, retries=} [, now])
+ *                                   canonical: the dedupe key (default: the
+ *                                   URL's canonical form); host: the per-host
+ *                                   key (default: from canonical, so a key
+ *                                   that is not a URL needs it)
  *                                -> true (new) | false (seen) | nil, err (kind "url")
  *   fr:pop_ready([now])          -> req | nil, wake_at (nil: nothing queued
  *                                   or every host full; redis: wake_at is a
@@ -199,9 +203,9 @@ static int frontier_now(lua_State *L)
 /* The request fields push reads, in upvalue order: a crawl pushes tens of
  * requests a page, and lua_getfield would intern each name every time. */
 static const char *const push_fields[] = {
-    "url", "canonical", "callback", "meta", "depth", "priority", "retries", "dont_filter",
+    "url", "canonical", "host", "callback", "meta", "depth", "priority", "retries", "dont_filter",
 };
-enum { F_URL = 1, F_CANONICAL, F_CALLBACK, F_META, F_DEPTH, F_PRIORITY, F_RETRIES, F_DONT_FILTER };
+enum { F_URL = 1, F_CANONICAL, F_HOST, F_CALLBACK, F_META, F_DEPTH, F_PRIORITY, F_RETRIES, F_DONT_FILTER };
 
 static void push_field(lua_State *L, int t, int field)
 {
@@ -226,6 +230,8 @@ static int frontier_push(lua_State *L)
             return luaL_argerror(L, 2, "url (a string) expected");
         push_field(L, 2, F_CANONICAL);
         req.canonical = lua_tostring(L, -1);
+        push_field(L, 2, F_HOST);
+        req.host = lua_tostring(L, -1);
         push_field(L, 2, F_CALLBACK);
         req.callback = lua_tostring(L, -1);
         push_field(L, 2, F_META);

@@ -23,11 +23,11 @@ local fetch_core = require("silk.core.fetch")
 local url = require("silk.core.url")
 local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
+local request = require("silk.request")
 local jsonl = require("silk.core.jsonl")
 local task_check = require("silk.core.task").check
 local metrics = require("silk.metrics")
-local cjson = require("cjson").new()
-cjson.encode_sparse_array(true)
+local cjson = require("cjson")
 
 local M = {}
 local Run = {}
@@ -38,6 +38,8 @@ local ROBOTS_RETRY = 60                -- seconds before a refused (1xx/3xx) rob
                                        -- and the longest wait between two tries of an unreachable one
 local ROBOTS_TTL = 86400               -- seconds a shared robots.txt is kept (RFC 9309: up to 24 h)
 local ROBOTS_PENDING = "\0fetching"    -- a shared robots.txt one process is fetching now
+
+local FETCH = "_fetch"                 -- the callback name of crawl:fetch's requests
 
 local function now() return silk.now() end
 
@@ -87,6 +89,7 @@ function M.new(spider, opts)
     spider = spider, settings = s, opts = opts or {},
     stats = new_stats(), inflight = 0, events = silk.channel(4096),
     robots = {}, stopping = nil, paused = false, started = now(), push_req = {},
+    waiting = {}, last_token = 0, handed_back = {}, jars = {},
     last_progress = now(), last_checkpoint = now(), last_line = 0,
   }, Run)
 
@@ -127,6 +130,7 @@ function M.new(spider, opts)
       error(("jobdir %s was writing items to %s, not %s"):format(opts.jobdir, out, opts.output), 0)
     end
     self.resumed = resume_at ~= nil
+    self:restore_state()
   end
   if opts.items == "redis" then
     if not opts.frontier then error("--items redis needs --frontier redis://IP:PORT/NAME", 0) end
@@ -167,10 +171,12 @@ function Run:allowed_url(u, host)
   return true
 end
 
--- Queues a request (the fields of Run:push as arguments: a page follows
--- tens of links, and each table made per link is garbage for the GC).
--- `canon` and `host`, when given, are u's canonical form and host.
-function Run:enqueue(u, depth, callback, priority, meta, headers, dont_filter, canon, host)
+-- Queues a request: `o` is nil (a plain GET, the common case: a page
+-- follows tens of links, and a table made per link is garbage for the GC)
+-- or options that silk.request checked and normalized, callback and errback
+-- already names. `canon` and `host`, when given, are u's canonical form and
+-- host.
+function Run:enqueue(u, depth, callback, o, canon, host)
   local s = self.settings
   if s.max_depth > 0 and depth > s.max_depth then
     count(self.stats, "filtered")
@@ -181,27 +187,22 @@ function Run:enqueue(u, depth, callback, priority, meta, headers, dont_filter, c
     self.stats.filtered = self.stats.filtered + 1
     return false
   end
-  -- meta and headers travel together as one JSON string (the frontier
-  -- stores it opaquely, also in a jobdir)
-  local extra
-  if (meta and next(meta)) or headers then
-    extra = cjson.encode{ meta = meta, headers = headers }
-  end
   -- one request table for every push: frontier:push copies what it keeps
   -- and does not yield, so the table is free again when it returns
   local r = self.push_req
-  r.url, r.canonical, r.depth, r.priority = u, canon, depth, priority or 0
-  r.callback, r.meta, r.dont_filter = callback or "parse", extra, dont_filter
+  r.url, r.canonical, r.host, r.depth, r.callback = u, canon, nil, depth, callback or "parse"
+  r.priority, r.meta, r.dont_filter = 0, nil, nil
+  if o then
+    r.priority, r.dont_filter = o.priority or 0, o.dont_filter
+    -- everything but the columns travels as one JSON string (the frontier
+    -- stores it opaquely, also in a jobdir and in Redis)
+    r.meta = request.encode(o)
+    local key = request.key(o.method, canon, o.body)
+    if key ~= canon then r.canonical, r.host = key, url.host_key(canon) end
+  end
   local fresh = self.frontier:push(r)
   if not fresh then self.stats.duplicates = self.stats.duplicates + 1 end
   return fresh
-end
-
---- Queues a request; returns true when it is new. `req`: url (absolute),
--- depth, callback (name), meta (table), priority, headers, dont_filter.
-function Run:push(req)
-  return self:enqueue(req.url, req.depth, req.callback, req.priority, req.meta, req.headers,
-                      req.dont_filter)
 end
 
 -- Lets `silk console` and `--metrics` see and steer the crawl.
@@ -235,31 +236,27 @@ end
 
 -- The `crawl` object a callback receives.
 local Page = {}
-local NO_OPTS = {}
 Page.__index = Page
 
--- A header the request could not send is refused at crawl:follow, at the
--- spider's line, as silk.fetch refuses it at its own call: queued, it would
--- fail later inside silk, where nobody counts it.
-local function check_headers(h)
-  if type(h) ~= "table" then
-    error("crawl:follow: headers must be a table, got " .. type(h), 3)
+-- The URL href resolves to on this page, its canonical form and host; nil
+-- when it does not resolve.
+function Page:resolve(href)
+  local base = self.base
+  if not base and self.res then
+    -- the document base URL (<base href>), from the tree when the callback
+    -- parsed the page; an unparsed page is parsed only if it has a <base
+    base = self.res:base_url()
+    self.base = base
   end
-  for name, v in pairs(h) do
-    if type(name) ~= "string" or name == "" or name:find("[%c%s:]") then
-      error(("crawl:follow: bad header name %q"):format(tostring(name)), 3)
-    end
-    for _, x in ipairs(type(v) == "table" and v or { v }) do
-      if type(x) ~= "string" and type(x) ~= "number" then
-        error(("crawl:follow: header '%s' must be a string, got %s"):format(name, type(x)), 3)
-      end
-      if tostring(x):find("[\r\n%z]") then
-        error(("crawl:follow: header '%s' contains CR, LF or NUL"):format(name), 3)
-      end
-    end
-  end
+  if not base then return href end
+  -- fails exactly when url.join would: every joined URL has a canonical
+  -- form and a host (fuzz_url checks it)
+  return url.resolve(base, href)
 end
 
+--- crawl:follow(href [, opts]) -> true when queued, false when not (seen
+-- before, filtered, or href does not resolve). opts: any option of
+-- silk.request (crawl:request's), checked here.
 function Page:follow(href, o)
   task_check("crawl:follow")  -- a loop of follows that never waits still ends on time
   -- pages repeat their links (menus, footers): resolving and canonicalising
@@ -272,27 +269,83 @@ function Page:follow(href, o)
       return false
     end
   end
-  o = o or NO_OPTS
-  if o.headers ~= nil then check_headers(o.headers) end
-  local abs, canon, host = href, nil, nil
-  local base = self.base
-  if not base and self.res then
-    -- the document base URL (<base href>), from the tree when the callback
-    -- parsed the page; an unparsed page is parsed only if it has a <base
-    base = self.res:base_url()
-    self.base = base
+  if type(href) ~= "string" then
+    error("crawl:follow: href must be a string, got " .. type(href), 2)
   end
-  if base then
-    -- fails exactly when url.join would: every joined URL has a canonical
-    -- form and a host (fuzz_url checks it)
-    abs, canon, host = url.resolve(base, href)
-    if not abs then return false end
+  if o ~= nil then
+    if type(o) ~= "table" then error("crawl:follow: options must be a table, got " .. type(o), 2) end
+    o = request.prepare(self.run.spider, "crawl:follow", o, 2)
+    if o.url ~= nil then error("crawl:follow: the URL is its first argument, not option 'url'", 2) end
   end
-  local fresh = self.run:enqueue(abs, self.depth + 1,
-    o.callback and self.run.spider:callback_name(o.callback) or "parse",
-    o.priority, o.meta, o.headers, o.dont_filter, canon, host)
+  local abs, canon, host = self:resolve(href)
+  if not abs then return false end
+  local fresh = self.run:enqueue(abs, o and o.depth or self.depth + 1, o and o.callback, o, canon, host)
   if key then self.followed[key] = fresh end
   return fresh
+end
+
+--- crawl:request{url=, ...} -> as crawl:follow(url, rest): the request as
+-- one table (Scrapy's Request), url resolved against the page.
+function Page:request(o)
+  if type(o) ~= "table" then error("crawl:request: a request table expected, got " .. type(o), 2) end
+  if type(o.url) ~= "string" then error("crawl:request: option 'url' (a string) is required", 2) end
+  local r = request.prepare(self.run.spider, "crawl:request", o, 2)
+  local abs, canon, host = self:resolve(r.url)
+  if not abs then return false end
+  r.url = nil
+  return self.run:enqueue(abs, r.depth or self.depth + 1, r.callback, r, canon, host)
+end
+
+--- crawl:fetch(url_or_request) -> res | nil, err: a request the callback
+-- waits for, under the crawl's rules: it is queued in the frontier (its
+-- host's slots, delay, backoff and robots.txt apply, and the HTTP cache,
+-- retries, autothrottle and stats), and its response comes back here
+-- instead of going to a callback. Errors as silk.fetch's, plus kind
+-- "filtered" (allowed_domains, allow, deny) and "robots".
+--
+-- While it waits, the calling page gives up what it holds: its place in
+-- `concurrency` (so a crawl at concurrency 1 can still fetch) and its
+-- host's slot (so every callback of a host may wait on that same host at
+-- once), by ending its frontier request early. Run:checkpoint keeps such a
+-- page as "processing" in the jobdir until its items are committed, so a
+-- resume fetches it again like any page that was in flight.
+function Page:fetch(o)
+  task_check("crawl:fetch")
+  if type(o) == "string" then o = { url = o } end
+  if type(o) ~= "table" or type(o.url) ~= "string" then
+    error("crawl:fetch: a URL or a request table with url expected", 2)
+  end
+  local run = self.run
+  local r = request.prepare(run.spider, "crawl:fetch", o, 2)
+  if r.callback or r.errback then
+    error("crawl:fetch: the response comes back to the caller; option 'callback' and 'errback' do not apply", 2)
+  end
+  local abs, canon, host = self:resolve(r.url)
+  canon = canon or (abs and url.canonical(abs))
+  if not canon then
+    return nil, silk.error("invalid", ("crawl:fetch: %s does not resolve to an http(s) URL"):format(r.url))
+  end
+  if not run:allowed_url(canon, host) then
+    run.stats.filtered = run.stats.filtered + 1
+    return nil, silk.error("filtered", ("crawl:fetch: %s is outside the spider's allowed_domains, allow or deny"):format(abs))
+  end
+  run.last_token = run.last_token + 1
+  local token = run.last_token
+  r.url, r.await = nil, token
+  local ch = silk.channel(1)
+  run.waiting[token] = ch
+  run.push_req.url, run.push_req.canonical, run.push_req.host = abs, "_fetch " .. token, url.host_key(canon)
+  run.push_req.depth, run.push_req.callback, run.push_req.priority = self.depth + 1, FETCH, 2 ^ 30
+  run.push_req.meta, run.push_req.dont_filter = request.encode(r, { await = token }), true
+  run.frontier:push(run.push_req)
+  run:hand_back(self)
+  run.inflight = run.inflight - 1
+  run.events:send("wait")
+  local ok, got = pcall(ch.recv, ch)
+  run.inflight = run.inflight + 1
+  run.waiting[token] = nil
+  if not ok then error(got, 0) end
+  return got[1], got[2]
 end
 
 --- Queues an item for the page's commit; returns true, or false and the
@@ -319,10 +372,11 @@ function Page:emit(item)
   return true
 end
 
--- `res`, when given, is the response the page's links resolve against.
-local function new_page(run, req, res)
+-- `res`, when given, is the response the page's links resolve against;
+-- `fr_req`, the frontier request the page holds (see Run:hand_back).
+local function new_page(run, req, res, fr_req)
   return setmetatable({ run = run, depth = req.depth or 0, meta = req.meta or {},
-                        url = req.url, res = res, items = {}, followed = {} }, Page)
+                        url = req.url, res = res, items = {}, followed = {}, req = fr_req }, Page)
 end
 
 -- Counts and reports an item that cannot be written (`site`: where it was
@@ -596,7 +650,7 @@ function Run:fetch_robots(hk)
     self.frontier:set_host(hk, { delay = d, hold = fetched and d or nil })
   end
   if fetched and self.settings.sitemap_from_robots then
-    for _, sm in ipairs(rules:sitemaps()) do self:push{ url = sm, depth = 0, callback = "_sitemap" } end
+    for _, sm in ipairs(rules:sitemaps()) do self:enqueue(sm, 0, "_sitemap") end
   end
   return rules
 end
@@ -624,26 +678,36 @@ function Run:throttle(u, latency)
   self.frontier:set_host(hk, { delay = nxt })
 end
 
--- One request, in its own task.
-function Run:process(req)
+-- The silk.fetch request for frontier request `req` whose carried fields
+-- are `x` (silk.request.decode): the request's own options, else the
+-- crawl's settings.
+function Run:fetch_request(req, x)
+  local s = self.settings
+  local session = x.session
+  if not session and x.cookies ~= false and s.cookies then session = "default" end
+  if session then self.jars[session] = true end
+  return {
+    url = req.url, method = x.method, body = x.body, headers = x.headers,
+    cookies = x.cookies or nil, session = session, proxy = x.proxy or s.proxy,
+    user_agent = x.user_agent or s.user_agent, timeout = x.timeout or s.timeout,
+    retries = x.retries or s.retries, max_size = x.max_size or s.max_size,
+    insecure = x.insecure, block_private = s.deny_private,
+  }
+end
+
+-- Fetches frontier request `req` (carried fields `x`) through the HTTP
+-- cache when there is one, and counts what came back: res, or nil and the
+-- error (a status >= 400 the spider did not ask for is an error of kind
+-- http).
+function Run:send(req, x)
   local s, st = self.settings, self.stats
-  local where = req.url
-  local allowed = self:robots_allow(req.url)
-  if allowed == "later" then return "requeue" end      -- its host is held (robots_unreachable)
-  if not allowed then
-    st.robots_blocked = st.robots_blocked + 1
-    return "release"
-  end
-  local extra = req.meta and cjson.decode(req.meta) or {}
-  local headers = extra.headers
-  local res, err = self.cache and self.cache:get(req.url)
+  -- only what a GET without a body would fetch is the cache's to answer
+  local cacheable = self.cache and (x.method == nil or x.method == "GET") and x.body == nil
+  local res, err = cacheable and self.cache:get(req.url)
   if not res then
-    res, err = silk.fetch{ url = req.url, headers = headers, timeout = s.timeout,
-                           retries = s.retries, max_size = s.max_size,
-                           user_agent = s.user_agent, block_private = s.deny_private }
-    if res and self.cache then self.cache:put(req.url, res) end
+    res, err = silk.fetch(self:fetch_request(req, x))
+    if res and cacheable then self.cache:put(req.url, res) end
   end
-  local rq = { url = req.url, depth = req.depth, meta = extra.meta or {}, callback = req.callback }
   if res then
     count(st.by_status, tostring(res.status))
     st.bytes = st.bytes + #res.body
@@ -663,9 +727,84 @@ function Run:process(req)
     st.errors = st.errors + 1
     count(st.errors_by_kind, err.kind or "error")
     metrics.add("silk_errors_total", 1, { kind = err.kind or "error" })
-    if self.spider.errback then
+  end
+  return res, err
+end
+
+-- The request as callbacks and errbacks see it (res.request, failure.request).
+local function request_view(req, x)
+  return { url = req.url, depth = req.depth, meta = x.meta or {}, callback = req.callback,
+           method = x.method or "GET", body = x.body, headers = x.headers, session = x.session,
+           proxy = x.proxy, priority = req.priority, retries = req.retries }
+end
+
+-- Hands the outcome of a crawl:fetch request to the callback waiting for
+-- it; nobody waits when that callback gave up (its deadline), or when the
+-- request comes back from a jobdir after a restart.
+function Run:deliver(x, res, err)
+  local ch = self.waiting[x.await]
+  if ch then ch:send({ res, err }) end
+  return ch ~= nil
+end
+
+-- A crawl:fetch request: fetched as any page, its response handed back to
+-- the callback that waits for it (Page:fetch).
+function Run:answer(req, x)
+  if not self.waiting[x.await] then return "release" end
+  local res, err = self:send(req, x)
+  if res then self.stats.pages = self.stats.pages + 1 end
+  self:deliver(x, res, err)
+  return res and "ok" or host_outcome(err)
+end
+
+-- The page gives its frontier request back before its callback is done
+-- (Page:fetch): its slot and place are free for the request it waits for.
+-- Until its items are committed the page is kept as "processing", which
+-- Run:checkpoint records, so that a resume fetches it again.
+function Run:hand_back(page)
+  local req = page.req
+  if not req or self.handed_back[req.id] then return end
+  self.handed_back[req.id] = { url = req.url, canonical = req.canonical, host = req.host,
+                               depth = req.depth, priority = req.priority,
+                               callback = req.callback, meta = req.meta }
+  local ok, err = pcall(self.frontier.done, self.frontier, req.id, "ok")
+  if not ok then
+    io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(err)))
+  end
+end
+
+-- Queues again a page that handed its request back and then did not
+-- finish (a stop signal cut its callback short).
+function Run:enqueue_again(rec)
+  local r = {}
+  for k, v in pairs(rec) do r[k] = v end
+  r.dont_filter = true
+  self.frontier:push(r)
+end
+
+-- One request, in its own task.
+function Run:process(req)
+  local st = self.stats
+  local where = req.url
+  local allowed = self:robots_allow(req.url)
+  if allowed == "later" then return "requeue" end      -- its host is held (robots_unreachable)
+  if not allowed then
+    st.robots_blocked = st.robots_blocked + 1
+    if req.callback == FETCH then
+      self:deliver(request.decode(req.meta), nil,
+                   silk.error("robots", "robots.txt disallows " .. req.url))
+    end
+    return "release"
+  end
+  local x = request.decode(req.meta)
+  if req.callback == FETCH then return self:answer(req, x) end
+  local res, err = self:send(req, x)
+  local rq = request_view(req, x)
+  if not res then
+    local eb = x.errback and self.spider:callback(x.errback) or self.spider.errback
+    if eb then
       local page = new_page(self, rq)
-      self:callback_task("errback", where, page, self.spider.errback,
+      self:callback_task(x.errback or "errback", where, page, eb,
                          { url = req.url, error = err, request = rq }, page)
       self:commit_items(page, where)
     end
@@ -684,8 +823,9 @@ function Run:process(req)
     return "ok"
   end
   rq.url = res.url
-  if s.parse_inline then rawset(res, "_parse_inline", true) end
-  local page = new_page(self, rq, res)
+  rawset(res, "request", rq)
+  if self.settings.parse_inline then rawset(res, "_parse_inline", true) end
+  local page = new_page(self, rq, res, req)
   local done = self:callback_task(req.callback, where, page, cb, res, page)
   -- The page's parsed tree (about 8 times the page) dies with its
   -- callback: left to the Lua GC, which cannot see its size, 64 requests in
@@ -709,10 +849,10 @@ function Run:sitemap(res, rq)
     return
   end
   for _, u in ipairs(parsed.sitemaps or {}) do
-    self:push{ url = type(u) == "table" and u.loc or u, depth = 0, callback = "_sitemap" }
+    self:enqueue(type(u) == "table" and u.loc or u, 0, "_sitemap")
   end
   for _, u in ipairs(parsed.urls or {}) do
-    self:push{ url = type(u) == "table" and u.loc or u, depth = 0, callback = "parse" }
+    self:enqueue(type(u) == "table" and u.loc or u, 0, "parse")
   end
 end
 
@@ -722,10 +862,10 @@ function Run:start_requests()
     if not url.is_http(u) then
       error(("invalid start URL %q: an absolute http or https URL is required"):format(tostring(u)), 0)
     end
-    self:push{ url = u, depth = 0, callback = "parse", dont_filter = false }
+    self:enqueue(u, 0, "parse")
   end
   for _, u in ipairs(sp.sitemap_urls or {}) do
-    self:push{ url = u, depth = 0, callback = "_sitemap" }
+    self:enqueue(u, 0, "_sitemap")
   end
   if sp.start_requests then
     local page = new_page(self, { url = "start_requests", depth = -1 })
@@ -763,11 +903,42 @@ function Run:checkpoint(force)
     if not pos then return self:output_failed(err) end
     if self.opts.jobdir then self.frontier:kv_set("sink_offset", tostring(pos)) end
   end
+  if self.opts.jobdir then self:keep_state() end
   local ok, err = self.frontier:checkpoint(force)
   if ok == nil then
     return self:output_failed(("cannot checkpoint the crawl: %s"):format(type(err) == "table" and err.message or tostring(err)))
   end
   self.last_checkpoint = now()
+end
+
+-- What a jobdir keeps besides the frontier and the output: the cookie
+-- jars, and the pages that handed their request back (Run:hand_back) and
+-- have not committed yet. Written with the checkpoint that follows.
+function Run:keep_state()
+  local jars = {}
+  for name in pairs(self.jars) do jars[name] = fetch_core.cookies(name) end
+  self.frontier:kv_set("cookies", cjson.encode(jars))
+  local pages = {}
+  for _, rec in pairs(self.handed_back) do pages[#pages + 1] = rec end
+  self.frontier:kv_set("processing", #pages > 0 and cjson.encode(pages) or "")
+end
+
+-- Takes back what Run:keep_state kept: the jars, and the pages that were
+-- processing, queued again.
+function Run:restore_state()
+  local fr = self.frontier
+  local jars = fr:kv_get("cookies")
+  if jars and jars ~= "" then
+    for name, lines in pairs(cjson.decode(jars)) do
+      self.jars[name] = true
+      for _, line in ipairs(lines) do fetch_core.add_cookie(name, line) end
+    end
+  end
+  local pages = fr:kv_get("processing")
+  if pages and pages ~= "" then
+    for _, rec in ipairs(cjson.decode(pages)) do self:enqueue_again(rec) end
+    fr:kv_set("processing", "")
+  end
 end
 
 function Run:progress(final)
@@ -824,10 +995,16 @@ function Run:run()
           io.stderr:write(("silk: request %s failed inside silk: %s\n"):format(req.url, tostring(outcome)))
           outcome = "release" -- silk's fault says nothing about the host
         end
-        -- the slot must come back whatever happened, or the crawl never ends
-        local dok, derr = pcall(self.frontier.done, self.frontier, req.id, outcome)
-        if not dok then
-          io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(derr)))
+        -- the slot must come back whatever happened, or the crawl never
+        -- ends; a page that handed it back early has now committed
+        if self.handed_back[req.id] then
+          self.handed_back[req.id] = nil
+          if outcome == "requeue" then self:enqueue_again(req) end
+        else
+          local dok, derr = pcall(self.frontier.done, self.frontier, req.id, outcome)
+          if not dok then
+            io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(derr)))
+          end
         end
         self.inflight = self.inflight - 1
         self.last_progress = now()

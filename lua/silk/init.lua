@@ -13,6 +13,7 @@
 --   silk.channel([capacity]) -> channel with :send(v) :recv() :close() :len() :cap()
 --   silk.current() -> task; silk.tasks() -> snapshot; silk.dump_tasks() -> text
 --   silk.now() -> monotonic seconds
+--   silk.error(kind, message) -> an error value { kind =, message = } like the core's
 --   silk.fetch(url_or_request) -> res | nil, err      (silk.core.fetch)
 --   silk.html(text, base_url) -> doc | nil, err        (parsed off the loop when large)
 --   res:html() (cached; nil, err when the page cannot be parsed),
@@ -43,6 +44,7 @@ local silk = {
   tasks = core.tasks,
   dump_tasks = core.dump,
   now = engine.now,
+  error = engine.error,
   -- Filled by the crawl runner for the console's stats/pause/resume/frontier
   -- built-ins; see lua/silk/console.lua.
   console_hooks = {},

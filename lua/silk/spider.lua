@@ -34,6 +34,8 @@ M.settings = {
   obey_robots    = { true, "boolean", "fetch and obey robots.txt, honour its crawl-delay" },
   robots_retry_for = { 600, "number", "seconds an unreachable robots.txt (5xx, no answer) holds its host before the host is disallowed" },
   user_agent     = { "silk", "string", "User-Agent sent, and matched against robots.txt groups" },
+  cookies        = { true, "boolean", "keep a crawl-wide cookie jar (kept in the jobdir); false: send and keep no cookies" },
+  proxy          = { nil, "string?", "proxy URL every request goes through (http://, https://, socks5://, socks5h://)" },
   max_depth      = { 0, "number", "links followed from a start URL at most (0: no limit)" },
   max_pages      = { 0, "number", "stop after this many pages fetched (0: no limit)" },
   allowed_domains = { nil, "table?", "hosts (and their subdomains) that may be crawled" },
@@ -64,7 +66,7 @@ local reserved = {
   parse = true, errback = true, pipelines = true, settings = true,
 }
 
--- Levenshtein distance, for "did you mean".
+-- Levenshtein distance, for "did you mean" (silk.request's too).
 local function distance(a, b)
   local prev = {}
   for j = 0, #b do prev[j] = j end
@@ -78,6 +80,8 @@ local function distance(a, b)
   end
   return prev[#b]
 end
+
+M.distance = distance
 
 function M.closest(name)
   local best, bd = nil, math.huge
@@ -241,18 +245,20 @@ function Spider:callback(name)
 end
 
 --- The name under which s holds function f (callbacks travel by name, so
--- that a jobdir can persist them).
-function Spider:callback_name(f)
+-- that a jobdir can persist them). Errors are raised `level` frames above
+-- the caller (default 2: the caller's caller).
+function Spider:callback_name(f, level)
+  level = (level or 2) + 1
   if type(f) == "string" then
     if type(self[f]) ~= "function" then
-      error(("spider %s has no callback named '%s'"):format(self.name, f), 3)
+      error(("spider %s has no callback named '%s'"):format(self.name, f), level)
     end
     return f
   end
   for k, v in pairs(self) do
     if v == f and type(k) == "string" then return k end
   end
-  error(("callback must be a function of the spider table (or its name); spider %s has no such function"):format(self.name), 3)
+  error(("callback must be a function of the spider table (or its name); spider %s has no such function"):format(self.name), level)
 end
 
 return M

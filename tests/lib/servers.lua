@@ -25,6 +25,9 @@
 --       kill()}                              Debian's redis-server, --save '' --dir TMP
 --   servers.badserver{port=, ttl=, robots_fail=N} -> {port, url, stop()}   tests/lib/badserver.py
 --       (robots_fail: the first N robots.txt requests get a 503)
+--   servers.webapp{port=, ttl=, pages=N, block_after=K} -> {port, url, log(), stop()}
+--       tests/lib/webapp.py: login form + session cookie, members-only pages, a JSON
+--       API, a bot wall; log() is every request it saw (decoded JSON)
 --   servers.fwdproxy{tls=bool, port=, ttl=} -> {port, url, socks5_url, socks5h_url,
 --       tls_port, https_url, log(), reset(), stop()}   tests/lib/fwdproxy.py: HTTP
 --       forwarding, CONNECT and SOCKS5 on one port (+ the same over TLS with tls=true,
@@ -375,6 +378,29 @@ function servers.badserver(opts)
   if not ok then
     h.stop()
     error("servers.badserver: " .. err .. ": " .. (readfile(dir .. "/stdout.log") or ""))
+  end
+  return h
+end
+
+---------------------------------------------------------------- webapp.py
+function servers.webapp(opts)
+  opts = opts or {}
+  local dir = mktemp("webapp")
+  local h = { dir = dir, port = opts.port or servers.free_port() }
+  h.url = "http://127.0.0.1:" .. h.port
+  check_free("webapp", { h.port })
+  h.pid = spawn("python3 " .. q(lib_dir .. "/webapp.py") .. " --port " .. h.port ..
+    (opts.pages and " --pages " .. opts.pages or "") ..
+    (opts.block_after and " --block-after " .. opts.block_after or ""), dir, opts.ttl)
+  h.stop = stopper(h, function() kill_group(h.pid) end)
+  function h.log()
+    return require("cjson").decode(capture("curl -sS --noproxy '*' " .. q(h.url .. "/_log")))
+  end
+  register(h)
+  local ok, err = servers.wait_port(h.port, opts.timeout or 20, h.pid)
+  if not ok then
+    h.stop()
+    error("servers.webapp: " .. err .. ": " .. (readfile(dir .. "/stdout.log") or ""))
   end
   return h
 end
