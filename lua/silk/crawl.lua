@@ -24,6 +24,7 @@ local url = require("silk.core.url")
 local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
 local request = require("silk.request")
+local identity = require("silk.identity")
 local jsonl = require("silk.core.jsonl")
 local task_check = require("silk.core.task").check
 local metrics = require("silk.metrics")
@@ -54,7 +55,8 @@ end
 local function new_stats()
   return {
     pages = 0, items = 0, items_dropped = 0, items_refused = 0, bytes = 0, retries = 0, errors = 0,
-    callback_errors = 0, pipeline_errors = 0, robots_blocked = 0, robots_unreachable = 0, filtered = 0,
+    callback_errors = 0, pipeline_errors = 0, hook_errors = 0, dropped = 0, sessions_retired = 0,
+    robots_blocked = 0, robots_unreachable = 0, filtered = 0,
     duplicates = 0, by_status = {}, errors_by_kind = {}, depth = {},
   }
 end
@@ -100,6 +102,9 @@ function M.new(spider, opts)
   end
   self.http_errors = {}
   for _, code in ipairs(s.http_errors or {}) do self.http_errors[code] = true end
+  self.blocked_status = {}
+  for _, code in ipairs(s.blocked_statuses) do self.blocked_status[code] = true end
+  self.identity = identity.new(s, now)
 
   local cfg = {
     backend = opts.jobdir and "sqlite" or "memory",
@@ -411,7 +416,8 @@ local run_pipelines = assert(loadstring([[
   for i = 1, #items do
     local item = items[i]
     for _, p in ipairs(pipelines) do
-      local ok, res = pcall(p, item)
+      local ok, res
+      if type(p) == "table" then ok, res = pcall(p.process, p, item) else ok, res = pcall(p, item) end
       if not ok then errs[i], item = res, nil break end
       if res == nil then item = false break end
       item = res
@@ -678,35 +684,107 @@ function Run:throttle(u, latency)
   self.frontier:set_host(hk, { delay = nxt })
 end
 
--- The silk.fetch request for frontier request `req` whose carried fields
--- are `x` (silk.request.decode): the request's own options, else the
--- crawl's settings.
-function Run:fetch_request(req, x)
-  local s = self.settings
-  local session = x.session
-  if not session and x.cookies ~= false and s.cookies then session = "default" end
-  if session then self.jars[session] = true end
-  return {
-    url = req.url, method = x.method, body = x.body, headers = x.headers,
-    cookies = x.cookies or nil, session = session, proxy = x.proxy or s.proxy,
-    user_agent = x.user_agent or s.user_agent, timeout = x.timeout or s.timeout,
-    retries = x.retries or s.retries, max_size = x.max_size or s.max_size,
-    insecure = x.insecure, block_private = s.deny_private,
-  }
+-- The request as spider code sees it: on_request may change it before it
+-- is sent (its URL aside), callbacks read it as res.request, errbacks as
+-- failure.request. `x`: the fields the frontier carried (silk.request).
+local function request_view(req, x)
+  return { url = req.url, depth = req.depth, meta = x.meta or {}, callback = req.callback,
+           errback = x.errback, method = x.method or "GET", body = x.body, headers = x.headers,
+           cookies = x.cookies, session = x.session, proxy = x.proxy, user_agent = x.user_agent,
+           timeout = x.timeout, retries = x.retries, max_size = x.max_size, insecure = x.insecure,
+           priority = req.priority, attempt = req.retries + 1, await = x.await }
 end
 
--- Fetches frontier request `req` (carried fields `x`) through the HTTP
--- cache when there is one, and counts what came back: res, or nil and the
--- error (a status >= 400 the spider did not ask for is an error of kind
--- http).
-function Run:send(req, x)
-  local s, st = self.settings, self.stats
+-- The silk.fetch request for `rq` (a request_view): its own options, else
+-- the crawl's identity (silk.identity: rotated proxy, User-Agent, pooled
+-- session), else the settings. Also returns who it went as.
+function Run:fetch_request(rq)
+  local s = self.settings
+  local session, proxy, ua = rq.session, rq.proxy or s.proxy, rq.user_agent
+  local who
+  if self.identity then
+    who = self.identity:pick(session, rq.cookies == false)
+    session = who.session
+    if not rq.proxy and who.proxy then proxy = who.proxy end
+    ua = ua or who.user_agent
+  end
+  if not session and rq.cookies ~= false and s.cookies then session = "default" end
+  if session and rq.cookies ~= false then self.jars[session] = true else session = nil end
+  return {
+    url = rq.url, method = rq.method, body = rq.body, headers = rq.headers,
+    cookies = rq.cookies or nil, session = session, proxy = proxy,
+    user_agent = ua or s.user_agent, timeout = rq.timeout or s.timeout,
+    retries = rq.retries or s.retries, max_size = rq.max_size or s.max_size,
+    insecure = rq.insecure, block_private = s.deny_private,
+  }, who
+end
+
+-- Failures that say a proxy did not carry the request.
+local PROXY_FAILURE = { connect = true, dns = true, timeout = true, reset = true, tls = true, protocol = true }
+
+-- Runs spider hook fn(...) in a task of its own under task_timeout, as a
+-- callback. Returns true and fn's first result, or false when it failed
+-- (counted in stats[stat], default hook_errors, and logged with `where`).
+function Run:hook(name, where, fn, ...)
+  return self:hook_counted("hook_errors", name, where, fn, ...)
+end
+
+function Run:hook_counted(stat, name, where, fn, ...)
+  local t = silk.spawn{ name = name, timeout = self.settings.task_timeout, fn, ... }
+  local ok, r = t:join()
+  if not ok then
+    self.stats[stat] = self.stats[stat] + 1
+    io.stderr:write(("silk: %s failed on %s: %s\n"):format(name, where, tostring(r)))
+    return false
+  end
+  return true, r
+end
+
+-- Whether response res of a pooled session says the session is blocked.
+function Run:looks_blocked(res, rq)
+  if self.blocked_status[res.status] then return true end
+  local fn = self.spider.blocked
+  if not fn then return false end
+  local ok, r = self:hook("blocked", rq.url, fn, res)
+  return ok and r and true or false
+end
+
+-- Fetches `rq` (a request_view) once it may go: through the HTTP cache
+-- when there is one; through the next proxy when a rotated one carried
+-- nothing; on a fresh session when a pooled one was blocked (up to
+-- `retries` times). Counts what came back: res, or nil and the error (a
+-- status >= 400 the spider did not ask for is an error of kind http).
+function Run:send(rq)
+  local s, st, id = self.settings, self.stats, self.identity
   -- only what a GET without a body would fetch is the cache's to answer
-  local cacheable = self.cache and (x.method == nil or x.method == "GET") and x.body == nil
-  local res, err = cacheable and self.cache:get(req.url)
-  if not res then
-    res, err = silk.fetch(self:fetch_request(req, x))
-    if res and cacheable then self.cache:put(req.url, res) end
+  local cacheable = self.cache and rq.method == "GET" and rq.body == nil
+  local res, err = cacheable and self.cache:get(rq.url)
+  local tries, proxy_tries = 0, 0
+  while not res do
+    local f, who = self:fetch_request(rq)
+    res, err = silk.fetch(f)
+    local again = false
+    local rotated = id and f.proxy and f.proxy ~= (rq.proxy or s.proxy) and f.proxy
+    if rotated then
+      if res then
+        id:proxy_ok(rotated)
+      elseif PROXY_FAILURE[err.kind] then
+        id:proxy_failed(rotated)
+        again = id:rotates_proxies() and proxy_tries < #s.proxies - 1
+        if again then proxy_tries = proxy_tries + 1 end
+      end
+    end
+    if res and who and who.pooled and self:looks_blocked(res, rq) then
+      self.jars[id:retire(who)] = nil
+      st.sessions_retired = st.sessions_retired + 1
+      again = tries < (rq.retries or s.retries)
+      if again then tries, res = tries + 1, nil end
+    end
+    if not again then
+      if res and cacheable then self.cache:put(rq.url, res) end
+      break
+    end
+    st.retries = st.retries + 1
   end
   if res then
     count(st.by_status, tostring(res.status))
@@ -716,44 +794,69 @@ function Run:send(req, x)
     metrics.add("silk_bytes_total", #res.body)
     metrics.add("silk_retries_total", (res.attempts or 1) - 1)
     metrics.observe("silk_fetch_duration_seconds", res.timings.total)
-    if s.autothrottle then self:throttle(req.url, res.timings.total) end
+    if s.autothrottle then self:throttle(rq.url, res.timings.total) end
     if res.status >= 400 and not self.http_errors[res.status] then
-      err = setmetatable({ kind = "http", message = "HTTP " .. res.status, status = res.status,
-                           url = req.url, response = res }, getmetatable(err or {}))
+      err = silk.error("http", "HTTP " .. res.status)
+      err.status, err.url, err.response = res.status, rq.url, res
       res = nil
     end
-  end
-  if not res then
-    st.errors = st.errors + 1
-    count(st.errors_by_kind, err.kind or "error")
-    metrics.add("silk_errors_total", 1, { kind = err.kind or "error" })
   end
   return res, err
 end
 
--- The request as callbacks and errbacks see it (res.request, failure.request).
-local function request_view(req, x)
-  return { url = req.url, depth = req.depth, meta = x.meta or {}, callback = req.callback,
-           method = x.method or "GET", body = x.body, headers = x.headers, session = x.session,
-           proxy = x.proxy, priority = req.priority, retries = req.retries }
+-- Counts a request that ended failed.
+function Run:count_error(err)
+  local st = self.stats
+  st.errors = st.errors + 1
+  count(st.errors_by_kind, err.kind or "error")
+  metrics.add("silk_errors_total", 1, { kind = err.kind or "error" })
+end
+
+-- Sends frontier request `req` as `rq` and runs the spider's on_response
+-- or on_error on the outcome. Returns res; or nil and the error; or nil
+-- and a verdict of the hooks: "drop" (counted as dropped) or "retry"
+-- (queued again while the request has retries left, else an error of kind
+-- "retry").
+function Run:exchange(req, rq)
+  local sp, st = self.spider, self.stats
+  local res, err = self:send(rq)
+  local hook, arg = sp.on_response, res
+  if not res then hook, arg = sp.on_error, err end
+  local ok, verdict = true, nil
+  if hook then ok, verdict = self:hook(res and "on_response" or "on_error", rq.url, hook, arg, rq) end
+  if not ok or verdict == false then
+    st.dropped = st.dropped + 1
+    return nil, "drop"
+  end
+  if verdict == "retry" then
+    if req.retries < (rq.retries or self.settings.retries) then
+      st.retries = st.retries + 1
+      return nil, "retry"
+    end
+    res, err = nil, silk.error("retry", ("gave up on %s after %d attempts"):format(rq.url, req.retries + 1))
+  end
+  if not res then self:count_error(err) end
+  return res, err
 end
 
 -- Hands the outcome of a crawl:fetch request to the callback waiting for
 -- it; nobody waits when that callback gave up (its deadline), or when the
 -- request comes back from a jobdir after a restart.
-function Run:deliver(x, res, err)
-  local ch = self.waiting[x.await]
+function Run:deliver(await, res, err)
+  local ch = self.waiting[await]
   if ch then ch:send({ res, err }) end
   return ch ~= nil
 end
 
 -- A crawl:fetch request: fetched as any page, its response handed back to
 -- the callback that waits for it (Page:fetch).
-function Run:answer(req, x)
-  if not self.waiting[x.await] then return "release" end
-  local res, err = self:send(req, x)
+function Run:answer(req, rq)
+  if not self.waiting[rq.await] then return "release" end
+  local res, err = self:exchange(req, rq)
+  if err == "retry" then return "retry" end
+  if err == "drop" then err = silk.error("dropped", "a hook dropped " .. rq.url) end
   if res then self.stats.pages = self.stats.pages + 1 end
-  self:deliver(x, res, err)
+  self:deliver(rq.await, res, err)
   return res and "ok" or host_outcome(err)
 end
 
@@ -791,20 +894,32 @@ function Run:process(req)
   if not allowed then
     st.robots_blocked = st.robots_blocked + 1
     if req.callback == FETCH then
-      self:deliver(request.decode(req.meta), nil,
+      self:deliver(request.decode(req.meta).await, nil,
                    silk.error("robots", "robots.txt disallows " .. req.url))
     end
     return "release"
   end
-  local x = request.decode(req.meta)
-  if req.callback == FETCH then return self:answer(req, x) end
-  local res, err = self:send(req, x)
-  local rq = request_view(req, x)
+  local rq = request_view(req, request.decode(req.meta))
+  if self.spider.on_request then
+    local ok, verdict = self:hook("on_request", where, self.spider.on_request, rq)
+    if not ok or verdict == false then
+      st.dropped = st.dropped + 1
+      if req.callback == FETCH then
+        self:deliver(rq.await, nil, silk.error("dropped", "on_request dropped " .. req.url))
+      end
+      return "release"
+    end
+    rq.url = req.url                    -- robots.txt and the host's slot were for this one
+  end
+  if req.callback == FETCH then return self:answer(req, rq) end
+  local res, err = self:exchange(req, rq)
+  if err == "retry" then return "retry" end
+  if err == "drop" then return "ok" end
   if not res then
-    local eb = x.errback and self.spider:callback(x.errback) or self.spider.errback
+    local eb = rq.errback and self.spider:callback(rq.errback) or self.spider.errback
     if eb then
       local page = new_page(self, rq)
-      self:callback_task(x.errback or "errback", where, page, eb,
+      self:callback_task(rq.errback or "errback", where, page, eb,
                          { url = req.url, error = err, request = rq }, page)
       self:commit_items(page, where)
     end
@@ -973,9 +1088,20 @@ function Run:explain_stall(idle)
   io.stderr:write(table.concat(lines, "\n"), "\n")
 end
 
+-- Runs the open (at == "open") or close methods of the spider's pipeline
+-- tables, each as a hook (a failure is counted as a pipeline error).
+function Run:pipelines_at(at)
+  for i, p in ipairs(self.spider.pipelines or {}) do
+    if type(p) == "table" and p[at] then
+      self:hook_counted("pipeline_errors", ("pipeline %d %s"):format(i, at), self.spider.name, p[at], p, self)
+    end
+  end
+end
+
 --- Runs the crawl to its end (queue empty, a stop condition, or stop());
 -- returns the final stats.
 function Run:run()
+  self:pipelines_at("open")
   self:start_requests()
   local s = self.settings
   local stalled_since_report = false
@@ -1030,6 +1156,7 @@ function Run:run()
       stalled_since_report = false
     end
   end
+  self:pipelines_at("close")
   self:checkpoint(true)
   self:progress(true)
   self.stats.duration = now() - self.started
@@ -1039,6 +1166,7 @@ function Run:run()
   if self.failure and self.sink then self.stats.items = self.sink.written end
   self.stats.frontier = self.frontier:stats()
   self.stats.gc = gc_summary()
+  if self.identity then self.stats.proxies = self.identity:stats().proxies end
   return self.stats
 end
 

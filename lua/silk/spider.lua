@@ -36,6 +36,12 @@ M.settings = {
   user_agent     = { "silk", "string", "User-Agent sent, and matched against robots.txt groups" },
   cookies        = { true, "boolean", "keep a crawl-wide cookie jar (kept in the jobdir); false: send and keep no cookies" },
   proxy          = { nil, "string?", "proxy URL every request goes through (http://, https://, socks5://, socks5h://)" },
+  proxies        = { nil, "table?", "proxy URLs requests rotate through (round-robin; a named session keeps its own)" },
+  proxy_failures = { 3, "number", "requests in a row that get no answer through a proxy before it rests", above = 0, whole = true },
+  proxy_rest     = { 60, "number", "seconds a failing proxy rests" },
+  user_agents    = { nil, "table?", "User-Agents requests rotate through (as proxies)" },
+  sessions       = { 0, "number", "a pool of this many sessions (jar + proxy + User-Agent), retired when blocked (0: none)", whole = true },
+  blocked_statuses = { { 401, 403, 429 }, "table", "statuses that retire a pooled session (and retry its request)" },
   max_depth      = { 0, "number", "links followed from a start URL at most (0: no limit)" },
   max_pages      = { 0, "number", "stop after this many pages fetched (0: no limit)" },
   allowed_domains = { nil, "table?", "hosts (and their subdomains) that may be crawled" },
@@ -64,6 +70,7 @@ M.settings = {
 local reserved = {
   name = true, start_urls = true, start_requests = true, sitemap_urls = true,
   parse = true, errback = true, pipelines = true, settings = true,
+  on_request = true, on_response = true, on_error = true, blocked = true,
 }
 
 -- Levenshtein distance, for "did you mean" (silk.request's too).
@@ -134,10 +141,36 @@ local function single(kind)
     if type(v) ~= kind then return ("a %s expected, got %s"):format(kind, type(v)) end
   end
 end
+-- A pipeline is a function(item), or a table with process(self, item) and
+-- optional open(self, crawl) and close(self, crawl).
+local function pipelines(v)
+  if type(v) ~= "table" then return "a list of functions or tables expected, got " .. type(v) end
+  for i, p in ipairs(v) do
+    if type(p) == "table" then
+      if type(p.process) ~= "function" then return ("[%d]: a table without a process function"):format(i) end
+      for _, k in ipairs{ "open", "close" } do
+        if p[k] ~= nil and type(p[k]) ~= "function" then return ("[%d].%s: a function expected, got %s"):format(i, k, type(p[k])) end
+      end
+    elseif type(p) ~= "function" then
+      return ("[%d]: a function or a table expected, got %s"):format(i, type(p))
+    end
+  end
+end
+local function urls(v)
+  local why = list_of("string")(v)
+  if why then return why end
+  for i, u in ipairs(v) do
+    if not u:find("^%a[%w+.-]*://") then return ("[%d]: a URL (scheme://host:port) expected, got %q"):format(i, u) end
+  end
+end
 local fields = {
-  start_urls = list_of("string"), sitemap_urls = list_of("string"), pipelines = list_of("function"),
+  start_urls = list_of("string"), sitemap_urls = list_of("string"), pipelines = pipelines,
   parse = single("function"), errback = single("function"), start_requests = single("function"),
+  on_request = single("function"), on_response = single("function"), on_error = single("function"),
+  blocked = single("function"),
 }
+-- settings whose values need more than their type checked
+local setting_checks = { proxies = urls, user_agents = list_of("string"), blocked_statuses = list_of("number") }
 
 -- The reserved field a callback's name looks like a misspelling of, or nil.
 -- Any other function of the spider is a callback reached by name, so only
@@ -192,6 +225,10 @@ function M.new(def)
     if M.settings[k] then
       local ok, err = pcall(check_setting, k, v)
       if not ok then error("spider " .. def.name .. ": " .. err, 2) end
+      local why = setting_checks[k] and v ~= nil and setting_checks[k](v)
+      if why then
+        error(("spider %s: %s%s%s"):format(def.name, k, why:sub(1, 1) == "[" and "" or ": ", why), 2)
+      end
       settings[k] = v
     end
   end

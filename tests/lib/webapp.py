@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """webapp.py: a small web application for silk's crawl tests (Python 3 stdlib only).
 
-    python3 tests/lib/webapp.py --port P [--ttl 900] [--pages N] [--block-after K]
+    python3 tests/lib/webapp.py --port P [--ttl 900] [--pages N] [--block-after K (1000)]
 
 Listens on 127.0.0.1:P, prints "ready" once listening, exits by itself after
 --ttl seconds. What a crawl meets on real sites, kept small enough to check
@@ -26,7 +26,7 @@ Routes:
                          /wall/N+1 up to 30
   /private/x             200 (robots.txt disallows it)
   /_log                  JSON list of every request: {t (unix s), method, path, cookie, ua}
-Every other path: 404.
+Every other path: 404. Any route takes ?sleep=S: the answer waits S seconds.
 """
 import argparse
 import json
@@ -100,6 +100,9 @@ class Handler(BaseHTTPRequestHandler):
             LOG.append({"t": time.time(), "method": method, "path": self.path,
                         "cookie": self.headers.get("Cookie"), "ua": self.headers.get("User-Agent")})
         path = u.path
+        delay = parse_qs(u.query).get("sleep")
+        if delay:
+            time.sleep(float(delay[0]))
         if path == "/robots.txt":
             return self.send(200, "User-agent: *\nDisallow: /private\n", "text/plain")
         if path == "/_log":
@@ -200,7 +203,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--ttl", type=float, default=900)
     ap.add_argument("--pages", type=int, default=50)
-    ap.add_argument("--block-after", type=int, default=5)
+    ap.add_argument("--block-after", type=int, default=1000)
     ARGS = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True

@@ -31,6 +31,28 @@ local function items(path)
   return out
 end
 
+-- Runs spider `src` with --jobdir against app, kill -9s it once at least
+-- `least` of its 40 items are out, then runs it again to the end. Returns
+-- the items.
+local function killed_and_resumed(src, app, least)
+  local d = files.tmpdir()
+  local out, path = d .. "/items.jsonl", spider_file(src)
+  local cmd = ("cd %s && START=%s %s run %s -o %s --jobdir %s/job >%s/log1 2>&1 & echo $!"):format(
+    root, app.url, silk_bin, path, out, d, d)
+  local pid = io.popen(cmd):read("*l")
+  local deadline = engine.now() + 20
+  repeat
+    os.execute("sleep 0.05")
+    local n = #items(out)
+  until (n >= least and n < 40) or engine.now() > deadline
+  os.execute("kill -9 " .. pid)
+  os.execute("sleep 0.2")
+  assert.is_true(#items(out) < 40, "killed too late")
+  local status, log = run(("run %s -o %s --jobdir %s/job"):format(path, out, d), "START=" .. app.url)
+  assert.equal(0, status, log)
+  return items(out)
+end
+
 -- The login spider: reads the form's CSRF token, POSTs the form, then
 -- follows the members-only pages; cookies come from the crawl's jar.
 local LOGIN = [[
@@ -179,24 +201,8 @@ return silk.spider{
   end,
 }
 ]]
-    local d = files.tmpdir()
-    local out, path = d .. "/items.jsonl", spider_file(src)
-    local cmd = ("cd %s && START=%s %s run %s -o %s --jobdir %s/job >%s/log1 2>&1 & echo $!"):format(
-      root, app.url, silk_bin, path, out, d, d)
-    local pid = io.popen(cmd):read("*l")
-    -- kill it once some items are out but not all
-    local deadline = engine.now() + 20
-    repeat
-      os.execute("sleep 0.1")
-      local n = #items(out)
-    until (n >= 5 and n < 40) or engine.now() > deadline
-    os.execute("kill -9 " .. pid)
-    os.execute("sleep 0.2")
-    assert.is_true(#items(out) < 40, "killed too late")
-    local status, log = run(("run %s -o %s --jobdir %s/job"):format(path, out, d), "START=" .. app.url)
-    assert.equal(0, status, log)
     local seen = {}
-    for _, it in ipairs(items(out)) do
+    for _, it in ipairs(killed_and_resumed(src, app, 5)) do
       assert.equal("POST", it.method)
       assert.equal(it.n, it.i)
       assert.is_nil(seen[it.n], "item " .. it.n .. " twice")
@@ -265,6 +271,151 @@ return silk.spider{
     local ok, err = fetch_core.add_cookie("b", "ALL")
     assert.is_nil(ok)
     assert.truthy(err:find("not a cookie-file line", 1, true))
+  end)
+
+  it("rotates proxies, resting one that fails, and counts per proxy", function()
+    local good = servers.fwdproxy()
+    local dead = "http://127.0.0.1:" .. servers.free_port()
+    local src = [[
+local silk = require("silk")
+local P = os.getenv("START")
+return silk.spider{
+  name = "proxies", obey_robots = false, concurrency = 1,
+  proxies = { os.getenv("GOOD"), os.getenv("DEAD") }, proxy_failures = 2, proxy_rest = 600,
+  start_requests = function(crawl)
+    for i = 1, 12 do crawl:request{ url = P .. "/api/echo?n=" .. i, callback = "echo" } end
+  end,
+  parse = function() end,
+  echo = function(res, crawl) crawl:emit{ url = res.url } end,
+}
+]]
+    local out, stats = files.tmpdir() .. "/items.jsonl", files.tmpdir() .. "/stats.json"
+    local status, log = run(("run %s -o %s --stats %s"):format(spider_file(src), out, stats),
+      ("START=%s GOOD=%s DEAD=%s"):format(app.url, good.url, dead))
+    local forwarded = 0
+    for _, e in ipairs(good.log()) do if e.kind == "http" then forwarded = forwarded + 1 end end
+    good:stop()
+    assert.equal(0, status, log)
+    assert.equal(12, #items(out), log)
+    local st = cjson.decode(files.read(stats))
+    local g, d = st.proxies[good.url], st.proxies[dead]
+    assert.equal(12, g.requests)
+    assert.equal(0, g.failures)
+    assert.equal(2, d.failures)           -- then it rested for the rest of the crawl
+    assert.equal(1, d.rested)
+    assert.equal(12, forwarded)
+  end)
+
+  it("retires a pooled session that gets a 403 and retries its request on a fresh one", function()
+    app:stop()
+    app = servers.webapp{ block_after = 3 }
+    local src = [[
+local silk = require("silk")
+return silk.spider{
+  name = "wall", start_urls = { os.getenv("START") .. "/wall/1" }, concurrency = 1, sessions = 2,
+  user_agents = { "ua-one", "ua-two", "ua-three" },
+  parse = function(res, crawl)
+    crawl:emit{ title = res:one("h1"):text() }
+    for _, a in ipairs(res:select("a")) do crawl:follow(a:attr("href")) end
+  end,
+}
+]]
+    local out, stats = files.tmpdir() .. "/items.jsonl", files.tmpdir() .. "/stats.json"
+    local status, log = run(("run %s -o %s --stats %s"):format(spider_file(src), out, stats), "START=" .. app.url)
+    assert.equal(0, status, log)
+    assert.equal(30, #items(out), log)
+    local st = cjson.decode(files.read(stats))
+    assert.is_true(st.sessions_retired >= 8, "retired " .. st.sessions_retired)
+    assert.equal(0, st.errors)
+    local uas = {}
+    for _, e in ipairs(app.log()) do if e.path:find("^/wall") then uas[e.ua] = true end end
+    assert.is_true(uas["ua-one"] and uas["ua-two"] and uas["ua-three"])
+  end)
+
+  it("runs on_request, on_response and on_error hooks that change, drop and retry", function()
+    local flag = files.tmpdir() .. "/closed"
+    local src = [[
+local silk = require("silk")
+local P = os.getenv("START")
+local retried = {}
+local counter = {
+  open = function(self, crawl) self.n = 0 end,
+  process = function(self, item) self.n = self.n + 1; return item end,
+  close = function(self, crawl)
+    local f = io.open(os.getenv("FLAG"), "w"); f:write(self.n); f:close()
+  end,
+}
+return silk.spider{
+  name = "hooks", obey_robots = false, concurrency = 2, retries = 2,
+  start_requests = function(crawl)
+    for i = 1, 10 do crawl:request{ url = P .. "/wall/" .. i, callback = "page", dont_filter = true } end
+    crawl:request{ url = P .. "/nope", callback = "page" }
+  end,
+  parse = function() end,
+  page = function(res, crawl) crawl:emit{ n = tonumber(res.url:match("(%d+)$")) } end,
+  on_request = function(req)
+    req.user_agent = "hooked"
+    if req.url:find("/wall/3$") then return false end
+    if req.url:find("/wall/9$") then error("hook broke") end
+  end,
+  on_response = function(res, req)
+    if res.url:find("/wall/5$") and not retried[5] then retried[5] = true; return "retry" end
+    if res.url:find("/wall/7$") then return false end
+  end,
+  on_error = function(err, req) if err.status == 404 then return "retry" end end,
+  pipelines = { counter },
+}
+]]
+    local out, stats = files.tmpdir() .. "/items.jsonl", files.tmpdir() .. "/stats.json"
+    local status, log = run(("run %s -o %s --stats %s"):format(spider_file(src), out, stats),
+      ("START=%s FLAG=%s"):format(app.url, flag))
+    assert.truthy(log:find("on_request failed on " .. app.url .. "/wall/9", 1, true), log)
+    local ns = {}
+    for _, it in ipairs(items(out)) do ns[#ns + 1] = it.n end
+    table.sort(ns)
+    assert.same({ 1, 2, 4, 5, 6, 8, 10 }, ns)
+    assert.equal("7", files.read(flag))
+    local st = cjson.decode(files.read(stats))
+    assert.equal(3, st.dropped)          -- 3 and 9 before they were sent, 7 after
+    assert.equal(1, st.hook_errors)
+    assert.equal(1, st.errors_by_kind["retry"])
+    assert.equal(1, st.errors)           -- /nope, once: its retried attempts are no errors
+    local fetched = {}
+    for _, e in ipairs(app.log()) do
+      fetched[e.path] = (fetched[e.path] or 0) + 1
+      if e.path ~= "/_log" then assert.equal("hooked", e.ua) end
+    end
+    assert.is_nil(fetched["/wall/3"])
+    assert.equal(2, fetched["/wall/5"])
+    assert.equal(3, fetched["/nope"])    -- retried twice, then given up
+  end)
+
+  it("pages waiting in crawl:fetch lose nothing to kill -9 and a resume", function()
+    local src = [[
+local silk = require("silk")
+local cjson = require("cjson")
+local P = os.getenv("START")
+return silk.spider{
+  name = "waiters", obey_robots = false, concurrency = 4, max_per_host = 4,
+  checkpoint_interval = 0.2,
+  start_requests = function(crawl)
+    for i = 1, 40 do crawl:request{ url = P .. "/wall/" .. i, callback = "page" } end
+  end,
+  parse = function() end,
+  page = function(res, crawl)
+    local n = tonumber(res.url:match("(%d+)$"))
+    local r = assert(crawl:fetch(P .. "/api/items?sleep=0.3&page=" .. (n % 5 + 1)))
+    crawl:emit{ n = n, first = cjson.decode(r.body).items[1].id }
+  end,
+}
+]]
+    local seen = {}
+    for _, it in ipairs(killed_and_resumed(src, app, 8)) do
+      assert.is_nil(seen[it.n], "item " .. it.n .. " twice")
+      assert.equal((it.n % 5) * 3 + 1, it.first)
+      seen[it.n] = true
+    end
+    for i = 1, 40 do assert.is_true(seen[i], "item " .. i .. " missing") end
   end)
 end)
 
