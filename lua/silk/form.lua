@@ -61,11 +61,12 @@ local M = {}
 
 local CONTROLS = "input, button, select, textarea"
 
--- What node is, for an error message.
+-- What v is, for an error message: "<div> node", "silk.html.document", "nil".
 local function describe(v)
   local ok, tag = pcall(function() return v.tag end)
   if ok and type(tag) == "string" then return "<" .. tag .. "> node" end
-  return type(v)
+  local mt = type(v) == "userdata" and getmetatable(v)
+  return type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(v)
 end
 
 local function check_form(fn, node)

@@ -150,6 +150,7 @@ describe("form.request", function()
     end
     fails("bad argument #1 to 'form.request' (a <form> node expected, got <div> node)", doc:one("div"))
     fails("bad argument #1 to 'form.request' (a <form> node expected, got nil)", nil)
+    fails("bad argument #1 to 'form.request' (a <form> node expected, got silk.html.document)", doc)
     fails("(opts.clicked: no submit button of the form matches '.nope')", f, nil, { clicked = ".nope" })
     fails("(opts.clicked: the form has 1 submit button, no number 2)", f, nil, { clicked = 2 })
     fails("(opts.clicked: <div> node is not a submit button of the form)", f, nil, { clicked = doc:one("div") })
