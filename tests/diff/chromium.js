@@ -21,4 +21,12 @@ function launch(executablePath, name) {
   });
 }
 
-module.exports = { launch };
+// Runs a generator's async main; a failure is printed and exits 1.
+function run(main) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
+
+module.exports = { launch, run };

@@ -1,6 +1,8 @@
 // luaout.js -- what the differential generators share for writing their
 // recordings as Lua: string literals, and the hash that names a tree.
 "use strict";
+const fs = require("fs");
+const path = require("path");
 
 // s as a Lua quoted string literal (control bytes as decimal escapes): a
 // long bracket would turn "\r" into "\n".
@@ -18,4 +20,10 @@ function fnv32(s) {
   return h;
 }
 
-module.exports = { luaString, fnv32 };
+// Writes a generator's recording, dir/expected.lua, and says what it holds.
+function writeExpected(dir, text, summary) {
+  fs.writeFileSync(path.join(dir, "expected.lua"), text);
+  console.log(`wrote ${summary} (${text.length} bytes)`);
+}
+
+module.exports = { luaString, fnv32, writeExpected };

@@ -43,9 +43,7 @@
 // Usage: cd tests/diff && PUPPETEER_SKIP_DOWNLOAD=1 npm install &&
 //   node forms/gen.js [ndocs] [seed] [chromium]
 "use strict";
-const fs = require("fs");
-const path = require("path");
-const { launch } = require("../chromium");
+const { launch, run } = require("../chromium");
 
 const NDOCS = Number(process.argv[2] || 150);
 const SEED = Number(process.argv[3] || 20261207);
@@ -53,7 +51,7 @@ const CHROMIUM = process.argv[4];
 const ORIGIN = "http://forms.test";
 
 const { pick, chance, int } = require("../rng").random(SEED);
-const { luaString, fnv32 } = require("../luaout");
+const { luaString, fnv32, writeExpected } = require("../luaout");
 
 const NAMES = ["a", "b", "a", "c d", "&eacute;t&eacute;", "x&amp;y=z", "", "q+r", "m&#10;n",
   "_charset_", "say &quot;hi&quot;"];
@@ -257,11 +255,7 @@ async function main() {
     out += "      } },\n";
   }
   out += "  },\n}\n";
-  fs.writeFileSync(path.join(__dirname, "expected.lua"), out);
-  console.log(`wrote ${docs.length} documents, ${ncases} cases (${out.length} bytes)`);
+  writeExpected(__dirname, out, `${docs.length} documents, ${ncases} cases`);
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+run(main);

@@ -45,9 +45,7 @@
 // Usage: cd tests/diff && PUPPETEER_SKIP_DOWNLOAD=1 npm install &&
 //   node text/gen.js [ndocs] [seed] [chromium]
 "use strict";
-const fs = require("fs");
-const path = require("path");
-const { launch } = require("../chromium");
+const { launch, run } = require("../chromium");
 
 const NDOCS = Number(process.argv[2] || 300);
 const SEED = Number(process.argv[3] || 20261207);
@@ -55,7 +53,7 @@ const CHROMIUM = process.argv[4];
 const PER_DOC = 12;
 
 const { R, pick, chance, int } = require("../rng").random(SEED);
-const { luaString, fnv32 } = require("../luaout");
+const { luaString, fnv32, writeExpected } = require("../luaout");
 
 const WORDS = ["Hel", "lo", "world", "$", "268.36", "a", "b", "x-y", "caf&eacute;", "1&nbsp;000",
   "&amp;", "&lt;b&gt;", "&#65;", "&nbsp;", "Price:", "€", "é", "ok.", "(", ")"];
@@ -204,11 +202,7 @@ async function main() {
     out += "      } },\n";
   }
   out += "  },\n}\n";
-  fs.writeFileSync(path.join(__dirname, "expected.lua"), out);
-  console.log(`wrote ${docs.length} documents, ${ncases} cases (${out.length} bytes)`);
+  writeExpected(__dirname, out, `${docs.length} documents, ${ncases} cases`);
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+run(main);
