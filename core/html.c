@@ -160,6 +160,13 @@ static void *arena_alloc(void *ud, size_t n)
     return c->data;
 }
 
+/* A copy of the string s in the arena (which then owns it). */
+static const char *arena_strdup(arena *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(arena_alloc(a, n), s, n);
+}
+
 static void arena_dealloc(void *ud, void *p)
 {
     (void)ud;
@@ -222,7 +229,8 @@ struct silk_html_doc {
     GumboOutput *out;
     const char *src;           /* input copy; gumbo's original_text points here */
     size_t len;
-    const char *base;          /* base URL for links, or NULL */
+    const char *url;           /* the document's URL (parse's base_url), or NULL */
+    const char *base;          /* base URL for links: <base href> resolved, else url */
     tag_index tags;
 };
 
@@ -656,6 +664,7 @@ static int parse_doc(const char *text, size_t len, const char *base_url,
     d->magic = DOC_MAGIC;
     d->src = src;
     d->len = len;
+    d->url = NULL;
     d->base = NULL;
 
     GumboOptions opt = kGumboDefaultOptions;
@@ -676,18 +685,13 @@ static int parse_doc(const char *text, size_t len, const char *base_url,
         return SILK_HTML_ETOOLARGE;
     }
     index_tags(d);
+    if (base_url)
+        d->url = arena_strdup(&d->mem, base_url);
     char buf[SILK_HTML_URL_MAX];
-    const char *base = NULL;
     if (base_href && silk_html_resolve(base_url, base_href, buf, sizeof buf))
-        base = buf;
-    else if (base_url)
-        base = base_url;
-    if (base) {
-        size_t n = strlen(base) + 1;
-        char *copy = arena_alloc(&d->mem, n);
-        memcpy(copy, base, n);
-        d->base = copy;
-    }
+        d->base = arena_strdup(&d->mem, buf);
+    else
+        d->base = d->url;
     d->mem.escape = NULL;      /* no allocation may happen after this */
     *out = d;
     return SILK_HTML_OK;
@@ -748,6 +752,11 @@ int silk_html_quirks(const silk_html_doc *d)
 const char *silk_html_base(const silk_html_doc *d)
 {
     return d->base;
+}
+
+const char *silk_html_url(const silk_html_doc *d)
+{
+    return d->url;
 }
 
 size_t silk_html_input_size(const silk_html_doc *d)

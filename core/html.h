@@ -84,6 +84,9 @@ int silk_html_quirks(const silk_html_doc *doc);
 /* The base URL for links: <base href> resolved against the document URL,
  * else the document URL, else NULL. Owned by the document. */
 const char *silk_html_base(const silk_html_doc *doc);
+/* The document URL given to the parse (its base_url), or NULL. Owned by
+ * the document. */
+const char *silk_html_url(const silk_html_doc *doc);
 /* Size of the input in bytes, and bytes the arena holds. */
 size_t silk_html_input_size(const silk_html_doc *doc);
 size_t silk_html_arena_size(const silk_html_doc *doc);

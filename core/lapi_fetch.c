@@ -32,6 +32,8 @@
  * cookies(session) -> {line...}: the session's jar as cookie-file lines;
  *   add_cookie(session, line) -> true | nil, message: puts one back.
  * response_meta: the metatable of responses (other modules add methods).
+ * error_meta: the metatable of silk's error values (errors.h), for the
+ *   errors Lua code makes (res:json's "json" errors in lua/silk/init.lua).
  * now() -> silk_now(), the clock of timings.done_at.
  */
 #include <dirent.h>
@@ -834,6 +836,8 @@ int silk_lapi_fetch(lua_State *L)
     lua_setfield(L, -2, "fetch");
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "response_meta");
+    silk_err_pushmeta(L);
+    lua_setfield(L, -2, "error_meta");
     lua_createtable(L, SILK_FETCH_KIND_COUNT_ - 1, 0);
     for (int k = 1; k < SILK_FETCH_KIND_COUNT_; k++) {
         lua_pushstring(L, silk_fetch_kind_name(k));

@@ -8,12 +8,14 @@
  *   html.workers(n)    -> sets the worker count before the first parse_async
  *
  *   doc:select(css) doc:one(css) doc:root() doc:title() doc:text([opts])
+ *   doc/node:text_of(css [, default | opts]) doc/node:texts(css [, opts])
+ *   doc/node:attr_of(css, name [, default | opts])   (see "extraction helpers")
  *   doc:html() doc:links([opts]) doc:meta_robots() doc:canonical()
- *   doc:base_url() doc:memory() doc:free() doc:close()
+ *   doc:url() doc:base_url() doc:memory() doc:free() doc:close()
  *   node.tag node:attr(name) node:attrs() node:text([{raw=true} | {lines=true}])
  *   node:html()
  *   node:inner_html() node:parent() node:children() node:next() node:prev()
- *   node:select(css) node:one(css) node:matches(css)
+ *   node:select(css) node:one(css) node:matches(css) node:document()
  *
  * Lifetimes: a document userdata owns its silk_html_doc; free() and __gc
  * share one idempotent function. A node userdata holds a borrowed pointer
@@ -449,11 +451,13 @@ static int collect_one(void *ud, const silk_node *el)
     return 0;
 }
 
-/* x:select(css) -> array of nodes in document order */
-static int target_select(lua_State *L)
+/* The matches of the selector at 2 under the target at 1, in document
+ * order: a sel_hits userdata pushed above the document userdata that
+ * check_target leaves (the stack first cut to nargs). */
+static sel_hits *all_matches(lua_State *L, int nargs)
 {
     const silk_html_doc *doc;
-    const silk_node *root = check_target(L, 1, 2, &doc);
+    const silk_node *root = check_target(L, 1, nargs, &doc);
     const silk_sel *sel = check_sel(L, 2);
     int owner = lua_gettop(L);
     sel_hits *h = push_hits(L);
@@ -463,9 +467,17 @@ static int target_select(lua_State *L)
     if (why || h->nomem) {
         lua_settop(L, owner);             /* the array goes with its userdata */
         if (why)
-            return raise_stop(L, why, &b, sel);
-        return luaL_error(L, "out of memory collecting the matches of a selector");
+            raise_stop(L, why, &b, sel);
+        luaL_error(L, "out of memory collecting the matches of a selector");
     }
+    return h;
+}
+
+/* x:select(css) -> array of nodes in document order */
+static int target_select(lua_State *L)
+{
+    sel_hits *h = all_matches(L, 2);
+    int owner = lua_gettop(L) - 1;
     lua_createtable(L, (int)h->n, 0);
     for (size_t i = 0; i < h->n; i++) {
         push_node(L, owner, h->v[i]);
@@ -481,24 +493,32 @@ static int first_one(void *ud, const silk_node *el)
     return 1;
 }
 
-/* x:one(css) -> first match or nil */
-static int target_one(lua_State *L)
+/* The first match of the selector at 2 under the target at 1, or NULL;
+ * check_target leaves the document userdata on top (the stack first cut
+ * to nargs). */
+static const silk_node *first_match(lua_State *L, int nargs)
 {
     const silk_html_doc *doc;
-    const silk_node *root = check_target(L, 1, 2, &doc);
+    const silk_node *root = check_target(L, 1, nargs, &doc);
     const silk_sel *sel = check_sel(L, 2);
-    int owner = lua_gettop(L);
     const silk_node *found = NULL;
     silk_sel_budget b = budget_of(L);
     size_t n;
     int why = silk_sel_select_within(sel, doc, root, 1, first_one, &found, &b, &n);
     if (why)
-        return raise_stop(L, why, &b, sel);
+        raise_stop(L, why, &b, sel);
+    return found;
+}
+
+/* x:one(css) -> first match or nil */
+static int target_one(lua_State *L)
+{
+    const silk_node *found = first_match(L, 2);
     if (!found) {
         lua_pushnil(L);
         return 1;
     }
-    push_node(L, owner, found);
+    push_node(L, lua_gettop(L), found);
     return 1;
 }
 
@@ -526,15 +546,157 @@ static int opt_text_form(lua_State *L, int idx)
     return raw ? SILK_TEXT_RAW : lines ? SILK_TEXT_LINES : SILK_TEXT_LINE;
 }
 
+/* Pushes the text of node in the given form. */
+static void push_text(lua_State *L, const silk_node *node, int form)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    silk_html_text(node, form, buf_sink, &b);
+    luaL_pushresult(&b);
+}
+
 /* x:text([{raw=true} | {lines=true}]) */
 static int target_text(lua_State *L)
 {
     const silk_node *root = check_target(L, 1, 2, NULL);
-    int form = opt_text_form(L, 2);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    silk_html_text(root, form, buf_sink, &b);
-    luaL_pushresult(&b);
+    push_text(L, root, opt_text_form(L, 2));
+    return 1;
+}
+
+/* --- extraction helpers ----------------------------------------------------
+ *
+ * parsel's .get()/.getall()/.re_first() in Lua terms, sparing the
+ * `x:one(css) and x:one(css):text()` dance:
+ *
+ *   x:text_of(css [, default | opts])       -> text of the first match | default
+ *   x:texts(css [, opts])                   -> { text of each match }
+ *   x:attr_of(css, name [, default | opts]) -> attribute of the first match | default
+ *
+ * opts = { default = v, match = "lua pattern", raw = true | lines = true }
+ * (raw/lines: the text form, as text(); not for attr_of). With `match`,
+ * text_of and attr_of return string.match's results on the value (its
+ * captures, or the whole match) and the default when it does not match;
+ * texts keeps, for each text that matches, the first result, and leaves out
+ * the others. A bad pattern raises, as string.match does. */
+
+typedef struct extract_opts {
+    int form;                        /* SILK_TEXT_*: the text form */
+    int def;                         /* stack index of the default (nil if none) */
+    int pat;                         /* stack index of the pattern, 0 if none */
+} extract_opts;
+
+/* Reads the options at idx (nothing, a default value that is not a table,
+ * or an options table) and pushes the default and, with `match`, the
+ * pattern. `text`: the raw/lines forms are allowed. Unknown keys raise,
+ * naming the valid ones. */
+static void check_extract_opts(lua_State *L, int idx, int text, extract_opts *o)
+{
+    const char *valid = text ? "default, match, raw, lines" : "default, match";
+    o->form = SILK_TEXT_LINE;
+    o->pat = 0;
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        lua_pushvalue(L, idx);           /* the default itself (nil when none) */
+        o->def = lua_gettop(L);
+        return;
+    }
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        if (!k || !(strcmp(k, "default") == 0 || strcmp(k, "match") == 0 ||
+                    (text && (strcmp(k, "raw") == 0 || strcmp(k, "lines") == 0)))) {
+            luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s' (valid: %s)",
+                                                  k ? k : luaL_typename(L, -2), valid));
+        }
+    }
+    if (text)
+        o->form = opt_text_form(L, idx);
+    lua_getfield(L, idx, "default");
+    o->def = lua_gettop(L);
+    lua_getfield(L, idx, "match");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+    } else {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_argerror(L, idx, "option 'match' must be a string (a Lua pattern)");
+        o->pat = lua_gettop(L);
+    }
+}
+
+/* The value on top is a string: without a pattern, leaves it and returns
+ * 1; else replaces it with string.match's results (all of them, or only
+ * the first when `first`) and returns their count, 0 when it did not
+ * match. */
+static int apply_match(lua_State *L, const extract_opts *o, int first)
+{
+    if (!o->pat)
+        return 1;
+    int subject = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, "string");
+    lua_getfield(L, -1, "match");
+    lua_replace(L, subject + 1);
+    lua_settop(L, subject + 1);
+    lua_pushvalue(L, subject);
+    lua_pushvalue(L, o->pat);
+    lua_call(L, 2, first ? 1 : LUA_MULTRET);
+    lua_remove(L, subject);
+    int n = lua_gettop(L) - subject + 1;
+    if (n == 0 || lua_isnil(L, subject)) {
+        lua_settop(L, subject - 1);
+        return 0;
+    }
+    return n;
+}
+
+/* x:text_of(css [, default | opts]) */
+static int target_text_of(lua_State *L)
+{
+    const silk_node *found = first_match(L, 3);
+    extract_opts o;
+    check_extract_opts(L, 3, 1, &o);
+    if (found) {
+        push_text(L, found, o.form);
+        int n = apply_match(L, &o, 0);
+        if (n)
+            return n;
+    }
+    lua_pushvalue(L, o.def);
+    return 1;
+}
+
+/* x:texts(css [, opts]) */
+static int target_texts(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 3))
+        luaL_checktype(L, 3, LUA_TTABLE);
+    sel_hits *h = all_matches(L, 3);
+    extract_opts o;
+    check_extract_opts(L, 3, 1, &o);
+    lua_createtable(L, (int)h->n, 0);
+    int out = lua_gettop(L), k = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        push_text(L, h->v[i], o.form);
+        if (apply_match(L, &o, 1))
+            lua_rawseti(L, out, ++k);
+    }
+    hits_release(h);
+    return 1;
+}
+
+/* x:attr_of(css, name [, default | opts]) */
+static int target_attr_of(lua_State *L)
+{
+    const silk_node *found = first_match(L, 4);
+    const char *name = luaL_checkstring(L, 3);
+    extract_opts o;
+    check_extract_opts(L, 4, 0, &o);
+    const char *v = found ? silk_node_attr(found, name) : NULL;
+    if (v) {
+        lua_pushstring(L, v);
+        int n = apply_match(L, &o, 0);
+        if (n)
+            return n;
+    }
+    lua_pushvalue(L, o.def);
     return 1;
 }
 
@@ -616,14 +778,25 @@ static int doc_memory(lua_State *L)
     return 1;
 }
 
-static int doc_base_url(lua_State *L)
+static void push_or_nil(lua_State *L, const char *s)
 {
-    ldoc *d = check_doc(L, 1);
-    const char *base = silk_html_base(d->doc);
-    if (base)
-        lua_pushstring(L, base);
+    if (s)
+        lua_pushstring(L, s);
     else
         lua_pushnil(L);
+}
+
+/* doc:base_url(): <base href> resolved against doc:url(), else doc:url() */
+static int doc_base_url(lua_State *L)
+{
+    push_or_nil(L, silk_html_base(check_doc(L, 1)->doc));
+    return 1;
+}
+
+/* doc:url(): the URL the document was parsed with, or nil */
+static int doc_url(lua_State *L)
+{
+    push_or_nil(L, silk_html_url(check_doc(L, 1)->doc));
     return 1;
 }
 
@@ -746,6 +919,14 @@ static const char node_index_lua[] =
     "  return nil\n"
     "end\n";
 
+/* node:document() -> the document the node belongs to */
+static int node_document(lua_State *L)
+{
+    check_node(L, 1);
+    push_owner(L, 1);
+    return 1;
+}
+
 static int node_attr(lua_State *L)
 {
     lnode *n = check_node(L, 1);
@@ -867,10 +1048,14 @@ static const luaL_Reg doc_methods[] = {
     {"select", target_select},
     {"one", target_one},
     {"text", target_text},
+    {"text_of", target_text_of},
+    {"texts", target_texts},
+    {"attr_of", target_attr_of},
     {"html", target_html},
     {"root", doc_root},
     {"title", doc_title},
     {"base_url", doc_base_url},
+    {"url", doc_url},
     {"memory", doc_memory},
     {"links", doc_links},
     {"meta_robots", doc_meta_robots},
@@ -884,6 +1069,9 @@ static const luaL_Reg node_methods[] = {
     {"select", target_select},
     {"one", target_one},
     {"text", target_text},
+    {"text_of", target_text_of},
+    {"texts", target_texts},
+    {"attr_of", target_attr_of},
     {"html", target_html},
     {"inner_html", node_inner_html},
     {"attr", node_attr},
@@ -893,6 +1081,7 @@ static const luaL_Reg node_methods[] = {
     {"next", node_next},
     {"prev", node_prev},
     {"matches", node_matches},
+    {"document", node_document},
     {NULL, NULL},
 };
 

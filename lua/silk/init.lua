@@ -19,6 +19,10 @@
 --   res:html() (cached; nil, err when the page cannot be parsed),
 --   res:select(css), res:one(css) (raise that error), res:urljoin(href),
 --   res:base_url() (what relative links resolve against: <base href> or res.url)
+--   res:json() -> value (cached; raises a "json" error value naming the URL)
+--   silk.null: JSON null (cjson.null), in decoded JSON and in items
+--   res/doc/node:text_of(css [, default | opts]), :texts(css [, opts]),
+--   :attr_of(css, name [, default | opts]): opts { default=, match=, raw=, lines= }
 --   silk.url.join/canonical/host_key/host/resolve/parse/is_http; silk.robots.parse(text)
 --   silk.spider{...}: what a spider file returns (silk.spider module)
 --   silk.gc_stats() when the GC pacer is built in
@@ -136,6 +140,9 @@ local lazy = {
   end,
   spider = function() return require("silk.spider").new end,
   gc_stats = function() return require("silk.core.gc").stats end,
+  -- lua-cjson's null (a NULL light userdata): what res:json() gives for
+  -- JSON null, and what the item encoders write as null (core/lapi_jsonl.c).
+  null = function() return require("cjson").null end,
 }
 
 setmetatable(silk, { __index = function(t, k)
@@ -210,6 +217,51 @@ do
     -- res:base_url(), as a browser resolves the page's links.
     function methods:urljoin(href)
       return silk.url.join(self:base_url(), href)
+    end
+
+    -- The extraction helpers of documents and nodes (core/lapi_html.c),
+    -- on the response's document; they raise when it cannot be parsed.
+    function methods:text_of(css, opts)
+      return parsed(self):text_of(css, opts)
+    end
+    function methods:texts(css, opts)
+      return parsed(self):texts(css, opts)
+    end
+    function methods:attr_of(css, name, opts)
+      return parsed(self):attr_of(css, name, opts)
+    end
+
+    -- Strict JSON (RFC 8259): no NaN, Infinity or hex numbers, which
+    -- lua-cjson accepts by default.
+    local json
+    local function decoder()
+      if not json then
+        json = require("cjson").new()
+        json.decode_invalid_numbers(false)
+      end
+      return json
+    end
+    --- res:json() -> value: the body decoded as JSON (a UTF-8 BOM is
+    -- skipped), decoded once and cached on res. null is silk.null, so
+    -- arrays keep their length. A body that is not JSON raises an error
+    -- value { kind = "json", url = res.url, message = "cannot decode JSON
+    -- from URL: <lua-cjson's reason, with the character offset>" }, as
+    -- res:select raises for a page that cannot be parsed: in a crawl the
+    -- callback fails, counted and logged with its URL.
+    function methods:json()
+      local v = rawget(self, "_json")
+      if v ~= nil then return v end
+      local body = self.body
+      if body:sub(1, 3) == "\239\187\191" then body = body:sub(4) end
+      local ok, r = pcall(decoder().decode, body)
+      if not ok then
+        error(setmetatable({ kind = "json", url = self.url,
+                             message = ("cannot decode JSON from %s: %s"):format(
+                               self.url, tostring(r)) },
+                           fetch.error_meta), 2)
+      end
+      rawset(self, "_json", r)
+      return r
     end
   end
 end

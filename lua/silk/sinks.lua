@@ -34,6 +34,7 @@
 -- items once). `key` is only used there.
 
 local jsonl = require("silk.core.jsonl")
+local null = require("cjson").null     -- silk.null: JSON null, an empty CSV field, SQL NULL
 
 local M = {}
 
@@ -104,7 +105,7 @@ local function jsonl_encode(_, item)
 end
 
 local function csv_field(v)
-  if v == nil then return "" end
+  if v == nil or v == null then return "" end
   if type(v) == "table" then v = jsonl.encode(v)
   elseif type(v) == "number" then v = jsonl.number(v)
   else v = tostring(v) end
@@ -159,7 +160,7 @@ end
 
 local function sql_quote(v)
   local t = type(v)
-  if v == nil then return "NULL" end
+  if v == nil or v == null then return "NULL" end
   if t == "number" then
     if v == 0 or (v == math.floor(v) and math.abs(v) <= 2 ^ 53) then return jsonl.number(v) end
     return sql_real(v)

@@ -45,6 +45,9 @@ Routes (query parameters in brackets):
   /charset/texts            JSON {enc: expected decoded text}
   /bad-utf8                 claims UTF-8, contains invalid byte sequences
   /echo                     JSON {method, path, query, headers: [[k, v]...], body, body_len}
+  /form                     a form submission read by Python's own parsers (urllib.parse for
+                            GET and urlencoded, email for multipart, text/plain by lines):
+                            JSON {method, type, fields: [[name, value(, filename)]...]}
   /concurrency?key=K&ms=M   holds the request M ms (200), counting concurrent requests per key
                             (default key: the Host header)
   /concurrency/stats?key=K  JSON {current, max, total, events: [[start, end], ...]} (unix s)
@@ -56,6 +59,8 @@ Routes (query parameters in brackets):
 """
 import argparse
 import asyncio
+import email.parser
+import email.policy
 import gzip
 import json
 import socket
@@ -63,7 +68,7 @@ import struct
 import sys
 import time
 import zlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 TEXTS = {
     "shift_jis": "日本語のテキスト：東京タワーと富士山",
@@ -118,6 +123,30 @@ def charset_page(enc, where):
         body = {"utf-8": b"\xef\xbb\xbf", "utf-16le": b"\xff\xfe", "utf-16be": b"\xfe\xff"}[enc] + body
     ctype = "text/html; charset=%s" % enc if where == "header" else "text/html"
     return simple(200, body, ctype)
+
+
+def form_fields(method, query, ctype, body):
+    """What a server reads from a form submission, in order."""
+    kind = ctype.split(";")[0].strip().lower()
+    if method == "GET":
+        fields = parse_qsl(query, keep_blank_values=True)
+    elif kind == "application/x-www-form-urlencoded":
+        fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    elif kind == "multipart/form-data":
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
+        fields = []
+        for part in msg.iter_parts():
+            field = [part.get_param("name", header="content-disposition"),
+                     part.get_payload(decode=True).decode("utf-8")]
+            if part.get_param("filename", header="content-disposition") is not None:
+                field.append(part.get_filename())
+            fields.append(field)
+    elif kind == "text/plain":
+        fields = [line.split("=", 1) for line in body.decode("utf-8").split("\r\n") if line]
+    else:
+        fields = None
+    return {"method": method, "type": kind, "fields": fields}
 
 
 class Conc:
@@ -272,6 +301,8 @@ async def route(req, w):
     elif path == "/echo":
         w.write(js({"method": method, "path": path, "query": u.query, "headers": hdrs["_list"],
                     "body": body.decode("utf-8", "replace"), "body_len": len(body)}))
+    elif path == "/form":
+        w.write(js(form_fields(method, u.query, hdrs.get("content-type", ""), body)))
     elif path == "/concurrency/stats":
         c = conc(qs.get("key", host))
         w.write(js({"current": c.current, "max": c.max, "total": c.total, "events": c.events}))

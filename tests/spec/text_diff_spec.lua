@@ -12,16 +12,7 @@ local function one_line(s)
   return (s:gsub("[ \t\n\r]+", " "):gsub("^ ", ""):gsub(" $", ""))
 end
 
--- FNV-1a (32 bits) of a string's bytes, as gen.js hashes the <html>
--- element's serialisation
-local function fnv32(str)
-  local h = 2166136261
-  for i = 1, #str do
-    h = bit.bxor(h, str:byte(i)) % 2^32
-    h = (h * 403 + bit.lshift(h, 24) % 2^32) % 2^32   -- h * 16777619 mod 2^32
-  end
-  return h
-end
+local fnv32 = dofile(here .. "/../lib/fnv32.lua")
 
 -- Documents where silk's tree differs from Chromium's: their cases are
 -- skipped, and no other document may differ. Two kinds, both in the

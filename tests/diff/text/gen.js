@@ -45,16 +45,15 @@
 // Usage: cd tests/diff && PUPPETEER_SKIP_DOWNLOAD=1 npm install &&
 //   node text/gen.js [ndocs] [seed] [chromium]
 "use strict";
-const fs = require("fs");
-const path = require("path");
-const puppeteer = require("puppeteer-core");
+const { launch, run } = require("../chromium");
 
 const NDOCS = Number(process.argv[2] || 300);
 const SEED = Number(process.argv[3] || 20261207);
-const CHROMIUM = process.argv[4] || "/usr/lib/chromium/chromium-headless-shell";
+const CHROMIUM = process.argv[4];
 const PER_DOC = 12;
 
 const { R, pick, chance, int } = require("../rng").random(SEED);
+const { luaString, fnv32, writeExpected } = require("../luaout");
 
 const WORDS = ["Hel", "lo", "world", "$", "268.36", "a", "b", "x-y", "caf&eacute;", "1&nbsp;000",
   "&amp;", "&lt;b&gt;", "&#65;", "&nbsp;", "Price:", "€", "é", "ok.", "(", ")"];
@@ -162,20 +161,6 @@ function documentSource() {
   return `<!DOCTYPE html><html><head><title>${words()}</title></head><body>${body}</body></html>`;
 }
 
-// A Lua quoted string: a long bracket would turn "\r" into "\n".
-function fnv32(s) {
-  let h = 2166136261;
-  for (const b of Buffer.from(s, "utf8")) h = Math.imul(h ^ b, 16777619) >>> 0;
-  return h;
-}
-
-function luaString(s) {
-  return '"' + s.replace(/[\\"\x00-\x1f\x7f]/g, (c) => {
-    const named = { "\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r" }[c];
-    return named || "\\" + String(c.charCodeAt(0)).padStart(3, "0");
-  }) + '"';
-}
-
 // What the page computes: every element's tag, and for a sample of them
 // innerText and textContent.
 function inPage(perDoc, seed) {
@@ -191,13 +176,7 @@ function inPage(perDoc, seed) {
 }
 
 async function main() {
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: "shell",
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-    userDataDir: fs.mkdtempSync(path.join(require("os").tmpdir(), "silk-text-")),
-  });
+  const browser = await launch(CHROMIUM, "text");
   const page = await browser.newPage();
   // Scripts stay on: with them off, <noscript> parses as markup and renders.
   const version = await browser.version();
@@ -223,11 +202,7 @@ async function main() {
     out += "      } },\n";
   }
   out += "  },\n}\n";
-  fs.writeFileSync(path.join(__dirname, "expected.lua"), out);
-  console.log(`wrote ${docs.length} documents, ${ncases} cases (${out.length} bytes)`);
+  writeExpected(__dirname, out, `${docs.length} documents, ${ncases} cases`);
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+run(main);
