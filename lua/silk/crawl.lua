@@ -25,6 +25,7 @@ local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
 local request = require("silk.request")
 local identity = require("silk.identity")
+local form = require("silk.form")
 local jsonl = require("silk.core.jsonl")
 local task_check = require("silk.core.task").check
 local metrics = require("silk.metrics")
@@ -289,16 +290,48 @@ function Page:follow(href, o)
   return fresh
 end
 
+-- Queues request table o for `who` (the API function's name); errors are
+-- raised `level` frames above the caller.
+local function queue(page, who, o, level)
+  if type(o) ~= "table" then error(who .. ": a request table expected, got " .. type(o), level + 1) end
+  if type(o.url) ~= "string" then error(who .. ": option 'url' (a string) is required", level + 1) end
+  local r = request.prepare(page.run.spider, who, o, level + 1)
+  local abs, canon, host = page:resolve(r.url)
+  if not abs then return false end
+  r.url = nil
+  return page.run:enqueue(abs, r.depth or page.depth + 1, r.callback, r, canon, host)
+end
+
 --- crawl:request{url=, ...} -> as crawl:follow(url, rest): the request as
 -- one table (Scrapy's Request), url resolved against the page.
 function Page:request(o)
-  if type(o) ~= "table" then error("crawl:request: a request table expected, got " .. type(o), 2) end
-  if type(o.url) ~= "string" then error("crawl:request: option 'url' (a string) is required", 2) end
-  local r = request.prepare(self.run.spider, "crawl:request", o, 2)
-  local abs, canon, host = self:resolve(r.url)
-  if not abs then return false end
-  r.url = nil
-  return self.run:enqueue(abs, r.depth or self.depth + 1, r.callback, r, canon, host)
+  task_check("crawl:request")
+  return queue(self, "crawl:request", o, 2)
+end
+
+--- crawl:submit(form [, fields [, opts]]) -> true when queued, false when
+-- not (seen before, filtered), or nil, err when the form cannot be
+-- submitted (silk.form.request: an action that is not http(s), method
+-- dialog). Queues what a browser sends when `form` (a <form> node of this
+-- page) is submitted with `fields` changed, like Scrapy's
+-- FormRequest.from_response; opts: silk.form's clicked and dont_click,
+-- plus any request option (callback, meta, headers ...).
+function Page:submit(form_node, fields, o)
+  task_check("crawl:submit")
+  o = o or {}
+  if type(o) ~= "table" then error("crawl:submit: options must be a table, got " .. type(o), 2) end
+  local r, err = form.request(form_node, fields, { clicked = o.clicked, dont_click = o.dont_click,
+                                                   url = self.res and self.res.url or self.url })
+  if not r then return nil, err end
+  local req = {}
+  for k, v in pairs(o) do req[k] = v end
+  req.clicked, req.dont_click = nil, nil
+  req.url, req.method, req.body = r.url, r.method, r.body
+  local headers = {}
+  for k, v in pairs(r.headers or {}) do headers[k] = v end
+  for k, v in pairs(o.headers or {}) do headers[k] = v end
+  req.headers = next(headers) and headers or nil
+  return queue(self, "crawl:submit", req, 2)
 end
 
 --- crawl:fetch(url_or_request) -> res | nil, err: a request the callback

@@ -135,8 +135,8 @@ function M.check(who, o, level)
   end
   local bodies = (o.body ~= nil and 1 or 0) + (o.form ~= nil and 1 or 0) + (o.json ~= nil and 1 or 0)
   if bodies > 1 then error(who .. ": give one of body, form and json", level) end
-  if o.headers then check_headers(who, o.headers, level) end
-  if o.cookies then check_cookies(who, o.cookies, level) end
+  if o.headers then check_headers(who, o.headers, level + 1) end
+  if o.cookies then check_cookies(who, o.cookies, level + 1) end
 end
 
 -- The header table h with name set, unless a header of that name (in any

@@ -53,16 +53,16 @@ local function killed_and_resumed(src, app, least)
   return items(out)
 end
 
--- The login spider: reads the form's CSRF token, POSTs the form, then
--- follows the members-only pages; cookies come from the crawl's jar.
+-- The login spider: submits the login form (its hidden CSRF token and the
+-- first submit button come with it), then follows the members-only pages;
+-- cookies come from the crawl's jar.
 local LOGIN = [[
 local silk = require("silk")
 return silk.spider{
   name = "login", start_urls = { os.getenv("START") .. "/login" }, concurrency = 4,
   parse = function(res, crawl)
-    local token = res:one("input[name=csrf]"):attr("value")
-    crawl:request{ url = "/login", method = "POST", callback = "member",
-                   form = { csrf = token, user = "alice", password = "secret", go = "in" } }
+    assert(crawl:submit(res:one("form#login"), { user = "alice", password = "secret" },
+                        { callback = "member" }))
   end,
   member = function(res, crawl)
     local h1 = res:one("h1")
@@ -77,7 +77,7 @@ describe("crawl requests", function()
   before_each(function() app = servers.webapp{ pages = 50 } end)
   after_each(function() app:stop() end)
 
-  it("log in with a POSTed form, then crawl 50 members-only pages with the jar's cookie", function()
+  it("log in with crawl:submit, then crawl 50 members-only pages with the jar's cookie", function()
     local out = files.tmpdir() .. "/items.jsonl"
     local status, log = run(("run %s -o %s"):format(spider_file(LOGIN), out), "START=" .. app.url)
     assert.equal(0, status, log)
