@@ -417,5 +417,36 @@ return silk.spider{
     end
     for i = 1, 40 do assert.is_true(seen[i], "item " .. i .. " missing") end
   end)
+
+  it("carries method, body and meta through the Redis frontier", function()
+    local redis = servers.redis{}
+    local src = [[
+local silk = require("silk")
+return silk.spider{
+  name = "redis_posts", start_urls = { os.getenv("START") .. "/wall/1" }, obey_robots = false,
+  parse = function(res, crawl)
+    for i = 1, 5 do
+      crawl:request{ url = "/api/echo", method = "PUT", json = { n = i }, meta = { i = i },
+                     headers = { ["X-N"] = tostring(i) }, callback = "echo" }
+    end
+  end,
+  echo = function(res, crawl)
+    local j = require("cjson").decode(res.body)
+    crawl:emit{ n = j.json.n, i = crawl.meta.i, method = j.method }
+  end,
+}
+]]
+    local out = files.tmpdir() .. "/items.jsonl"
+    local status, log = run(("run %s -o %s --frontier %s/posts"):format(spider_file(src), out, redis.url),
+      "START=" .. app.url)
+    redis:stop()
+    assert.equal(0, status, log)
+    local got = items(out)
+    assert.equal(5, #got, log)
+    for _, it in ipairs(got) do
+      assert.equal("PUT", it.method)
+      assert.equal(it.i, it.n)
+    end
+  end)
 end)
 
