@@ -25,6 +25,7 @@
 --   :attr_of(css, name [, default | opts]): opts { default=, match=, raw=, lines= }
 --   silk.url.join/canonical/host_key/host/resolve/parse/is_http; silk.robots.parse(text)
 --   silk.spider{...}: what a spider file returns (silk.spider module)
+--   silk.form.request(form_node [, fields [, opts]]) -> request: a <form>'s submission (silk.form)
 --   silk.gc_stats() when the GC pacer is built in
 --
 -- Cancellation and deadlines are raised, not returned: a wait of a cancelled
@@ -139,6 +140,7 @@ local lazy = {
     end
   end,
   spider = function() return require("silk.spider").new end,
+  form = function() return require("silk.form") end,
   gc_stats = function() return require("silk.core.gc").stats end,
   -- lua-cjson's null (a NULL light userdata): what res:json() gives for
   -- JSON null, and what the item encoders write as null (core/lapi_jsonl.c).
