@@ -326,7 +326,10 @@ function RedisSink:write(item, key)
   if self.failed then return nil, self.failed end
   local text, err = jsonl.encode(item)
   if not text then return nil, err end
-  if key ~= self.key then
+  -- a page's items are one group under the page's key; an item keyed by
+  -- its own field (item_key) is a group of its own, even when the item
+  -- before it has the same value (it is then the duplicate Redis drops)
+  if key ~= self.key or key:sub(1, 6) == "field\n" then
     local ok, gerr = self:send_group()
     if not ok then return nil, gerr end
     self.key = key

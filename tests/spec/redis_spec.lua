@@ -212,6 +212,33 @@ describe("a crawl shared through Redis", function()
     assert.is_true(distinct < total)            -- the test dedupes something
   end)
 
+  it("keeps one item per item_key value even when two in a row share it", function()
+    -- one crawl's items in a row: pages end and begin with the same key
+    local src = os.tmpname() .. ".lua"
+    write(src, [[
+local silk = require("silk")
+return silk.spider{
+  name = "same-keys", start_urls = { os.getenv("START") }, item_key = "k",
+  parse = function(res, crawl)
+    crawl:emit{ k = 1, n = 1 }
+    crawl:emit{ k = 1, n = 2 }
+    crawl:emit{ k = 2, n = 3 }
+  end,
+}
+]])
+    local d = tmpdir()
+    local fr = frontier()
+    local status, log = sh(("cd %s && START=%s %s run %s --frontier '%s' --items redis"):format(
+      root, start, silk_bin, src, fr))
+    assert.equal(0, status, log)
+    status, log = collect(fr, d .. "/items.jsonl")
+    assert.equal(0, status, log)
+    local ks = {}
+    for line in io.lines(d .. "/items.jsonl") do ks[#ks + 1] = cjson.decode(line).k end
+    table.sort(ks)
+    assert.same({ 1, 2 }, ks)
+  end)
+
   it("refuses --items redis without a Redis frontier, or with -o", function()
     local status, log = sh(("cd %s && %s run %s --items redis"):format(root, silk_bin, spider))
     assert.equal(2, status)
