@@ -26,6 +26,7 @@ local sinks = require("silk.sinks")
 local jsonl = require("silk.core.jsonl")
 local task_check = require("silk.core.task").check
 local metrics = require("silk.metrics")
+local log = require("silk.log")
 local cjson = require("cjson").new()
 cjson.encode_sparse_array(true)
 
@@ -38,6 +39,9 @@ local ROBOTS_RETRY = 60                -- seconds before a refused (1xx/3xx) rob
                                        -- and the longest wait between two tries of an unreachable one
 local ROBOTS_TTL = 86400               -- seconds a shared robots.txt is kept (RFC 9309: up to 24 h)
 local ROBOTS_PENDING = "\0fetching"    -- a shared robots.txt one process is fetching now
+local HOST_BACKOFF = 5                 -- seconds a host is first held after host_error_budget failures
+local HOST_BACKOFF_MAX = 600           -- the longest hold, as it doubles with each further failure
+local FAILED_URLS_MAX = 1000           -- failed requests the stats list (all are counted by kind)
 
 local function now() return silk.now() end
 
@@ -87,7 +91,7 @@ function M.new(spider, opts)
     spider = spider, settings = s, opts = opts or {},
     stats = new_stats(), inflight = 0, events = silk.channel(4096),
     robots = {}, stopping = nil, paused = false, started = now(), push_req = {},
-    last_progress = now(), last_checkpoint = now(), last_line = 0,
+    last_progress = now(), last_checkpoint = now(), last_line = 0, streaks = {},
   }, Run)
 
   self.allowed = nil
@@ -103,7 +107,7 @@ function M.new(spider, opts)
     path = opts.jobdir and (opts.jobdir .. "/frontier.sqlite") or nil,
     name = spider.name,
     max_per_host = s.max_per_host, delay = s.delay, jitter = s.jitter, order = s.order,
-    fail_threshold = s.host_error_budget,
+    fail_threshold = s.host_error_budget, backoff_base = HOST_BACKOFF, backoff_max = HOST_BACKOFF_MAX,
   }
   if opts.frontier then -- a crawl shared through Redis (frontier_redis.c); acks wait for checkpoint()
     cfg.backend, cfg.url, cfg.path = "redis", opts.frontier, nil
@@ -624,6 +628,63 @@ function Run:throttle(u, latency)
   self.frontier:set_host(hk, { delay = nxt })
 end
 
+-- "18 KB": a body's size for a log line.
+local function size_text(n)
+  if n < 1024 then return n .. " B" end
+  if n < 1048576 then return ("%.0f KB"):format(n / 1024) end
+  return ("%.1f MB"):format(n / 1048576)
+end
+
+-- The debug line of a response: "200 GET url 34 ms 18 KB".
+local function log_response(res, u)
+  local ms = math.floor(res.timings.total * 1e4 + 0.5) / 10
+  local method = res.method or "GET"
+  log.debug({ url = u, status = res.status, method = method, ms = ms, bytes = #res.body,
+              attempt = res.attempts, final_url = res.url ~= u and res.url or nil, cache = res.from_cache },
+            "%d %s %s %.0f ms %s%s%s", res.status, method, u, ms, size_text(#res.body),
+            res.url ~= u and (" (redirected to %s)"):format(res.url) or "", res.from_cache and " (cache)" or "")
+end
+
+-- Records and logs a request that failed (err: a fetch error, or kind
+-- "http" for a status not in http_errors): listed in the stats (the first
+-- FAILED_URLS_MAX), logged at info, or at warning when it used up its
+-- retries.
+function Run:failed(req, err)
+  local st = self.stats
+  local kind = err.kind or "error"
+  req.error = err                       -- for Run:host_health
+  local list = st.failed_urls or {}     -- made on the first failure: cjson writes {} as an object
+  st.failed_urls = list
+  if #list < FAILED_URLS_MAX then list[#list + 1] = { url = req.url, kind = kind, status = err.status } end
+  local n = err.attempts or 1
+  local exhausted = n > 1 and n > self.settings.retries
+  local level = exhausted and "warning" or "info"
+  if not log.enabled(level) then return end
+  log[level]({ url = req.url, kind = kind, status = err.status, attempt = n },
+             "GET %s failed: %s: %s (attempt %d%s)", req.url, kind, tostring(err.message),
+             n, exhausted and ", retries exhausted" or "")
+end
+
+-- Mirrors each host's failure streak as the frontier keeps it (frontier.h:
+-- host_error_budget failed outcomes in a row back the host off, an "ok"
+-- outcome ends the streak) to say when a host is backed off.
+function Run:host_health(req, outcome)
+  local streaks, host = self.streaks, req.host
+  if outcome == "ok" then
+    if streaks[host] then streaks[host] = nil end
+  elseif outcome == "failed" and host then
+    local n = (streaks[host] or 0) + 1
+    streaks[host] = n
+    if n == self.settings.host_error_budget then
+      local err = req.error or {}
+      log.warning({ host = host, url = req.url, kind = err.kind, failures = n },
+        "host %s backed off after %d failures in a row (last: %s on %s): its requests wait %d s, "
+        .. "doubling up to %d s while it fails, or until one of them succeeds",
+        host, n, tostring(err.kind or "an error"), req.url, HOST_BACKOFF, HOST_BACKOFF_MAX)
+    end
+  end
+end
+
 -- One request, in its own task.
 function Run:process(req)
   local s, st = self.settings, self.stats
@@ -653,9 +714,10 @@ function Run:process(req)
     metrics.add("silk_retries_total", (res.attempts or 1) - 1)
     metrics.observe("silk_fetch_duration_seconds", res.timings.total)
     if s.autothrottle then self:throttle(req.url, res.timings.total) end
+    if log.enabled("debug") then log_response(res, req.url) end
     if res.status >= 400 and not self.http_errors[res.status] then
       err = setmetatable({ kind = "http", message = "HTTP " .. res.status, status = res.status,
-                           url = req.url, response = res }, getmetatable(err or {}))
+                           url = req.url, response = res, attempts = res.attempts }, getmetatable(err or {}))
       res = nil
     end
   end
@@ -663,6 +725,7 @@ function Run:process(req)
     st.errors = st.errors + 1
     count(st.errors_by_kind, err.kind or "error")
     metrics.add("silk_errors_total", 1, { kind = err.kind or "error" })
+    self:failed(req, err)
     if self.spider.errback then
       local page = new_page(self, rq)
       self:callback_task("errback", where, page, self.spider.errback,
@@ -778,10 +841,10 @@ function Run:progress(final)
   local st = self.stats
   local fs = self.frontier:stats()
   local gc = silk.gc_stats and silk.gc_stats()
-  local line = ("\r\27[K%d pages (%.0f/s), %d items, %d queued, %d in flight, %d errors, RSS %d MB%s"):format(
+  local line = ("%d pages (%.0f/s), %d items, %d queued, %d in flight, %d errors, RSS %d MB%s"):format(
     st.pages, st.pages / math.max(t - self.started, 1e-3), st.items, fs.queued or 0, self.inflight,
     st.errors, math.floor(rss_bytes() / 1048576), gc and gc.p99_ms and (", GC p99 %.2f ms"):format(gc.p99_ms) or "")
-  io.stderr:write(line, final and "\n" or "")
+  log.progress(line, final)
 end
 
 -- Explains why nothing has progressed for stall_timeout seconds.
@@ -829,6 +892,7 @@ function Run:run()
         if not dok then
           io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(derr)))
         end
+        self:host_health(req, outcome)
         self.inflight = self.inflight - 1
         self.last_progress = now()
         self.events:send("done")

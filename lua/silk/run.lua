@@ -13,6 +13,9 @@
 --   --deny-private        refuse private, loopback and link-local addresses (no SSRF
 --                         through crawled links); the same as -s deny_private=true
 --   --quiet               no progress line (it is shown only on a TTY anyway)
+--   --log-level LEVEL     debug, info (default), warning or error (silk.log)
+--   --log-file FILE       log lines to FILE (appended) instead of stderr
+--   --log-format FORMAT   text (default) or json (one object per line)
 --   --max-fds N           limit of open files (RLIMIT_NOFILE soft limit), at most the
 --                         hard limit; default: raised to the hard limit. Also an engine
 --                         option (`silk run --max-fds N SPIDER.lua`)
@@ -29,10 +32,12 @@
 local silk = require("silk")
 local spider_mod = require("silk.spider")
 local engine = require("silk.core.engine")
+local log = require("silk.log")
 
 local usage = [=[
 usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE]
                 [--http-cache DIR] [--deny-private] [--quiet] [--max-fds N]
+                [--log-level LEVEL] [--log-file FILE] [--log-format text|json]
                 [--frontier redis://IP:PORT/NAME [--workers N] [--items redis]]]=]
 
 local help = usage .. [=[
@@ -49,6 +54,14 @@ local help = usage .. [=[
                         per key (setting item_key); `silk collect` drains it
   --deny-private        refuse private, loopback and link-local addresses
   --quiet               no progress line (it is shown only on a TTY anyway)
+  --log-level LEVEL     debug (a line per response), info (default: a line per failed
+                        request), warning (retries exhausted, hosts backed off, robots.txt
+                        unreachable, items refused) or error (callbacks, pipelines, output)
+  --log-file FILE       log lines to FILE (appended) instead of stderr; the progress
+                        line stays on the terminal
+  --log-format FORMAT   text (default: `2026-12-07T14:03:11.123Z INFO silk: ...`) or json
+                        (one object per line: ts, level, msg, and url, kind, attempt,
+                        status, ms, bytes where they apply)
   --max-fds N           limit of open files (RLIMIT_NOFILE soft limit), at most the
                         hard limit (`ulimit -Hn`); default: raised to the hard limit.
                         Transfers wait for a descriptor rather than fail when they run out.
@@ -87,6 +100,9 @@ local function parse_args(args)
     elseif a == "--stats" then o.stats_file = value()
     elseif a == "--http-cache" then o.http_cache = value()
     elseif a == "--quiet" or a == "-q" then o.quiet = true
+    elseif a == "--log-level" then o.log_level = value()
+    elseif a == "--log-file" then o.log_file = value()
+    elseif a == "--log-format" then o.log_format = value()
     elseif a == "-h" or a == "--help" then o.help = true
     elseif a == "--max-fds" then
       o.max_fds = tonumber(value())
@@ -190,6 +206,8 @@ return function(...)
     io.stdout:write(help)
     return
   end
+  local lok, lerr = log.configure{ level = o.log_level, format = o.log_format, file = o.log_file }
+  if not lok then return fail("--log-" .. lerr) end
   if o.max_fds then
     local fok, err = pcall(require("silk.core.fetch").configure, { max_fds = o.max_fds })
     if not fok then return fail("--max-fds " .. o.max_fds .. ": " .. tostring(err):gsub("^fetch%.configure: ", "")) end

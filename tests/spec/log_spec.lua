@@ -1,0 +1,235 @@
+-- `silk run`'s log (silk.log): levels, text and JSON, --log-file, the
+-- progress line on a terminal, failed URLs in the stats. Real nginx and
+-- tests/lib/badserver.py.
+package.path = "tests/lib/?.lua;" .. package.path
+local servers = require("servers")
+local engine = require("silk.core.engine")
+local cjson = require("cjson")
+local files = require("files")
+local tmpdir, write, read = files.tmpdir, files.write, files.read
+
+local silk_bin = engine.exe()
+local root = io.popen("pwd"):read("*l")
+
+-- silk run in a subprocess; returns exit status and combined output.
+local function run(args, env)
+  local p = io.popen(("cd %s && env %s timeout 60 %s %s 2>&1; echo \"exit:$?\""):format(
+    root, env or "", silk_bin, args))
+  local out = p:read("*a")
+  p:close()
+  return tonumber(out:match("exit:(%d+)%s*$")), out
+end
+
+-- A spider file: start URL from START, follows every link; `extra` is Lua
+-- spliced into the spider table.
+local function spider(extra, body)
+  local path = os.tmpname() .. ".lua"
+  write(path, ([[
+local silk = require("silk")
+return silk.spider{
+  name = "log", start_urls = { os.getenv("START") }, concurrency = 4,
+  %s
+  parse = function(res, crawl)
+    %s
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+  end,
+}]]):format(extra or "", body or ""))
+  return path
+end
+
+-- Serves `html` as index.html on a fresh nginx and crawls it with the
+-- spider(extra) and `args`; returns exit status and output.
+local function crawl_index(html, args, extra)
+  local d = tmpdir()
+  write(d .. "/index.html", html)
+  local site = servers.nginx{ root = d }
+  local status, out = run(("run %s %s"):format(spider(extra), args), "START=" .. site.url .. "/index.html")
+  site:stop()
+  return status, out
+end
+
+local function count_of(text, pattern)
+  local n = 0
+  for _ in text:gmatch(pattern) do n = n + 1 end
+  return n
+end
+
+-- The site: an index linking to two pages and two missing ones.
+local dir = tmpdir()
+write(dir .. "/index.html", '<a href="a.html">a</a> <a href="b.html">b</a> '
+  .. '<a href="gone1.html">x</a> <a href="gone2.html">y</a>')
+write(dir .. "/a.html", "<p>a</p>")
+write(dir .. "/b.html", "<p>b</p>" .. ("x"):rep(20000))
+local web = servers.nginx{ root = dir }
+local start = "START=" .. web.url .. "/index.html"
+local TS = "%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ"
+teardown(function() web:stop() end)
+
+describe("silk run --log-level", function()
+  it("debug: a line per response, with status, method, URL, time and size", function()
+    local status, out = run(("run %s --log-level debug"):format(spider()), start)
+    assert.equal(0, status, out)
+    assert.matches(TS .. " DEBUG silk: 200 GET " .. web.url .. "/index.html %d+ ms %d+ B\n", out)
+    assert.matches(" DEBUG silk: 200 GET " .. web.url .. "/b.html %d+ ms 20 KB\n", out)
+    assert.matches(" DEBUG silk: 404 GET " .. web.url .. "/gone1.html %d+ ms", out)
+    assert.equal(5, count_of(out, " DEBUG silk: %d%d%d GET "), out)
+    -- and the info lines too
+    assert.equal(2, count_of(out, " INFO silk: GET [^\n]* failed: http: HTTP 404 %(attempt 1%)"), out)
+  end)
+
+  it("info (the default): one line per failed request, with URL, kind and attempt; no debug", function()
+    local status, out = run(("run %s"):format(spider()), start)
+    assert.equal(0, status, out)
+    assert.matches(TS .. " INFO silk: GET " .. web.url .. "/gone1.html failed: http: HTTP 404 %(attempt 1%)\n", out)
+    assert.matches(" INFO silk: GET " .. web.url .. "/gone2.html failed: http: HTTP 404 %(attempt 1%)\n", out)
+    assert.not_matches("DEBUG", out)
+  end)
+
+  it("warning: retries exhausted, not the failures that were not retried", function()
+    local bad = servers.badserver{}
+    local status, out = crawl_index(('<a href="%s/status?code=503">flaky</a> <a href="gone1.html">gone</a>'):format(
+      bad.url), "--log-level warning -s retries=1")
+    bad.stop()
+    assert.equal(0, status, out)
+    assert.matches(TS .. " WARNING silk: GET " .. bad.url .. "/status%?code=503 failed: http: HTTP 503 "
+                   .. "%(attempt 2, retries exhausted%)\n", out)
+    assert.not_matches("INFO", out)
+    assert.not_matches("gone1", out)
+  end)
+
+  it("warning: a host that keeps failing is backed off, once per streak", function()
+    local down = "http://127.0.0.1:" .. servers.free_port()
+    local links = {}
+    for i = 1, 3 do links[i] = ('<a href="%s/p%d">%d</a>'):format(down, i, i) end
+    local status, out = crawl_index(table.concat(links, " "), "--log-level warning -s retries=0 -s host_error_budget=3",
+                                    "max_per_host = 1,")
+    assert.equal(0, status, out)
+    assert.equal(1, count_of(out, " WARNING silk: host " .. down:gsub("%p", "%%%0")
+      .. " backed off after 3 failures in a row %(last: connect on [^)]*%): its requests wait 5 s"), out)
+  end)
+
+  it("error: warnings are left out", function()
+    local bad = servers.badserver{}
+    local status, out = crawl_index(('<a href="%s/status?code=503">flaky</a>'):format(bad.url),
+                                    "--log-level error -s retries=1")
+    bad.stop()
+    assert.equal(0, status, out)
+    assert.not_matches("WARNING", out)
+    assert.not_matches("retries exhausted", out)
+  end)
+
+  it("refuses a bad value, naming the option and the valid values (exit 2)", function()
+    local status, out = run(("run %s --log-level verbose"):format(spider()), start)
+    assert.equal(2, status, out)
+    assert.matches("%-%-log%-level: expected debug, info, warning or error, got 'verbose'", out)
+    status, out = run(("run %s --log-format xml"):format(spider()), start)
+    assert.equal(2, status, out)
+    assert.matches("%-%-log%-format: expected text or json, got 'xml'", out)
+    status, out = run(("run %s --log-file /nonexistent-dir/x.log"):format(spider()), start)
+    assert.equal(2, status, out)
+    assert.matches("%-%-log%-file: /nonexistent%-dir/x.log: No such file or directory", out)
+  end)
+end)
+
+describe("silk run --log-format json --log-file", function()
+  it("writes one JSON object per line to the file (ts, level, msg and the fields), nothing to stderr", function()
+    local logf = tmpdir() .. "/crawl.log"
+    write(logf, "")                                  -- appended to, not replaced
+    local status, out = run(("run %s --log-level debug --log-format json --log-file %s"):format(spider(), logf), start)
+    assert.equal(0, status, out)
+    assert.not_matches("silk: ", out)                -- only the summary on stderr
+    assert.matches("crawl finished", out)
+    local responses, failures = 0, 0
+    for line in read(logf):gmatch("[^\n]+") do
+      local o = cjson.decode(line)
+      assert.matches("^" .. TS .. "$", o.ts)
+      assert.is_string(o.msg)
+      if o.level == "debug" then
+        responses = responses + 1
+        assert.equal("GET", o.method)
+        assert.is_number(o.status)
+        assert.is_number(o.ms)
+        assert.is_number(o.bytes)
+        assert.matches("^" .. web.url, o.url)
+      elseif o.level == "info" then
+        failures = failures + 1
+        assert.equal("http", o.kind)
+        assert.equal(404, o.status)
+        assert.equal(1, o.attempt)
+        assert.matches("/gone%d%.html$", o.url)
+      end
+    end
+    assert.equal(5, responses)
+    assert.equal(2, failures)
+  end)
+end)
+
+describe("the progress line on a terminal", function()
+  -- runs silk under script(1), so that stderr is a TTY; returns the rows a
+  -- terminal shows: each line of output after its last "erase line"
+  local function on_tty(args, env)
+    local d = tmpdir()
+    local cmd = ("cd %s && env %s %s %s"):format(root, env, silk_bin, args)
+    write(d .. "/cmd.sh", cmd)
+    local p = io.popen(("script -qec 'sh %s/cmd.sh' /dev/null 2>&1"):format(d))
+    local out = p:read("*a")
+    p:close()
+    local rows = {}
+    for line in out:gsub("\r\n", "\n"):gmatch("[^\n]*") do
+      rows[#rows + 1] = line:match(".*\r\27%[K(.*)$") or line
+    end
+    return rows, out
+  end
+
+  it("never shares a row with a log line: it is erased and drawn again below", function()
+    -- slow pages, so that the progress line is up when the lines come
+    local sp = spider("delay = 0.2, max_per_host = 1,", "silk.sleep(0.1)")
+    local rows, raw = on_tty(("run %s --log-level debug"):format(sp), start)
+    local logged, drawn = 0, 0
+    for _, row in ipairs(rows) do
+      local is_log = row:find(" silk: ", 1, true) ~= nil
+      local is_progress = row:find("%d+ pages %(") ~= nil
+      assert.is_false(is_log and is_progress, "mixed: " .. row)
+      if is_log then logged = logged + 1 end
+      if is_progress then drawn = drawn + 1 end
+    end
+    assert.is_true(logged >= 7, raw)
+    assert.is_true(drawn >= 1, raw)
+    -- each log line after the first progress line was preceded by an erase
+    assert.is_nil(raw:find("pages %([^\r\n]*%d+%-%d+%-%d+T"), raw)
+  end)
+
+  it("stays on the terminal with --log-file, which gets the log lines", function()
+    local logf = tmpdir() .. "/crawl.log"
+    local sp = spider("delay = 0.2, max_per_host = 1,", "silk.sleep(0.1)")
+    local rows, raw = on_tty(("run %s --log-file %s"):format(sp, logf), start)
+    assert.matches("%d+ pages %(", raw)
+    assert.not_matches(" INFO silk: ", raw)
+    assert.equal(2, count_of(read(logf), " INFO silk: GET [^\n]* failed: http: HTTP 404"))
+    assert.is_true(#rows > 0)
+  end)
+end)
+
+describe("the stats file", function()
+  it("lists the failed URLs (the first 1 000) with kind and status, and counts them by kind", function()
+    local links = {}
+    for i = 1, 1010 do links[i] = ('<a href="missing/%d.html">%d</a>'):format(i, i) end
+    local stats = tmpdir() .. "/stats.json"
+    local status, out = crawl_index(table.concat(links, " "),
+                                    ("--stats %s -s concurrency=32 -s max_per_host=32"):format(stats))
+    assert.equal(0, status, out:sub(-2000))
+    local st = cjson.decode(read(stats))
+    assert.equal(1010, st.errors)
+    assert.equal(1010, st.errors_by_kind.http)
+    assert.equal(1000, #st.failed_urls)
+    local seen = {}
+    for _, f in ipairs(st.failed_urls) do
+      assert.equal("http", f.kind)
+      assert.equal(404, f.status)
+      local n = tonumber(f.url:match("/missing/(%d+)%.html$"))
+      assert.is_truthy(n, f.url)
+      assert.is_nil(seen[n])
+      seen[n] = true
+    end
+  end)
+end)
