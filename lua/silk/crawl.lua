@@ -57,7 +57,7 @@ local function new_stats()
   return {
     pages = 0, items = 0, items_dropped = 0, items_refused = 0, bytes = 0, retries = 0, errors = 0,
     callback_errors = 0, pipeline_errors = 0, robots_blocked = 0, robots_unreachable = 0, filtered = 0,
-    duplicates = 0, by_status = {}, errors_by_kind = {}, depth = {},
+    duplicates = 0, start_failed = 0, by_status = {}, errors_by_kind = {}, depth = {},
   }
 end
 
@@ -92,6 +92,7 @@ function M.new(spider, opts)
     stats = new_stats(), inflight = 0, events = silk.channel(4096),
     robots = {}, stopping = nil, paused = false, started = now(), push_req = {},
     last_progress = now(), last_checkpoint = now(), last_line = 0, streaks = {},
+    starts = {},
   }, Run)
 
   self.allowed = nil
@@ -101,6 +102,7 @@ function M.new(spider, opts)
   end
   self.http_errors = {}
   for _, code in ipairs(s.http_errors or {}) do self.http_errors[code] = true end
+  self:check_start_urls()
 
   local cfg = {
     backend = opts.jobdir and "sqlite" or "memory",
@@ -148,27 +150,90 @@ function M.new(spider, opts)
   return self
 end
 
---- Whether the crawl may follow `u` (already absolute and canonical, so
--- http or https: url.canonical refuses other schemes); `host` is its host
--- when the caller has it.
-function Run:allowed_url(u, host)
+--- The spider's own rule that keeps the crawl from following `u` (already
+-- absolute and canonical, so http or https: url.canonical refuses other
+-- schemes): "allowed_domains", "deny" and the pattern, or "allow"; nil when
+-- it may follow it. `host` is u's host when the caller has it.
+function Run:refused_by(u, host)
   if self.allowed then
     host = host or url.host(u)
     local ok = false
     for _, d in ipairs(self.allowed) do
       if host == d or host:sub(-#d - 1) == "." .. d then ok = true break end
     end
-    if not ok then return false end
+    if not ok then return "allowed_domains" end
   end
   local s = self.settings
   if s.deny then
-    for _, p in ipairs(s.deny) do if u:find(p) then return false end end
+    for _, p in ipairs(s.deny) do if u:find(p) then return "deny", p end end
   end
   if s.allow then
-    for _, p in ipairs(s.allow) do if u:find(p) then return true end end
-    return false
+    for _, p in ipairs(s.allow) do if u:find(p) then return nil end end
+    return "allow"
   end
-  return true
+  return nil
+end
+
+--- Whether the crawl may follow `u` (as Run:refused_by).
+function Run:allowed_url(u, host)
+  return not self:refused_by(u, host)
+end
+
+-- What in allow/deny patterns looks like a regular expression, as a hint
+-- for the message naming the rule: users bring regex habits to Lua
+-- patterns, and most regexes are valid patterns that match something else.
+local function regex_hint(patterns)
+  local says = {}
+  for _, p in ipairs(patterns) do
+    local esc = p:match("\\(.)")
+    if esc then says[#says + 1] = ("'\\%s' is written '%%%s'"):format(esc, esc) end
+    if p:find("(?", 1, true) then says[#says + 1] = "there are no (?...) groups" end
+    if p:find("|", 1, true) then says[#says + 1] = "there is no '|': give each alternative as a pattern of its own" end
+    if p:find("[%*%+%?]%?") then says[#says + 1] = "the shortest repeat is '.-', not '.*?'" end
+    if p:find("{%d+,?%d*}") then says[#says + 1] = "there are no {n,m} counts" end
+  end
+  if #says == 0 then return "" end
+  return " (allow and deny are Lua patterns, not regular expressions: " .. table.concat(says, "; ") .. ")"
+end
+
+local function quoted_list(t)
+  local q = {}
+  for i, v in ipairs(t) do q[i] = ("'%s'"):format(v) end
+  return table.concat(q, ", ")
+end
+
+-- Why the spider's own rules refuse start URL u (canonical), naming the
+-- rule; nil when they let it through. A malformed pattern is named too.
+function Run:start_refusal(u, host)
+  local s = self.settings
+  for _, name in ipairs{ "deny", "allow" } do
+    for _, p in ipairs(s[name] or {}) do
+      local ok, err = pcall(string.find, u, p)
+      if not ok then
+        return ("setting %s: '%s' is not a valid Lua pattern (%s)%s"):format(
+          name, p, tostring(err):gsub("^.-:%d+: ", ""), regex_hint{ p })
+      end
+    end
+  end
+  local rule, pattern = self:refused_by(u, host)
+  if rule == "allowed_domains" then
+    return ("its host is outside the spider's allowed_domains (%s)"):format(quoted_list(self.allowed))
+  elseif rule == "deny" then
+    return ("it matches the spider's deny pattern '%s'%s"):format(pattern, regex_hint{ pattern })
+  elseif rule == "allow" then
+    return ("it matches none of the spider's allow patterns (%s)%s"):format(quoted_list(s.allow), regex_hint(s.allow))
+  end
+end
+
+-- A start URL the spider's own allowed_domains, allow or deny refuse would
+-- be dropped without a word (filtered) and the crawl would end at once:
+-- an error before anything is fetched.
+function Run:check_start_urls()
+  for _, u in ipairs(self.spider.start_urls or {}) do
+    local canon = url.canonical(u)
+    local why = canon and self:start_refusal(canon)
+    if why then error(("start URL %s would never be fetched: %s"):format(u, why), 0) end
+  end
 end
 
 -- Queues a request (the fields of Run:push as arguments: a page follows
@@ -181,10 +246,15 @@ function Run:enqueue(u, depth, callback, priority, meta, headers, dont_filter, c
     return false
   end
   canon = canon or url.canonical(u)
-  if not canon or not self:allowed_url(canon, host) then
+  if not canon or self:refused_by(canon, host) then
     self.stats.filtered = self.stats.filtered + 1
+    if self.starting then
+      self:start_failed(u, canon and "filtered" or "url", canon and self:start_refusal(canon, host)
+                        or "not an absolute http or https URL")
+    end
     return false
   end
+  if self.starting then self.starts[u] = true end
   -- meta and headers travel together as one JSON string (the frontier
   -- stores it opaquely, also in a jobdir)
   local extra
@@ -648,7 +718,7 @@ end
 -- Records and logs a request that failed (err: a fetch error, or kind
 -- "http" for a status not in http_errors): listed in the stats (the first
 -- FAILED_URLS_MAX), logged at info, or at warning when it used up its
--- retries.
+-- retries; a start URL's failure is an error (Run:start_failed).
 function Run:failed(req, err)
   local st = self.stats
   local kind = err.kind or "error"
@@ -657,12 +727,29 @@ function Run:failed(req, err)
   st.failed_urls = list
   if #list < FAILED_URLS_MAX then list[#list + 1] = { url = req.url, kind = kind, status = err.status } end
   local n = err.attempts or 1
+  if self.starts[req.url] then
+    return self:start_failed(req.url, kind, kind == "dns"
+      and ("the host name does not resolve (dns: %s)"):format(tostring(err.message))
+      or ("%s: %s (attempt %d)"):format(kind, tostring(err.message), n), err.status)
+  end
   local exhausted = n > 1 and n > self.settings.retries
   local level = exhausted and "warning" or "info"
   if not log.enabled(level) then return end
   log[level]({ url = req.url, kind = kind, status = err.status, attempt = n },
              "GET %s failed: %s: %s (attempt %d%s)", req.url, kind, tostring(err.message),
              n, exhausted and ", retries exhausted" or "")
+end
+
+-- A start URL that could not be fetched at all (`why` says how) or that the
+-- spider's rules refuse: logged as an error, counted (start_failed) and
+-- listed in the stats (the first FAILED_URLS_MAX); `silk run` then exits 6.
+function Run:start_failed(u, kind, why, status)
+  local st = self.stats
+  st.start_failed = st.start_failed + 1
+  local list = st.start_urls_failed or {}
+  st.start_urls_failed = list
+  if #list < FAILED_URLS_MAX then list[#list + 1] = { url = u, kind = kind, status = status, error = why } end
+  log.error({ url = u, kind = kind, status = status }, "start URL %s could not be fetched: %s", u, why)
 end
 
 -- Mirrors each host's failure streak as the frontier keeps it (frontier.h:
@@ -693,6 +780,9 @@ function Run:process(req)
   if allowed == "later" then return "requeue" end      -- its host is held (robots_unreachable)
   if not allowed then
     st.robots_blocked = st.robots_blocked + 1
+    if self.starts[req.url] then
+      self:start_failed(req.url, "robots", "its host's robots.txt disallows it (or stayed unreachable for robots_retry_for seconds)")
+    end
     return "release"
   end
   local extra = req.meta and cjson.decode(req.meta) or {}
@@ -779,8 +869,12 @@ function Run:sitemap(res, rq)
   end
 end
 
+-- What start_urls, sitemap_urls and start_requests queue are the crawl's
+-- start URLs (self.starts): one that is refused or cannot be fetched at
+-- all is an error (Run:start_failed).
 function Run:start_requests()
   local sp = self.spider
+  self.starting = true
   for _, u in ipairs(sp.start_urls or {}) do
     if not url.is_http(u) then
       error(("invalid start URL %q: an absolute http or https URL is required"):format(tostring(u)), 0)
@@ -795,6 +889,7 @@ function Run:start_requests()
     self:callback_task("start_requests", "start_requests", page, sp.start_requests, page)
     self:commit_items(page, "start_requests")
   end
+  self.starting = false
 end
 
 function Run:stop_reason()

@@ -73,11 +73,16 @@ SPIDER.lua: see `silk --help`.
 Exit status: 0 the crawl ended (also after SIGINT); 2 bad arguments, spider or jobdir;
 5 the items or the jobdir could not be written (a full disk), or the Redis frontier
 lost the crawl: nothing was recorded after the failure, and with --jobdir a run after
-freeing space resumes.
+freeing space resumes; 6 a start URL could not be fetched at all (its host name does
+not resolve, no answer after the retries, an HTTP error status, robots-blocked).
 ]=]
 
 -- The exit status of a crawl whose items, jobdir or frontier store failed.
 local EXIT_OUTPUT = 5
+-- The exit status of a crawl with a start URL that could not be fetched at
+-- all (no answer after the retries, its host down, a status not in
+-- http_errors, robots-blocked): a crawl that never began is no success.
+local EXIT_START = 6
 
 local function fail(msg)
   io.stderr:write("silk run: ", msg, "\n")
@@ -265,6 +270,12 @@ return function(...)
       io.stderr:write(("silk run: cannot write stats to %s: %s\n"):format(o.stats_file, tostring(err)))
       engine.set_exit_code(EXIT_OUTPUT)
     end
+  end
+  if stats.start_failed > 0 then
+    local first = stats.start_urls_failed[1]
+    io.stderr:write(("silk run: %d start URL%s could not be fetched (%s: %s)\n"):format(
+      stats.start_failed, stats.start_failed == 1 and "" or "s", first.url, first.error))
+    engine.set_exit_code(EXIT_START)
   end
   if stats.output_error then
     io.stderr:write(("silk run: output failed: %s\n"):format(stats.output_error))

@@ -1,6 +1,7 @@
 -- `silk run`'s log (silk.log): levels, text and JSON, --log-file, the
--- progress line on a terminal, failed URLs in the stats. Real nginx and
--- tests/lib/badserver.py.
+-- progress line on a terminal, failed URLs in the stats, start URLs that
+-- cannot be fetched (exit 6) or that the spider's own rules refuse. Real
+-- nginx and tests/lib/badserver.py.
 package.path = "tests/lib/?.lua;" .. package.path
 local servers = require("servers")
 local engine = require("silk.core.engine")
@@ -231,5 +232,88 @@ describe("the stats file", function()
       assert.is_nil(seen[n])
       seen[n] = true
     end
+  end)
+end)
+
+describe("a start URL that cannot be fetched at all", function()
+  it("a mistyped host: a clear error, counted as an error (not robots-blocked), exit 6", function()
+    local d = tmpdir()
+    local status, out = run(("run %s --stats %s/stats.json"):format(spider(), d),
+                            "START=http://no-such-host.invalid/")
+    assert.equal(6, status, out)
+    assert.matches(TS .. " ERROR silk: start URL http://no%-such%-host%.invalid/ could not be fetched: "
+                   .. "the host name does not resolve %(dns: [^\n]*no%-such%-host%.invalid%)\n", out)
+    assert.matches("silk run: 1 start URL could not be fetched %(http://no%-such%-host%.invalid/: "
+                   .. "the host name does not resolve", out)
+    local st = cjson.decode(read(d .. "/stats.json"))
+    assert.equal(1, st.errors)
+    assert.equal(1, st.errors_by_kind.dns)
+    assert.equal(0, st.robots_blocked)
+    assert.equal(1, st.start_failed)
+    assert.equal("http://no-such-host.invalid/", st.start_urls_failed[1].url)
+    assert.equal("dns", st.start_urls_failed[1].kind)
+  end)
+
+  it("a start URL robots.txt disallows: exit 6, naming robots.txt", function()
+    local d = tmpdir()
+    write(d .. "/robots.txt", "User-agent: *\nDisallow: /private/\n")
+    write(d .. "/index.html", "<p>x</p>")
+    local site = servers.nginx{ root = d }
+    local status, out = run(("run %s"):format(spider()), "START=" .. site.url .. "/private/index.html")
+    site:stop()
+    assert.equal(6, status, out)
+    assert.matches("ERROR silk: start URL [^\n]*/private/index.html could not be fetched: its host's robots.txt disallows it", out)
+  end)
+
+  it("a start URL that fails while the rest of the crawl goes on: the crawl ends, exit 6", function()
+    local status, out = run(("run %s"):format(spider()), start:gsub("index", "gone1"))
+    assert.equal(6, status, out)
+    assert.matches("ERROR silk: start URL [^\n]*/gone1.html could not be fetched: http: HTTP 404 %(attempt 1%)", out)
+  end)
+end)
+
+describe("a start URL the spider's own rules refuse", function()
+  local function refused(extra, args)
+    return run(("run %s %s"):format(spider(extra), args or ""), "START=http://127.0.0.1:9/item/12")
+  end
+
+  it("allow: an error naming the patterns, with a hint when they look like regexes (exit 2)", function()
+    local status, out = refused([[allow = { "/item/\\d+" },]])
+    assert.equal(2, status, out)
+    assert.matches("start URL http://127.0.0.1:9/item/12 would never be fetched: it matches none of the "
+                   .. "spider's allow patterns %('/item/\\d%+'%) %(allow and deny are Lua patterns, not "
+                   .. "regular expressions: '\\d' is written '%%d'%)", out)
+  end)
+
+  it("allow from -s, with alternation and a lazy repeat", function()
+    local status, out = refused("", "-s 'allow=/(?:a|b)/.*?x'")
+    assert.equal(2, status, out)
+    assert.matches("there are no %(%?%.%.%.%) groups; there is no '|'", out)
+    assert.matches("the shortest repeat is '%.%-', not '%.%*%?'", out)
+  end)
+
+  it("deny and allowed_domains name their rule; Lua patterns that match pass", function()
+    local status, out = refused([[deny = { "/item/" },]])
+    assert.equal(2, status, out)
+    assert.matches("it matches the spider's deny pattern '/item/'\n", out)
+    status, out = refused([[allowed_domains = { "example.com" },]])
+    assert.equal(2, status, out)
+    assert.matches("its host is outside the spider's allowed_domains %('example.com'%)", out)
+    status, out = refused([[allow = { "/item/%d+$" }, retries = 0, timeout = 2,]])
+    assert.equal(6, status, out)                     -- let through, and nothing listens on port 9
+  end)
+
+  it("what start_requests queues is checked too: an error, and exit 6", function()
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+return require("silk").spider{
+  name = "sr", allowed_domains = { "127.0.0.1" },
+  start_requests = function(crawl) crawl:follow("http://example.com/") end,
+  parse = function() end,
+}]])
+    local status, out = run("run " .. path)
+    assert.equal(6, status, out)
+    assert.matches("ERROR silk: start URL http://example.com/ could not be fetched: its host is outside "
+                   .. "the spider's allowed_domains %('127.0.0.1'%)", out)
   end)
 end)
