@@ -92,7 +92,7 @@ function M.new(spider, opts)
     stats = new_stats(), inflight = 0, events = silk.channel(4096),
     robots = {}, stopping = nil, paused = false, started = now(), push_req = {},
     last_progress = now(), last_checkpoint = now(), last_line = 0, streaks = {},
-    starts = {},
+    starts = {}, warned_return = {},
   }, Run)
 
   self.allowed = nil
@@ -502,6 +502,11 @@ function Run:callback_task(name, where, page, fn, ...)
   local t = silk.spawn{ name = name, timeout = self.settings.task_timeout, fn, ... }
   local ok, err = t:join()
   page.returned = true
+  if ok and type(err) == "table" and not self.warned_return[name] then
+    self.warned_return[name] = true
+    log.warning({ callback = name, url = where }, "callback %s returned a table (on %s), which silk ignores: "
+      .. "hand items to crawl:emit(item) and links to crawl:follow(url) (said once per callback)", name, where)
+  end
   if not ok and type(err) == "table" and err.kind == "cancelled" and err.signal then
     io.stderr:write(("silk: callback %s on %s stopped with the crawl: %s; the page goes back to the queue\n"):format(
       name, where, tostring(err.message or err)))

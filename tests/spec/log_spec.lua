@@ -1,7 +1,8 @@
 -- `silk run`'s log (silk.log): levels, text and JSON, --log-file, the
 -- progress line on a terminal, failed URLs in the stats, start URLs that
--- cannot be fetched (exit 6) or that the spider's own rules refuse. Real
--- nginx and tests/lib/badserver.py.
+-- cannot be fetched (exit 6) or that the spider's own rules refuse, and a
+-- callback that returns its items instead of emitting them. Real nginx and
+-- tests/lib/badserver.py.
 package.path = "tests/lib/?.lua;" .. package.path
 local servers = require("servers")
 local engine = require("silk.core.engine")
@@ -315,5 +316,24 @@ return require("silk").spider{
     assert.equal(6, status, out)
     assert.matches("ERROR silk: start URL http://example.com/ could not be fetched: its host is outside "
                    .. "the spider's allowed_domains %('127.0.0.1'%)", out)
+  end)
+end)
+
+describe("a callback that returns a table instead of emitting", function()
+  it("gets a warning once, naming the callback", function()
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+return require("silk").spider{
+  name = "returns", start_urls = { os.getenv("START") },
+  parse = function(res, crawl)
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href"), { callback = "item" }) end
+  end,
+  item = function(res) return { url = res.url } end,
+}]])
+    local status, out = run("run " .. path, start)
+    assert.equal(0, status, out)
+    assert.equal(1, count_of(out, "WARNING silk: callback item returned a table %(on [^)]*%), which silk ignores: "
+      .. "hand items to crawl:emit%(item%) and links to crawl:follow%(url%)"), out)
+    assert.not_matches("callback parse returned", out)
   end)
 end)
