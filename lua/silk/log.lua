@@ -49,12 +49,18 @@ local function timestamp()
   return os.date("!%Y-%m-%dT%H:%M:%S", s) .. (".%03dZ"):format(ms)
 end
 
+-- cjson escapes every "/" as "\/" (valid, but URLs become hard to read
+-- and to grep): each "\/" it writes is that escape, so it can be undone.
+local function encode(v)
+  return (cjson.encode(v):gsub("\\/", "/"))
+end
+
 local function render(level, fields, msg)
   msg = msg:gsub("\n+$", "")
   if not json then
     return ("%s %s silk: %s\n"):format(timestamp(), level:upper(), msg)
   end
-  local parts = { '{"ts":"', timestamp(), '","level":"', level, '","msg":', cjson.encode(msg) }
+  local parts = { '{"ts":"', timestamp(), '","level":"', level, '","msg":', encode(msg) }
   if fields then
     local keys = {}
     for k in pairs(fields) do
@@ -66,7 +72,7 @@ local function render(level, fields, msg)
       local tv = type(v)
       if tv ~= "number" and tv ~= "boolean" then v = tostring(v) end
       if tv ~= "number" or (v == v and v ~= math.huge and v ~= -math.huge) then
-        parts[#parts + 1] = "," .. cjson.encode(k) .. ":" .. cjson.encode(v)
+        parts[#parts + 1] = "," .. encode(k) .. ":" .. encode(v)
       end
     end
   end

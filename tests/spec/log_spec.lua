@@ -153,6 +153,7 @@ describe("silk run --log-format json --log-file", function()
         assert.is_number(o.ms)
         assert.is_number(o.bytes)
         assert.matches("^" .. web.url, o.url)
+        assert.is_truthy(line:find('"url":"' .. web.url, 1, true), line)   -- "/" left unescaped
       elseif o.level == "info" then
         failures = failures + 1
         assert.equal("http", o.kind)
