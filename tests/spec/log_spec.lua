@@ -338,3 +338,37 @@ return require("silk").spider{
     assert.not_matches("callback parse returned", out)
   end)
 end)
+
+describe("silk.log in a script", function()
+  local log = require("silk.log")
+  after_each(function() assert(log.configure{}) end)   -- back to info, text, stderr
+
+  it("writes to a file at and above its level; a bad setting changes nothing", function()
+    local path = tmpdir() .. "/x.log"
+    assert(log.configure{ level = "warning", format = "json", file = path })
+    local ok, err = log.configure{ level = "loud" }
+    assert.is_nil(ok)
+    assert.equal("level: expected debug, info, warning or error, got 'loud'", err)
+    assert.is_false(log.enabled("info"))
+    assert.is_true(log.enabled("warning"))
+    log.info("left out")
+    log.warning({ url = "http://a/b", attempt = 2, kind = "reset" }, "%d%% of %s", 50, "it")
+    log.error("100% as given")                     -- no arguments: not a format
+    local lines = {}
+    for l in read(path):gmatch("[^\n]+") do lines[#lines + 1] = cjson.decode(l) end
+    assert.equal(2, #lines)
+    assert.equal("warning", lines[1].level)
+    assert.equal("50% of it", lines[1].msg)
+    assert.equal("http://a/b", lines[1].url)
+    assert.equal(2, lines[1].attempt)
+    assert.equal("reset", lines[1].kind)
+    assert.equal("100% as given", lines[2].msg)
+    assert.matches("^" .. TS .. "$", lines[2].ts)
+    -- the wall clock, in UTC: os.time reads the fields as local time
+    local t = lines[2].ts
+    local utc_offset = os.time() - os.time(os.date("!*t"))
+    local at = os.time{ year = t:sub(1, 4), month = t:sub(6, 7), day = t:sub(9, 10), hour = t:sub(12, 13),
+                        min = t:sub(15, 16), sec = t:sub(18, 19) } + utc_offset
+    assert.is_true(math.abs(os.time() - at) <= 2, t)
+  end)
+end)
