@@ -403,7 +403,7 @@ end
 -- made, when known).
 function Run:refuse_item(where, err, site)
   self.stats.items_refused = self.stats.items_refused + 1
-  io.stderr:write(("silk: item refused on %s%s: %s\n"):format(where, site and (" (" .. site .. ")") or "", err))
+  log.warning({ url = where }, ("item refused on %s%s: %s"):format(where, site and (" (" .. site .. ")") or "", err))
 end
 
 -- The sink or the frontier's store failed (a full disk, a Redis that lost
@@ -413,7 +413,7 @@ end
 function Run:output_failed(err)
   if self.failure then return end
   self.failure = err
-  io.stderr:write(("silk: %s: stopping the crawl%s\n"):format(err, self.opts.jobdir and
+  log.error(("%s: stopping the crawl%s"):format(err, self.opts.jobdir and
     (", nothing recorded after the last checkpoint; run again with --jobdir %s to resume"):format(self.opts.jobdir) or ""))
   self:stop("output failed")
 end
@@ -462,7 +462,7 @@ function Run:commit_items(page, where)
     local item, ok = out[i], true
     if errs[i] then
       self.stats.pipeline_errors = self.stats.pipeline_errors + 1
-      io.stderr:write(("silk: pipeline error on an item of %s: %s\n"):format(where, tostring(errs[i])))
+      log.error({ url = where }, ("pipeline error on an item of %s: %s"):format(where, tostring(errs[i])))
       ok = nil
     elseif item == false then
       ok = false
@@ -508,13 +508,13 @@ function Run:callback_task(name, where, page, fn, ...)
       .. "hand items to crawl:emit(item) and links to crawl:follow(url) (said once per callback)", name, where)
   end
   if not ok and type(err) == "table" and err.kind == "cancelled" and err.signal then
-    io.stderr:write(("silk: callback %s on %s stopped with the crawl: %s; the page goes back to the queue\n"):format(
+    log.info({ url = where, callback = name }, ("callback %s on %s stopped with the crawl: %s; the page goes back to the queue"):format(
       name, where, tostring(err.message or err)))
     return "stopped"
   end
   if not ok then
     self.stats.callback_errors = self.stats.callback_errors + 1
-    io.stderr:write(("silk: callback %s failed on %s: %s\n%s\n"):format(
+    log.error({ url = where, callback = name }, ("callback %s failed on %s: %s\n%s"):format(
       name, where, tostring(err), err.traceback or ""))
   end
   return ok
@@ -578,7 +578,7 @@ function Run:robots_for(u)
   -- "unreachable" (RFC 9309: disallow for a while).
   local ok, rules = pcall(self.fetch_robots, self, hk)
   if not ok then
-    io.stderr:write(("silk: robots.txt of %s: %s\n"):format(hk, tostring(rules)))
+    log.warning({ host = hk }, ("robots.txt of %s: %s"):format(hk, tostring(rules)))
     rules = "deny"
   end
   if rules == "deny" then e.expires = now() + ROBOTS_RETRY end
@@ -597,7 +597,7 @@ function Run:robots_unreachable(hk, e, prev)
   e.since = prev and prev.since or now()
   e.tries = (prev and prev.tries or 0) + 1
   if now() - e.since >= self.settings.robots_retry_for then
-    io.stderr:write(("silk: %s/robots.txt unreachable for %.0f s (%d tries): the host is disallowed\n"):format(
+    log.warning({ host = hk }, ("%s/robots.txt unreachable for %.0f s (%d tries): the host is disallowed"):format(
       hk, now() - e.since, e.tries))
     return "deny"
   end
@@ -642,7 +642,7 @@ function Run:fetch_robots_verdict(hk)
   end
   if not res and CANNOT_ASK[err.kind] then return "down" end
   if not res or res.status >= 500 then                      -- RFC 9309 2.3.1.4: unreachable
-    io.stderr:write(("silk: %s unreachable (%s): its host waits\n"):format(
+    log.warning({ url = robots_url, status = res and res.status, kind = err and err.kind }, ("%s unreachable (%s): its host waits"):format(
       robots_url, res and ("HTTP " .. res.status) or tostring(err)))
     return "unreachable"
   end
@@ -837,7 +837,7 @@ function Run:process(req)
     return "ok"
   end
   if not cb then
-    io.stderr:write(("silk: spider %s has no callback '%s' (request %s)\n"):format(
+    log.error({ url = where, callback = req.callback }, ("spider %s has no callback '%s' (request %s)"):format(
       self.spider.name, tostring(req.callback), where))
     return "ok"
   end
@@ -863,7 +863,7 @@ function Run:sitemap(res, rq)
   if not parsed then
     self.stats.errors = self.stats.errors + 1
     count(self.stats.errors_by_kind, "sitemap")
-    io.stderr:write(("silk: sitemap %s: %s\n"):format(rq.url, tostring(err)))
+    log.warning({ url = rq.url, kind = "sitemap" }, ("sitemap %s: %s"):format(rq.url, tostring(err)))
     return
   end
   for _, u in ipairs(parsed.sitemaps or {}) do
@@ -950,7 +950,7 @@ end
 -- Explains why nothing has progressed for stall_timeout seconds.
 function Run:explain_stall(idle)
   local fs = self.frontier:stats()
-  local lines = { ("silk: stall: no page finished for %.0f s; %d in flight, %d queued"):format(
+  local lines = { ("stall: no page finished for %.0f s; %d in flight, %d queued"):format(
     idle, self.inflight, fs.queued or 0) }
   local wake = self.frontier:next_wakeup()
   if wake then
@@ -962,7 +962,7 @@ function Run:explain_stall(idle)
       h.host, h.queued or 0, h.in_flight or 0, h.failures or 0, h.ready_in or 0)
   end
   lines[#lines + 1] = silk.dump_tasks()
-  io.stderr:write(table.concat(lines, "\n"), "\n")
+  log.warning(table.concat(lines, "\n"))
 end
 
 --- Runs the crawl to its end (queue empty, a stop condition, or stop());
@@ -984,13 +984,13 @@ function Run:run()
       silk.spawn{ name = "request", function()
         local ok, outcome = pcall(self.process, self, req)
         if not ok then
-          io.stderr:write(("silk: request %s failed inside silk: %s\n"):format(req.url, tostring(outcome)))
+          log.error({ url = req.url }, ("request %s failed inside silk: %s"):format(req.url, tostring(outcome)))
           outcome = "release" -- silk's fault says nothing about the host
         end
         -- the slot must come back whatever happened, or the crawl never ends
         local dok, derr = pcall(self.frontier.done, self.frontier, req.id, outcome)
         if not dok then
-          io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(derr)))
+          log.error({ url = req.url }, ("frontier refused the end of %s: %s"):format(req.url, tostring(derr)))
         end
         self:host_health(req, outcome)
         self.inflight = self.inflight - 1

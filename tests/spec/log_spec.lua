@@ -120,6 +120,25 @@ describe("silk run --log-level", function()
     assert.not_matches("retries exhausted", out)
   end)
 
+  it("the crawl's own messages carry their level: a raising callback, a refused item, robots.txt", function()
+    local bad = servers.badserver{ robots_fail = 2 }   -- one try of two attempts
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+return require("silk").spider{
+  name = "levels", start_urls = { os.getenv("START") },
+  parse = function(res, crawl)
+    crawl:emit{ url = res.url, bad = function() end }
+    error("boom")
+  end,
+}]])
+    local status, out = run("run " .. path .. " --log-level warning", "START=" .. bad.url .. "/sleep?ms=1")
+    bad.stop()
+    assert.equal(0, status, out)
+    assert.matches(TS .. " WARNING silk: " .. bad.url .. "/robots.txt unreachable %(HTTP 503%): its host waits\n", out)
+    assert.matches(TS .. " WARNING silk: item refused on " .. bad.url .. "/sleep%?ms=1 %(", out)
+    assert.matches(TS .. " ERROR silk: callback parse failed on " .. bad.url .. "/sleep%?ms=1: error: [^\n]*boom", out)
+  end)
+
   it("refuses a bad value, naming the option and the valid values (exit 2)", function()
     local status, out = run(("run %s --log-level verbose"):format(spider()), start)
     assert.equal(2, status, out)
