@@ -1,10 +1,12 @@
 /*
  * lapi_engine.c -- the engine's Lua face: package "silk.core.engine".
- * Clock, error values, live-resource counts (for leak checks in specs), options, and
+ * Clocks (now() for durations, wall() for timestamps), error values,
+ * live-resource counts (for leak checks in specs), options, and
  * where the running binary and its Lua modules are; two probes for
  * benchmarks: the loop's iteration count and when the running task's
  * current resume began.
  */
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -19,6 +21,17 @@
 static int engine_now(lua_State *L)
 {
     lua_pushnumber(L, silk_now());
+    return 1;
+}
+
+/* wall() -> seconds since the Unix epoch (CLOCK_REALTIME, fractional): for
+ * timestamps that people read, such as log lines; now() is monotonic and
+ * is the clock for durations */
+static int engine_wall(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
     return 1;
 }
 
@@ -117,6 +130,7 @@ int silk_lapi_engine(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"now", engine_now},
+        {"wall", engine_wall},
         {"error", engine_error},
         {"resources", engine_resources},
         {"options", engine_options},

@@ -22,8 +22,9 @@
  *   arrival order; silk.httpcache stores and rebuilds it),
  *   res:text([default_charset]) -> utf8_string, charset, source.
  *   err.kind: timeout cancelled dns connect tls reset too_large
- *   redirect_loop blocked protocol http invalid; err.url, err.status; kind
- *   http also carries err.response.
+ *   redirect_loop blocked protocol http invalid; err.url, err.status,
+ *   err.attempts (attempts made, retries included); kind http also
+ *   carries err.response.
  * stats() -> table of counters (fetch state and resource tracker; fd_waits:
  *   attempts put back for want of a descriptor, fd_cap: the cap since).
  * configure{max_per_host, max_total, pool_max, max_fds, user_agent}.
@@ -499,6 +500,8 @@ static int push_result(lua_State *L, const silk_fetch_result *res)
     lua_pushnil(L);
     silk_err_push(L, silk_fetch_kind_name(res->kind), "%s", res->message);
     silk_err_setfield(L, -1, "url", res->url);
+    lua_pushinteger(L, res->attempts);
+    lua_setfield(L, -2, "attempts");
     if (res->status) {
         lua_pushnumber(L, res->status);
         lua_setfield(L, -2, "status");

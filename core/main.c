@@ -4,7 +4,8 @@
  * Exit statuses: 0 success; 1 an uncaught error (or failing specs);
  * 2 usage or a script that does not load; 3 tasks or resources leaked;
  * 4 deadlock; 5 `silk run` could not write its items or jobdir, or its
- * Redis frontier lost the crawl (run.lua);
+ * Redis frontier lost the crawl (run.lua); 6 `silk run`: a start URL could
+ * not be fetched at all (run.lua);
  * 128+N stopped by signal N.
  */
 #include <stdio.h>

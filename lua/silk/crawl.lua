@@ -29,6 +29,7 @@ local form = require("silk.form")
 local jsonl = require("silk.core.jsonl")
 local task_check = require("silk.core.task").check
 local metrics = require("silk.metrics")
+local log = require("silk.log")
 local cjson = require("cjson")
 
 local M = {}
@@ -40,6 +41,9 @@ local ROBOTS_RETRY = 60                -- seconds before a refused (1xx/3xx) rob
                                        -- and the longest wait between two tries of an unreachable one
 local ROBOTS_TTL = 86400               -- seconds a shared robots.txt is kept (RFC 9309: up to 24 h)
 local ROBOTS_PENDING = "\0fetching"    -- a shared robots.txt one process is fetching now
+local HOST_BACKOFF = 5                 -- seconds a host is first held after host_error_budget failures
+local HOST_BACKOFF_MAX = 600           -- the longest hold, as it doubles with each further failure
+local FAILED_URLS_MAX = 1000           -- failed requests the stats list (all are counted by kind)
 
 local FETCH = "_fetch"                 -- the callback name of crawl:fetch's requests
 
@@ -58,7 +62,7 @@ local function new_stats()
     pages = 0, items = 0, items_dropped = 0, items_refused = 0, bytes = 0, retries = 0, errors = 0,
     callback_errors = 0, pipeline_errors = 0, hook_errors = 0, dropped = 0, sessions_retired = 0,
     robots_blocked = 0, robots_unreachable = 0, filtered = 0,
-    duplicates = 0, by_status = {}, errors_by_kind = {}, depth = {},
+    duplicates = 0, start_failed = 0, by_status = {}, errors_by_kind = {}, depth = {},
   }
 end
 
@@ -93,7 +97,8 @@ function M.new(spider, opts)
     stats = new_stats(), inflight = 0, events = silk.channel(4096),
     robots = {}, stopping = nil, paused = false, started = now(), push_req = {},
     waiting = {}, last_token = 0, handed_back = {}, jars = {},
-    last_progress = now(), last_checkpoint = now(), last_line = 0,
+    last_progress = now(), last_checkpoint = now(), last_line = 0, streaks = {},
+    starts = {}, warned_return = {},
   }, Run)
 
   self.allowed = nil
@@ -106,13 +111,14 @@ function M.new(spider, opts)
   self.blocked_status = {}
   for _, code in ipairs(s.blocked_statuses) do self.blocked_status[code] = true end
   self.identity = identity.new(s, now)
+  self:check_start_urls()
 
   local cfg = {
     backend = opts.jobdir and "sqlite" or "memory",
     path = opts.jobdir and (opts.jobdir .. "/frontier.sqlite") or nil,
     name = spider.name,
     max_per_host = s.max_per_host, delay = s.delay, jitter = s.jitter, order = s.order,
-    fail_threshold = s.host_error_budget,
+    fail_threshold = s.host_error_budget, backoff_base = HOST_BACKOFF, backoff_max = HOST_BACKOFF_MAX,
   }
   if opts.frontier then -- a crawl shared through Redis (frontier_redis.c); acks wait for checkpoint()
     cfg.backend, cfg.url, cfg.path = "redis", opts.frontier, nil
@@ -154,27 +160,90 @@ function M.new(spider, opts)
   return self
 end
 
---- Whether the crawl may follow `u` (already absolute and canonical, so
--- http or https: url.canonical refuses other schemes); `host` is its host
--- when the caller has it.
-function Run:allowed_url(u, host)
+--- The spider's own rule that keeps the crawl from following `u` (already
+-- absolute and canonical, so http or https: url.canonical refuses other
+-- schemes): "allowed_domains", "deny" and the pattern, or "allow"; nil when
+-- it may follow it. `host` is u's host when the caller has it.
+function Run:refused_by(u, host)
   if self.allowed then
     host = host or url.host(u)
     local ok = false
     for _, d in ipairs(self.allowed) do
       if host == d or host:sub(-#d - 1) == "." .. d then ok = true break end
     end
-    if not ok then return false end
+    if not ok then return "allowed_domains" end
   end
   local s = self.settings
   if s.deny then
-    for _, p in ipairs(s.deny) do if u:find(p) then return false end end
+    for _, p in ipairs(s.deny) do if u:find(p) then return "deny", p end end
   end
   if s.allow then
-    for _, p in ipairs(s.allow) do if u:find(p) then return true end end
-    return false
+    for _, p in ipairs(s.allow) do if u:find(p) then return nil end end
+    return "allow"
   end
-  return true
+  return nil
+end
+
+--- Whether the crawl may follow `u` (as Run:refused_by).
+function Run:allowed_url(u, host)
+  return not self:refused_by(u, host)
+end
+
+-- What in allow/deny patterns looks like a regular expression, as a hint
+-- for the message naming the rule: users bring regex habits to Lua
+-- patterns, and most regexes are valid patterns that match something else.
+local function regex_hint(patterns)
+  local says = {}
+  for _, p in ipairs(patterns) do
+    local esc = p:match("\\(.)")
+    if esc then says[#says + 1] = ("'\\%s' is written '%%%s'"):format(esc, esc) end
+    if p:find("(?", 1, true) then says[#says + 1] = "there are no (?...) groups" end
+    if p:find("|", 1, true) then says[#says + 1] = "there is no '|': give each alternative as a pattern of its own" end
+    if p:find("[%*%+%?]%?") then says[#says + 1] = "the shortest repeat is '.-', not '.*?'" end
+    if p:find("{%d+,?%d*}") then says[#says + 1] = "there are no {n,m} counts" end
+  end
+  if #says == 0 then return "" end
+  return " (allow and deny are Lua patterns, not regular expressions: " .. table.concat(says, "; ") .. ")"
+end
+
+local function quoted_list(t)
+  local q = {}
+  for i, v in ipairs(t) do q[i] = ("'%s'"):format(v) end
+  return table.concat(q, ", ")
+end
+
+-- Why the spider's own rules refuse start URL u (canonical), naming the
+-- rule; nil when they let it through. A malformed pattern is named too.
+function Run:start_refusal(u, host)
+  local s = self.settings
+  for _, name in ipairs{ "deny", "allow" } do
+    for _, p in ipairs(s[name] or {}) do
+      local ok, err = pcall(string.find, u, p)
+      if not ok then
+        return ("setting %s: '%s' is not a valid Lua pattern (%s)%s"):format(
+          name, p, tostring(err):gsub("^.-:%d+: ", ""), regex_hint{ p })
+      end
+    end
+  end
+  local rule, pattern = self:refused_by(u, host)
+  if rule == "allowed_domains" then
+    return ("its host is outside the spider's allowed_domains (%s)"):format(quoted_list(self.allowed))
+  elseif rule == "deny" then
+    return ("it matches the spider's deny pattern '%s'%s"):format(pattern, regex_hint{ pattern })
+  elseif rule == "allow" then
+    return ("it matches none of the spider's allow patterns (%s)%s"):format(quoted_list(s.allow), regex_hint(s.allow))
+  end
+end
+
+-- A start URL the spider's own allowed_domains, allow or deny refuse would
+-- be dropped without a word (filtered) and the crawl would end at once:
+-- an error before anything is fetched.
+function Run:check_start_urls()
+  for _, u in ipairs(self.spider.start_urls or {}) do
+    local canon = url.canonical(u)
+    local why = canon and self:start_refusal(canon)
+    if why then error(("start URL %s would never be fetched: %s"):format(u, why), 0) end
+  end
 end
 
 -- Queues a request: `o` is nil (a plain GET, the common case: a page
@@ -189,10 +258,15 @@ function Run:enqueue(u, depth, callback, o, canon, host)
     return false
   end
   canon = canon or url.canonical(u)
-  if not canon or not self:allowed_url(canon, host) then
+  if not canon or self:refused_by(canon, host) then
     self.stats.filtered = self.stats.filtered + 1
+    if self.starting then
+      self:start_failed(u, canon and "filtered" or "url", canon and self:start_refusal(canon, host)
+                        or "not an absolute http or https URL")
+    end
     return false
   end
+  if self.starting then self.starts[u] = true end
   -- one request table for every push: frontier:push copies what it keeps
   -- and does not yield, so the table is free again when it returns
   local r = self.push_req
@@ -421,7 +495,7 @@ end
 -- made, when known).
 function Run:refuse_item(where, err, site)
   self.stats.items_refused = self.stats.items_refused + 1
-  io.stderr:write(("silk: item refused on %s%s: %s\n"):format(where, site and (" (" .. site .. ")") or "", err))
+  log.warning({ url = where }, ("item refused on %s%s: %s"):format(where, site and (" (" .. site .. ")") or "", err))
 end
 
 -- The sink or the frontier's store failed (a full disk, a Redis that lost
@@ -431,7 +505,7 @@ end
 function Run:output_failed(err)
   if self.failure then return end
   self.failure = err
-  io.stderr:write(("silk: %s: stopping the crawl%s\n"):format(err, self.opts.jobdir and
+  log.error(("%s: stopping the crawl%s"):format(err, self.opts.jobdir and
     (", nothing recorded after the last checkpoint; run again with --jobdir %s to resume"):format(self.opts.jobdir) or ""))
   self:stop("output failed")
 end
@@ -481,7 +555,7 @@ function Run:commit_items(page, where)
     local item, ok = out[i], true
     if errs[i] then
       self.stats.pipeline_errors = self.stats.pipeline_errors + 1
-      io.stderr:write(("silk: pipeline error on an item of %s: %s\n"):format(where, tostring(errs[i])))
+      log.error({ url = where }, ("pipeline error on an item of %s: %s"):format(where, tostring(errs[i])))
       ok = nil
     elseif item == false then
       ok = false
@@ -521,14 +595,19 @@ function Run:callback_task(name, where, page, fn, ...)
   local t = silk.spawn{ name = name, timeout = self.settings.task_timeout, fn, ... }
   local ok, err = t:join()
   page.returned = true
+  if ok and type(err) == "table" and not self.warned_return[name] then
+    self.warned_return[name] = true
+    log.warning({ callback = name, url = where }, "callback %s returned a table (on %s), which silk ignores: "
+      .. "hand items to crawl:emit(item) and links to crawl:follow(url) (said once per callback)", name, where)
+  end
   if not ok and type(err) == "table" and err.kind == "cancelled" and err.signal then
-    io.stderr:write(("silk: callback %s on %s stopped with the crawl: %s; the page goes back to the queue\n"):format(
+    log.info({ url = where, callback = name }, ("callback %s on %s stopped with the crawl: %s; the page goes back to the queue"):format(
       name, where, tostring(err.message or err)))
     return "stopped"
   end
   if not ok then
     self.stats.callback_errors = self.stats.callback_errors + 1
-    io.stderr:write(("silk: callback %s failed on %s: %s\n%s\n"):format(
+    log.error({ url = where, callback = name }, ("callback %s failed on %s: %s\n%s"):format(
       name, where, tostring(err), err.traceback or ""))
   end
   return ok
@@ -592,7 +671,7 @@ function Run:robots_for(u)
   -- "unreachable" (RFC 9309: disallow for a while).
   local ok, rules = pcall(self.fetch_robots, self, hk)
   if not ok then
-    io.stderr:write(("silk: robots.txt of %s: %s\n"):format(hk, tostring(rules)))
+    log.warning({ host = hk }, ("robots.txt of %s: %s"):format(hk, tostring(rules)))
     rules = "deny"
   end
   if rules == "deny" then e.expires = now() + ROBOTS_RETRY end
@@ -611,7 +690,7 @@ function Run:robots_unreachable(hk, e, prev)
   e.since = prev and prev.since or now()
   e.tries = (prev and prev.tries or 0) + 1
   if now() - e.since >= self.settings.robots_retry_for then
-    io.stderr:write(("silk: %s/robots.txt unreachable for %.0f s (%d tries): the host is disallowed\n"):format(
+    log.warning({ host = hk }, ("%s/robots.txt unreachable for %.0f s (%d tries): the host is disallowed"):format(
       hk, now() - e.since, e.tries))
     return "deny"
   end
@@ -656,7 +735,7 @@ function Run:fetch_robots_verdict(hk)
   end
   if not res and CANNOT_ASK[err.kind] then return "down" end
   if not res or res.status >= 500 then                      -- RFC 9309 2.3.1.4: unreachable
-    io.stderr:write(("silk: %s unreachable (%s): its host waits\n"):format(
+    log.warning({ url = robots_url, status = res and res.status, kind = err and err.kind }, ("%s unreachable (%s): its host waits"):format(
       robots_url, res and ("HTTP " .. res.status) or tostring(err)))
     return "unreachable"
   end
@@ -717,6 +796,80 @@ function Run:throttle(u, latency)
   self.frontier:set_host(hk, { delay = nxt })
 end
 
+-- "18 KB": a body's size for a log line.
+local function size_text(n)
+  if n < 1024 then return n .. " B" end
+  if n < 1048576 then return ("%.0f KB"):format(n / 1024) end
+  return ("%.1f MB"):format(n / 1048576)
+end
+
+-- The debug line of a response: "200 GET url 34 ms 18 KB".
+local function log_response(res, u)
+  local ms = math.floor(res.timings.total * 1e4 + 0.5) / 10
+  local method = res.method or "GET"
+  log.debug({ url = u, status = res.status, method = method, ms = ms, bytes = #res.body,
+              attempt = res.attempts, final_url = res.url ~= u and res.url or nil, cache = res.from_cache },
+            "%d %s %s %.0f ms %s%s%s", res.status, method, u, ms, size_text(#res.body),
+            res.url ~= u and (" (redirected to %s)"):format(res.url) or "", res.from_cache and " (cache)" or "")
+end
+
+-- Records and logs a request that failed (err: a fetch error, or kind
+-- "http" for a status not in http_errors): listed in the stats (the first
+-- FAILED_URLS_MAX), logged at info, or at warning when it used up its
+-- retries; a start URL's failure is an error (Run:start_failed).
+function Run:failed(req, err, method)
+  local st = self.stats
+  local kind = err.kind or "error"
+  req.error = err                       -- for Run:host_health
+  local list = st.failed_urls or {}     -- made on the first failure: cjson writes {} as an object
+  st.failed_urls = list
+  if #list < FAILED_URLS_MAX then list[#list + 1] = { url = req.url, kind = kind, status = err.status } end
+  local n = err.attempts or 1
+  if self.starts[req.url] then
+    return self:start_failed(req.url, kind, kind == "dns"
+      and ("the host name does not resolve (dns: %s)"):format(tostring(err.message))
+      or ("%s: %s (attempt %d)"):format(kind, tostring(err.message), n), err.status)
+  end
+  local exhausted = n > 1 and n > self.settings.retries
+  local level = exhausted and "warning" or "info"
+  if not log.enabled(level) then return end
+  log[level]({ url = req.url, kind = kind, status = err.status, attempt = n },
+             "%s %s failed: %s: %s (attempt %d%s)", method or "GET", req.url, kind, tostring(err.message),
+             n, exhausted and ", retries exhausted" or "")
+end
+
+-- A start URL that could not be fetched at all (`why` says how) or that the
+-- spider's rules refuse: logged as an error, counted (start_failed) and
+-- listed in the stats (the first FAILED_URLS_MAX); `silk run` then exits 6.
+function Run:start_failed(u, kind, why, status)
+  local st = self.stats
+  st.start_failed = st.start_failed + 1
+  local list = st.start_urls_failed or {}
+  st.start_urls_failed = list
+  if #list < FAILED_URLS_MAX then list[#list + 1] = { url = u, kind = kind, status = status, error = why } end
+  log.error({ url = u, kind = kind, status = status }, "start URL %s could not be fetched: %s", u, why)
+end
+
+-- Mirrors each host's failure streak as the frontier keeps it (frontier.h:
+-- host_error_budget failed outcomes in a row back the host off, an "ok"
+-- outcome ends the streak) to say when a host is backed off.
+function Run:host_health(req, outcome)
+  local streaks, host = self.streaks, req.host
+  if outcome == "ok" then
+    if streaks[host] then streaks[host] = nil end
+  elseif outcome == "failed" and host then
+    local n = (streaks[host] or 0) + 1
+    streaks[host] = n
+    if n == self.settings.host_error_budget then
+      local err = req.error or {}
+      log.warning({ host = host, url = req.url, kind = err.kind, failures = n },
+        "host %s backed off after %d failures in a row (last: %s on %s): its requests wait %d s, "
+        .. "doubling up to %d s while it fails, or until one of them succeeds",
+        host, n, tostring(err.kind or "an error"), req.url, HOST_BACKOFF, HOST_BACKOFF_MAX)
+    end
+  end
+end
+
 -- The request as spider code sees it: on_request may change it before it
 -- is sent (its URL aside), callbacks read it as res.request, errbacks as
 -- failure.request. `x`: the fields the frontier carried (silk.request).
@@ -767,7 +920,7 @@ function Run:hook_counted(stat, name, where, fn, ...)
   local ok, r = t:join()
   if not ok then
     self.stats[stat] = self.stats[stat] + 1
-    io.stderr:write(("silk: %s failed on %s: %s\n"):format(name, where, tostring(r)))
+    log.error({ url = where, hook = name }, ("%s failed on %s: %s"):format(name, where, tostring(r)))
     return false
   end
   return true, r
@@ -828,9 +981,10 @@ function Run:send(rq)
     metrics.add("silk_retries_total", (res.attempts or 1) - 1)
     metrics.observe("silk_fetch_duration_seconds", res.timings.total)
     if s.autothrottle then self:throttle(rq.url, res.timings.total) end
+    if log.enabled("debug") then log_response(res, rq.url) end
     if res.status >= 400 and not self.http_errors[res.status] then
       err = silk.error("http", "HTTP " .. res.status)
-      err.status, err.url, err.response = res.status, rq.url, res
+      err.status, err.url, err.response, err.attempts = res.status, rq.url, res, res.attempts
       res = nil
     end
   end
@@ -868,7 +1022,10 @@ function Run:exchange(req, rq)
     end
     res, err = nil, silk.error("retry", ("gave up on %s after %d attempts"):format(rq.url, req.retries + 1))
   end
-  if not res then self:count_error(err) end
+  if not res then
+    self:count_error(err)
+    self:failed(req, err, rq.method)
+  end
   return res, err
 end
 
@@ -905,7 +1062,7 @@ function Run:hand_back(page)
                                callback = req.callback, meta = req.meta }
   local ok, err = pcall(self.frontier.done, self.frontier, req.id, "ok")
   if not ok then
-    io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(err)))
+    log.error({ url = req.url }, ("frontier refused the end of %s: %s"):format(req.url, tostring(err)))
   end
 end
 
@@ -926,6 +1083,9 @@ function Run:process(req)
   if allowed == "later" then return "requeue" end      -- its host is held (robots_unreachable)
   if not allowed then
     st.robots_blocked = st.robots_blocked + 1
+    if self.starts[req.url] then
+      self:start_failed(req.url, "robots", "its host's robots.txt disallows it (or stayed unreachable for robots_retry_for seconds)")
+    end
     if req.callback == FETCH then
       self:deliver(request.decode(req.meta).await, nil,
                    silk.error("robots", "robots.txt disallows " .. req.url))
@@ -966,7 +1126,7 @@ function Run:process(req)
     return "ok"
   end
   if not cb then
-    io.stderr:write(("silk: spider %s has no callback '%s' (request %s)\n"):format(
+    log.error({ url = where, callback = req.callback }, ("spider %s has no callback '%s' (request %s)"):format(
       self.spider.name, tostring(req.callback), where))
     return "ok"
   end
@@ -993,7 +1153,7 @@ function Run:sitemap(res, rq)
   if not parsed then
     self.stats.errors = self.stats.errors + 1
     count(self.stats.errors_by_kind, "sitemap")
-    io.stderr:write(("silk: sitemap %s: %s\n"):format(rq.url, tostring(err)))
+    log.warning({ url = rq.url, kind = "sitemap" }, ("sitemap %s: %s"):format(rq.url, tostring(err)))
     return
   end
   for _, u in ipairs(parsed.sitemaps or {}) do
@@ -1004,8 +1164,12 @@ function Run:sitemap(res, rq)
   end
 end
 
+-- What start_urls, sitemap_urls and start_requests queue are the crawl's
+-- start URLs (self.starts): one that is refused or cannot be fetched at
+-- all is an error (Run:start_failed).
 function Run:start_requests()
   local sp = self.spider
+  self.starting = true
   for _, u in ipairs(sp.start_urls or {}) do
     if not url.is_http(u) then
       error(("invalid start URL %q: an absolute http or https URL is required"):format(tostring(u)), 0)
@@ -1020,6 +1184,7 @@ function Run:start_requests()
     self:callback_task("start_requests", "start_requests", page, sp.start_requests, page)
     self:commit_items(page, "start_requests")
   end
+  self.starting = false
 end
 
 function Run:stop_reason()
@@ -1097,16 +1262,16 @@ function Run:progress(final)
   local st = self.stats
   local fs = self.frontier:stats()
   local gc = silk.gc_stats and silk.gc_stats()
-  local line = ("\r\27[K%d pages (%.0f/s), %d items, %d queued, %d in flight, %d errors, RSS %d MB%s"):format(
+  local line = ("%d pages (%.0f/s), %d items, %d queued, %d in flight, %d errors, RSS %d MB%s"):format(
     st.pages, st.pages / math.max(t - self.started, 1e-3), st.items, fs.queued or 0, self.inflight,
     st.errors, math.floor(rss_bytes() / 1048576), gc and gc.p99_ms and (", GC p99 %.2f ms"):format(gc.p99_ms) or "")
-  io.stderr:write(line, final and "\n" or "")
+  log.progress(line, final)
 end
 
 -- Explains why nothing has progressed for stall_timeout seconds.
 function Run:explain_stall(idle)
   local fs = self.frontier:stats()
-  local lines = { ("silk: stall: no page finished for %.0f s; %d in flight, %d queued"):format(
+  local lines = { ("stall: no page finished for %.0f s; %d in flight, %d queued"):format(
     idle, self.inflight, fs.queued or 0) }
   local wake = self.frontier:next_wakeup()
   if wake then
@@ -1118,7 +1283,7 @@ function Run:explain_stall(idle)
       h.host, h.queued or 0, h.in_flight or 0, h.failures or 0, h.ready_in or 0)
   end
   lines[#lines + 1] = silk.dump_tasks()
-  io.stderr:write(table.concat(lines, "\n"), "\n")
+  log.warning(table.concat(lines, "\n"))
 end
 
 -- Runs the open (at == "open") or close methods of the spider's pipeline
@@ -1151,7 +1316,7 @@ function Run:run()
       silk.spawn{ name = "request", function()
         local ok, outcome = pcall(self.process, self, req)
         if not ok then
-          io.stderr:write(("silk: request %s failed inside silk: %s\n"):format(req.url, tostring(outcome)))
+          log.error({ url = req.url }, ("request %s failed inside silk: %s"):format(req.url, tostring(outcome)))
           outcome = "release" -- silk's fault says nothing about the host
         end
         -- the slot must come back whatever happened, or the crawl never
@@ -1162,9 +1327,10 @@ function Run:run()
         else
           local dok, derr = pcall(self.frontier.done, self.frontier, req.id, outcome)
           if not dok then
-            io.stderr:write(("silk: frontier refused the end of %s: %s\n"):format(req.url, tostring(derr)))
+            log.error({ url = req.url }, ("frontier refused the end of %s: %s"):format(req.url, tostring(derr)))
           end
         end
+        self:host_health(req, outcome)
         self.inflight = self.inflight - 1
         self.last_progress = now()
         self.events:send("done")

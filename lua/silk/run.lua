@@ -13,6 +13,9 @@
 --   --deny-private        refuse private, loopback and link-local addresses (no SSRF
 --                         through crawled links); the same as -s deny_private=true
 --   --quiet               no progress line (it is shown only on a TTY anyway)
+--   --log-level LEVEL     debug, info (default), warning or error (silk.log)
+--   --log-file FILE       log lines to FILE (appended) instead of stderr
+--   --log-format FORMAT   text (default) or json (one object per line)
 --   --max-fds N           limit of open files (RLIMIT_NOFILE soft limit), at most the
 --                         hard limit; default: raised to the hard limit. Also an engine
 --                         option (`silk run --max-fds N SPIDER.lua`)
@@ -29,10 +32,12 @@
 local silk = require("silk")
 local spider_mod = require("silk.spider")
 local engine = require("silk.core.engine")
+local log = require("silk.log")
 
 local usage = [=[
 usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE]
                 [--http-cache DIR] [--deny-private] [--quiet] [--max-fds N]
+                [--log-level LEVEL] [--log-file FILE] [--log-format text|json]
                 [--frontier redis://IP:PORT/NAME [--workers N] [--items redis]]]=]
 
 local help = usage .. [=[
@@ -49,6 +54,14 @@ local help = usage .. [=[
                         per key (setting item_key); `silk collect` drains it
   --deny-private        refuse private, loopback and link-local addresses
   --quiet               no progress line (it is shown only on a TTY anyway)
+  --log-level LEVEL     debug (a line per response), info (default: a line per failed
+                        request), warning (retries exhausted, hosts backed off, robots.txt
+                        unreachable, items refused) or error (callbacks, pipelines, output)
+  --log-file FILE       log lines to FILE (appended) instead of stderr; the progress
+                        line stays on the terminal
+  --log-format FORMAT   text (default: `2026-12-07T14:03:11.123Z INFO silk: ...`) or json
+                        (one object per line: ts, level, msg, and url, kind, attempt,
+                        status, ms, bytes where they apply)
   --max-fds N           limit of open files (RLIMIT_NOFILE soft limit), at most the
                         hard limit (`ulimit -Hn`); default: raised to the hard limit.
                         Transfers wait for a descriptor rather than fail when they run out.
@@ -60,11 +73,16 @@ SPIDER.lua: see `silk --help`.
 Exit status: 0 the crawl ended (also after SIGINT); 2 bad arguments, spider or jobdir;
 5 the items or the jobdir could not be written (a full disk), or the Redis frontier
 lost the crawl: nothing was recorded after the failure, and with --jobdir a run after
-freeing space resumes.
+freeing space resumes; 6 a start URL could not be fetched at all (its host name does
+not resolve, no answer after the retries, an HTTP error status, robots-blocked).
 ]=]
 
 -- The exit status of a crawl whose items, jobdir or frontier store failed.
 local EXIT_OUTPUT = 5
+-- The exit status of a crawl with a start URL that could not be fetched at
+-- all (no answer after the retries, its host down, a status not in
+-- http_errors, robots-blocked): a crawl that never began is no success.
+local EXIT_START = 6
 
 local function fail(msg)
   io.stderr:write("silk run: ", msg, "\n")
@@ -87,6 +105,9 @@ local function parse_args(args)
     elseif a == "--stats" then o.stats_file = value()
     elseif a == "--http-cache" then o.http_cache = value()
     elseif a == "--quiet" or a == "-q" then o.quiet = true
+    elseif a == "--log-level" then o.log_level = value()
+    elseif a == "--log-file" then o.log_file = value()
+    elseif a == "--log-format" then o.log_format = value()
     elseif a == "-h" or a == "--help" then o.help = true
     elseif a == "--max-fds" then
       o.max_fds = tonumber(value())
@@ -190,6 +211,8 @@ return function(...)
     io.stdout:write(help)
     return
   end
+  local lok, lerr = log.configure{ level = o.log_level, format = o.log_format, file = o.log_file }
+  if not lok then return fail("--log-" .. lerr) end
   if o.max_fds then
     local fok, err = pcall(require("silk.core.fetch").configure, { max_fds = o.max_fds })
     if not fok then return fail("--max-fds " .. o.max_fds .. ": " .. tostring(err):gsub("^fetch%.configure: ", "")) end
@@ -247,6 +270,12 @@ return function(...)
       io.stderr:write(("silk run: cannot write stats to %s: %s\n"):format(o.stats_file, tostring(err)))
       engine.set_exit_code(EXIT_OUTPUT)
     end
+  end
+  if stats.start_failed > 0 then
+    local first = stats.start_urls_failed[1]
+    io.stderr:write(("silk run: %d start URL%s could not be fetched (%s: %s)\n"):format(
+      stats.start_failed, stats.start_failed == 1 and "" or "s", first.url, first.error))
+    engine.set_exit_code(EXIT_START)
   end
   if stats.output_error then
     io.stderr:write(("silk run: output failed: %s\n"):format(stats.output_error))
