@@ -47,6 +47,13 @@ void silk_engine_defaults(silk_engine_options *o)
     o->gc_pause = SILK_GC_DEFAULT_PAUSE;
 }
 
+const char *silk_engine_libev_version(void)
+{
+    static char v[32];
+    snprintf(v, sizeof v, "%d.%d", ev_version_major(), ev_version_minor());
+    return v;
+}
+
 silk_engine *silk_engine_from(lua_State *L)
 {
     lua_pushlightuserdata(L, (void *)&engine_key);

@@ -47,6 +47,9 @@ typedef enum silk_outcome {
 
 void silk_engine_defaults(silk_engine_options *o);
 
+/* The loaded libev's version ("4.33"), for `silk version`. A static string. */
+const char *silk_engine_libev_version(void);
+
 /* Creates the loop and the Lua state with the standard libraries, the
  * bindings preloaded and package.path set to find lua/silk. NULL on failure
  * (message on stderr). */
