@@ -198,8 +198,9 @@ static int has_silk_init(const char *dir)
     return stat(path, &st) == 0;
 }
 
-/* SILK_LUA_DIR, else <exe>/../share/silk/lua (installed), else the source tree
- * the binary was built from, else the configured install directory. */
+/* SILK_LUA_DIR, else <exe's directory>/SILK_LUA_FROM_BIN (an installed
+ * binary, whatever the prefix: ../share/silk/lua), else the source tree the
+ * binary was built from, else the configured install directory. */
 static void find_lua_dir(char *out, size_t len)
 {
     const char *env = getenv("SILK_LUA_DIR");
@@ -214,7 +215,7 @@ static void find_lua_dir(char *out, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(out, len, "%s/../share/silk/lua", exe);
+            snprintf(out, len, "%s/%s", exe, SILK_LUA_FROM_BIN);
             char real[PATH_MAX];
             if (has_silk_init(out) && realpath(out, real)) {
                 snprintf(out, len, "%s", real);
