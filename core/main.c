@@ -155,6 +155,10 @@ static void command_help(const command *cmd, FILE *out)
 /* A C command's option it does not take: name the closest one it does. */
 static int unknown_option(const command *cmd, const char *arg)
 {
+    if (!cmd->engine && strcmp(silk_cli_suggest(arg, NULL, 1), arg) == 0) {
+        fprintf(stderr, "silk: %s takes no engine options\n", cmd->name);
+        return EXIT_USAGE;
+    }
     fprintf(stderr, "silk %s: unknown option %s (did you mean %s?); see silk %s --help\n", cmd->name, arg,
             silk_cli_suggest(arg, cmd->names, cmd->engine), cmd->name);
     return EXIT_USAGE;
