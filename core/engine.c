@@ -47,6 +47,13 @@ void silk_engine_defaults(silk_engine_options *o)
     o->gc_pause = SILK_GC_DEFAULT_PAUSE;
 }
 
+const char *silk_engine_libev_version(void)
+{
+    static char v[32];
+    snprintf(v, sizeof v, "%d.%d", ev_version_major(), ev_version_minor());
+    return v;
+}
+
 silk_engine *silk_engine_from(lua_State *L)
 {
     lua_pushlightuserdata(L, (void *)&engine_key);
@@ -191,8 +198,9 @@ static int has_silk_init(const char *dir)
     return stat(path, &st) == 0;
 }
 
-/* SILK_LUA_DIR, else <exe>/../share/silk/lua (installed), else the source tree
- * the binary was built from, else the configured install directory. */
+/* SILK_LUA_DIR, else <exe's directory>/SILK_LUA_FROM_BIN (an installed
+ * binary, whatever the prefix: ../share/silk/lua), else the source tree the
+ * binary was built from, else the configured install directory. */
 static void find_lua_dir(char *out, size_t len)
 {
     const char *env = getenv("SILK_LUA_DIR");
@@ -207,7 +215,7 @@ static void find_lua_dir(char *out, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(out, len, "%s/../share/silk/lua", exe);
+            snprintf(out, len, "%s/%s", exe, SILK_LUA_FROM_BIN);
             char real[PATH_MAX];
             if (has_silk_init(out) && realpath(out, real)) {
                 snprintf(out, len, "%s", real);

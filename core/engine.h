@@ -33,6 +33,9 @@ typedef struct silk_engine_options {
     double max_memory;     /* Lua heap bytes no task may allocate past (it fails with
                             * a `memory` error); 0 (default): only the system's limits */
     long max_fds;          /* RLIMIT_NOFILE soft limit fetch sets; 0 (default): the hard limit */
+    const char *log_level; /* --log-level, --log-format, --log-file: how silk.log writes (read by */
+    const char *log_format;/* the commands that log, silk run; borrowed from argv); NULL: */
+    const char *log_file;  /* its defaults (info, text, stderr) */
 } silk_engine_options;
 
 /* How a run ended; silk_engine_run_main() returns it, main.c maps it to an
@@ -46,6 +49,9 @@ typedef enum silk_outcome {
 } silk_outcome;
 
 void silk_engine_defaults(silk_engine_options *o);
+
+/* The loaded libev's version ("4.33"), for `silk version`. A static string. */
+const char *silk_engine_libev_version(void);
 
 /* Creates the loop and the Lua state with the standard libraries, the
  * bindings preloaded and package.path set to find lua/silk. NULL on failure

@@ -1644,6 +1644,15 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *ud)
 
 /* --- the per-engine state ------------------------------------------------- */
 
+const char *silk_fetch_curl_version(void)
+{
+    static char v[128];
+    const curl_version_info_data *d = curl_version_info(CURLVERSION_NOW);
+    snprintf(v, sizeof v, "%s%s%s", d->version, d->ssl_version ? " " : "", d->ssl_version ? d->ssl_version : "");
+    return v;
+}
+
+
 int silk_fetch_set_max_fds(long want, char *err, size_t errsz)
 {
     struct rlimit rl;

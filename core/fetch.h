@@ -180,6 +180,10 @@ int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c, char *err, s
  * descriptor does a transfer fail, with kind connect. */
 int silk_fetch_set_max_fds(long want, char *err, size_t errsz);
 
+/* The loaded libcurl's version and its TLS library ("7.88.1 OpenSSL/3.0.15"),
+ * for `silk version`. A static string. */
+const char *silk_fetch_curl_version(void);
+
 #define SILK_FETCH_EINVAL (-22)
 #define SILK_FETCH_ENOMEM (-12)
 

@@ -351,6 +351,12 @@ const char *silk_frontier_strerror(int code);
 /* Seconds on CLOCK_MONOTONIC: the clock `now` is meant to be read from. */
 double silk_frontier_now(void);
 
+/* The versions of the libraries the backends run on, for `silk version`:
+ * SQLite's (the loaded library's) and hiredis's (the one built against;
+ * it has no run-time version). Static strings. */
+const char *silk_frontier_sqlite_version(void);
+const char *silk_frontier_hiredis_version(void);
+
 /* The 64-bit hash the seen-set keeps for a canonical URL (never 0). */
 uint64_t silk_frontier_hash(const char *s, size_t len);
 

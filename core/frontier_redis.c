@@ -1930,3 +1930,10 @@ done:
     free(r);
     return rc;
 }
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+const char *silk_frontier_hiredis_version(void)
+{
+    return STR(HIREDIS_MAJOR) "." STR(HIREDIS_MINOR) "." STR(HIREDIS_PATCH);
+}

@@ -574,3 +574,5 @@ fail:
         q_free(q);
     return rc;
 }
+
+const char *silk_frontier_sqlite_version(void) { return sqlite3_libversion(); }

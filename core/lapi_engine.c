@@ -1,11 +1,14 @@
 /*
  * lapi_engine.c -- the engine's Lua face: package "silk.core.engine".
  * Clocks (now() for durations, wall() for timestamps), error values,
- * live-resource counts (for leak checks in specs), options, and
- * where the running binary and its Lua modules are; two probes for
+ * live-resource counts (for leak checks in specs), options, and where the
+ * running binary and its Lua modules are; the command line's engine
+ * options (their help, "did you mean") for the Lua commands; two probes for
  * benchmarks: the loop's iteration count and when the running task's
  * current resume began.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 
 #include <ev.h>
 
+#include "cli.h"
 #include "engine_int.h"
 #include "errors.h"
 #include "task_int.h"
@@ -58,6 +62,53 @@ static int engine_options(lua_State *L)
     lua_setfield(L, -2, "slice");
     lua_pushboolean(L, o->allow_leaks);
     lua_setfield(L, -2, "allow_leaks");
+    lua_pushinteger(L, o->max_fds);
+    lua_setfield(L, -2, "max_fds");
+    lua_pushstring(L, o->log_level);      /* nil when not given */
+    lua_setfield(L, -2, "log_level");
+    lua_pushstring(L, o->log_format);
+    lua_setfield(L, -2, "log_format");
+    lua_pushstring(L, o->log_file);
+    lua_setfield(L, -2, "log_file");
+    return 1;
+}
+
+/* cli_help() -> the engine options' help, as `silk --help` prints it */
+static int engine_cli_help(lua_State *L)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return luaL_error(L, "cli_help: out of memory");
+    silk_cli_help(f);
+    int ok = fclose(f) == 0;
+    if (ok)
+        lua_pushlstring(L, text, len);
+    free(text);
+    if (!ok)
+        return luaL_error(L, "cli_help: out of memory");
+    return 1;
+}
+
+/* suggest_option(word, names) -> the name closest to word among the list
+ * names and the engine options */
+static int engine_suggest_option(lua_State *L)
+{
+    const char *word = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = (int)lua_objlen(L, 2);
+    /* the strings stay anchored in the table while the array points at them */
+    const char **names = lua_newuserdata(L, sizeof *names * ((size_t)n + 1));
+    for (int k = 0; k < n; k++) {
+        lua_rawgeti(L, 2, k + 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return luaL_argerror(L, 2, "a list of strings expected");
+        names[k] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    names[n] = NULL;
+    lua_pushstring(L, silk_cli_suggest(word, names, 1));
     return 1;
 }
 
@@ -135,6 +186,8 @@ int silk_lapi_engine(lua_State *L)
         {"resources", engine_resources},
         {"options", engine_options},
         {"lua_dir", engine_lua_dir},
+        {"cli_help", engine_cli_help},
+        {"suggest_option", engine_suggest_option},
         {"exe", engine_exe},
         {"on_shutdown", engine_on_shutdown},
         {"on_interrupt", engine_on_interrupt},

@@ -1,5 +1,8 @@
 /*
- * main.c -- the silk command line: run | eval | test | shell | console | version.
+ * main.c -- the silk command line: run | eval | test | shell | console |
+ * collect | version | help. One table of commands: what each does, its
+ * help (`silk CMD --help`, which scripts/manpage turns into silk.1) and the
+ * function that runs it; the engine options are cli.c's.
  *
  * Exit statuses: 0 success; 1 an uncaught error (or failing specs);
  * 2 usage or a script that does not load; 3 tasks or resources leaked;
@@ -17,6 +20,7 @@
 #include <luajit.h>
 
 #include "silk_config.h"
+#include "cli.h"
 #include "console.h"
 #include "engine.h"
 #include "fetch.h"
@@ -27,153 +31,139 @@
 
 enum { EXIT_USAGE = 2, EXIT_LEAK = 3, EXIT_DEADLOCK = 4 };
 
+typedef struct command command;
+
+/* One command. A Lua command (`module` set) parses its own arguments and
+ * prints its own help, with silk.cli; the others are C functions given the
+ * command's arguments once the engine options are out of them. */
+struct command {
+    const char *name;
+    const char *summary;    /* its line in `silk --help` */
+    const char *module;     /* the Lua module whose function is the command, or NULL */
+    int engine;             /* 1: runs an engine, so takes engine options */
+    int script_args;        /* 1: arguments after the first non-option are a script's */
+    const char *usage;      /* after "usage: silk NAME " */
+    const char *about;
+    const char *options;    /* its own options' help lines, -h excepted */
+    const char *const *names; /* its own options, for "did you mean" (NULL-terminated) */
+    const char *example;
+    int (*run)(const command *cmd, const silk_cli *c, int argc, char **argv);
+};
+
+static int run_eval(const command *cmd, const silk_cli *c, int argc, char **argv);
+static int run_shell(const command *cmd, const silk_cli *c, int argc, char **argv);
+static int run_console(const command *cmd, const silk_cli *c, int argc, char **argv);
+static int run_collect(const command *cmd, const silk_cli *c, int argc, char **argv);
+static int run_version(const command *cmd, const silk_cli *c, int argc, char **argv);
+static int run_help(const command *cmd, const silk_cli *c, int argc, char **argv);
+
+static const char *const collect_names[] = {"-o", "--output", "--follow", "--quiet", "-h", "--help", NULL};
+static const char *const help_names[] = {"-h", "--help", NULL};
+
+static const command commands[] = {
+    {"run", "crawl with a spider", "silk.run", 1, 0, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"eval", "run a Lua file as the main task; fail on errors, leaks, deadlocks", NULL, 1, 1,
+     "[options] FILE.lua [args...]",
+     "Runs FILE.lua as the main task of a fresh engine, with its arguments in `arg`\n"
+     "(as the lua interpreter does). The run fails (exit 1) when a task raises and nobody\n"
+     "joins it, and reports tasks or C resources left alive (exit 3) or a deadlock (exit 4).\n"
+     "Options after FILE.lua are the script's.",
+     NULL, help_names, "silk eval --max-memory 512M script.lua input.txt", run_eval},
+    {"test", "run busted specs inside silk (default: tests/spec)", "silk.test", 1, 0, NULL, NULL, NULL, NULL, NULL,
+     NULL},
+    {"shell", "a REPL inside a fresh engine; with URL, res and doc bound", NULL, 1, 0, "[options] [URL]",
+     "Starts a REPL in a fresh engine: every silk function works, and a line that waits\n"
+     "(silk.fetch) runs as a task. With URL, fetches it first and binds `res` (the\n"
+     "response) and `doc` (its parsed document) to try selectors on.",
+     NULL, help_names, "silk shell http://127.0.0.1:8080/", run_shell},
+    {"console", "attach a REPL to a running engine's --console socket", NULL, 1, 0, "[options] PATH",
+     "Attaches a REPL to the engine of a running silk started with --console PATH: the\n"
+     "crawl's state is in reach (stats(), stop(), its tasks), and lines run inside it.",
+     NULL, help_names, "silk console /tmp/silk.sock", run_console},
+    {"collect", "drain the items a crawl run with --items redis stored", NULL, 0, 0,
+     "redis://[[USER]:PASSWORD@]IP:PORT/NAME -o FILE.jsonl [--follow] [--quiet]",
+     "Moves the items a crawl run with --frontier redis://IP:PORT/NAME --items redis\n"
+     "stored into FILE.jsonl: each item once, even when interrupted and run again.",
+     "  -o, --output FILE     the JSON Lines file to append the items to\n"
+     "  --follow              keep draining until the crawl is over (no request open)\n"
+     "  --quiet               no progress on stderr\n",
+     collect_names, "silk collect redis://127.0.0.1:6379/shop -o items.jsonl --follow", run_collect},
+    {"version", "print the versions of silk and of the libraries it runs on", NULL, 0, 0, "",
+     "Prints silk's version, then LuaJIT's, libcurl's (with its TLS library), gumbo's,\n"
+     "libev's, SQLite's and hiredis's, one per line.",
+     NULL, help_names, "silk version", run_version},
+    {"help", "this text, or a command's help (silk help COMMAND)", NULL, 0, 0, "[COMMAND]",
+     "Prints the list of commands and the engine options, or COMMAND's help.", NULL, help_names,
+     "silk help run", run_help},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static const command *find_command(const char *name)
+{
+    for (int k = 0; k < N_COMMANDS; k++)
+        if (strcmp(commands[k].name, name) == 0)
+            return &commands[k];
+    return NULL;
+}
+
 static void usage(FILE *out)
 {
-    fputs("usage: silk <command> [options] [args]\n"
+    fputs("usage: silk [engine options] COMMAND [options] [args]\n"
           "\n"
-          "commands:\n"
-          "  run SPIDER.lua [-o ITEMS] [-s key=value] [--jobdir DIR] [--stats FILE]\n"
-          "                            crawl with a spider (see README.md)\n"
-          "  eval FILE.lua [args...]   run FILE as the main task; fail on errors, leaks, deadlocks\n"
-          "  test [busted args] [paths]  run busted specs inside silk (default: tests/spec)\n"
-          "  shell [URL]               a REPL inside a fresh engine; with URL, res and doc bound\n"
-          "  console PATH              attach a REPL to a running engine's --console socket\n"
-          "  collect REDIS_URL -o FILE [--follow] [--quiet]\n"
-          "                            drain the items a crawl run with --items redis stored\n"
-          "                            (each item once; --follow: until the crawl is over)\n"
-          "  version                   print the version\n"
+          "silk is a crawler engine: a C core runs spider scripts written in Lua (LuaJIT).\n"
           "\n"
-          "options (before the command's arguments):\n"
-          "  --grace SECONDS     time tasks get to unwind after SIGINT/SIGTERM (default 5)\n"
-          "  --allow-leaks       tasks alive at the end are a warning, not a failure\n"
-          "  --no-preempt        do not interrupt running Lua code (deadlines apply at waits only)\n"
-          "  --slice SECONDS     run time after which a busy task is time-sliced (default 0.002)\n"
-          "  --gc-budget SECONDS   longest garbage-collection slice (default 0.001)\n"
-          "  --gc-heap-limit SIZE  Lua heap limit, bytes with optional K/M/G (default none)\n"
-          "  --gc-pause PERCENT    heap growth between cycles (default 200)\n"
-          "  --max-memory SIZE     Lua heap cap, bytes with optional K/M/G (default none): the\n"
-          "                        task that allocates past it fails with a `memory` error\n"
-          "  --no-gc-pacer         let LuaJIT collect on allocation instead\n"
-          "  --console PATH        serve a REPL on a UNIX socket (mode 0600) for `silk console`\n"
-          "  --metrics ADDR:PORT   serve Prometheus metrics (loopback unless an address is given)\n"
-          "  --profile FILE.svg    sample Lua stacks; write a flame graph and FILE.folded\n"
-          "  --max-fds N           limit of open files (RLIMIT_NOFILE soft limit); at most the\n"
-          "                        hard limit (`ulimit -Hn`); default: raised to the hard limit\n",
+          "commands:\n",
+          out);
+    for (int k = 0; k < N_COMMANDS; k++)
+        fprintf(out, "  %-10s%s\n", commands[k].name, commands[k].summary);
+    fputc('\n', out);
+    silk_cli_help(out);
+    fputs("\n"
+          "`silk COMMAND --help` (or -h) shows a command's options and an example.\n"
+          "\n"
+          "exit status:\n"
+          "  0         success\n"
+          "  1         an uncaught error, or failing specs\n"
+          "  2         bad usage, or a script that does not load\n"
+          "  3         tasks or resources leaked\n"
+          "  4         deadlock\n"
+          "  5         silk run could not write its items or jobdir, or its Redis frontier lost\n"
+          "            the crawl\n"
+          "  128+N     stopped by signal N\n"
+          "\n"
+          "environment:\n"
+          "  SILK_LUA_DIR          where silk's Lua modules are; default: ../share/silk/lua\n"
+          "                        from the binary's directory, else the source tree it\n"
+          "                        was built from\n"
+          "\n"
+          "example:\n"
+          "  silk --console /tmp/silk.sock run spiders/bookshop.lua -o books.jsonl\n",
           out);
 }
 
-/* A positive number; with `sized`, optionally followed by K, M or G. */
-static int parse_amount(const char *s, int sized, double *out)
+static void command_help(const command *cmd, FILE *out)
 {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s)
-        return -1;
-    if (sized && *end) {
-        const char *units = "KMG";
-        const char *u = strchr(units, *end & ~0x20);
-        if (!u)
-            return -1;
-        for (int k = 0; k <= u - units; k++)
-            v *= 1024.0;
-        end++;
+    fprintf(out, "usage: silk %s %s\n\n%s\n\noptions:\n%s", cmd->name, cmd->usage, cmd->about,
+            cmd->options ? cmd->options : "");
+    fputs("  -h, --help            this text\n", out);
+    if (cmd->engine) {
+        fputc('\n', out);
+        silk_cli_help(out);
     }
-    if (*end || !(v > 0))
-        return -1;
-    *out = v;
-    return 0;
+    fprintf(out, "\nexample:\n  %s\n", cmd->example);
 }
 
-/* What a run serves and records besides the engine itself. */
-typedef struct observers {
-    const char *console_path;
-    const char *metrics_addr;
-    const char *profile_svg;
-} observers;
-
-/* Parses the options that precede the command's own arguments; returns the
- * index of the first argument that is not one, or -1. */
-static int parse_options(int argc, char **argv, int i, silk_engine_options *o, observers *obs)
+/* A C command's option it does not take: name the closest one it does. */
+static int unknown_option(const command *cmd, const char *arg)
 {
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--console") == 0 || strcmp(a, "--metrics") == 0 || strcmp(a, "--profile") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "silk: %s needs a value\n", a);
-                return -1;
-            }
-            const char *v = argv[++i];
-            if (a[2] == 'c')
-                obs->console_path = v;
-            else if (a[2] == 'm')
-                obs->metrics_addr = v;
-            else
-                obs->profile_svg = v;
-        } else if (strcmp(a, "--allow-leaks") == 0) {
-            o->allow_leaks = 1;
-        } else if (strcmp(a, "--no-preempt") == 0) {
-            o->preempt = 0;
-        } else if (strcmp(a, "--no-gc-pacer") == 0) {
-            o->gc_pacer = 0;
-        } else if (strcmp(a, "--gc-budget") == 0 || strcmp(a, "--gc-heap-limit") == 0 ||
-                   strcmp(a, "--gc-pause") == 0) {
-            double v;
-            if (i + 1 >= argc || parse_amount(argv[i + 1], a[5] == 'h', &v) != 0) {
-                fprintf(stderr, "silk: %s needs a positive number%s\n", a,
-                        a[5] == 'h' ? " (bytes, or with K, M or G)" : "");
-                return -1;
-            }
-            if (a[5] == 'b')
-                o->gc_budget = v;
-            else if (a[5] == 'h')
-                o->gc_heap_limit = v;
-            else
-                o->gc_pause = (int)v;
-            i++;
-        } else if (strcmp(a, "--max-memory") == 0) {
-            double v;
-            if (i + 1 >= argc || parse_amount(argv[i + 1], 1, &v) != 0 || v < (1 << 20)) {
-                fprintf(stderr, "silk: --max-memory needs a size of at least 1M (bytes, or with K, M or G)\n");
-                return -1;
-            }
-            o->max_memory = v;
-            i++;
-        } else if (strcmp(a, "--grace") == 0 || strcmp(a, "--slice") == 0) {
-            char *end;
-            double v = i + 1 < argc ? strtod(argv[i + 1], &end) : -1;
-            if (i + 1 >= argc || *end || v < 0) {
-                fprintf(stderr, "silk: %s needs a non-negative number of seconds\n", a);
-                return -1;
-            }
-            if (a[2] == 'g')
-                o->grace = v;
-            else
-                o->slice = v > 0 ? v : 0.002;
-            i++;
-        } else if (strcmp(a, "--max-fds") == 0) {
-            char *end, err[160];
-            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
-            if (i + 1 >= argc || *end || v < 1) {
-                fprintf(stderr, "silk: --max-fds needs a number of files >= 1\n");
-                return -1;
-            }
-            /* set it now: a limit the machine refuses is a usage error, and
-             * the engine's own descriptors are then under it too */
-            if (silk_fetch_set_max_fds(v, err, sizeof err) != 0) {
-                fprintf(stderr, "silk: --max-fds %ld: %s\n", v, err);
-                return -1;
-            }
-            o->max_fds = v;
-            i++;
-        } else if (strcmp(a, "--") == 0) {
-            return i + 1;
-        } else {
-            return i;
-        }
+    if (!cmd->engine && strcmp(silk_cli_suggest(arg, NULL, 1), arg) == 0) {
+        fprintf(stderr, "silk: %s takes no engine options\n", cmd->name);
+        return EXIT_USAGE;
     }
-    return i;
+    fprintf(stderr, "silk %s: unknown option %s (did you mean %s?); see silk %s --help\n", cmd->name, arg,
+            silk_cli_suggest(arg, cmd->names, cmd->engine), cmd->name);
+    return EXIT_USAGE;
 }
-
 static int exit_status(silk_engine *e, silk_outcome out, int script_status)
 {
     switch (out) {
@@ -242,15 +232,14 @@ static int load_main(lua_State *L, const char *loader, const char *file, int arg
 
 /* run, eval and test: one main task, the loop, the end-of-run checks, and
  * whatever observers were asked for around them. */
-static int run_chunk(const silk_engine_options *o, const observers *obs, const char *loader,
-                     const char *file, int argc, char **argv)
+static int run_chunk(const silk_cli *obs, const char *loader, const char *file, int argc, char **argv)
 {
     char err[512];
     int status = EXIT_USAGE;
     silk_console *console = NULL;
     silk_metrics_server *metrics = NULL;
     silk_profile *profile = NULL;
-    silk_engine *e = silk_engine_new(o);
+    silk_engine *e = silk_engine_new(&obs->engine);
     if (!e)
         return 1;
     if (obs->console_path && !(console = silk_console_listen(e, obs->console_path, NULL, err, sizeof err))) {
@@ -290,32 +279,37 @@ done:
 
 /* collect: no engine; blocking Redis calls, and SIGINT may end it anywhere
  * (silk_frontier_collect is safe to rerun). */
-static int run_collect(int argc, char **argv)
+static int run_collect(const command *cmd, const silk_cli *c, int argc, char **argv)
 {
     const char *url = NULL, *out = NULL;
     int follow = 0, quiet = 0;
     for (int i = 0; i < argc; i++) {
-        if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc)
+        if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "silk collect: %s needs a file\n", argv[i]);
+                return EXIT_USAGE;
+            }
             out = argv[++i];
-        else if (strcmp(argv[i], "--follow") == 0)
+        } else if (strcmp(argv[i], "--follow") == 0) {
             follow = 1;
-        else if (strcmp(argv[i], "--quiet") == 0)
+        } else if (strcmp(argv[i], "--quiet") == 0) {
             quiet = 1;
-        else if (!url && argv[i][0] != '-')
+        } else if (argv[i][0] == '-') {
+            return unknown_option(cmd, argv[i]);
+        } else if (!url) {
             url = argv[i];
-        else {
-            fprintf(stderr, "silk: collect: unexpected argument '%s'\n", argv[i]);
+        } else {
+            fprintf(stderr, "silk collect: unexpected argument '%s'\n", argv[i]);
             return EXIT_USAGE;
         }
     }
     if (!url || !out) {
-        fprintf(stderr, "silk: usage: silk collect redis://[[USER]:PASSWORD@]IP:PORT/NAME -o FILE.jsonl "
-                        "[--follow] [--quiet]\n");
+        fprintf(stderr, "silk collect: usage: silk collect %s\n", cmd->usage);
         return EXIT_USAGE;
     }
     char err[512];
     if (silk_frontier_collect(url, out, follow, quiet, NULL, err, sizeof err) != 0) {
-        fprintf(stderr, "silk: collect: %s\n", err);
+        fprintf(stderr, "silk collect: %s\n", err);
         return 1;
     }
     return 0;
@@ -334,50 +328,188 @@ static int run_repl(const silk_engine_options *o, const char *console_path, cons
     return status;
 }
 
-int main(int argc, char **argv)
+/* The one positional argument of shell, console and help (`what` names it
+ * when it is required); NULL when there is none. Sets *status when the
+ * arguments are wrong. */
+static const char *one_argument(const command *cmd, int argc, char **argv, const char *what, int *status)
 {
-    silk_engine_options o;
-    silk_engine_defaults(&o);
-    if (argc < 2) {
-        usage(stderr);
+    *status = 0;
+    for (int i = 0; i < argc; i++)
+        if (argv[i][0] == '-') {
+            *status = unknown_option(cmd, argv[i]);
+            return NULL;
+        }
+    if (argc > 1 || (argc == 0 && what)) {
+        fprintf(stderr, "silk %s: %s; usage: silk %s %s\n", cmd->name,
+                argc > 1 ? "too many arguments" : what, cmd->name, cmd->usage);
+        *status = EXIT_USAGE;
+        return NULL;
+    }
+    return argc ? argv[0] : NULL;
+}
+
+static int run_shell(const command *cmd, const silk_cli *c, int argc, char **argv)
+{
+    int status;
+    const char *url = one_argument(cmd, argc, argv, NULL, &status);
+    return status ? status : run_repl(&c->engine, NULL, url);
+}
+
+static int run_console(const command *cmd, const silk_cli *c, int argc, char **argv)
+{
+    int status;
+    const char *path = one_argument(cmd, argc, argv,
+                                    "needs the socket path of a running silk (--console PATH)", &status);
+    return status ? status : run_repl(&c->engine, path, NULL);
+}
+
+static int run_eval(const command *cmd, const silk_cli *c, int argc, char **argv)
+{
+    if (argc == 0) {
+        fprintf(stderr, "silk eval: needs a file; usage: silk eval %s\n", cmd->usage);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("silk %s (%s)\n", SILK_VERSION, LUAJIT_VERSION);
-        return 0;
-    }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    if (argv[0][0] == '-')
+        return unknown_option(cmd, argv[0]);
+    return run_chunk(c, NULL, argv[0], argc - 1, argv + 1);
+}
+
+static int run_version(const command *cmd, const silk_cli *c, int argc, char **argv)
+{
+    if (argc > 0)
+        return argv[0][0] == '-' ? unknown_option(cmd, argv[0])
+                                 : (fprintf(stderr, "silk version: takes no arguments\n"), EXIT_USAGE);
+    printf("silk %s\n"
+           "%s\n"
+           "libcurl %s\n"
+           "gumbo %s\n"
+           "libev %s\n"
+           "SQLite %s\n"
+           "hiredis %s\n",
+           SILK_VERSION, LUAJIT_VERSION, silk_fetch_curl_version(), SILK_GUMBO_VERSION,
+           silk_engine_libev_version(), silk_frontier_sqlite_version(), silk_frontier_hiredis_version());
+    return 0;
+}
+
+static int print_command_help(const command *cmd, const silk_cli *c);
+
+static int run_help(const command *cmd, const silk_cli *c, int argc, char **argv)
+{
+    int status;
+    const char *name = one_argument(cmd, argc, argv, NULL, &status);
+    if (status)
+        return status;
+    if (!name) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "collect") == 0)
-        return run_collect(argc - 2, argv + 2);
-    observers obs = {0};
-    int i = parse_options(argc, argv, 2, &o, &obs);
-    if (i < 0)
+    const command *about = find_command(name);
+    if (!about) {
+        fprintf(stderr, "silk help: no command '%s'; see silk --help\n", name);
         return EXIT_USAGE;
-    if (strcmp(cmd, "eval") == 0) {
-        if (i >= argc) {
-            fprintf(stderr, "silk: eval needs a file\n");
+    }
+    return print_command_help(about, c);
+}
+
+/* A Lua command prints its own help, from its option table. */
+static int print_command_help(const command *cmd, const silk_cli *c)
+{
+    if (cmd->module) {
+        char *help[] = {"--help"};
+        return run_chunk(c, cmd->module, NULL, 1, help);
+    }
+    command_help(cmd, stdout);
+    return 0;
+}
+
+static int is_help(const char *a)
+{
+    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
+/* Takes the engine options out of a command's arguments (up to `--`, which
+ * goes too, and for eval up to FILE) and leaves the rest, in order, in
+ * rest; returns their number, or -1 (message printed). Sets *help when -h
+ * or --help is among the command's own options. */
+static int split_arguments(const command *cmd, silk_cli *c, int argc, char **argv, char **rest, int *help)
+{
+    int n = 0, own = 1;     /* still among options silk reads (not a script's) */
+    for (int i = 0; i < argc; i++) {
+        if (own && cmd->engine && strcmp(argv[i], "--") == 0) {
+            own = 0;
+            continue;
+        }
+        int used = own && cmd->engine ? silk_cli_option(c, argc, argv, i) : 0;
+        if (used < 0)
+            return -1;
+        if (used > 0) {
+            i += used - 1;
+            continue;
+        }
+        if (cmd->script_args && argv[i][0] != '-')
+            own = 0;
+        if (own && is_help(argv[i]))
+            *help = 1;
+        rest[n++] = argv[i];
+    }
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    silk_cli c;
+    silk_cli_defaults(&c);
+    int i = 1, engine_options = 0;
+    /* engine options before the command */
+    for (; i < argc && argv[i][0] == '-'; engine_options = 1) {
+        if (is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0)
+            return run_version(find_command("version"), &c, 0, NULL);
+        int used = silk_cli_option(&c, argc, argv, i);
+        if (used < 0)
+            return EXIT_USAGE;
+        if (used == 0) {
+            static const char *const top[] = {"--help", "--version", NULL};
+            fprintf(stderr, "silk: unknown option %s (did you mean %s?); see silk --help\n", argv[i],
+                    silk_cli_suggest(argv[i], top, 1));
             return EXIT_USAGE;
         }
-        return run_chunk(&o, &obs, NULL, argv[i], argc - i - 1, argv + i + 1);
+        i += used;
     }
-    if (strcmp(cmd, "run") == 0)
-        return run_chunk(&o, &obs, "silk.run", NULL, argc - i, argv + i);
-    if (strcmp(cmd, "test") == 0)
-        return run_chunk(&o, &obs, "silk.test", NULL, argc - i, argv + i);
-    if (strcmp(cmd, "shell") == 0)
-        return run_repl(&o, NULL, i < argc ? argv[i] : NULL);
-    if (strcmp(cmd, "console") == 0) {
-        if (i >= argc) {
-            fprintf(stderr, "silk: console needs the socket path of a running silk (--console PATH)\n");
-            return EXIT_USAGE;
-        }
-        return run_repl(&o, argv[i], NULL);
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
     }
-    fprintf(stderr, "silk: unknown command '%s'\n", cmd);
-    usage(stderr);
-    return EXIT_USAGE;
+    const command *cmd = find_command(argv[i]);
+    if (!cmd) {
+        const char *names[N_COMMANDS + 1];
+        for (int k = 0; k < N_COMMANDS; k++)
+            names[k] = commands[k].name;
+        names[N_COMMANDS] = NULL;
+        fprintf(stderr, "silk: unknown command '%s' (did you mean %s?)\n", argv[i], silk_cli_suggest(argv[i], names, 0));
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (engine_options && !cmd->engine) {
+        fprintf(stderr, "silk: %s takes no engine options\n", cmd->name);
+        return EXIT_USAGE;
+    }
+    char **rest = malloc(sizeof *rest * (size_t)(argc - i));
+    if (!rest)
+        return 1;
+    int help = 0, status;
+    int n = split_arguments(cmd, &c, argc - i - 1, argv + i + 1, rest, &help);
+    if (n < 0)
+        status = EXIT_USAGE;
+    else if (cmd->module)
+        status = run_chunk(&c, cmd->module, NULL, n, rest);
+    else if (help)
+        status = print_command_help(cmd, &c);
+    else
+        status = cmd->run(cmd, &c, n, rest);
+    free(rest);
+    return status;
 }

@@ -1,25 +1,6 @@
 --- silk.run: `silk run SPIDER.lua [options]`, the main task of a crawl.
---
---   -o, --output PATH     items to PATH (.jsonl, .csv, .sqlite)
---   -s KEY=VALUE          override a setting (repeatable)
---   --jobdir DIR          persist the crawl in DIR; run again to resume
---   --stats FILE          final stats as JSON
---   --http-cache DIR      replay responses stored in DIR, store new ones (development)
---   --frontier redis://IP:PORT/NAME   share the crawl NAME with other silk processes
---   --workers N           run N `silk run` processes on this machine (needs --frontier)
---   --items redis         items to the shared crawl's Redis stream instead of -o, one group per
---                         key (setting item_key); `silk collect` drains it. Also
---                         --items redis://IP:PORT/NAME, naming the --frontier crawl
---   --deny-private        refuse private, loopback and link-local addresses (no SSRF
---                         through crawled links); the same as -s deny_private=true
---   --quiet               no progress line (it is shown only on a TTY anyway)
---   --log-level LEVEL     debug, info (default), warning or error (silk.log)
---   --log-file FILE       log lines to FILE (appended) instead of stderr
---   --log-format FORMAT   text (default) or json (one object per line)
---   --max-fds N           limit of open files (RLIMIT_NOFILE soft limit), at most the
---                         hard limit; default: raised to the hard limit. Also an engine
---                         option (`silk run --max-fds N SPIDER.lua`)
---   -h, --help            this text
+-- Its options are the table `spec` below (silk.cli: parsing, --help, the
+-- man page); the engine options (--console, --max-fds, ...) are main.c's.
 --
 -- SIGINT/SIGTERM (and the console's stop()) stop taking new requests and let
 -- the in-flight ones finish (up to --grace), then checkpoint and exit 0; a
@@ -30,52 +11,10 @@
 -- no checkpoint after the failure.
 
 local silk = require("silk")
+local cli = require("silk.cli")
 local spider_mod = require("silk.spider")
 local engine = require("silk.core.engine")
 local log = require("silk.log")
-
-local usage = [=[
-usage: silk run SPIDER.lua [-o ITEMS] [-s key=value ...] [--jobdir DIR] [--stats FILE]
-                [--http-cache DIR] [--deny-private] [--quiet] [--max-fds N]
-                [--log-level LEVEL] [--log-file FILE] [--log-format text|json]
-                [--frontier redis://IP:PORT/NAME [--workers N] [--items redis]]]=]
-
-local help = usage .. [=[
-
-
-  -o, --output PATH     items to PATH (.jsonl, .csv, .sqlite)
-  -s, --set KEY=VALUE   override a spider setting (repeatable)
-  --jobdir DIR          persist the crawl in DIR; run again to resume
-  --stats FILE          final stats as JSON
-  --http-cache DIR      replay responses stored in DIR, store new ones (development)
-  --frontier redis://IP:PORT/NAME   share the crawl NAME with other silk processes
-  --workers N           run N `silk run` processes on this machine (needs --frontier)
-  --items redis         items to the shared crawl's Redis stream instead of -o, one group
-                        per key (setting item_key); `silk collect` drains it
-  --deny-private        refuse private, loopback and link-local addresses
-  --quiet               no progress line (it is shown only on a TTY anyway)
-  --log-level LEVEL     debug (a line per response), info (default: a line per failed
-                        request), warning (retries exhausted, hosts backed off, robots.txt
-                        unreachable, items refused) or error (callbacks, pipelines, output)
-  --log-file FILE       log lines to FILE (appended) instead of stderr; the progress
-                        line stays on the terminal
-  --log-format FORMAT   text (default: `2026-12-07T14:03:11.123Z INFO silk: ...`) or json
-                        (one object per line: ts, level, msg, and url, kind, attempt,
-                        status, ms, bytes where they apply)
-  --max-fds N           limit of open files (RLIMIT_NOFILE soft limit), at most the
-                        hard limit (`ulimit -Hn`); default: raised to the hard limit.
-                        Transfers wait for a descriptor rather than fail when they run out.
-  -h, --help            this text
-
-Engine options (--grace, --console, --metrics, --profile, --gc-*, ...) go before
-SPIDER.lua: see `silk --help`.
-
-Exit status: 0 the crawl ended (also after SIGINT); 2 bad arguments, spider or jobdir;
-5 the items or the jobdir could not be written (a full disk), or the Redis frontier
-lost the crawl: nothing was recorded after the failure, and with --jobdir a run after
-freeing space resumes; 6 a start URL could not be fetched at all (its host name does
-not resolve, no answer after the retries, an HTTP error status, robots-blocked).
-]=]
 
 -- The exit status of a crawl whose items, jobdir or frontier store failed.
 local EXIT_OUTPUT = 5
@@ -89,42 +28,65 @@ local function fail(msg)
   engine.set_exit_code(2)
 end
 
+local function positive_integer(name, v)
+  local n = tonumber(v)
+  if not n or n < 1 or n % 1 ~= 0 then error(name .. " needs a whole number >= 1, got " .. v, 0) end
+  return n
+end
+
+-- Adding an option: one row here, with the setter that stores it in the
+-- options table `o` that the crawl below reads.
+local spec = {
+  name = "run",
+  usage = "SPIDER.lua [options]",
+  about = [[Crawls with the spider that SPIDER.lua returns (`return silk.spider{...}`): its
+start_urls and start_requests, its callbacks, pipelines and settings (README.md).
+The stats go to stderr at the end.]],
+  options = {
+    { "-o", "--output", arg = "PATH", help = "items to PATH (.jsonl, .csv, .sqlite)",
+      set = function(o, v) o.output = v end },
+    { "-s", "--set", arg = "KEY=VALUE", help = "override a spider setting (repeatable)",
+      set = function(o, v) o.overrides[#o.overrides + 1] = v end },
+    { "--jobdir", arg = "DIR", help = "persist the crawl in DIR; run again to resume",
+      set = function(o, v) o.jobdir = v end },
+    { "--stats", arg = "FILE", help = "final stats as JSON", set = function(o, v) o.stats_file = v end },
+    { "--http-cache", arg = "DIR", help = "replay responses stored in DIR, store new ones (development)",
+      set = function(o, v) o.http_cache = v end },
+    { "--frontier", arg = "redis://IP:PORT/NAME", help = "share the crawl NAME with other silk processes",
+      set = function(o, v) o.frontier = v end },
+    { "--workers", arg = "N", help = "run N `silk run` processes on this machine (needs --frontier)",
+      set = function(o, v, name) o.workers = positive_integer(name, v) end },
+    { "--items", arg = "redis",
+      help = "items to the shared crawl's Redis stream instead of -o, one group\n"
+        .. "per key (setting item_key); `silk collect` drains it. Also\n"
+        .. "redis://IP:PORT/NAME, naming the --frontier crawl",
+      set = function(o, v) o.items = v end },
+    { "--deny-private", help = "refuse private, loopback and link-local addresses (no SSRF\n"
+        .. "through crawled links); the same as -s deny_private=true",
+      set = function(o) o.overrides[#o.overrides + 1] = "deny_private=true" end },
+    { "-q", "--quiet", help = "no progress line (it is shown only on a TTY anyway)",
+      set = function(o) o.quiet = true end },
+  },
+  positional = function(o, a)
+    if o.spider then error("unexpected argument " .. a .. "; see silk run --help", 0) end
+    o.spider = a
+  end,
+  notes = [[exit status:
+  0         the crawl ended (also after SIGINT/SIGTERM)
+  2         bad arguments, spider or jobdir
+  5         the items or the jobdir could not be written (a full disk), or the Redis
+            frontier lost the crawl: nothing was recorded after the failure, and with
+            --jobdir a run after freeing space resumes
+  6         a start URL could not be fetched at all (its host name does not resolve,
+            no answer after the retries, an HTTP error status, robots-blocked)
+]],
+  example = "silk run spiders/bookshop.lua -o books.jsonl -s concurrency=8 --jobdir job/",
+}
+
 local function parse_args(args)
-  local o = { overrides = {} }
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local function value()
-      i = i + 1
-      if not args[i] then error(a .. " needs a value", 0) end
-      return args[i]
-    end
-    if a == "-o" or a == "--output" then o.output = value()
-    elseif a == "-s" or a == "--set" then o.overrides[#o.overrides + 1] = value()
-    elseif a == "--jobdir" then o.jobdir = value()
-    elseif a == "--stats" then o.stats_file = value()
-    elseif a == "--http-cache" then o.http_cache = value()
-    elseif a == "--quiet" or a == "-q" then o.quiet = true
-    elseif a == "--log-level" then o.log_level = value()
-    elseif a == "--log-file" then o.log_file = value()
-    elseif a == "--log-format" then o.log_format = value()
-    elseif a == "-h" or a == "--help" then o.help = true
-    elseif a == "--max-fds" then
-      o.max_fds = tonumber(value())
-      if not o.max_fds or o.max_fds < 1 or o.max_fds % 1 ~= 0 then error("--max-fds needs a number of files >= 1", 0) end
-    elseif a == "--deny-private" then o.overrides[#o.overrides + 1] = "deny_private=true"
-    elseif a == "--frontier" then o.frontier = value()
-    elseif a == "--items" then o.items = value()
-    elseif a == "--workers" then
-      o.workers = tonumber(value())
-      if not o.workers or o.workers < 1 or o.workers % 1 ~= 0 then error("--workers needs a count >= 1", 0) end
-    elseif a:sub(1, 1) == "-" then error("unknown option " .. a .. "\n" .. usage, 0)
-    elseif not o.spider then o.spider = a
-    else error("unexpected argument " .. a .. "\n" .. usage, 0) end
-    i = i + 1
-  end
+  local o = cli.parse(spec, args, { overrides = {} })
   if o.help then return o end
-  if not o.spider then error("a spider file is required\n" .. usage, 0) end
+  if not o.spider then error("a spider file is required; usage: silk run " .. spec.usage, 0) end
   if o.workers and not o.frontier then error("--workers needs --frontier redis://IP:PORT/NAME", 0) end
   if o.frontier and o.jobdir then error("--frontier and --jobdir exclude each other (Redis keeps the crawl)", 0) end
   if o.items then
@@ -208,15 +170,12 @@ return function(...)
   local ok, o = pcall(parse_args, { ... })
   if not ok then return fail(o) end
   if o.help then
-    io.stdout:write(help)
+    io.stdout:write(cli.help(spec))
     return
   end
-  local lok, lerr = log.configure{ level = o.log_level, format = o.log_format, file = o.log_file }
+  local eo = engine.options()
+  local lok, lerr = log.configure{ level = eo.log_level, format = eo.log_format, file = eo.log_file }
   if not lok then return fail("--log-" .. lerr) end
-  if o.max_fds then
-    local fok, err = pcall(require("silk.core.fetch").configure, { max_fds = o.max_fds })
-    if not fok then return fail("--max-fds " .. o.max_fds .. ": " .. tostring(err):gsub("^fetch%.configure: ", "")) end
-  end
   if o.workers then return require("silk.workers").run({ ... }, o) end
   local sp
   ok, sp = pcall(load_spider, o.spider)
@@ -271,14 +230,13 @@ return function(...)
       engine.set_exit_code(EXIT_OUTPUT)
     end
   end
-  if stats.start_failed > 0 then
+  if stats.output_error then
+    io.stderr:write(("silk run: output failed: %s\n"):format(stats.output_error))
+    engine.set_exit_code(EXIT_OUTPUT)
+  elseif stats.start_failed > 0 then
     local first = stats.start_urls_failed[1]
     io.stderr:write(("silk run: %d start URL%s could not be fetched (%s: %s)\n"):format(
       stats.start_failed, stats.start_failed == 1 and "" or "s", first.url, first.error))
     engine.set_exit_code(EXIT_START)
-  end
-  if stats.output_error then
-    io.stderr:write(("silk run: output failed: %s\n"):format(stats.output_error))
-    engine.set_exit_code(EXIT_OUTPUT)
   end
 end

@@ -8,11 +8,38 @@
 -- no value; both end up as the exit status set below.
 
 local engine = require("silk.core.engine")
+local cli = require("silk.cli")
+
+-- Only for --help: busted parses the options, and these are the ones a
+-- spider's specs use most.
+local spec = {
+  name = "test",
+  usage = "[busted options] [PATHS...]",
+  about = [[Runs busted specs (*_spec.lua under PATHS, default tests/spec) inside silk's
+own engine, as the main task: a spec can fetch, spawn tasks, wait, and use
+every silk function; tasks or resources a spec leaves alive fail the run.]],
+  options = {
+    { "--filter", arg = "PATTERN", help = "only run test names matching the Lua pattern" },
+    { "-t", "--tags", arg = "TAGS", help = "only run tests with these #tags" },
+    { "-p", "--pattern", arg = "PATTERN", help = "only run test files matching the Lua pattern (default: _spec)" },
+    { "-o", "--output", arg = "LIBRARY", help = "busted output handler (utfTerminal, TAP, json, ...)" },
+    { "-v", "--verbose", help = "verbose output of errors" },
+    { "-l", "--list", help = "list the names of the tests instead of running them" },
+  },
+  notes = "Every other busted option works too (busted --help lists them).\n",
+  example = "silk test spec/ --filter 'book pages'",
+}
 
 return function(...)
+  local args = { ... }
+  for _, a in ipairs(args) do
+    if a == "-h" or a == "--help" then
+      io.stdout:write(cli.help(spec))
+      return
+    end
+  end
   -- unbuffered: a spec killed by ctest's timeout still shows how far it got
   io.stdout:setvbuf("no")
-  local args = { ... }
   local has_path = false
   for _, a in ipairs(args) do
     if a:sub(1, 1) ~= "-" then has_path = true end

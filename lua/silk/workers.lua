@@ -59,12 +59,17 @@ local function concat_into(dst, parts)
 end
 
 function M.run(argv, o)
-  local exe = engine.exe()
+  local silk_cmd = q(engine.exe())
+  -- of the engine options only the limit of open files applies to each
+  -- worker alike (main.c took it out of argv); a --console socket or a
+  -- --metrics port cannot be shared
+  local max_fds = engine.options().max_fds
+  if max_fds > 0 then silk_cmd = silk_cmd .. " --max-fds " .. max_fds end
   local lines = {}
   for k = 1, o.workers do
     local a = {}
     for _, v in ipairs(worker_args(argv, k)) do a[#a + 1] = q(v) end
-    lines[#lines + 1] = ("%s run %s 1>&2 & p%d=$!"):format(q(exe), table.concat(a, " "), k)
+    lines[#lines + 1] = ("%s run %s 1>&2 & p%d=$!"):format(silk_cmd, table.concat(a, " "), k)
   end
   for k = 1, o.workers do lines[#lines + 1] = ("wait $p%d; echo \"%d $?\""):format(k, k) end
   local p = assert(io.popen(table.concat(lines, "\n")))

@@ -164,7 +164,7 @@ describe("silk eval", function()
   it("prints its version", function()
     local status, out = silk("version")
     assert.equal(0, status)
-    assert.matches("^silk %d+%.%d+%.%d+ %(LuaJIT", out)
+    assert.matches("^silk %d+%.%d+%.%d+\nLuaJIT ", out)
   end)
 
   it("explains its usage and exits 2 on an unknown command", function()

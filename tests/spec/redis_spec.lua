@@ -369,6 +369,21 @@ return silk.spider{
     assert.equal(2, stats.max, cjson.encode(stats))
   end)
 
+  it("gives every worker the --max-fds limit, wherever it stood on the command line", function()
+    local sp = os.tmpname() .. ".lua"
+    write(sp, [[
+      io.stderr:write("worker soft limit ", io.popen("ulimit -Sn"):read("*l"), "\n")
+      return require("silk").spider{ name = "limits", start_urls = { os.getenv("START") }, parse = function() end }
+    ]])
+    local d = tmpdir()
+    local status, log = sh(("cd %s && START=%s %s run %s --max-fds 300 --frontier '%s' --workers 2 -o %s/items.jsonl"):format(
+      root, start, silk_bin, sp, frontier(), d))
+    os.remove(sp)
+    assert.equal(0, status, log)
+    local _, n = log:gsub("worker soft limit 300\n", "")
+    assert.equal(2, n, log)
+  end)
+
   it("refuses a host name and a bad URL before crawling", function()
     local status, log = sh(worker_cmd("redis://localhost:6379/x", "/dev/null"))
     assert.equal(2, status)
