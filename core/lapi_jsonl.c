@@ -1,8 +1,8 @@
 /*
  * lapi_jsonl.c -- silk.core.jsonl: items as JSON, and the files they go to.
  *
- *   jsonl.encode(value [, name]) -> text | nil, err
- *   jsonl.line(value [, name])   -> text .. "\n" | nil, err    (one JSON Lines record)
+ *   jsonl.encode(value [, name [, order]]) -> text | nil, err
+ *   jsonl.line(value [, name [, order]])   -> text .. "\n" | nil, err  (one JSON Lines record)
  *   jsonl.check(value [, name])  -> true | nil, err             (what encode would refuse)
  *   jsonl.number(n)              -> text                        (n finite; the same digits)
  *   jsonl.open(path [, resume_at]) -> file | nil, err           (jsonl.h: silk_jsonl_file_open)
@@ -11,9 +11,18 @@
  *
  * What a value may hold: strings (valid UTF-8), finite numbers (integers
  * exact, floats round-trip: jsonl.h), booleans, cjson.null, and tables: an
- * empty table is {}, one whose keys are all positive integers an array (holes
- * are null; as lua-cjson, one sparser than half full past index 10 is an
- * object with the indexes as keys), one whose keys are all strings an object.
+ * empty table is [] (items hold empty lists far more often than empty maps;
+ * a metatable with __jsontype = "object", dkjson's convention, makes it {}),
+ * one whose keys are all positive integers an array (holes are null; as
+ * lua-cjson, one sparser than half full past index 10 is an object with the
+ * indexes as keys), one whose keys are all strings an object.
+ *
+ * Object keys are written in an order that does not depend on the process:
+ * Lua's table order follows string hashes, which LuaJIT seeds afresh in every
+ * process. `order`, an array of strings, gives the top-level keys' order (the
+ * sinks' field order: it must list every key of the value, and keys it lists
+ * that the value lacks are skipped; an empty value is then the object {});
+ * every other object has its keys in byte order.
  * Anything else is refused with an error naming the field by its path from
  * `name` (default "item") and saying what it holds: "item.price: function",
  * "item.tags[2]: nan", "item.meta: a boolean key", a cycle, nesting past
@@ -51,6 +60,7 @@ typedef struct enc {
     buf *out;        /* NULL: check only */
     const char *name;
     int depth;       /* tables entered */
+    int order;       /* stack index of the top-level key order, or 0 */
     const void *tables[MAX_DEPTH];
     step path[MAX_DEPTH];
     char err[384];
@@ -151,9 +161,21 @@ static int put_number(enc *e, double v, int quoted)
 
 static int enc_value(enc *e, int idx);
 
+/* Whether the empty table at idx is marked an object (__jsontype). */
+static int empty_object(lua_State *L, int idx)
+{
+    if (!luaL_getmetafield(L, idx, "__jsontype"))
+        return 0;
+    const char *t = lua_tostring(L, -1);
+    int object = t && strcmp(t, "object") == 0;
+    lua_pop(L, 1);
+    return object;
+}
+
 /* Classifies the keys of the table at idx: 'a' array (*max: its length),
- * 's' a sparse array written as an object, 'o' object, or 0 after fail(). */
-static int table_kind(enc *e, int idx, double *max)
+ * 's' a sparse array written as an object, 'o' object (*count: its keys), or
+ * 0 after fail(). */
+static int table_kind(enc *e, int idx, double *max, size_t *nkeys)
 {
     lua_State *L = e->L;
     size_t count = 0, strings = 0;
@@ -181,6 +203,9 @@ static int table_kind(enc *e, int idx, double *max)
         if (k > *max)
             *max = k;
     }
+    *nkeys = count;
+    if (count == 0)
+        return (e->order && e->depth == 0) || empty_object(L, idx) ? 'o' : 'a';
     if (strings == count)
         return 'o';
     if (strings) {
@@ -188,6 +213,89 @@ static int table_kind(enc *e, int idx, double *max)
                        "objects, not both)"), 0;
     }
     return *max > 10 && *max > 2.0 * (double)count ? 's' : 'a';
+}
+
+/* A key of an object, as its table holds it (so anchored while the table is). */
+typedef struct key {
+    const char *s;
+    size_t len;
+} key;
+
+static int key_cmp(const void *a, const void *b)
+{
+    const key *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Writes the member of the object at idx whose key (a string) is on top of
+ * the stack, and pops the key; `first`: no comma before it. Returns 1
+ * written, 0 the object has no such key, -1 after fail(). */
+static int put_member(enc *e, int idx, step *s, int first)
+{
+    lua_State *L = e->L;
+    s->key = lua_tolstring(L, -1, &s->len);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, idx);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    int rc = first ? 0 : put(e, ",", 1);
+    e->depth--; /* a bad key is named by its table's path, not by itself */
+    if (rc == 0)
+        rc = put_string(e, s->key, s->len, "a key");
+    e->depth++;
+    if (rc == 0)
+        rc = put(e, ":", 1);
+    if (rc == 0)
+        rc = enc_value(e, lua_gettop(L));
+    lua_pop(L, 2);
+    return rc < 0 ? -1 : 1;
+}
+
+/* The members of the object at idx (nkeys string keys): the top level in
+ * e->order, any other object in byte order of its keys. 0 or -1. */
+static int put_members(enc *e, int idx, step *s, size_t nkeys)
+{
+    lua_State *L = e->L;
+    size_t written = 0;
+    int rc = 0;
+    if (e->order && e->depth == 1) {
+        size_t n = lua_objlen(L, e->order);
+        for (size_t i = 1; rc >= 0 && i <= n && written < nkeys; i++) {
+            lua_rawgeti(L, e->order, (int)i);
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                lua_pop(L, 1);
+                continue;
+            }
+            rc = put_member(e, idx, s, written == 0);
+            written += rc > 0;
+        }
+        if (rc >= 0 && written < nkeys) {
+            e->depth--; /* named by the object's path */
+            rc = fail(e, "a key that the field order does not list");
+            e->depth++;
+        }
+        return rc < 0 ? -1 : 0;
+    }
+    /* a userdata, not malloc: a memory error raised below leaks nothing */
+    key *keys = lua_newuserdata(L, nkeys * sizeof *keys);
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        keys[n].s = lua_tolstring(L, -1, &keys[n].len);
+        n++;
+    }
+    if (e->out) /* a check needs no order */
+        qsort(keys, n, sizeof *keys, key_cmp);
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        lua_pushlstring(L, keys[i].s, keys[i].len);
+        rc = put_member(e, idx, s, i == 0);
+    }
+    lua_pop(L, 1);
+    return rc < 0 ? -1 : 0;
 }
 
 static int enc_table(enc *e, int idx)
@@ -199,10 +307,11 @@ static int enc_table(enc *e, int idx)
             return fail(e, "a table that contains itself (a cycle)");
     if (e->depth == MAX_DEPTH)
         return fail(e, "tables nested too deep (over 100)");
-    if (!lua_checkstack(L, 4))
+    if (!lua_checkstack(L, 6))
         return fail(e, "not enough memory");
     double max;
-    int kind = table_kind(e, idx, &max);
+    size_t nkeys;
+    int kind = table_kind(e, idx, &max, &nkeys);
     if (!kind)
         return -1;
     step *s = &e->path[e->depth];
@@ -218,24 +327,19 @@ static int enc_table(enc *e, int idx)
                 rc = lua_isnil(L, -1) ? put(e, "null", 4) : enc_value(e, lua_gettop(L));
             lua_pop(L, 1);
         }
+    } else if (kind == 'o') {
+        if (rc == 0)
+            rc = put_members(e, idx, s, nkeys);
     } else {
         int first = 1;
         lua_pushnil(L);
         while (rc == 0 && lua_next(L, idx)) {
             rc = first ? 0 : put(e, ",", 1);
             first = 0;
-            if (kind == 'o') {
-                s->key = lua_tolstring(L, -2, &s->len); /* a string already: no conversion */
-                e->depth--; /* a bad key is named by its table's path, not by itself */
-                if (rc == 0)
-                    rc = put_string(e, s->key, s->len, "a key");
-                e->depth++;
-            } else {
-                s->key = NULL;
-                s->index = lua_tonumber(L, -2);
-                if (rc == 0)
-                    rc = put_number(e, s->index, 1);
-            }
+            s->key = NULL;
+            s->index = lua_tonumber(L, -2);
+            if (rc == 0)
+                rc = put_number(e, s->index, 1);
             if (rc == 0)
                 rc = put(e, ":", 1);
             if (rc == 0)
@@ -294,6 +398,7 @@ static int run(lua_State *L, buf *out)
     e->L = L;
     e->out = out;
     e->name = luaL_optstring(L, 2, "item");
+    e->order = lua_istable(L, 3) ? 3 : 0;
     e->depth = 0;
     if (enc_value(e, 1) == 0)
         return 0;
@@ -305,7 +410,7 @@ static int run(lua_State *L, buf *out)
 static int push_text(lua_State *L, int newline)
 {
     buf b = {0};
-    lua_settop(L, 2);
+    lua_settop(L, 3);
     int n = run(L, &b);
     if (n == 0 && newline && !reserve(&b, 1)) {
         lua_pushnil(L);
@@ -335,7 +440,7 @@ static int jsonl_line(lua_State *L)
 
 static int jsonl_check(lua_State *L)
 {
-    lua_settop(L, 2);
+    lua_settop(L, 3);
     int n = run(L, NULL);
     if (n)
         return n;

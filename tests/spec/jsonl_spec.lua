@@ -93,14 +93,58 @@ describe("silk.core.jsonl refusals", function()
     refused({ title = doc:one("p") }, "^item%.title: userdata silk%.html%.node .-not the node")
   end)
 
-  it("writes arrays, holes, sparse arrays, empty tables and cjson.null as lua-cjson did", function()
+  it("writes arrays, holes, sparse arrays and cjson.null as lua-cjson did", function()
     assert.equal('[1,null,3]', jsonl.encode({ 1, nil, 3 }))
     assert.same({ ["1"] = 1, ["100"] = 2 }, cjson.decode(jsonl.encode({ [1] = 1, [100] = 2 })))
-    assert.equal('{}', jsonl.encode({}))
     assert.equal('{"n":null}', jsonl.encode({ n = cjson.null }))
     assert.equal('[true,false]', jsonl.encode({ true, false }))
     local shared = { 1 }
     assert.equal('[[1],[1]]', jsonl.encode({ shared, shared }))   -- shared, not a cycle
     assert.equal("named", select(2, jsonl.check({ f = print }, "named")):match("^(%w+)"))
+  end)
+
+  it("writes an empty table as [] (an empty list), or {} when its metatable says __jsontype = object", function()
+    assert.equal('[]', jsonl.encode({}))
+    assert.equal('{"tags":[]}', jsonl.encode({ tags = {} }))
+    assert.equal('{}', jsonl.encode(setmetatable({}, { __jsontype = "object" })))
+    assert.equal('{}', jsonl.encode({}, "item", {}))          -- an item is an object
+  end)
+end)
+
+describe("silk.core.jsonl key order", function()
+  -- Lua's table order follows string hashes, seeded afresh in each process:
+  -- build the table in several insertion orders to vary it here too
+  local function variants()
+    local out = {}
+    for _, keys in ipairs{ { "url", "title", "price", "zeta" }, { "zeta", "price", "title", "url" },
+                           { "price", "zeta", "url", "title" } } do
+      local t = {}
+      for i, k in ipairs(keys) do t[k] = i end
+      t.nested = {}
+      for i = #keys, 1, -1 do t.nested[keys[i]] = true end
+      out[#out + 1] = t
+    end
+    return out
+  end
+
+  it("writes object keys in byte order at every level, whatever the table's history", function()
+    for _, t in ipairs(variants()) do
+      assert.matches('^{"nested":{"price":true,"title":true,"url":true,"zeta":true},"price":%d,"title":%d,"url":%d,"zeta":%d}$',
+                     jsonl.encode(t))
+    end
+  end)
+
+  it("writes the top-level keys in the given order, skipping absent ones, nested ones sorted", function()
+    local order = { "url", "missing", "title", "zeta", "price", "nested" }
+    for _, t in ipairs(variants()) do
+      local text = jsonl.line(t, "item", order)
+      assert.matches('^{"url":%d,"title":%d,"zeta":%d,"price":%d,"nested":{"price":true,"title":true,"url":true,"zeta":true}}\n$', text)
+    end
+  end)
+
+  it("refuses an item with a key the order does not list, naming the item", function()
+    local ok, err = jsonl.encode({ a = 1, b = 2 }, "item", { "a" })
+    assert.is_nil(ok)
+    assert.equal("item: a key that the field order does not list", err)
   end)
 end)
