@@ -136,10 +136,10 @@ function M.new(spider, opts)
         opts.jobdir, owner, spider.name), 0)
     end
     fr:kv_set("spider", spider.name)
-    resume_at = tonumber(fr:kv_get("sink_offset") or "")
+    resume_at = fr:kv_get("sink_offset") -- one position per output: sinks.open reads it
     local out = fr:kv_get("sink_path")
-    if resume_at and out and opts.output and out ~= opts.output then
-      error(("jobdir %s was writing items to %s, not %s"):format(opts.jobdir, out, opts.output), 0)
+    if resume_at and out and opts.output and out ~= sinks.describe(opts.output) then
+      error(("jobdir %s was writing items to %s, not %s"):format(opts.jobdir, out, sinks.describe(opts.output)), 0)
     end
     self.resumed = resume_at ~= nil
     self:restore_state()
@@ -149,7 +149,7 @@ function M.new(spider, opts)
     self.sink = sinks.redis(fr)
   elseif opts.output then
     self.sink = sinks.open(opts.output, { fields = s.fields, resume_at = resume_at })
-    if opts.jobdir then fr:kv_set("sink_path", opts.output) end
+    if opts.jobdir then fr:kv_set("sink_path", sinks.describe(opts.output)) end
   end
   fetch_core.configure{ max_per_host = s.max_per_host, max_total = math.max(s.concurrency, 1),
                         user_agent = s.user_agent }
@@ -1299,6 +1299,9 @@ end
 --- Runs the crawl to its end (queue empty, a stop condition, or stop());
 -- returns the final stats.
 function Run:run()
+  -- where a new jobdir's items start, recorded before any is written: a
+  -- rerun after a kill before the next checkpoint cuts the output back to it
+  if self.sink and self.opts.jobdir and not self.resumed then self:checkpoint(true) end
   self:pipelines_at("open")
   self:start_requests()
   local s = self.settings

@@ -43,8 +43,18 @@ local spec = {
 start_urls and start_requests, its callbacks, pipelines and settings (README.md).
 The stats go to stderr at the end.]],
   options = {
-    { "-o", "--output", arg = "PATH", help = "items to PATH (.jsonl, .csv, .sqlite)",
-      set = function(o, v) o.output = v end },
+    { "-o", "--output", arg = "PATH",
+      help = "items to PATH: .json (one array), .jsonl, .csv or .sqlite; - for\n"
+        .. "JSON Lines on stdout. An existing file is added to (a .json\n"
+        .. "array is reopened before its \"]\"). Repeatable: every output\n"
+        .. "gets every item",
+      set = function(o, v) o.outputs[#o.outputs + 1] = { path = v } end },
+    { "-O", arg = "PATH", help = "items to PATH, replacing an existing file",
+      set = function(o, v) o.outputs[#o.outputs + 1] = { path = v, overwrite = true } end },
+    { "--overwrite", help = "every -o replaces its existing file, as -O does. With --jobdir,\n"
+        .. "-O and --overwrite act on the first run only: a resume cuts the\n"
+        .. "files back to the last checkpoint",
+      set = function(o) o.overwrite = true end },
     { "-s", "--set", arg = "KEY=VALUE", help = "override a spider setting (repeatable)",
       set = function(o, v) o.overrides[#o.overrides + 1] = v end },
     { "--jobdir", arg = "DIR", help = "persist the crawl in DIR; run again to resume",
@@ -84,7 +94,7 @@ The stats go to stderr at the end.]],
 }
 
 local function parse_args(args)
-  local o = cli.parse(spec, args, { overrides = {} })
+  local o = cli.parse(spec, args, { overrides = {}, outputs = {} })
   if o.help then return o end
   if not o.spider then error("a spider file is required; usage: silk run " .. spec.usage, 0) end
   if o.workers and not o.frontier then error("--workers needs --frontier redis://IP:PORT/NAME", 0) end
@@ -97,9 +107,17 @@ local function parse_args(args)
       error("--items takes redis or the --frontier's redis://IP:PORT/NAME, got " .. o.items, 0)
     end
     if not o.frontier then error("--items redis needs --frontier redis://IP:PORT/NAME", 0) end
-    if o.output then error("--items redis and -o exclude each other (silk collect writes the file)", 0) end
+    if #o.outputs > 0 then error("--items redis and -o exclude each other (silk collect writes the file)", 0) end
     o.items = "redis"
   end
+  local seen = {}
+  for _, out in ipairs(o.outputs) do
+    if seen[out.path] then error("-o " .. out.path .. " given twice", 0) end
+    seen[out.path] = true
+    if o.overwrite then out.overwrite = true end
+  end
+  if seen["-"] and o.workers then error("-o - and --workers exclude each other (workers write files)", 0) end
+  o.output = o.outputs[1] and o.outputs[1].path
   return o
 end
 
@@ -177,6 +195,16 @@ return function(...)
   local lok, lerr = log.configure{ level = eo.log_level, format = eo.log_format, file = eo.log_file }
   if not lok then return fail("--log-" .. lerr) end
   if o.workers then return require("silk.workers").run({ ... }, o) end
+  for _, out in ipairs(o.outputs) do
+    if out.path == "-" then
+      -- stdout holds the items only: the spider's print() goes to stderr
+      _G.print = function(...)
+        local t = {}
+        for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
+        io.stderr:write(table.concat(t, "\t"), "\n")
+      end
+    end
+  end
   local sp
   ok, sp = pcall(load_spider, o.spider)
   if not ok then return fail(sp) end
@@ -190,9 +218,11 @@ return function(...)
     local sok, err = pcall(spider_mod.override, sp, assignment)
     if not sok then return fail(err) end
   end
-  if o.output then
-    local cok, err = pcall(check_output, o.output)
-    if not cok then return fail(err) end
+  for _, out in ipairs(o.outputs) do
+    if out.path ~= "-" then
+      local cok, err = pcall(check_output, out.path)
+      if not cok then return fail(err) end
+    end
   end
   if o.stats_file then
     local f, err = io.open(o.stats_file, "w")
@@ -205,7 +235,7 @@ return function(...)
   local tok, term = pcall(require, "term")
   if tok and term.isatty then isatty = term.isatty(io.stderr) end
   local run
-  ok, run = pcall(crawl_mod.new, sp, { output = o.output, jobdir = o.jobdir, frontier = o.frontier, items = o.items,
+  ok, run = pcall(crawl_mod.new, sp, { output = o.output and o.outputs, jobdir = o.jobdir, frontier = o.frontier, items = o.items,
                                        http_cache = o.http_cache, progress = isatty and not o.quiet })
   if not ok then return fail(run) end
 

@@ -2,8 +2,8 @@
 -- starts N `silk run` processes with the same arguments (minus --workers)
 -- sharing the Redis frontier, waits for all of them and exits with the
 -- worst status. Worker K writes its items to NAME.wK.EXT and its stats to
--- STATS.wK.EXT; JSON Lines outputs are then concatenated into OUTPUT (other
--- formats stay one file per worker).
+-- STATS.wK.EXT; JSON Lines outputs are then concatenated into OUTPUT, added
+-- to it unless -O / --overwrite (other formats stay one file per worker).
 --
 --   require("silk.workers").run(argv, parsed_options)
 
@@ -27,7 +27,7 @@ local function worker_args(argv, k)
     local a = argv[i]
     if a == "--workers" then
       i = i + 1
-    elseif (a == "-o" or a == "--output" or a == "--stats") and argv[i + 1] then
+    elseif (a == "-o" or a == "-O" or a == "--output" or a == "--stats") and argv[i + 1] then
       out[#out + 1] = a
       out[#out + 1] = M.worker_path(argv[i + 1], k)
       i = i + 1
@@ -39,8 +39,8 @@ local function worker_args(argv, k)
   return out
 end
 
-local function concat_into(dst, parts)
-  local f, err = io.open(dst, "wb")
+local function concat_into(dst, parts, overwrite)
+  local f, err = io.open(dst, overwrite and "wb" or "ab")
   if not f then return nil, err end
   for _, p in ipairs(parts) do
     local src = io.open(p, "rb")
@@ -83,13 +83,15 @@ function M.run(argv, o)
     end
   end
   p:close()
-  if o.output and o.output:match("%.jsonl$") then
-    local parts = {}
-    for k = 1, o.workers do parts[k] = M.worker_path(o.output, k) end
-    local ok, err = concat_into(o.output, parts)
-    if not ok then
-      io.stderr:write(("silk run: cannot merge worker outputs into %s: %s\n"):format(o.output, err))
-      if worst == 0 then worst = 1 end
+  for _, out in ipairs(o.outputs) do
+    if out.path:match("%.jsonl$") then
+      local parts = {}
+      for k = 1, o.workers do parts[k] = M.worker_path(out.path, k) end
+      local ok, err = concat_into(out.path, parts, out.overwrite)
+      if not ok then
+        io.stderr:write(("silk run: cannot merge worker outputs into %s: %s\n"):format(out.path, err))
+        if worst == 0 then worst = 1 end
+      end
     end
   end
   engine.set_exit_code(worst)

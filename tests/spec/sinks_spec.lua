@@ -96,6 +96,81 @@ describe("sinks refuse an item they cannot write", function()
   end
 end)
 
+describe("sinks reopen what they wrote", function()
+  it("a .json array: cut back to a position, then closed again, every item once", function()
+    local path = files.tmpdir() .. "/i.json"
+    local s = sinks.open(path)
+    for i = 1, 3 do assert(s:write({ i = i })) end
+    local pos = assert(s:flush(true))
+    assert(s:write({ i = 4 }))
+    assert(s:flush(true))
+    s.f:close()                                   -- as a kill leaves it: no "]"
+    assert.has_error(function() cjson.decode(files.read(path)) end)
+    s = sinks.open(path, { resume_at = pos })
+    assert(s:write({ i = 5 }))
+    assert(s:close())
+    assert.same({ { i = 1 }, { i = 2 }, { i = 3 }, { i = 5 } }, cjson.decode(files.read(path)))
+  end)
+
+  it("a CSV: the columns of its header, whatever `fields` the first new item has", function()
+    local path = files.tmpdir() .. "/i.csv"
+    local s = sinks.open(path)
+    assert(s:write({ b = 1, a = 2 }))
+    assert(s:close())
+    s = sinks.open(path)
+    assert(s:write({ a = 3, b = 4 }))
+    assert(s:close())
+    assert.same({ "a,b", "2,1", "3,4" }, lines(path))
+    assert.has_error(function() sinks.open(path, { fields = { "b", "a" } }) end,
+      "cannot add items to " .. path .. ": its columns are a,b, but the spider's fields are b,a: "
+      .. "replace it with -O / --overwrite, or write elsewhere")
+    s = sinks.open(path, { fields = { "b", "a" }, overwrite = true })
+    assert(s:write({ a = 5, b = 6 }))
+    assert(s:close())
+    assert.same({ "b,a", "6,5" }, lines(path))
+  end)
+
+  it("JSON Lines: refuses to add to a file whose last line is cut, naming -O", function()
+    local path = files.tmpdir() .. "/i.jsonl"
+    files.write(path, '{"a":1}\n{"a":')
+    assert.has_error(function() sinks.open(path) end, "cannot add items to " .. path
+      .. ": its last line is cut short (a crawl killed without --jobdir?): repair it, or replace it with -O / --overwrite")
+  end)
+
+  it("SQLite: resumes by rowid, right in a table added to after rows were deleted", function()
+    local path = files.tmpdir() .. "/i.sqlite"
+    local s = sinks.open(path)
+    for i = 1, 10 do assert(s:write({ i = i })) end
+    assert(s:close())
+    os.execute(("sqlite3 %s 'DELETE FROM items WHERE i <= 5'"):format(path))
+    s = sinks.open(path)
+    assert(s:write({ i = 11 }))
+    local pos = assert(s:flush())
+    assert(s:write({ i = 12 }))
+    assert(s:close())
+    s = sinks.open(path, { resume_at = pos })
+    assert(s:close())
+    local p = io.popen(("sqlite3 %s 'SELECT group_concat(i) FROM items'"):format(path))
+    assert.equal("6,7,8,9,10,11\n", p:read("*a"))
+    p:close()
+  end)
+
+  it("several outputs: one position each, refused when the count differs", function()
+    local d = files.tmpdir()
+    local s = sinks.open({ d .. "/a.jsonl", { path = d .. "/b.json", overwrite = true } })
+    assert(s:write({ a = 1 }))
+    local pos = assert(s:flush(true))
+    assert.matches("^%d+ %d+$", pos)
+    assert(s:close())
+    assert.equal(1, s.written)
+    assert.has_error(function() sinks.open({ d .. "/a.jsonl" }, { resume_at = pos }) end)
+    s = sinks.open({ d .. "/a.jsonl", d .. "/b.json" }, { resume_at = pos })
+    assert(s:close())
+    assert.same({ { a = 1 } }, cjson.decode(files.read(d .. "/b.json")))
+    assert.equal('{"a":1}\n', files.read(d .. "/a.jsonl"))
+  end)
+end)
+
 -- `silk run` against a small site: 20 pages linked from an index, each
 -- emitting ITEMS items with ids page * 1000 + i.
 local servers = require("servers")
@@ -103,15 +178,7 @@ local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
 local PAGES, ITEMS = 20, 200
 
-local site = files.tmpdir()
-do
-  local links = {}
-  for p = 1, PAGES do
-    files.write(("%s/p%d.html"):format(site, p), ("<p>page %d</p>"):format(p))
-    links[#links + 1] = ('<a href="p%d.html">%d</a>'):format(p, p)
-  end
-  files.write(site .. "/index.html", table.concat(links, "\n"))
-end
+local site = files.pages(PAGES)
 
 local function spider(body)
   local path = os.tmpname() .. ".lua"
