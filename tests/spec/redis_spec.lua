@@ -121,6 +121,19 @@ describe("a crawl shared through Redis", function()
     local _, n = log:gsub("crawl finished %(finished%)", "")
     assert.equal(3, n, log)            -- all three did part of the work and ended
     for pages in log:gmatch("pages (%d+) %(") do assert.is_true(tonumber(pages) > 0, log) end
+
+    -- another crawl adds its merged items to the file; with -O it replaces it
+    local before = read(d .. "/items.jsonl")
+    status, log = sh(worker_cmd(frontier(), d .. "/items.jsonl") .. " --workers 2 -s max_pages=2")
+    assert.equal(0, status, log)
+    local after = read(d .. "/items.jsonl")
+    assert.equal(before, after:sub(1, #before))
+    assert.is_true(#after > #before)
+    local replace = worker_cmd(frontier(), d .. "/items.jsonl"):gsub(" %-o ", " -O ")
+    status, log = sh(replace .. " --workers 2 -s max_pages=2")
+    assert.equal(0, status, log)
+    local replaced = read(d .. "/items.jsonl")
+    assert.is_true(#replaced > 0 and #replaced < #before / 10, #replaced .. " bytes")
   end)
 
   it("finishes without a worker killed with -9; only its in-flight pages are fetched twice", function()
