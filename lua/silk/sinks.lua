@@ -198,6 +198,14 @@ FileSink.__index = FileSink
 
 local KINDS = {}
 
+-- A file added to must end with a whole line.
+local function whole_lines(s, at, appending)
+  if appending and read_at(s.path, at - 1, 1) ~= "\n" then
+    error(("cannot add items to %s: its last line is cut short (a crawl killed without --jobdir?): "
+           .. "repair it, or replace it with -O / --overwrite"):format(s.path), 0)
+  end
+end
+
 KINDS.jsonl = {
   encode = function(s, item)
     local n = learn(s.order, item)
@@ -206,10 +214,7 @@ KINDS.jsonl = {
     return line, err
   end,
   reopen = function(s, at, appending)
-    if appending and read_at(s.path, at - 1, 1) ~= "\n" then
-      error(("cannot add items to %s: its last line is cut short (a crawl killed without --jobdir?): "
-             .. "repair it, or replace it with -O / --overwrite"):format(s.path), 0)
-    end
+    whole_lines(s, at, appending)
     learn_file(s, at)
   end,
 }
@@ -279,7 +284,7 @@ KINDS.csv = {
     return table.concat(out, ",") .. "\n"
   end,
   reopen = function(s, at, appending)
-    KINDS.jsonl.reopen(s, at, appending)
+    whole_lines(s, at, appending)
     local head = read_at(s.path, 0, math.min(at, 65536)):match("^([^\n]*)\n")
     local cols = head and csv_split(head:gsub("\r$", ""))
     if not cols then error(("cannot add items to %s: it has no CSV header line"):format(s.path), 0) end

@@ -130,6 +130,20 @@ describe("sinks reopen what they wrote", function()
     assert.same({ "b,a", "6,5" }, lines(path))
   end)
 
+  it("JSON Lines and .json: the field order of the file's first item goes on", function()
+    for _, ext in ipairs{ "jsonl", "json" } do
+      local path = files.tmpdir() .. "/i." .. ext
+      local s = sinks.open(path, { fields = { "b", "a" } })
+      assert(s:write({ a = 1, b = 2 }))
+      assert(s:close())
+      s = sinks.open(path)
+      assert(s:write({ a = 3, b = 4, c = 5 }))
+      assert(s:close())
+      local text = files.read(path)
+      assert.matches('{"b":2,"a":1}.*{"b":4,"a":3,"c":5}', text)
+    end
+  end)
+
   it("JSON Lines: refuses to add to a file whose last line is cut, naming -O", function()
     local path = files.tmpdir() .. "/i.jsonl"
     files.write(path, '{"a":1}\n{"a":')
