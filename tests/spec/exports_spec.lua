@@ -6,6 +6,7 @@ local servers = require("servers")
 local files = require("files")
 local cjson = require("cjson")
 local engine = require("silk.core.engine")
+local silk = require("silk")
 
 local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
@@ -62,11 +63,21 @@ local function run(web, args, env)
   return tonumber(files.read(d .. "/rc")), files.read(d .. "/err") or "", files.read(d .. "/out") or ""
 end
 
--- Starts silk run in the background, kills it with SIGKILL after `after`
--- seconds (or sends `signal`), and waits for it.
-local function run_killed(web, args, after, signal, env)
-  os.execute(("cd %s && env START=%s %s %s run %s >/dev/null 2>&1 & pid=$!; sleep %s; kill -%s $pid; wait $pid 2>/dev/null"):format(
-    q(root), q(web.url .. "/index.html"), env or "", q(silk_bin), args, after, signal or "KILL"))
+-- Starts silk run in the background; once the file `watch` has items in
+-- it, waits `after` more seconds, sends SIGKILL (or `signal`) and waits for
+-- the end.
+local function run_killed(web, args, watch, after, signal, env)
+  local d = files.tmpdir()
+  os.execute(("cd %s && (env START=%s %s %s run %s >/dev/null 2>&1 & echo $! >%s) "):format(
+    q(root), q(web.url .. "/index.html"), env or "", q(silk_bin), args, q(d .. "/pid")))
+  local pid = tonumber(files.read(d .. "/pid"):match("%d+"))
+  local t0 = silk.now()
+  while #(files.read(watch) or "") < 3 do
+    assert(silk.now() - t0 < 20, "no items came")
+    silk.sleep(0.02)
+  end
+  silk.sleep(after)
+  os.execute(("kill -%s %d; while kill -0 %d 2>/dev/null; do sleep 0.02; done"):format(signal or "KILL", pid, pid))
 end
 
 -- Arguments for a crawl of `sp` with --jobdir d/job and the outputs (names
@@ -180,7 +191,7 @@ describe("silk run outputs", function()
     it("is one array after a graceful stop, and after the resume that finishes the crawl", function()
       local d = files.tmpdir()
       local args = slow_jobdir_args(sp, d, { "i.json" })
-      run_killed(web, args, 0.6, "INT", "SLEEP=0.05")
+      run_killed(web, args, d .. "/i.json", 0.1, "INT", "SLEEP=0.05")
       local items = json_items(d .. "/i.json")
       assert.is_true(#items > 0 and #items < TOTAL, "stopped after " .. #items .. " items")
       local status, err = run(web, args)
@@ -191,11 +202,11 @@ describe("silk run outputs", function()
     it("is one array, every item once, after kill -9 and resume with --jobdir", function()
       local d = files.tmpdir()
       local args = slow_jobdir_args(sp, d, { "i.json" })
-      run_killed(web, args, 0.5, "KILL", "SLEEP=0.05")
+      run_killed(web, args, d .. "/i.json", 0.1, "KILL", "SLEEP=0.05")
       -- killed with its array open: the resume must close it
       local text = files.read(d .. "/i.json") or ""
       assert.is_true(#text > 0 and text:sub(-2) ~= "]\n", "the kill did not hit the crawl: " .. text:sub(-100))
-      for _ = 1, 3 do run_killed(web, args, 0.4, "KILL", "SLEEP=0.05") end
+      for _ = 1, 3 do run_killed(web, args, d .. "/i.json", 0.2, "KILL", "SLEEP=0.05") end
       local status, err = run(web, args)
       assert.equal(0, status, err)
       json_items(d .. "/i.json", TOTAL)
@@ -208,7 +219,7 @@ describe("silk run outputs", function()
     it("gives every output every item, and each resumes from its own offset after kill -9", function()
       local d = files.tmpdir()
       local args = slow_jobdir_args(sp, d, { "i.json", "i.jsonl", "i.csv", "i.sqlite" })
-      for _ = 1, 3 do run_killed(web, args, 0.4, "KILL", "SLEEP=0.05") end
+      for _ = 1, 3 do run_killed(web, args, d .. "/i.json", 0.2, "KILL", "SLEEP=0.05") end
       local status, err = run(web, args)
       assert.equal(0, status, err)
       json_items(d .. "/i.json", TOTAL)
