@@ -12,9 +12,9 @@
 -- byte order (a Lua table keeps no order of its own). JSON objects have
 -- their keys in that order (nested objects: byte order), and so do the CSV
 -- columns and the SQLite columns. CSV columns are fixed by `fields`, else by
--- the first item: a field that first appears later is reported once on
--- stderr, naming it, and the number of items that had it when the sink
--- closes; SQLite adds it as a column (ALTER TABLE). An empty table is
+-- the first item: a field that first appears later is logged once as a
+-- warning (silk.log), naming it, and with the number of items that had it
+-- when the sink closes; SQLite adds it as a column (ALTER TABLE). An empty table is
 -- written as [] (lists come empty far more often than maps; a metatable with
 -- __jsontype = "object" makes it {}).
 --
@@ -65,6 +65,7 @@
 -- items once). `key` is only used there.
 
 local jsonl = require("silk.core.jsonl")
+local log = require("silk.log")
 local cjson = require("cjson")
 local null = cjson.null                -- silk.null: JSON null, an empty CSV field, SQL NULL
 
@@ -304,10 +305,9 @@ function FileSink:late_field(k)
   local n = self.late[k]
   if not n then
     self.late_order[#self.late_order + 1] = k
-    io.stderr:write(("silk: %s: field %s is not among the CSV columns (%s), which `fields` or the first "
-                     .. "item fixed: it is not written; name it in the spider's `fields`, or write "
-                     .. ".jsonl, .json or .sqlite\n"):format(self.path, jsonl.encode(tostring(k)),
-                     table.concat(self.columns, ",")))
+    log.warning({ output = self.path, field = k }, "%s: field %s is not among the CSV columns (%s), which "
+                .. "`fields` or the first item fixed: it is not written; name it in the spider's `fields`, "
+                .. "or write .jsonl, .json or .sqlite", self.path, jsonl.encode(k), table.concat(self.columns, ","))
   end
   self.late[k] = (n or 0) + 1
 end
@@ -402,8 +402,8 @@ function FileSink:close()
   end
   if pos then pos, err = self:flush(true) end
   for _, k in ipairs(self.late_order) do
-    io.stderr:write(("silk: %s: %d item%s had the field %s, not written to the CSV\n"):format(
-      self.path, self.late[k], self.late[k] == 1 and "" or "s", jsonl.encode(tostring(k))))
+    log.warning({ output = self.path, field = k, items = self.late[k] }, "%s: %d item%s had the field %s, "
+                .. "not written to the CSV", self.path, self.late[k], self.late[k] == 1 and "" or "s", jsonl.encode(k))
   end
   local ok, cerr = self.f:close()
   self.f = nil
