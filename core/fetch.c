@@ -1090,13 +1090,17 @@ done:
     return rc == CURLE_OK ? 0 : -1;
 }
 
-/* Returns the easy handle of x (out of the multi) to the pool. Known gap:
- * with CURLOPT_COOKIEFILE "" (sessions) libcurl 7.88 leaves a 17-byte list
- * node per request unfreed under this reuse (valgrind); not yet tracked down. */
+/* Returns the easy handle of x (out of the multi) to the pool. A session's
+ * handle drops its list of cookie files first: libcurl 7.88 keeps the ""
+ * that switched the cookie engine on (setup_easy) in a list that neither
+ * the transfer nor curl_easy_reset frees, one node per request. Clearing
+ * it leaves the session's jar alone: it lives in the share. */
 static void easy_back(silk_fetch_xfer *x)
 {
     CURL *e = x->easy;
     x->easy = NULL;
+    if (x->sess)
+        curl_easy_setopt(e, CURLOPT_COOKIEFILE, (char *)NULL);
     pool_put(x->f, e, x->easy_plain);
 }
 
