@@ -289,10 +289,10 @@ static void dispatch(silk_cdp *c, json_t *m)
             return;
         }
         json_t *err = json_object_get(m, "error");
-        if (err) {
+        if (err && k->cb) {
             const char *msg = json_string_value(json_object_get(err, "message"));
             k->cb(SILK_CDP_ERROR, err, msg ? msg : "protocol error", k->ud);
-        } else {
+        } else if (k->cb) {
             k->cb(SILK_CDP_OK, json_object_get(m, "result"), NULL, k->ud);
         }
         free(k);
@@ -311,9 +311,9 @@ static void dispatch(silk_cdp *c, json_t *m)
     }
 }
 
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+/* Reads what is there and dispatches every whole message. */
+static void read_messages(silk_cdp *c)
 {
-    silk_cdp *c = w->data;
     pid_t pid = c->pid;
     if (c->rcap - c->rlen < READ_CHUNK) {
         size_t cap = c->rcap ? c->rcap * 2 : 4 * READ_CHUNK;
@@ -334,10 +334,8 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
     size_t scan = c->rlen, start = 0;
     c->rlen += (size_t)n;
-    if (c->o.around)
-        c->o.around(1, c->o.around_ud);
-    /* Callbacks may end this browser (a crash seen through a reply) or
-     * start the next: stop as soon as c->pid is not the one we read for. */
+    /* Callbacks may end this browser (a crash seen through a reply): stop
+     * as soon as c->pid is not the one we read for. */
     for (char *nul; c->pid == pid && (nul = memchr(c->rbuf + scan, 0, c->rlen - scan));) {
         size_t end = (size_t)(nul - c->rbuf);
         json_error_t jerr;
@@ -346,17 +344,25 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         if (!m || !json_is_object(m)) {
             json_decref(m);
             kill_browser(c, "the browser sent a message that is not JSON");
-            break;
+            return;
         }
         dispatch(c, m);
         json_decref(m);
     }
-    if (c->pid == pid) {
-        memmove(c->rbuf, c->rbuf + start, c->rlen - start);
-        c->rlen -= start;
-        if (c->rlen > c->o.max_message)
-            kill_browser(c, "a message from the browser exceeded max_message");
-    }
+    if (c->pid != pid)
+        return;
+    memmove(c->rbuf, c->rbuf + start, c->rlen - start);
+    c->rlen -= start;
+    if (c->rlen > c->o.max_message)
+        kill_browser(c, "a message from the browser exceeded max_message");
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    silk_cdp *c = w->data;
+    if (c->o.around)
+        c->o.around(1, c->o.around_ud);
+    read_messages(c);
     if (c->o.around)
         c->o.around(0, c->o.around_ud);
 }
@@ -378,6 +384,8 @@ static void remove_profile(silk_cdp *c)
 
 static void close_pipe(silk_cdp *c)
 {
+    if (c->o.weak && ev_is_active(&c->rw))
+        ev_ref(c->loop);              /* give back the unref of start */
     ev_io_stop(c->loop, &c->rw);
     ev_io_stop(c->loop, &c->ww);
     if (c->rfd >= 0)
@@ -524,6 +532,8 @@ int silk_cdp_start(silk_cdp *c, char *err, size_t errsz)
     ev_io_init(&c->ww, on_writable, c->wfd, EV_WRITE);
     c->rw.data = c->ww.data = c;
     ev_io_start(c->loop, &c->rw);
+    if (c->o.weak)
+        ev_unref(c->loop);
     if (c->started)
         c->st.restarts++;
     c->started = 1;

@@ -73,6 +73,10 @@ typedef struct silk_cdp_options {
      * dispatched (render.c opens an event batch there), or NULL. */
     void (*around)(int begin, void *ud);
     void *around_ud;
+    /* 1: the pipe's watcher does not keep the loop running (ev_unref): the
+     * owner refs the loop while it waits for something, so that a run with
+     * nothing to wait for still ends. */
+    int weak;
 } silk_cdp_options;
 
 /* A controller for loop. The browser is not started yet. NULL on ENOMEM.
@@ -87,7 +91,7 @@ int silk_cdp_start(silk_cdp *c, char *err, size_t errsz);
 int silk_cdp_running(const silk_cdp *c);
 
 /* Sends method(params) on session (NULL: the browser). Takes params (may
- * be NULL). Returns the call id (> 0), or 0 when no browser runs or memory
+ * be NULL). cb may be NULL: the reply is then read and discarded. Returns the call id (> 0), or 0 when no browser runs or memory
  * ran out (cb will not fire). */
 uint64_t silk_cdp_call(silk_cdp *c, const char *session, const char *method, json_t *params,
                        silk_cdp_reply_fn cb, void *ud);

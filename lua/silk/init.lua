@@ -20,6 +20,7 @@
 --   res:base_url() (what relative links resolve against: <base href> or res.url)
 --   silk.url.join/canonical/host_key/host/resolve/parse/is_http; silk.robots.parse(text)
 --   silk.spider{...}: what a spider file returns (silk.spider module)
+--   silk.render(url_or_request, opts) -> res | nil, err; silk.page() -> page (silk.render module)
 --   silk.gc_stats() when the GC pacer is built in
 --
 -- Cancellation and deadlines are raised, not returned: a wait of a cancelled
@@ -133,6 +134,8 @@ local lazy = {
     end
   end,
   spider = function() return require("silk.spider").new end,
+  render = function() return require("silk.render").render end,
+  page = function() return require("silk.render").page end,
   gc_stats = function() return require("silk.core.gc").stats end,
 }
 

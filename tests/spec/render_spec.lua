@@ -1,0 +1,293 @@
+-- render_spec.lua: silk.render and page handles against the real
+-- chromium-headless-shell and local servers on 127.0.0.1: pages whose
+-- content a script writes, waits, the failure paths (a document, a
+-- subresource or page JS that never finishes; a renderer and the browser
+-- killed) each bounded by the deadline and followed by a working render on
+-- the same browser, the pool, the leak report of a page left open.
+package.path = "tests/lib/?.lua;" .. package.path
+local servers = require("servers")
+local silk = require("silk")
+local render = require("silk.render")
+
+local BIN = os.getenv("SILK_CHROMIUM") or "/usr/lib/chromium/chromium-headless-shell"
+local have_browser = io.open(BIN, "rb") ~= nil
+local describe = have_browser and describe or function(name) pending(name .. ": no " .. BIN) end
+
+local web, bad, dir
+
+local function write(name, text)
+  local f = assert(io.open(dir .. "/" .. name, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function sh(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+-- pids of the processes of the browser's group whose command line has `what`
+local function browser_procs(what)
+  local pid = render.stats().browser_pid
+  local out = {}
+  for line in sh("ps -eo pid=,pgid=,args="):gmatch("[^\n]+") do
+    local p, g, args = line:match("^%s*(%d+)%s+(%d+)%s+(.*)$")
+    if tonumber(g) == pid and args:find(what, 1, true) then out[#out + 1] = tonumber(p) end
+  end
+  return out
+end
+
+-- each bounded failure is followed by this: the same browser renders again
+local function renders_again(pid)
+  local res, err = silk.render(web.url .. "/items.html", { wait = { selector = "li.item" }, timeout = 10 })
+  assert.is_table(res, tostring(err))
+  assert.equal(3, #res:select("li.item"))
+  if pid then assert.equal(pid, render.stats().browser_pid, "the browser was restarted") end
+end
+
+local function within(t0, secs, what)
+  local took = silk.now() - t0
+  assert.is_true(took < secs, ("%s took %.2fs (bound %gs)"):format(what, took, secs))
+end
+
+describe("render", function()
+  setup(function()
+    dir = sh("mktemp -d /tmp/silk-render.XXXXXX"):gsub("%s+$", "")
+    bad = servers.badserver{}
+    write("items.json", '[{"name":"alpha"},{"name":"beta"},{"name":"gamma"}]')
+    write("items.html", [[<!DOCTYPE html><html><head><title>shop</title></head><body>
+<ul id="items"></ul>
+<script>
+fetch('/items.json').then(r => r.json()).then(items => {
+  for (const it of items) {
+    const li = document.createElement('li'); li.className = 'item'; li.textContent = it.name;
+    document.getElementById('items').appendChild(li);
+  }
+});
+</script></body></html>]])
+    write("late.html", [[<!DOCTYPE html><body><script>
+setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.textContent = 'here';
+  document.body.appendChild(d) }, 300);
+</script></body>]])
+    write("spin.html", "<!DOCTYPE html><body><p>spin</p><script>while (true) {}</script></body>")
+    write("hangsub.html", ('<!DOCTYPE html><body><p id="top">top</p><img src="%s/sleep?ms=600000"></body>')
+      :format(bad.url))
+    write("form.html", [[<!DOCTYPE html><body>
+<button id="b" onclick="document.getElementById('n').textContent = +document.getElementById('n').textContent + 1">+</button>
+<span id="n">0</span><input id="q"></body>]])
+    write("img.html", '<!DOCTYPE html><body><img id="i" src="/pic.png"></body>')
+    write("pic.png", "\137PNG\r\n\26\n")
+    web = servers.nginx{ root = dir }
+  end)
+  teardown(function()
+    if web then web:stop() end
+    if bad then bad:stop() end
+    if dir then os.execute("rm -rf '" .. dir .. "'") end
+  end)
+
+  it("sees the items a script writes after a fetch(), where a static fetch sees none", function()
+    local static = assert(silk.fetch(web.url .. "/items.html"))
+    assert.equal(0, #static:select("li.item"))
+    local res, err = silk.render(web.url .. "/items.html", { wait = "networkidle", timeout = 15 })
+    assert.is_table(res, tostring(err))
+    assert.equal(200, res.status)
+    assert.equal(web.url .. "/items.html", res.url)
+    assert.is_true(res.rendered)
+    assert.matches("text/html", res.headers["content-type"])
+    local names = {}
+    for _, li in ipairs(res:select("li.item")) do names[#names + 1] = li:text() end
+    assert.same({ "alpha", "beta", "gamma" }, names)
+    assert.equal("shop", res:one("title"):text())
+  end)
+
+  it("waits for a selector, or a JS condition", function()
+    local res = assert(silk.render(web.url .. "/late.html", { wait = { selector = "#late" }, timeout = 10 }))
+    assert.equal("here", res:one("#late"):text())
+    res = assert(silk.render(web.url .. "/late.html", { wait = { fn = "document.getElementById('late')" } }))
+    assert.is_not_nil(res:one("#late"))
+  end)
+
+  it("evaluates JS, takes a screenshot, reuses its tab", function()
+    local before = render.stats()
+    local res = assert(silk.render(web.url .. "/items.html", {
+      wait = { selector = "li.item" }, evaluate = "document.querySelectorAll('li.item').length",
+      screenshot = true, viewport = { width = 400, height = 300 } }))
+    assert.equal(3, res.evaluate)
+    assert.equal("\137PNG", res.screenshot:sub(1, 4))
+    for _ = 1, 3 do assert(silk.render(web.url .. "/items.html", { wait = "domcontentloaded" })) end
+    local st = render.stats()
+    assert.equal(before.leases + 4, st.leases)
+    assert.is_true(st.created - before.created <= 1, "tabs were not reused")
+  end)
+
+  it("the pool: busy tabs capped, tabs recycled after recycle_after pages, idle tabs closed", function()
+    local saved = render.configure()
+    render.configure{ max_busy = 2, recycle_after = 2, page_idle_timeout = 0.4 }
+    local before = render.stats()
+    local most, tasks = 0, {}
+    for i = 1, 5 do
+      tasks[i] = silk.spawn(function()
+        return silk.render(web.url .. "/late.html", { wait = { selector = "#late" }, timeout = 10 })
+      end)
+    end
+    local queued = 0
+    for _ = 1, 100 do
+      local st = render.stats()
+      most = math.max(most, st.busy + st.opening)
+      queued = math.max(queued, st.queued)
+      silk.sleep(0.01)
+    end
+    for i = 1, 5 do
+      local ok, res = tasks[i]:join()
+      assert.is_true(ok and res ~= nil)
+    end
+    assert.is_true(most <= 2, "busy tabs " .. most)
+    assert.is_true(queued > 0, "no lease waited")
+    local st = render.stats()
+    assert.is_true(st.recycled - before.recycled >= 2, "tabs were not recycled")
+    silk.sleep(0.8)
+    st = render.stats()
+    assert.equal(0, st.idle)
+    assert.is_true(st.idle_closed > before.idle_closed)
+    render.configure(saved)
+  end)
+
+  it("blocks resource types by URL pattern", function()
+    local res = assert(silk.render(web.url .. "/img.html", { block = { "image" },
+      evaluate = "new Promise(ok => { const i = document.getElementById('i');" ..
+                 " if (i.complete) ok(i.naturalWidth === 0 ? 'failed' : 'loaded');" ..
+                 " i.onerror = () => ok('failed'); i.onload = () => ok('loaded'); })" }))
+    assert.equal("failed", res.evaluate)
+    local n = 0
+    for _, e in ipairs(web:entries()) do if e.request:find("pic.png", 1, true) then n = n + 1 end end
+    assert.equal(0, n, "the blocked image was fetched")
+  end)
+
+  it("a document that never answers: render_timeout within the deadline, then renders again", function()
+    local pid = render.stats().browser_pid
+    local t0 = silk.now()
+    local res, err = silk.render(bad.url .. "/sleep?ms=600000", { timeout = 1 })
+    within(t0, 2, "a hanging document")
+    assert.is_nil(res)
+    assert.equal("render_timeout", err.kind)
+    renders_again(pid)
+  end)
+
+  it("a subresource that never answers: load never comes, domcontentloaded does", function()
+    local pid = render.stats().browser_pid
+    local t0 = silk.now()
+    local res, err = silk.render(web.url .. "/hangsub.html", { wait = "load", timeout = 1 })
+    within(t0, 2, "a hanging subresource")
+    assert.equal("render_timeout", err and err.kind, tostring(res))
+    res = assert(silk.render(web.url .. "/hangsub.html", { wait = "domcontentloaded", timeout = 5 }))
+    assert.equal("top", res:one("#top"):text())
+    renders_again(pid)
+  end)
+
+  it("page JS that never yields: the deadline terminates it, the next page renders", function()
+    local pid = render.stats().browser_pid
+    local before = render.stats().interrupted
+    local t0 = silk.now()
+    local res, err = silk.render(web.url .. "/spin.html", { wait = "load", timeout = 1 })
+    within(t0, 2, "a spinning page")
+    assert.is_nil(res)
+    assert.equal("render_timeout", err.kind)
+    assert.is_true(render.stats().interrupted > before)
+    renders_again(pid)
+  end)
+
+  it("a cancelled task's render stops at once", function()
+    local t = silk.spawn(function() return silk.render(bad.url .. "/sleep?ms=600000", { timeout = 30 }) end)
+    silk.sleep(0.5)
+    local t0 = silk.now()
+    t:cancel()
+    local ok, err = t:join()
+    within(t0, 0.5, "cancelling a render")
+    assert.is_false(ok)
+    assert.equal("cancelled", err.kind)
+    renders_again()
+  end)
+
+  -- Starts a render that waits forever, runs kill() under it and expects
+  -- it to fail with `kind` at once.
+  local function killed_mid_render(kill, kind)
+    local t = silk.spawn(function()
+      return silk.render(web.url .. "/late.html", { wait = { selector = "#never" }, timeout = 20 })
+    end)
+    silk.sleep(1)
+    kill()
+    local t0 = silk.now()
+    local ok, res, err = t:join()
+    within(t0, 2, kind)
+    assert.is_true(ok)
+    assert.is_nil(res)
+    assert.equal(kind, err.kind)
+  end
+
+  it("a renderer killed: render_crashed at once, the next page renders on the same browser", function()
+    local pid = render.stats().browser_pid
+    local crashes = render.stats().renderer_crashes
+    killed_mid_render(function()
+      local renderers = browser_procs("--type=renderer")
+      assert.is_true(#renderers > 0, "no renderer found")
+      os.execute("kill -9 " .. table.concat(renderers, " "))
+    end, "render_crashed")
+    assert.equal(crashes + 1, render.stats().renderer_crashes)
+    renders_again(pid)
+  end)
+
+  it("the browser killed: browser_crashed, counted, and the next page renders on a new one", function()
+    local st0 = render.stats()
+    killed_mid_render(function() os.execute("kill -9 " .. st0.browser_pid) end, "browser_crashed")
+    renders_again()
+    local st = render.stats()
+    assert.equal(st0.browser_crashes + 1, st.browser_crashes)
+    assert.equal(st0.browser_restarts + 1, st.browser_restarts)
+    assert.are_not.equal(st0.browser_pid, st.browser_pid)
+  end)
+
+  it("page handles: click, type, evaluate, wait_for, html, close", function()
+    local page = assert(silk.page())
+    local res = assert(page:goto(web.url .. "/form.html"))
+    assert.equal("0", res:one("#n"):text())
+    assert.is_true(page:click("#b"))
+    assert.is_true(page:click("#b"))
+    assert.equal("2", page:evaluate("document.getElementById('n').textContent"))
+    assert.is_true(page:type("#q", "hello"))
+    assert.equal("hello", page:evaluate("document.getElementById('q').value"))
+    local _, err = page:click("#missing")
+    assert.equal("javascript", err.kind)
+    assert(page:goto(web.url .. "/late.html", { wait = "domcontentloaded" }))
+    assert.is_true(page:wait_for("#late", 5))
+    assert.matches('<div id="late">here</div>', page:html(), 1, true)
+    assert.matches("pages %(1 open%)", silk.dump_tasks())
+    page:close()
+    page:close()
+    assert.has_error(function() page:evaluate("1") end, "attempt to use a closed page")
+    assert.equal(0, render.stats().pages_open)
+  end)
+
+  it("bad options raise at the caller's line", function()
+    assert.has_error(function() silk.render(web.url, { wait = "soon" }) end)
+    assert.has_error(function() silk.render(web.url, { timeout = -1 }) end)
+    assert.has_error(function() silk.render(42) end)
+  end)
+
+  it("the leak report names a page handle its task left open", function()
+    local script = dir .. "/leak.lua"
+    write("leak.lua", ([[
+local silk = require("silk")
+local t = silk.spawn{function()
+  local page = assert(silk.page())
+  assert(page:goto(%q, { wait = "domcontentloaded" }))
+end, name = "forgetful"}
+t:join()
+assert(require("silk.render").stats().pages_open == 0, "not closed at its task's end")
+]]):format(web.url .. "/late.html"))
+    local out = sh(("%s eval %s 2>&1; echo \"exit:$?\""):format(require("silk.core.engine").exe(), script))
+    assert.matches("silk: leak: page 1 %(" .. web.url:gsub("%p", "%%%0") .. "/late.html%) opened by task %d+ forgetful was never closed", out)
+    assert.is_not.equal("0", out:match("exit:(%d+)%s*$"), out)
+  end)
+end)
