@@ -11,6 +11,7 @@
  * page:response(loader) -> Network.Response table | nil
  * page:set_url(url)                  what dumps and leak reports show
  * page:settings() / page:set_settings(s)  what the tab was configured with
+ * page:set_guard(deny_private, allow)  see silk_tab_set_guard
  * page:close([broken])               idempotent; also __gc
  * page:info() -> {no, target, pages, broken, closed, url, task}
  * configure{max_busy, max_pages, recycle_after, page_idle_timeout} -> config
@@ -401,6 +402,31 @@ static int page_set_settings(lua_State *L)
     return 0;
 }
 
+/* page:set_guard(deny_private, {"host:port", ...}) */
+static int page_set_guard(lua_State *L)
+{
+    page *p = check_page(L, 1);
+    int deny = lua_toboolean(L, 2);
+    const char *allow[64];
+    int n = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        n = (int)lua_objlen(L, 3);
+        if (n > 64)
+            return luaL_error(L, "render: at most 64 allowed hosts");
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, 3, i + 1);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                return luaL_error(L, "render: allowed hosts must be \"host:port\" strings");
+            allow[i] = lua_tostring(L, -1);   /* anchored by the table */
+            lua_pop(L, 1);
+        }
+    }
+    if (p->tab && silk_tab_set_guard(p->tab, deny, allow, n) != 0)
+        return luaL_error(L, "render: out of memory");
+    return 0;
+}
+
 static int page_close(lua_State *L)
 {
     page *p = luaL_checkudata(L, 1, PAGE_META);
@@ -553,6 +579,7 @@ static int render_stats(lua_State *L)
     setnum(L, "idle_closed", st.idle_closed);
     setnum(L, "renderer_crashes", st.renderer_crashes);
     setnum(L, "interrupted", st.interrupted);
+    setnum(L, "blocked", st.blocked);
     setnum(L, "pages_open", silk_track_live(SILK_RES_PAGE));
     return 1;
 }
@@ -610,6 +637,7 @@ int silk_lapi_render(lua_State *L)
         {"response", page_response},
         {"set_url", page_set_url},
         {"settings", page_settings},
+        {"set_guard", page_set_guard},
         {"set_settings", page_set_settings},
         {"close", page_close},
         {"info", page_info},

@@ -1,13 +1,18 @@
 /*
  * render.c -- the page pool on top of cdp.c; see render.h.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "engine.h"
+#include "fetch.h"
 #include "render.h"
 #include "task.h"
+#include "url.h"
 
 #define ID_MAX 64
 
@@ -46,6 +51,9 @@ struct silk_tab {
     char loader[ID_MAX];              /* main frame's current document */
     unsigned seen;                    /* lifecycle events of `loader` (bits of life_names) */
     char *settings;                   /* silk_tab_settings, or NULL */
+    int deny_private;                 /* the guard (silk_tab_set_guard) */
+    char **allow;
+    int nallow;
     json_t *response;                 /* Network.Response of the main document... */
     char response_loader[ID_MAX];     /* ... of this loader */
     silk_tab *next, *prev;            /* r->tabs */
@@ -196,6 +204,35 @@ static void fail_ops(silk_tab *tab, silk_render_kind kind, const char *message)
 
 /* --- tabs ------------------------------------------------------------------- */
 
+static int set_allow(silk_tab *tab, const char *const *allow, int n)
+{
+    char **copy = n > 0 ? calloc((size_t)n, sizeof *copy) : NULL;
+    if (n > 0 && !copy)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (!(copy[i] = strdup(allow[i]))) {
+            while (i-- > 0)
+                free(copy[i]);
+            free(copy);
+            return -1;
+        }
+    }
+    for (int i = 0; i < tab->nallow; i++)
+        free(tab->allow[i]);
+    free(tab->allow);
+    tab->allow = copy;
+    tab->nallow = n;
+    return 0;
+}
+
+int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow)
+{
+    if (set_allow(tab, allow, nallow) != 0)
+        return -1;
+    tab->deny_private = deny_private;
+    return 0;
+}
+
 static void tab_free(silk_tab *tab)
 {
     silk_render *r = tab->r;
@@ -215,6 +252,7 @@ static void tab_free(silk_tab *tab)
         r->tabs = tab->next;
     json_decref(tab->response);
     free(tab->settings);
+    set_allow(tab, NULL, 0);
     r->st.closed++;
     free(tab);
 }
@@ -281,10 +319,62 @@ static void lifecycle(silk_tab *tab, json_t *p)
     }
 }
 
+/* 1 when the guard lets url through. */
+static int allowed(const silk_tab *tab, const char *url)
+{
+    if (strncmp(url, "data:", 5) == 0 || strncmp(url, "blob:", 5) == 0)
+        return 1;
+    struct silk_url_parts u;
+    if (silk_url_parse(url, &u) != 0)
+        return 0;                     /* file:, ftp:, ... and what does not parse */
+    char hostport[300];
+    snprintf(hostport, sizeof hostport, "%s:%d", u.host, u.port);
+    int ok = 1;
+    for (int i = 0; i < tab->nallow; i++)
+        if (strcasecmp(tab->allow[i], hostport) == 0)
+            goto done;
+    size_t hl = strlen(u.host);
+    if (strcmp(u.host, "localhost") == 0 || (hl > 10 && strcmp(u.host + hl - 10, ".localhost") == 0)) {
+        ok = 0;
+        goto done;
+    }
+    struct sockaddr_in a4 = { .sin_family = AF_INET };
+    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+    char bare[64];
+    snprintf(bare, sizeof bare, "%.*s", hl > 2 && u.host[0] == '[' ? (int)hl - 2 : (int)hl,
+             u.host + (u.host[0] == '[' ? 1 : 0));
+    if (inet_pton(AF_INET, bare, &a4.sin_addr) == 1)
+        ok = !silk_fetch_addr_private((struct sockaddr *)&a4);
+    else if (inet_pton(AF_INET6, bare, &a6.sin6_addr) == 1)
+        ok = !silk_fetch_addr_private((struct sockaddr *)&a6);
+done:
+    silk_url_parts_free(&u);
+    return ok;
+}
+
+static void request_paused(silk_tab *tab, json_t *p)
+{
+    silk_render *r = tab->r;
+    const char *id = json_string_value(json_object_get(p, "requestId"));
+    const char *url = json_string_value(json_object_get(json_object_get(p, "request"), "url"));
+    if (!id)
+        return;
+    if (!tab->deny_private || (url && allowed(tab, url))) {
+        silk_cdp_call(r->cdp, tab->session, "Fetch.continueRequest", json_pack("{s:s}", "requestId", id),
+                      NULL, NULL);
+        return;
+    }
+    r->st.blocked++;
+    silk_cdp_call(r->cdp, tab->session, "Fetch.failRequest",
+                  json_pack("{s:s,s:s}", "requestId", id, "errorReason", "BlockedByClient"), NULL, NULL);
+}
+
 static void on_tab_event(const char *method, json_t *p, void *ud)
 {
     silk_tab *tab = ud;
-    if (strcmp(method, "Page.lifecycleEvent") == 0) {
+    if (strcmp(method, "Fetch.requestPaused") == 0) {
+        request_paused(tab, p);
+    } else if (strcmp(method, "Page.lifecycleEvent") == 0) {
         lifecycle(tab, p);
     } else if (strcmp(method, "Network.responseReceived") == 0) {
         const char *type = json_string_value(json_object_get(p, "type"));

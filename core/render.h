@@ -114,6 +114,15 @@ void silk_tab_release(silk_tab *tab, int broken);
  * if it arrived, else NULL. Borrowed until the next navigation. */
 json_t *silk_tab_response(silk_tab *tab, const char *loader);
 
+/* The tab's request guard. deny_private on: the tab pauses every request
+ * it makes (Fetch.enable, sent by the caller) and render.c lets through
+ * only http and https URLs (and data: and blob:) whose host is neither a
+ * private, loopback or link-local address literal nor localhost, unless
+ * its "host:port" is in allow; the rest fail as blocked by the client.
+ * Names are not resolved here: one that resolves to a private address
+ * passes. Copies allow; 0, or -1 (ENOMEM: the guard is unchanged). */
+int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow);
+
 /* An opaque string the Lua side keeps on the tab across leases (what it
  * configured the tab with); "" at first. set copies it: 0, or -1 (ENOMEM). */
 const char *silk_tab_settings(const silk_tab *tab);
@@ -130,6 +139,7 @@ typedef struct silk_render_stats {
     long leases, created, closed, recycled, evicted, idle_closed;
     long renderer_crashes;
     long interrupted;          /* operations cancelled by a deadline or cancel */
+    long blocked;              /* requests the guard failed */
 } silk_render_stats;
 
 void silk_render_get_stats(silk_render *r, silk_render_stats *st);

@@ -20,7 +20,10 @@
 -- or URL patterns with *}; evaluate = "js" (its JSON value in res.evaluate);
 -- screenshot = true (PNG bytes in res.screenshot); headers = {name = value};
 -- cookies = {{name=, value=, [url=|domain=, path=]}...}; user_agent;
--- viewport = {width=, height=}.
+-- viewport = {width=, height=}; deny_private = true (every request the page
+-- makes, the document included, is checked: no private, loopback or
+-- link-local address literal, no localhost, http/https/data/blob only;
+-- allow = {"host:port", ...} are exceptions). Downloads are always denied.
 --
 -- res is a normal silk response (res:select, res:one, res:text work) whose
 -- body is the rendered HTML: { url (final), status, headers, body,
@@ -91,6 +94,9 @@ local function check_opts(target, opts)
   if o.cookies ~= nil and type(o.cookies) ~= "table" then bad("cookies", "must be a list") end
   o.user_agent = pick("user_agent")
   if o.user_agent ~= nil and type(o.user_agent) ~= "string" then bad("user_agent", "must be a string") end
+  o.deny_private = pick("deny_private") and true or false
+  o.allow = pick("allow")
+  if o.allow ~= nil and type(o.allow) ~= "table" then bad("allow", "must be a list of \"host:port\"") end
   o.viewport = pick("viewport")
   if o.viewport ~= nil and (type(o.viewport) ~= "table" or type(o.viewport.width) ~= "number"
                             or type(o.viewport.height) ~= "number") then
@@ -108,6 +114,7 @@ local function settings_key(o)
   parts[#parts + 1] = "h=" .. concat(h, "\n")
   parts[#parts + 1] = "v=" .. (o.viewport and (o.viewport.width .. "x" .. o.viewport.height) or "")
   parts[#parts + 1] = "b=" .. concat(o.block or {}, ",")
+  parts[#parts + 1] = "dp=" .. (o.deny_private and "1" or "")
   return concat(parts, "\1")
 end
 
@@ -145,6 +152,13 @@ local function configure_tab(h, o)
     must(h:call("Emulation.clearDeviceMetricsOverride"))
   end
   must(h:call("Network.setBlockedURLs", { urls = blocked_urls(o.block) }))
+  -- every request paused and checked by core/render.c, only when asked:
+  -- interception costs about what it saves otherwise
+  if o.deny_private then
+    must(h:call("Fetch.enable", { patterns = { { urlPattern = "*" } } }))
+  else
+    must(h:call("Fetch.disable"))
+  end
   h:set_settings(want)
 end
 
@@ -230,6 +244,12 @@ end
 
 local function navigate(h, o)
   local started = silk.now()
+  local scheme = o.url:match("^(%a[%w+.-]*):")
+  scheme = scheme and scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then
+    must(nil, new_err("blocked", "only http and https URLs are rendered: " .. o.url, o.url))
+  end
+  h:set_guard(o.deny_private, o.allow)
   configure_tab(h, o)
   set_cookies(h, o)
   h:set_url(o.url)
@@ -405,6 +425,7 @@ function M.crawl_fetch(run, req, settings)
   o.timeout = o.timeout or (settings and settings.timeout)
   o.headers = o.headers or req.headers
   o.user_agent = o.user_agent or (settings and settings.user_agent)
+  if o.deny_private == nil and settings then o.deny_private = settings.deny_private end
   return M.render(req.url, o)
 end
 

@@ -147,6 +147,9 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.is_true(queued > 0, "no lease waited")
     local st = render.stats()
     assert.is_true(st.recycled - before.recycled >= 2, "tabs were not recycled")
+    render.configure{ recycle_after = 50 }
+    assert(silk.render(web.url .. "/late.html", { wait = "domcontentloaded" }))
+    assert.is_true(render.stats().idle >= 1)
     silk.sleep(0.8)
     st = render.stats()
     assert.equal(0, st.idle)
@@ -267,6 +270,32 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     page:close()
     assert.has_error(function() page:evaluate("1") end, "attempt to use a closed page")
     assert.equal(0, render.stats().pages_open)
+  end)
+
+  it("deny_private: the page's requests to private addresses fail, except allowed hosts", function()
+    local port = web.url:match(":(%d+)$")
+    write("private.html", ('<!DOCTYPE html><body><img id="i" src="http://localhost:%s/pic.png?private">' ..
+      '</body>'):format(port))
+    local function hits()
+      local n = 0
+      for _, e in ipairs(web:entries()) do if e.request:find("?private", 1, true) then n = n + 1 end end
+      return n
+    end
+    local blocked = render.stats().blocked
+    local res, err = silk.render(web.url .. "/private.html", { deny_private = true, wait = "load",
+      allow = { "127.0.0.1:" .. port } })
+    assert.is_table(res, tostring(err))
+    assert.equal(0, hits(), "the browser fetched a private address")
+    assert.equal(blocked + 1, render.stats().blocked)
+    -- the document itself is checked too (127.0.0.1 is not allowed here)
+    res, err = silk.render(web.url .. "/private.html", { deny_private = true })
+    assert.is_nil(res)
+    assert.equal("blocked", err.kind)
+    -- and with the option off the same page loads the image
+    assert(silk.render(web.url .. "/private.html", { wait = "load" }))
+    assert.equal(1, hits())
+    local _, ferr = silk.render("file:///etc/passwd")
+    assert.equal("blocked", ferr.kind)
   end)
 
   it("bad options raise at the caller's line", function()
