@@ -12,7 +12,7 @@
 --   page:html() page:screenshot() page:cdp(method, params) page:close()
 --   render.configure{max_busy, max_pages, recycle_after, page_idle_timeout}
 --   render.stats(); render.pages()
---   render.crawl_fetch(run, req, settings) -> res | nil, err   (the crawl's fetch)
+--   render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err   (the crawl's fetch)
 --
 -- opts: wait = "load" (default) | "domcontentloaded" | "networkidle" |
 -- {selector = css} | {fn = "js expression"}; timeout (seconds, default 30,
@@ -33,6 +33,7 @@
 
 local core = require("silk.core.render")
 local fetchmod = require("silk.core.fetch")
+local cjson = require("cjson")
 local silk = require("silk")
 
 local type, pairs, ipairs, tostring, setmetatable, pcall, error = type, pairs, ipairs, tostring, setmetatable, pcall, error
@@ -412,21 +413,106 @@ end
 
 -- The crawl ---------------------------------------------------------------------
 
---- render.crawl_fetch(run, req, settings) -> res | nil, err: what the crawl
--- calls instead of silk.fetch for a request (or spider) with render = true.
--- req.render may be a table of render options; settings.render_options
--- gives the spider's defaults.
-function M.crawl_fetch(run, req, settings)
+-- What a request asks for: its own render option (the request's extra
+-- `render`, or `render` in its meta), else the spider's setting.
+local function wanted(req, settings)
+  local extra = type(req.meta) == "string" and cjson.decode(req.meta) or req.meta or {}
+  local want = extra.render
+  if want == nil and type(extra.meta) == "table" then want = extra.meta.render end
+  if want == nil and settings then want = settings.render end
+  return want
+end
+
+local function render_opts(req, settings, fetch_req, want)
   local o = {}
   for k, v in pairs(settings and settings.render_options or {}) do o[k] = v end
-  if type(req.render) == "table" then
-    for k, v in pairs(req.render) do o[k] = v end
+  if type(want) == "table" then
+    for k, v in pairs(want) do o[k] = v end
   end
-  o.timeout = o.timeout or (settings and settings.timeout)
-  o.headers = o.headers or req.headers
-  o.user_agent = o.user_agent or (settings and settings.user_agent)
-  if o.deny_private == nil and settings then o.deny_private = settings.deny_private end
-  return M.render(req.url, o)
+  o.timeout = o.timeout or fetch_req.timeout
+  o.headers = o.headers or fetch_req.headers
+  o.user_agent = o.user_agent or fetch_req.user_agent
+  if o.deny_private == nil then o.deny_private = fetch_req.block_private end
+  return o
+end
+
+-- The shape of a URL's path for render = "auto": host plus the path with
+-- every segment holding a digit replaced by '*' (/p/123 and /p/456 share it).
+local function shape(u)
+  local host, path = u:match("^%a[%w+.-]*://([^/?#]+)([^?#]*)")
+  if not host then return u end
+  return host .. path:gsub("[^/]*%d[^/]*", "*")
+end
+
+local LEARN_AFTER = 3     -- pages of a shape that needed rendering before its static try is skipped
+
+-- The static response looks like a page a script fills: the spider's
+-- needs_render(res) says so, or (without one) it has a script and under
+-- 200 characters of text.
+local function needs_render(run, res)
+  local spider = run and run.spider
+  if spider and spider.needs_render then return spider.needs_render(res) and true or false end
+  if res.status >= 400 then return false end
+  local ok, doc = pcall(res.html, res)
+  if not ok or not doc then return false end
+  local scripts = #doc:select("script")
+  local body = doc:one("body")
+  local text = body and body:text() or ""
+  return scripts > 0 and #text < 200
+end
+
+local function stats_of(run)
+  local st = run and run.stats
+  if not st then return {} end
+  st.render = st.render or { rendered = 0, static = 0, auto_static = 0, auto_rendered = 0,
+                             learned_shapes = 0, errors = 0, time = 0 }
+  return st.render
+end
+
+--- render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err: what
+-- the crawl calls in place of silk.fetch(fetch_req) for the request `req`
+-- (a frontier request: url, meta as the crawl stores it). A request whose
+-- `render` (or whose meta's `render`) is true or a table of render options,
+-- or whose spider has settings.render = true, is rendered; "auto" fetches
+-- statically first and renders when needs_render says so, learning per
+-- path shape which pages need it; anything else is silk.fetch(fetch_req).
+-- Counts go to run.stats.render.
+function M.crawl_fetch(run, req, settings, fetch_req)
+  local want = wanted(req, settings)
+  local st = stats_of(run)
+  if not want then
+    st.static = (st.static or 0) + 1
+    return silk.fetch(fetch_req)
+  end
+  local key
+  if want == "auto" then
+    run.render_shapes = run.render_shapes or {}
+    key = shape(req.url)
+    if (run.render_shapes[key] or 0) < LEARN_AFTER then
+      local res, err = silk.fetch(fetch_req)
+      if not res or not needs_render(run, res) then
+        st.auto_static = st.auto_static + 1
+        return res, err
+      end
+      local doc = rawget(res, "_doc")
+      if doc then doc:free() end
+    end
+  end
+  local t0 = silk.now()
+  local res, err = M.render(req.url, render_opts(req, settings, fetch_req, want))
+  st.time = st.time + (silk.now() - t0)
+  if not res then
+    st.errors = st.errors + 1
+    return nil, err
+  end
+  st.rendered = st.rendered + 1
+  if key then
+    st.auto_rendered = st.auto_rendered + 1
+    local n = (run.render_shapes[key] or 0) + 1
+    run.render_shapes[key] = n
+    if n == LEARN_AFTER then st.learned_shapes = st.learned_shapes + 1 end
+  end
+  return res
 end
 
 -- The rest of the module ----------------------------------------------------------

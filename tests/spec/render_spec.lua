@@ -298,6 +298,54 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.equal("blocked", ferr.kind)
   end)
 
+  describe("in a crawl (render.crawl_fetch)", function()
+    local function req_for(path, meta) return { url = web.url .. path, meta = meta } end
+    local function fetch_req(path) return { url = web.url .. path, timeout = 10, user_agent = "silk-static" } end
+    local function static_hits(path)
+      local n = 0
+      for _, e in ipairs(web:entries()) do if e.path == path and e.ua == "silk-static" then n = n + 1 end end
+      return n
+    end
+
+    it("fetches, or renders per spider or per request", function()
+      local run = { stats = {}, spider = {} }
+      local res = assert(render.crawl_fetch(run, req_for("/items.html"), { render = false }, fetch_req("/items.html")))
+      assert.is_nil(res.rendered)
+      assert.equal(0, #res:select("li.item"))
+      res = assert(render.crawl_fetch(run, req_for("/items.html"), { render = true,
+        render_options = { wait = { selector = "li.item" } } }, fetch_req("/items.html")))
+      assert.is_true(res.rendered)
+      assert.equal(3, #res:select("li.item"))
+      res = assert(render.crawl_fetch(run, req_for("/items.html", '{"meta":{"render":{"wait":"networkidle"}}}'),
+        { render = false }, fetch_req("/items.html")))
+      assert.equal(3, #res:select("li.item"))
+      assert.equal(2, run.stats.render.rendered)
+      assert.equal(1, run.stats.render.static)
+    end)
+
+    it("render = \"auto\": static pages stay static, script-filled ones are rendered, then learned", function()
+      local run = { stats = {}, spider = {} }
+      local settings = { render = "auto", render_options = { wait = "networkidle", user_agent = "silk-browser" } }
+      local res = assert(render.crawl_fetch(run, req_for("/form.html"), settings, fetch_req("/form.html")))
+      assert.is_nil(res.rendered)
+      local before = static_hits("/items.html")
+      for i = 1, 4 do
+        res = assert(render.crawl_fetch(run, req_for("/items.html"), settings, fetch_req("/items.html")))
+        assert.is_true(res.rendered, "try " .. i)
+        assert.equal(3, #res:select("li.item"))
+      end
+      local st = run.stats.render
+      assert.equal(1, st.auto_static)
+      assert.equal(4, st.auto_rendered)
+      assert.equal(1, st.learned_shapes)
+      assert.equal(3, static_hits("/items.html") - before, "the static try was not skipped once learned")
+      -- a spider's needs_render decides instead of the guess
+      run = { stats = {}, spider = { needs_render = function() return false end } }
+      res = assert(render.crawl_fetch(run, req_for("/items.html"), settings, fetch_req("/items.html")))
+      assert.is_nil(res.rendered)
+    end)
+  end)
+
   it("bad options raise at the caller's line", function()
     assert.has_error(function() silk.render(web.url, { wait = "soon" }) end)
     assert.has_error(function() silk.render(web.url, { timeout = -1 }) end)
