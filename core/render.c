@@ -292,6 +292,8 @@ static void tab_crashed(silk_tab *tab, silk_render_kind kind, const char *messag
     if (!tab->dead)
         silk_cdp_session_fail(r->cdp, tab->session, SILK_CDP_TARGET_CRASHED, message);
     fail_ops(tab, kind, message);
+    if (tab->state == TAB_IDLE)
+        tab_close(tab);
 }
 
 static void lifecycle(silk_tab *tab, json_t *p)
@@ -426,6 +428,8 @@ static void on_browser_event(const char *method, json_t *p, void *ud)
     } else if (strcmp(method, "Target.targetDestroyed") == 0 && tab->state != TAB_CLOSING) {
         tab->broken = 1;
         fail_ops(tab, SILK_RENDER_CLOSED, "the page's target was destroyed");
+        if (tab->state == TAB_IDLE)
+            tab_close(tab);
     }
 }
 

@@ -189,7 +189,12 @@ end
 local function wait_page(h, loader, wait)
   if type(wait) == "string" then
     if loader then must(h:wait_lifecycle(loader, WAITS[wait])) end
-  elseif wait.selector then
+    return
+  end
+  -- A reused tab: until the new document is parsed, a query may still run
+  -- in the old one and find what the last page had.
+  if loader then must(h:wait_lifecycle(loader, "DOMContentLoaded")) end
+  if wait.selector then
     evaluate(h, poll_js("document.querySelector(" .. js_string(wait.selector) .. ")"))
   else
     evaluate(h, poll_js(wait.fn))
