@@ -84,7 +84,9 @@ typedef struct silk_cdp_options {
 silk_cdp *silk_cdp_new(struct ev_loop *loop, const silk_cdp_options *o,
                        silk_cdp_event_fn browser_ev, void *ud);
 
-/* Starts the browser unless it runs; 0, or -1 with a message in err. */
+/* Starts the browser unless it runs; 0, or -1 with a message in err.
+ * Sets SIGPIPE to ignored (process-wide), so that writing to a browser
+ * that just died is an error rather than the end of silk. */
 int silk_cdp_start(silk_cdp *c, char *err, size_t errsz);
 
 /* 1 while a browser runs. */

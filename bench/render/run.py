@@ -3,7 +3,7 @@
 Crawlee's PuppeteerCrawler and puppeteer-core with page reuse, all driving
 the same Debian chromium-headless-shell.
 
-    bench/render/run.py [--pages N] [--conc 4,16,64] [--only silk,silk-block,puppeteer,crawlee]
+    bench/render/run.py [--pages N] [--conc 4,16,64] [--only silk,silk-block,puppeteer,crawlee] [--pss 16,64]
 
 Generates the site (site.py: half the pages static, half filled by a script
 after a fetch()), serves it with nginx (bench/nginx.sh), and runs each
@@ -57,6 +57,7 @@ def main():
     ap.add_argument("--conc", default="4,16,64")
     ap.add_argument("--only", default="silk,silk-block,puppeteer,crawlee")
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--pss", default="", help="also hold K open pages (e.g. 16,64) and measure the browser's PSS")
     a = ap.parse_args()
     silk = os.environ.get("SILK") or os.path.join(ROOT, "build", "silk")
     site = Site(os.path.join(BENCH, "work", "render-site-%d" % a.pages), a.pages)
@@ -67,7 +68,7 @@ def main():
     base = "http://127.0.0.1:%d" % site.port
     urls = os.path.join(site.dir, "urls.txt")
     cmds = contenders(silk)
-    results = []
+    results, pss = [], []
     try:
         for name in a.only.split(","):
             for conc in [int(c) for c in a.conc.split(",")]:
@@ -92,12 +93,23 @@ def main():
                 log("  %.1f pages/s, %.0f CPU-s/1000, controller %.2f ms/page%s" % (
                     row["pages_per_s"], row["cpu_s_per_1000"], row.get("controller_ms_per_page", -1),
                     "" if ok else "  (INCOMPLETE: %s; see %s)" % (r, err)))
+        for k in [int(x) for x in a.pss.split(",") if x]:
+            for name, argv in (("silk", [silk, "eval", os.path.join(HERE, "silk_pss.lua")]),
+                               ("puppeteer", ["node", os.path.join(HERE, "peers", "puppeteer_pss.mjs")])):
+                out = os.path.join(BENCH, "work", "render-pss-%s-%d.out" % (name, k))
+                log("%s holding %d open pages" % (name, k))
+                run_measured(argv + [urls, base, str(k)], a.timeout, stdout_path=out, stderr_path=out + ".err")
+                try:
+                    with open(out) as f:
+                        pss.append(dict(json.loads(f.read().strip().splitlines()[-1]), name=name))
+                except (OSError, ValueError, IndexError):
+                    log("  no result: see " + out + ".err")
     finally:
         Nginx.stop_all()
     stem = "%s-%s-render" % (datetime.date.today().isoformat(), platform.node())
     os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
     with open(os.path.join(BENCH, "results", stem + ".json"), "w") as f:
-        json.dump({"pages": a.pages, "nproc": os.cpu_count(), "results": results}, f, indent=1)
+        json.dump({"pages": a.pages, "nproc": os.cpu_count(), "results": results, "pss": pss}, f, indent=1)
     print("| contender | conc | pages/s | CPU-s / 1000 pages | controller ms/page | controller share | complete |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
@@ -106,6 +118,12 @@ def main():
             "%.2f" % r["controller_ms_per_page"] if "controller_ms_per_page" in r else "-",
             "%.1f %%" % (100 * r["controller_share"]) if r.get("controller_share") else "-",
             "yes" if r["ok"] else "no"))
+    if pss:
+        print("\n| contender | open pages | browser PSS MB | PSS per page MB | controller RSS MB |")
+        print("|---|---|---|---|---|")
+        for r in pss:
+            print("| %s | %d | %.0f | %.1f | %.0f |" % (r["name"], r["pages"], r["browser_pss_mb"],
+                                                     r["pss_per_page_mb"], r["controller_rss_mb"]))
     shutil.rmtree(os.path.join(BENCH, "work", "render-site-%d" % a.pages), ignore_errors=True)
 
 
