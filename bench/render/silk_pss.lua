@@ -9,16 +9,15 @@ render.configure{ max_busy = k, max_pages = k }
 local urls = {}
 for line in io.lines(file) do urls[#urls + 1] = base .. line end
 
-local function read(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function kb(text, field)
-  return tonumber(text and text:match(field .. ":%s*(%d+) kB") or 0)
+-- kB of `field` in a /proc file ("Pss", "VmRSS"), 0 when it is gone
+local function kb(path, field)
+  local ok, lines = pcall(io.lines, path)
+  if not ok then return 0 end
+  for line in lines do
+    local v = line:match("^" .. field .. ":%s*(%d+) kB")
+    if v then return tonumber(v) end
+  end
+  return 0
 end
 
 local pages = {}
@@ -38,12 +37,12 @@ local p = io.popen("ps -eo pid=,pgid=")
 for line in p:lines() do
   local pid, g = line:match("(%d+)%s+(%d+)")
   if tonumber(g) == pgid then
-    pss = pss + kb(read("/proc/" .. pid .. "/smaps_rollup"), "Pss")
+    pss = pss + kb("/proc/" .. pid .. "/smaps_rollup", "Pss")
     procs = procs + 1
   end
 end
 p:close()
-local self_rss = kb(read("/proc/self/status"), "VmRSS")
+local self_rss = kb("/proc/self/status", "VmRSS")
 for _, page in ipairs(pages) do page:close() end
 print(require("cjson").encode{ pages = k, browser_pss_mb = pss / 1024, pss_per_page_mb = pss / 1024 / k,
   processes = procs, controller_rss_mb = self_rss / 1024 })

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
+import { launchOptions } from './launch.mjs';
 
 process.env.CRAWLEE_STORAGE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'crawlee-render-'));
 process.env.CRAWLEE_LOG_LEVEL = 'ERROR';
@@ -19,11 +20,7 @@ let pages = 0, products = 0, errors = 0;
 const crawler = new PuppeteerCrawler({
   launchContext: {
     launcher: puppeteer,
-    launchOptions: {
-      executablePath: process.env.SILK_CHROMIUM || '/usr/lib/chromium/chromium-headless-shell',
-      headless: 'shell',
-      args: ['--disable-gpu', '--disable-dev-shm-usage', ...(process.getuid() === 0 ? ['--no-sandbox'] : [])],
-    },
+    launchOptions,
   },
   minConcurrency: conc,
   maxConcurrency: conc,

@@ -4,17 +4,12 @@
 // reused for every URL, waiting for the products, the HTML read with
 // page.content() and the products counted in it. Prints one JSON line.
 import fs from 'node:fs';
-import puppeteer from 'puppeteer-core';
+import { launch } from './launch.mjs';
 
 const [file, base, concArg] = process.argv.slice(2);
 const conc = Number(concArg);
 const urls = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((p) => base + p);
-const browser = await puppeteer.launch({
-  executablePath: process.env.SILK_CHROMIUM || '/usr/lib/chromium/chromium-headless-shell',
-  headless: 'shell',
-  pipe: true,
-  args: ['--disable-gpu', '--disable-dev-shm-usage', ...(process.getuid() === 0 ? ['--no-sandbox'] : [])],
-});
+const browser = await launch();
 let next = 0, pages = 0, products = 0, errors = 0;
 async function worker() {
   const page = await browser.newPage();

@@ -3,17 +3,12 @@
 // browser's process group and node's own RSS as one JSON line.
 import fs from 'node:fs';
 import { execSync } from 'node:child_process';
-import puppeteer from 'puppeteer-core';
+import { launch } from './launch.mjs';
 
 const [file, base, kArg] = process.argv.slice(2);
 const k = Number(kArg);
 const urls = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((p) => base + p);
-const browser = await puppeteer.launch({
-  executablePath: process.env.SILK_CHROMIUM || '/usr/lib/chromium/chromium-headless-shell',
-  headless: 'shell',
-  pipe: true,
-  args: ['--disable-gpu', '--disable-dev-shm-usage', ...(process.getuid() === 0 ? ['--no-sandbox'] : [])],
-});
+const browser = await launch();
 const pages = await Promise.all(Array.from({ length: k }, async (_, i) => {
   const page = await browser.newPage();
   await page.goto(urls[i % urls.length], { waitUntil: 'domcontentloaded' });
