@@ -154,7 +154,36 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     st = render.stats()
     assert.equal(0, st.idle)
     assert.is_true(st.idle_closed > before.idle_closed)
+    -- max_pages: idle tabs past it are closed, least recently used first
+    render.configure{ max_busy = 3, max_pages = 1 }
+    local evicted = render.stats().evicted
+    for i = 1, 3 do
+      tasks[i] = silk.spawn(function()
+        return silk.render(web.url .. "/late.html", { wait = { selector = "#late" }, timeout = 10 })
+      end)
+    end
+    for i = 1, 3 do assert.is_true((tasks[i]:join())) end
+    st = render.stats()
+    assert.is_true(st.evicted - evicted >= 2, "evicted " .. (st.evicted - evicted))
+    assert.is_true(st.idle <= 1)
     render.configure(saved)
+  end)
+
+  it("sends the request's headers, cookies and user agent", function()
+    local res = assert(silk.render(bad.url .. "/echo", { headers = { ["X-Silk-Test"] = "yes" },
+      cookies = { { name = "flavour", value = "oat" } }, user_agent = "silk-render-test",
+      evaluate = "document.body.innerText" }))
+    local seen = {}
+    for _, h in ipairs(require("cjson").decode(res.evaluate).headers) do seen[h[1]:lower()] = h[2] end
+    assert.equal("yes", seen["x-silk-test"])
+    assert.equal("flavour=oat", seen["cookie"])
+    assert.equal("silk-render-test", seen["user-agent"])
+    -- the next page on the same tab goes back to the browser's own
+    res = assert(silk.render(bad.url .. "/echo", { evaluate = "document.body.innerText" }))
+    seen = {}
+    for _, h in ipairs(require("cjson").decode(res.evaluate).headers) do seen[h[1]:lower()] = h[2] end
+    assert.is_nil(seen["x-silk-test"])
+    assert.matches("HeadlessChrome", seen["user-agent"])
   end)
 
   it("blocks resource types by URL pattern", function()
