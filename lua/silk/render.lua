@@ -248,7 +248,7 @@ local function set_cookies(h, o)
   must(h:call("Network.setCookies", { cookies = list }))
 end
 
-local function navigate(h, o)
+local function navigate(h, o, stage)
   local started = silk.now()
   local scheme = o.url:match("^(%a[%w+.-]*):")
   scheme = scheme and scheme:lower()
@@ -260,6 +260,7 @@ local function navigate(h, o)
   set_cookies(h, o)
   h:set_url(o.url)
   local nav = must(h:call("Page.navigate", { url = o.url }))
+  if stage then stage.navigated = true end
   if nav.errorText and nav.errorText ~= "" then
     local kind = nav.errorText:find("BLOCKED", 1, true) and "blocked" or "navigation"
     must(nil, new_err(kind, nav.errorText .. " loading " .. o.url, o.url))
@@ -291,20 +292,36 @@ local function set_url_on(err, url)
   return err
 end
 
---- silk.render(url_or_request, opts) -> res | nil, err
-function M.render(target, opts)
-  local o = check_opts(target, opts)
+-- One render on a leased tab; also returns whether it failed before the
+-- page was reached on a tab that had served pages before (whose renderer
+-- may have died while it sat in the pool).
+local function render_once(o)
   local h
+  local stage = {}
   local ok, res, err = pcall(guarded, o.timeout, o.url, function()
     h = must(core.open())
-    return navigate(h, o)
+    stage.reused = h:info().pages > 1
+    return navigate(h, o, stage)
   end)
   if not ok then
     if h then h:close(true) end
     error(res, 0)
   end
   if h then h:close(res == nil) end
-  if res == nil then return nil, set_url_on(err, o.url) end
+  if res == nil then return nil, set_url_on(err, o.url), stage.reused and not stage.navigated end
+  return res
+end
+
+--- silk.render(url_or_request, opts) -> res | nil, err. A reused tab whose
+-- renderer turns out to have crashed before the page was reached is not
+-- the page's fault: the page is tried once more on another tab.
+function M.render(target, opts)
+  local o = check_opts(target, opts)
+  local res, err, dead_tab = render_once(o)
+  if not res and dead_tab and err.kind == "render_crashed" then
+    res, err = render_once(o)
+  end
+  if not res then return nil, err end
   return res
 end
 
