@@ -14,6 +14,7 @@ local have_browser = io.open(BIN, "rb") ~= nil
 local describe = have_browser and describe or function(name) pending(name .. ": no " .. BIN) end
 
 local web, bad, dir
+local asan = (io.open("/proc/self/maps"):read("*a")):find("libasan", 1, true) ~= nil
 
 local function write(name, text)
   local f = assert(io.open(dir .. "/" .. name, "wb"))
@@ -200,7 +201,10 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.equal(3 * 160, batch(160))
     collectgarbage()
     local grew = rss_kb() - before
-    assert.is_true(grew < 16 * 1024, ("silk's RSS grew by %d kB over 160 pages"):format(grew))
+    -- AddressSanitizer's quarantine keeps freed memory: RSS says nothing there
+    if not asan then
+      assert.is_true(grew < 16 * 1024, ("silk's RSS grew by %d kB over 160 pages"):format(grew))
+    end
     assert.is_true(render.stats().busy + render.stats().idle <= 16)
     render.configure(saved)
   end)
@@ -302,7 +306,10 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
       assert.is_true(#renderers > 0, "no renderer found")
       os.execute("kill -9 " .. table.concat(renderers, " "))
     end, "render_crashed")
-    -- idle tabs on the killed renderers crash too, and are closed
+    -- Idle tabs on the killed renderers crash too and are closed as their
+    -- crash events arrive (within some 20 ms; a page leased before then
+    -- may fail: silk.render retries a render_crashed from a pooled tab once).
+    silk.sleep(0.5)
     assert.is_true(render.stats().renderer_crashes >= crashes + 1)
     renders_again(pid)
   end)
