@@ -260,11 +260,13 @@ local function navigate(h, o, stage)
   set_cookies(h, o)
   h:set_url(o.url)
   local nav = must(h:call("Page.navigate", { url = o.url }))
-  if stage then stage.navigated = true end
   if nav.errorText and nav.errorText ~= "" then
     local kind = nav.errorText:find("BLOCKED", 1, true) and "blocked" or "navigation"
+    -- a navigation aborted because the tab's renderer had died
+    if h:info().broken then kind = "render_crashed" end
     must(nil, new_err(kind, nav.errorText .. " loading " .. o.url, o.url))
   end
+  if stage then stage.navigated = true end
   wait_page(h, nav.loaderId, o.wait)
   return snapshot(h, nav.loaderId, o, started)
 end
