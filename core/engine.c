@@ -18,6 +18,7 @@
 #include "silk_config.h"
 #include "engine_int.h"
 #include "fetch.h"
+#include "render.h"
 #include "gcpace.h"
 #include "lapi.h"
 #include "preempt.h"
@@ -527,6 +528,11 @@ reported:
     }
     /* Idle keep-alive connections and pooled handles are not leaks either. */
     silk_fetch_shutdown(e);
+    /* Pages a task left open were closed when it ended; they are the
+     * script's leaks all the same. Then the browser goes. */
+    if (silk_render_report(e, stderr, "silk: leak: ") && out == SILK_OK && !e->opts.allow_leaks)
+        out = SILK_LEAKED;
+    silk_render_shutdown(e);
     /* Unreachable documents and handles are not leaks: collect them first
      * (twice: finalisers may release more). */
     for (int i = 0; i < 2; i++) {

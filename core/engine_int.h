@@ -51,6 +51,8 @@ struct silk_engine {
     int anchor_free;              /* first free anchor ref, 0: none */
     long unobserved_failures;     /* failed tasks whose error nobody has seen yet */
     int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */
+    silk_task_end_fn end_hook;    /* silk_task_set_end_hook (task.c) */
+    void *end_hook_data;
     char **sites;                 /* interned creation sites (task.c) */
     size_t nsites, sites_cap;
 

@@ -19,6 +19,7 @@ static const luaL_Reg openers[] = {
     {"silk.core.frontier", silk_lapi_frontier},
     {"silk.core.sitemap", silk_lapi_sitemap},
     {"silk.core.jsonl", silk_lapi_jsonl},
+    {"silk.core.render", silk_lapi_render},
     {NULL, NULL},
 };
 

@@ -417,6 +417,12 @@ long silk_task_count_waiting(silk_engine *e, silk_wait_reason r)
     return r > SILK_WAIT_NONE && r < SILK_WAIT_COUNT_ ? e->ntasks[TASK_SLOT_WAITING(r)] : 0;
 }
 
+void silk_task_set_end_hook(silk_engine *e, silk_task_end_fn fn, void *data)
+{
+    e->end_hook = fn;
+    e->end_hook_data = data;
+}
+
 void silk_task_set_service(silk_task *t)
 {
     t->service = 1;
@@ -967,6 +973,8 @@ static void task_finish(silk_task *t, silk_task_state final)
     lua_setfenv(co, -2);
     lua_settop(co, 0);
     set_state(t, final);
+    if (e->end_hook)
+        e->end_hook(t, e->end_hook_data);
 
     end_wait(t);
     while (t->frames != &t->frame0) {     /* inner frames left by a kill */

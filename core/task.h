@@ -153,6 +153,12 @@ void silk_task_cancel_all(silk_engine *e, const char *reason);
  * before it looks for tasks still alive. */
 void silk_task_set_service(silk_task *t);
 
+/* Calls fn(t, data) for every task that finishes, once its outcome is
+ * final and before its joiners wake (lapi_render.c closes the pages a task left
+ * open). One hook per engine; NULL removes it. fn must not resume tasks. */
+typedef void (*silk_task_end_fn)(silk_task *t, void *data);
+void silk_task_set_end_hook(silk_engine *e, silk_task_end_fn fn, void *data);
+
 /* Cancels every live service task with `reason`; returns how many. */
 int silk_task_cancel_services(silk_engine *e, const char *reason);
 

@@ -16,6 +16,7 @@ static const char *const names[SILK_RES_COUNT_] = {
     [SILK_RES_BUFFER] = "buffers",
     [SILK_RES_PARSE_JOB] = "parse jobs",
     [SILK_RES_TRANSFER] = "fetch transfers",
+    [SILK_RES_PAGE] = "page handles",
 };
 
 void silk_track_acquire(silk_res kind) { live[kind]++; total[kind]++; }

@@ -23,6 +23,7 @@ typedef enum silk_res {
     SILK_RES_BUFFER,      /* a response buffer (fetch.c) */
     SILK_RES_PARSE_JOB,   /* a parse job handed to a worker thread (html.c) */
     SILK_RES_TRANSFER,    /* a fetch transfer: queued, in flight or in backoff (fetch.c) */
+    SILK_RES_PAGE,        /* an open page handle: a browser tab leased to a task (lapi_render.c) */
     SILK_RES_COUNT_
 } silk_res;
 

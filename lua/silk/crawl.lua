@@ -878,7 +878,7 @@ local function request_view(req, x)
            errback = x.errback, method = x.method or "GET", body = x.body, headers = x.headers,
            cookies = x.cookies, session = x.session, proxy = x.proxy, user_agent = x.user_agent,
            timeout = x.timeout, retries = x.retries, max_size = x.max_size, insecure = x.insecure,
-           priority = req.priority, attempt = req.retries + 1, await = x.await }
+           priority = req.priority, attempt = req.retries + 1, await = x.await, render = x.render }
 end
 
 -- The silk.fetch request for `rq` (a request_view): its own options, else
@@ -948,7 +948,12 @@ function Run:send(rq)
   local tries, proxy_tries = 0, 0
   while not res do
     local f, who = self:fetch_request(rq)
-    res, err = silk.fetch(f)
+    if rq.render ~= nil or s.render then
+      -- headless Chromium (silk.render): true, "auto" or render options
+      res, err = require("silk.render").crawl_fetch(self, { url = rq.url, meta = { render = rq.render } }, s, f)
+    else
+      res, err = silk.fetch(f)
+    end
     local again = false
     local rotated = id and f.proxy and f.proxy ~= (rq.proxy or s.proxy) and f.proxy
     if rotated then

@@ -26,6 +26,7 @@
 --   silk.url.join/canonical/host_key/host/resolve/parse/is_http; silk.robots.parse(text)
 --   silk.spider{...}: what a spider file returns (silk.spider module)
 --   silk.form.request(form_node [, fields [, opts]]) -> request: a <form>'s submission (silk.form)
+--   silk.render(url_or_request, opts) -> res | nil, err; silk.page() -> page (silk.render module)
 --   silk.gc_stats() when the GC pacer is built in
 --
 -- Cancellation and deadlines are raised, not returned: a wait of a cancelled
@@ -141,6 +142,8 @@ local lazy = {
   end,
   spider = function() return require("silk.spider").new end,
   form = function() return require("silk.form") end,
+  render = function() return require("silk.render").render end,
+  page = function() return require("silk.render").page end,
   gc_stats = function() return require("silk.core.gc").stats end,
   -- lua-cjson's null (a NULL light userdata): what res:json() gives for
   -- JSON null, and what the item encoders write as null (core/lapi_jsonl.c).

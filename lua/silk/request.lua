@@ -75,12 +75,17 @@ M.OPTIONS = {
   end,
   dont_filter = kind("boolean", "a boolean"),
   depth = whole,
+  render = function(v)
+    if type(v) ~= "boolean" and v ~= "auto" and type(v) ~= "table" then
+      return 'true, false, "auto" or a table of silk.render options expected, got ' .. tostring(v)
+    end
+  end,
 }
 
 -- The fields that travel in the frontier's JSON (the others have columns
 -- of their own there, or are turned into these).
 local CARRIED = { "method", "body", "headers", "cookies", "session", "proxy", "user_agent", "timeout",
-                  "retries", "max_size", "insecure", "errback", "meta" }
+                  "retries", "max_size", "insecure", "errback", "meta", "render" }
 
 local function closest(name)
   local best, bd = nil, math.huge

@@ -65,11 +65,13 @@ M.settings = {
   item_key       = { nil, "string?", "--items redis: the item field that identifies an item, one stored per value (default: page URL + position)" },
   parse_inline   = { false, "boolean", "parse pages on the loop thread instead of the worker pool" },
   sitemap_from_robots = { false, "boolean", "also crawl the sitemaps that robots.txt lists" },
+  render         = { false, "boolean", 'render pages in headless Chromium (true), or "auto": fetch first, render when needed (silk.render)', also = { auto = true } },
+  render_options = { nil, "table?", "options of silk.render for rendered pages: wait, block, timeout, ..." },
 }
 
 local reserved = {
   name = true, start_urls = true, start_requests = true, sitemap_urls = true,
-  parse = true, errback = true, pipelines = true, settings = true,
+  parse = true, errback = true, pipelines = true, settings = true, needs_render = true,
   on_request = true, on_response = true, on_error = true, blocked = true,
 }
 
@@ -105,6 +107,7 @@ end
 
 local function check_setting(name, value)
   local spec = M.settings[name]
+  if spec.also and spec.also[value] then return end
   local want = spec[2]
   local t = type(value)
   if want:sub(-1) == "?" then
@@ -167,7 +170,7 @@ local fields = {
   start_urls = list_of("string"), sitemap_urls = list_of("string"), pipelines = pipelines,
   parse = single("function"), errback = single("function"), start_requests = single("function"),
   on_request = single("function"), on_response = single("function"), on_error = single("function"),
-  blocked = single("function"),
+  blocked = single("function"), needs_render = single("function"),
 }
 -- settings whose values need more than their type checked
 local setting_checks = { proxies = urls, user_agents = list_of("string"), blocked_statuses = list_of("number") }

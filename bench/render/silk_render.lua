@@ -1,0 +1,51 @@
+-- bench/render/silk_render.lua URLS_FILE BASE_URL CONCURRENCY [block]
+-- Renders every URL with silk.render from CONCURRENCY tasks sharing one
+-- browser (max_busy = CONCURRENCY), waits for the products, counts them
+-- with res:select, and prints one JSON line: pages, products, errors and
+-- the CPU seconds of silk's own process (the controller, without the browser).
+local silk = require("silk")
+local render = require("silk.render")
+local file, base, conc, block = arg[1], arg[2], tonumber(arg[3]), arg[4] == "block"
+local urls = {}
+for line in io.lines(file) do urls[#urls + 1] = base .. line end
+render.configure{ max_busy = conc, max_pages = conc }
+
+local function self_cpu()
+  local f = io.open("/proc/self/stat")
+  local stat = f:read("*a")
+  f:close()
+  local fields = {}
+  for x in stat:match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = x end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / 100   -- utime, stime (after the comm)
+end
+
+local opts = { wait = { selector = ".product" }, timeout = 30,
+               block = block and { "image", "stylesheet", "font", "media" } or nil }
+local next_i, pages, products, errors = 0, 0, 0, 0
+local workers = {}
+for w = 1, conc do
+  workers[w] = silk.spawn(function()
+    while true do
+      next_i = next_i + 1
+      local u = urls[next_i]
+      if not u then return end
+      local res, err = silk.render(u, opts)
+      if res then
+        -- select may wait (a parse on a worker thread): count after it, not
+        -- `products = products + #res:select(...)`, which would add to a
+        -- total read before other tasks updated it
+        local n = #res:select(".product .name")
+        pages = pages + 1
+        products = products + n
+      else
+        errors = errors + 1
+        io.stderr:write(tostring(err), "\n")
+      end
+    end
+  end)
+end
+for _, t in ipairs(workers) do t:join() end
+local st = render.stats()
+print(require("cjson").encode{ pages = pages, products = products, errors = errors,
+  controller_cpu_s = self_cpu(), messages = st.messages_sent + st.messages_received,
+  tabs_created = st.created })

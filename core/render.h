@@ -1,0 +1,156 @@
+/*
+ * render.h -- the page pool: browser tabs leased to tasks, reused, recycled
+ * and reclaimed on the C side.
+ *
+ * Who calls it: lapi_render.c (silk.core.render) leases tabs for tasks;
+ * engine.c calls silk_render_end_task() when a task finishes and
+ * silk_render_shutdown() once at exit. Everything runs on the loop thread.
+ *
+ * What it owns: the engine's silk_cdp (one browser, started on first use
+ * and restarted on the next use after a crash) and every tab record. A tab
+ * is a page target attached with a flattened session, with the Page and
+ * Network domains and lifecycle events enabled (Runtime is not: console
+ * output would stream over the pipe). Its states:
+ *
+ *   OPENING  created and attached, domains being enabled; a lease waits
+ *   IDLE     in the pool, least recently used first in line for eviction
+ *   BUSY     leased to one page handle (silk_tab_lease)
+ *   CLOSING  Target.closeTarget sent; freed when it answers or the browser goes
+ *
+ * Limits: at most max_busy tabs are leased at once (further leases wait in
+ * FIFO order); idle tabs beyond max_pages - busy are closed least recently
+ * used first, and an idle tab is closed after page_idle_timeout; a tab is
+ * closed instead of pooled after recycle_after pages or when its lease ended
+ * broken (any error, interruption or renderer crash), because a reused
+ * renderer grows and an errored one is in an unknown state.
+ *
+ * Generations: every lease bumps the tab's session generation when it ends
+ * (silk_cdp_session_bump), so a reply still due to the last lease is dropped
+ * and can never complete an operation of the next one.
+ *
+ * Callback rules: every operation's callback fires exactly once unless the
+ * operation is cancelled (silk_tab_cancel), always from a loop callback and
+ * never before the starting function returns. Pointers passed to callbacks
+ * are borrowed for the callback's duration.
+ */
+#ifndef SILK_RENDER_H
+#define SILK_RENDER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "cdp.h"
+
+typedef struct silk_engine silk_engine;
+typedef struct silk_task silk_task;
+typedef struct silk_render silk_render;
+typedef struct silk_tab silk_tab;
+typedef struct silk_tab_op silk_tab_op;
+
+/* Error kinds of render operations, in Lua as err.kind. */
+typedef enum silk_render_kind {
+    SILK_RENDER_OK = 0,
+    SILK_RENDER_PROTOCOL,        /* the browser answered the command with an error */
+    SILK_RENDER_CRASHED,         /* the tab's renderer crashed ("render_crashed") */
+    SILK_RENDER_BROWSER_CRASHED, /* the browser died; it restarts on next use */
+    SILK_RENDER_BROWSER,         /* the browser could not be started */
+    SILK_RENDER_CLOSED,          /* shut down, or the tab was closed under the operation */
+    SILK_RENDER_KIND_COUNT_
+} silk_render_kind;
+
+const char *silk_render_kind_name(silk_render_kind k);
+
+typedef struct silk_render_config {
+    int max_busy;              /* tabs leased at once (default 2 x cores) */
+    int max_pages;             /* tabs open, busy or idle (default 4 x max_busy) */
+    int recycle_after;         /* pages a tab serves before it is closed (default 50) */
+    double page_idle_timeout;  /* seconds an idle tab stays open (default 30) */
+} silk_render_config;
+
+/* The pool of e, created (browser not started) on first call; NULL on ENOMEM. */
+silk_render *silk_render_of(silk_engine *e);
+
+/* Applies the fields of c that are > 0. */
+void silk_render_configure(silk_render *r, const silk_render_config *c);
+void silk_render_get_config(silk_render *r, silk_render_config *c);
+
+/* Completion of an operation: kind, its result (a command's result object,
+ * or NULL), and a message when kind != OK. */
+typedef void (*silk_tab_fn)(silk_render_kind kind, json_t *result, const char *message, void *ud);
+
+/* Leases a tab: reuses an idle one, opens a new one (starting the browser
+ * if none runs), or queues behind max_busy. cb gets the tab through
+ * silk_tab_op_tab(op) (valid until silk_tab_release). Returns the
+ * operation, or NULL on ENOMEM (cb will not fire). */
+silk_tab_op *silk_tab_lease(silk_render *r, silk_tab_fn cb, void *ud);
+
+/* The tab an operation is about; for a lease, the leased tab once cb ran. */
+silk_tab *silk_tab_op_tab(const silk_tab_op *op);
+
+/* Sends method(params) (params taken) on the tab's session. */
+silk_tab_op *silk_tab_call(silk_tab *tab, const char *method, json_t *params,
+                           silk_tab_fn cb, void *ud);
+
+/* Waits until the main frame's document `loader` (Page.navigate's loaderId)
+ * has fired lifecycle event `name` ("DOMContentLoaded", "load",
+ * "networkIdle", ...). Completes with CRASHED/BROWSER_CRASHED when the tab
+ * dies first. No deadline of its own: the waiting task's is. */
+silk_tab_op *silk_tab_wait_lifecycle(silk_tab *tab, const char *loader, const char *name,
+                                     silk_tab_fn cb, void *ud);
+
+/* Abandons an operation whose callback has not run (the waiting task was
+ * cancelled or its deadline passed). The page may be hanging on it, so the
+ * tab is reclaimed: Page.stopLoading and Runtime.terminateExecution are
+ * sent at once (a hanging load, JS that never yields) and the tab is marked
+ * broken, so its release closes the target. */
+void silk_tab_cancel(silk_tab_op *op);
+
+/* Ends a lease. broken: close the target rather than pool it. */
+void silk_tab_release(silk_tab *tab, int broken);
+
+/* The response of the main document `loader` (a Network.Response object)
+ * if it arrived, else NULL. Borrowed until the next navigation. */
+json_t *silk_tab_response(silk_tab *tab, const char *loader);
+
+/* The tab's request guard. deny_private on: the tab pauses every request
+ * it makes (Fetch.enable, sent by the caller) and render.c lets through
+ * only http and https URLs (and data: and blob:) whose host is neither a
+ * private, loopback or link-local address literal nor localhost, unless
+ * its "host:port" is in allow; the rest fail as blocked by the client.
+ * Names are not resolved here: one that resolves to a private address
+ * passes. Copies allow; 0, or -1 (ENOMEM: the guard is unchanged). */
+int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow);
+
+/* An opaque string the Lua side keeps on the tab across leases (what it
+ * configured the tab with); "" at first. set copies it: 0, or -1 (ENOMEM). */
+const char *silk_tab_settings(const silk_tab *tab);
+int silk_tab_set_settings(silk_tab *tab, const char *s);
+
+/* A tab's identity and use count, for dumps and the Lua side. */
+const char *silk_tab_target(const silk_tab *tab);
+int silk_tab_pages(const silk_tab *tab);
+int silk_tab_broken(const silk_tab *tab);
+
+typedef struct silk_render_stats {
+    silk_cdp_stats browser;
+    long opening, idle, busy, closing, queued;
+    long leases, created, closed, recycled, evicted, idle_closed;
+    long renderer_crashes;
+    long interrupted;          /* operations cancelled by a deadline or cancel */
+    long blocked;              /* requests the guard failed */
+} silk_render_stats;
+
+void silk_render_get_stats(silk_render *r, silk_render_stats *st);
+
+/* Writes one line per page handle a task left open (closed when the task
+ * ended; lapi_render.c) or still open, prefixed by prefix; returns the
+ * number of lines (0: no page leaked) and forgets them. */
+int silk_render_report(silk_engine *e, FILE *out, const char *prefix);
+
+/* Ends the browser and frees every tab (pending operations complete with
+ * CLOSED). Idempotent; a no-op when rendering was never used. */
+void silk_render_shutdown(silk_engine *e);
+
+#endif

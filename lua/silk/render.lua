@@ -1,0 +1,566 @@
+--- silk.render: JavaScript pages through one shared headless Chromium.
+--
+-- The browser, its tabs and every wait belong to the C side (core/cdp.c,
+-- core/render.c): tabs are leased from a pool and reused across pages,
+-- every wait runs under the calling task's deadline, and a deadline or
+-- cancellation that interrupts one stops the page (Page.stopLoading,
+-- Runtime.terminateExecution) and closes its tab instead of pooling it.
+--
+--   silk.render(url_or_request, opts) -> res | nil, err
+--   silk.page([opts]) -> page; page:goto(url_or_request, opts) -> res | nil, err
+--   page:click(sel) page:type(sel, text) page:evaluate(js) page:wait_for(sel [, timeout])
+--   page:html() page:screenshot() page:cdp(method, params) page:close()
+--   render.configure{max_busy, max_pages, recycle_after, page_idle_timeout}
+--   render.stats(); render.pages()
+--   render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err   (the crawl's fetch)
+--
+-- opts: wait = "load" (default) | "domcontentloaded" | "networkidle" |
+-- {selector = css} | {fn = "js expression"}; timeout (seconds, default 30,
+-- for the whole render); block = {"image", "font", "stylesheet", "media",
+-- or URL patterns with *}; evaluate = "js" (its JSON value in res.evaluate);
+-- screenshot = true (PNG bytes in res.screenshot); headers = {name = value};
+-- cookies = {{name=, value=, [url=|domain=, path=]}...}; user_agent;
+-- viewport = {width=, height=}; deny_private = true (every request the page
+-- makes, the document included, is checked: no private, loopback or
+-- link-local address literal, no localhost, http/https/data/blob only;
+-- allow = {"host:port", ...} are exceptions). Downloads are always denied.
+--
+-- res is a normal silk response (res:select, res:one, res:text work) whose
+-- body is the rendered HTML: { url (final), status, headers, body,
+-- rendered = true, evaluate, screenshot, timings = {total} }.
+-- err.kind: render_timeout navigation blocked javascript render_crashed
+-- browser_crashed browser protocol closed invalid.
+
+local core = require("silk.core.render")
+local fetchmod = require("silk.core.fetch")
+local cjson = require("cjson")
+local silk = require("silk")
+
+local type, pairs, ipairs, tostring, setmetatable, pcall, error = type, pairs, ipairs, tostring, setmetatable, pcall, error
+local concat, sort = table.concat, table.sort
+
+local M = {}
+
+local array_mt = { __jsonarray = true }
+local function array(t) return setmetatable(t or {}, array_mt) end
+
+local new_err = core.error
+
+local WAITS = { load = "load", domcontentloaded = "DOMContentLoaded", networkidle = "networkIdle" }
+
+-- URL patterns for resource types (Network.setBlockedURLs matches URLs only)
+local BLOCK_TYPES = {
+  image = { "*.png", "*.jpg", "*.jpeg", "*.gif", "*.webp", "*.svg", "*.ico", "*.avif", "*.bmp" },
+  font = { "*.woff", "*.woff2", "*.ttf", "*.otf", "*.eot" },
+  stylesheet = { "*.css" },
+  media = { "*.mp4", "*.webm", "*.mp3", "*.ogg", "*.wav", "*.m4a", "*.avi", "*.mov" },
+}
+
+local function bad(name, msg)
+  error("render: option '" .. name .. "' " .. msg, 3)
+end
+
+-- Checks opts (misuse raises at the caller's line) and returns a copy with
+-- the defaults filled in.
+local function check_opts(target, opts)
+  if opts ~= nil and type(opts) ~= "table" then bad("opts", "must be a table") end
+  opts = opts or {}
+  local o = {}
+  local req = type(target) == "table" and target or nil
+  o.url = req and req.url or target
+  if type(o.url) ~= "string" then
+    error("render: bad argument #1 (URL string or request table expected)", 3)
+  end
+  local function pick(k) if opts[k] ~= nil then return opts[k] end; return req and req[k] end
+  o.timeout = pick("timeout") or 30
+  if type(o.timeout) ~= "number" or not (o.timeout > 0) then bad("timeout", "must be a number > 0") end
+  o.wait = pick("wait") or "load"
+  if type(o.wait) == "string" then
+    if not WAITS[o.wait] then bad("wait", "must be load, domcontentloaded, networkidle, {selector=} or {fn=}") end
+  elseif type(o.wait) == "table" then
+    if type(o.wait.selector) ~= "string" and type(o.wait.fn) ~= "string" then
+      bad("wait", "table needs selector= or fn= (a string)")
+    end
+  else
+    bad("wait", "must be a string or a table")
+  end
+  o.block = pick("block")
+  if o.block ~= nil and type(o.block) ~= "table" then bad("block", "must be a list") end
+  o.evaluate = pick("evaluate")
+  if o.evaluate ~= nil and type(o.evaluate) ~= "string" then bad("evaluate", "must be a string") end
+  o.screenshot = pick("screenshot") and true or false
+  o.headers = pick("headers")
+  if o.headers ~= nil and type(o.headers) ~= "table" then bad("headers", "must be a table") end
+  o.cookies = pick("cookies")
+  if o.cookies ~= nil and type(o.cookies) ~= "table" then bad("cookies", "must be a list") end
+  o.user_agent = pick("user_agent")
+  if o.user_agent ~= nil and type(o.user_agent) ~= "string" then bad("user_agent", "must be a string") end
+  o.deny_private = pick("deny_private") and true or false
+  o.allow = pick("allow")
+  if o.allow ~= nil and type(o.allow) ~= "table" then bad("allow", "must be a list of \"host:port\"") end
+  o.viewport = pick("viewport")
+  if o.viewport ~= nil and (type(o.viewport) ~= "table" or type(o.viewport.width) ~= "number"
+                            or type(o.viewport.height) ~= "number") then
+    bad("viewport", "must be {width=, height=}")
+  end
+  return o
+end
+
+-- What a page wants the tab configured with, as one comparable string.
+local function settings_key(o)
+  local parts = { "ua=" .. (o.user_agent or "") }
+  local h = {}
+  for k, v in pairs(o.headers or {}) do h[#h + 1] = tostring(k) .. ":" .. tostring(v) end
+  sort(h)
+  parts[#parts + 1] = "h=" .. concat(h, "\n")
+  parts[#parts + 1] = "v=" .. (o.viewport and (o.viewport.width .. "x" .. o.viewport.height) or "")
+  parts[#parts + 1] = "b=" .. concat(o.block or {}, ",")
+  parts[#parts + 1] = "dp=" .. (o.deny_private and "1" or "")
+  return concat(parts, "\1")
+end
+
+local function blocked_urls(block)
+  local urls = array()
+  for _, b in ipairs(block or {}) do
+    if BLOCK_TYPES[b] then
+      for _, p in ipairs(BLOCK_TYPES[b]) do urls[#urls + 1] = p end
+    else
+      urls[#urls + 1] = tostring(b)
+    end
+  end
+  return urls
+end
+
+-- Calls method and raises err on failure (caught by the render's pcall),
+-- so that the steps below read as a script.
+local Fail = {}
+local function must(v, err)
+  if v == nil then error({ [Fail] = err }, 0) end
+  return v
+end
+
+local function configure_tab(h, o)
+  local want = settings_key(o)
+  if h:settings() == want then return end
+  local headers = {}
+  for k, v in pairs(o.headers or {}) do headers[tostring(k)] = tostring(v) end
+  must(h:call("Network.setExtraHTTPHeaders", { headers = headers }))
+  must(h:call("Network.setUserAgentOverride", { userAgent = o.user_agent or "" }))
+  if o.viewport then
+    must(h:call("Emulation.setDeviceMetricsOverride", { width = o.viewport.width,
+      height = o.viewport.height, deviceScaleFactor = 1, mobile = false }))
+  else
+    must(h:call("Emulation.clearDeviceMetricsOverride"))
+  end
+  must(h:call("Network.setBlockedURLs", { urls = blocked_urls(o.block) }))
+  -- every request paused and checked by core/render.c, only when asked:
+  -- interception costs about what it saves otherwise
+  if o.deny_private then
+    must(h:call("Fetch.enable", { patterns = { { urlPattern = "*" } } }))
+  else
+    must(h:call("Fetch.disable"))
+  end
+  h:set_settings(want)
+end
+
+local function js_string(s)
+  return '"' .. s:gsub('[%z\1-\31\\"\127]', function(c)
+    return ("\\u%04x"):format(c:byte())
+  end) .. '"'
+end
+
+-- Runs expression in the page, awaiting a promise; returns its JSON value.
+local function evaluate(h, expression)
+  local r = must(h:call("Runtime.evaluate", { expression = expression, returnByValue = true,
+                                              awaitPromise = true }))
+  if r.exceptionDetails then
+    local ex = r.exceptionDetails
+    local text = ex.exception and ex.exception.description or ex.text or "exception"
+    must(nil, new_err("javascript", text))
+  end
+  return r.result and r.result.value
+end
+
+local function poll_js(cond)
+  return "new Promise(function (ok) { (function f() { var v; try { v = (" .. cond ..
+         ") } catch (e) {} if (v) ok(true); else setTimeout(f, 50) })() })"
+end
+
+local function wait_page(h, loader, wait)
+  if type(wait) == "string" then
+    if loader then must(h:wait_lifecycle(loader, WAITS[wait])) end
+    return
+  end
+  -- A reused tab: until the new document is parsed, a query may still run
+  -- in the old one and find what the last page had.
+  if loader then must(h:wait_lifecycle(loader, "DOMContentLoaded")) end
+  if wait.selector then
+    evaluate(h, poll_js("document.querySelector(" .. js_string(wait.selector) .. ")"))
+  else
+    evaluate(h, poll_js(wait.fn))
+  end
+end
+
+local SNAPSHOT = "({ url: location.href, html: (document.doctype ? " ..
+  "new XMLSerializer().serializeToString(document.doctype) + '\\n' : '') + " ..
+  "(document.documentElement ? document.documentElement.outerHTML : '') })"
+
+-- Builds the response: the document's status and headers, the rendered HTML.
+local function snapshot(h, loader, o, started)
+  local snap = evaluate(h, SNAPSHOT) or {}
+  local resp = loader and h:response(loader) or {}
+  local headers, list = {}, {}
+  for k, v in pairs(resp.headers or {}) do
+    local name = k:lower()
+    list[#list + 1] = name
+    list[#list + 1] = v
+    headers[name] = headers[name] and (headers[name] .. ", " .. v) or v
+  end
+  local html = snap.html or ""
+  local res = {
+    url = snap.url or o.url, status = resp.status or 200, method = "GET", headers = headers,
+    _header_list = list, body = html, size = #html, rendered = true, redirects = {},
+    remote_ip = resp.remoteIPAddress or "", http_version = resp.protocol or "",
+    -- the HTML came through JavaScript: UTF-8 whatever the document declared
+    _text = html, charset = "utf-8", charset_source = "rendered",
+  }
+  if o.evaluate then res.evaluate = evaluate(h, o.evaluate) end
+  if o.screenshot then
+    local shot = must(h:call("Page.captureScreenshot", { format = "png" }))
+    res.screenshot = core.b64decode(shot.data or "")
+  end
+  res.timings = { total = silk.now() - started }
+  return setmetatable(res, fetchmod.response_meta)
+end
+
+local function set_cookies(h, o)
+  if not o.cookies or #o.cookies == 0 then return end
+  local list = array()
+  for i, c in ipairs(o.cookies) do
+    if type(c) ~= "table" or type(c.name) ~= "string" or type(c.value) ~= "string" then
+      must(nil, new_err("invalid", "cookies[" .. i .. "] needs name= and value= strings"))
+    end
+    local copy = {}
+    for k, v in pairs(c) do copy[k] = v end
+    if not copy.domain and not copy.url then copy.url = o.url end
+    list[#list + 1] = copy
+  end
+  must(h:call("Network.setCookies", { cookies = list }))
+end
+
+local function navigate(h, o, stage)
+  local started = silk.now()
+  local scheme = o.url:match("^(%a[%w+.-]*):")
+  scheme = scheme and scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then
+    must(nil, new_err("blocked", "only http and https URLs are rendered: " .. o.url, o.url))
+  end
+  h:set_guard(o.deny_private, o.allow)
+  configure_tab(h, o)
+  set_cookies(h, o)
+  h:set_url(o.url)
+  local nav = must(h:call("Page.navigate", { url = o.url }))
+  if nav.errorText and nav.errorText ~= "" then
+    local kind = nav.errorText:find("BLOCKED", 1, true) and "blocked" or "navigation"
+    -- a navigation aborted because the tab's renderer had died
+    if h:info().broken then kind = "render_crashed" end
+    must(nil, new_err(kind, nav.errorText .. " loading " .. o.url, o.url))
+  end
+  if stage then stage.navigated = true end
+  wait_page(h, nav.loaderId, o.wait)
+  return snapshot(h, nav.loaderId, o, started)
+end
+
+-- Runs fn(h, ...) under timeout; returns its result, or nil, err with the
+-- step's failure, render_timeout for the deadline. Interruptions of outer
+-- frames propagate; `broken` tells the caller the tab must not be pooled.
+local function guarded(timeout, url, fn, ...)
+  local ok, a, b = pcall(silk.with_timeout, timeout, fn, ...)
+  if not ok then
+    if type(a) == "table" and a[Fail] then return nil, a[Fail] end
+    error(a, 0)
+  end
+  if a == nil and b then
+    if b.kind == "timeout" then
+      return nil, new_err("render_timeout", ("rendering %s took longer than %gs"):format(url, timeout), url)
+    end
+    return nil, b
+  end
+  return a
+end
+
+local function set_url_on(err, url)
+  if type(err) == "table" and err.url == nil then err.url = url end
+  return err
+end
+
+-- One render on a leased tab; also returns whether it failed before the
+-- page was reached on a tab that had served pages before (whose renderer
+-- may have died while it sat in the pool).
+local function render_once(o)
+  local h
+  local stage = {}
+  local ok, res, err = pcall(guarded, o.timeout, o.url, function()
+    h = must(core.open())
+    stage.reused = h:info().pages > 1
+    return navigate(h, o, stage)
+  end)
+  if not ok then
+    if h then h:close(true) end
+    error(res, 0)
+  end
+  if h then h:close(res == nil) end
+  if res == nil then return nil, set_url_on(err, o.url), stage.reused and not stage.navigated end
+  return res
+end
+
+--- silk.render(url_or_request, opts) -> res | nil, err. A reused tab whose
+-- renderer turns out to have crashed before the page was reached is not
+-- the page's fault: the page is tried once more on another tab.
+function M.render(target, opts)
+  local o = check_opts(target, opts)
+  local res, err, dead_tab = render_once(o)
+  if not res and dead_tab and err.kind == "render_crashed" then
+    res, err = render_once(o)
+  end
+  if not res then return nil, err end
+  return res
+end
+
+-- Page handles: a leased tab kept across steps. ---------------------------------
+
+local Page = {}
+Page.__index = Page
+
+--- silk.page([opts]) -> page | nil, err: a tab for multi-step work, closed by
+-- page:close() or when the task that opened it ends (reported as a leak).
+-- opts.timeout bounds each step (default 30).
+function M.page(opts)
+  if opts ~= nil and type(opts) ~= "table" then error("render: page options must be a table", 2) end
+  local timeout = opts and opts.timeout or 30
+  local h, err = core.open()
+  if not h then return nil, err end
+  return setmetatable({ _h = h, _timeout = timeout }, Page)
+end
+
+local function step(self, fn, ...)
+  local h = self._h
+  local ok, res, err = pcall(guarded, self._timeout, tostring(h), fn, h, ...)
+  if not ok then error(res, 0) end
+  if res == nil then return nil, err end
+  return res
+end
+
+function Page:goto(target, opts)
+  local o = check_opts(target, opts)
+  local ok, res, err = pcall(guarded, o.timeout, o.url, navigate, self._h, o)
+  if not ok then error(res, 0) end
+  if res == nil then return nil, set_url_on(err, o.url) end
+  return res
+end
+
+-- Centre of the first element matching sel, scrolled into view.
+local function centre(h, sel)
+  local box = evaluate(h, "(function () { var e = document.querySelector(" .. js_string(sel) .. ");" ..
+    " if (!e) return null; e.scrollIntoView({block: 'center'}); var r = e.getBoundingClientRect();" ..
+    " return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()")
+  if not box then must(nil, new_err("javascript", "no element matches " .. sel)) end
+  return box
+end
+
+--- page:click(sel) -> true | nil, err: a real mouse click at the element's centre.
+function Page:click(sel)
+  return step(self, function(h)
+    local p = centre(h, sel)
+    for _, t in ipairs({ "mouseMoved", "mousePressed", "mouseReleased" }) do
+      must(h:call("Input.dispatchMouseEvent", { type = t, x = p.x, y = p.y, button = "left", clickCount = 1 }))
+    end
+    return true
+  end)
+end
+
+--- page:type(sel, text) -> true | nil, err: focuses the element and inserts text.
+function Page:type(sel, text)
+  return step(self, function(h)
+    local found = evaluate(h, "(function () { var e = document.querySelector(" .. js_string(sel) .. ");" ..
+      " if (!e) return false; e.focus(); return true; })()")
+    if not found then must(nil, new_err("javascript", "no element matches " .. sel)) end
+    must(h:call("Input.insertText", { text = text }))
+    return true
+  end)
+end
+
+--- page:evaluate(js) -> value | nil, err (promises are awaited; a JS null is false)
+function Page:evaluate(js)
+  return step(self, function(h)
+    local v = evaluate(h, js)
+    if v == nil then return false end
+    return v
+  end)
+end
+
+--- page:wait_for(sel [, timeout]) -> true | nil, err
+function Page:wait_for(sel, timeout)
+  local saved = self._timeout
+  self._timeout = timeout or saved
+  local ok, res, err = pcall(step, self, function(h)
+    evaluate(h, poll_js("document.querySelector(" .. js_string(sel) .. ")"))
+    return true
+  end)
+  self._timeout = saved
+  if not ok then error(res, 0) end
+  return res, err
+end
+
+--- page:html() -> rendered HTML | nil, err
+function Page:html()
+  return step(self, function(h) return (evaluate(h, SNAPSHOT) or {}).html or "" end)
+end
+
+--- page:screenshot() -> PNG bytes | nil, err
+function Page:screenshot()
+  return step(self, function(h)
+    return core.b64decode(must(h:call("Page.captureScreenshot", { format = "png" })).data or "")
+  end)
+end
+
+--- page:cdp(method, params) -> result | nil, err: any DevTools command on the page's session.
+function Page:cdp(method, params)
+  return step(self, function(h) return must(h:call(method, params)) end)
+end
+
+function Page:info() return self._h:info() end
+
+function Page:close()
+  self._h:close()
+end
+
+-- The crawl ---------------------------------------------------------------------
+
+-- What a request asks for: its own render option (the request's extra
+-- `render`, or `render` in its meta), else the spider's setting.
+local function wanted(req, settings)
+  local extra = type(req.meta) == "string" and cjson.decode(req.meta) or req.meta or {}
+  local want = extra.render
+  if want == nil and type(extra.meta) == "table" then want = extra.meta.render end
+  if want == nil and settings then want = settings.render end
+  return want
+end
+
+local function render_opts(req, settings, fetch_req, want)
+  local o = {}
+  for k, v in pairs(settings and settings.render_options or {}) do o[k] = v end
+  if type(want) == "table" then
+    for k, v in pairs(want) do o[k] = v end
+  end
+  o.timeout = o.timeout or fetch_req.timeout
+  o.headers = o.headers or fetch_req.headers
+  o.user_agent = o.user_agent or fetch_req.user_agent
+  if o.deny_private == nil then o.deny_private = fetch_req.block_private end
+  return o
+end
+
+-- The shape of a URL's path for render = "auto": host plus the path with
+-- every segment holding a digit replaced by '*' (/p/123 and /p/456 share it).
+local function shape(u)
+  local host, path = u:match("^%a[%w+.-]*://([^/?#]+)([^?#]*)")
+  if not host then return u end
+  return host .. path:gsub("[^/]*%d[^/]*", "*")
+end
+
+local LEARN_AFTER = 3     -- pages of a shape that needed rendering before its static try is skipped
+
+-- The static response looks like a page a script fills: the spider's
+-- needs_render(res) says so, or (without one) it has a script and under
+-- 200 characters of text.
+local function needs_render(run, res)
+  local spider = run and run.spider
+  if spider and spider.needs_render then return spider.needs_render(res) and true or false end
+  if res.status >= 400 then return false end
+  local ok, doc = pcall(res.html, res)
+  if not ok or not doc then return false end
+  local scripts = #doc:select("script")
+  local body = doc:one("body")
+  local text = body and body:text() or ""
+  return scripts > 0 and #text < 200
+end
+
+local function stats_of(run)
+  local st = run and run.stats
+  if not st then return {} end
+  st.render = st.render or { rendered = 0, static = 0, auto_static = 0, auto_rendered = 0,
+                             learned_shapes = 0, errors = 0, time = 0 }
+  return st.render
+end
+
+--- render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err: what
+-- the crawl calls in place of silk.fetch(fetch_req) for the request `req`
+-- (a frontier request: url, meta as the crawl stores it). A request whose
+-- `render` (or whose meta's `render`) is true or a table of render options,
+-- or whose spider has settings.render = true, is rendered; "auto" fetches
+-- statically first and renders when needs_render says so, learning per
+-- path shape which pages need it; anything else is silk.fetch(fetch_req).
+-- Counts go to run.stats.render.
+function M.crawl_fetch(run, req, settings, fetch_req)
+  local want = wanted(req, settings)
+  local st = stats_of(run)
+  if not want then
+    st.static = (st.static or 0) + 1
+    return silk.fetch(fetch_req)
+  end
+  local key
+  if want == "auto" then
+    run.render_shapes = run.render_shapes or {}
+    key = shape(req.url)
+    if (run.render_shapes[key] or 0) < LEARN_AFTER then
+      local res, err = silk.fetch(fetch_req)
+      if not res or not needs_render(run, res) then
+        st.auto_static = st.auto_static + 1
+        return res, err
+      end
+      local doc = rawget(res, "_doc")
+      if doc then doc:free() end
+    end
+  end
+  local t0 = silk.now()
+  local res, err = M.render(req.url, render_opts(req, settings, fetch_req, want))
+  st.time = st.time + (silk.now() - t0)
+  if not res then
+    st.errors = st.errors + 1
+    return nil, err
+  end
+  st.rendered = st.rendered + 1
+  if key then
+    st.auto_rendered = st.auto_rendered + 1
+    local n = (run.render_shapes[key] or 0) + 1
+    run.render_shapes[key] = n
+    if n == LEARN_AFTER then st.learned_shapes = st.learned_shapes + 1 end
+  end
+  return res
+end
+
+-- The rest of the module ----------------------------------------------------------
+
+M.configure = core.configure
+M.stats = core.stats
+M.pages = core.pages
+M.array = array
+M.kinds = { "render_timeout", "navigation", "blocked", "javascript", "invalid" }
+for _, k in ipairs(core.kinds) do M.kinds[#M.kinds + 1] = k end
+
+-- silk.dump_tasks() shows the open pages after the tasks.
+local dump = silk.dump_tasks
+silk.dump_tasks = function()
+  local text = dump()
+  local pages = core.pages()
+  if #pages == 0 then return text end
+  local lines = { text, ("pages (%d open):"):format(#pages) }
+  for _, p in ipairs(pages) do
+    lines[#lines + 1] = ("  page %d [%s] %s, %s, tab %s used %d times%s"):format(
+      p.no, p.state, p.url ~= "" and p.url or "blank", p.task, p.target ~= "" and p.target:sub(1, 8) or "-",
+      p.pages, p.broken and ", broken" or "")
+  end
+  return concat(lines, "\n") .. "\n"
+end
+
+return M
