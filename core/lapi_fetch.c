@@ -33,6 +33,8 @@
  * cookies(session) -> {line...}: the session's jar as cookie-file lines;
  *   add_cookie(session, line) -> true | nil, message: puts one back.
  * response_meta: the metatable of responses (other modules add methods).
+ * headers_meta: the metatable of res.headers (case-insensitive reads), for
+ *   responses built in Lua (silk.testing).
  * error_meta: the metatable of silk's error values (errors.h), for the
  *   errors Lua code makes (res:json's "json" errors in lua/silk/init.lua).
  * now() -> silk_now(), the clock of timings.done_at.
@@ -841,6 +843,9 @@ int silk_lapi_fetch(lua_State *L)
     lua_setfield(L, -2, "response_meta");
     silk_err_pushmeta(L);
     lua_setfield(L, -2, "error_meta");
+    lua_pushlightuserdata(L, (void *)&headers_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setfield(L, -2, "headers_meta");
     lua_createtable(L, SILK_FETCH_KIND_COUNT_ - 1, 0);
     for (int k = 1; k < SILK_FETCH_KIND_COUNT_; k++) {
         lua_pushstring(L, silk_fetch_kind_name(k));

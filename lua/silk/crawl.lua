@@ -1389,4 +1389,8 @@ function Run:close()
   self.frontier:close()
 end
 
+-- The metatable of the `crawl` object callbacks receive (silk.testing's
+-- double is checked against it).
+M.Page = Page
+
 return M

@@ -1,0 +1,100 @@
+-- silk.testing: responses built from strings and saved pages behave as
+-- fetched ones, and the crawl double records what a callback asks for.
+local silk = require("silk")
+local testing = require("silk.testing")
+local files = require("tests.lib.files")
+
+describe("testing.response", function()
+  it("has the metatable and methods of a fetched response", function()
+    local res = testing.response{ url = "http://shop.test/a/b.html",
+                                  body = "<html><h1> Hi </h1><a href='c.html'>c</a></html>" }
+    assert.equal("silk.response", getmetatable(res).__name)
+    assert.equal(200, res.status)
+    assert.equal("Hi", res:one("h1"):text())
+    assert.equal(1, #res:select("a"))
+    assert.equal("http://shop.test/a/c.html", res:urljoin("c.html"))
+    assert.equal("http://shop.test/a/b.html", res:base_url())
+    assert.equal("text/html; charset=utf-8", res:header("Content-Type"))
+  end)
+
+  it("resolves links against <base href>, decodes the declared charset and keeps repeated headers", function()
+    local res = testing.response{ url = "http://shop.test/x/", status = 404,
+      body = "<base href='/root/'><p>caf\233</p>",
+      headers = { ["Content-Type"] = "text/html; charset=iso-8859-1", ["Set-Cookie"] = { "a=1", "b=2" } } }
+    assert.equal(404, res.status)
+    assert.equal("http://shop.test/root/p", res:urljoin("p"))
+    assert.equal("café", res:one("p"):text())
+    assert.same({ "a=1", "b=2" }, res:headers_all("set-cookie"))
+    assert.equal("a=1, b=2", res.headers["SET-COOKIE"])
+  end)
+
+  it("refuses bad fields, naming them", function()
+    assert.has_error(function() testing.response{ body = "x" } end,
+                     "testing.response: url: an http(s) URL expected, got nil")
+    assert.has_error(function() testing.response{ url = "ftp://x/" } end,
+                     'testing.response: url: an http(s) URL expected, got "ftp://x/"')
+    assert.has_error(function() testing.response{ url = "http://x/", status = 42 } end,
+                     "testing.response: status: a number from 100 to 599 expected, got 42")
+    assert.has_error(function() testing.response{ url = "http://x/", headers = { a = {} == 1 } } end,
+                     "testing.response: headers.a: string expected, got boolean")
+  end)
+end)
+
+describe("testing.from_file", function()
+  it("reads a saved page with a content type from its extension", function()
+    local dir = files.tmpdir()
+    files.write(dir .. "/page.html", "<title>T</title><a href='/x'>x</a>")
+    local res = testing.from_file(dir .. "/page.html", "https://shop.test/list/")
+    assert.equal("T", res:html():title())
+    assert.equal("https://shop.test/x", res:urljoin("/x"))
+    assert.equal("http://fixture.test/page.html", testing.from_file(dir .. "/page.html").url)
+    assert.has_error(function() testing.from_file(dir .. "/nope.html") end,
+                     ("testing.from_file: cannot read %s/nope.html: %s/nope.html: No such file or directory"):format(dir, dir))
+  end)
+end)
+
+describe("testing.crawl", function()
+  local spider = silk.spider{
+    name = "t",
+    parse = function(res, crawl)
+      for _, a in ipairs(res:select("a")) do crawl:follow(a:attr("href"), { callback = "item" }) end
+      crawl:emit{ page = crawl.meta.page, url = res.url }
+    end,
+    item = function() end,
+  }
+
+  it("records follows resolved against the page, once each, and emitted items", function()
+    local res = testing.response{ url = "http://shop.test/cat/",
+      body = "<base href='/b/'><a href='1'>1</a><a href='1#x'>1 again</a><a href='http://o.test/2'>2</a>" }
+    local crawl = testing.call(spider, "parse", res, { meta = { page = 3 } })
+    assert.same({ "http://shop.test/b/1", "http://o.test/2" },
+                { crawl.follows[1].url, crawl.follows[2].url })
+    assert.equal(2, #crawl.follows)
+    assert.equal("item", crawl.follows[1].callback)
+    assert.same({ { page = 3, url = "http://shop.test/cat/" } }, crawl.items)
+  end)
+
+  it("refuses an item the real crawl refuses, and records fetches and submits", function()
+    local other = testing.response{ url = "http://shop.test/api", body = "{}" }
+    local crawl = testing.crawl{ responses = { ["http://shop.test/api"] = other } }
+    local ok, err = crawl:emit{ price = function() end }
+    assert.is_false(ok)
+    assert.matches("^item.price: function", err.message or tostring(err))
+    assert.equal(other, crawl:fetch("http://shop.test/api"))
+    local none, e = crawl:fetch{ url = "http://shop.test/none" }
+    assert.is_nil(none)
+    assert.equal("invalid", e.kind)
+    assert.equal(2, #crawl.fetches)
+    assert.is_true(crawl:submit{ url = "http://shop.test/cart", method = "POST" })
+    assert.equal("POST", crawl.submits[1].method)
+  end)
+
+  it("has every method of the real crawl object", function()
+    local real = require("silk.crawl").Page
+    for name, v in pairs(real) do
+      if type(v) == "function" and name:sub(1, 2) ~= "__" then
+        assert.is_function(testing.crawl()[name], "testing.crawl lacks crawl:" .. name)
+      end
+    end
+  end)
+end)
