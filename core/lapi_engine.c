@@ -22,6 +22,13 @@
 #include "task_int.h"
 #include "track.h"
 
+/*** silk.now() -> seconds
+ * The monotonic clock, in seconds (the clock of deadlines and timings).
+ * @usage
+ *   local t0 = silk.now()
+ *   silk.fetch(u)
+ *   print(silk.now() - t0)
+ */
 static int engine_now(lua_State *L)
 {
     lua_pushnumber(L, silk_now());

@@ -201,8 +201,8 @@ function testing.crawl(o)
   }, Crawl)
 end
 
---- crawl:follow(href [, {callback=, meta=, priority=, headers=, dont_filter=}]) -> boolean
--- (testing double) Records the link: href resolved against the response's
+--- double:follow(href [, {callback=, meta=, priority=, headers=, dont_filter=}]) -> boolean
+-- Records the link: href resolved against the response's
 -- base URL, as the real crawl resolves it. Returns true for a URL not
 -- followed before from this page (or with dont_filter), false for a repeat
 -- or an href that does not resolve.
@@ -226,8 +226,8 @@ function Crawl:follow(href, o)
   return true
 end
 
---- crawl:emit(item) -> true | false, err
--- (testing double) Records the item in crawl.items after the same check
+--- double:emit(item) -> true | false, err
+-- Records the item in crawl.items after the same check
 -- the real crawl makes: an item that cannot be written (a function, NaN,
 -- invalid UTF-8...) returns false and an error naming the field.
 -- @raise when item is not a table.
@@ -250,8 +250,8 @@ local function request_of(where, req)
   return req
 end
 
---- crawl:fetch(url_or_request) -> res | nil, err
--- (testing double) Records the request in crawl.fetches and returns the
+--- double:fetch(url_or_request) -> res | nil, err
+-- Records the request in crawl.fetches and returns the
 -- response given for its URL in testing.crawl{responses=}, else nil and
 -- an error of kind "invalid".
 -- @usage
@@ -265,8 +265,8 @@ function Crawl:fetch(req)
                              message = "testing.crawl has no response for " .. req.url }, error_meta)
 end
 
---- crawl:submit(url_or_request) -> true
--- (testing double) Records the request in crawl.submits.
+--- double:submit(url_or_request) -> true
+-- Records the request in crawl.submits.
 -- @usage
 --   crawl:submit{ url = "http://shop.test/cart", method = "POST" }
 --   assert.equal("POST", crawl.submits[1].method)

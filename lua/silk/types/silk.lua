@@ -134,12 +134,12 @@ function document:root() end
 function document:title() end
 
 ---The page's links, resolved against its base URL.
----@param opts? table
----@return string[]
+---@param opts? {a?: boolean, link?: boolean, img?: boolean, iframe?: boolean, text?: boolean}
+---@return {url: string, nofollow: boolean, text?: string}[]
 function document:links(opts) end
 
 ---The directives of <meta name="robots">.
----@return table
+---@return {noindex: boolean, nofollow: boolean}
 function document:meta_robots() end
 
 ---<link rel="canonical">, resolved, or nil.
@@ -249,6 +249,9 @@ function channel:len() end
 
 ---@return integer
 function channel:cap() end
+
+---@return boolean
+function channel:is_closed() end
 
 ---What silk.scope passes to its function.
 ---@class silk.scope
