@@ -56,15 +56,9 @@ local function fail(status, msg)
   return nil
 end
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function sample(name)
-  return read_file(engine.lua_dir() .. "/silk/templates/" .. name)
+-- A bundled sample (lua/silk/templates/NAME) as a response from `u`.
+local function sample(name, u)
+  return testing.from_file(engine.lua_dir() .. "/silk/templates/" .. name, u)
 end
 
 local function fetch(u)
@@ -242,7 +236,7 @@ local function listing_fixtures(c)
     if not res then return nil, ("cannot fetch %s: %s"):format(c.url, err) end
     listing = res
   else
-    listing = testing.response{ url = c.url, body = sample("listing.html") }
+    listing = sample("listing.html", c.url)
   end
   c.item_links = item_links(listing) or "main a, article a"
   local first = listing:select(c.item_links)[1]
@@ -253,7 +247,7 @@ local function listing_fixtures(c)
     detail = res
   elseif not c.given_url then
     detail_url = detail_url or url.join(c.url, "/item/")
-    detail = testing.response{ url = detail_url, body = sample("detail.html") }
+    detail = sample("detail.html", detail_url)
   end
   c.fields = detail and item_fields(detail) or { { "title", "h1" } }
   local fixtures = { { file = "listing.html", body = listing.body, url = listing.url, callback = "parse",
@@ -309,7 +303,7 @@ TEMPLATES.sitemap = {
         if not page then return nil, ("cannot fetch %s: %s"):format(c.url, err) end
       end
     else
-      page = testing.response{ url = url.join(c.url, "/item/"), body = sample("detail.html") }
+      page = sample("detail.html", url.join(c.url, "/item/"))
     end
     c.fields = item_fields(page)
     local mark = item_mark(page, c.fields)
@@ -346,7 +340,7 @@ TEMPLATES.api = {
       if not res then return nil, ("cannot fetch %s: %s"):format(c.url, err) end
       body, u = res.body, res.url
     else
-      body = sample("api.json")
+      body = sample("api.json", c.url).body
     end
     local src = HEADER:format(c.name, "emits every record of a JSON API, page after page")
       :gsub("\n\n%-%- The text of.*$", "\n") .. ([[

@@ -3,7 +3,7 @@
 --
 -- Used by `silk test [busted options] [paths]` (default path: tests/spec if
 -- there is one, else spec).
--- Two things about embedded busted (RUNTIME-NOTES.md, section 7): its runner
+-- Two things about embedded busted (docs/design.md, "Testing a spider"): its runner
 -- calls os.exit unless the caller's chunk name starts with '@' (this file
 -- is loaded from disk, so it does), and on failures it calls error() with
 -- no value; both end up as the exit status set below.

@@ -98,3 +98,18 @@ describe("testing.crawl", function()
     end
   end)
 end)
+
+describe("the README's spider test", function()
+  it("passes against spiders/bookshop.lua", function()
+    local readme = files.read("README.md")
+    local code = readme:match("```lua\n(%-%- spec/bookshop_spec%.lua\n.-)```")
+    assert.truthy(code, "README.md has no spec/bookshop_spec.lua example")
+    local ran = 0
+    local env = setmetatable({
+      describe = function(_, fn) fn() end,
+      it = function(_, fn) fn(); ran = ran + 1 end,
+    }, { __index = getfenv(1) })
+    setfenv(assert(loadstring(code, "=README.md")), env)()
+    assert.equal(2, ran)
+  end)
+end)
