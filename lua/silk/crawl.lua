@@ -154,8 +154,8 @@ function M.new(spider, opts)
   end
   fetch_core.configure{ max_per_host = s.max_per_host, max_total = math.max(s.concurrency, 1),
                         user_agent = s.user_agent }
-  if opts.http_cache then
-    self.cache = require("silk.httpcache").open(opts.http_cache)
+  if opts.http_cache or opts.record then
+    self.cache = require("silk.httpcache").open(opts.http_cache or opts.record, { record = opts.record ~= nil })
   end
   self:observe()
   return self

@@ -471,10 +471,13 @@ page and lets you try selectors on it (`res:select("h1")`).
   with `require("silk.testing")` (`testing.from_file`, `testing.call`,
   `testing.crawl`). After changing what the spider extracts, update the
   expectations; to test a new kind of page, save it to `spec/fixtures/`
-  (`curl -o spec/fixtures/page.html URL`) and add a case.
+  (`curl -o spec/fixtures/page.html URL`) and add a case, or record a
+  crawl (`silk run spiders/%s.lua --record spec/recorded -s max_pages=20`)
+  and test on it with `testing.replay("spec/recorded")[url]`.
 - `.luarc.json`: points the Lua language server at silk's type stubs, so an
   editor completes `res:`, `crawl:` and `node:` and checks their arguments.
-]]):format(c.name, c.template, c.name, c.given_url and (" " .. c.url) or "", c.name, c.name, c.url, c.name, c.name)
+]]):format(c.name, c.template, c.name, c.given_url and (" " .. c.url) or "", c.name, c.name, c.url, c.name, c.name,
+           c.name)
 end
 
 local function luarc()

@@ -10,6 +10,8 @@
 --     A double of the `crawl` object a callback receives: it records what
 --     the callback asked for (crawl.follows, crawl.items, crawl.fetches,
 --     crawl.submits) instead of doing it.
+--   testing.replay(dir) -> recording
+--     What `silk run --record DIR` fetched, by URL (recording[url] -> res).
 --   testing.no_leaks(fn, ...) -> results of fn
 --     Runs fn, then fails (raises) if a task created while it ran is still
 --     alive: goleak's VerifyNone. Like goleak it retries for a while first,
@@ -295,6 +297,32 @@ function testing.call(spider, callback, res, o)
   local crawl = testing.crawl{ meta = o.meta, depth = o.depth, responses = o.responses, response = res }
   fn(res, crawl)
   return crawl
+end
+
+--- testing.replay(dir) -> recording
+-- The responses `silk run --record DIR` stored (or `--http-cache DIR`),
+-- served back like betamax: recording[url] is the response fetched for
+-- that URL (a response object, as fetched: final URL, status, headers,
+-- body), or nil. Pass it as testing.crawl's (or testing.call's) `responses`
+-- so that the callback's crawl:fetch gets them too.
+-- @raise "testing.replay: DIR holds no recording" when DIR/cache.sqlite is
+--   missing; what opening it raises (LuaSQL missing).
+-- @usage
+--   local rec = testing.replay("spec/recorded")     -- silk run spiders/shop.lua --record spec/recorded
+--   local crawl = testing.call(spider, "parse", rec["http://127.0.0.1:8080/"], { responses = rec })
+function testing.replay(dir)
+  if type(dir) ~= "string" then bad("replay", "dir: string expected, got " .. type(dir)) end
+  local f = io.open(dir .. "/cache.sqlite", "rb")
+  if not f then bad("replay", dir .. " holds no recording (silk run SPIDER --record " .. dir .. ")") end
+  f:close()
+  local store = require("silk.httpcache").open(dir)
+  local seen = {}
+  return setmetatable({}, { __index = function(_, u)
+    if type(u) ~= "string" then return nil end
+    local res = seen[u] or store:get(u)
+    seen[u] = res
+    return res
+  end })
 end
 
 return testing

@@ -113,3 +113,54 @@ describe("the README's spider test", function()
     assert.equal(2, ran)
   end)
 end)
+
+describe("silk run --record and testing.replay", function()
+  package.path = "tests/lib/?.lua;" .. package.path
+  local servers = require("servers")
+  local silk_bin = require("silk.core.engine").exe()
+
+  it("serve back what a crawl fetched, as responses a callback is tested on", function()
+    local site, dir = files.tmpdir(), files.tmpdir()
+    files.write(site .. "/index.html", '<a href="b.html">b</a>')
+    files.write(site .. "/b.html", "<h1>Bee</h1>")
+    local web = servers.nginx{ root = site }
+    files.write(dir .. "/s.lua", ([[
+      local silk = require("silk")
+      return silk.spider{ name = "rec", start_urls = { %q },
+        parse = function(res, crawl)
+          for _, a in ipairs(res:select("a")) do crawl:follow(a:attr("href"), { callback = "item" }) end
+        end,
+        item = function(res, crawl) crawl:emit{ url = res.url, title = res:one("h1"):text() } end }
+    ]]):format(web.url .. "/index.html"))
+    local p = io.popen(("%s run %s/s.lua -o %s/x.jsonl --record %s/rec 2>&1; echo exit:$?"):format(
+      silk_bin, dir, dir, dir))
+    local out = p:read("*a")
+    p:close()
+    web:stop()
+    assert.matches("exit:0", out)
+
+    local rec = testing.replay(dir .. "/rec")
+    local spider = dofile(dir .. "/s.lua")
+    local crawl = testing.call(spider, "parse", rec[web.url .. "/index.html"], { responses = rec })
+    assert.equal(web.url .. "/b.html", crawl.follows[1].url)
+    local page = rec[crawl.follows[1].url]
+    assert.equal(200, page.status)
+    assert.equal("silk.response", getmetatable(page).__name)
+    crawl = testing.call(spider, "item", page)
+    assert.same({ { url = web.url .. "/b.html", title = "Bee" } }, crawl.items)
+    assert.is_nil(rec[web.url .. "/never.html"])
+    assert.equal(page, testing.crawl{ responses = rec }:fetch(web.url .. "/b.html"))
+  end)
+
+  it("refuses a directory without a recording, and --record with --http-cache", function()
+    local dir = files.tmpdir()
+    assert.has_error(function() testing.replay(dir) end,
+      ("testing.replay: %s holds no recording (silk run SPIDER --record %s)"):format(dir, dir))
+    local p = io.popen(("%s run spiders/bookshop.lua --record %s/a --http-cache %s/b 2>&1; echo exit:$?"):format(
+      silk_bin, dir, dir))
+    local out = p:read("*a")
+    p:close()
+    assert.matches("--record and --http-cache exclude each other", out, 1, true)
+    assert.matches("exit:2", out)
+  end)
+end)

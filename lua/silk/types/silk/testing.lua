@@ -56,6 +56,11 @@ function testing.crawl(o) end
 ---@return silk.testing.crawl
 function testing.call(spider, callback, res, o) end
 
+---What `silk run --record DIR` stored: recording[url] is the response fetched for url, or nil.
+---@param dir string
+---@return table<string, silk.response>
+function testing.replay(dir) end
+
 ---Runs fn(...) and fails if a task it created is still alive.
 ---@param fn function
 ---@param ... any
