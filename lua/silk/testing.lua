@@ -6,10 +6,10 @@
 --     res:text/select/one/html/urljoin/base_url and whatever methods later
 --     modules add), built from a string or a saved page: a spider's
 --     callbacks are tested on fixtures without a server.
---   testing.crawl{meta=, depth=, response=, responses=} -> crawl
+--   testing.crawl{spider=, meta=, depth=, response=, responses=} -> crawl
 --     A double of the `crawl` object a callback receives: it records what
---     the callback asked for (crawl.follows, crawl.items, crawl.fetches,
---     crawl.submits) instead of doing it.
+--     the callback asked for (crawl.follows: follow and request, crawl.items,
+--     crawl.fetches, crawl.submits) instead of doing it.
 --   testing.replay(dir) -> recording
 --     What `silk run --record DIR` fetched, by URL (recording[url] -> res).
 --   testing.no_leaks(fn, ...) -> results of fn
@@ -176,56 +176,97 @@ end
 local Crawl = {}
 Crawl.__index = Crawl
 
-local error_meta = { __tostring = function(e) return e.kind .. ": " .. e.message end }
-
---- testing.crawl{meta=, depth=, response=, responses=} -> crawl
--- A stand-in for the `crawl` object a callback receives. It does nothing
--- but record: `crawl.follows` ({url=, href=, callback=, meta=, priority=,
--- headers=, dont_filter=} each, url resolved as the real crawl:follow
--- resolves it: against response:base_url()), `crawl.items` (what was
--- emitted), `crawl.fetches` and `crawl.submits` (the requests). `meta` and
--- `depth` are what the callback reads as crawl.meta and crawl.depth
--- (default {} and 0). `response` is the page links resolve against; a
--- callback called through testing.call gets it set. `responses` maps URLs
--- to responses that crawl:fetch returns (others: nil, err of kind
--- "invalid").
+--- testing.crawl{spider=, meta=, depth=, response=, responses=} -> crawl
+-- A stand-in for the `crawl` object a callback receives (the `double`
+-- below). It does nothing but record: `crawl.follows` (each a request:
+-- url resolved as the real crawl:follow resolves it, against
+-- response:base_url(); href as given; callback, default "parse"; and the
+-- other options), `crawl.items` (what was emitted), `crawl.fetches` and
+-- `crawl.submits`. With `spider`, options are checked as the real crawl
+-- checks them (silk.request: an unknown option or callback raises) and
+-- callbacks given as functions are recorded by name. `meta` and `depth`
+-- are what the callback reads as crawl.meta and crawl.depth (default {}
+-- and 0); `response` is the page links resolve against; `responses` maps
+-- URLs to what crawl:fetch returns (a table, or testing.replay's
+-- recording). testing.call sets spider and response.
 -- @usage
---   local crawl = testing.crawl{ meta = { page = 2 } }
+--   local crawl = testing.crawl{ meta = { page = 2 }, response = res }
 --   spider.parse(res, crawl)
 --   assert.equal(10, #crawl.follows)
 function testing.crawl(o)
   o = o or {}
   if type(o) ~= "table" then bad("crawl", "a table expected, got " .. type(o)) end
   return setmetatable({
-    meta = o.meta or {}, depth = o.depth or 0, res = o.response,
+    spider = o.spider, meta = o.meta or {}, depth = o.depth or 0, res = o.response,
     url = o.response and o.response.url, responses = o.responses or {},
     follows = {}, items = {}, fetches = {}, submits = {}, seen = {},
   }, Crawl)
 end
 
---- double:follow(href [, {callback=, meta=, priority=, headers=, dont_filter=}]) -> boolean
--- Records the link: href resolved against the response's
--- base URL, as the real crawl resolves it. Returns true for a URL not
--- followed before from this page (or with dont_filter), false for a repeat
--- or an href that does not resolve.
+--- double:resolve(href) -> url, canonical, host | nil
+-- href resolved against the response's base URL, as the real
+-- crawl:resolve does (href itself when the double has no response).
+-- @usage
+--   assert.equal("http://shop.test/b", (crawl:resolve("/b")))
+function Crawl:resolve(href)
+  if not self.res then return href end
+  return url_module().resolve(self.res:base_url(), href)
+end
+
+-- A request's options, checked and normalized as the real crawl does when
+-- the double knows the spider; a copy otherwise.
+local function prepared(self, who, o)
+  if self.spider then return require("silk.request").prepare(self.spider, who, o, 3) end
+  local r = {}
+  for k, v in pairs(o) do r[k] = v end
+  return r
+end
+
+-- Records request r (options prepared) for href in crawl.follows unless
+-- its URL was seen; returns whether it was recorded.
+local function record_follow(self, href, r)
+  local abs, canon = self:resolve(href)
+  canon = canon or (abs and url_module().canonical(abs))
+  if not canon then return false end
+  local key = require("silk.request").key(r.method, canon, r.body)
+  if self.seen[key] and not r.dont_filter then return false end
+  self.seen[key] = true
+  r.url, r.href, r.callback = abs, href, r.callback or "parse"
+  self.follows[#self.follows + 1] = r
+  return true
+end
+
+--- double:follow(href [, opts]) -> boolean
+-- Records the request in crawl.follows: href resolved against the
+-- response's base URL, as the real crawl resolves it; opts checked as the
+-- real crawl:follow checks them when the double knows the spider.
+-- @return true for a request not followed before from this page (or with
+--   dont_filter), false for a repeat or an href that does not resolve.
+-- @raise as crawl:follow.
 -- @usage
 --   crawl:follow("/books/2", { callback = "book" })
 --   assert.equal("http://shop.test/books/2", crawl.follows[1].url)
 function Crawl:follow(href, o)
   if type(href) ~= "string" then error("crawl:follow: href must be a string, got " .. type(href), 2) end
-  o = o or {}
-  local abs = href
-  if self.res then abs = self.res:urljoin(href) end
-  local canon = abs and url_module().canonical(abs)
-  if not canon then return false end
-  local fresh = o.dont_filter or not self.seen[canon]
-  self.seen[canon] = true
-  if not fresh then return false end
-  self.follows[#self.follows + 1] = {
-    url = abs, href = href, callback = o.callback or "parse", meta = o.meta, priority = o.priority,
-    headers = o.headers, dont_filter = o.dont_filter,
-  }
-  return true
+  if o ~= nil and type(o) ~= "table" then error("crawl:follow: options must be a table, got " .. type(o), 2) end
+  local r = prepared(self, "crawl:follow", o or {})
+  if r.url ~= nil then error("crawl:follow: the URL is its first argument, not option 'url'", 2) end
+  return record_follow(self, href, r)
+end
+
+--- double:request{url=, ...} -> boolean
+-- As double:follow(url, rest), recorded in crawl.follows.
+-- @raise as crawl:request.
+-- @usage
+--   crawl:request{ url = "/search", method = "POST", form = { q = "lua" } }
+--   assert.equal("POST", crawl.follows[1].method)
+function Crawl:request(o)
+  if type(o) ~= "table" then error("crawl:request: a request table expected, got " .. type(o), 2) end
+  if type(o.url) ~= "string" then error("crawl:request: option 'url' (a string) is required", 2) end
+  local r = prepared(self, "crawl:request", o)
+  local href = r.url
+  r.url = nil
+  return record_follow(self, href, r)
 end
 
 --- double:emit(item) -> true | false, err
@@ -247,24 +288,30 @@ end
 local function request_of(where, req)
   if type(req) == "string" then return { url = req } end
   if type(req) ~= "table" or type(req.url) ~= "string" then
-    error(where .. ": a URL or a request table with a url expected", 3)
+    error(where .. ": a URL or a request table with url expected", 3)
   end
   return req
 end
 
 --- double:fetch(url_or_request) -> res | nil, err
--- Records the request in crawl.fetches and returns the
--- response given for its URL in testing.crawl{responses=}, else nil and
--- an error of kind "invalid".
+-- Records the request in crawl.fetches (url resolved against the page)
+-- and returns the response testing.crawl{responses=} gives for it, else
+-- nil and an error value of kind "invalid".
+-- @raise as crawl:fetch.
 -- @usage
 --   local crawl = testing.crawl{ responses = { ["http://shop.test/api"] = api_res } }
+--   assert.equal(api_res, crawl:fetch("http://shop.test/api"))
 function Crawl:fetch(req)
-  req = request_of("crawl:fetch", req)
-  self.fetches[#self.fetches + 1] = req
-  local res = self.responses[req.url]
+  local r = prepared(self, "crawl:fetch", request_of("crawl:fetch", req))
+  if r.callback or r.errback then
+    error("crawl:fetch: the response comes back to the caller; option 'callback' and 'errback' do not apply", 2)
+  end
+  local abs = self:resolve(r.url) or r.url
+  r.url = abs
+  self.fetches[#self.fetches + 1] = r
+  local res = self.responses[abs]
   if res then return res end
-  return nil, setmetatable({ kind = "invalid", url = req.url,
-                             message = "testing.crawl has no response for " .. req.url }, error_meta)
+  return nil, require("silk").error("invalid", "testing.crawl has no response for " .. abs)
 end
 
 --- double:submit(url_or_request) -> true
@@ -294,7 +341,8 @@ function testing.call(spider, callback, res, o)
     bad("call", "callback: a name or a function expected, got " .. type(callback))
   end
   o = o or {}
-  local crawl = testing.crawl{ meta = o.meta, depth = o.depth, responses = o.responses, response = res }
+  local crawl = testing.crawl{ spider = spider, meta = o.meta, depth = o.depth, responses = o.responses,
+                               response = res }
   fn(res, crawl)
   return crawl
 end

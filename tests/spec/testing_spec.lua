@@ -89,6 +89,22 @@ describe("testing.crawl", function()
     assert.equal("POST", crawl.submits[1].method)
   end)
 
+  it("checks options as the real crawl does, records callbacks by name, and requests", function()
+    local res = testing.response{ url = "http://shop.test/a/" }
+    local crawl = testing.crawl{ spider = spider, response = res }
+    assert.has_error(function() crawl:follow("x", { calback = "item" }) end)
+    assert.has_error(function() crawl:follow("x", { callback = "nope" }) end)
+    assert.is_true(crawl:follow("x", { callback = spider.item, meta = { n = 1 } }))
+    assert.same({ url = "http://shop.test/a/x", href = "x", callback = "item", meta = { n = 1 } }, crawl.follows[1])
+    assert.is_true(crawl:request{ url = "/s", method = "POST", form = { q = "lua" } })
+    assert.is_true(crawl:request{ url = "/s", method = "POST", form = { q = "c" } })
+    assert.is_false(crawl:request{ url = "/s", method = "POST", form = { q = "lua" } })
+    assert.equal("http://shop.test/s", crawl.follows[2].url)
+    assert.equal("q=lua", crawl.follows[2].body)
+    assert.equal("http://shop.test/b", (crawl:resolve("/b")))
+    assert.has_error(function() crawl:fetch{ url = "/api", callback = "item" } end)
+  end)
+
   it("has every method of the real crawl object", function()
     local real = require("silk.crawl").Page
     for name, v in pairs(real) do

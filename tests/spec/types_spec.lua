@@ -81,7 +81,8 @@ describe("the type stubs", function()
   it("declare only spider fields that silk.spider accepts", function()
     local settings = require("silk.spider").settings
     local reserved = { name = true, start_urls = true, start_requests = true, sitemap_urls = true,
-                       parse = true, errback = true, pipelines = true }
+                       parse = true, errback = true, pipelines = true, on_request = true,
+                       on_response = true, on_error = true, blocked = true }
     local text = files.read(dir .. "/silk.lua")
     local block = text:match("%-%-%-@class silk%.spider_def\n(.-)\n\n")
     local declared_fields, wrong = {}, {}

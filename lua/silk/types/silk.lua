@@ -14,9 +14,18 @@
 ---@field traceback? string where a Lua error was raised (kind "error")
 ---@field task? integer the task that went past --max-memory (kind "memory")
 
----A request: silk.fetch's argument (a URL string does too).
+---A request: silk.fetch's argument (a URL string does too), and what
+---crawl:follow, crawl:request and crawl:fetch take (the crawl's own options:
+---callback, errback, meta, priority, depth, dont_filter, cookies).
 ---@class silk.request
----@field url string an absolute http(s) URL
+---@field url string an absolute http(s) URL (crawl: relative to the page)
+---@field callback? string|fun(res: silk.response, crawl: silk.crawl) crawl: default "parse"
+---@field errback? string|function crawl: gets the failure
+---@field meta? table crawl: what the callback reads as crawl.meta
+---@field priority? number crawl: higher first
+---@field depth? integer crawl: default the page's depth + 1
+---@field dont_filter? boolean crawl: fetch it even if seen
+---@field cookies? table<string, string>|false sent with this request; false: no jar
 ---@field method? string "GET" unless a body is given
 ---@field headers? table<string, string|string[]>|string[] names to values, or "Name: value" lines
 ---@field body? string
@@ -98,6 +107,29 @@ function response:base_url() end
 ---@return silk.error? err
 function response:urljoin(href) end
 
+---The body decoded as JSON (cached); JSON null is silk.null.
+---@return any
+function response:json() end
+
+---The text of the first match, else default (or string.match's results with match=).
+---@param css string
+---@param default_or_opts? string|{default?: any, match?: string, lines?: boolean, raw?: boolean}
+---@return any ...
+function response:text_of(css, default_or_opts) end
+
+---The texts of every match.
+---@param css string
+---@param opts? {match?: string, lines?: boolean, raw?: boolean}
+---@return string[]
+function response:texts(css, opts) end
+
+---The attribute of the first match, else default.
+---@param css string
+---@param name string
+---@param default_or_opts? string|{default?: any, match?: string}
+---@return any ...
+function response:attr_of(css, name, default_or_opts) end
+
 ---What documents and nodes share: selecting under them, their text and HTML.
 ---@class silk.tree
 local tree = {}
@@ -120,6 +152,25 @@ function tree:text(opts) end
 ---Serialised as HTML.
 ---@return string
 function tree:html() end
+
+---The text of the first match, else default (or string.match's results with match=).
+---@param css string
+---@param default_or_opts? string|{default?: any, match?: string, lines?: boolean, raw?: boolean}
+---@return any ...
+function tree:text_of(css, default_or_opts) end
+
+---The texts of every match.
+---@param css string
+---@param opts? {match?: string, lines?: boolean, raw?: boolean}
+---@return string[]
+function tree:texts(css, opts) end
+
+---The attribute of the first match, else default.
+---@param css string
+---@param name string
+---@param default_or_opts? string|{default?: any, match?: string}
+---@return any ...
+function tree:attr_of(css, name, default_or_opts) end
 
 ---A parsed HTML document.
 ---@class silk.document: silk.tree
@@ -148,6 +199,10 @@ function document:canonical() end
 
 ---@return string
 function document:base_url() end
+
+---The URL the document was parsed with, or nil.
+---@return string?
+function document:url() end
 
 ---Bytes the document holds.
 ---@return integer
@@ -192,6 +247,10 @@ function node:prev() end
 ---@return boolean
 function node:matches(css) end
 
+---The document the node belongs to.
+---@return silk.document
+function node:document() end
+
 ---The object a spider's callbacks receive with the response.
 ---@class silk.crawl
 ---@field meta table what the request that led here carried (follow's meta)
@@ -201,9 +260,27 @@ local crawl = {}
 
 ---Queues a link, resolved against the page's base URL; true when new.
 ---@param href string
----@param opts? {callback?: string|function, meta?: table, priority?: number, headers?: table<string, string|string[]>, dont_filter?: boolean}
+---@param opts? silk.request without url
 ---@return boolean
 function crawl:follow(href, opts) end
+
+---crawl:follow(r.url, rest of r).
+---@param r silk.request
+---@return boolean
+function crawl:request(r) end
+
+---A request the callback waits for, under the crawl's rules (robots, politeness, cache).
+---@param url_or_request string|silk.request
+---@return silk.response? res
+---@return silk.error? err
+function crawl:fetch(url_or_request) end
+
+---href resolved against the page: the URL, its canonical form and host, or nil.
+---@param href string
+---@return string? url
+---@return string? canonical
+---@return string? host
+function crawl:resolve(href) end
 
 ---Hands an item to the pipelines and the output; false, err when a value cannot be written.
 ---@param item table
@@ -294,6 +371,10 @@ function robots:close() end
 ---@field parse? fun(res: silk.response, crawl: silk.crawl)
 ---@field errback? fun(failure: {url: string, error: silk.error, request: table}, crawl: silk.crawl)
 ---@field pipelines? (fun(item: table): table?)[]
+---@field on_request? fun(req: silk.request) may change the request before it is sent
+---@field on_response? fun(res: silk.response, req: silk.request): boolean? false drops the response
+---@field on_error? fun(err: silk.error, req: silk.request) sees a failed request before errback
+---@field blocked? fun(res: silk.response): boolean whether a response means the session was blocked
 ---@field concurrency? integer requests in flight at once (default 64)
 ---@field max_per_host? integer requests in flight per host (default 8)
 ---@field delay? number seconds between two requests to a host
@@ -326,6 +407,14 @@ function robots:close() end
 ---@field item_key? string
 ---@field parse_inline? boolean
 ---@field sitemap_from_robots? boolean
+---@field cookies? boolean a crawl-wide cookie jar (default true)
+---@field proxy? string
+---@field proxies? string[] rotated round-robin
+---@field proxy_failures? integer
+---@field proxy_rest? number
+---@field user_agents? string[] rotated as proxies
+---@field sessions? integer a pool of sessions, retired when blocked
+---@field blocked_statuses? integer[]
 ---@field [string] fun(res: silk.response, crawl: silk.crawl)
 
 ---@class silk.spider: silk.spider_def
@@ -383,7 +472,14 @@ function robots_module.parse(text) end
 ---@class silk
 ---@field url silk.url
 ---@field robots silk.robots_module
+---@field null lightuserdata JSON null (cjson.null), in decoded JSON and in items
 local silk = {}
+
+---An error value like the core's.
+---@param kind string
+---@param message string
+---@return silk.error
+function silk.error(kind, message) end
 
 ---Starts fn(...) in a new task.
 ---@param fn function|{[1]: function, name?: string, timeout?: number}

@@ -3,7 +3,7 @@
 
 ---The double testing.crawl returns: records instead of crawling.
 ---@class silk.testing.crawl: silk.crawl
----@field follows {url: string, href: string, callback: string|function, meta?: table, priority?: number, headers?: table, dont_filter?: boolean}[]
+---@field follows (silk.request|{href: string})[] what follow and request recorded
 ---@field items table[]
 ---@field fetches silk.request[]
 ---@field submits silk.request[]
@@ -14,6 +14,18 @@ local testcrawl = {}
 ---@param opts? {callback?: string|function, meta?: table, priority?: number, headers?: table, dont_filter?: boolean}
 ---@return boolean
 function testcrawl:follow(href, opts) end
+
+---Records crawl:follow(r.url, rest of r).
+---@param r silk.request
+---@return boolean
+function testcrawl:request(r) end
+
+---href resolved against the response.
+---@param href string
+---@return string? url
+---@return string? canonical
+---@return string? host
+function testcrawl:resolve(href) end
 
 ---@param item table
 ---@return boolean ok
@@ -44,7 +56,7 @@ function testing.response(o) end
 ---@return silk.response
 function testing.from_file(path, url) end
 
----@param o? {meta?: table, depth?: integer, response?: silk.response, responses?: table<string, silk.response>}
+---@param o? {spider?: silk.spider, meta?: table, depth?: integer, response?: silk.response, responses?: table<string, silk.response>}
 ---@return silk.testing.crawl
 function testing.crawl(o) end
 
