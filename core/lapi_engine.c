@@ -168,8 +168,14 @@ static int engine_on_interrupt(lua_State *L)
     return 0;
 }
 
-/* error(kind, message) -> an error value (errors.h) made in Lua: the crawl's
- * own failures look like the core's, so spiders branch on err.kind alike */
+/*** silk.error(kind, message) -> err
+ * An error value (errors.h) made in Lua: {kind=, message=} whose tostring is
+ * "kind: message", so that a spider's own failures look like the core's
+ * and callers branch on err.kind alike.
+ * @raise a plain error when kind is not a string.
+ * @usage
+ *   if not price then return nil, silk.error("parse", "no price on " .. res.url) end
+ */
 static int engine_error(lua_State *L)
 {
     const char *kind = luaL_checkstring(L, 1);

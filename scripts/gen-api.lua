@@ -7,7 +7,8 @@
 --   lua/silk/*.lua  a `---` comment block whose first line starts with a
 --                   qualified call, `silk.scope(fn, ...) -> ...`,
 --                   `res:urljoin(href) -> ...`, `testing.response{...}`
---                   (a block tagged @local is left out);
+--                   (a block tagged @local is left out, and so is M.x, a
+--                   module's own table under its local name);
 --   core/*.c        a `/*** ... */` block, the same shape (the bindings:
 --                   lapi_*.c, and channel.c for channels).
 -- A block is: the syntax line (call, then `->` and what it returns, up to
@@ -36,7 +37,12 @@ local SECTIONS = {
   { "robots", "robots.txt rules (`robots`)" },
   { "testing", "Spider tests (`silk.testing`)" },
   { "double", "The crawl double (`testing.crawl{}`)" },
+  { "form", "Forms (`silk.form`)" },
 }
+
+-- `M.x` is a module's own table under its local name, which no user sees
+-- (silk.request's helpers): not part of the reference.
+local SKIP = { M = true }
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -74,7 +80,8 @@ local function parse_block(lines, file, line_no)
   local r = after:match("^%s*%->%s*(.*)$")
   if r then
     returns, lead = r:match("^(.-):%s+(.*)$")
-    if not returns then returns, lead = r:gsub("[.,]%s*$", ""), nil end
+    if not returns then returns, lead = r, nil end
+    returns = returns:gsub("[:.,]%s*$", "")
   else
     lead = after:match("^[:.,]?%s*(.*)$")
     if lead == "" then lead = nil end
@@ -248,8 +255,10 @@ local function generate(warn)
   local groups, order, known = {}, {}, {}
   for _, e in ipairs(entries) do
     local g = group_of(e.name)
-    if not groups[g] then groups[g] = {} end
-    table.insert(groups[g], e)
+    if not SKIP[g] then
+      if not groups[g] then groups[g] = {} end
+      table.insert(groups[g], e)
+    end
   end
   for _, s in ipairs(SECTIONS) do
     known[s[1]] = true

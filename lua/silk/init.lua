@@ -314,6 +314,9 @@ do
     -- from URL: <lua-cjson's reason, with the character offset>" }, as
     -- res:select raises for a page that cannot be parsed: in a crawl the
     -- callback fails, counted and logged with its URL.
+    -- @usage
+    --   local page = res:json()
+    --   for _, book in ipairs(page.results) do crawl:emit(book) end
     function methods:json()
       local v = rawget(self, "_json")
       if v ~= nil then return v end
