@@ -8,9 +8,10 @@ local cjson = require("cjson")
 
 local silk_bin = engine.exe()
 
--- silk ARGS in directory DIR; returns exit status and combined output.
-local function silk(dir, args)
-  local p = io.popen(("cd %s && %s %s 2>&1; echo \"exit:$?\""):format(dir, silk_bin, args))
+-- silk ARGS in directory DIR (with environment ENV, "NAME=value ...");
+-- returns exit status and combined output.
+local function silk(dir, args, env)
+  local p = io.popen(("cd %s && env %s %s %s 2>&1; echo \"exit:$?\""):format(dir, env or "", silk_bin, args))
   local out = p:read("*a")
   p:close()
   return tonumber(out:match("exit:(%d+)%s*$")), out
@@ -62,7 +63,9 @@ describe("silk new against the demo bookshop", function()
     local dir = files.tmpdir()
     assert.equal(0, (silk(dir, "new shop " .. web.url .. "/")))
     local path = dir .. "/shop/spiders/shop.lua"
-    files.write(path, (files.read(path):gsub('text%(res, "h1"%)', 'text(res, "h2")')))
+    local src, n = files.read(path):gsub('res:text_of%("h1"%)', 'res:text_of("h2")')
+    assert.equal(1, n)
+    files.write(path, src)
     local status, out = silk(dir .. "/shop", "test")
     assert.equal(1, status, out)
     assert.matches("1 success / 1 failure", out)
@@ -90,6 +93,44 @@ describe("silk new against the demo bookshop", function()
     assert.equal(1, status, out)
     assert.matches("silk new: cannot fetch " .. web.url:gsub("%p", "%%%0") .. "/missing/: HTTP 404", out)
     assert.is_nil(files.read(dir .. "/gone/README.md"))
+  end)
+end)
+
+describe("silk new --template login against a site with a login form", function()
+  local app = servers.webapp{ pages = 6 }
+  teardown(function() app:stop() end)
+  local creds = "APP_USER=alice APP_PASSWORD=secret"
+
+  it("logs in with the site's own form, CSRF token included, and crawls what is behind it", function()
+    local dir = files.tmpdir()
+    local status, out = silk(dir, "new --template login app " .. app.url .. "/members/1", creds)
+    assert.equal(0, status, out)
+    -- the members' page was saved after silk new logged in itself
+    assert.matches("<h1>Member page 1</h1>", files.read(dir .. "/app/spec/fixtures/listing.html"), 1, true)
+    assert.matches('name="password"', files.read(dir .. "/app/spec/fixtures/login.html"), 1, true)
+    status, out = silk(dir .. "/app", "test")
+    assert.equal(0, status, out)
+    assert.matches("2 successes / 0 failures", out)   -- login and parse (no item links there)
+
+    status, out = silk(dir .. "/app", "run spiders/app.lua -o x.jsonl", creds)
+    assert.equal(0, status, out)
+    local posted, members = 0, {}
+    for _, e in ipairs(app.log()) do
+      if e.method == "POST" and e.path == "/login" then posted = posted + 1 end
+      local n = e.path:match("^/members/(%d+)$")
+      if n and type(e.cookie) == "string" and e.cookie:find("sid=", 1, true) then members[tonumber(n)] = true end
+    end
+    assert.equal(2, posted)             -- silk new's login and the crawl's
+    for n = 1, 6 do assert.truthy(members[n], "/members/" .. n .. " with the session cookie") end
+  end)
+
+  it("says why it could not log in, and writes nothing", function()
+    local dir = files.tmpdir()
+    local status, out = silk(dir, "new --template login app " .. app.url .. "/members/1",
+                             "APP_USER=alice APP_PASSWORD=wrong")
+    assert.equal(1, status, out)
+    assert.matches("silk new: cannot log in on " .. app.url:gsub("%p", "%%%0") .. "/login: HTTP 403", out)
+    assert.is_nil(files.read(dir .. "/app/README.md"))
   end)
 end)
 
