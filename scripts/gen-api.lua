@@ -228,7 +228,13 @@ local function settings_section(out)
   out[#out + 1] = "|---|---|---|---|"
   for _, k in ipairs(names) do
     local s = settings[k]
-    local default = s[1] == nil and "" or ("`%s`"):format(tostring(s[1]))
+    local d = s[1]
+    if type(d) == "table" then
+      local items = {}
+      for i, v in ipairs(d) do items[i] = tostring(v) end
+      d = "{ " .. table.concat(items, ", ") .. " }"
+    end
+    local default = d == nil and "" or ("`%s`"):format(tostring(d))
     out[#out + 1] = ("| `%s` | %s | %s | %s |"):format(k, s[2]:gsub("%?$", ""), default, (s[3]:gsub("|", "\\|")))
   end
   out[#out + 1] = ""
