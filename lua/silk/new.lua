@@ -165,8 +165,6 @@ local function listing_spider(c, login)
                                              or "crawls the listing pages and extracts each item") }
   if login then
     out[#out + 1] = ([[
-local form = require("silk.form")
-
 local START = %s
 local LOGIN = %s       -- the page with the login form
 
@@ -196,10 +194,8 @@ local LOGIN = %s       -- the page with the login form
     if not f then error("no login form on " .. res.url) end
     local user = f:attr_of("input[type=text], input[type=email], input:not([type])", "name")
     local password = f:attr_of("input[type=password]", "name")
-    local req = assert(form.request(f, { [user] = os.getenv(%s) or "",
-                                         [password] = os.getenv(%s) or "" }))
-    crawl:request{ url = req.url, method = req.method, body = req.body, headers = req.headers,
-                   callback = "logged_in" }
+    assert(crawl:submit(f, { [user] = os.getenv(%s) or "", [password] = os.getenv(%s) or "" },
+                        { callback = "logged_in" }))
   end,
 
   -- The page the login answered with (after its redirects): the crawl
@@ -442,8 +438,10 @@ local function observe(spider, case, dir)
   local ok, crawl = pcall(testing.call, spider, case.callback, res)
   if not ok then return nil, tostring(crawl) end
   local links = {}
-  for _, f in ipairs(crawl.follows) do
-    if f.callback ~= "parse" and #links < MAX_SHOWN then links[#links + 1] = (f.method or "GET") .. " " .. f.url end
+  for _, list in ipairs{ crawl.follows, crawl.submits } do
+    for _, f in ipairs(list) do
+      if f.callback ~= "parse" and #links < MAX_SHOWN then links[#links + 1] = (f.method or "GET") .. " " .. f.url end
+    end
   end
   local items = {}
   for i = 1, math.min(#crawl.items, MAX_SHOWN) do items[i] = crawl.items[i] end
@@ -458,12 +456,14 @@ local function spec_source(c, spider, cases, dir)
 local testing = require("silk.testing")
 %slocal spider = dofile("spiders/%s.lua")
 
--- "METHOD URL" of the requests followed with a callback other than parse
--- (at most %d).
+-- "METHOD URL" of the requests followed or submitted with a callback other
+-- than parse (at most %d).
 local function links(crawl)
   local urls = {}
-  for _, f in ipairs(crawl.follows) do
-    if f.callback ~= "parse" and #urls < %d then urls[#urls + 1] = (f.method or "GET") .. " " .. f.url end
+  for _, list in ipairs{ crawl.follows, crawl.submits } do
+    for _, f in ipairs(list) do
+      if f.callback ~= "parse" and #urls < %d then urls[#urls + 1] = (f.method or "GET") .. " " .. f.url end
+    end
   end
   return urls
 end

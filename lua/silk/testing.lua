@@ -222,9 +222,10 @@ local function prepared(self, who, o)
   return r
 end
 
--- Records request r (options prepared) for href in crawl.follows unless
--- its URL was seen; returns whether it was recorded.
-local function record_follow(self, href, r)
+-- Records request r (options prepared) for href in `list` (default
+-- crawl.follows) unless the request was seen; returns whether it was
+-- recorded.
+local function record_follow(self, href, r, list)
   local abs, canon = self:resolve(href)
   canon = canon or (abs and url_module().canonical(abs))
   if not canon then return false end
@@ -232,7 +233,8 @@ local function record_follow(self, href, r)
   if self.seen[key] and not r.dont_filter then return false end
   self.seen[key] = true
   r.url, r.href, r.callback = abs, href, r.callback or "parse"
-  self.follows[#self.follows + 1] = r
+  list = list or self.follows
+  list[#list + 1] = r
   return true
 end
 
@@ -314,15 +316,35 @@ function Crawl:fetch(req)
   return nil, require("silk").error("invalid", "testing.crawl has no response for " .. abs)
 end
 
---- double:submit(url_or_request) -> true
--- Records the request in crawl.submits.
+--- double:submit(form [, fields [, opts]]) -> boolean | nil, err
+-- Records in crawl.submits the request submitting `form` (a <form> node of
+-- the page) with `fields` changed, built by silk.form.request as the real
+-- crawl:submit builds it: url, method, body, headers, callback (default
+-- "parse") and the other options.
+-- @return true, false for a request submitted before, or nil and the
+--   error when the form cannot be submitted.
+-- @raise as crawl:submit.
 -- @usage
---   crawl:submit{ url = "http://shop.test/cart", method = "POST" }
+--   local crawl = testing.call(spider, "login_page", res)
 --   assert.equal("POST", crawl.submits[1].method)
-function Crawl:submit(req)
-  req = request_of("crawl:submit", req)
-  self.submits[#self.submits + 1] = req
-  return true
+function Crawl:submit(form_node, fields, o)
+  o = o or {}
+  if type(o) ~= "table" then error("crawl:submit: options must be a table, got " .. type(o), 2) end
+  local r, err = require("silk.form").request(form_node, fields, {
+    clicked = o.clicked, dont_click = o.dont_click, url = self.res and self.res.url or self.url })
+  if not r then return nil, err end
+  local req = {}
+  for k, v in pairs(o) do req[k] = v end
+  req.clicked, req.dont_click = nil, nil
+  req.url, req.method, req.body = r.url, r.method, r.body
+  local headers = {}
+  for k, v in pairs(r.headers or {}) do headers[k] = v end
+  for k, v in pairs(o.headers or {}) do headers[k] = v end
+  req.headers = next(headers) and headers or nil
+  req = prepared(self, "crawl:submit", req)
+  local href = req.url
+  req.url = nil
+  return record_follow(self, href, req, self.submits)
 end
 
 --- testing.call(spider, callback, res [, {meta=, depth=, responses=}]) -> crawl

@@ -85,8 +85,15 @@ describe("testing.crawl", function()
     assert.is_nil(none)
     assert.equal("invalid", e.kind)
     assert.equal(2, #crawl.fetches)
-    assert.is_true(crawl:submit{ url = "http://shop.test/cart", method = "POST" })
-    assert.equal("POST", crawl.submits[1].method)
+    local page = testing.response{ url = "http://shop.test/login", body = [[
+      <form action="/in" method="post"><input type="hidden" name="csrf" value="t1">
+      <input name="user"><input type="password" name="pw"><button name="go" value="1">go</button></form>]] }
+    local c2 = testing.crawl{ spider = spider, response = page }
+    assert.is_true(c2:submit(page:one("form"), { user = "ann", pw = "x" }, { callback = "item" }))
+    assert.same({ url = "http://shop.test/in", href = "http://shop.test/in", method = "POST", callback = "item",
+                  body = "csrf=t1&user=ann&pw=x&go=1",
+                  headers = { ["Content-Type"] = "application/x-www-form-urlencoded" } }, c2.submits[1])
+    assert.is_false(c2:submit(page:one("form"), { user = "ann", pw = "x" }, { callback = "item" }))
   end)
 
   it("checks options as the real crawl does, records callbacks by name, and requests", function()

@@ -275,6 +275,14 @@ function crawl:request(r) end
 ---@return silk.error? err
 function crawl:fetch(url_or_request) end
 
+---Queues what submitting a <form> of the page sends, with fields changed (Scrapy's FormRequest.from_response).
+---@param form silk.node
+---@param fields? table<string, string|string[]|false>
+---@param opts? table silk.form's clicked and dont_click, and request options (callback, meta...)
+---@return boolean|nil queued
+---@return string? err
+function crawl:submit(form, fields, opts) end
+
 ---href resolved against the page: the URL, its canonical form and host, or nil.
 ---@param href string
 ---@return string? url

@@ -38,9 +38,13 @@ function testcrawl:emit(item) end
 ---@return silk.error? err
 function testcrawl:fetch(url_or_request) end
 
----@param url_or_request string|silk.request
----@return true
-function testcrawl:submit(url_or_request) end
+---Records the request submitting a <form> of the page, in submits.
+---@param form silk.node
+---@param fields? table<string, string|string[]|false>
+---@param opts? table silk.form's clicked and dont_click, and request options
+---@return boolean|nil ok
+---@return string? err
+function testcrawl:submit(form, fields, opts) end
 
 ---@class silk.testing
 local testing = {}
