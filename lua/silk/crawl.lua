@@ -25,7 +25,6 @@ local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
 local request = require("silk.request")
 local identity = require("silk.identity")
-local form = require("silk.form")
 local jsonl = require("silk.core.jsonl")
 local task_check = require("silk.core.task").check
 local metrics = require("silk.metrics")
@@ -416,17 +415,8 @@ function Page:submit(form_node, fields, o)
   task_check("crawl:submit")
   o = o or {}
   if type(o) ~= "table" then error("crawl:submit: options must be a table, got " .. type(o), 2) end
-  local r, err = form.request(form_node, fields, { clicked = o.clicked, dont_click = o.dont_click,
-                                                   url = self.res and self.res.url or self.url })
-  if not r then return nil, err end
-  local req = {}
-  for k, v in pairs(o) do req[k] = v end
-  req.clicked, req.dont_click = nil, nil
-  req.url, req.method, req.body = r.url, r.method, r.body
-  local headers = {}
-  for k, v in pairs(r.headers or {}) do headers[k] = v end
-  for k, v in pairs(o.headers or {}) do headers[k] = v end
-  req.headers = next(headers) and headers or nil
+  local req, err = request.from_form(form_node, fields, o, self.res and self.res.url or self.url)
+  if not req then return nil, err end
   return queue(self, "crawl:submit", req, 2)
 end
 

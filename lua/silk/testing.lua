@@ -330,17 +330,8 @@ end
 function Crawl:submit(form_node, fields, o)
   o = o or {}
   if type(o) ~= "table" then error("crawl:submit: options must be a table, got " .. type(o), 2) end
-  local r, err = require("silk.form").request(form_node, fields, {
-    clicked = o.clicked, dont_click = o.dont_click, url = self.res and self.res.url or self.url })
-  if not r then return nil, err end
-  local req = {}
-  for k, v in pairs(o) do req[k] = v end
-  req.clicked, req.dont_click = nil, nil
-  req.url, req.method, req.body = r.url, r.method, r.body
-  local headers = {}
-  for k, v in pairs(r.headers or {}) do headers[k] = v end
-  for k, v in pairs(o.headers or {}) do headers[k] = v end
-  req.headers = next(headers) and headers or nil
+  local req, err = require("silk.request").from_form(form_node, fields, o, self.res and self.res.url or self.url)
+  if not req then return nil, err end
   req = prepared(self, "crawl:submit", req)
   local href = req.url
   req.url = nil
