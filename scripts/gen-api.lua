@@ -38,6 +38,7 @@ local SECTIONS = {
   { "testing", "Spider tests (`silk.testing`)" },
   { "double", "The crawl double (`testing.crawl{}`)" },
   { "form", "Forms (`silk.form`)" },
+  { "log", "Logging (`silk.log`)" },
 }
 
 -- `M.x` is a module's own table under its local name, which no user sees
