@@ -46,6 +46,15 @@ static void take_from_sender(lua_State *L, silk_task *s)
     silk_task_wake(s, 1);                 /* releases wait_ref */
 }
 
+/*** silk.channel([capacity]) -> chan
+ * A channel between tasks holding up to `capacity` values (default 0: a
+ * rendezvous, each send waits for a receiver).
+ * @raise a plain error for a capacity below 0 or above 2^30.
+ * @usage
+ *   local ch = silk.channel(16)
+ *   silk.spawn(function() for i = 1, 3 do ch:send(i) end ch:close() end)
+ *   for v in function() return ch:recv() end do print(v) end
+ */
 static int channel_new(lua_State *L)
 {
     lua_Integer cap = luaL_optinteger(L, 1, 0);
@@ -61,6 +70,15 @@ static int channel_new(lua_State *L)
     return 1;
 }
 
+/*** chan:send(v)
+ * Sends v (not nil); waits while the channel is full (capacity 0: until a
+ * receiver takes it).
+ * @raise a `closed` error value on a closed channel; the task's interruption
+ *   while waiting; a plain error for nil.
+ * @usage
+ *   local ch = silk.channel(1)
+ *   ch:send("page 1")
+ */
 static int channel_send(lua_State *L)
 {
     channel *c = luaL_testudata(L, 1, CHANNEL_META);
@@ -92,6 +110,13 @@ static int channel_send(lua_State *L)
     return silk_task_wait(L, SILK_WAIT_SEND, "channel", NULL, c);
 }
 
+/*** chan:recv() -> v | nil
+ * The next value, waiting for one; nil once the channel is closed and
+ * drained.
+ * @raise the task's interruption (cancelled, timeout) while waiting.
+ * @usage
+ *   for v in function() return ch:recv() end do print(v) end
+ */
 static int channel_recv(lua_State *L)
 {
     channel *c = luaL_testudata(L, 1, CHANNEL_META);
@@ -125,6 +150,13 @@ static int channel_recv(lua_State *L)
     return silk_task_wait(L, SILK_WAIT_RECV, "channel", NULL, c);
 }
 
+/*** chan:close()
+ * Closes the channel: receivers get the values still queued, then nil;
+ * senders waiting get a `closed` error.
+ * @raise a plain error when the channel is already closed.
+ * @usage
+ *   ch:close()
+ */
 static int channel_close(lua_State *L)
 {
     channel *c = check_channel(L);
@@ -143,18 +175,33 @@ static int channel_close(lua_State *L)
     return 0;
 }
 
+/*** chan:len() -> n
+ * Values queued now.
+ * @usage
+ *   print(ch:len(), ch:cap())
+ */
 static int channel_len(lua_State *L)
 {
     lua_pushinteger(L, check_channel(L)->count);
     return 1;
 }
 
+/*** chan:cap() -> n
+ * The capacity the channel was made with.
+ * @usage
+ *   assert(silk.channel(4):cap() == 4)
+ */
 static int channel_cap(lua_State *L)
 {
     lua_pushinteger(L, check_channel(L)->cap);
     return 1;
 }
 
+/*** chan:is_closed() -> boolean
+ * Whether close() was called.
+ * @usage
+ *   if not ch:is_closed() then ch:send(v) end
+ */
 static int channel_is_closed(lua_State *L)
 {
     lua_pushboolean(L, check_channel(L)->closed);

@@ -22,6 +22,13 @@
 #include "task_int.h"
 #include "track.h"
 
+/*** silk.now() -> seconds
+ * The monotonic clock, in seconds (the clock of deadlines and timings).
+ * @usage
+ *   local t0 = silk.now()
+ *   silk.fetch(u)
+ *   print(silk.now() - t0)
+ */
 static int engine_now(lua_State *L)
 {
     lua_pushnumber(L, silk_now());
@@ -161,8 +168,14 @@ static int engine_on_interrupt(lua_State *L)
     return 0;
 }
 
-/* error(kind, message) -> an error value (errors.h) made in Lua: the crawl's
- * own failures look like the core's, so spiders branch on err.kind alike */
+/*** silk.error(kind, message) -> err
+ * An error value (errors.h) made in Lua: {kind=, message=} whose tostring is
+ * "kind: message", so that a spider's own failures look like the core's
+ * and callers branch on err.kind alike.
+ * @raise a plain error when kind is not a string.
+ * @usage
+ *   if not price then return nil, silk.error("parse", "no price on " .. res.url) end
+ */
 static int engine_error(lua_State *L)
 {
     const char *kind = luaL_checkstring(L, 1);

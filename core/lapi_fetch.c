@@ -33,6 +33,8 @@
  * cookies(session) -> {line...}: the session's jar as cookie-file lines;
  *   add_cookie(session, line) -> true | nil, message: puts one back.
  * response_meta: the metatable of responses (other modules add methods).
+ * headers_meta: the metatable of res.headers (case-insensitive reads), for
+ *   responses built in Lua (silk.testing).
  * error_meta: the metatable of silk's error values (errors.h), for the
  *   errors Lua code makes (res:json's "json" errors in lua/silk/init.lua).
  * now() -> silk_now(), the clock of timings.done_at.
@@ -525,6 +527,26 @@ static void on_cancel(silk_task *t, void *data)
     silk_fetch_cancel(data);
 }
 
+/*** silk.fetch(url_or_request) -> res | nil, err
+ * Fetches a URL (http or https) on the loop: keep-alive, HTTP/2, retries
+ * with backoff and Retry-After, redirects checked hop by hop. The request
+ * table: url, method, headers, body | form | json, timeout, connect_timeout,
+ * max_size, follow_redirects, max_redirects, proxy, session, user_agent,
+ * http2, insecure, ca_file, retries, backoff, retry_after_max,
+ * raise_for_status, block_private. The response: status, url (after
+ * redirects), method, redirects, headers (case-insensitive), body,
+ * http_version, remote_ip, size, wire_size, attempts, timings. A 404 is a
+ * response, not an error. Context: a task.
+ * @return res, or nil and an error value of kind dns, connect, tls, reset,
+ *   timeout, too_large, redirect_loop, blocked, protocol, http (only with
+ *   raise_for_status: err.response), invalid; err.url, err.status.
+ * @raise the task's `cancelled`/`timeout` error value when interrupted; a
+ *   plain error for a malformed request (a header with CR/LF, a bad field).
+ * @usage
+ *   local res, err = silk.fetch{ url = "http://127.0.0.1:8080/", timeout = 10 }
+ *   if not res then print(err.kind, err.message) return end
+ *   print(res.status, #res.body, res.headers["content-type"])
+ */
 static int fetch_fetch(lua_State *L)
 {
     const char *hdrs[MAX_REQ_HEADERS];
@@ -555,6 +577,12 @@ static void push_lower(lua_State *L, int idx)
     luaL_pushresult(&b);
 }
 
+/*** res:header(name) -> value | nil
+ * The header's value (case-insensitive name; repeated headers joined by
+ * ", "); the same as res.headers[name].
+ * @usage
+ *   local ctype = res:header("Content-Type")
+ */
 static int res_header(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -564,6 +592,11 @@ static int res_header(lua_State *L)
     return 1;
 }
 
+/*** res:headers_all(name) -> {values...}
+ * Every value of a header, in arrival order (Set-Cookie, Link).
+ * @usage
+ *   for _, c in ipairs(res:headers_all("set-cookie")) do print(c) end
+ */
 static int res_headers_all(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -620,6 +653,15 @@ static int push_decoded(lua_State *L, int b, int ct, const char *dflt)
     return 3;
 }
 
+/*** res:text([default_charset]) -> text, charset, source
+ * The body transcoded to UTF-8. The charset comes from Content-Type, a BOM,
+ * a <meta> in the first bytes, then default_charset (else windows-1252 as
+ * browsers do); source says which ("header", "bom", "meta", "default").
+ * Cached when no default is given.
+ * @raise a plain error when out of memory.
+ * @usage
+ *   local text, charset = res:text()
+ */
 static int res_text(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -841,6 +883,9 @@ int silk_lapi_fetch(lua_State *L)
     lua_setfield(L, -2, "response_meta");
     silk_err_pushmeta(L);
     lua_setfield(L, -2, "error_meta");
+    lua_pushlightuserdata(L, (void *)&headers_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setfield(L, -2, "headers_meta");
     lua_createtable(L, SILK_FETCH_KIND_COUNT_ - 1, 0);
     for (int k = 1; k < SILK_FETCH_KIND_COUNT_; k++) {
         lua_pushstring(L, silk_fetch_kind_name(k));

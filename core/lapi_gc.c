@@ -40,6 +40,13 @@ static void set_num(lua_State *L, const char *k, double v)
     lua_setfield(L, -2, k);
 }
 
+/*** silk.gc_stats() -> stats | nil
+ * The GC pacer's figures: slices, cycles, pause p50_ms/p99_ms/p999_ms/max_ms
+ * (wall and CPU), over_budget, heap, heap peak...; nil under --no-gc-pacer.
+ * @usage
+ *   local g = silk.gc_stats()
+ *   if g then print(g.p99_ms) end
+ */
 static int gc_stats(lua_State *L)
 {
     silk_gcpace *g = pacer(L);

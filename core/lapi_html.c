@@ -473,7 +473,16 @@ static sel_hits *all_matches(lua_State *L, int nargs)
     return h;
 }
 
-/* x:select(css) -> array of nodes in document order */
+/*** doc:select(css) -> {node...}
+ * Also node:select(css): the elements matching a CSS selector (Selectors
+ * Level 3, :is, :where, :not lists, :has, nth-*(An+B of S), attribute
+ * flags) under the document or node, in document order.
+ * @raise a plain error for a selector that does not parse (naming it; also
+ *   `h1::text` and `::attr()`); the task's `timeout`/`cancelled` error when a
+ *   slow selector runs past the task's deadline.
+ * @usage
+ *   for _, a in ipairs(doc:select("article h3 a")) do print(a:attr("href")) end
+ */
 static int target_select(lua_State *L)
 {
     sel_hits *h = all_matches(L, 2);
@@ -510,7 +519,13 @@ static const silk_node *first_match(lua_State *L, int nargs)
     return found;
 }
 
-/* x:one(css) -> first match or nil */
+/*** doc:one(css) -> node | nil
+ * Also node:one(css): the first element matching the selector, or nil.
+ * @raise as doc:select.
+ * @usage
+ *   local price = doc:one("p.price_color")
+ *   print(price and price:text())
+ */
 static int target_one(lua_State *L)
 {
     const silk_node *found = first_match(L, 2);
@@ -555,7 +570,14 @@ static void push_text(lua_State *L, const silk_node *node, int form)
     luaL_pushresult(&b);
 }
 
-/* x:text([{raw=true} | {lines=true}]) */
+/*** node:text([{lines=true} | {raw=true}]) -> text
+ * Also doc:text(): what a reader sees, on one line (innerText with white
+ * space collapsed); {lines=true}: innerText itself, line breaks at block
+ * boundaries; {raw=true}: textContent, every text node as written.
+ * @raise "attempt to use a freed document" after the document was freed.
+ * @usage
+ *   print(doc:one("h1"):text())          --> A Light in the Attic
+ */
 static int target_text(lua_State *L)
 {
     const silk_node *root = check_target(L, 1, 2, NULL);
@@ -647,7 +669,16 @@ static int apply_match(lua_State *L, const extract_opts *o, int first)
     return n;
 }
 
-/* x:text_of(css [, default | opts]) */
+/*** doc:text_of(css [, default | {default=, match=, lines=, raw=}]) -> text | default
+ * Also node:text_of and res:text_of: the text of the first element matching
+ * css, else `default` (nil when not given). With `match` (a Lua pattern),
+ * string.match's results on that text (its captures, or the whole match),
+ * else the default; `lines`/`raw` are the text forms of node:text().
+ * @raise a plain error for a bad selector or an unknown option (naming it).
+ * @usage
+ *   local price = res:text_of("p.price_color", { match = "[%d.]+" })
+ *   local day, month = res:text_of(".date", { match = "(%d+)/(%d+)" })
+ */
 static int target_text_of(lua_State *L)
 {
     const silk_node *found = first_match(L, 3);
@@ -663,7 +694,13 @@ static int target_text_of(lua_State *L)
     return 1;
 }
 
-/* x:texts(css [, opts]) */
+/*** doc:texts(css [, {match=, lines=, raw=}]) -> {text...}
+ * Also node:texts and res:texts: the texts of every element matching css, in
+ * document order; with `match`, the first result of each text that matches.
+ * @raise as doc:text_of.
+ * @usage
+ *   local tags = res:texts("ul.tags li")
+ */
 static int target_texts(lua_State *L)
 {
     if (!lua_isnoneornil(L, 3))
@@ -682,7 +719,13 @@ static int target_texts(lua_State *L)
     return 1;
 }
 
-/* x:attr_of(css, name [, default | opts]) */
+/*** doc:attr_of(css, name [, default | {default=, match=}]) -> value | default
+ * Also node:attr_of and res:attr_of: the attribute `name` of the first
+ * element matching css, else `default`; `match` as in doc:text_of.
+ * @raise as doc:text_of.
+ * @usage
+ *   local page = res:attr_of("li.next a", "href", { match = "page=(%d+)" })
+ */
 static int target_attr_of(lua_State *L)
 {
     const silk_node *found = first_match(L, 4);
@@ -710,11 +753,21 @@ static int serialize(lua_State *L, int outer)
     return 1;
 }
 
+/*** node:html() -> text
+ * Also doc:html(): the element (or document) serialised as HTML.
+ * @usage
+ *   print(doc:one("table"):html())
+ */
 static int target_html(lua_State *L)
 {
     return serialize(L, 1);
 }
 
+/*** node:inner_html() -> text
+ * The element's children serialised as HTML.
+ * @usage
+ *   print(doc:one("div.description"):inner_html())
+ */
 static int node_inner_html(lua_State *L)
 {
     check_node(L, 1);
@@ -729,6 +782,16 @@ static void release(ldoc *d)
     d->doc = NULL;
 }
 
+/*** doc:free()
+ * Frees the tree now (doc:close() too; __gc otherwise). A crawl frees each
+ * page's document when its callback returns.
+ * @raise nothing; using the document or its nodes afterwards raises
+ *   "attempt to use a freed document".
+ * @usage
+ *   local doc = silk.html(text)
+ *   local title = doc:title()
+ *   doc:free()
+ */
 static int doc_free(lua_State *L)
 {
     ldoc *d = to_typed(L, 1, DOC_MT_UV);
@@ -745,6 +808,11 @@ static int doc_gc(lua_State *L)
     return 0;
 }
 
+/*** doc:root() -> node | nil
+ * The document element (<html>).
+ * @usage
+ *   print(doc:root():attr("lang"))
+ */
 static int doc_root(lua_State *L)
 {
     ldoc *d = check_doc(L, 1);
@@ -757,6 +825,11 @@ static int doc_root(lua_State *L)
     return 1;
 }
 
+/*** doc:title() -> text | nil
+ * The <title>'s text, or nil without one.
+ * @usage
+ *   print(doc:title())
+ */
 static int doc_title(lua_State *L)
 {
     ldoc *d = check_doc(L, 1);
@@ -769,8 +842,11 @@ static int doc_title(lua_State *L)
     return 1;
 }
 
-/* doc:memory(): bytes the document holds (its arena: input copy, tree,
- * index). */
+/*** doc:memory() -> bytes
+ * What the document holds: its input copy, tree and tag index.
+ * @usage
+ *   print(doc:memory())
+ */
 static int doc_memory(lua_State *L)
 {
     ldoc *d = check_doc(L, 1);
@@ -786,14 +862,25 @@ static void push_or_nil(lua_State *L, const char *s)
         lua_pushnil(L);
 }
 
-/* doc:base_url(): <base href> resolved against doc:url(), else doc:url() */
+/*** doc:base_url() -> url | nil
+ * The document base URL: the first <base href> resolved against the URL the
+ * document was parsed with, else that URL (nil when it had none).
+ * @usage
+ *   local doc = silk.html('<base href="/b/">', "http://shop.test/a/")
+ *   print(doc:base_url())   --> http://shop.test/b/
+ */
 static int doc_base_url(lua_State *L)
 {
     push_or_nil(L, silk_html_base(check_doc(L, 1)->doc));
     return 1;
 }
 
-/* doc:url(): the URL the document was parsed with, or nil */
+/*** doc:url() -> url | nil
+ * The URL the document was parsed with (silk.html's base_url, res.url for
+ * res:html()), or nil.
+ * @usage
+ *   print(res:html():url() == res.url)   --> true
+ */
 static int doc_url(lua_State *L)
 {
     push_or_nil(L, silk_html_url(check_doc(L, 1)->doc));
@@ -834,7 +921,13 @@ static int opt_flag(lua_State *L, int idx, const char *name)
     return v;
 }
 
-/* doc:links([{link=, img=, iframe=, text=, a=}]) */
+/*** doc:links([{a=, link=, img=, iframe=, text=}]) -> {{url=, nofollow=, text=}...}
+ * The page's links resolved against its base URL: <a href> (unless
+ * a=false), and with the options <link href>, <img src>, <iframe src>;
+ * text=true adds each link's text.
+ * @usage
+ *   for _, l in ipairs(doc:links{ text = true }) do print(l.url, l.text) end
+ */
 static int doc_links(lua_State *L)
 {
     ldoc *d = check_doc(L, 1);
@@ -861,6 +954,11 @@ static int doc_links(lua_State *L)
     return 1;
 }
 
+/*** doc:meta_robots() -> {noindex=, nofollow=}
+ * The directives of <meta name="robots">.
+ * @usage
+ *   if doc:meta_robots().nofollow then return end
+ */
 static int doc_meta_robots(lua_State *L)
 {
     ldoc *d = check_doc(L, 1);
@@ -873,6 +971,11 @@ static int doc_meta_robots(lua_State *L)
     return 1;
 }
 
+/*** doc:canonical() -> url | nil
+ * <link rel="canonical">, resolved against the base URL.
+ * @usage
+ *   print(doc:canonical())
+ */
 static int doc_canonical(lua_State *L)
 {
     ldoc *d = check_doc(L, 1);
@@ -919,7 +1022,11 @@ static const char node_index_lua[] =
     "  return nil\n"
     "end\n";
 
-/* node:document() -> the document the node belongs to */
+/*** node:document() -> doc
+ * The document the node belongs to (and keeps alive).
+ * @usage
+ *   local doc = node:document()
+ */
 static int node_document(lua_State *L)
 {
     check_node(L, 1);
@@ -927,6 +1034,11 @@ static int node_document(lua_State *L)
     return 1;
 }
 
+/*** node:attr(name) -> value | nil
+ * The attribute's value (case-insensitive name), or nil.
+ * @usage
+ *   crawl:follow(a:attr("href"))
+ */
 static int node_attr(lua_State *L)
 {
     lnode *n = check_node(L, 1);
@@ -939,6 +1051,11 @@ static int node_attr(lua_State *L)
     return 1;
 }
 
+/*** node:attrs() -> {name = value}
+ * Every attribute of the element.
+ * @usage
+ *   for k, v in pairs(img:attrs()) do print(k, v) end
+ */
 static int node_attrs(lua_State *L)
 {
     lnode *n = check_node(L, 1);
@@ -964,21 +1081,41 @@ static int push_rel(lua_State *L, const silk_node *rel)
     return 1;
 }
 
+/*** node:parent() -> node | nil
+ * The parent element (nil for the root).
+ * @usage
+ *   local card = a:parent():parent()
+ */
 static int node_parent(lua_State *L)
 {
     return push_rel(L, silk_node_parent(check_node(L, 1)->node));
 }
 
+/*** node:next() -> node | nil
+ * The next sibling element.
+ * @usage
+ *   local value = th:next():text()     -- <tr><th>UPC</th><td>...</td></tr>
+ */
 static int node_next(lua_State *L)
 {
     return push_rel(L, silk_node_next(check_node(L, 1)->node));
 }
 
+/*** node:prev() -> node | nil
+ * The previous sibling element.
+ * @usage
+ *   local label = td:prev():text()
+ */
 static int node_prev(lua_State *L)
 {
     return push_rel(L, silk_node_prev(check_node(L, 1)->node));
 }
 
+/*** node:children() -> {node...}
+ * The child elements, in order.
+ * @usage
+ *   for _, li in ipairs(doc:one("ul"):children()) do print(li:text()) end
+ */
 static int node_children(lua_State *L)
 {
     lnode *n = check_node(L, 1);
@@ -993,7 +1130,12 @@ static int node_children(lua_State *L)
     return 1;
 }
 
-/* node:matches(css) -> boolean (absolute matching, like Element.matches) */
+/*** node:matches(css) -> boolean
+ * Whether the element matches the selector (as Element.matches).
+ * @raise as doc:select.
+ * @usage
+ *   if a:matches(".next a") then crawl:follow(a:attr("href")) end
+ */
 static int node_matches(lua_State *L)
 {
     lnode *n = check_node(L, 1);

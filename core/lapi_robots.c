@@ -38,6 +38,13 @@ static int robots_close(lua_State *L)
     return 0;
 }
 
+/*** silk.robots.parse(text) -> robots
+ * A robots.txt parsed by RFC 9309 (never fails on content).
+ * @raise a plain error when text is not a string.
+ * @usage
+ *   local r = silk.robots.parse("User-agent: *\nDisallow: /admin/\n")
+ *   print(r:allowed("silk", "/admin/x"))   --> false
+ */
 static int robots_parse(lua_State *L)
 {
     size_t len;
@@ -51,6 +58,13 @@ static int robots_parse(lua_State *L)
     return 1;
 }
 
+/*** robots:allowed(user_agent, url_or_path) -> boolean
+ * Whether the user agent's group allows the path (longest match wins, Allow
+ * on ties).
+ * @raise "attempt to use a closed robots" after robots:close().
+ * @usage
+ *   if r:allowed("silk", "http://shop.test/books/") then ... end
+ */
 static int robots_allowed(lua_State *L)
 {
     struct silk_robots *r = check_open(L);
@@ -64,6 +78,11 @@ static int robots_allowed(lua_State *L)
     return 1;
 }
 
+/*** robots:crawl_delay(user_agent) -> seconds | nil
+ * The group's Crawl-delay.
+ * @usage
+ *   print(r:crawl_delay("silk"))
+ */
 static int robots_crawl_delay(lua_State *L)
 {
     struct silk_robots *r = check_open(L);
@@ -77,6 +96,11 @@ static int robots_crawl_delay(lua_State *L)
     return 1;
 }
 
+/*** robots:sitemaps() -> {url...}
+ * The Sitemap: lines.
+ * @usage
+ *   for _, u in ipairs(r:sitemaps()) do print(u) end
+ */
 static int robots_sitemaps(lua_State *L)
 {
     struct silk_robots *r = check_open(L);

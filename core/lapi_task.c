@@ -67,6 +67,15 @@ static int spawn_from(lua_State *L, int first, silk_frame *scope)
     return 1;
 }
 
+/*** silk.spawn(fn, ...) -> task
+ * Also silk.spawn{fn, ..., name=, timeout=}. Starts fn(...) in a new task,
+ * which runs once the caller waits or yields; `timeout` is a deadline in
+ * seconds for the task, `name` shows in dumps and silk.tasks().
+ * @raise a plain error when fn is not a function or timeout is negative.
+ * @usage
+ *   local t = silk.spawn(function(a, b) silk.sleep(0.1) return a + b end, 1, 2)
+ *   print(t:join())   --> true  3
+ */
 static int task_spawn(lua_State *L)
 {
     if (lua_gettop(L) < 1)
@@ -74,6 +83,15 @@ static int task_spawn(lua_State *L)
     return spawn_from(L, 1, NULL);
 }
 
+/*** silk.sleep(seconds)
+ * Suspends the task for `seconds`; silk.sleep(0) yields to the back of the
+ * run queue. Context: a task.
+ * @raise the task's `cancelled` or `timeout` error value when it is cancelled
+ *   or past a deadline while sleeping; a plain error for a negative or
+ *   non-number argument.
+ * @usage
+ *   silk.sleep(0.5)
+ */
 static int task_sleep(lua_State *L)
 {
     if (lua_type(L, 1) != LUA_TNUMBER)
@@ -85,6 +103,15 @@ static int task_sleep(lua_State *L)
     return silk_task_sleep(L, s);
 }
 
+/*** task:join() -> true, results... | false, err
+ * Waits for the task to end. A failed task gives false and its error value
+ * (`kind` "error" with `traceback`, or "cancelled", "timeout", "memory").
+ * @raise the caller's own interruption (cancelled, timeout) while waiting; a
+ *   plain error when a task joins itself.
+ * @usage
+ *   local ok, err = silk.spawn(error, "boom"):join()
+ *   assert(not ok and err.kind == "error")
+ */
 static int task_join(lua_State *L)
 {
     silk_task *target = luaL_testudata(L, 1, SILK_TASK_META);
@@ -95,6 +122,15 @@ static int task_join(lua_State *L)
     return silk_task_join(L, target);
 }
 
+/*** task:cancel([reason])
+ * Cancels the task: its current or next wait raises a `cancelled` error
+ * value with `reason` (default "cancelled"). Cancelling a task that has
+ * ended does nothing.
+ * @usage
+ *   local t = silk.spawn(silk.sleep, 60)
+ *   t:cancel("not needed")
+ *   print(t:join())   --> false  cancelled: not needed
+ */
 static int task_cancel(lua_State *L)
 {
     silk_task *t = check_task(L, 1);
@@ -103,6 +139,13 @@ static int task_cancel(lua_State *L)
     return 0;
 }
 
+/*** task:status() -> state
+ * The task's state: "runnable", "running", "waiting", "done", "failed" or
+ * "cancelled".
+ * @usage
+ *   local t = silk.spawn(silk.sleep, 1)
+ *   print(t:status())   --> runnable
+ */
 static int task_status(lua_State *L)
 {
     silk_task *t = check_task(L, 1);
@@ -110,6 +153,11 @@ static int task_status(lua_State *L)
     return 1;
 }
 
+/*** task:cpu_time() -> seconds
+ * CPU time the task has run for so far (its slices of the loop thread).
+ * @usage
+ *   print(("%.3f s"):format(silk.current():cpu_time()))
+ */
 static int task_cpu_time(lua_State *L)
 {
     silk_task *t = check_task(L, 1);
@@ -148,6 +196,11 @@ static int task_tostring(lua_State *L)
     return 1;
 }
 
+/*** silk.current() -> task
+ * The running task (nil outside one). Its fields: task.id, task.name.
+ * @usage
+ *   print(silk.current().id)
+ */
 static int task_current(lua_State *L)
 {
     silk_task *t = silk_task_current(L);
@@ -157,8 +210,13 @@ static int task_current(lua_State *L)
     return 1;
 }
 
-/* tasks(): a snapshot array of { id, name, state, reason, what, age, cpu,
- * allocated (bytes the Lua heap grew by while it ran), site, parent } */
+/*** silk.tasks() -> {info...}
+ * A snapshot of every live task: {id=, name=, state=, reason=, what=
+ * (the wait), age=, cpu=, allocated= (bytes the heap grew by while it ran),
+ * site= (where it was created), parent=}.
+ * @usage
+ *   for _, t in ipairs(silk.tasks()) do print(t.id, t.state, t.what) end
+ */
 static int task_tasks(lua_State *L)
 {
     silk_engine *e = silk_engine_from(L);
@@ -202,6 +260,12 @@ static int task_tasks(lua_State *L)
     return 1;
 }
 
+/*** silk.dump_tasks() -> text
+ * A goroutine-style dump of every task: state, wait, age, CPU time,
+ * creation site and traceback (what SIGUSR1 prints).
+ * @usage
+ *   io.stderr:write(silk.dump_tasks())
+ */
 static int task_dump(lua_State *L)
 {
     silk_task_pushdump(silk_engine_from(L), L);

@@ -85,6 +85,12 @@ static int check_pair(lua_State *L, const char **base, const char **href)
     return 0;
 }
 
+/*** silk.url.join(base, href) -> url | nil, err
+ * href resolved against base by the URL Standard (http and https only).
+ * @return the absolute URL, or nil and an error value of kind "url".
+ * @usage
+ *   print(silk.url.join("http://shop.test/a/b", "../c?x=1"))   --> http://shop.test/c?x=1
+ */
 static int url_join(lua_State *L)
 {
     const char *base, *href;
@@ -104,6 +110,13 @@ static int opt_flag(lua_State *L, int opts, const char *name, unsigned flag)
     return on ? (int)flag : 0;
 }
 
+/*** silk.url.canonical(url [, {sort_query=, keep_fragment=}]) -> url | nil, err
+ * The URL parsed and serialised without its fragment, escapes normalised:
+ * what the crawl deduplicates on.
+ * @return the canonical URL, or nil and an error value of kind "url".
+ * @usage
+ *   print(silk.url.canonical("HTTP://Shop.test:80/a/../b#top"))   --> http://shop.test/b
+ */
 static int url_canonical(lua_State *L)
 {
     int ok;
@@ -133,16 +146,31 @@ static int derived(lua_State *L, int (*fn)(const char *url, char **out))
     return push_result(L, rc, out, url);
 }
 
+/*** silk.url.host_key(url) -> key | nil, err
+ * scheme://host:port, what per-host politeness counts by.
+ * @usage
+ *   print(silk.url.host_key("https://shop.test/a"))   --> https://shop.test:443
+ */
 static int url_host_key(lua_State *L)
 {
     return derived(L, silk_url_host_key);
 }
 
+/*** silk.url.host(url) -> host | nil, err
+ * The URL's host (IDNA names in their ASCII form).
+ * @usage
+ *   print(silk.url.host("http://Shop.test:8080/"))   --> shop.test
+ */
 static int url_host(lua_State *L)
 {
     return derived(L, silk_url_host);
 }
 
+/*** silk.url.resolve(base, href) -> url, canonical, host | nil, err
+ * join, canonical and host in one parse (what crawl:follow uses).
+ * @usage
+ *   local u, canon, host = silk.url.resolve(res.url, href)
+ */
 static int url_resolve(lua_State *L)
 {
     const char *base, *href;
@@ -172,6 +200,11 @@ static void set_str(lua_State *L, const char *name, const char *v)
     lua_setfield(L, -2, name);
 }
 
+/*** silk.url.parse(url) -> {scheme=, username=, password=, host=, port=, path=, query=, fragment=} | nil, err
+ * The URL's parts, as the URL Standard parses them.
+ * @usage
+ *   print(silk.url.parse("http://shop.test:8080/p?q=1").port)   --> 8080
+ */
 static int url_parse(lua_State *L)
 {
     int ok;
@@ -198,6 +231,11 @@ static int url_parse(lua_State *L)
     return 1;
 }
 
+/*** silk.url.is_http(url) -> boolean
+ * Whether url is an absolute http or https URL that parses.
+ * @usage
+ *   assert(silk.url.is_http("https://shop.test/"))
+ */
 static int url_is_http(lua_State *L)
 {
     int ok;

@@ -1,5 +1,5 @@
 /*
- * main.c -- the silk command line: run | eval | test | shell | console |
+ * main.c -- the silk command line: run | eval | test | new | shell | console |
  * collect | version | help. One table of commands: what each does, its
  * help (`silk CMD --help`, which scripts/manpage turns into silk.1) and the
  * function that runs it; the engine options are cli.c's.
@@ -69,8 +69,10 @@ static const command commands[] = {
      "joins it, and reports tasks or C resources left alive (exit 3) or a deadlock (exit 4).\n"
      "Options after FILE.lua are the script's.",
      NULL, help_names, "silk eval --max-memory 512M script.lua input.txt", run_eval},
-    {"test", "run busted specs inside silk (default: tests/spec)", "silk.test", 1, 0, NULL, NULL, NULL, NULL, NULL,
-     NULL},
+    {"test", "run busted specs inside silk (default: tests/spec, else spec)", "silk.test", 1, 0, NULL, NULL, NULL,
+     NULL, NULL, NULL},
+    {"new", "write a spider project NAME/: spider, spec, fixtures, editor types", "silk.new", 1, 0, NULL, NULL,
+     NULL, NULL, NULL, NULL},
     {"shell", "a REPL inside a fresh engine; with URL, res and doc bound", NULL, 1, 0, "[options] [URL]",
      "Starts a REPL in a fresh engine: every silk function works, and a line that waits\n"
      "(silk.fetch) runs as a task. With URL, fetches it first and binds `res` (the\n"

@@ -25,7 +25,6 @@ local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
 local request = require("silk.request")
 local identity = require("silk.identity")
-local form = require("silk.form")
 local jsonl = require("silk.core.jsonl")
 local task_check = require("silk.core.task").check
 local metrics = require("silk.metrics")
@@ -89,6 +88,7 @@ local function describe_metrics()
 end
 
 --- crawl.new(spider, opts) -> run. opts: output (path), jobdir, progress
+-- @local (what `silk run` uses, not a spider's API)
 -- (boolean: a progress line on stderr), stats_file.
 function M.new(spider, opts)
   local s = spider.settings
@@ -153,8 +153,8 @@ function M.new(spider, opts)
   end
   fetch_core.configure{ max_per_host = s.max_per_host, max_total = math.max(s.concurrency, 1),
                         user_agent = s.user_agent }
-  if opts.http_cache then
-    self.cache = require("silk.httpcache").open(opts.http_cache)
+  if opts.http_cache or opts.record then
+    self.cache = require("silk.httpcache").open(opts.http_cache or opts.record, { record = opts.record ~= nil })
   end
   self:observe()
   return self
@@ -334,9 +334,22 @@ function Page:resolve(href)
   return url.resolve(base, href)
 end
 
---- crawl:follow(href [, opts]) -> true when queued, false when not (seen
--- before, filtered, or href does not resolve). opts: any option of
--- silk.request (crawl:request's), checked here.
+--- crawl:follow(href [, opts]) -> boolean
+-- Queues the link: href resolved against res:base_url() (the page's
+-- <base href>, else its final URL), canonicalised, filtered by
+-- allowed_domains/allow/deny, max_depth and the crawl's seen set. opts: any
+-- option of silk.request (crawl:request's: callback, meta, priority,
+-- headers, method, form, ...), checked here. The link is committed with the
+-- page's items when the callback returns.
+-- @return true when queued, false when not (seen before, filtered, or href
+--   does not resolve).
+-- @raise a plain error at the spider's line for an unknown option (naming
+--   the closest valid one), a value of the wrong shape or a callback the
+--   spider does not have; the task's timeout past task_timeout.
+-- @usage
+--   for _, a in ipairs(res:select("li.next a")) do
+--     crawl:follow(a:attr("href"), { callback = "parse", meta = { page = crawl.meta.page + 1 } })
+--   end
 function Page:follow(href, o)
   task_check("crawl:follow")  -- a loop of follows that never waits still ends on time
   -- pages repeat their links (menus, footers): resolving and canonicalising
@@ -376,8 +389,12 @@ local function queue(page, who, o, level)
   return page.run:enqueue(abs, r.depth or page.depth + 1, r.callback, r, canon, host)
 end
 
---- crawl:request{url=, ...} -> as crawl:follow(url, rest): the request as
--- one table (Scrapy's Request), url resolved against the page.
+--- crawl:request{url=, ...} -> boolean
+-- As crawl:follow(url, rest): the request as one table (Scrapy's Request),
+-- url resolved against the page.
+-- @raise as crawl:follow; also when url is missing.
+-- @usage
+--   crawl:request{ url = "/search", method = "POST", form = { q = "lua" }, callback = "results" }
 function Page:request(o)
   task_check("crawl:request")
   return queue(self, "crawl:request", o, 2)
@@ -390,21 +407,16 @@ end
 -- page) is submitted with `fields` changed, like Scrapy's
 -- FormRequest.from_response; opts: silk.form's clicked and dont_click,
 -- plus any request option (callback, meta, headers ...).
+-- @raise as crawl:follow.
+-- @usage
+--   crawl:submit(res:one("form#login"), { user = "ann", password = "secret" },
+--                { callback = "logged_in" })
 function Page:submit(form_node, fields, o)
   task_check("crawl:submit")
   o = o or {}
   if type(o) ~= "table" then error("crawl:submit: options must be a table, got " .. type(o), 2) end
-  local r, err = form.request(form_node, fields, { clicked = o.clicked, dont_click = o.dont_click,
-                                                   url = self.res and self.res.url or self.url })
-  if not r then return nil, err end
-  local req = {}
-  for k, v in pairs(o) do req[k] = v end
-  req.clicked, req.dont_click = nil, nil
-  req.url, req.method, req.body = r.url, r.method, r.body
-  local headers = {}
-  for k, v in pairs(r.headers or {}) do headers[k] = v end
-  for k, v in pairs(o.headers or {}) do headers[k] = v end
-  req.headers = next(headers) and headers or nil
+  local req, err = request.from_form(form_node, fields, o, self.res and self.res.url or self.url)
+  if not req then return nil, err end
   return queue(self, "crawl:submit", req, 2)
 end
 
@@ -421,6 +433,11 @@ end
 -- once), by ending its frontier request early. Run:checkpoint keeps such a
 -- page as "processing" in the jobdir until its items are committed, so a
 -- resume fetches it again like any page that was in flight.
+-- @raise as crawl:follow (also for callback/errback options); the task's
+--   timeout or cancellation while waiting.
+-- @usage
+--   local api, err = crawl:fetch(res:urljoin("/api/stock?id=" .. id))
+--   if api then crawl:emit{ url = res.url, stock = api:json().count } end
 function Page:fetch(o)
   task_check("crawl:fetch")
   if type(o) == "string" then o = { url = o } end
@@ -460,12 +477,21 @@ function Page:fetch(o)
   return got[1], got[2]
 end
 
---- Queues an item for the page's commit; returns true, or false and the
--- error when a value in it cannot be written (refused, counted and logged
--- with the page's URL and the spider's line: the page's other items stay).
--- Checked here rather than only at the sink so that the message points at
--- the line that emitted it; the sink checks again what pipelines return.
+--- crawl:emit(item) -> true | false, err
+-- Queues an item for the page's commit (then the pipelines, then the
+-- output). An item holds strings (UTF-8), finite numbers, booleans,
+-- silk.null (cjson.null) and tables of them.
+-- @return true, or false and an error naming the field when a value cannot
+--   be written ("item.price: function"): refused, counted as items_refused
+--   and logged with the page's URL and the spider's line; the page's
+--   other items stay.
+-- @raise a plain error when item is not a table, or after the callback
+--   returned ("crawl:emit after the callback returned").
+-- @usage
+--   crawl:emit{ url = res.url, title = res:text_of("h1"), tags = res:texts(".tags li") }
 function Page:emit(item)
+  -- checked here rather than only at the sink so that the message points
+  -- at the line that emitted it; the sink checks again what pipelines return
   task_check("crawl:emit")
   if self.returned then
     error("crawl:emit after the callback returned: its page's items are already committed; "
@@ -1393,5 +1419,9 @@ function Run:close()
   end
   self.frontier:close()
 end
+
+-- The metatable of the `crawl` object callbacks receive (silk.testing's
+-- double is checked against it).
+M.Page = Page
 
 return M

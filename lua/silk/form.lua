@@ -310,6 +310,8 @@ end
 --- form.entries(form_node [, opts]) -> { {name, value [, file = true]}, ... }:
 -- the entry list a browser builds for the form (FormData), with the
 -- submitter opts.clicked / the first submit button / none (dont_click).
+-- @usage
+--   for _, e in ipairs(form.entries(res:one("form#login"))) do print(e[1], e[2]) end
 function M.entries(form_node, opts)
   check_form("entries", form_node)
   opts = check_opts("entries", opts, 2)
@@ -429,6 +431,11 @@ local ENCTYPES = {
 -- request submitting the form, { url =, method = "GET" | "POST", body =,
 -- headers = { ["Content-Type"] = ... } }, as silk.fetch (and the crawl)
 -- take it. See the module comment.
+-- @usage
+--   local form = require("silk.form")
+--   local req = assert(form.request(res:one("form#login"), { user = "ann", password = "secret" }))
+--   crawl:request{ url = req.url, method = req.method, body = req.body, headers = req.headers,
+--                  callback = "after_login" }
 function M.request(form_node, fields, opts)
   check_form("request", form_node)
   opts = check_opts("request", opts, 3)

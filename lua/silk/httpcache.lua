@@ -4,8 +4,9 @@
 -- callbacks (Scrapy's HTTPCACHE_ENABLED). Failures are never cached, so a
 -- flaky page is fetched again next time.
 --
---   local cache = httpcache.open(dir)        -- raises when DIR cannot be used
---   local res = cache:get(url)               -- a response, or nil
+--   local cache = httpcache.open(dir [, {record = true}])   -- raises when DIR cannot be used
+--   local res = cache:get(url)               -- a response, or nil (always nil when
+--                                            -- recording: `silk run --record DIR`)
 --   cache:put(url, res)
 --   cache:close()
 --
@@ -37,7 +38,7 @@ local function unhex(s)
   return (s:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
 end
 
-function M.open(dir)
+function M.open(dir, opts)
   local ok, driver = pcall(require, "luasql.sqlite3")
   if not ok then error("--http-cache needs LuaSQL (Debian: lua-sql-sqlite3)", 0) end
   os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
@@ -48,6 +49,9 @@ function M.open(dir)
   exec(con, [[CREATE TABLE IF NOT EXISTS responses (
     url TEXT PRIMARY KEY, final_url TEXT, status INTEGER, http_version TEXT,
     headers TEXT, body TEXT, stored_at REAL)]])
+  if opts and opts.record then
+    return setmetatable({ env = env, con = con, record = true }, Cache)
+  end
   return setmetatable({ env = env, con = con, hits = 0, misses = 0 }, Cache)
 end
 
@@ -56,6 +60,7 @@ local headers_meta = { __index = function(t, k)
 end }
 
 function Cache:get(url)
+  if self.record then return nil end
   local cur = self.con:execute("SELECT final_url, status, http_version, headers, body FROM responses WHERE url = "
                                .. quote(url))
   local row = cur and cur:fetch({}, "n")

@@ -48,6 +48,7 @@ end
 
 --- identity.new(settings, now_fn) -> identity, or nil when the settings
 -- rotate nothing and pool no sessions.
+-- @local (the crawl's own; spiders use the settings)
 function M.new(s, now)
   local proxies = s.proxies and #s.proxies > 0 and rotation(s.proxies)
   local uas = s.user_agents and #s.user_agents > 0 and rotation(s.user_agents)
@@ -76,6 +77,7 @@ end
 -- User-Agent for a request naming `session` (nil: none, so a pooled session
 -- when there is a pool, unless the request keeps no cookies: `jarless`).
 -- proxy and user_agent are nil where nothing rotates.
+-- @local
 function Identity:pick(session, jarless)
   local t = self.now()
   if not session and self.pool and not jarless then

@@ -56,10 +56,16 @@ local silk = {
   console_hooks = {},
 }
 
---- Runs fn(...) under a deadline `seconds` from now.
+--- silk.with_timeout(seconds, fn, ...) -> fn's results | nil, err
+-- Runs fn(...) under a deadline `seconds` from now.
 -- Returns fn's results, or nil, err when the deadline interrupted it
 -- (err.kind == "timeout"). Errors of fn, and interruptions of outer
 -- deadlines or cancellations, propagate.
+-- @raise a plain error for a negative timeout or a non-function; what fn
+--   raises; an outer deadline's or a cancellation's error value.
+-- @usage
+--   local res, err = silk.with_timeout(0.5, silk.fetch, "http://127.0.0.1:8080/")
+--   if not res then print(err.kind) end      --> timeout (or the fetch's own error)
 function silk.with_timeout(seconds, fn, ...)
   if type(seconds) ~= "number" or not (seconds >= 0) then
     error("bad argument #1 to 'with_timeout' (non-negative number of seconds expected, got "
@@ -82,24 +88,45 @@ end
 local Scope = {}
 Scope.__index = Scope
 
---- scope:spawn(fn, ...) / scope:spawn{fn, ..., name=, timeout=} -> task,
--- a child of the scope: it is cancelled if the scope fails and the scope
--- waits for it.
+--- scope:spawn(fn, ...) -> task
+-- Also scope:spawn{fn, ..., name=, timeout=}: a child of the scope; it is
+-- cancelled if the scope fails, and the scope waits for it.
+-- @raise as silk.spawn.
+-- @usage
+--   silk.scope(function(sc)
+--     for _, u in ipairs(urls) do sc:spawn(silk.fetch, u) end
+--   end)
 function Scope:spawn(...)
   return core.scope_spawn(self._frame, ...)
 end
 
---- scope:cancel([reason]): cancels the scope's body and its children.
+--- scope:cancel([reason])
+-- Cancels the scope's body and its children; silk.scope then returns nil
+-- and the cancellation.
+-- @usage
+--   silk.scope(function(sc)
+--     sc:spawn(silk.sleep, 60)
+--     sc:cancel("enough")
+--   end)
 function Scope:cancel(reason)
   core.frame_cancel(self._frame, reason or "scope cancelled")
 end
 
---- Structured concurrency: runs fn(scope, ...) and returns when it and every
+--- silk.scope(fn, ...) -> fn's results | nil, err
+-- Structured concurrency: runs fn(scope, ...) and returns when it and every
 -- task spawned through scope:spawn have finished. If one of them fails, the
 -- others and the body are cancelled and scope returns nil, err (the first
 -- failure). If the body raises, or the task running the scope is cancelled,
 -- the children are cancelled and waited for, then the error propagates.
 -- A child never outlives its scope.
+-- @raise a plain error when fn is not a function; what the body raises;
+--   the running task's own cancellation.
+-- @usage
+--   local ok, err = silk.scope(function(sc)
+--     sc:spawn(function() assert(silk.fetch(a)) end)
+--     sc:spawn(function() assert(silk.fetch(b)) end)
+--     return true
+--   end)
 function silk.scope(fn, ...)
   if type(fn) ~= "function" then
     error("bad argument #1 to 'scope' (function expected, got " .. type(fn) .. ")", 2)
@@ -131,6 +158,16 @@ local lazy = {
   fetch = function() return require("silk.core.fetch").fetch end,
   url = function() return require("silk.core.url") end,
   robots = function() return require("silk.core.robots") end,
+  --- silk.html(text [, base_url]) -> doc | nil, err
+  -- Parses HTML with gumbo (on a worker thread when over 2 KB, so the loop
+  -- goes on meanwhile); base_url is what doc:base_url() and doc:links()
+  -- resolve against.
+  -- @return the document, or nil and an error value of kind "too_large"
+  --   (nesting past 1 024, memory past 32 times the text plus 16 MiB) or "nomem".
+  -- @raise a plain error when text is not a string.
+  -- @usage
+  --   local doc = assert(silk.html("<h1>Hi</h1>", "http://shop.test/"))
+  --   print(doc:one("h1"):text())     --> Hi
   html = function()
     local html = require("silk.core.html")
     return function(text, base_url)
@@ -164,6 +201,14 @@ do
   local ok, fetch = pcall(require, "silk.core.fetch")
   if ok and fetch.response_meta then
     local methods = fetch.response_meta.__index
+    --- res:html() -> doc | nil, err
+    -- The page parsed (from res:text(), so in UTF-8; res.url is its base),
+    -- once: later calls return the same document. In a crawl it is freed
+    -- when the callback returns.
+    -- @return the document, or nil and the parse error (as silk.html).
+    -- @usage
+    --   local doc = assert(res:html())
+    --   print(doc:title())
     function methods:html()
       local doc = rawget(self, "_doc")
       if doc then return doc end
@@ -190,9 +235,23 @@ do
                            message = ("cannot parse %s: %s"):format(res.url, err.message) },
                          getmetatable(err)), 3)
     end
+    --- res:select(css) -> {node...}
+    -- The page's elements matching the CSS selector (see doc:select).
+    -- @raise the parse error when the page cannot be parsed (kind, url,
+    --   "cannot parse URL: cause"), and what doc:select raises.
+    -- @usage
+    --   for _, a in ipairs(res:select("article.product_pod h3 a")) do
+    --     crawl:follow(a:attr("href"), { callback = "book" })
+    --   end
     function methods:select(css)
       return parsed(self):select(css)
     end
+    --- res:one(css) -> node | nil
+    -- The page's first element matching the selector, or nil.
+    -- @raise as res:select.
+    -- @usage
+    --   local h1 = res:one("h1")
+    --   crawl:emit{ url = res.url, title = h1 and h1:text() }
     function methods:one(css)
       return parsed(self):one(css)
     end
@@ -209,6 +268,8 @@ do
     -- redirects), or res.url when there is none or it does not resolve.
     -- Uses the parsed page when there is one; parses it only when its text
     -- holds a <base tag. Cached on res.
+    -- @usage
+    --   print(res:base_url())
     function methods:base_url()
       local base = rawget(self, "_base")
       if base then return base end
@@ -220,6 +281,9 @@ do
     end
     --- res:urljoin(href) -> absolute URL | nil, err: href resolved against
     -- res:base_url(), as a browser resolves the page's links.
+    -- @return the URL, or nil and an error value of kind "url".
+    -- @usage
+    --   local next_page = res:urljoin(res:one("li.next a"):attr("href"))
     function methods:urljoin(href)
       return silk.url.join(self:base_url(), href)
     end
@@ -253,6 +317,9 @@ do
     -- from URL: <lua-cjson's reason, with the character offset>" }, as
     -- res:select raises for a page that cannot be parsed: in a crawl the
     -- callback fails, counted and logged with its URL.
+    -- @usage
+    --   local page = res:json()
+    --   for _, book in ipairs(page.results) do crawl:emit(book) end
     function methods:json()
       local v = rawget(self, "_json")
       if v ~= nil then return v end

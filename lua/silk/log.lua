@@ -99,15 +99,35 @@ local function write(level, ...)
   end
 end
 
+--- log.info([fields,] message [, ...])
+-- Writes a log line at level info; log.debug, log.warning and log.error
+-- the same at theirs. message is a string.format pattern when arguments
+-- follow; a leading table adds structured fields (url, kind, ...) to the
+-- JSON format's line. Lines below the configured level are not written.
+-- @usage
+--   local log = require("silk.log")
+--   log.warning({ url = res.url, kind = "layout" }, "no price on %s", res.url)
 function M.debug(...) return write("debug", ...) end
 function M.info(...) return write("info", ...) end
 function M.warning(...) return write("warning", ...) end
 function M.error(...) return write("error", ...) end
 
+--- log.enabled(level) -> boolean
+-- Whether a line at `level` ("debug", "info", "warning", "error") is
+-- written, to skip building one that is not.
+-- @usage
+--   if log.enabled("debug") then log.debug("page %s: %s", res.url, res:text()) end
 function M.enabled(level)
   return LEVELS[level] >= threshold
 end
 
+--- log.configure{level=, format=, file=} -> true | nil, err
+-- Sets the level ("debug", "info" (default), "warning", "error"), the
+-- format ("text" (default) or "json") and the file (appended to; default
+-- stderr). On an error nothing changes.
+-- @return true, or nil and an error naming the field ("level: ...").
+-- @usage
+--   assert(log.configure{ level = "debug", format = "json", file = "crawl.log" })
 function M.configure(o)
   local level, format = o.level or "info", o.format or "text"
   if not LEVELS[level] then

@@ -192,6 +192,25 @@ function M.prepare(spider, who, o, level)
   return r
 end
 
+--- M.from_form(form_node, fields, o, page_url) -> request | nil, err: what
+-- crawl:submit queues (and silk.testing's double records): silk.form.request's
+-- url, method, body and headers (o.headers on top) with o's other request
+-- options; o.clicked and o.dont_click choose the submitter.
+function M.from_form(form_node, fields, o, page_url)
+  local r, err = require("silk.form").request(form_node, fields, {
+    clicked = o.clicked, dont_click = o.dont_click, url = page_url })
+  if not r then return nil, err end
+  local req = {}
+  for k, v in pairs(o) do req[k] = v end
+  req.clicked, req.dont_click = nil, nil
+  req.url, req.method, req.body = r.url, r.method, r.body
+  local headers = {}
+  for k, v in pairs(r.headers or {}) do headers[k] = v end
+  for k, v in pairs(o.headers or {}) do headers[k] = v end
+  req.headers = next(headers) and headers or nil
+  return req
+end
+
 --- M.key(method, canon, body) -> the frontier's dedupe key (see above).
 function M.key(method, canon, body)
   if body == nil and (method == nil or method == "GET" or method == "HEAD") then return canon end

@@ -62,6 +62,8 @@ The stats go to stderr at the end.]],
     { "--stats", arg = "FILE", help = "final stats as JSON", set = function(o, v) o.stats_file = v end },
     { "--http-cache", arg = "DIR", help = "replay responses stored in DIR, store new ones (development)",
       set = function(o, v) o.http_cache = v end },
+    { "--record", arg = "DIR", help = "store every response fetched in DIR, for silk.testing.replay(DIR)",
+      set = function(o, v) o.record = v end },
     { "--frontier", arg = "redis://IP:PORT/NAME", help = "share the crawl NAME with other silk processes",
       set = function(o, v) o.frontier = v end },
     { "--workers", arg = "N", help = "run N `silk run` processes on this machine (needs --frontier)",
@@ -99,6 +101,7 @@ local function parse_args(args)
   if not o.spider then error("a spider file is required; usage: silk run " .. spec.usage, 0) end
   if o.workers and not o.frontier then error("--workers needs --frontier redis://IP:PORT/NAME", 0) end
   if o.frontier and o.jobdir then error("--frontier and --jobdir exclude each other (Redis keeps the crawl)", 0) end
+  if o.record and o.http_cache then error("--record and --http-cache exclude each other (--record always fetches)", 0) end
   if o.items then
     -- items are stored with the acknowledgement of their page, in one step:
     -- only the frontier's own Redis crawl can do that
@@ -236,7 +239,8 @@ return function(...)
   if tok and term.isatty then isatty = term.isatty(io.stderr) end
   local run
   ok, run = pcall(crawl_mod.new, sp, { output = o.output and o.outputs, jobdir = o.jobdir, frontier = o.frontier, items = o.items,
-                                       http_cache = o.http_cache, progress = isatty and not o.quiet })
+                                       http_cache = o.http_cache, record = o.record,
+                                       progress = isatty and not o.quiet })
   if not ok then return fail(run) end
 
   engine.on_shutdown(function(signal) run:stop(signal) end)

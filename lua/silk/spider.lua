@@ -191,8 +191,21 @@ end
 local Spider = {}
 Spider.__index = Spider
 
---- silk.spider(def) -> spider. Raises on a setting it does not know (naming
--- the closest valid one), a wrong type, or a spider without a callback.
+--- silk.spider(def) -> spider
+-- What a spider file returns: def's name, start_urls, sitemap_urls,
+-- start_requests(crawl), parse(res, crawl), errback(failure, crawl),
+-- pipelines and settings (see "Spider settings"), checked. Every other
+-- function of def is a callback, reached by name.
+-- @raise a plain error naming the field for a setting it does not know (with
+--   the closest valid one), a wrong type or value, a callback named like a
+--   near miss of a field (err_back), or a spider without name or parse.
+-- @usage
+--   return silk.spider{
+--     name = "shop", start_urls = { "http://127.0.0.1:8080/" }, concurrency = 8,
+--     parse = function(res, crawl)
+--       crawl:emit{ url = res.url, title = res:one("h1"):text() }
+--     end,
+--   }
 function M.new(def)
   if type(def) ~= "table" then
     error("silk.spider expects a table", 2)

@@ -1,8 +1,9 @@
 --- silk.test: runs busted inside silk's own lua_State, as the main task,
 -- so that specs can spawn tasks, wait and use every silk primitive.
 --
--- Used by `silk test [busted options] [paths]` (default path: tests/spec).
--- Two things about embedded busted (RUNTIME-NOTES.md, section 7): its runner
+-- Used by `silk test [busted options] [paths]` (default path: tests/spec if
+-- there is one, else spec).
+-- Two things about embedded busted (docs/design.md, "Testing a spider"): its runner
 -- calls os.exit unless the caller's chunk name starts with '@' (this file
 -- is loaded from disk, so it does), and on failures it calls error() with
 -- no value; both end up as the exit status set below.
@@ -15,7 +16,7 @@ local cli = require("silk.cli")
 local spec = {
   name = "test",
   usage = "[busted options] [PATHS...]",
-  about = [[Runs busted specs (*_spec.lua under PATHS, default tests/spec) inside silk's
+  about = [[Runs busted specs (*_spec.lua under PATHS, default tests/spec, else spec) inside silk's
 own engine, as the main task: a spec can fetch, spawn tasks, wait, and use
 every silk function; tasks or resources a spec leaves alive fail the run.]],
   options = {
@@ -44,7 +45,11 @@ return function(...)
   for _, a in ipairs(args) do
     if a:sub(1, 1) ~= "-" then has_path = true end
   end
-  if not has_path then args[#args + 1] = "tests/spec" end
+  -- silk's own tree keeps its specs in tests/spec; a project from
+  -- `silk new` in spec/, busted's default
+  if not has_path then
+    args[#args + 1] = require("lfs").attributes("tests/spec", "mode") == "directory" and "tests/spec" or "spec"
+  end
   arg = args
 
   local exit_marker = {}

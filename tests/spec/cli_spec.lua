@@ -31,7 +31,7 @@ end
 
 -- The commands `silk --help` lists, with an option of each its help must name.
 local commands = {
-  run = "--jobdir DIR", eval = "FILE.lua", test = "--filter PATTERN", shell = "URL",
+  run = "--jobdir DIR", eval = "FILE.lua", test = "--filter PATTERN", new = "--template T", shell = "URL",
   console = "PATH", collect = "--follow", version = "libcurl", help = "COMMAND",
 }
 
