@@ -317,6 +317,9 @@ end
 --- silk.render(url_or_request, opts) -> res | nil, err. A reused tab whose
 -- renderer turns out to have crashed before the page was reached is not
 -- the page's fault: the page is tried once more on another tab.
+-- @usage
+--   local res = assert(silk.render("http://127.0.0.1:8080/app", { wait = { selector = "li.item" } }))
+--   for _, li in ipairs(res:select("li.item")) do print(li:text()) end
 function M.render(target, opts)
   local o = check_opts(target, opts)
   local res, err, dead_tab = render_once(o)
@@ -335,6 +338,11 @@ Page.__index = Page
 --- silk.page([opts]) -> page | nil, err: a tab for multi-step work, closed by
 -- page:close() or when the task that opened it ends (reported as a leak).
 -- opts.timeout bounds each step (default 30).
+-- @usage
+--   local page = assert(silk.page())
+--   page:goto("http://127.0.0.1:8080/login")
+--   page:type("#user", "ann"); page:click("button[type=submit]")
+--   page:wait_for("#welcome"); local html = page:html(); page:close()
 function M.page(opts)
   if opts ~= nil and type(opts) ~= "table" then error("render: page options must be a table", 2) end
   local timeout = opts and opts.timeout or 30
@@ -369,6 +377,8 @@ local function centre(h, sel)
 end
 
 --- page:click(sel) -> true | nil, err: a real mouse click at the element's centre.
+-- @usage
+--   assert(page:click("a.next"))
 function Page:click(sel)
   return step(self, function(h)
     local p = centre(h, sel)
@@ -380,6 +390,8 @@ function Page:click(sel)
 end
 
 --- page:type(sel, text) -> true | nil, err: focuses the element and inserts text.
+-- @usage
+--   assert(page:type("input[name=q]", "lua crawler"))
 function Page:type(sel, text)
   return step(self, function(h)
     local found = evaluate(h, "(function () { var e = document.querySelector(" .. js_string(sel) .. ");" ..
@@ -391,6 +403,8 @@ function Page:type(sel, text)
 end
 
 --- page:evaluate(js) -> value | nil, err (promises are awaited; a JS null is false)
+-- @usage
+--   local n = page:evaluate("document.querySelectorAll('li').length")
 function Page:evaluate(js)
   return step(self, function(h)
     local v = evaluate(h, js)
@@ -400,6 +414,8 @@ function Page:evaluate(js)
 end
 
 --- page:wait_for(sel [, timeout]) -> true | nil, err
+-- @usage
+--   assert(page:wait_for("#results li", 10))
 function Page:wait_for(sel, timeout)
   local saved = self._timeout
   self._timeout = timeout or saved
@@ -413,11 +429,15 @@ function Page:wait_for(sel, timeout)
 end
 
 --- page:html() -> rendered HTML | nil, err
+-- @usage
+--   local doc = silk.html(assert(page:html()))
 function Page:html()
   return step(self, function(h) return (evaluate(h, SNAPSHOT) or {}).html or "" end)
 end
 
 --- page:screenshot() -> PNG bytes | nil, err
+-- @usage
+--   local f = io.open("page.png", "wb"); f:write(assert(page:screenshot())); f:close()
 function Page:screenshot()
   return step(self, function(h)
     return core.b64decode(must(h:call("Page.captureScreenshot", { format = "png" })).data or "")
@@ -425,6 +445,8 @@ function Page:screenshot()
 end
 
 --- page:cdp(method, params) -> result | nil, err: any DevTools command on the page's session.
+-- @usage
+--   page:cdp("Emulation.setGeolocationOverride", { latitude = 48.85, longitude = 2.35, accuracy = 10 })
 function Page:cdp(method, params)
   return step(self, function(h) return must(h:call(method, params)) end)
 end
@@ -493,7 +515,7 @@ local function stats_of(run)
   return st.render
 end
 
---- render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err: what
+-- render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err: what
 -- the crawl calls in place of silk.fetch(fetch_req) for the request `req`
 -- (a frontier request: url, meta as the crawl stores it). A request whose
 -- `render` (or whose meta's `render`) is true or a table of render options,
