@@ -33,7 +33,7 @@ else samples), .luarc.json (silk's editor types) and README.md. With URL, the sp
 selectors are guessed from the page. NAME/ must not exist. Then, in NAME/,
 `silk test` passes at once and `silk run spiders/NAME.lua -o items.jsonl` crawls.]],
   options = {
-    { "-t", "--template", arg = "T", help = "plain (default), sitemap, login or api",
+    { "-t", "--template", arg = "T", help = "plain (default), sitemap, login, api or browser",
       set = function(o, v) o.template = v end },
     { "--list", help = "the templates, and what each writes", set = function(o) o.list = true end },
   },
@@ -62,8 +62,13 @@ local function sample(name, u)
 end
 
 -- `session`: a cookie jar the fetches share (the login template's).
-local function fetch(u, session)
-  local res, err = silk.fetch{ url = u, timeout = 30, session = session }
+local function fetch(u, session, render)
+  local res, err
+  if render then   -- the browser template's fixtures are what the browser rendered
+    res, err = silk.render(u, { wait = "networkidle", timeout = 30 })
+  else
+    res, err = silk.fetch{ url = u, timeout = 30, session = session }
+  end
   if not res then return nil, tostring(err) end
   if res.status >= 400 then return nil, "HTTP " .. res.status end
   return res
@@ -177,6 +182,16 @@ local LOGIN = %s       -- the page with the login form
   concurrency = 8,
   max_per_host = 4,
 ]]):format(lua_string(c.host))
+  if c.render then
+    out[#out + 1] = [[
+  -- Every page is rendered in headless Chromium first (silk.render), so the
+  -- callbacks see what the page's scripts wrote. render = "auto" renders
+  -- only the pages that need it; render_options = { wait = { selector = "..." } }
+  -- waits for what the items need.
+  render = true,
+  render_options = { wait = "networkidle" },
+]]
+  end
   if login then
     local env = c.name:upper():gsub("%W", "_")
     out[#out + 1] = ([[
@@ -236,7 +251,7 @@ end
 local function listing_fixtures(c)
   local listing, detail, detail_url
   if c.given_url then
-    local res, err = fetch(c.url, c.session)
+    local res, err = fetch(c.url, c.session, c.render)
     if not res then return nil, ("cannot fetch %s: %s"):format(c.url, err) end
     listing = res
   else
@@ -246,7 +261,7 @@ local function listing_fixtures(c)
   local first = listing:select(c.item_links)[1]
   detail_url = first and listing:urljoin(first:attr("href"))
   if c.given_url and detail_url then
-    local res, err = fetch(detail_url, c.session)
+    local res, err = fetch(detail_url, c.session, c.render)
     if not res then return nil, ("cannot fetch %s: %s"):format(detail_url, err) end
     detail = res
   elseif not c.given_url then
@@ -263,7 +278,7 @@ local function listing_fixtures(c)
   return fixtures
 end
 
-local TEMPLATES, ORDER = {}, { "plain", "sitemap", "login", "api" }
+local TEMPLATES, ORDER = {}, { "plain", "sitemap", "login", "api", "browser" }
 
 TEMPLATES.plain = {
   about = "listing pages to item pages: follows each item's link, extracts its page",
@@ -290,6 +305,16 @@ local function log_in(c, res, user, password)
   if done.status >= 400 then return nil, "HTTP " .. done.status end
   return true
 end
+
+TEMPLATES.browser = {
+  about = "pages a script fills: renders each page in headless Chromium (render = true), listing to items",
+  build = function(c)
+    c.render = true
+    local fixtures, err = listing_fixtures(c)
+    if not fixtures then return nil, err end
+    return listing_spider(c, false), fixtures
+  end,
+}
 
 TEMPLATES.login = {
   about = "a site behind a login form: submits the site's own form first, crawls with its cookies",

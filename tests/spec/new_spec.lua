@@ -135,7 +135,7 @@ describe("silk new --template login against a site with a login form", function(
 end)
 
 describe("silk new without a URL", function()
-  for _, template in ipairs{ "plain", "sitemap", "login", "api" } do
+  for _, template in ipairs{ "plain", "sitemap", "login", "api", "browser" } do
     it("writes a " .. template .. " project whose spec passes on the samples", function()
       local dir = files.tmpdir()
       local status, out = silk(dir, "new --template " .. template .. " p")
@@ -171,9 +171,49 @@ describe("silk new without a URL", function()
     for _, t in ipairs{ "plain", "sitemap", "login", "api" } do assert.matches("\n  " .. t .. " ", out) end
     status, out = silk(".", "new --template nope x")
     assert.equal(2, status)
-    assert.matches("no template 'nope'; there are plain, sitemap, login, api", out)
+    assert.matches("no template 'nope'; there are plain, sitemap, login, api, browser", out)
     status, out = silk(".", "new 'a b'")
     assert.equal(2, status)
     assert.matches("'a b' cannot name a project", out)
+  end)
+end)
+
+describe("silk new --template browser against a shop whose listing a script writes", function()
+  local BIN = os.getenv("SILK_CHROMIUM") or "/usr/lib/chromium/chromium-headless-shell"
+  if not io.open(BIN, "rb") then return pending("no " .. BIN) end
+  local root = files.tmpdir()
+  -- the listing's links exist only once its script ran; item pages are static
+  local products = {}
+  os.execute("mkdir -p " .. root .. "/p")
+  for i = 1, 6 do
+    products[i] = ('{"href":"/p/%d.html","name":"Lamp %d"}'):format(i, i)
+    files.write(("%s/p/%d.html"):format(root, i), ('<!DOCTYPE html><body><h1>Lamp %d</h1>'
+      .. '<p class="price">$%d.00</p></body>'):format(i, 10 + i))
+  end
+  files.write(root .. "/products.json", "[" .. table.concat(products, ",") .. "]")
+  files.write(root .. "/index.html", [[<!DOCTYPE html><body><ul id="list"></ul><script>
+fetch('/products.json').then(r => r.json()).then(ps => { for (const p of ps) {
+  const li = document.createElement('li'); li.className = 'product';
+  const a = document.createElement('a'); a.href = p.href; a.textContent = p.name;
+  li.appendChild(a); document.getElementById('list').appendChild(li) } });
+</script></body>]])
+  local web = servers.nginx{ root = root }
+  teardown(function() web:stop() end)
+
+  it("writes a rendering spider whose spec passes and whose crawl extracts every item", function()
+    local dir = files.tmpdir()
+    local status, out = silk(dir, "new --template browser lamps " .. web.url .. "/")
+    assert.equal(0, status, out)
+    assert.matches("render = true", files.read(dir .. "/lamps/spiders/lamps.lua"), 1, true)
+    -- the listing fixture is what the browser rendered: the links are in it
+    assert.matches('href="/p/1.html"', files.read(dir .. "/lamps/spec/fixtures/listing.html"), 1, true)
+    status, out = silk(dir .. "/lamps", "test")
+    assert.equal(0, status, out)
+    status, out = silk(dir .. "/lamps", "run spiders/lamps.lua -o x.jsonl")
+    assert.equal(0, status, out)
+    local titles = {}
+    for l in files.read(dir .. "/lamps/x.jsonl"):gmatch("[^\n]+") do titles[#titles + 1] = cjson.decode(l).title end
+    table.sort(titles)
+    assert.same({ "Lamp 1", "Lamp 2", "Lamp 3", "Lamp 4", "Lamp 5", "Lamp 6" }, titles)
   end)
 end)
