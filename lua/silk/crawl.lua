@@ -314,13 +314,14 @@ function Run:observe()
   end)
 end
 
--- The `crawl` object a callback receives.
-local Page = {}
-Page.__index = Page
+-- The `crawl` object a callback receives: the crawl as one page's callback
+-- sees it (its items, its links, its base URL). Run is the crawl itself.
+local Crawl = {}
+Crawl.__index = Crawl
 
 -- The URL href resolves to on this page, its canonical form and host; nil
 -- when it does not resolve.
-function Page:resolve(href)
+function Crawl:resolve(href)
   local base = self.base
   if not base and self.res then
     -- the document base URL (<base href>), from the tree when the callback
@@ -350,7 +351,7 @@ end
 --   for _, a in ipairs(res:select("li.next a")) do
 --     crawl:follow(a:attr("href"), { callback = "parse", meta = { page = crawl.meta.page + 1 } })
 --   end
-function Page:follow(href, o)
+function Crawl:follow(href, o)
   task_check("crawl:follow")  -- a loop of follows that never waits still ends on time
   -- pages repeat their links (menus, footers): resolving and canonicalising
   -- each repeat again costs two URL parses for a known answer
@@ -395,7 +396,7 @@ end
 -- @raise as crawl:follow; also when url is missing.
 -- @usage
 --   crawl:request{ url = "/search", method = "POST", form = { q = "lua" }, callback = "results" }
-function Page:request(o)
+function Crawl:request(o)
   task_check("crawl:request")
   return queue(self, "crawl:request", o, 2)
 end
@@ -411,7 +412,7 @@ end
 -- @usage
 --   crawl:submit(res:one("form#login"), { user = "ann", password = "secret" },
 --                { callback = "logged_in" })
-function Page:submit(form_node, fields, o)
+function Crawl:submit(form_node, fields, o)
   task_check("crawl:submit")
   o = o or {}
   if type(o) ~= "table" then error("crawl:submit: options must be a table, got " .. type(o), 2) end
@@ -438,7 +439,7 @@ end
 -- @usage
 --   local api, err = crawl:fetch(res:urljoin("/api/stock?id=" .. id))
 --   if api then crawl:emit{ url = res.url, stock = api:json().count } end
-function Page:fetch(o)
+function Crawl:fetch(o)
   task_check("crawl:fetch")
   if type(o) == "string" then o = { url = o } end
   if type(o) ~= "table" or type(o.url) ~= "string" then
@@ -489,7 +490,7 @@ end
 --   returned ("crawl:emit after the callback returned").
 -- @usage
 --   crawl:emit{ url = res.url, title = res:text_of("h1"), tags = res:texts(".tags li") }
-function Page:emit(item)
+function Crawl:emit(item)
   -- checked here rather than only at the sink so that the message points
   -- at the line that emitted it; the sink checks again what pipelines return
   task_check("crawl:emit")
@@ -514,7 +515,7 @@ end
 -- `fr_req`, the frontier request the page holds (see Run:hand_back).
 local function new_page(run, req, res, fr_req)
   return setmetatable({ run = run, depth = req.depth or 0, meta = req.meta or {},
-                        url = req.url, res = res, items = {}, followed = {}, req = fr_req }, Page)
+                        url = req.url, res = res, items = {}, followed = {}, req = fr_req }, Crawl)
 end
 
 -- Counts and reports an item that cannot be written (`site`: where it was
@@ -1070,7 +1071,7 @@ function Run:deliver(await, res, err)
 end
 
 -- A crawl:fetch request: fetched as any page, its response handed back to
--- the callback that waits for it (Page:fetch).
+-- the callback that waits for it (Crawl:fetch).
 function Run:answer(req, rq)
   if not self.waiting[rq.await] then return "release" end
   local res, err = self:exchange(req, rq)
@@ -1082,7 +1083,7 @@ function Run:answer(req, rq)
 end
 
 -- The page gives its frontier request back before its callback is done
--- (Page:fetch): its slot and place are free for the request it waits for.
+-- (Crawl:fetch): its slot and place are free for the request it waits for.
 -- Until its items are committed the page is kept as "processing", which
 -- Run:checkpoint records, so that a resume fetches it again.
 function Run:hand_back(page)
@@ -1422,6 +1423,6 @@ end
 
 -- The metatable of the `crawl` object callbacks receive (silk.testing's
 -- double is checked against it).
-M.Page = Page
+M.Crawl = Crawl
 
 return M

@@ -563,6 +563,8 @@ end
 
 -- The rest of the module ----------------------------------------------------------
 
+-- The metatable of page handles (the editor types are checked against it).
+M.Page = Page
 M.configure = core.configure
 M.stats = core.stats
 M.pages = core.pages

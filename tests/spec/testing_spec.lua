@@ -113,7 +113,7 @@ describe("testing.crawl", function()
   end)
 
   it("has every method of the real crawl object", function()
-    local real = require("silk.crawl").Page
+    local real = require("silk.crawl").Crawl
     for name, v in pairs(real) do
       if type(v) == "function" and name:sub(1, 2) ~= "__" then
         assert.is_function(testing.crawl()[name], "testing.crawl lacks crawl:" .. name)

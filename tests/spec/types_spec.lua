@@ -18,7 +18,8 @@ local function real_objects()
     silk = silk, url = silk.url, robots_module = silk.robots, testing = testing,
     response = testing.response{ url = "http://x.test/" },
     document = doc, node = doc:one("p"), tree = doc,
-    crawl = require("silk.crawl").Page, testcrawl = testing.crawl(),
+    crawl = require("silk.crawl").Crawl, testcrawl = testing.crawl(),
+    page = require("silk.render").Page,
     task = silk.current(), channel = silk.channel(), robots = silk.robots.parse(""),
   }
   silk.scope(function(sc) objects.scope = sc end)
@@ -82,7 +83,7 @@ describe("the type stubs", function()
     local settings = require("silk.spider").settings
     local reserved = { name = true, start_urls = true, start_requests = true, sitemap_urls = true,
                        parse = true, errback = true, pipelines = true, on_request = true,
-                       on_response = true, on_error = true, blocked = true }
+                       on_response = true, on_error = true, blocked = true, needs_render = true }
     local text = files.read(dir .. "/silk.lua")
     local block = text:match("%-%-%-@class silk%.spider_def\n(.-)\n\n")
     local declared_fields, wrong = {}, {}

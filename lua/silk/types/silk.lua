@@ -423,6 +423,9 @@ function robots:close() end
 ---@field user_agents? string[] rotated as proxies
 ---@field sessions? integer a pool of sessions, retired when blocked
 ---@field blocked_statuses? integer[]
+---@field render? boolean|"auto" render pages in headless Chromium (silk.render)
+---@field render_options? silk.render_options
+---@field needs_render? fun(res: silk.response): boolean render = "auto": whether a static page needs rendering
 ---@field [string] fun(res: silk.response, crawl: silk.crawl)
 
 ---@class silk.spider: silk.spider_def
@@ -547,6 +550,48 @@ function silk.html(text, base_url) end
 ---@param def silk.spider_def
 ---@return silk.spider
 function silk.spider(def) end
+
+---@class silk.render_options
+---@field wait? "load"|"domcontentloaded"|"networkidle"|{selector: string}|{fn: string}
+---@field timeout? number seconds for the whole render
+---@field block? string[] resource types ("image", "font", "stylesheet", "media") and URL patterns
+---@field evaluate? string JS whose JSON result comes back as res.evaluated
+---@field screenshot? boolean PNG bytes in res.screenshot
+---@field headers? table<string, string>
+---@field cookies? table<string, string>
+---@field user_agent? string
+---@field viewport? {width: integer, height: integer}
+
+---A browser tab for multi-step work (silk.page).
+---@class silk.page
+local page = {}
+---@return boolean? ok
+---@return silk.error? err
+function page:goto(url, opts) end
+function page:click(css) end
+function page:type(css, text) end
+---@return any value
+function page:evaluate(js) end
+function page:wait_for(css, timeout) end
+---@return string? html
+function page:html() end
+---@return string? png
+function page:screenshot() end
+function page:cdp(method, params) end
+function page:close() end
+
+---Renders a page in headless Chromium; the response's body is the rendered HTML.
+---@param url_or_request string|silk.request
+---@param opts? silk.render_options
+---@return silk.response? res
+---@return silk.error? err
+function silk.render(url_or_request, opts) end
+
+---A browser tab for multi-step work, closed with page:close() or when its task ends.
+---@param opts? {timeout: number}
+---@return silk.page? page
+---@return silk.error? err
+function silk.page(opts) end
 
 ---The GC pacer's pause statistics, or nil when it is off.
 ---@return table?
