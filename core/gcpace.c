@@ -23,9 +23,11 @@
 
 #include "gcpace.h"
 
-#define INIT_STEP_NS 1000.0      /* RUNTIME-NOTES 2: 0.9-1.4 us per basic step */
+#define INIT_STEP_NS 1000.0      /* first guess at a basic step (RUNTIME-NOTES 2);
+                                  * the pacer measures its own from then on */
 #define INIT_SWEEP_NS 20000.0    /* a sweep step frees up to 200 objects or string
-                                  * chains: 14-50 us measured (bench/gc) */
+                                  * chains, so it starts far dearer than a
+                                  * basic step; measured from then on too */
 #define CHUNK_NS 25000           /* one LUA_GCSTEP call aims at 25 us: finer is
                                   * wasted clock reads, coarser overshoots */
 #define MAX_CALL_STEPS 4096
@@ -470,8 +472,8 @@ static int slice_body(lua_State *L)
         g->in_cycle = 1;
         /* Nothing allocates in between, so the three cycles do the same
          * work in the same steps. The first gives the cycle's time (the
-         * monotonic clock costs 20 ns a read); the second finds the longest
-         * step in thread CPU time (0.6 us a read, but a preempted step on a
+         * monotonic clock is cheap to read); the second finds the longest
+         * step in thread CPU time (dearer to read, but a preempted step on a
          * shared machine does not pass for the atomic phase); the third
          * runs that step again, cold. */
         profile whole, warm, cold;

@@ -225,10 +225,10 @@ void silk_html_job_free(silk_html_job *job);
 /* Jobs queued or running right now (for stats). */
 int silk_html_pool_pending(silk_html_pool *pool);
 
-/* Inputs smaller than this parse inline even when a pool is available.
- * Measured (bench/parse): the hand-off costs ~12 us per job, parsing
- * ~45 us per KB; below 2 KB the hand-off is a fifth or more of the work,
- * and inline parsing holds the loop for under ~100 us. */
+/* Inputs smaller than this parse inline even when a pool is available:
+ * below it the hand-off to a worker is a large share of the work, and the
+ * inline parse holds the loop for less than a GC slice (figures in
+ * bench/parse's results). */
 #define SILK_HTML_INLINE_MAX 2048
 
 #endif

@@ -1167,10 +1167,11 @@ function Run:process(req)
   if self.settings.parse_inline then rawset(res, "_parse_inline", true) end
   local page = new_page(self, rq, res, req)
   local done = self:callback_task(req.callback, where, page, cb, res, page)
-  -- The page's parsed tree (about 8 times the page) dies with its
-  -- callback: left to the Lua GC, which cannot see its size, 64 requests in
-  -- flight held some 60 MB of trees. A node kept past the callback raises
-  -- "attempt to use a freed document".
+  -- The page's parsed tree (several times the page) dies with its
+  -- callback: left to the Lua GC, which sees only a small userdata, the
+  -- trees of the requests in flight would pile up far past the heap it
+  -- paces. A node kept past the callback raises "attempt to use a freed
+  -- document".
   local doc = rawget(res, "_doc")
   if doc then doc:free() end
   if done == "stopped" then return "requeue" end
