@@ -2,7 +2,7 @@
  * frontier.h -- the crawl frontier: which request to fetch next, and when.
  *
  * Who calls it: lapi_frontier.c (silk.core.frontier), and through it the
- * spider runner (lua/silk/spider.lua). Everything runs on the loop thread; a
+ * crawl (lua/silk/crawl.lua). Everything runs on the loop thread; a
  * frontier is not thread-safe. Pure C: no Lua, no libev. Time is passed in by
  * the caller as `now` (seconds on a monotonic clock, e.g. silk_frontier_now()),
  * so that the scheduling is deterministic under test.
@@ -32,7 +32,7 @@
  *    silk_frontier_pop_ready() returns a request while any host is ready, and
  *    no host exceeds max_per_host.
  *
- * What it assumes the caller does (the Lua runner): depth limit,
+ * What it assumes the caller does (the crawl): depth limit,
  * allowed_domains, allow/deny patterns and robots.txt checks happen before
  * push (or at pop, for robots: done(..., RELEASE)); global concurrency is the
  * caller's (it calls pop_ready while it has a free fetch slot).
