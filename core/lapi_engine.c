@@ -1,9 +1,9 @@
 /*
  * lapi_engine.c -- the engine's Lua face: package "silk.core.engine".
  * Clock, live-resource counts (for leak checks in specs), options, and
- * where the running binary and its Lua modules are; two probes for
- * benchmarks: the loop's iteration count and when the running task's
- * current resume began.
+ * where the running binary and its Lua modules are; three probes for
+ * benchmarks: the loop's iteration count, when the running task's
+ * current resume began, and how many preemption ticks reached tasks.
  */
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "engine_int.h"
+#include "preempt.h"
 #include "task_int.h"
 #include "track.h"
 
@@ -66,6 +67,13 @@ static int engine_resumed_at(lua_State *L)
     return 1;
 }
 
+/* ticks() -> how many preemption ticks have reached running tasks so far */
+static int engine_ticks(lua_State *L)
+{
+    lua_pushnumber(L, (double)silk_preempt_ticks());
+    return 1;
+}
+
 static int engine_set_exit_code(lua_State *L)
 {
     silk_engine_set_exit_code(silk_engine_from(L), (int)luaL_checkinteger(L, 1));
@@ -115,6 +123,7 @@ int silk_lapi_engine(lua_State *L)
         {"set_exit_code", engine_set_exit_code},
         {"iteration", engine_iteration},
         {"resumed_at", engine_resumed_at},
+        {"ticks", engine_ticks},
         {NULL, NULL},
     };
     lua_newtable(L);

@@ -1,9 +1,15 @@
 /*
- * preempt.c -- the profiler tick and the count hook that interrupt running
- * Lua code; see preempt.h for the mechanism and why it is this one.
+ * preempt.c -- silk's tick, LuaJIT's profiler hook and the count hook that
+ * interrupt running Lua code; see preempt.h for the mechanism and why it is
+ * this one.
  */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <luajit.h>
 #include <lauxlib.h>
@@ -12,16 +18,45 @@
 #include "task_int.h"
 
 #define DORMANT_COUNT 0x7fffffff
+#define TICK_NS 1000000                   /* silk's tick: 1 ms of the monotonic clock */
+#define SAMPLE_US 1000                    /* the flame-graph sampler: 1 ms of CPU */
 
 static silk_engine *owner;                /* the engine holding the profiler */
 static silk_preempt_sampler_fn sampler;
 static void *sampler_ud;
+static unsigned long ticks_seen;
+
+/* The tick. Only the loop thread and its signal handler touch these. */
+static timer_t tick_timer;
+static int own_tick;                      /* 0: timer_create failed, the itimer ticks */
+static volatile sig_atomic_t tick_armed;
+static void (*luajit_sigprof)(int);       /* the profiler's handler we run after ours */
+static struct sigaction luajit_action;
+/* SIGPROFs of the itimer since the last profiler callback: the flame
+ * graph's samples. Any thread may take one: atomic. */
+static int cpu_samples;
 static const char pcall_key = 0, xpcall_key = 0;   /* registry: yieldable C functions */
+
+unsigned long silk_preempt_ticks(void)
+{
+    return ticks_seen;
+}
+
+/* The profiler's own interval timer counts process CPU time; it runs only
+ * while a flame graph samples (or when it is the tick, see own_tick). */
+static void set_itimer(int on)
+{
+    struct itimerval tv = {{0, on ? SAMPLE_US : 0}, {0, on ? SAMPLE_US : 0}};
+    setitimer(ITIMER_PROF, &tv, NULL);
+}
 
 void silk_preempt_sampler(silk_preempt_sampler_fn fn, void *ud)
 {
     sampler = fn;
     sampler_ud = ud;
+    __atomic_store_n(&cpu_samples, 0, __ATOMIC_RELAXED);
+    if (owner && own_tick)
+        set_itimer(fn != NULL);
 }
 
 static int is_key_fn(lua_State *L, int idx, const char *key)
@@ -122,16 +157,19 @@ static void hook(lua_State *L, lua_Debug *ar)
     }
 }
 
-/* Runs on every profiler tick, at a VM safe point. It must not raise: an
- * error here leaves LuaJIT's hook mask broken for good (RUNTIME-NOTES 1). */
+/* Runs at a VM safe point after a tick or a sampler's SIGPROF. It must not
+ * raise: an error here leaves LuaJIT's hook mask broken for good
+ * (RUNTIME-NOTES 1). */
 static void tick(void *data, lua_State *L, int samples, int vmstate)
 {
     silk_engine *e = data;
-    if (sampler)
-        sampler(sampler_ud, L, samples, vmstate);
+    int cpu = own_tick ? __atomic_exchange_n(&cpu_samples, 0, __ATOMIC_RELAXED) : samples;
+    if (sampler && cpu > 0)
+        sampler(sampler_ud, L, cpu, vmstate);
     silk_task *t = e->current;
     if (!t)
         return;
+    ticks_seen++;
     double now = silk_now();
     if (t->ticks < 3)
         t->ticks++;
@@ -140,6 +178,72 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
         due = f->deadline > 0 && now >= f->deadline;
     if (due)
         lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+}
+
+static void arm_tick(int on)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = on ? TICK_NS : 0;
+    timer_settime(tick_timer, 0, &its, NULL);
+    tick_armed = on;
+}
+
+/* SIGPROF, from silk's timer (thread-directed to the loop thread, si_code
+ * SI_TIMER) or from the sampler's itimer (any thread). Both end in
+ * LuaJIT's handler, which raises the profiler hook. A tick that finds no
+ * task running stops the timer: an idle loop takes no wake-ups, and the
+ * next resume starts it again (silk_preempt_resuming). */
+static void on_sigprof(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    int saved = errno;
+    if (si->si_code == SI_TIMER && si->si_value.sival_ptr == &tick_timer) {
+        silk_engine *e = owner;
+        if (!e || !e->current) {
+            if (e)
+                arm_tick(0);
+            errno = saved;
+            return;
+        }
+    } else {
+        __atomic_add_fetch(&cpu_samples, 1, __ATOMIC_RELAXED);
+    }
+    if (luajit_sigprof)
+        luajit_sigprof(sig);
+    errno = saved;
+}
+
+void silk_preempt_resuming(silk_engine *e)
+{
+    if (owner == e && own_tick && !tick_armed)
+        arm_tick(1);
+}
+
+/* Takes SIGPROF over from LuaJIT's handler (which it then calls) and
+ * creates the tick's timer; returns 0, or -1 when either cannot be had
+ * (the profiler's own itimer then ticks, at the kernel's resolution). */
+static int own_the_tick(void)
+{
+    struct sigaction a;
+    if (sigaction(SIGPROF, NULL, &luajit_action) != 0 || (luajit_action.sa_flags & SA_SIGINFO) ||
+        luajit_action.sa_handler == SIG_DFL || luajit_action.sa_handler == SIG_IGN)
+        return -1;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_value.sival_ptr = &tick_timer;
+    sev._sigev_un._tid = gettid();        /* the loop thread: the one running Lua */
+    if (timer_create(CLOCK_MONOTONIC, &sev, &tick_timer) != 0)
+        return -1;
+    luajit_sigprof = luajit_action.sa_handler;
+    memset(&a, 0, sizeof a);
+    a.sa_sigaction = on_sigprof;
+    a.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&a.sa_mask);
+    sigaction(SIGPROF, &a, NULL);
+    return 0;
 }
 
 int silk_preempt_start(silk_engine *e)
@@ -163,6 +267,9 @@ int silk_preempt_start(silk_engine *e)
      * "ignore" rather than the default, which kills the process. */
     signal(SIGPROF, SIG_IGN);
     luaJIT_profile_start(L, "li1", tick, e);
+    own_tick = own_the_tick() == 0;
+    if (own_tick)
+        set_itimer(sampler != NULL);
     return 0;
 }
 
@@ -247,6 +354,13 @@ void silk_preempt_stop(silk_engine *e)
 {
     if (owner != e)
         return;
+    if (own_tick) {
+        timer_delete(tick_timer);
+        tick_armed = 0;
+        own_tick = 0;
+        sigaction(SIGPROF, &luajit_action, NULL);
+        luajit_sigprof = NULL;
+    }
     luaJIT_profile_stop(e->L);
     lua_sethook(e->L, NULL, 0, 0);
     owner = NULL;

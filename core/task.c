@@ -29,6 +29,7 @@
 
 #include "errors.h"
 #include "gcpace.h"
+#include "preempt.h"
 #include "task_int.h"
 #include "track.h"
 
@@ -1090,6 +1091,7 @@ static void task_resume(silk_engine *e, silk_task *t)
     t->preempted = 0;
     t->ticks = 0;
     e->current = t;
+    silk_preempt_resuming(e);             /* after current is set: see preempt.c */
     int nargs = t->nwake;
     t->nwake = 0;
     t->since = silk_now();

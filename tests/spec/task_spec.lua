@@ -244,6 +244,29 @@ describe("deadlines", function()
     end)
   end
 
+  it("stop a compiled loop by its deadline with the CPU-time itimer disarmed: the tick is silk's own", function()
+    -- LuaJIT's profiler ticks through setitimer(ITIMER_PROF); the script
+    -- disarms that timer first, so only a tick of silk's own can stop the
+    -- loop (which would otherwise run until `timeout` kills the process)
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local ffi = require("ffi")
+      ffi.cdef("struct silk_itv { long v[4]; }; int setitimer(int, const struct silk_itv *, struct silk_itv *);")
+      local silk = require("silk")
+      assert(ffi.C.setitimer(2, ffi.new("struct silk_itv"), nil) == 0)   -- 2: ITIMER_PROF
+      local t = silk.spawn{ timeout = 0.05, function() local x = 0 for i = 1, 1e15 do x = x + i end return x end }
+      local ok, err = t:join()
+      io.write(tostring(ok), " ", tostring(err and err.kind), "\n")
+    ]])
+    f:close()
+    local p = io.popen(("timeout -s KILL 20 %q eval %q 2>&1"):format(engine.exe(), script))
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    assert.equal("false timeout\n", out)
+  end)
+
   it("keep other tasks on time while a runaway burns CPU #timing", function()
     local runaway = silk.spawn{ timeout = 0.5, function() while true do end end }
     local died
