@@ -51,6 +51,9 @@ struct silk_engine {
     int anchor_free;              /* first free anchor ref, 0: none */
     long unobserved_failures;     /* failed tasks whose error nobody has seen yet */
     int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */
+    silk_task **wakes;            /* waiting tasks with an armed timer, a min-heap by
+                                   * wake time (task.c: silk_task_wake_due) */
+    int nwakes, wakes_cap;
     char **sites;                 /* interned creation sites (task.c) */
     size_t nsites, sites_cap;
 

@@ -92,15 +92,17 @@ static int can_yield_here(lua_State *L, silk_engine *e, int slicing)
     return 1;
 }
 
-/* Whether the running task has used up its slice: the wall time since it
- * was resumed, and at least two profiler ticks (1 ms of CPU apart) within
- * this resume. The ticks guarantee progress: when resuming itself costs more
- * wall time than a slice (under valgrind, or on a machine that descheduled
- * us), a wall-clock test alone would pause the task again before its first
- * instruction, forever. */
+/* Whether the running task has used up its slice: at least two ticks
+ * within this resume, and either the slice's wall time has passed or a
+ * waiting task's timer is due (so a sleeper wakes within a tick or two of
+ * its time, not a slice). The ticks guarantee progress: when resuming
+ * itself costs more wall time than a slice (under valgrind, or on a
+ * machine that descheduled us), or timers are due all the time, a test of
+ * the clock alone would pause the task again before its first
+ * instruction, forever; a tick reaches the task only while it runs. */
 static int slice_over(silk_task *t, silk_engine *e, double now)
 {
-    return t->ticks >= 2 && now - t->since >= e->opts.slice;
+    return t->ticks >= 2 && (now - t->since >= e->opts.slice || silk_task_wake_due(e, now));
 }
 
 /* The outermost frame that a running task must be interrupted for now:
