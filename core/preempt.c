@@ -19,6 +19,7 @@
 
 #define DORMANT_COUNT 0x7fffffff
 #define TICK_NS 1000000                   /* silk's tick: 1 ms of the monotonic clock */
+#define TICK_SLOWEST 5                    /* backed off to at most 32 ms (see on_sigprof) */
 #define SAMPLE_US 1000                    /* the flame-graph sampler: 1 ms of CPU */
 
 static silk_engine *owner;                /* the engine holding the profiler */
@@ -30,6 +31,9 @@ static unsigned long ticks_seen;
 static timer_t tick_timer;
 static int own_tick;                      /* 0: timer_create failed, the itimer ticks */
 static volatile sig_atomic_t tick_armed;
+static volatile sig_atomic_t tick_slow;   /* the period is TICK_NS << tick_slow */
+static volatile sig_atomic_t callbacks;   /* profiler callbacks run (tick()) */
+static sig_atomic_t callbacks_at_tick;    /* ... when the last tick was raised */
 static void (*luajit_sigprof)(int);       /* the profiler's handler we run after ours */
 static struct sigaction luajit_action;
 /* SIGPROFs of the itimer since the last profiler callback: the flame
@@ -165,6 +169,7 @@ static void hook(lua_State *L, lua_Debug *ar)
 static void tick(void *data, lua_State *L, int samples, int vmstate)
 {
     silk_engine *e = data;
+    callbacks++;
     int cpu = own_tick ? __atomic_exchange_n(&cpu_samples, 0, __ATOMIC_RELAXED) : samples;
     if (sampler && cpu > 0)
         sampler(sampler_ud, L, cpu, vmstate);
@@ -182,20 +187,30 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
         lua_sethook(L, hook, LUA_MASKCOUNT, 1);
 }
 
-static void arm_tick(int on)
+/* Starts the tick with period TICK_NS << slow, or stops it (on = 0). */
+static void arm_tick(int on, int slow)
 {
     struct itimerspec its;
     memset(&its, 0, sizeof its);
-    its.it_value.tv_nsec = its.it_interval.tv_nsec = on ? TICK_NS : 0;
+    long ns = on ? (long)TICK_NS << slow : 0;
+    its.it_value.tv_sec = its.it_interval.tv_sec = ns / 1000000000;
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = ns % 1000000000;
     timer_settime(tick_timer, 0, &its, NULL);
     tick_armed = on;
+    tick_slow = slow;
 }
 
 /* SIGPROF, from silk's timer (thread-directed to the loop thread, si_code
  * SI_TIMER) or from the sampler's itimer (any thread). Both end in
  * LuaJIT's handler, which raises the profiler hook. A tick that finds no
  * task running stops the timer: an idle loop takes no wake-ups, and the
- * next resume starts it again (silk_preempt_resuming). */
+ * next resume starts it again (silk_preempt_resuming).
+ * A tick that finds the last one still unserved (no profiler callback ran
+ * since: the task is inside a C call or a system call) doubles the period,
+ * up to 32 ms; the next callback brings it back to 1 ms. A long system
+ * call then takes few signals; under valgrind, which restarts an
+ * interrupted system call from its start (a 5 MB write() took longer than
+ * a 1 ms tick there, and never finished), that is what lets it end. */
 static void on_sigprof(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
@@ -204,10 +219,16 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
         silk_engine *e = owner;
         if (!e || !e->current) {
             if (e)
-                arm_tick(0);
+                arm_tick(0, 0);
             errno = saved;
             return;
         }
+        int stuck = callbacks == callbacks_at_tick;
+        if (stuck && tick_slow < TICK_SLOWEST)
+            arm_tick(1, tick_slow + 1);
+        else if (!stuck && tick_slow)
+            arm_tick(1, 0);
+        callbacks_at_tick = callbacks;
     } else {
         __atomic_add_fetch(&cpu_samples, 1, __ATOMIC_RELAXED);
     }
@@ -218,8 +239,10 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
 
 void silk_preempt_resuming(silk_engine *e)
 {
-    if (owner == e && own_tick && !tick_armed)
-        arm_tick(1);
+    if (owner == e && own_tick && !tick_armed) {
+        callbacks_at_tick = callbacks - 1;   /* the first tick finds no backlog */
+        arm_tick(1, 0);
+    }
 }
 
 /* Takes SIGPROF over from LuaJIT's handler (which it then calls) and

@@ -43,7 +43,11 @@
  * it, and the next resume starts it again, so an idle loop takes no
  * wake-ups. While a task runs, a blocking system call it makes itself
  * (through the FFI) may see EINTR; the handler is SA_RESTART, so those that
- * restart do. When the timer cannot be created, the profiler's timer ticks
+ * restart do. A task that stays inside a C or system call (no safe point
+ * reached since the last tick) gets a tick half as often each time, down
+ * to one per 32 ms, until Lua runs again: valgrind restarts an interrupted
+ * system call from its start, and a 5 MB write() never ended under a 1 ms
+ * tick. When the timer cannot be created, the profiler's timer ticks
  * instead, at the kernel's resolution.
  *
  * This module owns LuaJIT's profiler, of which a process has one: it is
