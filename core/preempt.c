@@ -163,6 +163,32 @@ static void hook(lua_State *L, lua_Debug *ar)
     }
 }
 
+/* Starts the tick with period TICK_NS << slow, or stops it (on = 0). */
+static void arm_tick(int on, int slow)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    long ns = on ? (long)TICK_NS << slow : 0;
+    its.it_value.tv_sec = its.it_interval.tv_sec = ns / 1000000000;
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = ns % 1000000000;
+    timer_settime(tick_timer, 0, &its, NULL);
+    tick_armed = on;
+    tick_slow = slow;
+}
+
+/* A sleeper is due while the running task has had one tick in this
+ * resume: the next tick comes in a tenth of the period, so the task is
+ * sliced after running that long at least, not a whole period more. */
+static void hurry_tick(void)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_nsec = TICK_NS / 10;
+    its.it_interval.tv_nsec = TICK_NS;
+    timer_settime(tick_timer, 0, &its, NULL);
+    tick_slow = 0;
+}
+
 /* Runs at a VM safe point after a tick or a sampler's SIGPROF. It must not
  * raise: an error here leaves LuaJIT's hook mask broken for good
  * (RUNTIME-NOTES 1). */
@@ -185,19 +211,8 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
         due = f->deadline > 0 && now >= f->deadline;
     if (due)
         lua_sethook(L, hook, LUA_MASKCOUNT, 1);
-}
-
-/* Starts the tick with period TICK_NS << slow, or stops it (on = 0). */
-static void arm_tick(int on, int slow)
-{
-    struct itimerspec its;
-    memset(&its, 0, sizeof its);
-    long ns = on ? (long)TICK_NS << slow : 0;
-    its.it_value.tv_sec = its.it_interval.tv_sec = ns / 1000000000;
-    its.it_value.tv_nsec = its.it_interval.tv_nsec = ns % 1000000000;
-    timer_settime(tick_timer, 0, &its, NULL);
-    tick_armed = on;
-    tick_slow = slow;
+    else if (t->ticks == 1 && own_tick && silk_task_wake_due(e, now))
+        hurry_tick();                     /* the second tick, sooner (slice_over) */
 }
 
 /* SIGPROF, from silk's timer (thread-directed to the loop thread, si_code
