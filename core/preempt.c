@@ -33,6 +33,7 @@ static int own_tick;                      /* 0: timer_create failed, the itimer 
 static volatile sig_atomic_t tick_armed;
 static volatile sig_atomic_t tick_slow;   /* the period is TICK_NS << tick_slow */
 static volatile sig_atomic_t callbacks;   /* profiler callbacks run (tick()) */
+static volatile sig_atomic_t hook_due;    /* tick() lowered the hook's count to 1 */
 static sig_atomic_t callbacks_at_tick;    /* ... when the last tick was raised */
 static void (*luajit_sigprof)(int);       /* the profiler's handler we run after ours */
 static struct sigaction luajit_action;
@@ -134,6 +135,7 @@ static int in_library(lua_State *L, silk_engine *e)
 
 static void hook(lua_State *L, lua_Debug *ar)
 {
+    hook_due = 0;
     lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
     silk_engine *e = owner;
     silk_task *t = e ? e->current : NULL;
@@ -209,9 +211,10 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
     int due = t->mem_over || slice_over(t, e, now);
     for (silk_frame *f = t->frames; f && !due; f = f->prev)
         due = f->deadline > 0 && now >= f->deadline;
-    if (due)
+    if (due) {
+        hook_due = 1;
         lua_sethook(L, hook, LUA_MASKCOUNT, 1);
-    else if (t->ticks == 1 && own_tick && silk_task_wake_due(e, now))
+    } else if (t->ticks == 1 && own_tick && silk_task_wake_due(e, now))
         hurry_tick();                     /* the second tick, sooner (slice_over) */
 }
 
@@ -239,6 +242,19 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
             return;
         }
         int stuck = callbacks == callbacks_at_tick;
+        /* Or the VM lost the profiler hook's dispatch: a tick that lands
+         * inside LuaJIT's own dispatch update (lj_profile_interpreter's,
+         * lua_sethook's) is overwritten by the stale mode the update
+         * resumes with, and compiled code then exits at every profiler
+         * guard with no callback, for good (a runaway is never stopped).
+         * LuaJIT rebuilds the dispatch only when its mode changes: taking
+         * the count hook off and on again forces two rebuilds, the last
+         * from the current mask. lua_sethook may be called from a signal
+         * handler. */
+        if (stuck) {
+            lua_sethook(e->L, NULL, 0, 0);
+            lua_sethook(e->L, hook, LUA_MASKCOUNT, hook_due ? 1 : DORMANT_COUNT);
+        }
         if (stuck && tick_slow < TICK_SLOWEST)
             arm_tick(1, tick_slow + 1);
         else if (!stuck && tick_slow)
