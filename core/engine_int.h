@@ -53,6 +53,9 @@ struct silk_engine {
     int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */
     silk_task_end_fn end_hook;    /* silk_task_set_end_hook (task.c) */
     void *end_hook_data;
+    silk_task **wakes;            /* waiting tasks with an armed timer, a min-heap by
+                                   * wake time (task.c: silk_task_wake_due) */
+    int nwakes, wakes_cap;
     char **sites;                 /* interned creation sites (task.c) */
     size_t nsites, sites_cap;
 

@@ -3,9 +3,9 @@
  * Clocks (now() for durations, wall() for timestamps), error values,
  * live-resource counts (for leak checks in specs), options, and where the
  * running binary and its Lua modules are; the command line's engine
- * options (their help, "did you mean") for the Lua commands; two probes for
- * benchmarks: the loop's iteration count and when the running task's
- * current resume began.
+ * options (their help, "did you mean") for the Lua commands; three probes
+ * for benchmarks: the loop's iteration count, when the running task's
+ * current resume began, and how many preemption ticks reached tasks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "engine_int.h"
 #include "errors.h"
+#include "preempt.h"
 #include "task_int.h"
 #include "track.h"
 
@@ -138,6 +139,13 @@ static int engine_resumed_at(lua_State *L)
     return 1;
 }
 
+/* ticks() -> how many preemption ticks have reached running tasks so far */
+static int engine_ticks(lua_State *L)
+{
+    lua_pushnumber(L, (double)silk_preempt_ticks());
+    return 1;
+}
+
 static int engine_set_exit_code(lua_State *L)
 {
     silk_engine_set_exit_code(silk_engine_from(L), (int)luaL_checkinteger(L, 1));
@@ -207,6 +215,7 @@ int silk_lapi_engine(lua_State *L)
         {"set_exit_code", engine_set_exit_code},
         {"iteration", engine_iteration},
         {"resumed_at", engine_resumed_at},
+        {"ticks", engine_ticks},
         {NULL, NULL},
     };
     lua_newtable(L);

@@ -1,9 +1,15 @@
 /*
- * preempt.c -- the profiler tick and the count hook that interrupt running
- * Lua code; see preempt.h for the mechanism and why it is this one.
+ * preempt.c -- silk's tick, LuaJIT's profiler hook and the count hook that
+ * interrupt running Lua code; see preempt.h for the mechanism and why it is
+ * this one.
  */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <luajit.h>
 #include <lauxlib.h>
@@ -12,16 +18,50 @@
 #include "task_int.h"
 
 #define DORMANT_COUNT 0x7fffffff
+#define TICK_NS 1000000                   /* silk's tick: 1 ms of the monotonic clock */
+#define TICK_SLOWEST 5                    /* backed off to at most 32 ms (see on_sigprof) */
+#define SAMPLE_US 1000                    /* the flame-graph sampler: 1 ms of CPU */
 
 static silk_engine *owner;                /* the engine holding the profiler */
 static silk_preempt_sampler_fn sampler;
 static void *sampler_ud;
+static unsigned long ticks_seen;
+
+/* The tick. Only the loop thread and its signal handler touch these. */
+static timer_t tick_timer;
+static int own_tick;                      /* 0: timer_create failed, the itimer ticks */
+static volatile sig_atomic_t tick_armed;
+static volatile sig_atomic_t tick_slow;   /* the period is TICK_NS << tick_slow */
+static volatile sig_atomic_t callbacks;   /* profiler callbacks run (tick()) */
+static volatile sig_atomic_t hook_due;    /* tick() lowered the hook's count to 1 */
+static sig_atomic_t callbacks_at_tick;    /* ... when the last tick was raised */
+static void (*luajit_sigprof)(int);       /* the profiler's handler we run after ours */
+static struct sigaction luajit_action;
+/* SIGPROFs of the itimer since the last profiler callback: the flame
+ * graph's samples. Any thread may take one: atomic. */
+static int cpu_samples;
 static const char pcall_key = 0, xpcall_key = 0;   /* registry: yieldable C functions */
+
+unsigned long silk_preempt_ticks(void)
+{
+    return ticks_seen;
+}
+
+/* The profiler's own interval timer counts process CPU time; it runs only
+ * while a flame graph samples (or when it is the tick, see own_tick). */
+static void set_itimer(int on)
+{
+    struct itimerval tv = {{0, on ? SAMPLE_US : 0}, {0, on ? SAMPLE_US : 0}};
+    setitimer(ITIMER_PROF, &tv, NULL);
+}
 
 void silk_preempt_sampler(silk_preempt_sampler_fn fn, void *ud)
 {
     sampler = fn;
     sampler_ud = ud;
+    __atomic_store_n(&cpu_samples, 0, __ATOMIC_RELAXED);
+    if (owner && own_tick)
+        set_itimer(fn != NULL);
 }
 
 static int is_key_fn(lua_State *L, int idx, const char *key)
@@ -57,15 +97,17 @@ static int can_yield_here(lua_State *L, silk_engine *e, int slicing)
     return 1;
 }
 
-/* Whether the running task has used up its slice: the wall time since it
- * was resumed, and at least two profiler ticks (1 ms of CPU apart) within
- * this resume. The ticks guarantee progress: when resuming itself costs more
- * wall time than a slice (under valgrind, or on a machine that descheduled
- * us), a wall-clock test alone would pause the task again before its first
- * instruction, forever. */
+/* Whether the running task has used up its slice: at least two ticks
+ * within this resume, and either the slice's wall time has passed or a
+ * waiting task's timer is due (so a sleeper wakes within a tick or two of
+ * its time, not a slice). The ticks guarantee progress: when resuming
+ * itself costs more wall time than a slice (under valgrind, or on a
+ * machine that descheduled us), or timers are due all the time, a test of
+ * the clock alone would pause the task again before its first
+ * instruction, forever; a tick reaches the task only while it runs. */
 static int slice_over(silk_task *t, silk_engine *e, double now)
 {
-    return t->ticks >= 2 && now - t->since >= e->opts.slice;
+    return t->ticks >= 2 && (now - t->since >= e->opts.slice || silk_task_wake_due(e, now));
 }
 
 /* The outermost frame that a running task must be interrupted for now:
@@ -93,6 +135,7 @@ static int in_library(lua_State *L, silk_engine *e)
 
 static void hook(lua_State *L, lua_Debug *ar)
 {
+    hook_due = 0;
     lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
     silk_engine *e = owner;
     silk_task *t = e ? e->current : NULL;
@@ -122,24 +165,141 @@ static void hook(lua_State *L, lua_Debug *ar)
     }
 }
 
-/* Runs on every profiler tick, at a VM safe point. It must not raise: an
- * error here leaves LuaJIT's hook mask broken for good (RUNTIME-NOTES 1). */
+/* Starts the tick with period TICK_NS << slow, or stops it (on = 0). */
+static void arm_tick(int on, int slow)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    long ns = on ? (long)TICK_NS << slow : 0;
+    its.it_value.tv_sec = its.it_interval.tv_sec = ns / 1000000000;
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = ns % 1000000000;
+    timer_settime(tick_timer, 0, &its, NULL);
+    tick_armed = on;
+    tick_slow = slow;
+}
+
+/* A sleeper is due while the running task has had one tick in this
+ * resume: the next tick comes in a tenth of the period, so the task is
+ * sliced after running that long at least, not a whole period more. */
+static void hurry_tick(void)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_nsec = TICK_NS / 10;
+    its.it_interval.tv_nsec = TICK_NS;
+    timer_settime(tick_timer, 0, &its, NULL);
+    tick_slow = 0;
+}
+
+/* Runs at a VM safe point after a tick or a sampler's SIGPROF. It must not
+ * raise: an error here leaves LuaJIT's hook mask broken for good
+ * (RUNTIME-NOTES 1). */
 static void tick(void *data, lua_State *L, int samples, int vmstate)
 {
     silk_engine *e = data;
-    if (sampler)
-        sampler(sampler_ud, L, samples, vmstate);
+    callbacks++;
+    int cpu = own_tick ? __atomic_exchange_n(&cpu_samples, 0, __ATOMIC_RELAXED) : samples;
+    if (sampler && cpu > 0)
+        sampler(sampler_ud, L, cpu, vmstate);
     silk_task *t = e->current;
     if (!t)
         return;
+    ticks_seen++;
     double now = silk_now();
     if (t->ticks < 3)
         t->ticks++;
     int due = t->mem_over || slice_over(t, e, now);
     for (silk_frame *f = t->frames; f && !due; f = f->prev)
         due = f->deadline > 0 && now >= f->deadline;
-    if (due)
+    if (due) {
+        hook_due = 1;
         lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+    } else if (t->ticks == 1 && own_tick && silk_task_wake_due(e, now))
+        hurry_tick();                     /* the second tick, sooner (slice_over) */
+}
+
+/* SIGPROF, from silk's timer (thread-directed to the loop thread, si_code
+ * SI_TIMER) or from the sampler's itimer (any thread). Both end in
+ * LuaJIT's handler, which raises the profiler hook. A tick that finds no
+ * task running stops the timer: an idle loop takes no wake-ups, and the
+ * next resume starts it again (silk_preempt_resuming).
+ * A tick that finds the last one still unserved (no profiler callback ran
+ * since: the task is inside a C call or a system call) doubles the period,
+ * up to 32 ms; the next callback brings it back to 1 ms. A long system
+ * call then takes few signals; under valgrind, which restarts an
+ * interrupted system call from its start (a 5 MB write() took longer than
+ * a 1 ms tick there, and never finished), that is what lets it end. */
+static void on_sigprof(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    int saved = errno;
+    if (si->si_code == SI_TIMER && si->si_value.sival_ptr == &tick_timer) {
+        silk_engine *e = owner;
+        if (!e || !e->current) {
+            if (e)
+                arm_tick(0, 0);
+            errno = saved;
+            return;
+        }
+        int stuck = callbacks == callbacks_at_tick;
+        /* Or the VM lost the profiler hook's dispatch: a tick that lands
+         * inside LuaJIT's own dispatch update (lj_profile_interpreter's,
+         * lua_sethook's) is overwritten by the stale mode the update
+         * resumes with, and compiled code then exits at every profiler
+         * guard with no callback, for good (a runaway is never stopped).
+         * LuaJIT rebuilds the dispatch only when its mode changes: taking
+         * the count hook off and on again forces two rebuilds, the last
+         * from the current mask. lua_sethook may be called from a signal
+         * handler. */
+        if (stuck) {
+            lua_sethook(e->L, NULL, 0, 0);
+            lua_sethook(e->L, hook, LUA_MASKCOUNT, hook_due ? 1 : DORMANT_COUNT);
+        }
+        if (stuck && tick_slow < TICK_SLOWEST)
+            arm_tick(1, tick_slow + 1);
+        else if (!stuck && tick_slow)
+            arm_tick(1, 0);
+        callbacks_at_tick = callbacks;
+    } else {
+        __atomic_add_fetch(&cpu_samples, 1, __ATOMIC_RELAXED);
+    }
+    if (luajit_sigprof)
+        luajit_sigprof(sig);
+    errno = saved;
+}
+
+void silk_preempt_resuming(silk_engine *e)
+{
+    if (owner == e && own_tick && !tick_armed) {
+        callbacks_at_tick = callbacks - 1;   /* the first tick finds no backlog */
+        arm_tick(1, 0);
+    }
+}
+
+/* Takes SIGPROF over from LuaJIT's handler (which it then calls) and
+ * creates the tick's timer; returns 0, or -1 when either cannot be had
+ * (the profiler's own itimer then ticks, at the kernel's resolution). */
+static int own_the_tick(void)
+{
+    struct sigaction a;
+    if (sigaction(SIGPROF, NULL, &luajit_action) != 0 || (luajit_action.sa_flags & SA_SIGINFO) ||
+        luajit_action.sa_handler == SIG_DFL || luajit_action.sa_handler == SIG_IGN)
+        return -1;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_value.sival_ptr = &tick_timer;
+    sev._sigev_un._tid = gettid();        /* the loop thread: the one running Lua */
+    if (timer_create(CLOCK_MONOTONIC, &sev, &tick_timer) != 0)
+        return -1;
+    luajit_sigprof = luajit_action.sa_handler;
+    memset(&a, 0, sizeof a);
+    a.sa_sigaction = on_sigprof;
+    a.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&a.sa_mask);
+    sigaction(SIGPROF, &a, NULL);
+    return 0;
 }
 
 int silk_preempt_start(silk_engine *e)
@@ -163,6 +323,9 @@ int silk_preempt_start(silk_engine *e)
      * "ignore" rather than the default, which kills the process. */
     signal(SIGPROF, SIG_IGN);
     luaJIT_profile_start(L, "li1", tick, e);
+    own_tick = own_the_tick() == 0;
+    if (own_tick)
+        set_itimer(sampler != NULL);
     return 0;
 }
 
@@ -247,6 +410,13 @@ void silk_preempt_stop(silk_engine *e)
 {
     if (owner != e)
         return;
+    if (own_tick) {
+        timer_delete(tick_timer);
+        tick_armed = 0;
+        own_tick = 0;
+        sigaction(SIGPROF, &luajit_action, NULL);
+        luajit_sigprof = NULL;
+    }
     luaJIT_profile_stop(e->L);
     lua_sethook(e->L, NULL, 0, 0);
     owner = NULL;

@@ -31,9 +31,31 @@
  * string.gsub callback, a coroutine the script made) the hook raises
  * instead, or, for slicing, waits for a later tick.
  *
+ * The tick is silk's own: a POSIX timer on the monotonic clock, 1 ms,
+ * delivered as SIGPROF to the loop thread (the one that started the
+ * engine and runs Lua), whatever the kernel's HZ. Its handler, chained in
+ * front of LuaJIT's profiler handler, calls that handler, which raises the
+ * profiler hook exactly as the profiler's own timer would: compiled traces
+ * exit through their profiler guards and the callback runs at the next
+ * safe point. (The profiler's own timer is setitimer(ITIMER_PROF): process
+ * CPU time, which Linux delivers once per jiffy, 4 ms at HZ=250.) The
+ * timer runs only while tasks run: a tick that finds none running stops
+ * it, and the next resume starts it again, so an idle loop takes no
+ * wake-ups. While a task runs, a blocking system call it makes itself
+ * (through the FFI) may see EINTR; the handler is SA_RESTART, so those that
+ * restart do. A task that stays inside a C or system call (no safe point
+ * reached since the last tick) gets a tick half as often each time, down
+ * to one per 32 ms, until Lua runs again: valgrind restarts an interrupted
+ * system call from its start, and a 5 MB write() never ended under a 1 ms
+ * tick. When the timer cannot be created, the profiler's timer ticks
+ * instead, at the kernel's resolution.
+ *
  * This module owns LuaJIT's profiler, of which a process has one: it is
  * started once for the engine's life (start and stop flush every trace).
- * The flame-graph sampler plugs into its ticks with silk_preempt_sampler().
+ * The flame-graph sampler plugs into its callback with
+ * silk_preempt_sampler(); while one samples, the profiler's own itimer runs
+ * at 1 ms of process CPU, and the sampler gets the samples of that timer
+ * only (not silk's ticks, which count wall time).
  * It also lets long C calls, which neither the tick nor the loop can
  * interrupt, see a SIGINT/SIGTERM the loop has not handled yet (below).
  */
@@ -44,16 +66,27 @@
 
 typedef struct silk_engine silk_engine;
 
-/* Arms the dormant hook and starts the profiler with a 1 ms tick.
- * Returns 0, or -1 when the profiler is in use by another engine. */
+/* Arms the dormant hook, starts the profiler and creates the tick. Call
+ * on the thread that will run the engine's Lua code. Returns 0, or -1 when
+ * the profiler is in use by another engine. */
 int silk_preempt_start(silk_engine *e);
+
+/* task.c, before each lua_resume, with e->current already set: starts the
+ * tick if an idle moment stopped it. A flag test when it runs. */
+void silk_preempt_resuming(silk_engine *e);
 
 /* Stops the profiler and removes the hook. Idempotent. */
 void silk_preempt_stop(silk_engine *e);
 
-/* A function called on every tick (from the VM, at a safe point, on the
- * loop thread) with LuaJIT's profiler arguments; NULL removes it. It must
- * not raise, yield or allocate Lua objects. */
+/* A function called on the flame-graph sampler's ticks (from the VM, at
+ * a safe point, on the loop thread) with LuaJIT's profiler arguments
+ * (`samples`: the sampler's SIGPROFs since the last call); NULL removes it
+ * and stops the sampler's timer. It must not raise, yield or allocate Lua
+ * objects. */
+/* Ticks the hook saw while a task ran, since the process started: a probe
+ * for benchmarks (bench/tasks/tick.lua reads it to time the ticks). */
+unsigned long silk_preempt_ticks(void);
+
 typedef void (*silk_preempt_sampler_fn)(void *ud, lua_State *L, int samples, int vmstate);
 void silk_preempt_sampler(silk_preempt_sampler_fn fn, void *ud);
 

@@ -1,9 +1,11 @@
 /*
  * profile.h -- flame graphs of where the Lua time goes.
  *
- * A profile samples on the ticks of LuaJIT's profiler, which preempt.c owns
- * and runs for the engine's life (1 ms, delivered when Lua code runs: the
- * loop's idle time is not sampled). On each tick the stack of the running
+ * A profile samples on the ticks of LuaJIT's profiler, which preempt.c owns:
+ * its own itimer, 1 ms of process CPU time (delivered once per jiffy at
+ * most), runs while a profile samples; a sample is taken when Lua code runs
+ * next, so the loop's idle time is not sampled. (Preemption's own 1 ms
+ * tick raises the same hook but is not counted as samples.) On each tick the stack of the running
  * coroutine is dumped root first (luaJIT_profile_dumpstack), copied into a C
  * buffer and counted, weighted by the ticks it stands for, in a table of
  * folded stacks ("main;crawl;parse_page" -> samples). Ticks that land in the

@@ -29,6 +29,7 @@
 
 #include "errors.h"
 #include "gcpace.h"
+#include "preempt.h"
 #include "task_int.h"
 #include "track.h"
 
@@ -448,6 +449,93 @@ int silk_task_interrupted(silk_task *t)
     return 0;
 }
 
+/* --- the wake heap ----------------------------------------------------------
+ * The waiting tasks whose timer is armed, by the time it fires, earliest on
+ * top: libev keeps the same heap but has no call that reads its top, and
+ * the tick needs it (silk_task_wake_due) to see that a sleeper is due while
+ * a busy task holds the loop. timer_start and timer_stop are the only
+ * places a task's timer changes, and they keep both. When the heap cannot
+ * grow, the task is left out of it: its timer still fires, only not
+ * before the busy task's slice ends. */
+
+static void wakes_set(silk_engine *e, int i, silk_task *t)
+{
+    e->wakes[i] = t;
+    t->wake_pos = i + 1;
+}
+
+static void wakes_up(silk_engine *e, int i)
+{
+    silk_task *t = e->wakes[i];
+    while (i > 0 && e->wakes[(i - 1) / 2]->timer_at > t->timer_at) {
+        wakes_set(e, i, e->wakes[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    wakes_set(e, i, t);
+}
+
+static void wakes_down(silk_engine *e, int i)
+{
+    silk_task *t = e->wakes[i];
+    for (int c; (c = 2 * i + 1) < e->nwakes; i = c) {
+        if (c + 1 < e->nwakes && e->wakes[c + 1]->timer_at < e->wakes[c]->timer_at)
+            c++;
+        if (e->wakes[c]->timer_at >= t->timer_at)
+            break;
+        wakes_set(e, i, e->wakes[c]);
+    }
+    wakes_set(e, i, t);
+}
+
+static void wakes_remove(silk_engine *e, silk_task *t)
+{
+    int i = t->wake_pos - 1;
+    t->wake_pos = 0;
+    silk_task *last = e->wakes[--e->nwakes];
+    if (i == e->nwakes)
+        return;
+    wakes_set(e, i, last);
+    wakes_up(e, i);
+    wakes_down(e, last->wake_pos - 1);
+}
+
+static void wakes_add(silk_engine *e, silk_task *t)
+{
+    if (e->nwakes == e->wakes_cap) {
+        int cap = e->wakes_cap ? e->wakes_cap * 2 : 64;
+        silk_task **grown = realloc(e->wakes, cap * sizeof *grown);
+        if (!grown)
+            return;
+        e->wakes = grown;
+        e->wakes_cap = cap;
+    }
+    wakes_set(e, e->nwakes++, t);
+    wakes_up(e, e->nwakes - 1);
+}
+
+int silk_task_wake_due(silk_engine *e, double now)
+{
+    return e->nwakes > 0 && e->wakes[0]->timer_at <= now;
+}
+
+static void timer_stop(silk_task *t)
+{
+    ev_timer_stop(t->e->loop, &t->timer);
+    if (t->wake_pos)
+        wakes_remove(t->e, t);
+}
+
+/* Arms t's timer to fire `after` seconds from now (silk_now() time). */
+static void timer_start(silk_task *t, double now, double after)
+{
+    silk_engine *e = t->e;
+    timer_stop(t);
+    ev_timer_set(&t->timer, after, 0);
+    ev_timer_start(e->loop, &t->timer);
+    t->timer_at = now + after;
+    wakes_add(e, t);
+}
+
 /* --- waiting --------------------------------------------------------------- */
 
 /* A sleep's end is one of the times the wait timer stands for. */
@@ -461,7 +549,7 @@ static void clear_sleep(silk_task *t)
 
 static void end_wait(silk_task *t)
 {
-    ev_timer_stop(t->e->loop, &t->timer);
+    timer_stop(t);
     clear_sleep(t);
     silk_tlist_qremove(t);
     t->reason = SILK_WAIT_NONE;
@@ -509,14 +597,15 @@ static void arm_timer(silk_task *t, double now)
     double d = wake_at(t);
     if (d > 0) {
         ev_now_update(t->e->loop);        /* the loop's time is stale while tasks run */
-        ev_timer_set(&t->timer, fmax(d - now, 0), 0);
-        ev_timer_start(t->e->loop, &t->timer);
+        timer_start(t, now, fmax(d - now, 0));
     }
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    (void)loop, (void)revents;
     silk_task *t = container_of(w, silk_task, timer);
+    timer_stop(t);                        /* libev stopped it; the heap follows */
     interrupt_wait(t);                    /* a deadline: the interruption wins */
     if (t->state != SILK_TASK_WAITING)
         return;
@@ -527,10 +616,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
     /* Woke a hair early by the monotonic clock: wait for the rest. */
     double d = wake_at(t);
-    if (d > 0) {
-        ev_timer_set(w, fmax(d - now, 1e-4), 0);
-        ev_timer_start(loop, w);
-    }
+    if (d > 0)
+        timer_start(t, now, fmax(d - now, 1e-4));
 }
 
 silk_task *silk_task_check_current(lua_State *L, const char *what)
@@ -776,6 +863,9 @@ static const char *intern_site(silk_engine *e, const char *site)
 
 void silk_task_engine_free(silk_engine *e)
 {
+    free(e->wakes);
+    e->wakes = NULL;
+    e->nwakes = e->wakes_cap = 0;
     for (size_t i = 0; i < e->sites_cap; i++)
         free(e->sites[i]);
     free(e->sites);
@@ -1098,6 +1188,7 @@ static void task_resume(silk_engine *e, silk_task *t)
     t->preempted = 0;
     t->ticks = 0;
     e->current = t;
+    silk_preempt_resuming(e);             /* after current is set: see preempt.c */
     int nargs = t->nwake;
     t->nwake = 0;
     t->since = silk_now();

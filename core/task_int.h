@@ -41,6 +41,7 @@ struct silk_task {
     int co_ref, self_ref;         /* anchors in e->anchors_ref while live */
     int wait_ref;                 /* a value held for the wait (a pending send), or LUA_NOREF */
     int nwake;                    /* values pushed on co for the next resume */
+    int wake_pos;                 /* 1 + its index in e->wakes; 0: not there */
     uint32_t next_frame_id;
     unsigned wait_shield : 1;     /* no frame interrupts the wait (scope teardown) */
     unsigned kill : 1;            /* preempt.c: end it at its current yield */
@@ -89,6 +90,7 @@ struct silk_task {
     silk_frame frame0;
     silk_frame *frames;           /* innermost frame (frame0 when none pushed) */
     ev_timer timer;               /* while waiting: the sleep's end or the earliest deadline */
+    double timer_at;              /* when it fires (silk_now() time), while armed */
     double sleep_until;           /* silk.sleep: when it ends (0: not sleeping) */
 
     silk_tlist joiners;           /* tasks waiting in join() */
@@ -126,6 +128,11 @@ void silk_frame_cancel(silk_frame *f, const char *reason, lua_State *L, int caus
  * (and pushes nothing) when no frame is triggered. Used by waits and by the
  * preemption hook. */
 silk_frame *silk_task_pushinterrupt(silk_task *t, lua_State *L, silk_frame *upto);
+
+/* Whether a waiting task's timer (a sleep's end, a deadline) is due at
+ * `now`: the loop would wake it if it polled. preempt.c slices a busy task
+ * early for it. */
+int silk_task_wake_due(silk_engine *e, double now);
 
 /* Earliest deadline among t's untriggered frames, or 0. */
 double silk_task_next_deadline(silk_task *t);

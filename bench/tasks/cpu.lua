@@ -3,6 +3,7 @@
 -- times it under `silk eval` and `silk eval --no-preempt` alternately.
 --   silk [--no-preempt] eval bench/tasks/cpu.lua [SCALE]
 local silk = require("silk")
+local engine = require("silk.core.engine")
 local C = dofile((arg[0]:match("^(.*)/") or ".") .. "/common.lua")
 local scale = tonumber(arg[1]) or 1
 
@@ -29,4 +30,4 @@ end
 
 local t0 = C.now()
 local acc = assert(silk.with_timeout(600, work))
-C.result{ bench = "cpu", seconds = C.now() - t0, check = acc % 1000 }
+C.result{ bench = "cpu", seconds = C.now() - t0, check = acc % 1000, ticks = engine.ticks() }

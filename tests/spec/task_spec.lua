@@ -244,6 +244,50 @@ describe("deadlines", function()
     end)
   end
 
+  -- Runs src in a fresh `silk eval` with engine options opts; its output.
+  -- A loop the core fails to stop is killed after 20 s.
+  local function eval_script(opts, src)
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(src)
+    f:close()
+    local p = io.popen(("timeout -s KILL 20 %q eval %s %q 2>&1"):format(engine.exe(), opts, script))
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    return out
+  end
+
+  it("stop a compiled loop by its deadline with the CPU-time itimer disarmed: the tick is silk's own", function()
+    -- LuaJIT's profiler ticks through setitimer(ITIMER_PROF); the script
+    -- disarms that timer first, so only a tick of silk's own can stop the loop
+    assert.equal("false timeout\n", eval_script("", [[
+      local ffi = require("ffi")
+      ffi.cdef("struct silk_itv { long v[4]; }; int setitimer(int, const struct silk_itv *, struct silk_itv *);")
+      local silk = require("silk")
+      assert(ffi.C.setitimer(2, ffi.new("struct silk_itv"), nil) == 0)   -- 2: ITIMER_PROF
+      local t = silk.spawn{ timeout = 0.05, function() local x = 0 for i = 1, 1e15 do x = x + i end return x end }
+      local ok, err = t:join()
+      io.write(tostring(ok), " ", tostring(err and err.kind), "\n")
+    ]]))
+  end)
+
+  it("slice a busy task early when a sleeper's timer is due", function()
+    -- with a 100 s slice, only the due timer can pause the runaway before
+    -- its own deadline (3 s) ends it; the sleeper then wakes first
+    assert.equal("sleeper runaway\n", eval_script("--slice 100", [[
+      local silk = require("silk")
+      local order = {}
+      local sleeper = silk.spawn(function() silk.sleep(0.01) order[#order + 1] = "sleeper" end)
+      silk.sleep(0)                      -- the sleeper is parked in its sleep
+      local runaway = silk.spawn{ timeout = 3, function() while true do end end }
+      runaway:join()
+      order[#order + 1] = "runaway"
+      sleeper:join()
+      io.write(table.concat(order, " "), "\n")
+    ]]))
+  end)
+
   it("keep other tasks on time while a runaway burns CPU #timing", function()
     local runaway = silk.spawn{ timeout = 0.5, function() while true do end end }
     local died
