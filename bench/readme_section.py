@@ -17,8 +17,10 @@ from svgchart import fmt  # noqa: E402
 
 
 def latest():
-    files = sorted(glob.glob(os.path.join(BENCH, "results", "*.json")),
-                   key=lambda p: (json.load(open(p))["meta"].get("started", ""), p))
+    # bench/run's reports; other benches (bench/render) write JSON of their own
+    files = [p for p in glob.glob(os.path.join(BENCH, "results", "*.json"))
+             if "meta" in json.load(open(p))]
+    files.sort(key=lambda p: (json.load(open(p))["meta"].get("started", ""), p))
     full = [p for p in files if not json.load(open(p))["meta"].get("quick")]
     pick = (full or files)
     if not pick:
