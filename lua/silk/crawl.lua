@@ -1295,9 +1295,12 @@ function Run:progress(final)
   local st = self.stats
   local fs = self.frontier:stats()
   local gc = silk.gc_stats and silk.gc_stats()
-  local line = ("%d pages (%.0f/s), %d items, %d queued, %d in flight, %d errors, RSS %d MB%s"):format(
+  -- the browser's tabs, once the crawl has rendered a page (silk.render)
+  local tabs = st.render and require("silk.render").stats()
+  local line = ("%d pages (%.0f/s), %d items, %d queued, %d in flight, %d errors, RSS %d MB%s%s"):format(
     st.pages, st.pages / math.max(t - self.started, 1e-3), st.items, fs.queued or 0, self.inflight,
-    st.errors, math.floor(rss_bytes() / 1048576), gc and gc.p99_ms and (", GC p99 %.2f ms"):format(gc.p99_ms) or "")
+    st.errors, math.floor(rss_bytes() / 1048576), gc and gc.p99_ms and (", GC p99 %.2f ms"):format(gc.p99_ms) or "",
+    tabs and (", tabs %d busy %d idle"):format(tabs.busy, tabs.idle) or "")
   log.progress(line, final)
 end
 
@@ -1402,6 +1405,13 @@ function Run:run()
   self.stats.frontier = self.frontier:stats()
   self.stats.gc = gc_summary()
   if self.identity then self.stats.proxies = self.identity:stats().proxies end
+  local rs = self.stats.render
+  if rs then
+    -- what the browser went through, beside the crawl's own split
+    local b = require("silk.render").stats()
+    rs.browser_restarts, rs.browser_crashes, rs.renderer_crashes = b.browser_restarts, b.browser_crashes, b.renderer_crashes
+    rs.tabs_created, rs.tabs_recycled, rs.requests_blocked = b.created, b.recycled, b.blocked
+  end
   return self.stats
 end
 

@@ -424,6 +424,8 @@ return silk.spider{
       assert.same({ "alpha", "beta", "gamma", "static form.html" }, names)
       local st = require("cjson").decode(io.open(stats):read("*a"))
       assert.equal(1, st.render.rendered)
+      assert.equal(0, st.render.browser_crashes)
+      assert.is_true(st.render.tabs_created >= 1)
     end)
 
     it("render = \"auto\": static pages stay static, script-filled ones are rendered, then learned", function()
