@@ -385,7 +385,8 @@ return silk.spider{
   it("gives every worker the --max-fds limit, wherever it stood on the command line", function()
     local sp = os.tmpname() .. ".lua"
     write(sp, [[
-      io.stderr:write("worker soft limit ", io.popen("ulimit -Sn"):read("*l"), "\n")
+      -- one write: the two workers share stderr, and pieces would interleave
+      io.stderr:write(("worker soft limit %s\n"):format(io.popen("ulimit -Sn"):read("*l")))
       return require("silk").spider{ name = "limits", start_urls = { os.getenv("START") }, parse = function() end }
     ]])
     local d = tmpdir()
