@@ -252,9 +252,11 @@ return silk.spider{
     table.sort(times)
     -- the delay runs between dispatches: the first page's fetch waited for
     -- robots.txt after its dispatch, so it is the gaps between the four
-    -- crawl:fetch requests that show the delay
+    -- crawl:fetch requests that show the delay (0.3 s; 0.2 leaves room for
+    -- one request's trip being slower than the next's on a loaded machine,
+    -- and still fails when nothing waits)
     for i = 3, #times do
-      assert.is_true(times[i] - times[i - 1] >= 0.28, ("requests %d and %d %.3f s apart"):format(
+      assert.is_true(times[i] - times[i - 1] >= 0.2, ("requests %d and %d %.3f s apart"):format(
         i - 1, i, times[i] - times[i - 1]))
     end
     assert.equal(5, cjson.decode(files.read(stats)).pages)
