@@ -17,14 +17,7 @@ local function lines(path)
   return out
 end
 
--- silk run in a subprocess; returns exit status and combined output.
-local function run(args, env)
-  local p = io.popen(("cd %s && env %s %s %s 2>&1; echo \"exit:$?\""):format(
-    root, env or "", silk_bin, args))
-  local out = p:read("*a")
-  p:close()
-  return tonumber(out:match("exit:(%d+)%s*$")), out
-end
+local run = require("proc").silk
 
 -- The site: 300 generated shop pages with a truth file, served by nginx,
 -- and the spider that crawls it (tests/lib/shop.lua).

@@ -13,14 +13,8 @@ local tmpdir, write, read = files.tmpdir, files.write, files.read
 local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
 
--- silk run in a subprocess; returns exit status and combined output.
-local function run(args, env)
-  local p = io.popen(("cd %s && env %s timeout 60 %s %s 2>&1; echo \"exit:$?\""):format(
-    root, env or "", silk_bin, args))
-  local out = p:read("*a")
-  p:close()
-  return tonumber(out:match("exit:(%d+)%s*$")), out
-end
+-- silk run in a subprocess (60 s at most); returns exit status and combined output.
+local function run(args, env) return require("proc").silk(args, env, 60) end
 
 -- A spider file: start URL from START, follows every link; `extra` is Lua
 -- spliced into the spider table.

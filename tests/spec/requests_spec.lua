@@ -10,14 +10,7 @@ local files = require("files")
 local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
 
--- silk run in a subprocess; returns exit status and combined output.
-local function run(args, env)
-  local p = io.popen(("cd %s && env %s %s %s 2>&1; echo \"exit:$?\""):format(
-    root, env or "", silk_bin, args))
-  local out = p:read("*a")
-  p:close()
-  return tonumber(out:match("exit:(%d+)%s*$")), out
-end
+local run = require("proc").silk
 
 local function spider_file(src)
   local path = files.tmpdir() .. "/spider.lua"
