@@ -33,7 +33,7 @@ static int own_tick;                      /* 0: timer_create failed, the itimer 
 static volatile sig_atomic_t tick_armed;
 static volatile sig_atomic_t tick_slow;   /* the period is TICK_NS << tick_slow */
 static volatile sig_atomic_t callbacks;   /* profiler callbacks run (tick()) */
-static volatile sig_atomic_t hook_due;    /* tick() lowered the hook's count to 1 */
+static volatile sig_atomic_t hook_wanted; /* tick() found the task due: arm the hook */
 static sig_atomic_t callbacks_at_tick;    /* ... when the last tick was raised */
 static void (*luajit_sigprof)(int);       /* the profiler's handler we run after ours */
 static struct sigaction luajit_action;
@@ -133,18 +133,47 @@ static int in_library(lua_State *L, silk_engine *e)
     return ar.source[0] == '@' && strncmp(ar.source + 1, e->lua_dir, strlen(e->lua_dir)) == 0;
 }
 
+static void hook(lua_State *L, lua_Debug *ar);
+
+/* The count hook is set only while the running task is due (see tick()):
+ * while one is set, the interpreter counts every instruction it runs.
+ * Without a tick of our own it stays set, dormant, and tick() lowers its
+ * count, because a hook set inside the profiler's callback loses its mask. */
+static void arm_hook(lua_State *L)
+{
+    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+}
+
+static void disarm_hook(lua_State *L)
+{
+    if (own_tick)
+        lua_sethook(L, NULL, 0, 0);
+    else
+        lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
+}
+
+/* Acts on the running task (preempt.h). Where it cannot act yet (silk's
+ * own Lua is running, or no yield is possible here) it leaves hook_wanted
+ * set, and every tick arms it again until it can. */
 static void hook(lua_State *L, lua_Debug *ar)
 {
-    hook_due = 0;
-    lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
+    disarm_hook(L);
     silk_engine *e = owner;
     silk_task *t = e ? e->current : NULL;
-    if (!t || in_library(L, e))
+    if (!t) {
+        hook_wanted = 0;
+        return;
+    }
+    if (in_library(L, e))
         return;                           /* the next tick will find user code */
     double now = silk_now();
     int slice_used = slice_over(t, e, now);
     int in_task = L == t->co;
     silk_frame *f = due_frame(t, now, slice_used);
+    if (!t->mem_over && !f && !slice_used) {
+        hook_wanted = 0;                  /* armed for a moment that has passed */
+        return;
+    }
     if (t->mem_over) {                    /* over the memory cap (engine.c): end it */
         if (in_task && can_yield_here(L, e, 0))
             lua_yield(L, 0);              /* task.c fails it with a `memory` error */
@@ -152,14 +181,17 @@ static void hook(lua_State *L, lua_Debug *ar)
         lua_error(L);
     }
     if (f == &t->frame0 && in_task && can_yield_here(L, e, 0)) {
+        hook_wanted = 0;
         t->kill = 1;
         lua_yield(L, 0);                  /* does not return */
     }
     if (f) {
+        hook_wanted = 0;
         silk_task_pushinterrupt(t, L, NULL);
         lua_error(L);                     /* does not return */
     }
     if (slice_used && in_task && can_yield_here(L, e, 1)) {
+        hook_wanted = 0;
         t->preempted = 1;
         lua_yield(L, 0);
     }
@@ -178,14 +210,12 @@ static void arm_tick(int on, int slow)
     tick_slow = slow;
 }
 
-/* A sleeper is due while the running task has had one tick in this
- * resume: the next tick comes in a tenth of the period, so the task is
- * sliced after running that long at least, not a whole period more. */
-static void hurry_tick(void)
+/* The next tick comes `ns` from now, then every period. */
+static void hurry_tick(long ns)
 {
     struct itimerspec its;
     memset(&its, 0, sizeof its);
-    its.it_value.tv_nsec = TICK_NS / 10;
+    its.it_value.tv_nsec = ns;
     its.it_interval.tv_nsec = TICK_NS;
     timer_settime(tick_timer, 0, &its, NULL);
     tick_slow = 0;
@@ -211,11 +241,24 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
     int due = t->mem_over || slice_over(t, e, now);
     for (silk_frame *f = t->frames; f && !due; f = f->prev)
         due = f->deadline > 0 && now >= f->deadline;
-    if (due) {
-        hook_due = 1;
+    if (due && own_tick) {
+        /* The hook can only be set from outside this callback: the tick
+         * that follows at once sets it (on_sigprof), once the profiler
+         * has restored its mask. Already wanted, the tick that raised this
+         * callback has set it, or the next one will. */
+        if (!hook_wanted) {
+            hook_wanted = 1;
+            hurry_tick(TICK_NS / 20);
+        }
+    } else if (due) {
         lua_sethook(L, hook, LUA_MASKCOUNT, 1);
-    } else if (t->ticks == 1 && own_tick && silk_task_wake_due(e, now))
-        hurry_tick();                     /* the second tick, sooner (slice_over) */
+    } else if (t->ticks == 1 && own_tick && silk_task_wake_due(e, now)) {
+        /* A sleeper is due while the running task has had one tick in
+         * this resume: the second tick comes in a tenth of the period, so
+         * the task is sliced after running that long at least, not a
+         * whole period more (slice_over). */
+        hurry_tick(TICK_NS / 10);
+    }
 }
 
 /* SIGPROF, from silk's timer (thread-directed to the loop thread, si_code
@@ -248,13 +291,18 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
          * resumes with, and compiled code then exits at every profiler
          * guard with no callback, for good (a runaway is never stopped).
          * LuaJIT rebuilds the dispatch only when its mode changes: taking
-         * the count hook off and on again forces two rebuilds, the last
+         * the count hook on and off again forces two rebuilds, the last
          * from the current mask. lua_sethook may be called from a signal
-         * handler. */
+         * handler: LuaJIT's own handler updates the dispatch there too. */
         if (stuck) {
+            lua_sethook(e->L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
             lua_sethook(e->L, NULL, 0, 0);
-            lua_sethook(e->L, hook, LUA_MASKCOUNT, hook_due ? 1 : DORMANT_COUNT);
         }
+        /* Armed again at every tick until the hook runs: an arm that lands
+         * inside the profiler's callback is undone when it restores the
+         * mask it saved. */
+        if (hook_wanted)
+            arm_hook(e->L);
         if (stuck && tick_slow < TICK_SLOWEST)
             arm_tick(1, tick_slow + 1);
         else if (!stuck && tick_slow)
@@ -270,6 +318,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
 
 void silk_preempt_resuming(silk_engine *e)
 {
+    hook_wanted = 0;                      /* that was for the task that ran last */
     if (owner == e && own_tick && !tick_armed) {
         callbacks_at_tick = callbacks - 1;   /* the first tick finds no backlog */
         arm_tick(1, 0);
@@ -317,7 +366,6 @@ int silk_preempt_start(silk_engine *e)
     lua_rawset(L, LUA_REGISTRYINDEX);
 
     owner = e;
-    lua_sethook(L, hook, LUA_MASKCOUNT, DORMANT_COUNT);
     /* The profiler restores the SIGPROF disposition it found when it stops;
      * a tick already in flight then meets that disposition. Make it
      * "ignore" rather than the default, which kills the process. */
@@ -326,6 +374,8 @@ int silk_preempt_start(silk_engine *e)
     own_tick = own_the_tick() == 0;
     if (own_tick)
         set_itimer(sampler != NULL);
+    else
+        disarm_hook(L);                   /* dormant until tick() lowers its count */
     return 0;
 }
 

@@ -3,11 +3,15 @@
  *
  * LuaJIT checks no hooks inside compiled traces, so a plain count hook
  * cannot stop `while true do end` once it is compiled (RUNTIME-NOTES.md,
- * section 1). What does work, at no measurable cost to compiled code:
- * LuaJIT's sampling profiler in line mode makes traces exit to the
- * interpreter on every tick, and a count hook armed at start with a huge
- * count stays dormant until the tick's callback lowers the count to 1.
- * The hook then acts on the running task:
+ * section 1). What does work: LuaJIT's sampling profiler in line mode makes
+ * traces exit to the interpreter on every tick (its guards are the one
+ * cost compiled code pays), the tick's callback decides whether the
+ * running task is due, and if it is, a count hook with a count of 1 is set
+ * from the next tick's signal handler, which follows at once. (A hook set
+ * inside the callback loses its mask when the profiler restores the one it
+ * saved; a hook set all the time, dormant with a huge count, would make
+ * the interpreter count every instruction.) The hook then acts on the
+ * running task and takes itself off:
  *  - frame 0 (the task's own deadline or cancellation) triggered: the task is
  *    ended where it stands (it yields from the hook and is never resumed);
  *  - an inner frame (with_timeout, scope) triggered: its error value is
@@ -48,7 +52,8 @@
  * to one per 32 ms, until Lua runs again: valgrind restarts an interrupted
  * system call from its start, and a 5 MB write() never ended under a 1 ms
  * tick. When the timer cannot be created, the profiler's timer ticks
- * instead, at the kernel's resolution.
+ * instead, at the kernel's resolution, and the count hook stays set,
+ * dormant, for the callback to lower its count.
  *
  * This module owns LuaJIT's profiler, of which a process has one: it is
  * started once for the engine's life (start and stop flush every trace).
@@ -78,15 +83,15 @@ void silk_preempt_resuming(silk_engine *e);
 /* Stops the profiler and removes the hook. Idempotent. */
 void silk_preempt_stop(silk_engine *e);
 
+/* Ticks the hook saw while a task ran, since the process started: a probe
+ * for benchmarks (bench/tasks/tick.lua reads it to time the ticks). */
+unsigned long silk_preempt_ticks(void);
+
 /* A function called on the flame-graph sampler's ticks (from the VM, at
  * a safe point, on the loop thread) with LuaJIT's profiler arguments
  * (`samples`: the sampler's SIGPROFs since the last call); NULL removes it
  * and stops the sampler's timer. It must not raise, yield or allocate Lua
  * objects. */
-/* Ticks the hook saw while a task ran, since the process started: a probe
- * for benchmarks (bench/tasks/tick.lua reads it to time the ticks). */
-unsigned long silk_preempt_ticks(void);
-
 typedef void (*silk_preempt_sampler_fn)(void *ud, lua_State *L, int samples, int vmstate);
 void silk_preempt_sampler(silk_preempt_sampler_fn fn, void *ud);
 

@@ -272,6 +272,22 @@ describe("deadlines", function()
     ]]))
   end)
 
+
+  it("set no hook while a task runs and nothing is due: the interpreter counts no instructions", function()
+    -- a count hook set all the time makes every interpreted instruction
+    -- pay for it; the hook is set only for the moment a task is due
+    assert.equal("nil 0 true\n", eval_script("", [[
+      local silk = require("silk")
+      local t = silk.spawn{ timeout = 5, function()
+        local hook, mask = debug.gethook()
+        -- a due task still stops: the hook comes when it is needed
+        local ok = silk.with_timeout(0.02, function() while true do end end)
+        return tostring(hook) .. " " .. #mask .. " " .. tostring(ok == nil)
+      end }
+      local ok, res = t:join()
+      io.write(res, "\n")
+    ]]))
+  end)
   it("slice a busy task early when a sleeper's timer is due", function()
     -- with a 100 s slice, only the due timer can pause the runaway before
     -- its own deadline (3 s) ends it; the sleeper then wakes first
