@@ -564,6 +564,95 @@ static int fetch_fetch(lua_State *L)
     return silk_task_wait(L, SILK_WAIT_FETCH, silk_fetch_url(x), on_cancel, x);
 }
 
+/* --- transfers that spawn a task when they end ---------------------------------
+ * silk.fetch parks its task until the transfer ends. A crawl with
+ * thousands of requests in flight would hold a coroutine for each, and the
+ * collector's atomic phase rescans every live coroutine; a started
+ * transfer holds only the function to run, and its task exists from the
+ * moment the response is there. Internal to silk's own Lua (the crawl). */
+
+typedef struct started {
+    silk_fetch_xfer *x;          /* NULL once it ended or was cancelled */
+    silk_engine *e;
+    int fn_ref, self_ref;        /* registry: the function; this userdata while in flight */
+    double timeout;              /* of the task it spawns; <= 0: none */
+    char name[32];
+} started;
+
+static void started_release(lua_State *L, started *s)
+{
+    luaL_unref(L, LUA_REGISTRYINDEX, s->fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
+    s->fn_ref = s->self_ref = LUA_NOREF;
+    s->x = NULL;
+}
+
+/* From a loop callback, outside every task: the task spawned has no parent.
+ * A transfer ends as cancelled only when fetch shuts down with the engine,
+ * and nothing is to run then. */
+static void on_done_spawn(const silk_fetch_result *res, void *ud)
+{
+    started *s = ud;
+    lua_State *L = silk_engine_lua(s->e);
+    s->x = NULL;
+    if (res->kind != SILK_FETCH_CANCELLED) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
+        int n = push_result(L, res);
+        silk_task_spawn(s->e, L, n, s->name, s->timeout);
+        lua_pop(L, 1);                     /* the task's handle */
+    }
+    started_release(L, s);
+}
+
+/* fetch_core.start(request, fn [, name [, timeout]]) -> handle
+ * Starts `request` (as silk.fetch takes it) and returns at once. When the
+ * transfer ends, a new task named `name` (default "fetch") runs fn(res) or
+ * fn(nil, err) under `timeout` seconds. handle:cancel() aborts a transfer
+ * that has not ended (fn never runs); later it does nothing. Raises for a
+ * malformed request, as silk.fetch does. */
+static int fetch_start(lua_State *L)
+{
+    const char *hdrs[MAX_REQ_HEADERS];
+    silk_fetch_req r;
+    silk_fetch *f = check_fetch(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    const char *name = luaL_optstring(L, 3, "fetch");
+    double timeout = luaL_optnumber(L, 4, 0);
+    lua_settop(L, 4);
+    started *s = lua_newuserdata(L, sizeof *s);    /* 5 */
+    memset(s, 0, sizeof *s);
+    s->e = silk_engine_from(L);
+    s->fn_ref = s->self_ref = LUA_NOREF;
+    s->timeout = timeout;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    luaL_getmetatable(L, "silk.started_fetch");
+    lua_setmetatable(L, 5);
+    lua_pushvalue(L, 2);
+    lua_replace(L, 3);                     /* 3: fn; 2 becomes the request's anchors */
+    lua_newtable(L);
+    lua_replace(L, 2);
+    lua_settop(L, 5);
+    parse_request(L, &r, hdrs);            /* may raise; nothing acquired yet */
+    if (!(s->x = silk_fetch_start(f, &r, on_done_spawn, s)))
+        return luaL_error(L, "fetch: out of memory");
+    lua_pushvalue(L, 3);
+    s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, 5);
+    s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, 5);
+    return 1;
+}
+
+static int started_cancel(lua_State *L)
+{
+    started *s = luaL_checkudata(L, 1, "silk.started_fetch");
+    if (s->x) {
+        silk_fetch_cancel(s->x);
+        started_release(L, s);
+    }
+    return 0;
+}
+
 /* --- response methods -------------------------------------------------------- */
 
 static void push_lower(lua_State *L, int idx)
@@ -847,6 +936,7 @@ int silk_lapi_fetch(lua_State *L)
         {"cookies", fetch_cookies},
         {"add_cookie", fetch_add_cookie},
         {"now", fetch_now},
+        {"start", fetch_start},
         {NULL, NULL},
     };
 
@@ -874,6 +964,14 @@ int silk_lapi_fetch(lua_State *L)
         lua_pushvalue(L, -2);
         lua_rawset(L, LUA_REGISTRYINDEX);
     }
+
+    /* the handle of a started transfer */
+    luaL_newmetatable(L, "silk.started_fetch");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, started_cancel);
+    lua_setfield(L, -2, "cancel");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
 
     lua_newtable(L);
     luaL_setfuncs(L, funcs, 0);

@@ -682,10 +682,18 @@ end
 -- them reaches a host robots.txt could not); nothing is cached, so
 -- robots.txt is asked again before the next one, and a host that comes
 -- back is read before it is crawled.
+-- The robots.txt rules of u's host as known now, without waiting: nil
+-- until they are fetched, and again once they expire.
+function Run:robots_known(u, hk)
+  local e = self.robots[hk or url.host_key(u)]
+  if e and e.ready and (not e.expires or e.expires > now()) then return e.rules end
+end
+
 function Run:robots_for(u)
   local hk = url.host_key(u)
+  local known = self:robots_known(u, hk)
+  if known then return known end
   local e = self.robots[hk]
-  if e and e.ready and (not e.expires or e.expires > now()) then return e.rules end
   if e and not e.ready then
     e.wait:recv()                       -- closed when the fetch is done
     return self.robots[hk].rules
@@ -800,14 +808,18 @@ function Run:fetch_robots(hk)
   return rules
 end
 
--- true, false, or "later" while the host's robots.txt is unreachable.
-function Run:robots_allow(u)
-  if not self.settings.obey_robots then return true end
-  local rules = self:robots_for(u)
+-- Whether robots.txt `rules` (Run:robots_for's) let u be fetched: true,
+-- false, or "later" while the host's robots.txt is unreachable.
+function Run:robots_verdict(rules, u)
   if rules == "allow" or rules == "down" then return true end
   if rules == "deny" then return false end
   if rules == "unreachable" then return "later" end
   return rules:allowed(self.settings.user_agent, u)
+end
+
+function Run:robots_allow(u)
+  if not self.settings.obey_robots then return true end
+  return self:robots_verdict(self:robots_for(u), u)
 end
 
 -- Autothrottle: move the host's delay toward latency / target concurrency.
@@ -967,18 +979,24 @@ end
 -- nothing; on a fresh session when a pooled one was blocked (up to
 -- `retries` times). Counts what came back: res, or nil and the error (a
 -- status >= 400 the spider did not ask for is an error of kind http).
-function Run:send(rq)
+-- `first`: the first try, already made (Run:dispatch), or nil.
+function Run:send(rq, first)
   local s, st, id = self.settings, self.stats, self.identity
   -- only what a GET without a body would fetch is the cache's to answer
   local cacheable = self.cache and rq.method == "GET" and rq.body == nil
   local res, err = cacheable and self.cache:get(rq.url)
   local tries, proxy_tries = 0, 0
   while not res do
-    local f, who = self:fetch_request(rq)
-    if rq.render ~= nil or s.render then
+    local f, who
+    if first then
+      f, who, res, err = first.f, first.who, first.res, first.err
+      first = nil
+    elseif rq.render ~= nil or s.render then
+      f, who = self:fetch_request(rq)
       -- headless Chromium (silk.render): true, "auto" or render options
       res, err = require("silk.render").crawl_fetch(self, { url = rq.url, meta = { render = rq.render } }, s, f)
     else
+      f, who = self:fetch_request(rq)
       res, err = silk.fetch(f)
     end
     local again = false
@@ -1036,9 +1054,9 @@ end
 -- and a verdict of the hooks: "drop" (counted as dropped) or "retry"
 -- (queued again while the request has retries left, else an error of kind
 -- "retry").
-function Run:exchange(req, rq)
+function Run:exchange(req, rq, first)
   local sp, st = self.spider, self.stats
-  local res, err = self:send(rq)
+  local res, err = self:send(rq, first)
   local hook, arg = sp.on_response, res
   if not res then hook, arg = sp.on_error, err end
   local ok, verdict = true, nil
@@ -1107,10 +1125,74 @@ function Run:enqueue_again(rec)
   self.frontier:push(r)
 end
 
--- One request, in its own task.
-function Run:process(req)
+-- Whether req can be fetched before it has a task: nothing ahead of its
+-- fetch may wait (its host's robots.txt is known and lets it go, no
+-- on_request hook, no HTTP cache, no browser, not a crawl:fetch). Returns
+-- its request_view and silk.fetch request, and who it goes as.
+function Run:fetch_at_once(req)
+  local s = self.settings
+  if req.callback == FETCH or s.render or self.cache or self.spider.on_request then return nil end
+  if s.obey_robots then
+    local rules = self:robots_known(req.url, req.host)
+    if not rules or self:robots_verdict(rules, req.url) ~= true then return nil end
+  end
+  local x = request.decode(req.meta)
+  if x.render ~= nil then return nil end
+  local rq = request_view(req, x)
+  return rq, self:fetch_request(rq)
+end
+
+-- Starts one request popped from the frontier. Its task exists only once
+-- it has work to do: with thousands of requests in flight, a coroutine each
+-- would be what the collector's atomic phase rescans (fetch_core.start).
+function Run:dispatch(req)
+  local ok, started = pcall(self.start_fetch, self, req)
+  -- otherwise its task does everything, and reports what raised here
+  if not (ok and started) then silk.spawn{ name = "request", self.request_task, self, req } end
+end
+
+function Run:start_fetch(req)
+  local rq, f, who = self:fetch_at_once(req)
+  if not rq then return false end
+  local first = { rq = rq, f = f, who = who }
+  fetch_core.start(f, function(res, err)
+    first.res, first.err = res, err
+    self:request_task(req, first)
+  end, "request")
+  return true
+end
+
+-- The body of a request's task: processes it (from its fetch's answer when
+-- `first` holds it), then gives its slot back whatever happened.
+function Run:request_task(req, first)
+  local ok, outcome = pcall(self.process, self, req, first)
+  if not ok then
+    log.error({ url = req.url }, ("request %s failed inside silk: %s"):format(req.url, tostring(outcome)))
+    outcome = "release" -- silk's fault says nothing about the host
+  end
+  -- the slot must come back whatever happened, or the crawl never
+  -- ends; a page that handed it back early has now committed
+  if self.handed_back[req.id] then
+    self.handed_back[req.id] = nil
+    if outcome == "requeue" then self:enqueue_again(req) end
+  else
+    local dok, derr = pcall(self.frontier.done, self.frontier, req.id, outcome)
+    if not dok then
+      log.error({ url = req.url }, ("frontier refused the end of %s: %s"):format(req.url, tostring(derr)))
+    end
+  end
+  self:host_health(req, outcome)
+  self.inflight = self.inflight - 1
+  self.last_progress = now()
+  self.events:send("done")
+end
+
+-- One request, in its own task; `first`: its fetch's answer when it was
+-- fetched before the task existed (Run:dispatch).
+function Run:process(req, first)
   local st = self.stats
   local where = req.url
+  if first then return self:respond(req, first.rq, first) end
   local allowed = self:robots_allow(req.url)
   if allowed == "later" then return "requeue" end      -- its host is held (robots_unreachable)
   if not allowed then
@@ -1137,7 +1219,15 @@ function Run:process(req)
     rq.url = req.url                    -- robots.txt and the host's slot were for this one
   end
   if req.callback == FETCH then return self:answer(req, rq) end
-  local res, err = self:exchange(req, rq)
+  return self:respond(req, rq)
+end
+
+-- The rest of Run:process: fetches rq (unless `first` did), then runs the
+-- callback or errback. Returns the request's outcome for the frontier.
+function Run:respond(req, rq, first)
+  local st = self.stats
+  local where = req.url
+  local res, err = self:exchange(req, rq, first)
   if err == "retry" then return "retry" end
   if err == "drop" then return "ok" end
   if not res then
@@ -1352,28 +1442,7 @@ function Run:run()
         break
       end
       self.inflight = self.inflight + 1
-      silk.spawn{ name = "request", function()
-        local ok, outcome = pcall(self.process, self, req)
-        if not ok then
-          log.error({ url = req.url }, ("request %s failed inside silk: %s"):format(req.url, tostring(outcome)))
-          outcome = "release" -- silk's fault says nothing about the host
-        end
-        -- the slot must come back whatever happened, or the crawl never
-        -- ends; a page that handed it back early has now committed
-        if self.handed_back[req.id] then
-          self.handed_back[req.id] = nil
-          if outcome == "requeue" then self:enqueue_again(req) end
-        else
-          local dok, derr = pcall(self.frontier.done, self.frontier, req.id, outcome)
-          if not dok then
-            log.error({ url = req.url }, ("frontier refused the end of %s: %s"):format(req.url, tostring(derr)))
-          end
-        end
-        self:host_health(req, outcome)
-        self.inflight = self.inflight - 1
-        self.last_progress = now()
-        self.events:send("done")
-      end }
+      self:dispatch(req)
     end
     if self.inflight == 0 and (self.stopping or (self.frontier:stats().queued or 0) == 0) then break end
 

@@ -205,6 +205,9 @@ def main():
     ap.add_argument("--pages", type=int, default=50)
     ap.add_argument("--block-after", type=int, default=1000)
     ARGS = ap.parse_args()
+    # socketserver's listen backlog is 5: a crawl opening more connections at
+    # once would see SYNs dropped and retried a second later
+    ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True
     threading.Timer(ARGS.ttl, lambda: (srv.shutdown())).start()

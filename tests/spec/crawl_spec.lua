@@ -625,3 +625,37 @@ describe("task_timeout", function()
     assert.equal(1, cjson.decode(read(d .. "/s.json")).callback_errors)
   end)
 end)
+
+describe("requests in flight", function()
+  local app = servers.webapp{}
+  teardown(function() app:stop() end)
+
+  it("hold no task while they wait on the network (issue 19.2)", function()
+    -- eight slow requests are in flight when page 2's callback runs (0.3 s
+    -- into their 1 s): only that page's own request has a task then
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+      local silk = require("silk")
+      return silk.spider{
+        name = "inflight", start_urls = { os.getenv("START") .. "/api/items?page=1" },
+        concurrency = 16, max_per_host = 16,
+        parse = function(res, crawl)
+          for i = 1, 8 do crawl:follow("/api/echo?sleep=1&i=" .. i, { callback = "slow" }) end
+          crawl:follow("/api/items?page=2&sleep=0.3", { callback = "count" })
+        end,
+        slow = function() end,
+        count = function(res, crawl)
+          local n = 0
+          for _, t in ipairs(silk.tasks()) do if t.name == "request" then n = n + 1 end end
+          crawl:emit{ request_tasks = n, in_flight = require("silk.core.fetch").stats().in_flight }
+        end,
+      }
+    ]])
+    local d = tmpdir()
+    local status, log = run(("run %s -o %s/out.jsonl"):format(path, d), "START=" .. app.url)
+    assert.equal(0, status, log)
+    local item = cjson.decode(read(d .. "/out.jsonl"))
+    assert.equal(8, item.in_flight)
+    assert.equal(1, item.request_tasks)
+  end)
+end)
