@@ -50,22 +50,19 @@ describe("sinks write numbers exactly", function()
   it("in SQLite: integers as INTEGER, floats as REAL, both exact", function()
     local path = files.tmpdir() .. "/i.sqlite"
     write_all(path)
-    local env = require("luasql.sqlite3").sqlite3()
-    local con = env:connect(path)
-    local cur = con:execute("SELECT i, v, typeof(v), t FROM items ORDER BY i")
-    local row, n = cur:fetch({}, "n"), 0
-    while row do
+    local db = assert(require("silk.core.sqlite").open(path))
+    local st = assert(db:prepare("SELECT i, v, typeof(v), t FROM items ORDER BY i"))
+    local n = 0
+    while st:step() do
+      local row = { st:row() }
       n = n + 1
       local want = VALUES[row[1]]
       assert.equal(want, row[2], tostring(row[1]))
       local int = want == math.floor(want) and math.abs(want) <= 2 ^ 53
       assert.equal(int and "integer" or "real", row[3], tostring(want))
       assert.equal(want, cjson.decode(row[4])[1])
-      row = cur:fetch({}, "n")
     end
-    cur:close()
-    con:close()
-    env:close()
+    db:close()
     assert.equal(#VALUES, n)
   end)
 end)
