@@ -272,3 +272,37 @@ describe("SQLite files written through LuaSQL", function()
     db:close()
   end)
 end)
+
+-- The .deb declares lua-cjson and no other Lua C module (CMakeLists.txt,
+-- CPACK_DEBIAN_PACKAGE_DEPENDS): SQLite items and the HTTP cache must work
+-- with nothing else on the C module path.
+describe("SQLite items and the HTTP cache", function()
+  it("need no Lua C module but lua-cjson", function()
+    local proc = require("proc")
+    local cjson_so
+    for pattern in package.cpath:gmatch("[^;]+") do
+      local f = io.open((pattern:gsub("%?", "cjson")))
+      if f then
+        f:close()
+        cjson_so = pattern:gsub("%?", "cjson")
+        break
+      end
+    end
+    assert(cjson_so, "lua-cjson not found on " .. package.cpath)
+    local d = files.tmpdir()
+    os.execute(("mkdir %s/cpath && ln -s %s %s/cpath/cjson.so"):format(d, cjson_so, d))
+    files.write(d .. "/use.lua", ([[
+      local sink = require("silk.sinks").open(%q, {})
+      assert(sink:write({ a = 1 }))
+      assert(sink:close())
+      local cache = require("silk.httpcache").open(%q)
+      cache:put("http://h/", { status = 200, url = "http://h/", body = "x" })
+      assert(cache:get("http://h/").body == "x")
+      cache:close()
+      print("ok")
+    ]]):format(d .. "/i.sqlite", d .. "/cache"))
+    local status, out = proc.silk("eval " .. d .. "/use.lua", ("LUA_CPATH='%s/cpath/?.so'"):format(d))
+    assert.equal(0, status, out)
+    assert.matches("^ok\n", out)
+  end)
+end)
