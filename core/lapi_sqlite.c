@@ -20,7 +20,8 @@
  *                                          integral and within +-2^53 (LuaJIT
  *                                          numbers are doubles: past 2^53 an
  *                                          integral value is not known to be
- *                                          an integer), else as REAL, exactly
+ *                                          an integer), else (-0.0 too) as
+ *                                          REAL, exactly
  *   stmt:bind_blob(i, s) -> true | nil, err the string s as a BLOB, every byte
  *                                          kept (NULs included)
  *   stmt:step()         -> true (a row) | false (done) | nil, err
@@ -34,8 +35,8 @@
  *
  * err is a string naming the SQL (its first SQL_SHOWN bytes) and SQLite's
  * message: "INSERT INTO t VALUES (?): disk I/O error". A wrong argument, a
- * parameter index out of range, or any method on a closed db or statement
- * raises (misuse): "attempt to use a closed sqlite database" / "...
+ * parameter index out of range, a bind between step and reset, or any
+ * method on a closed db or statement raises (misuse): "attempt to use a closed sqlite database" / "...
  * statement". A statement is closed by its own close, its __gc, or its
  * db's close: closing a db with live statements is allowed and leaves them
  * closed rather than dangling. A statement keeps its db alive (its
@@ -211,6 +212,8 @@ static int bind_result(lua_State *L, struct stmt_ud *s, int rc)
     if (rc == SQLITE_RANGE)
         return luaL_argerror(L, 2, lua_pushfstring(L, "parameter index out of range (1..%d)",
                                                    sqlite3_bind_parameter_count(s->st)));
+    if (rc == SQLITE_MISUSE) /* SQLite refuses to bind a statement that has stepped */
+        return luaL_error(L, "bind on a running sqlite statement: reset it first");
     return push_fail(L, sqlite3_sql(s->st), sqlite3_errstr(rc));
 }
 
@@ -226,7 +229,8 @@ static int stmt_bind(lua_State *L)
         break;
     case LUA_TNUMBER: {
         lua_Number v = lua_tonumber(L, 3);
-        if (v == floor(v) && fabs(v) <= 9007199254740992.0) /* 2^53 */
+        /* -0.0 stays REAL, keeping its sign, as silk's JSON writes it "-0.0" */
+        if (v == floor(v) && fabs(v) <= 9007199254740992.0 && !(v == 0 && signbit(v))) /* 2^53 */
             rc = sqlite3_bind_int64(s->st, i, (sqlite3_int64)v);
         else
             rc = sqlite3_bind_double(s->st, i, v);

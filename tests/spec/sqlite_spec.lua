@@ -29,7 +29,7 @@ describe("silk.core.sqlite values", function()
     local blob = "a\0b\255\0" .. ("\0"):rep(1000)
     local values = {
       { "hello", "text" }, { "it's \"quoted\"; DROP TABLE t; --", "text" }, { "", "text" },
-      { "nul\0inside", "text" }, { 42, "integer" }, { -0.0, "integer" }, { 2 ^ 53, "integer" },
+      { "nul\0inside", "text" }, { 42, "integer" }, { 0, "integer" }, { -0.0, "real" }, { 2 ^ 53, "integer" },
       { -2 ^ 53, "integer" }, { 2 ^ 53 + 2, "real" }, { 0.1, "real" }, { 5e-324, "real" },
       { 1.7976931348623157e308, "real" }, { 1e300, "real" },
     }
@@ -54,6 +54,7 @@ describe("silk.core.sqlite values", function()
       assert.equal(v[2], got[i][2], tostring(v[1]))
     end
     assert.equal(10, got[4][3])            -- a text keeps the bytes after its NUL
+    assert.equal(-math.huge, 1 / got[7][1]) -- -0.0 keeps its sign
     assert.equal(blob, got[#values + 1][1])
     assert.equal("blob", got[#values + 1][2])
     for i = #values + 2, #values + 3 do
@@ -132,6 +133,10 @@ describe("silk.core.sqlite errors", function()
     assert.has_error(function() st:bind(1, true) end,
                      "bad argument #2 to 'bind' (string, number or nil expected, got boolean)")
     assert.has_error(function() st:bind_blob(1, {}) end)
+    assert.is_true(st:step())
+    assert.has_error(function() st:bind(1, 1) end, "bind on a running sqlite statement: reset it first")
+    st:reset()
+    assert.is_true(st:bind(1, 1))
     db:close()
   end)
 end)
