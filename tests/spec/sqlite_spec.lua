@@ -8,19 +8,7 @@ local function fresh()
   return assert(sqlite.open(files.tmpdir() .. "/t.sqlite"))
 end
 
--- Every row of a query, each as a list of its values (n: the column count).
-local function rows(db, sql)
-  local st = assert(db:prepare(sql))
-  local out = {}
-  while true do
-    local row, err = st:step()
-    assert(row ~= nil, err)
-    if not row then break end
-    out[#out + 1] = { n = select("#", st:row()), st:row() }
-  end
-  st:close()
-  return out
-end
+local rows = files.sqlite_rows
 
 describe("silk.core.sqlite values", function()
   it("round-trip through bound parameters with their SQLite types", function()
