@@ -20,6 +20,7 @@ static const luaL_Reg openers[] = {
     {"silk.core.sitemap", silk_lapi_sitemap},
     {"silk.core.jsonl", silk_lapi_jsonl},
     {"silk.core.render", silk_lapi_render},
+    {"silk.core.sqlite", silk_lapi_sqlite},
     {NULL, NULL},
 };
 

@@ -27,6 +27,7 @@ int silk_lapi_frontier(lua_State *L); /* lapi_frontier.c: URL frontier (memory, 
 int silk_lapi_sitemap(lua_State *L);  /* lapi_sitemap.c: sitemap XML (and .xml.gz) parser */
 int silk_lapi_jsonl(lua_State *L);    /* lapi_jsonl.c: items as exact JSON, item files */
 int silk_lapi_render(lua_State *L);   /* lapi_render.c: page handles over the browser pool */
+int silk_lapi_sqlite(lua_State *L);   /* lapi_sqlite.c: SQLite files (item sink, HTTP cache) */
 
 /* Registers every opener above in package.preload. Leaves the stack as is. */
 void silk_lapi_preload(lua_State *L);

@@ -19,8 +19,8 @@
  *   connect, tls, ttfb, total, queued, done_at} } with methods
  *   res:header(name) -> string | nil, res:headers_all(name) -> {values}
  *   (from res._header_list = {name, value, ...}: lowercase names in
- *   arrival order; silk.httpcache stores and rebuilds it),
- *   res:text([default_charset]) -> utf8_string, charset, source.
+ *   arrival order; silk.httpcache stores and rebuilds it); silk.response
+ *   (lua/silk/response.lua) adds the others, res:text through decode below.
  *   err.kind: timeout cancelled dns connect tls reset too_large
  *   redirect_loop blocked protocol http invalid; err.url, err.status,
  *   err.attempts (attempts made, retries included); kind http also
@@ -36,7 +36,7 @@
  * headers_meta: the metatable of res.headers (case-insensitive reads), for
  *   responses built in Lua (silk.testing).
  * error_meta: the metatable of silk's error values (errors.h), for the
- *   errors Lua code makes (res:json's "json" errors in lua/silk/init.lua).
+ *   errors Lua code makes (res:json's "json" errors in lua/silk/response.lua).
  * now() -> silk_now(), the clock of timings.done_at.
  */
 #include <dirent.h>
@@ -742,44 +742,6 @@ static int push_decoded(lua_State *L, int b, int ct, const char *dflt)
     return 3;
 }
 
-/*** res:text([default_charset]) -> text, charset, source
- * The body transcoded to UTF-8. The charset comes from Content-Type, a BOM,
- * a <meta> in the first bytes, then default_charset (else windows-1252 as
- * browsers do); source says which ("header", "bom", "meta", "default").
- * Cached when no default is given.
- * @raise a plain error when out of memory.
- * @usage
- *   local text, charset = res:text()
- */
-static int res_text(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    const char *dflt = luaL_optstring(L, 2, NULL);
-    if (!dflt) {
-        lua_getfield(L, 1, "_text");
-        if (!lua_isnil(L, -1)) {
-            lua_getfield(L, 1, "charset");
-            lua_getfield(L, 1, "charset_source");
-            return 3;
-        }
-        lua_pop(L, 1);
-    }
-    lua_settop(L, 2);
-    lua_getfield(L, 1, "body");                 /* 3 */
-    lua_getfield(L, 1, "headers");
-    lua_getfield(L, -1, "content-type");        /* 5 */
-    push_decoded(L, 3, 5, dflt);
-    if (!dflt) {
-        lua_pushvalue(L, -3);
-        lua_setfield(L, 1, "_text");
-        lua_pushvalue(L, -2);
-        lua_setfield(L, 1, "charset");
-        lua_pushvalue(L, -1);
-        lua_setfield(L, 1, "charset_source");
-    }
-    return 3;
-}
-
 static int headers_index(lua_State *L)
 {
     if (lua_type(L, 2) != LUA_TSTRING)
@@ -925,7 +887,6 @@ int silk_lapi_fetch(lua_State *L)
     static const luaL_Reg res_methods[] = {
         {"header", res_header},
         {"headers_all", res_headers_all},
-        {"text", res_text},
         {NULL, NULL},
     };
     static const luaL_Reg funcs[] = {

@@ -14,7 +14,7 @@ pages=${2:-4}
 mb=${3:-16}
 dir=$(mktemp -d)
 trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
-"$silk" eval bench/memory/page.lua --print "$mb" > "$dir/big.html"
+"$silk" eval tests/lib/linkpage.lua --print "$mb" > "$dir/big.html"
 i=1
 links=""
 while [ $i -le "$pages" ]; do

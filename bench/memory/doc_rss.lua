@@ -21,7 +21,7 @@ local function line(what, extra)
 end
 
 local mb = tonumber((...)) or 16
-local page, i = dofile("bench/memory/page.lua")(mb)
+local page, i = dofile("tests/lib/linkpage.lua")(mb)
 collectgarbage()
 print(("page: %.1f MB, %d links"):format(#page / 1048576, i))
 line("before parse")

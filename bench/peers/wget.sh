@@ -11,7 +11,7 @@
 # only when wget2 is missing) is single-threaded and ignores CONCURRENCY.
 # Files are written under WORKDIR (default: a temp dir, removed afterwards)
 # because wget needs them to follow links; URLS_OUT gets one fetched page
-# URL path a line, for bench/check.py --urls.
+# URL path a line, for tests/lib/check.py --urls.
 set -eu
 start=$1; conc=${2:-16}; urls_out=$3; work=${4:-}
 own_work=0

@@ -8,7 +8,7 @@
 #   bench/redis/run.sh [SILK_BINARY] [PAGES]      (defaults: build-redis/silk, 5000)
 #
 # Writes bench/results/redis.txt (a table) and prints it. Starts its own nginx
-# (bench/nginx.sh) and redis-server (no persistence, and then AOF everysec)
+# (tests/lib/nginx.sh) and redis-server (no persistence, and then AOF everysec)
 # on free ports, stops them at exit.
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,10 +17,10 @@ pages=${2:-5000}
 work=$(mktemp -d /tmp/silk-bench-redis.XXXXXX)
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wport=$(port); rport=$(port)
-trap 'sh "$here/bench/nginx.sh" stop "$work/nginx" >/dev/null 2>&1 || true; redis-cli -p $rport shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'sh "$here/tests/lib/nginx.sh" stop "$work/nginx" >/dev/null 2>&1 || true; redis-cli -p $rport shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
-python3 "$here/bench/sitegen.py" --out "$work/site" --pages "$pages" --seed 3 --quiet --origins "http://127.0.0.1:$wport"
-sh "$here/bench/nginx.sh" start "$work/nginx" "$work/site" "$wport" >/dev/null
+python3 "$here/tests/lib/sitegen.py" --out "$work/site" --pages "$pages" --seed 3 --quiet --origins "http://127.0.0.1:$wport"
+sh "$here/tests/lib/nginx.sh" start "$work/nginx" "$work/site" "$wport" >/dev/null
 redis() { # redis APPENDONLY
   redis-cli -p $rport shutdown nosave >/dev/null 2>&1 || true; sleep 0.3
   redis-server --port $rport --bind 127.0.0.1 --save '' --dir "$work" --appendonly "$1" \

@@ -6,7 +6,7 @@ the same Debian chromium-headless-shell.
     bench/render/run.py [--pages N] [--conc 4,16,64] [--only silk,silk-block,puppeteer,crawlee] [--pss 16,64]
 
 Generates the site (site.py: half the pages static, half filled by a script
-after a fetch()), serves it with nginx (bench/nginx.sh), and runs each
+after a fetch()), serves it with nginx (tests/lib/nginx.sh), and runs each
 contender at each concurrency over the same URL list, measuring wall time
 and CPU of its whole process tree (the browser included; wait4, as
 bench/run does) and, from the contender itself, its own CPU (the

@@ -7,7 +7,7 @@
 # ?r=ROUND, which nginx ignores), so PAGES x ROUNDS distinct URLs. Serves
 # bench/soak/soaksite.py's site (PAGES pages, about one in 25 linking to
 # tests/lib/badserver.py: resets, slow bodies, a gzip bomb, redirect loops,
-# 429/503 with Retry-After, broken framing) with nginx (bench/nginx.sh), crawls
+# 429/503 with Retry-After, broken framing) with nginx (tests/lib/nginx.sh), crawls
 # it with bench/soak/soak.lua, and every PAUSE_EVERY seconds (40) freezes one
 # server in turn with kill -STOP for PAUSE_FOR seconds (6), then kill -CONT.
 # The spider samples RSS, fds, live tasks, documents, curl handles and the
@@ -56,13 +56,13 @@ cleanup() {
   [ -n "$paused" ] && kill -CONT $paused 2>/dev/null
   [ -n "$silk_pid" ] && kill -KILL "$silk_pid" 2>/dev/null
   [ -n "$bad_pid" ] && kill -TERM "$bad_pid" 2>/dev/null
-  OWNER_PID=$$ "$root/bench/nginx.sh" stop "$nginx_state" >/dev/null 2>&1 || true
+  OWNER_PID=$$ "$root/tests/lib/nginx.sh" stop "$nginx_state" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT INT TERM
 
 python3 "$root/tests/lib/badserver.py" --port "$bad_port" --ttl 1800 >"$out/badserver.log" 2>&1 &
 bad_pid=$!
-nginx_pid=$(OWNER_PID=$$ NGINX_TTL=1800 "$root/bench/nginx.sh" start "$nginx_state" "$site" "$web_port")
+nginx_pid=$(OWNER_PID=$$ NGINX_TTL=1800 "$root/tests/lib/nginx.sh" start "$nginx_state" "$site" "$web_port")
 nginx_worker=$(ps -o pid=,comm= --ppid "$nginx_pid" | awk '$2 == "nginx" { print $1 }')
 i=0
 until grep -q ready "$out/badserver.log"; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done

@@ -15,7 +15,7 @@ links to one URL of tests/lib/badserver.py at --bad-origin, unique per page
 slow bodies, a gzip bomb, redirect loops and chains, 429/503 with Retry-After,
 truncated and broken framing, a redirect to file://, 404/500. Small pages keep
 the crawl at ~1000 pages/s on 2 cores, so the soak stays under ~15 minutes
-(bench/sitegen.py's 20 KB shop pages run at ~450 pages/s).
+(tests/lib/sitegen.py's 20 KB shop pages run at ~450 pages/s).
 
 Deterministic for a given seed. 200 000 pages: ~40 s, ~800 MB on disk.
 """

@@ -1,4 +1,4 @@
--- The bench site's spider for silk: the bench's equal job (see bench/sitegen.py).
+-- The bench site's spider for silk: the bench's equal job (see tests/lib/sitegen.py).
 --
 --   SILK_BENCH_START=http://127.0.0.1:PORT/index.html SILK_BENCH_CONCURRENCY=64 \
 --     silk run bench/spiders/shop.lua -o items.jsonl

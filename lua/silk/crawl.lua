@@ -23,6 +23,7 @@ local fetch_core = require("silk.core.fetch")
 local url = require("silk.core.url")
 local robots_core = require("silk.core.robots")
 local sinks = require("silk.sinks")
+local response = require("silk.response")
 local request = require("silk.request")
 local identity = require("silk.identity")
 local jsonl = require("silk.core.jsonl")
@@ -1254,7 +1255,7 @@ function Run:respond(req, rq, first)
   end
   rq.url = res.url
   rawset(res, "request", rq)
-  if self.settings.parse_inline then rawset(res, "_parse_inline", true) end
+  if self.settings.parse_inline then response.parse_inline(res) end
   local page = new_page(self, rq, res, req)
   local done = self:callback_task(req.callback, where, page, cb, res, page)
   -- The page's parsed tree (several times the page) dies with its
@@ -1262,8 +1263,7 @@ function Run:respond(req, rq, first)
   -- trees of the requests in flight would pile up far past the heap it
   -- paces. A node kept past the callback raises "attempt to use a freed
   -- document".
-  local doc = rawget(res, "_doc")
-  if doc then doc:free() end
+  response.free(res)
   if done == "stopped" then return "requeue" end
   self:commit_items(page, where)
   return "ok"

@@ -10,28 +10,20 @@
 --   cache:put(url, res)
 --   cache:close()
 --
--- Bodies are stored hex-encoded: LuaSQL binds values as SQL text, and
--- hex keeps a binary body intact through it.
+-- Bodies are stored as BLOBs. Caches written before silk.core.sqlite hold
+-- them as hex TEXT (their driver bound only text); those rows still read.
 
 local fetch = require("silk.core.fetch")
+local sqlite = require("silk.core.sqlite")
 local cjson = require("cjson").new()
 
 local M = {}
 local Cache = {}
 Cache.__index = Cache
 
-local function exec(con, sql)
-  local r, err = con:execute(sql)
-  if not r then error(("http cache: %s"):format(err), 0) end
-  if type(r) == "userdata" then r:close() end
-end
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "''") .. "'"
-end
-
-local function hex(s)
-  return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+local function check(ok, err)
+  if ok == nil then error(("http cache: %s"):format(err), 0) end
+  return ok
 end
 
 local function unhex(s)
@@ -39,20 +31,22 @@ local function unhex(s)
 end
 
 function M.open(dir, opts)
-  local ok, driver = pcall(require, "luasql.sqlite3")
-  if not ok then error("--http-cache needs LuaSQL (Debian: lua-sql-sqlite3)", 0) end
   os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
-  local env = driver.sqlite3()
-  local con, err = env:connect(dir .. "/cache.sqlite")
-  if not con then error(("cannot open the http cache in %s: %s"):format(dir, err), 0) end
-  exec(con, "PRAGMA journal_mode=WAL")
-  exec(con, [[CREATE TABLE IF NOT EXISTS responses (
+  local db, err = sqlite.open(dir .. "/cache.sqlite")
+  if not db then error(("cannot open the http cache in %s: %s"):format(dir, err), 0) end
+  check(db:exec("PRAGMA journal_mode=WAL"))
+  check(db:exec([[CREATE TABLE IF NOT EXISTS responses (
     url TEXT PRIMARY KEY, final_url TEXT, status INTEGER, http_version TEXT,
-    headers TEXT, body TEXT, stored_at REAL)]])
+    headers TEXT, body BLOB, stored_at REAL)]]))
+  local self = { db = db, put_st = check(db:prepare("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)")) }
   if opts and opts.record then
-    return setmetatable({ env = env, con = con, record = true }, Cache)
+    self.record = true
+  else
+    self.get_st = check(db:prepare(
+      "SELECT final_url, status, http_version, headers, body, typeof(body) FROM responses WHERE url = ?"))
+    self.hits, self.misses = 0, 0
   end
-  return setmetatable({ env = env, con = con, hits = 0, misses = 0 }, Cache)
+  return setmetatable(self, Cache)
 end
 
 local headers_meta = { __index = function(t, k)
@@ -61,16 +55,18 @@ end }
 
 function Cache:get(url)
   if self.record then return nil end
-  local cur = self.con:execute("SELECT final_url, status, http_version, headers, body FROM responses WHERE url = "
-                               .. quote(url))
-  local row = cur and cur:fetch({}, "n")
-  if cur then cur:close() end
-  if not row then
+  local st = self.get_st
+  st:bind(1, url)
+  local found, err = st:step()
+  local final_url, status, http_version, headers_json, body, body_type
+  if found then final_url, status, http_version, headers_json, body, body_type = st:row() end
+  st:reset()
+  if not check(found, err) then
     self.misses = self.misses + 1
     return nil
   end
   self.hits = self.hits + 1
-  local pairs_ = cjson.decode(row[4])
+  local pairs_ = cjson.decode(headers_json)
   local headers, list = setmetatable({}, headers_meta), {}
   for _, kv in ipairs(pairs_) do
     local k = kv[1]:lower()
@@ -78,10 +74,10 @@ function Cache:get(url)
     list[#list + 1] = k
     list[#list + 1] = kv[2]
   end
-  local body = unhex(row[5])
+  if body_type == "text" then body = unhex(body) end
   return setmetatable({
-    status = tonumber(row[2]), url = row[1], method = "GET", redirects = {}, headers = headers,
-    _header_list = list, body = body, http_version = row[3], remote_ip = "", size = #body,
+    status = status, url = final_url, method = "GET", redirects = {}, headers = headers,
+    _header_list = list, body = body, http_version = http_version, remote_ip = "", size = #body,
     wire_size = 0, attempts = 1, from_cache = true,
     timings = { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, queued = 0, done_at = 0 },
   }, fetch.response_meta)
@@ -91,16 +87,23 @@ function Cache:put(url, res)
   if res.status >= 400 then return end
   local list, hl = {}, res._header_list or {}
   for i = 1, #hl - 1, 2 do list[#list + 1] = { hl[i], hl[i + 1] } end
-  exec(self.con, ("INSERT OR REPLACE INTO responses VALUES (%s, %s, %d, %s, %s, %s, %f)"):format(
-    quote(url), quote(res.url), res.status, quote(res.http_version or ""), quote(cjson.encode(list)),
-    quote(hex(res.body)), os.time()))
+  local st = self.put_st
+  st:bind(1, url)
+  st:bind(2, res.url)
+  st:bind(3, res.status)
+  st:bind(4, res.http_version or "")
+  st:bind(5, cjson.encode(list))
+  check(st:bind_blob(6, res.body))
+  st:bind(7, os.time())
+  local ok, err = st:step()
+  st:reset()
+  check(ok, err)
 end
 
 function Cache:close()
-  if self.con then
-    self.con:close()
-    self.env:close()
-    self.con = nil
+  if self.db then
+    self.db:close()                  -- and its statements
+    self.db = nil
   end
 end
 

@@ -33,6 +33,7 @@
 
 local core = require("silk.core.render")
 local fetchmod = require("silk.core.fetch")
+local response = require("silk.response")
 local cjson = require("cjson")
 local silk = require("silk")
 
@@ -221,9 +222,9 @@ local function snapshot(h, loader, o, started)
     url = snap.url or o.url, status = resp.status or 200, method = "GET", headers = headers,
     _header_list = list, body = html, size = #html, rendered = true, redirects = {},
     remote_ip = resp.remoteIPAddress or "", http_version = resp.protocol or "",
-    -- the HTML came through JavaScript: UTF-8 whatever the document declared
-    _text = html, charset = "utf-8", charset_source = "rendered",
   }
+  -- the HTML came through JavaScript: UTF-8 whatever the document declared
+  response.set_text(res, html, "utf-8", "rendered")
   if o.evaluate then res.evaluate = evaluate(h, o.evaluate) end
   if o.screenshot then
     local shot = must(h:call("Page.captureScreenshot", { format = "png" }))
@@ -540,8 +541,7 @@ function M.crawl_fetch(run, req, settings, fetch_req)
         st.auto_static = st.auto_static + 1
         return res, err
       end
-      local doc = rawget(res, "_doc")
-      if doc then doc:free() end
+      response.free(res)
     end
   end
   local t0 = silk.now()

@@ -3,7 +3,7 @@
 --                   commas between, then "]" when the sink closes
 --   .jsonl / .ndjson  JSON Lines, one item per line
 --   .csv            CSV with a header
---   .sqlite / .db   a table `items` in an SQLite database (LuaSQL)
+--   .sqlite / .db   a table `items` in an SQLite database (silk.core.sqlite)
 --   -               JSON Lines on stdout
 --
 -- Field order does not depend on the process (Lua's own table order follows
@@ -65,6 +65,7 @@
 -- items once). `key` is only used there.
 
 local jsonl = require("silk.core.jsonl")
+local sqlite = require("silk.core.sqlite")
 local log = require("silk.log")
 local cjson = require("cjson")
 local null = cjson.null                -- silk.null: JSON null, an empty CSV field, SQL NULL
@@ -419,48 +420,18 @@ end
 local SqlSink = {}
 SqlSink.__index = SqlSink
 
--- A float as SQL that yields exactly that double. SQLite 3.40 reads some
--- decimal texts one unit in the last place off (seen below 1e-290), so the
--- value goes in as m * 2^e: an integer of at most 53 bits made REAL, then
--- scaled by powers of two, each step exact.
-local function sql_real(v)
-  local f, e = math.frexp(v)
-  local m = f * 2 ^ 53
-  e = e - 53
-  while e < 0 and m % 2 == 0 do m, e = m / 2, e + 1 end
-  local out = { "(CAST(", jsonl.number(m), " AS REAL)" }
-  while e ~= 0 do
-    local k = math.min(math.abs(e), 52)
-    out[#out + 1] = (e > 0 and " * " or " / ") .. jsonl.number(2 ^ k)
-    e = e > 0 and e - k or e + k
-  end
-  out[#out + 1] = ")"
-  return table.concat(out)
-end
-
-local function sql_quote(v)
+-- A field's value as bound: numbers go in exactly (integral ones within
+-- 2^53 as INTEGER), booleans as 1/0, tables as their JSON text.
+local function sql_value(v)
+  if v == null then return nil end
   local t = type(v)
-  if v == nil or v == null then return "NULL" end
-  if t == "number" then
-    if v == 0 or (v == math.floor(v) and math.abs(v) <= 2 ^ 53) then return jsonl.number(v) end
-    return sql_real(v)
-  end
-  if t == "boolean" then return v and "1" or "0" end
-  if t == "table" then v = jsonl.encode(v) end
-  return "'" .. v:gsub("'", "''") .. "'"
-end
-
--- LuaSQL returns a cursor for statements that produce rows (PRAGMA
--- included) and refuses to close a connection with one open.
-local function exec(con, sql)
-  local r, err = con:execute(sql)
-  if not r then return nil, err end
-  if type(r) == "userdata" then r:close() end
-  return true
+  if t == "boolean" then return v and 1 or 0 end
+  if t == "table" then return jsonl.encode(v) end
+  return v
 end
 
 local function exec_or_raise(s, sql)
-  local ok, err = exec(s.con, sql)
+  local ok, err = s.db:exec(sql)
   if not ok then error(("cannot write items to %s: %s"):format(s.path, err), 0) end
 end
 
@@ -470,28 +441,22 @@ end
 
 -- The first value of the first row of a query, as a number.
 local function sql_number(s, sql)
-  local c = s.con:execute(sql)
-  local n = tonumber(c:fetch()) or 0
-  c:close()
-  return n
+  local st = s.db:prepare(sql)
+  local n = st:step() and st:row()
+  st:close()
+  return tonumber(n) or 0
 end
 
 local function open_sqlite(path, opts)
-  local ok, driver = pcall(require, "luasql.sqlite3")
-  if not ok then error("the SQLite sink needs LuaSQL (Debian: lua-sql-sqlite3)", 0) end
-  local env = driver.sqlite3()
-  local con, err = env:connect(path)
-  if not con then error(("cannot write items to %s: %s"):format(path, err), 0) end
-  local s = setmetatable({ path = path, env = env, con = con, buf = {}, order = new_order(opts.fields),
+  local db, err = sqlite.open(path)
+  if not db then error(("cannot write items to %s: %s"):format(path, err), 0) end
+  local s = setmetatable({ path = path, db = db, buf = {}, order = new_order(opts.fields),
                            in_table = 0, count = 0, written = 0, offset = 0 }, SqlSink)
   -- every COMMIT is on the disk when it returns (WAL: the log is fsync'd)
   exec_or_raise(s, "PRAGMA journal_mode=WAL")
   exec_or_raise(s, "PRAGMA synchronous=FULL")
   if opts.overwrite and not opts.resume_at then exec_or_raise(s, "DROP TABLE IF EXISTS items") end
-  local cur = con:execute("SELECT name FROM sqlite_master WHERE type='table' AND name='items'")
-  local exists = cur and cur:fetch()
-  if cur then cur:close() end
-  if not exists then
+  if sql_number(s, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='items'") == 0 then
     if (opts.resume_at or 0) > 0 then
       error(("cannot resume: %s has no items table, but the jobdir recorded %d items written to it: "
              .. "restore it, or start over with a new --jobdir"):format(path, opts.resume_at), 0)
@@ -508,9 +473,11 @@ local function open_sqlite(path, opts)
   end
   -- the table's columns come first; `fields` it lacks are added with the next rows
   local cols = new_order()
-  local info = con:execute("PRAGMA table_info(items)")
-  local row = info:fetch({}, "a")
-  while row do cols.list[#cols.list + 1], cols.has[row.name] = row.name, true; row = info:fetch({}, "a") end
+  local info = db:prepare("SELECT name FROM pragma_table_info('items') ORDER BY cid")
+  while info:step() do
+    local name = info:row()
+    cols.list[#cols.list + 1], cols.has[name] = name, true
+  end
   info:close()
   s.in_table = #cols.list
   for _, f in ipairs(s.order.list) do
@@ -536,29 +503,39 @@ end
 -- Inserts the buffered items in one transaction, creating the table or
 -- adding the columns that appeared since; true or nil, err.
 function SqlSink:insert()
-  local con = self.con
+  local db = self.db
   local cols = self.order.list
-  local names = {}
-  for i, c in ipairs(cols) do names[i] = sql_name(c) end
-  local ok, err = exec(con, "BEGIN")
+  local names, marks = {}, {}
+  for i, c in ipairs(cols) do names[i], marks[i] = sql_name(c), "?" end
+  local ok, err = db:exec("BEGIN")
   if ok and not self.created then
-    ok, err = exec(con, "CREATE TABLE items (" .. table.concat(names, ", ") .. ")")
+    ok, err = db:exec("CREATE TABLE items (" .. table.concat(names, ", ") .. ")")
   elseif ok then
     for i = self.in_table + 1, #cols do
       if not ok then break end
-      ok, err = exec(con, "ALTER TABLE items ADD COLUMN " .. names[i])
+      ok, err = db:exec("ALTER TABLE items ADD COLUMN " .. names[i])
     end
   end
-  local prefix = "INSERT INTO items (" .. table.concat(names, ", ") .. ") VALUES ("
+  local st
+  if ok then
+    st, err = db:prepare("INSERT INTO items (" .. table.concat(names, ", ") .. ") VALUES ("
+                         .. table.concat(marks, ", ") .. ")")
+    ok = st ~= nil
+  end
   for _, item in ipairs(self.buf) do
     if not ok then break end
-    local vals = {}
-    for i, c in ipairs(cols) do vals[i] = sql_quote(item[c]) end
-    ok, err = exec(con, prefix .. table.concat(vals, ", ") .. ")")
+    for i, c in ipairs(cols) do
+      ok, err = st:bind(i, sql_value(item[c]))
+      if not ok then break end
+    end
+    if ok then ok, err = st:step() end
+    ok = ok ~= nil
+    st:reset()
   end
-  if ok then ok, err = exec(con, "COMMIT") end
+  if st then st:close() end
+  if ok then ok, err = db:exec("COMMIT") end
   if not ok then
-    exec(con, "ROLLBACK")
+    db:exec("ROLLBACK")
     return nil, err
   end
   self.created, self.in_table = true, #cols
@@ -579,11 +556,10 @@ function SqlSink:flush()
 end
 
 function SqlSink:close()
-  if not self.con then return true end
+  if not self.db then return true end
   local pos, err = self:flush()
-  self.con:close()
-  self.env:close()
-  self.con = nil
+  self.db:close()
+  self.db = nil
   if not pos then return nil, err end
   return true
 end

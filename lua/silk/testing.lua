@@ -367,7 +367,7 @@ end
 -- body), or nil. Pass it as testing.crawl's (or testing.call's) `responses`
 -- so that the callback's crawl:fetch gets them too.
 -- @raise "testing.replay: DIR holds no recording" when DIR/cache.sqlite is
---   missing; what opening it raises (LuaSQL missing).
+--   missing; what opening it raises ("http cache: ...: file is not a database").
 -- @usage
 --   local rec = testing.replay("spec/recorded")     -- silk run spiders/shop.lua --record spec/recorded
 --   local crawl = testing.call(spider, "parse", rec["http://127.0.0.1:8080/"], { responses = rec })

@@ -17,7 +17,7 @@ done
 
 T=$(mktemp -d /tmp/silk-package.XXXXXX)
 cleanup() {
-    "$SRC/bench/nginx.sh" stop "$T/nginx" >/dev/null 2>&1 || true
+    "$SRC/tests/lib/nginx.sh" stop "$T/nginx" >/dev/null 2>&1 || true
     rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
@@ -25,7 +25,7 @@ fail() { echo "package.sh: FAIL: $*"; exit 1; }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 "$SRC/demo/gen.py" "$T/site" --base-url "http://127.0.0.1:$port" --books 40 >/dev/null
-NGINX_TTL=300 "$SRC/bench/nginx.sh" start "$T/nginx" "$T/site" "$port" >/dev/null
+NGINX_TTL=300 "$SRC/tests/lib/nginx.sh" start "$T/nginx" "$T/site" "$port" >/dev/null
 
 # check_install NAME BIN LUA_DIR: BIN finds LUA_DIR and crawls the shop
 check_install() {

@@ -1,6 +1,6 @@
--- tests/lib/shop.lua: the generated shop (bench/sitegen.py) on a real nginx,
+-- tests/lib/shop.lua: the generated shop (tests/lib/sitegen.py) on a real nginx,
 -- the spider that crawls it, and the check of a crawl's items against the
--- shop's truth (bench/check.py), for the end-to-end specs.
+-- shop's truth (tests/lib/check.py), for the end-to-end specs.
 --
 --   local shop = require("shop")
 --   local site = shop.site{ pages = 300, seed = 7 }
@@ -18,13 +18,13 @@ local shop = {}
 function shop.site(o)
   local dir = files.tmpdir()
   local port = servers.free_port()
-  assert(os.execute(("python3 bench/sitegen.py --out %s/site --pages %d --seed %d --quiet --origins http://127.0.0.1:%d"):format(
+  assert(os.execute(("python3 tests/lib/sitegen.py --out %s/site --pages %d --seed %d --quiet --origins http://127.0.0.1:%d"):format(
     dir, o.pages, o.seed, port)) == 0)
   local site = { dir = dir, truth = dir .. "/site.truth.jsonl" }
   site.web = servers.nginx{ root = dir .. "/site", port = port, access_log = true }
   site.start = site.web.url .. "/index.html"
   function site.check(items_path)
-    local p = io.popen(("python3 bench/check.py --truth %s --items %s"):format(site.truth, items_path))
+    local p = io.popen(("python3 tests/lib/check.py --truth %s --items %s"):format(site.truth, items_path))
     local verdict = cjson.decode(p:read("*a"))
     p:close()
     return verdict

@@ -130,12 +130,7 @@ local function keys_of(line)
   return out
 end
 
-local function sqlite(path, sql)
-  local p = io.popen(("sqlite3 %s %s"):format(q(path), q(sql)))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+local sqlite = files.sqlite
 
 -- one server for every test (teardown stops it)
 local web = servers.nginx{ root = site }

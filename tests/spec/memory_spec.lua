@@ -172,7 +172,7 @@ describe("a document's memory", function()
   end
 
   -- mb megabytes of <li><a href> links, the shape of a category page
-  local link_page = dofile("bench/memory/page.lua")
+  local link_page = dofile("tests/lib/linkpage.lua")
 
   it("stays within 32 x its size + 16 MiB, and goes back to the system when freed", function()
     local page, n = link_page(8)

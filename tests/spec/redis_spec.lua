@@ -26,7 +26,7 @@ end
 
 local site = tmpdir()
 local port = servers.free_port()
-assert(os.execute(("python3 bench/sitegen.py --out %s/site --pages %d --seed 11 --quiet --origins http://127.0.0.1:%d"):format(
+assert(os.execute(("python3 tests/lib/sitegen.py --out %s/site --pages %d --seed 11 --quiet --origins http://127.0.0.1:%d"):format(
   site, PAGES, port)) == 0)
 local web = servers.nginx{ root = site .. "/site", port = port, access_log = true }
 local start = web.url .. "/index.html"
@@ -57,7 +57,7 @@ local function frontier(params)
 end
 
 local function check(items)
-  local p = io.popen(("python3 bench/check.py --truth %s/site.truth.jsonl --items %s"):format(site, items))
+  local p = io.popen(("python3 tests/lib/check.py --truth %s/site.truth.jsonl --items %s"):format(site, items))
   local v = cjson.decode(p:read("*a"))
   p:close()
   return v

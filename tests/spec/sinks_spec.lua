@@ -50,22 +50,19 @@ describe("sinks write numbers exactly", function()
   it("in SQLite: integers as INTEGER, floats as REAL, both exact", function()
     local path = files.tmpdir() .. "/i.sqlite"
     write_all(path)
-    local env = require("luasql.sqlite3").sqlite3()
-    local con = env:connect(path)
-    local cur = con:execute("SELECT i, v, typeof(v), t FROM items ORDER BY i")
-    local row, n = cur:fetch({}, "n"), 0
-    while row do
+    local db = assert(require("silk.core.sqlite").open(path))
+    local st = assert(db:prepare("SELECT i, v, typeof(v), t FROM items ORDER BY i"))
+    local n = 0
+    while st:step() do
+      local row = { st:row() }
       n = n + 1
       local want = VALUES[row[1]]
       assert.equal(want, row[2], tostring(row[1]))
       local int = want == math.floor(want) and math.abs(want) <= 2 ^ 53
       assert.equal(int and "integer" or "real", row[3], tostring(want))
       assert.equal(want, cjson.decode(row[4])[1])
-      row = cur:fetch({}, "n")
     end
-    cur:close()
-    con:close()
-    env:close()
+    db:close()
     assert.equal(#VALUES, n)
   end)
 end)
@@ -156,7 +153,7 @@ describe("sinks reopen what they wrote", function()
     local s = sinks.open(path)
     for i = 1, 10 do assert(s:write({ i = i })) end
     assert(s:close())
-    os.execute(("sqlite3 %s 'DELETE FROM items WHERE i <= 5'"):format(path))
+    files.sqlite(path, "DELETE FROM items WHERE i <= 5")
     s = sinks.open(path)
     assert(s:write({ i = 11 }))
     local pos = assert(s:flush())
@@ -164,9 +161,7 @@ describe("sinks reopen what they wrote", function()
     assert(s:close())
     s = sinks.open(path, { resume_at = pos })
     assert(s:close())
-    local p = io.popen(("sqlite3 %s 'SELECT group_concat(i) FROM items'"):format(path))
-    assert.equal("6,7,8,9,10,11\n", p:read("*a"))
-    p:close()
+    assert.equal("6,7,8,9,10,11\n", files.sqlite(path, "SELECT group_concat(i) FROM items"))
   end)
 
   it("several outputs: one position each, refused when the count differs", function()
@@ -357,7 +352,7 @@ describe("silk run when the output cannot be written", function()
     args = ("%s -o %s/i.sqlite --jobdir %s/job2"):format(sp, d, d)
     status, log = run(web, args)
     assert.equal(0, status, log)
-    os.execute(("sqlite3 %s/i.sqlite 'DELETE FROM items WHERE rowid > 10'"):format(d))
+    files.sqlite(d .. "/i.sqlite", "DELETE FROM items WHERE rowid > 10")
     status, log = run(web, args)
     assert.equal(2, status, log)
     assert.matches("cannot resume: %S+/i%.sqlite has 10 items, but the jobdir recorded 4200", log)

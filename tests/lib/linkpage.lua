@@ -1,7 +1,7 @@
 -- A link-heavy page: MB megabytes of <li><a href> links, the shape of a
 -- category or sitemap page.
---   silk eval bench/memory/page.lua --print MB > page.html
---   local build = dofile("bench/memory/page.lua"); build(MB) -> page, links
+--   silk eval tests/lib/linkpage.lua --print MB > page.html
+--   local build = dofile("tests/lib/linkpage.lua"); build(MB) -> page, links
 local function build(mb)
   local parts, size, i = { "<!doctype html><html><head><title>links</title></head><body><ul>\n" }, 0, 0
   while size < mb * 1048576 do

@@ -1,8 +1,8 @@
 #!/bin/sh
-# bench/nginx.sh: start/stop Debian's nginx on 127.0.0.1 for the benchmark.
+# tests/lib/nginx.sh: start/stop Debian's nginx on 127.0.0.1 for the benchmarks, the demo and tests/it.
 #
-#   bench/nginx.sh start STATE_DIR ROOT PORT [ROOT2 PORT2 ...]   # one server block per ROOT/PORT
-#   bench/nginx.sh stop STATE_DIR
+#   tests/lib/nginx.sh start STATE_DIR ROOT PORT [ROOT2 PORT2 ...]   # one server block per ROOT/PORT
+#   tests/lib/nginx.sh stop STATE_DIR
 #
 # worker_processes 1, keep-alive on (unbounded requests per connection),
 # sendfile, no gzip, access log off unless NGINX_ACCESS_LOG=1 (then

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic shop-like site generator for silk's benchmark and crawl tests.
 
-    python3 bench/sitegen.py --out DIR --pages N --seed S [--hosts K --origins U1,U2,...]
+    python3 tests/lib/sitegen.py --out DIR --pages N --seed S [--hosts K --origins U1,U2,...]
 
 Writes N crawlable pages (index.html is page 0) of 15-25 KB of HTML each, plus a
 robots.txt and a few pages under /private/ that are linked from crawlable pages
@@ -32,7 +32,7 @@ Single host: "page" is the URL path ("/c03/p7.html"). With --hosts K, pages are
 spread over K hosts written to DIR/h0 .. DIR/h{K-1} (one docroot per host, each
 with its robots.txt); cross-host links are absolute URLs built from --origins
 (e.g. http://127.0.0.1:PORT, one per host, known before generation) and
-"page" is the full URL. bench/check.py compares a crawl's output to this file.
+"page" is the full URL. tests/lib/check.py compares a crawl's output to this file.
 
 20 000 pages take ~10-20 s on one core (see the --quiet timing line).
 """

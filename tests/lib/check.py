@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Check a contender's crawl output against bench/sitegen.py's truth; print a JSON verdict.
+"""Check a contender's crawl output against tests/lib/sitegen.py's truth; print a JSON verdict.
 
-    python3 bench/check.py --truth SITE.truth.jsonl --items OUT.jsonl [--name scrapy]
-    python3 bench/check.py --truth SITE.truth.jsonl --urls FETCHED.txt --name wget2
+    python3 tests/lib/check.py --truth SITE.truth.jsonl --items OUT.jsonl [--name scrapy]
+    python3 tests/lib/check.py --truth SITE.truth.jsonl --urls FETCHED.txt --name wget2
 
 --items: JSON Lines, one item a line with "url" (the page it came from), "title", "price".
 --urls:  one fetched URL (or URL path) a line, for fetch-only contenders (wget2):
