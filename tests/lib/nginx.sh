@@ -11,12 +11,15 @@
 # Self-stopping: a watchdog in nginx's process group ends it after NGINX_TTL
 # seconds (default 1800) or when process OWNER_PID (default: the caller of
 # this script) is gone. `stop` sends TERM, waits up to 5 s, then KILLs the group.
+# NGINX_CONNECTIONS: worker_connections (default 8192); NGINX_LIMIT_RATE:
+# limit_rate of every response (e.g. 16k bytes/s; default none), for
+# benchmarks that need requests to wait on the network.
 set -eu
 
 alive() { s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [ "${s#Z}" = "$s" ]; }
 
 cmd=${1:-}; state=${2:-}
-[ -n "$cmd" ] && [ -n "$state" ] || { sed -n '2,14p' "$0"; exit 2; }
+[ -n "$cmd" ] && [ -n "$state" ] || { sed -n '2,16p' "$0"; exit 2; }
 
 case "$cmd" in
 start)
@@ -32,13 +35,14 @@ start)
     echo "worker_rlimit_nofile $nofile;"
     echo "pid $state/nginx.pid;"
     echo "error_log $state/error.log warn;"
-    echo "events { worker_connections 8192; multi_accept on; }"
+    echo "events { worker_connections ${NGINX_CONNECTIONS:-8192}; multi_accept on; }"
     echo "http {"
     echo "  include /etc/nginx/mime.types; default_type application/octet-stream;"
     echo "  log_format silk '\$msec \$connection \$connection_requests \$status \$request_time \$server_port \$bytes_sent \"\$request\" \"\$http_user_agent\"';"
     if [ "${NGINX_ACCESS_LOG:-0}" = 1 ]; then echo "  access_log $state/access.log silk;"; else echo "  access_log off;"; fi
     echo "  sendfile on; tcp_nopush on; tcp_nodelay on; server_tokens off;"
     echo "  keepalive_timeout 65s; keepalive_requests 1000000; open_file_cache max=10000 inactive=60s;"
+    if [ -n "${NGINX_LIMIT_RATE:-}" ]; then echo "  limit_rate $NGINX_LIMIT_RATE;"; fi
     for t in client_body proxy fastcgi uwsgi scgi; do echo "  ${t}_temp_path $state/tmp/$t;"; done
     while [ $# -ge 2 ]; do
       root=$(cd "$1" && pwd)
