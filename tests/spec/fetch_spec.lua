@@ -354,6 +354,39 @@ describe("tasks woken by their fetch", function()
   end)
 end)
 
+describe("transfers started without a task (fetch_core.start)", function()
+  it("run their function in a task of its own once they end, with res or nil, err", function()
+    local ch = silk.channel()
+    local waiting = silk.tasks()
+    F.start({ url = web.url .. "/index.html?started" }, function(res, err)
+      ch:send{ res and res.status, err, silk.current().name }
+    end, "probe", 5)
+    -- nothing waits for it while it is in flight
+    assert.equal(#waiting, #silk.tasks())
+    assert.same({ 200, nil, "probe" }, ch:recv())
+    F.start({ url = "http://127.0.0.1:1/" }, function(res, err) ch:send{ res, err.kind } end)
+    local got = ch:recv()
+    assert.is_nil(got[1])
+    assert.equal("connect", got[2])
+  end)
+
+  it("never run it once cancelled, and leave nothing behind", function()
+    local ran = false
+    local h = F.start({ url = bad.url .. "/sleep?ms=2000" }, function() ran = true end)
+    h:cancel()
+    h:cancel()                           -- a second time does nothing
+    silk.sleep(0.05)
+    assert.is_false(ran)
+    local st = F.stats()
+    assert.same({ 0, 0 }, { st.in_flight, st.transfers })
+  end)
+
+  it("raise for a malformed request, naming the field, before anything starts", function()
+    assert.error_matches(function() F.start({ method = "GET" }, print) end, "request.url is required")
+    assert.error_matches(function() F.start({ url = web.url }, "not a function") end, "function expected")
+  end)
+end)
+
 describe("res:text()", function()
   local json = require("cjson")
   local texts
