@@ -486,8 +486,10 @@ static void test_cancel_and_timeout_storm(void)
      * callbacks come round, not all inside the last completion: give it a
      * moment of loop before counting. Under ASan a handful (seen: 4 of
      * 1000) stay in libcurl's connection cache until shutdown, which
-     * test_shutdown checks; what must not happen is one per transfer. */
-    for (double until = silk_now() + 2; sockets_open() > sockets_before && silk_now() < until;)
+     * test_shutdown checks; what must not happen is one per transfer. On
+     * a loaded machine the closing takes seconds: the wait is long, the
+     * count exact. */
+    for (double until = silk_now() + 15; sockets_open() > sockets_before + 8 && silk_now() < until;)
         spin(0.01);
     CHECK(silk_track_live(SILK_RES_CURL_EASY) == 0 && silk_track_live(SILK_RES_TRANSFER) == 0 &&
           silk_track_live(SILK_RES_BUFFER) == 0 && sockets_open() <= sockets_before + 8,
