@@ -3,7 +3,7 @@
 #   tests/fuzz/run.sh [-t SECONDS] [TARGET...]      (default: 30 s; all targets)
 # A target NAME is tests/fuzz/fuzz_NAME.c linked with the core sources it
 # exercises (core/NAME.c unless listed below; fuzz_console.c includes
-# core/console.c itself); its seed corpus is
+# core/console.c itself and links core/sockserv.c); its seed corpus is
 # tests/fuzz/corpus/NAME (read only: new inputs go to a scratch directory
 # under the build dir), and tests/fuzz/NAME.dict a libFuzzer dictionary if
 # there is one. Crashes are written to build-fuzz/NAME/. Every target
@@ -29,7 +29,7 @@ for t in $targets; do
     sitemap) libs="-lexpat -lz" ;;
     select) srcs=$dom; libs=$domlibs; maxlen=512 ;;
     html) srcs=$dom; libs=$domlibs; maxlen=16384 ;;
-    console) srcs=""; cflags=$(pkg-config --cflags luajit); libs="$(pkg-config --libs luajit) -lev" ;;
+    console) srcs="$root/core/sockserv.c"; cflags=$(pkg-config --cflags luajit); libs="$(pkg-config --libs luajit) -lev" ;;
   esac
   bin=$out/fuzz_$t
   # shellcheck disable=SC2086
