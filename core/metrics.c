@@ -23,7 +23,7 @@
 
 #include "metrics.h"
 #include "sockserv.h"
-#include "task_int.h"
+#include "task.h"
 #include "track.h"
 
 #define MAX_BUCKETS 32
@@ -381,7 +381,7 @@ static void collect_engine(silk_engine *e)
         snprintf(labels, sizeof labels, "state=\"waiting\",on=\"%s\"", silk_wait_reason_name((silk_wait_reason)r));
         silk_metrics_set("silk_tasks", labels, (double)silk_task_count_waiting(e, (silk_wait_reason)r));
     }
-    silk_metrics_set("silk_tasks_created_total", NULL, (double)e->next_id);
+    silk_metrics_set("silk_tasks_created_total", NULL, (double)silk_task_created(e));
     for (int k = 0; k < SILK_RES_COUNT_; k++) {
         snprintf(labels, sizeof labels, "kind=\"%s\"", silk_track_name((silk_res)k));
         silk_metrics_set("silk_resources", labels, (double)silk_track_live((silk_res)k));
