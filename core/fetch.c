@@ -43,10 +43,9 @@
 #include <ev.h>
 
 #include "decode.h"
-#include "engine.h"
+#include "engine.h"                     /* silk_now */
 #include "fetch.h"
 #include "silk_config.h"
-#include "task.h"
 #include "track.h"
 #include "url.h"
 
@@ -155,8 +154,8 @@ typedef struct sockw {
 } sockw;
 
 struct silk_fetch {
-    silk_engine *e;
     struct ev_loop *loop;
+    silk_fetch_hooks hooks;
     CURLM *multi;
     ev_timer timer;                     /* curl's single timeout */
     ev_idle idle;                       /* completes POSTED transfers */
@@ -174,11 +173,9 @@ struct silk_fetch {
     char *ua;
     silk_fetch_stats st;
     uint64_t rng;
-    silk_fetch *next;                   /* the list of fetch states, one per engine */
 };
 
-static silk_fetch *states;
-static int curl_ready;
+static int nstates;                     /* live fetch states: libcurl's global init is theirs */
 
 static const char *const kind_names[SILK_FETCH_KIND_COUNT_] = {
     [SILK_FETCH_OK] = "ok",
@@ -1564,9 +1561,11 @@ static void drain_done(silk_fetch *f)
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
         if (!x || x->magic != XFER_MAGIC || x->state != X_ACTIVE)
             continue;
-        silk_task_batch_begin(f->e);
+        if (f->hooks.batch_begin)
+            f->hooks.batch_begin(f->hooks.ud);
         finish_attempt(x, rc);
-        silk_task_batch_end(f->e);
+        if (f->hooks.batch_end)
+            f->hooks.batch_end(f->hooks.ud);
     }
 }
 
@@ -1677,21 +1676,16 @@ int silk_fetch_set_max_fds(long want, char *err, size_t errsz)
     return 0;
 }
 
-silk_fetch *silk_fetch_of(silk_engine *e)
+silk_fetch *silk_fetch_new(struct ev_loop *loop, const silk_fetch_hooks *hooks, long max_fds)
 {
-    for (silk_fetch *f = states; f; f = f->next)
-        if (f->e == e)
-            return f;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return NULL;
-        curl_ready = 1;
-    }
+    if (!nstates && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return NULL;                    /* nothing to clean up: init undoes itself */
     silk_fetch *f = calloc(1, sizeof *f);
     if (!f)
-        return NULL;
-    f->e = e;
-    f->loop = silk_engine_loop(e);
+        goto fail;
+    f->loop = loop;
+    if (hooks)
+        f->hooks = *hooks;
     f->cfg.max_per_host = 16;
     f->cfg.max_total = 1024;
     f->cfg.pool_max = 256;
@@ -1704,7 +1698,7 @@ silk_fetch *silk_fetch_of(silk_engine *e)
         free(f->pool);
         free(f->ua);
         free(f);
-        return NULL;
+        goto fail;
     }
     f->rng = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid() ^ (uintptr_t)f;
     if (!f->rng)
@@ -1728,11 +1722,14 @@ silk_fetch *silk_fetch_of(silk_engine *e)
     /* the limit was checked where the option was parsed (main.c); here it
      * is only applied, and a failure leaves the limit as it was */
     char why[128];
-    f->cfg.max_fds = silk_engine_opts(e)->max_fds;
+    f->cfg.max_fds = max_fds;
     silk_fetch_set_max_fds(f->cfg.max_fds, why, sizeof why);
-    f->next = states;
-    states = f;
+    nstates++;
     return f;
+fail:
+    if (!nstates)
+        curl_global_cleanup();
+    return NULL;
 }
 
 void silk_fetch_get_config(silk_fetch *f, silk_fetch_config *c)
@@ -1838,12 +1835,9 @@ void silk_fetch_cancel(silk_fetch_xfer *x)
         pump(f);
 }
 
-void silk_fetch_shutdown(silk_engine *e)
+void silk_fetch_free(silk_fetch *f)
 {
-    silk_fetch **pp = &states, *f;
-    while (*pp && (*pp)->e != e)
-        pp = &(*pp)->next;
-    if (!(f = *pp))
+    if (!f)
         return;
 
     /* no new slots while we drain: a callback that starts a transfer gets
@@ -1857,9 +1851,6 @@ void silk_fetch_shutdown(silk_engine *e)
         set_msg(x, "fetch shut down");
         complete(x, SILK_FETCH_CANCELLED);
     }
-    for (pp = &states; *pp != f; pp = &(*pp)->next)
-        ;
-    *pp = f->next;
     ev_timer_stop(f->loop, &f->timer);
     ev_idle_stop(f->loop, &f->idle);
     curl_multi_cleanup(f->multi);       /* closes cached connections */
@@ -1884,8 +1875,6 @@ void silk_fetch_shutdown(silk_engine *e)
         }
     free(f->ua);
     free(f);
-    if (!states && curl_ready) {
+    if (--nstates == 0)
         curl_global_cleanup();
-        curl_ready = 0;
-    }
 }
