@@ -244,13 +244,12 @@ static void set_msg(silk_fetch_xfer *x, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Parses url and checks its scheme. Writes "scheme://host:port" into key.
- * Returns SILK_FETCH_OK, INVALID (with a message) or BLOCKED. */
-static silk_fetch_kind inspect_url(const char *url, char *key, size_t keysz,
-                                   char *why, size_t whysz)
+/* Checks url the way libcurl, which fetches it, parses it: its scheme and
+ * host. Returns SILK_FETCH_OK, INVALID (with a message) or BLOCKED. */
+static silk_fetch_kind inspect_url(const char *url, char *why, size_t whysz)
 {
     silk_fetch_kind kind = SILK_FETCH_OK;
-    char *scheme = NULL, *hostname = NULL, *port = NULL;
+    char *scheme = NULL, *hostname = NULL;
     CURLU *u = curl_url();
     if (!u) {
         snprintf(why, whysz, "out of memory");
@@ -272,17 +271,10 @@ static silk_fetch_kind inspect_url(const char *url, char *key, size_t keysz,
     if (curl_url_get(u, CURLUPART_HOST, &hostname, 0) != CURLUE_OK || !*hostname) {
         snprintf(why, whysz, "invalid URL '%.160s': no host", url);
         kind = SILK_FETCH_INVALID;
-        goto done;
     }
-    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-    snprintf(key, keysz, "%s://%s:%s", scheme, hostname, port ? port : "");
-    for (char *p = key; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
 done:
     curl_free(scheme);
     curl_free(hostname);
-    curl_free(port);
     curl_url_cleanup(u);
     return kind;
 }
@@ -327,14 +319,29 @@ done:
     return kind;
 }
 
-/* inspect_url, without curl's parse for a plain URL (url.c): most of a
- * crawl's URLs are plain, and the parse was 6 % of the instructions of a
- * request. */
+/* Writes url's host key, url.c's "scheme://host:port" (the frontier's
+ * politeness key too), into key. A plain URL (most of a crawl's) takes
+ * url.c's path without a parse; any other is first checked by
+ * inspect_url, since libcurl's verdict is the one that counts for a
+ * fetch. Returns SILK_FETCH_OK, INVALID (with a message) or BLOCKED. */
 static silk_fetch_kind host_key(const char *url, char *key, size_t keysz, char *why, size_t whysz)
 {
     if (silk_url_plain_host_key(url, key, keysz))
         return SILK_FETCH_OK;
-    return inspect_url(url, key, keysz, why, whysz);
+    silk_fetch_kind kind = inspect_url(url, why, whysz);
+    if (kind != SILK_FETCH_OK)
+        return kind;
+    char *hk = NULL;
+    int rc = silk_url_host_key(url, &hk);
+    if (rc != 0 || strlen(hk) >= keysz) {
+        snprintf(why, whysz, "invalid URL '%.160s': %s", url,
+                 rc != 0 ? silk_url_strerror(rc) : "host too long");
+        free(hk);
+        return SILK_FETCH_INVALID;
+    }
+    strcpy(key, hk);
+    free(hk);
+    return SILK_FETCH_OK;
 }
 
 /* --- hosts and the ready ring --------------------------------------------- */

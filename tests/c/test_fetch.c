@@ -433,6 +433,34 @@ static void test_per_host_limit(void)
     silk_fetch_configure(F, &c, NULL, 0);
 }
 
+/* The host key of a URL that is not plain is url.c's (silk_url_host_key),
+ * the key the frontier's politeness uses: "127.0.0.1." is the IPv4 address
+ * 127.0.0.1 there, so it shares the host record (and the slots) of the
+ * plain URL. libcurl's own parse kept the dot, which made it another host. */
+static void test_host_key(void)
+{
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    outcome os[2] = {{0}};
+    silk_fetch_stats before, st;
+    silk_fetch_get_stats(F, &before);
+    r.url = U("/sleep?ms=50");
+    silk_fetch_xfer *a = silk_fetch_start(F, &r, on_count, &os[0]);
+    char dotted[128];
+    snprintf(dotted, sizeof dotted, "http://127.0.0.1.%s/sleep?ms=50", strrchr(base, ':'));
+    r.url = dotted;
+    silk_fetch_xfer *b = silk_fetch_start(F, &r, on_count, &os[1]);
+    silk_fetch_get_stats(F, &st);
+    CHECK(a && b && st.hosts == before.hosts + 1, "host records: %ld more for %s and %s",
+          st.hosts - before.hosts, U("/"), dotted);
+    silk_fetch_cancel(a);
+    silk_fetch_cancel(b);
+    silk_fetch_get_stats(F, &st);
+    CHECK(st.hosts == before.hosts && !os[0].calls && !os[1].calls,
+          "after cancel: %ld host records more, callbacks %d %d", st.hosts - before.hosts,
+          os[0].calls, os[1].calls);
+}
+
 /* 1000 transfers in flight, all cancelled; 1000 more, all timing out. */
 static void test_cancel_and_timeout_storm(void)
 {
@@ -570,6 +598,7 @@ int main(void)
     test_faults();
     test_retries();
     test_per_host_limit();
+    test_host_key();
     test_cancel_and_timeout_storm();
     test_shutdown();
     /* completions off the sockets came in batches, each closed, none nested */
