@@ -22,6 +22,7 @@
 
 #include <ev.h>
 
+#include "check.h"
 #include "engine.h"                 /* silk_now */
 #include "fetch.h"
 #include "track.h"
@@ -48,7 +49,6 @@ static void batch_end(void *ud)
 static silk_fetch *F;
 static char base[64];
 static pid_t server_pid;
-static int failures, checks;
 
 static long sockets_open(void)
 {
@@ -75,16 +75,6 @@ static long socket_fds(void)
     return n;
 }
 
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        checks++;                                                          \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
 
 /* --- the server ------------------------------------------------------------ */
 
@@ -610,7 +600,5 @@ int main(void)
         CHECK(silk_track_live(k) == 0, "%ld %s still live", silk_track_live(k), silk_track_name(k));
     stop_server();
     ev_loop_destroy(loop);
-    printf("test_fetch: %d checks, %d failed\n", checks, failures);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_done("test_fetch");
 }
