@@ -19,7 +19,7 @@ out=${FUZZ_BUILD:-$root/build-fuzz}
 mkdir -p "$out"
 CC=${CC:-clang}
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$root/core"
-dom="$root/core/html.c $root/core/select.c $root/core/select_parse.c $root/core/url.c $root/core/track.c"
+dom="$root/core/html.c $root/core/html_text.c $root/core/select.c $root/core/select_parse.c $root/core/url.c $root/core/track.c"
 domlibs="-lgumbo -lev -lcurl -lidn2 -lpthread"
 status=0
 for t in $targets; do
