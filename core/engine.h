@@ -76,9 +76,10 @@ silk_engine *silk_engine_from(lua_State *L);
  * loop->data): the binding looks its slot up, and makes and installs the
  * service when it is empty. The engine stops them in the slot order below at
  * the end of silk_engine_run_main (after the last task has run, before the
- * resource report: what a service still holds is not the script's leak) and
- * in silk_engine_free before the Lua state is closed (for a service made
- * after the run); a later use makes the service again. So a service knows
+ * resource report: what a service still holds is not the script's leak; not
+ * after a hard stop, which leaves everything as it is) and in
+ * silk_engine_free before the Lua state is closed (for a service made after
+ * the run); a later use makes the service again. So a service knows
  * its engine only through its binding, and the engine knows a service only
  * as a pointer and a stop function.
  */

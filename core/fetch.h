@@ -20,10 +20,10 @@
  * request opts out.
  *
  * Ownership: a silk_fetch owns every transfer, easy handle, socket watcher
- * and session until silk_fetch_free. A
- * transfer belongs to fetch.c from silk_fetch_start() until its callback has
- * returned or it was cancelled; the caller holds a borrowed pointer good for
- * exactly one silk_fetch_cancel() before the callback runs.
+ * and session until silk_fetch_free. A transfer belongs to fetch.c from
+ * silk_fetch_start() until its callback has returned or it was cancelled;
+ * the caller holds a borrowed pointer good for exactly one
+ * silk_fetch_cancel() before the callback runs.
  *
  * Callback rules: the completion callback fires exactly once per started
  * transfer that is not cancelled, always from a loop callback and never
