@@ -1,6 +1,7 @@
 /*
- * console.c -- the console server on the engine's loop, its client
- * connection, and the REPL entry points; see console.h for the protocol.
+ * console.c -- the console server on the engine's loop (its connections:
+ * sockserv.c), its client connection, and the REPL entry points; see
+ * console.h for the protocol.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <lauxlib.h>
 
 #include "console.h"
+#include "sockserv.h"
 #include "task.h"
 
 #define CONSOLE_MAGIC 0xc0501e5au
@@ -123,16 +125,14 @@ static int frame_parse(const buf *b, size_t max, char kind[8], size_t *off, size
 /* --- server records ------------------------------------------------------------ */
 
 typedef struct client {
+    silk_sock_conn conn;          /* fd, io (EV_READ always, EV_WRITE while out is not
+                                   * empty), closed: on the dead list, waiting for the reaper */
     silk_console *srv;
     uint64_t id;                  /* unique in the process; the serve task names it */
-    int fd;                       /* -1 once disconnected */
-    ev_io io;                     /* EV_READ always, EV_WRITE while out is not empty */
     ev_timer frame;               /* FRAME_TIMEOUT, while in holds part of a frame */
-    struct client *next, *prev;   /* srv->clients, or srv->dead once closed */
     buf in, out;
     int env_ref;                  /* the client's global table */
     int eval_ref, serve_ref;      /* task handles of the request in flight, else LUA_NOREF */
-    unsigned closed : 1;          /* on srv->dead, waiting for the reaper */
     unsigned close_after_write : 1;
 } client;
 
@@ -140,15 +140,11 @@ struct silk_console {
     unsigned magic;
     silk_engine *e;
     silk_console_options o;
-    int fd;
-    ev_io accept_io;              /* unref'd: a console does not keep a run alive */
-    ev_check phase;               /* reaps dead clients, starts pipelined requests */
+    silk_sockserv ss;             /* listener, clients; its phase starts pipelined requests */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     dev_t dev;
     ino_t ino;
     int mod_ref;                  /* lua/silk/console.lua */
-    client *clients, *dead;
-    int nclients;
     silk_console *next;           /* every live server, for silk_console_reply */
 };
 
@@ -156,57 +152,13 @@ static silk_console *servers;
 static uint64_t next_client_id;
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define CLIENT(k) container_of(k, client, conn)
 
 void silk_console_defaults(silk_console_options *o)
 {
     o->timeout = 10.0;
     o->max_clients = 16;
     o->max_request = (size_t)1 << 20;
-}
-
-/* Every watcher here is unref'd while active; these keep the counts right. */
-static void watch_io(struct ev_loop *loop, ev_io *w, int events)
-{
-    if (ev_is_active(w)) {
-        if ((w->events & (EV_READ | EV_WRITE)) == events)
-            return;
-        ev_ref(loop);
-        ev_io_stop(loop, w);
-    }
-    if (!events)
-        return;
-    ev_io_set(w, w->fd, events);
-    ev_io_start(loop, w);
-    ev_unref(loop);
-}
-
-static void wake_phase(silk_console *s)
-{
-    struct ev_loop *loop = silk_engine_loop(s->e);
-    if (!ev_is_active(&s->phase)) {
-        ev_check_start(loop, &s->phase);
-        ev_unref(loop);
-    }
-}
-
-static void list_remove(client **head, client *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        *head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->next = c->prev = NULL;
-}
-
-static void list_push(client **head, client *c)
-{
-    c->prev = NULL;
-    c->next = *head;
-    if (*head)
-        (*head)->prev = c;
-    *head = c;
 }
 
 /* Cancels the task whose handle `*ref` anchors and drops the anchor. A task
@@ -223,11 +175,6 @@ static void cancel_ref(lua_State *L, int *ref, const char *reason)
     luaL_unref(L, LUA_REGISTRYINDEX, *ref);
     *ref = LUA_NOREF;
 }
-
-/* Disconnects c: no more I/O, its request tasks are cancelled. The record
- * stays on srv->dead until the check phase frees it (we may be inside its
- * own watcher's callback, or inside its serve task). */
-static void on_frame_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* Arms (on) or disarms c's frame deadline; the timer is unref'd while
  * active, as every console watcher is. */
@@ -246,29 +193,29 @@ static void watch_frame(client *c, int on)
     }
 }
 
-static void client_close(client *c)
+/* sockserv's closed hook: the client's work ends with its connection. */
+static void client_closed(silk_sock_conn *k)
 {
-    if (c->closed)
-        return;
-    silk_console *s = c->srv;
-    lua_State *L = silk_engine_lua(s->e);
-    watch_io(silk_engine_loop(s->e), &c->io, 0);
+    client *c = CLIENT(k);
+    lua_State *L = silk_engine_lua(c->srv->e);
     watch_frame(c, 0);
-    close(c->fd);
-    c->fd = -1;
     cancel_ref(L, &c->eval_ref, "console client disconnected");
     cancel_ref(L, &c->serve_ref, "console client disconnected");
     luaL_unref(L, LUA_REGISTRYINDEX, c->env_ref);
     c->env_ref = LUA_NOREF;
-    c->closed = 1;
-    list_remove(&s->clients, c);
-    s->nclients--;
-    list_push(&s->dead, c);
-    wake_phase(s);
 }
 
-static void client_free(client *c)
+/* Disconnects c: no more I/O, its request tasks are cancelled. The record
+ * stays on the dead list until the check phase frees it (we may be inside
+ * its own watcher's callback, or inside its serve task). */
+static void client_close(client *c)
 {
+    silk_sockserv_close_conn(&c->conn);
+}
+
+static void client_free(silk_sock_conn *k)
+{
+    client *c = CLIENT(k);
     buf_free(&c->in);
     buf_free(&c->out);
     free(c);
@@ -276,9 +223,7 @@ static void client_free(client *c)
 
 static void client_update_io(client *c)
 {
-    if (c->closed)
-        return;
-    watch_io(silk_engine_loop(c->srv->e), &c->io, EV_READ | (c->out.len ? EV_WRITE : 0));
+    silk_sockserv_watch(&c->conn, EV_READ | (c->out.len ? EV_WRITE : 0));
 }
 
 static void client_send(client *c, const char *kind, const char *s, size_t n)
@@ -323,7 +268,7 @@ static void start_request(client *c, const char *chunk, size_t len)
 /* Starts the next complete request of c if none is in flight. */
 static void client_dispatch(client *c)
 {
-    if (c->closed || c->eval_ref != LUA_NOREF || c->close_after_write)
+    if (c->conn.closed || c->eval_ref != LUA_NOREF || c->close_after_write)
         return;
     char kind[8];
     size_t off, n;
@@ -345,7 +290,7 @@ static void client_dispatch(client *c)
 static void client_flush(client *c)
 {
     while (c->out.len) {
-        ssize_t w = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+        ssize_t w = send(c->conn.fd, c->out.p, c->out.len, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -365,10 +310,10 @@ static void client_flush(client *c)
 
 static void on_client(struct ev_loop *loop, ev_io *w, int revents)
 {
-    client *c = container_of(w, client, io);
+    client *c = CLIENT(container_of(w, silk_sock_conn, io));
     if (revents & EV_WRITE) {
         client_flush(c);
-        if (c->closed)
+        if (c->conn.closed)
             return;
     }
     if (!(revents & EV_READ))
@@ -377,7 +322,7 @@ static void on_client(struct ev_loop *loop, ev_io *w, int revents)
     size_t max = 2 * (c->srv->o.max_request + HEADER_MAX);
     char tmp[READ_CHUNK];
     for (;;) {
-        ssize_t r = recv(c->fd, tmp, sizeof tmp, 0);
+        ssize_t r = recv(c->conn.fd, tmp, sizeof tmp, 0);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             client_close(c);              /* gone: whatever it was running is cancelled */
             return;
@@ -398,7 +343,7 @@ static void on_client(struct ev_loop *loop, ev_io *w, int revents)
         }
     }
     client_dispatch(c);
-    if (!c->closed) {
+    if (!c->conn.closed) {
         char kind[8];
         size_t off, n;
         watch_frame(c, c->in.len > 0 &&
@@ -412,17 +357,11 @@ static void on_frame_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     client_close(container_of(w, client, frame));
 }
 
-static void on_phase(struct ev_loop *loop, ev_check *w, int revents)
+/* sockserv's phase hook: requests that arrived while one was in flight. */
+static void on_phase(silk_sockserv *ss)
 {
-    silk_console *s = container_of(w, silk_console, phase);
-    for (client *c; (c = s->dead);) {
-        list_remove(&s->dead, c);
-        client_free(c);
-    }
-    for (client *c = s->clients; c; c = c->next)
-        client_dispatch(c);
-    ev_ref(loop);
-    ev_check_stop(loop, w);
+    for (silk_sock_conn *k = ss->conns; k; k = k->next)
+        client_dispatch(CLIENT(k));
 }
 
 static int peer_is_owner(int fd)
@@ -449,54 +388,54 @@ static int new_env(silk_console *s)
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+/* sockserv's accept hook: the socket owner's processes, up to max_clients. */
+static silk_sock_conn *on_accept(silk_sockserv *ss, int fd, const struct sockaddr_storage *peer,
+                                 socklen_t peerlen)
 {
-    silk_console *s = container_of(w, silk_console, accept_io);
-    for (;;) {
-        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;                       /* EAGAIN, or out of fds: try on the next event */
-        static const char busy[] = "err 34\nconsole: too many clients attached";
-        static const char denied[] = "err 44\nconsole: only the socket's owner may attach";
-        if (!peer_is_owner(fd) || s->nclients >= s->o.max_clients) {
-            const char *m = s->nclients >= s->o.max_clients ? busy : denied;
-            ssize_t ignored = send(fd, m, strlen(m), MSG_NOSIGNAL);
-            (void)ignored;
-            close(fd);
-            continue;
-        }
-        client *c = calloc(1, sizeof *c);
-        int env = c ? new_env(s) : -1;
-        if (env < 0) {
-            free(c);
-            close(fd);
-            continue;
-        }
-        c->srv = s;
-        c->id = ++next_client_id;
-        c->fd = fd;
-        c->env_ref = env;
-        c->eval_ref = c->serve_ref = LUA_NOREF;
-        ev_io_init(&c->io, on_client, fd, EV_READ);
-        ev_init(&c->frame, on_frame_timeout);
-        list_push(&s->clients, c);
-        s->nclients++;
-        client_update_io(c);
+    silk_console *s = container_of(ss, silk_console, ss);
+    static const char busy[] = "err 34\nconsole: too many clients attached";
+    static const char denied[] = "err 44\nconsole: only the socket's owner may attach";
+    if (!peer_is_owner(fd) || ss->nconns >= s->o.max_clients) {
+        const char *m = ss->nconns >= s->o.max_clients ? busy : denied;
+        ssize_t ignored = send(fd, m, strlen(m), MSG_NOSIGNAL);
+        (void)ignored;
+        return NULL;
     }
+    client *c = calloc(1, sizeof *c);
+    int env = c ? new_env(s) : -1;
+    if (env < 0) {
+        free(c);
+        return NULL;
+    }
+    c->srv = s;
+    c->id = ++next_client_id;
+    c->env_ref = env;
+    c->eval_ref = c->serve_ref = LUA_NOREF;
+    ev_io_init(&c->conn.io, on_client, fd, EV_READ);
+    ev_init(&c->frame, on_frame_timeout);
+    return &c->conn;
 }
+
+static const silk_sockserv_ops console_ops = {
+    .accept = on_accept,
+    .closed = client_closed,
+    .free = client_free,
+    .phase = on_phase,
+};
 
 int silk_console_reply(uint64_t client_id, int ok, const char *text, size_t len)
 {
     for (silk_console *s = servers; s; s = s->next)
-        for (client *c = s->clients; c; c = c->next) {
+        for (silk_sock_conn *k = s->ss.conns; k; k = k->next) {
+            client *c = CLIENT(k);
             if (c->id != client_id)
                 continue;
             lua_State *L = silk_engine_lua(s->e);
             cancel_ref(L, &c->eval_ref, NULL);
             cancel_ref(L, &c->serve_ref, NULL);
             client_send(c, ok ? "ok" : "err", text, len);
-            if (!c->closed && c->in.len)
-                wake_phase(s);            /* the next request starts outside this task */
+            if (!c->conn.closed && c->in.len)
+                silk_sockserv_wake(&s->ss); /* the next request starts outside this task */
             return 0;
         }
     return -1;
@@ -504,7 +443,7 @@ int silk_console_reply(uint64_t client_id, int ok, const char *text, size_t len)
 
 int silk_console_clients(silk_console *c)
 {
-    return c ? c->nclients : 0;
+    return c ? c->ss.nconns : 0;
 }
 
 /* --- listening ------------------------------------------------------------------ */
@@ -632,13 +571,10 @@ silk_console *silk_console_listen(silk_engine *e, const char *path,
         goto fail;
     }
     s->magic = CONSOLE_MAGIC;
-    s->fd = fd;
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     snprintf(s->path, sizeof s->path, "%s", path);
-    ev_io_init(&s->accept_io, on_accept, fd, EV_READ);
-    watch_io(silk_engine_loop(e), &s->accept_io, EV_READ);
-    ev_check_init(&s->phase, on_phase);
+    silk_sockserv_start(&s->ss, silk_engine_loop(e), fd, &console_ops);
     s->next = servers;
     servers = s;
     return s;
@@ -656,7 +592,6 @@ void silk_console_close(silk_console *s)
 {
     if (!s || s->magic != CONSOLE_MAGIC)
         return;
-    struct ev_loop *loop = silk_engine_loop(s->e);
     for (silk_console **p = &servers; *p; p = &(*p)->next)
         if (*p == s) {
             *p = s->next;
@@ -664,22 +599,11 @@ void silk_console_close(silk_console *s)
         }
     /* Replies already made (a line cancelled because the run ended) go out
      * if the socket takes them now; nothing waits for a slow reader. */
-    for (client *c = s->clients, *next; c; c = next) {
-        next = c->next;
-        client_flush(c);
+    for (silk_sock_conn *k = s->ss.conns, *next; k; k = next) {
+        next = k->next;
+        client_flush(CLIENT(k));
     }
-    while (s->clients)
-        client_close(s->clients);
-    for (client *c; (c = s->dead);) {
-        list_remove(&s->dead, c);
-        client_free(c);
-    }
-    if (ev_is_active(&s->phase)) {
-        ev_ref(loop);
-        ev_check_stop(loop, &s->phase);
-    }
-    watch_io(loop, &s->accept_io, 0);
-    close(s->fd);
+    silk_sockserv_stop(&s->ss);
     struct stat st;
     if (stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
         unlink(s->path);

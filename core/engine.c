@@ -17,7 +17,6 @@
 
 #include "silk_config.h"
 #include "engine_int.h"
-#include "fetch.h"
 #include "render.h"
 #include "gcpace.h"
 #include "lapi.h"
@@ -408,10 +407,35 @@ silk_engine *silk_engine_new(const silk_engine_options *o)
     return e;
 }
 
+void *silk_engine_service(silk_engine *e, silk_service id)
+{
+    return e->services[id].p;
+}
+
+void silk_engine_set_service(silk_engine *e, silk_service id, void *p, silk_service_stop_fn stop)
+{
+    e->services[id].p = p;
+    e->services[id].stop = stop;
+}
+
+/* Stops the services in slot order. A slot is emptied after its stop
+ * returns: a callback the stop runs (a transfer completed as cancelled)
+ * that looks its service up finds the one being stopped, not a new one. */
+static void stop_services(silk_engine *e)
+{
+    for (int i = 0; i < SILK_SERVICE_COUNT_; i++) {
+        if (!e->services[i].p)
+            continue;
+        e->services[i].stop(e->services[i].p);
+        e->services[i].p = NULL;
+    }
+}
+
 void silk_engine_free(silk_engine *e)
 {
     if (!e)
         return;
+    stop_services(e);
     silk_preempt_stop(e);
     silk_gcpace_free(e->gc);
     /* LuaJIT releases its own allocator's memory whole only when it is
@@ -526,8 +550,9 @@ reported:
                 e->unobserved_failures == 1 ? "it" : "them");
         out = SILK_FAILED;
     }
-    /* Idle keep-alive connections and pooled handles are not leaks either. */
-    silk_fetch_shutdown(e);
+    /* Idle keep-alive connections, pooled handles and parse workers are not
+     * leaks either. */
+    stop_services(e);
     /* Pages a task left open were closed when it ended; they are the
      * script's leaks all the same. Then the browser goes. */
     if (silk_render_report(e, stderr, "silk: leak: ") && out == SILK_OK && !e->opts.allow_leaks)

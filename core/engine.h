@@ -69,6 +69,36 @@ const silk_engine_options *silk_engine_opts(silk_engine *e);
 /* The engine that owns L (any coroutine of it). */
 silk_engine *silk_engine_from(lua_State *L);
 
+/* --- services ---------------------------------------------------------------
+ *
+ * The subsystems an engine owns that a binding makes on first use live in a
+ * small table, one slot each (as nginx's module contexts, libuv's
+ * loop->data): the binding looks its slot up, and makes and installs the
+ * service when it is empty. The engine stops them in the slot order below at
+ * the end of silk_engine_run_main (after the last task has run, before the
+ * resource report: what a service still holds is not the script's leak; not
+ * after a hard stop, which leaves everything as it is) and in
+ * silk_engine_free before the Lua state is closed (for a service made after
+ * the run); a later use makes the service again. So a service knows
+ * its engine only through its binding, and the engine knows a service only
+ * as a pointer and a stop function.
+ */
+typedef enum silk_service {
+    SILK_SERVICE_FETCH,        /* silk_fetch (lapi_fetch.c): completes what is still in
+                                * flight as cancelled, frees the multi handle */
+    SILK_SERVICE_PARSE_POOL,   /* the parse worker pool (lapi_html.c): joins the workers,
+                                * frees the jobs nobody waits for any more */
+    SILK_SERVICE_COUNT_
+} silk_service;
+
+typedef void (*silk_service_stop_fn)(void *service);
+
+/* The service in slot id, or NULL. */
+void *silk_engine_service(silk_engine *e, silk_service id);
+
+/* Installs p in the empty slot id; stop(p) will end it. */
+void silk_engine_set_service(silk_engine *e, silk_service id, void *p, silk_service_stop_fn stop);
+
 /* Monotonic seconds, the loop's notion of now refreshed on every call. */
 double silk_now(void);
 

@@ -71,6 +71,10 @@ struct silk_engine {
     int stopping;                 /* shutting down: the run ends when no task is left */
     int exit_code;                /* asked for by the script (silk test) */
     struct silk_gcpace *gc;       /* the GC pacer (gcpace.c), NULL when disabled */
+    struct {
+        void *p;                  /* NULL: not made (yet, or again) */
+        silk_service_stop_fn stop;
+    } services[SILK_SERVICE_COUNT_]; /* engine.h's services, in stop order */
 
     /* the Lua heap, as seen by the state's allocator (engine.c) */
     lua_Alloc mem_f;              /* LuaJIT's own allocator, which it wraps */

@@ -43,10 +43,9 @@
 #include <ev.h>
 
 #include "decode.h"
-#include "engine.h"
+#include "engine.h"                     /* silk_now */
 #include "fetch.h"
 #include "silk_config.h"
-#include "task.h"
 #include "track.h"
 #include "url.h"
 
@@ -155,8 +154,8 @@ typedef struct sockw {
 } sockw;
 
 struct silk_fetch {
-    silk_engine *e;
     struct ev_loop *loop;
+    silk_fetch_hooks hooks;
     CURLM *multi;
     ev_timer timer;                     /* curl's single timeout */
     ev_idle idle;                       /* completes POSTED transfers */
@@ -174,11 +173,9 @@ struct silk_fetch {
     char *ua;
     silk_fetch_stats st;
     uint64_t rng;
-    silk_fetch *next;                   /* the list of fetch states, one per engine */
 };
 
-static silk_fetch *states;
-static int curl_ready;
+static int nstates;                     /* live fetch states: libcurl's global init is theirs */
 
 static const char *const kind_names[SILK_FETCH_KIND_COUNT_] = {
     [SILK_FETCH_OK] = "ok",
@@ -247,13 +244,12 @@ static void set_msg(silk_fetch_xfer *x, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Parses url and checks its scheme. Writes "scheme://host:port" into key.
- * Returns SILK_FETCH_OK, INVALID (with a message) or BLOCKED. */
-static silk_fetch_kind inspect_url(const char *url, char *key, size_t keysz,
-                                   char *why, size_t whysz)
+/* Checks url the way libcurl, which fetches it, parses it: its scheme and
+ * host. Returns SILK_FETCH_OK, INVALID (with a message) or BLOCKED. */
+static silk_fetch_kind inspect_url(const char *url, char *why, size_t whysz)
 {
     silk_fetch_kind kind = SILK_FETCH_OK;
-    char *scheme = NULL, *hostname = NULL, *port = NULL;
+    char *scheme = NULL, *hostname = NULL;
     CURLU *u = curl_url();
     if (!u) {
         snprintf(why, whysz, "out of memory");
@@ -275,17 +271,10 @@ static silk_fetch_kind inspect_url(const char *url, char *key, size_t keysz,
     if (curl_url_get(u, CURLUPART_HOST, &hostname, 0) != CURLUE_OK || !*hostname) {
         snprintf(why, whysz, "invalid URL '%.160s': no host", url);
         kind = SILK_FETCH_INVALID;
-        goto done;
     }
-    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-    snprintf(key, keysz, "%s://%s:%s", scheme, hostname, port ? port : "");
-    for (char *p = key; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
 done:
     curl_free(scheme);
     curl_free(hostname);
-    curl_free(port);
     curl_url_cleanup(u);
     return kind;
 }
@@ -330,14 +319,29 @@ done:
     return kind;
 }
 
-/* inspect_url, without curl's parse for a plain URL (url.c): most of a
- * crawl's URLs are plain, and the parse was 6 % of the instructions of a
- * request. */
+/* Writes url's host key, url.c's "scheme://host:port" (the frontier's
+ * politeness key too), into key. A plain URL (most of a crawl's) takes
+ * url.c's path without a parse; any other is first checked by
+ * inspect_url, since libcurl's verdict is the one that counts for a
+ * fetch. Returns SILK_FETCH_OK, INVALID (with a message) or BLOCKED. */
 static silk_fetch_kind host_key(const char *url, char *key, size_t keysz, char *why, size_t whysz)
 {
     if (silk_url_plain_host_key(url, key, keysz))
         return SILK_FETCH_OK;
-    return inspect_url(url, key, keysz, why, whysz);
+    silk_fetch_kind kind = inspect_url(url, why, whysz);
+    if (kind != SILK_FETCH_OK)
+        return kind;
+    char *hk = NULL;
+    int rc = silk_url_host_key(url, &hk);
+    if (rc != 0 || strlen(hk) >= keysz) {
+        snprintf(why, whysz, "invalid URL '%.160s': %s", url,
+                 rc != 0 ? silk_url_strerror(rc) : "host too long");
+        free(hk);
+        return SILK_FETCH_INVALID;
+    }
+    strcpy(key, hk);
+    free(hk);
+    return SILK_FETCH_OK;
 }
 
 /* --- hosts and the ready ring --------------------------------------------- */
@@ -1564,9 +1568,11 @@ static void drain_done(silk_fetch *f)
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
         if (!x || x->magic != XFER_MAGIC || x->state != X_ACTIVE)
             continue;
-        silk_task_batch_begin(f->e);
+        if (f->hooks.batch_begin)
+            f->hooks.batch_begin(f->hooks.ud);
         finish_attempt(x, rc);
-        silk_task_batch_end(f->e);
+        if (f->hooks.batch_end)
+            f->hooks.batch_end(f->hooks.ud);
     }
 }
 
@@ -1677,21 +1683,16 @@ int silk_fetch_set_max_fds(long want, char *err, size_t errsz)
     return 0;
 }
 
-silk_fetch *silk_fetch_of(silk_engine *e)
+silk_fetch *silk_fetch_new(struct ev_loop *loop, const silk_fetch_hooks *hooks, long max_fds)
 {
-    for (silk_fetch *f = states; f; f = f->next)
-        if (f->e == e)
-            return f;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return NULL;
-        curl_ready = 1;
-    }
+    if (!nstates && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return NULL;                    /* nothing to clean up: init undoes itself */
     silk_fetch *f = calloc(1, sizeof *f);
     if (!f)
-        return NULL;
-    f->e = e;
-    f->loop = silk_engine_loop(e);
+        goto fail;
+    f->loop = loop;
+    if (hooks)
+        f->hooks = *hooks;
     f->cfg.max_per_host = 16;
     f->cfg.max_total = 1024;
     f->cfg.pool_max = 256;
@@ -1704,7 +1705,7 @@ silk_fetch *silk_fetch_of(silk_engine *e)
         free(f->pool);
         free(f->ua);
         free(f);
-        return NULL;
+        goto fail;
     }
     f->rng = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid() ^ (uintptr_t)f;
     if (!f->rng)
@@ -1728,11 +1729,14 @@ silk_fetch *silk_fetch_of(silk_engine *e)
     /* the limit was checked where the option was parsed (main.c); here it
      * is only applied, and a failure leaves the limit as it was */
     char why[128];
-    f->cfg.max_fds = silk_engine_opts(e)->max_fds;
+    f->cfg.max_fds = max_fds;
     silk_fetch_set_max_fds(f->cfg.max_fds, why, sizeof why);
-    f->next = states;
-    states = f;
+    nstates++;
     return f;
+fail:
+    if (!nstates)
+        curl_global_cleanup();
+    return NULL;
 }
 
 void silk_fetch_get_config(silk_fetch *f, silk_fetch_config *c)
@@ -1838,12 +1842,9 @@ void silk_fetch_cancel(silk_fetch_xfer *x)
         pump(f);
 }
 
-void silk_fetch_shutdown(silk_engine *e)
+void silk_fetch_free(silk_fetch *f)
 {
-    silk_fetch **pp = &states, *f;
-    while (*pp && (*pp)->e != e)
-        pp = &(*pp)->next;
-    if (!(f = *pp))
+    if (!f)
         return;
 
     /* no new slots while we drain: a callback that starts a transfer gets
@@ -1857,9 +1858,6 @@ void silk_fetch_shutdown(silk_engine *e)
         set_msg(x, "fetch shut down");
         complete(x, SILK_FETCH_CANCELLED);
     }
-    for (pp = &states; *pp != f; pp = &(*pp)->next)
-        ;
-    *pp = f->next;
     ev_timer_stop(f->loop, &f->timer);
     ev_idle_stop(f->loop, &f->idle);
     curl_multi_cleanup(f->multi);       /* closes cached connections */
@@ -1884,8 +1882,6 @@ void silk_fetch_shutdown(silk_engine *e)
         }
     free(f->ua);
     free(f);
-    if (!states && curl_ready) {
+    if (--nstates == 0)
         curl_global_cleanup();
-        curl_ready = 0;
-    }
 }

@@ -1,10 +1,12 @@
 /*
- * fetch.h -- HTTP(S) transfers: one libcurl multi handle on the engine's
- * libev loop. The only module that talks to libcurl.
+ * fetch.h -- HTTP(S) transfers: one libcurl multi handle on a libev loop.
+ * The only module that talks to libcurl.
  *
- * Who calls it: lapi_fetch.c (silk.fetch) starts transfers for tasks; the
- * engine calls silk_fetch_shutdown() once at exit. Everything runs on the
- * loop thread.
+ * Who calls it: lapi_fetch.c (silk.fetch) makes one silk_fetch per engine
+ * (the engine's SILK_SERVICE_FETCH, stopped with silk_fetch_free) and starts
+ * transfers for tasks. fetch.c knows nothing of engines or tasks: it gets a
+ * loop and a pair of hooks around each batch of completions (as a hiredis
+ * adapter does). Everything runs on the loop thread.
  *
  * What it does: per-host concurrency slots (FIFO per host, round-robin across
  * hosts, plus a total cap); an easy-handle pool reused with curl_easy_reset;
@@ -17,11 +19,11 @@
  * per named session (a CURLSH sharing cookies); TLS verified unless the
  * request opts out.
  *
- * Ownership: the fetch state of an engine (created on first use) owns every
- * transfer, easy handle, socket watcher and session until shutdown. A
- * transfer belongs to fetch.c from silk_fetch_start() until its callback has
- * returned or it was cancelled; the caller holds a borrowed pointer good for
- * exactly one silk_fetch_cancel() before the callback runs.
+ * Ownership: a silk_fetch owns every transfer, easy handle, socket watcher
+ * and session until silk_fetch_free. A transfer belongs to fetch.c from
+ * silk_fetch_start() until its callback has returned or it was cancelled;
+ * the caller holds a borrowed pointer good for exactly one
+ * silk_fetch_cancel() before the callback runs.
  *
  * Callback rules: the completion callback fires exactly once per started
  * transfer that is not cancelled, always from a loop callback and never
@@ -36,7 +38,7 @@
 
 #include <stddef.h>
 
-typedef struct silk_engine silk_engine;
+struct ev_loop;
 typedef struct silk_fetch silk_fetch;
 typedef struct silk_fetch_xfer silk_fetch_xfer;
 
@@ -154,10 +156,20 @@ typedef struct silk_fetch_config {
     const char *user_agent;    /* default "silk/<version>" (copied) */
 } silk_fetch_config;
 
-/* The fetch state of e, created on first call (setting RLIMIT_NOFILE from
- * the engine's max_fds option, see silk_fetch_set_max_fds). NULL only on
- * allocation or libcurl initialisation failure. */
-silk_fetch *silk_fetch_of(silk_engine *e);
+/* Called around each batch of completions that one loop event delivers
+ * (a socket's readiness can finish many transfers): the engine's binding
+ * makes its task scheduler's event batch of them. Either may be NULL. */
+typedef struct silk_fetch_hooks {
+    void (*batch_begin)(void *ud);
+    void (*batch_end)(void *ud);
+    void *ud;
+} silk_fetch_hooks;
+
+/* A fetch state on loop (hooks copied; NULL: none), setting RLIMIT_NOFILE
+ * to max_fds (see silk_fetch_set_max_fds; a failure leaves the limit as it
+ * was, the caller checked it). NULL only on allocation or libcurl
+ * initialisation failure. */
+silk_fetch *silk_fetch_new(struct ev_loop *loop, const silk_fetch_hooks *hooks, long max_fds);
 
 /* Reads the current config into *c (user_agent borrowed). */
 void silk_fetch_get_config(silk_fetch *f, silk_fetch_config *c);
@@ -246,12 +258,11 @@ typedef struct silk_fetch_stats {
 
 void silk_fetch_get_stats(silk_fetch *f, silk_fetch_stats *st);
 
-/* Shuts fetch down for e: completes every transfer still queued, in flight
- * or in backoff with kind cancelled (callbacks run, synchronously, here),
- * then frees the multi handle, the pool, sessions and watchers. Call after
- * the last task has run and before the Lua state and the loop are closed
- * and before the resource report. Idempotent; a no-op if fetch was never
- * used. */
-void silk_fetch_shutdown(silk_engine *e);
+/* Shuts f down: completes every transfer still queued, in flight or in
+ * backoff with kind cancelled (callbacks run, synchronously, here), then
+ * frees the multi handle, the pool, sessions, watchers and f. Call after
+ * the last task has run, before the loop is closed and before the resource
+ * report. NULL is a no-op. */
+void silk_fetch_free(silk_fetch *f);
 
 #endif

@@ -1,9 +1,10 @@
 /*
- * frontier_int.h -- what frontier.c shares with its backends (not a public
- * contract; see frontier.h for that).
+ * frontier_int.h -- what frontier.c and frontier_sched.c share with the
+ * backends (not a public contract; see frontier.h for that).
  *
- *  - fr_sched: the in-memory scheduler (per-host chunked queues, priority
- *    levels, ready/delayed host heaps, seen-set, in-flight map, backoff).
+ *  - fr_sched: the in-memory scheduler (frontier_sched.c: per-host chunked
+ *    queues, priority levels, ready/delayed host heaps, seen-set, in-flight
+ *    map, backoff).
  *    The memory backend is a thin shell around it; the sqlite backend mirrors
  *    its changes into a journal through fr_hooks and reloads it at open.
  *  - fr_kv: the small key/value map every backend keeps.

@@ -3,9 +3,11 @@
  * one Redis (>= 6.2). Selected with backend "redis" and url
  * "redis://[[USER]:PASSWORD@]IP:PORT/NAME[?visibility=S&prefetch=N&block_ms=M&consumer=ID]"
  * (no password in the URL: $SILK_REDIS_PASSWORD, if set, is sent).
- * The only file that talks to hiredis (0.14: async API on the engine's libev
- * loop; no async timeouts and synchronous name resolution there, hence our own
- * deadlines and IP addresses only).
+ * With frontier_collect.c (`silk collect`, which borrows its URL parsing and
+ * blocking connection through frontier_redis_int.h), the only file that talks
+ * to hiredis (0.14: async API on the engine's libev loop; no async timeouts
+ * and synchronous name resolution there, hence our own deadlines and IP
+ * addresses only).
  *
  * Keys, all under the hash tag {NAME} so that one crawl lives in one slot
  * (Redis Cluster runs it unchanged, on one shard):
@@ -70,14 +72,11 @@
  */
 #include <arpa/inet.h>
 #include <time.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -86,7 +85,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "frontier_int.h"
+#include "frontier_redis_int.h"
 #include "url.h"
 
 #define GROUP "silk"
@@ -272,18 +271,9 @@ struct red_frontier {
     silk_frontier base; /* first: the handle */
     struct ev_loop *loop;
     silk_frontier_cfg cfg;
-    char ip[64];
-    int port;
-    char name[128];
-    char consumer[96];
-    char user[64], pass[256]; /* AUTH; pass "" = none */
-    char k_q[160], k_seen[160], k_open[160], k_next[160], k_lease[160];
-    char k_items[160], k_ikeys[160], k_shared[160], k_collected[160], k_epoch[160];
-    char epoch[40];      /* the value of k_epoch this worker joined */
+    fr_redis_crawl at;   /* the URL's parts and the crawl's keys */
+    char epoch[40];      /* the value of at.k_epoch this worker joined */
     int lost;            /* Redis answered with another epoch, or none: stop */
-    double visibility;   /* seconds */
-    int prefetch;
-    int block_ms;
 
     rconn cmd, rd;
     slot slots[NSLOT];
@@ -336,7 +326,7 @@ static void rlog(red_frontier *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "silk: redis %s:%d/%s: %s\n", r->ip, r->port, r->name, msg);
+    fprintf(stderr, "silk: redis %s:%d/%s: %s\n", r->at.ip, r->at.port, r->at.name, msg);
 }
 
 static int ab_add(argbuf *b, const void *s, size_t n)
@@ -558,8 +548,8 @@ static void send_apply(red_frontier *r)
         r->sending = r->eager;
         r->eager = t;
     }
-    const char *pre[] = {"EVAL", APPLY, "7", r->k_q, r->k_seen, r->k_open, r->k_items,
-                         r->k_ikeys, r->k_next, r->k_epoch, GROUP, r->k_lease, r->epoch};
+    const char *pre[] = {"EVAL", APPLY, "7", r->at.k_q, r->at.k_seen, r->at.k_open, r->at.k_items,
+                         r->at.k_ikeys, r->at.k_next, r->at.k_epoch, GROUP, r->at.k_lease, r->epoch};
     if (r->sending_out)
         r->resent++;
     if (send_cmd(r, &r->cmd, S_APPLY, pre, 13, &r->sending, CMD_TIMEOUT) == 0)
@@ -572,7 +562,7 @@ static void send_lease(red_frontier *r, double now)
         return;
     argbuf b = {0};
     char ttl[32], max[32];
-    snprintf(ttl, sizeof ttl, "%.0f", r->visibility * 1000);
+    snprintf(ttl, sizeof ttl, "%.0f", r->at.visibility * 1000);
     snprintf(max, sizeof max, "%d", r->cfg.max_per_host);
     r->nleasing = 0;
     for (rent *e = r->lists[L_WAIT].head; e && r->nleasing < LEASE_BATCH; e = e->next) {
@@ -587,7 +577,7 @@ static void send_lease(red_frontier *r, double now)
         if (d > 0 && r->cfg.jitter > 0)
             d *= 1 - r->cfg.jitter + 2 * r->cfg.jitter * rand01(r);
         char token[160], dms[32];
-        snprintf(token, sizeof token, "%s/%s", r->consumer, e->sid);
+        snprintf(token, sizeof token, "%s/%s", r->at.consumer, e->sid);
         snprintf(dms, sizeof dms, "%.0f", d * 1000);
         size_t argc0 = b.argc;
         if (ab_str(&b, e->req.host) || ab_str(&b, token) || ab_str(&b, dms)) {
@@ -597,7 +587,7 @@ static void send_lease(red_frontier *r, double now)
         r->leasing[r->nleasing++] = e;
     }
     if (r->nleasing) {
-        const char *pre[] = {"EVAL", LEASE, "1", r->k_next, r->k_lease, ttl, max};
+        const char *pre[] = {"EVAL", LEASE, "1", r->at.k_next, r->at.k_lease, ttl, max};
         if (send_cmd(r, &r->cmd, S_LEASE, pre, 7, &b, CMD_TIMEOUT) == 0) {
             for (size_t i = 0; i < r->nleasing; i++)
                 r->leasing[i]->leasing = 1;
@@ -611,14 +601,14 @@ static void send_lease(red_frontier *r, double now)
 static void send_read(red_frontier *r)
 {
     size_t have = r->lists[L_WAIT].n + r->lists[L_READY].n;
-    if (r->slots[S_READ].busy || have * 2 > (size_t)r->prefetch)
+    if (r->slots[S_READ].busy || have * 2 > (size_t)r->at.prefetch)
         return;
     char count[32], block[32];
-    snprintf(count, sizeof count, "%zu", (size_t)r->prefetch - have);
-    snprintf(block, sizeof block, "%d", r->block_ms);
-    const char *pre[] = {"XREADGROUP", "GROUP", GROUP, r->consumer, "COUNT", count,
-                         "BLOCK", block, "STREAMS", r->k_q, ">"};
-    send_cmd(r, &r->rd, S_READ, pre, 11, NULL, CMD_TIMEOUT + r->block_ms / 1000.0);
+    snprintf(count, sizeof count, "%zu", (size_t)r->at.prefetch - have);
+    snprintf(block, sizeof block, "%d", r->at.block_ms);
+    const char *pre[] = {"XREADGROUP", "GROUP", GROUP, r->at.consumer, "COUNT", count,
+                         "BLOCK", block, "STREAMS", r->at.k_q, ">"};
+    send_cmd(r, &r->rd, S_READ, pre, 11, NULL, CMD_TIMEOUT + r->at.block_ms / 1000.0);
 }
 
 static void send_tick(red_frontier *r, double now)
@@ -626,15 +616,15 @@ static void send_tick(red_frontier *r, double now)
     if (r->slots[S_TICK].busy)
         return;
     argbuf b = {0};
-    int beat = now - r->last_beat >= r->visibility / 3;
+    int beat = now - r->last_beat >= r->at.visibility / 3;
     for (int l = 0; beat && l < NLIST; l++)
         for (rent *e = r->lists[l].head; e; e = e->next)
             if (ab_str(&b, e->sid) || ab_str(&b, e->leased ? e->req.host : ""))
                 goto nomem;
     char ttl[32];
-    snprintf(ttl, sizeof ttl, "%.0f", r->visibility * 1000);
-    const char *pre[] = {"EVAL", TICK, "4", r->k_q, r->k_open, r->k_seen, r->k_epoch,
-                         GROUP, r->consumer, r->k_lease, ttl, r->epoch};
+    snprintf(ttl, sizeof ttl, "%.0f", r->at.visibility * 1000);
+    const char *pre[] = {"EVAL", TICK, "4", r->at.k_q, r->at.k_open, r->at.k_seen, r->at.k_epoch,
+                         GROUP, r->at.consumer, r->at.k_lease, ttl, r->epoch};
     if (send_cmd(r, &r->cmd, S_TICK, pre, 12, &b, CMD_TIMEOUT) == 0) {
         r->last_tick = now;
         if (beat)
@@ -647,12 +637,12 @@ nomem:
 static void send_claim(red_frontier *r, double now)
 {
     size_t have = r->lists[L_WAIT].n + r->lists[L_READY].n;
-    if (r->slots[S_CLAIM].busy || have >= (size_t)r->prefetch)
+    if (r->slots[S_CLAIM].busy || have >= (size_t)r->at.prefetch)
         return;
     char idle[32], count[32];
-    snprintf(idle, sizeof idle, "%.0f", r->visibility * 1000);
-    snprintf(count, sizeof count, "%zu", (size_t)r->prefetch - have);
-    const char *pre[] = {"XAUTOCLAIM", r->k_q, GROUP, r->consumer, idle, r->claim_cursor,
+    snprintf(idle, sizeof idle, "%.0f", r->at.visibility * 1000);
+    snprintf(count, sizeof count, "%zu", (size_t)r->at.prefetch - have);
+    const char *pre[] = {"XAUTOCLAIM", r->at.k_q, GROUP, r->at.consumer, idle, r->claim_cursor,
                          "COUNT", count};
     if (send_cmd(r, &r->cmd, S_CLAIM, pre, 8, NULL, CMD_TIMEOUT) == 0)
         r->last_claim = now;
@@ -670,7 +660,7 @@ static void pump(red_frontier *r)
         send_read(r);
     if (now - r->last_tick >= TICK_EVERY)
         send_tick(r, now);
-    if (now - r->last_claim >= r->visibility / 2)
+    if (now - r->last_claim >= r->at.visibility / 2)
         send_claim(r, now);
 }
 
@@ -868,12 +858,12 @@ static void on_auth(redisAsyncContext *ac, void *reply, void *privdata)
  * replies log that, the pump retries). */
 static void send_auth(red_frontier *r, rconn *c)
 {
-    const char *argv[3] = {"AUTH", r->user, r->pass};
-    size_t alen[3] = {4, strlen(r->user), strlen(r->pass)};
-    if (r->user[0]) {
+    const char *argv[3] = {"AUTH", r->at.user, r->at.pass};
+    size_t alen[3] = {4, strlen(r->at.user), strlen(r->at.pass)};
+    if (r->at.user[0]) {
         redisAsyncCommandArgv(c->ac, on_auth, r, 3, argv, alen);
     } else {
-        argv[1] = r->pass;
+        argv[1] = r->at.pass;
         alen[1] = alen[2];
         redisAsyncCommandArgv(c->ac, on_auth, r, 2, argv, alen);
     }
@@ -892,10 +882,10 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     c->up = 1;
     c->backoff = RECONNECT_MIN;
-    if (r->pass[0])
+    if (r->at.pass[0])
         send_auth(r, c);
     if (c == &r->cmd) {
-        const char *pre[] = {"XGROUP", "CREATE", r->k_q, GROUP, "0", "MKSTREAM"};
+        const char *pre[] = {"XGROUP", "CREATE", r->at.k_q, GROUP, "0", "MKSTREAM"};
         send_cmd(r, c, S_GROUP, pre, 6, NULL, CMD_TIMEOUT);
     }
     if (r->cmd.up && r->rd.up && r->was_down) {
@@ -929,7 +919,7 @@ static void conn_drop(rconn *c)
 static void conn_start(rconn *c)
 {
     red_frontier *r = c->r;
-    redisAsyncContext *ac = redisAsyncConnect(r->ip, r->port);
+    redisAsyncContext *ac = redisAsyncConnect(r->at.ip, r->at.port);
     if (!ac || ac->err) {
         if (ac)
             redisAsyncFree(ac);
@@ -1014,7 +1004,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t cap)
     return 0;
 }
 
-static int parse_url(red_frontier *r, const char *url, char *err, size_t errlen)
+int fr_redis_parse_url(fr_redis_crawl *r, const char *url, char *err, size_t errlen)
 {
     const char *p = url;
     if (strncmp(p, "redis://", 8) != 0)
@@ -1095,7 +1085,7 @@ static int parse_url(red_frontier *r, const char *url, char *err, size_t errlen)
 }
 
 /* The crawl's keys, all under the hash tag {NAME} (see the top of the file). */
-static void name_keys(red_frontier *r)
+void fr_redis_name_keys(fr_redis_crawl *r)
 {
     snprintf(r->k_q, sizeof r->k_q, "{%s}:q", r->name);
     snprintf(r->k_seen, sizeof r->k_seen, "{%s}:seen", r->name);
@@ -1109,7 +1099,7 @@ static void name_keys(red_frontier *r)
     snprintf(r->k_collected, sizeof r->k_collected, "{%s}:collected", r->name);
 }
 
-static redisContext *sync_connect(red_frontier *r, char *err, size_t errlen)
+redisContext *fr_redis_connect(const fr_redis_crawl *r, char *err, size_t errlen)
 {
     struct timeval tv = {2, 0};
     redisContext *c = redisConnectWithTimeout(r->ip, r->port, tv);
@@ -1141,8 +1131,8 @@ static redisContext *sync_connect(red_frontier *r, char *err, size_t errlen)
 }
 
 /* Runs argv on c; returns the reply (caller frees) or NULL with err set. */
-static redisReply *sync_cmd(redisContext *c, int argc, const char **argv, const size_t *alen,
-                            char *err, size_t errlen)
+redisReply *fr_redis_cmd(redisContext *c, int argc, const char **argv, const size_t *alen,
+                         char *err, size_t errlen)
 {
     redisReply *rep = redisCommandArgv(c, argc, argv, alen);
     if (!rep) {
@@ -1157,7 +1147,7 @@ static redisReply *sync_cmd(redisContext *c, int argc, const char **argv, const 
     return rep;
 }
 
-static redisReply *sync_simple(redisContext *c, char *err, size_t errlen, int argc, ...)
+redisReply *fr_redis_simple(redisContext *c, char *err, size_t errlen, int argc, ...)
 {
     const char *argv[16];
     size_t alen[16];
@@ -1168,7 +1158,7 @@ static redisReply *sync_simple(redisContext *c, char *err, size_t errlen, int ar
         alen[i] = strlen(argv[i]);
     }
     va_end(ap);
-    return sync_cmd(c, argc, argv, alen, err, errlen);
+    return fr_redis_cmd(c, argc, argv, alen, err, errlen);
 }
 
 /* Joins the crawl's epoch: creates {NAME}:epoch unless a worker did, then
@@ -1179,18 +1169,18 @@ static int sync_epoch(red_frontier *r, redisContext *c, char *err, size_t errlen
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(mine, sizeof mine, "%lld.%09ld.%d", (long long)ts.tv_sec, ts.tv_nsec, (int)getpid());
-    redisReply *rep = sync_simple(c, err, errlen, 4, "SET", r->k_epoch, mine, "NX");
+    redisReply *rep = fr_redis_simple(c, err, errlen, 4, "SET", r->at.k_epoch, mine, "NX");
     if (!rep)
         return SILK_FRONTIER_EIO;
     freeReplyObject(rep);
-    rep = sync_simple(c, err, errlen, 2, "GET", r->k_epoch);
+    rep = fr_redis_simple(c, err, errlen, 2, "GET", r->at.k_epoch);
     if (!rep)
         return SILK_FRONTIER_EIO;
     int ok = rep->type == REDIS_REPLY_STRING && rep->len < sizeof r->epoch;
     if (ok)
         memcpy(r->epoch, rep->str, rep->len + 1);
     else
-        snprintf(err, errlen, "redis at %s:%d: %s holds no usable epoch", r->ip, r->port, r->k_epoch);
+        snprintf(err, errlen, "redis at %s:%d: %s holds no usable epoch", r->at.ip, r->at.port, r->at.k_epoch);
     freeReplyObject(rep);
     return ok ? 0 : SILK_FRONTIER_EIO;
 }
@@ -1198,15 +1188,15 @@ static int sync_epoch(red_frontier *r, redisContext *c, char *err, size_t errlen
 /* Checks the server (>= 6.2), creates the group and joins the epoch. */
 static int sync_prepare(red_frontier *r, char *err, size_t errlen)
 {
-    redisContext *c = sync_connect(r, err, errlen);
+    redisContext *c = fr_redis_connect(&r->at, err, errlen);
     if (!c)
         return SILK_FRONTIER_EIO;
     int rc = SILK_FRONTIER_EIO;
-    redisReply *rep = sync_simple(c, err, errlen, 2, "INFO", "server");
+    redisReply *rep = fr_redis_simple(c, err, errlen, 2, "INFO", "server");
     if (!rep) {
         if (strstr(err, "NOAUTH"))
             snprintf(err, errlen, "redis at %s:%d wants a password: redis://:PASSWORD@%s:%d/%s "
-                     "or $SILK_REDIS_PASSWORD", r->ip, r->port, r->ip, r->port, r->name);
+                     "or $SILK_REDIS_PASSWORD", r->at.ip, r->at.port, r->at.ip, r->at.port, r->at.name);
         goto done;
     }
     const char *v = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "redis_version:") : NULL;
@@ -1215,11 +1205,11 @@ static int sync_prepare(red_frontier *r, char *err, size_t errlen)
         sscanf(v + 14, "%d.%d", &major, &minor);
     freeReplyObject(rep);
     if (major < 6 || (major == 6 && minor < 2)) {
-        snprintf(err, errlen, "redis at %s:%d is %d.%d: 6.2 or later needed (XAUTOCLAIM)", r->ip,
-                 r->port, major, minor);
+        snprintf(err, errlen, "redis at %s:%d is %d.%d: 6.2 or later needed (XAUTOCLAIM)", r->at.ip,
+                 r->at.port, major, minor);
         goto done;
     }
-    rep = sync_simple(c, err, errlen, 6, "XGROUP", "CREATE", r->k_q, GROUP, "0", "MKSTREAM");
+    rep = fr_redis_simple(c, err, errlen, 6, "XGROUP", "CREATE", r->at.k_q, GROUP, "0", "MKSTREAM");
     if (!rep)
         goto done;
     freeReplyObject(rep);
@@ -1249,7 +1239,7 @@ static void sync_eval(red_frontier *r, redisContext *c, const char *const *pre, 
         argv[npre + i] = ops->data + ops->off[i];
         alen[npre + i] = ops->alen[i];
     }
-    redisReply *rep = sync_cmd(c, (int)argc, argv, alen, err, sizeof err);
+    redisReply *rep = fr_redis_cmd(c, (int)argc, argv, alen, err, sizeof err);
     if (rep)
         freeReplyObject(rep);
     else
@@ -1267,15 +1257,15 @@ static void sync_giveback(red_frontier *r)
     char err[256];
     if (ab_move(&r->sending, &r->eager) != 0 || ab_move(&r->sending, &r->durable) != 0)
         rlog(r, "out of memory at close: some acks are lost (their entries will be claimed again)");
-    redisContext *c = sync_connect(r, err, sizeof err);
+    redisContext *c = fr_redis_connect(&r->at, err, sizeof err);
     if (!c) {
         rlog(r, "at close: %s; %zu ops not sent (their entries will be claimed again after %.0f s)",
-              err, r->sending.nops, r->visibility);
+              err, r->sending.nops, r->at.visibility);
         return;
     }
     if (r->sending.argc) {
-        const char *pre[] = {"EVAL", APPLY, "7", r->k_q, r->k_seen, r->k_open, r->k_items,
-                             r->k_ikeys, r->k_next, r->k_epoch, GROUP, r->k_lease, r->epoch};
+        const char *pre[] = {"EVAL", APPLY, "7", r->at.k_q, r->at.k_seen, r->at.k_open, r->at.k_items,
+                             r->at.k_ikeys, r->at.k_next, r->at.k_epoch, GROUP, r->at.k_lease, r->epoch};
         sync_eval(r, c, pre, 13, &r->sending);
     }
     argbuf b = {0};
@@ -1283,12 +1273,12 @@ static void sync_giveback(red_frontier *r)
         for (rent *e = r->lists[l].head; e; e = e->next)
             if (e->leased) {
                 char token[160];
-                snprintf(token, sizeof token, "%s/%s", r->consumer, e->sid);
+                snprintf(token, sizeof token, "%s/%s", r->at.consumer, e->sid);
                 if (ab_str(&b, e->req.host) || ab_str(&b, token))
                     ab_truncate(&b, b.argc & ~(size_t)1); /* leases expire by themselves */
             }
-    const char *gpre[] = {"EVAL", GIVEBACK, "3", r->k_q, r->k_open, r->k_epoch, GROUP, r->consumer,
-                          r->k_lease, r->epoch};
+    const char *gpre[] = {"EVAL", GIVEBACK, "3", r->at.k_q, r->at.k_open, r->at.k_epoch, GROUP, r->at.consumer,
+                          r->at.k_lease, r->epoch};
     sync_eval(r, c, gpre, 8, &b);
     ab_free(&b);
     redisFree(c);
@@ -1398,7 +1388,7 @@ static int red_done(silk_frontier *f, uint64_t id, silk_frontier_outcome outcome
         r->failures++;
     size_t e0 = r->eager.argc, d0 = r->durable.argc;
     char token[160];
-    snprintf(token, sizeof token, "%s/%s", r->consumer, e->sid);
+    snprintf(token, sizeof token, "%s/%s", r->at.consumer, e->sid);
     if ((e->leased && (ab_str(&r->eager, "U") || ab_str(&r->eager, e->req.host) ||
                        ab_str(&r->eager, token))) ||
         ab_str(&r->durable, "A") || ab_str(&r->durable, e->sid) ||
@@ -1527,7 +1517,7 @@ static int red_shared(silk_frontier *f, const char *key, const char *val, size_t
     red_frontier *r = R(f);
     if (!r->cmd.up || r->closing)
         return fr_fail(f->err, SILK_FRONTIER_EIO, "redis is not connected");
-    size_t kl = strlen(r->k_shared) + strlen(key) + 1;
+    size_t kl = strlen(r->at.k_shared) + strlen(key) + 1;
     char *k = malloc(kl);
     shreq *q = calloc(1, sizeof *q);
     if (!k || !q) {
@@ -1535,7 +1525,7 @@ static int red_shared(silk_frontier *f, const char *key, const char *val, size_t
         free(q);
         return fr_fail(f->err, SILK_FRONTIER_ENOMEM, "not enough memory");
     }
-    snprintf(k, kl, "%s%s", r->k_shared, key);
+    snprintf(k, kl, "%s%s", r->at.k_shared, key);
     char px[32];
     snprintf(px, sizeof px, "%.0f", ttl * 1000 < 1 ? 1 : ttl * 1000);
     const char *argv[6] = {val ? "SET" : "GET", k, val, "PX", px, "NX"};
@@ -1674,23 +1664,23 @@ int fr_redis_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, 
         snprintf(err, errlen, "not enough memory");
         return SILK_FRONTIER_ENOMEM;
     }
-    r->visibility = 60;
-    r->prefetch = 32;
-    r->block_ms = 200;
-    int rc = parse_url(r, cfg->url, r->base.err, sizeof r->base.err);
+    r->at.visibility = 60;
+    r->at.prefetch = 32;
+    r->at.block_ms = 200;
+    int rc = fr_redis_parse_url(&r->at, cfg->url, r->base.err, sizeof r->base.err);
     if (rc) {
         snprintf(err, errlen, "%s", r->base.err);
         free(r);
         return rc;
     }
-    if (!r->consumer[0]) {
+    if (!r->at.consumer[0]) {
         char hn[64] = "host";
         gethostname(hn, sizeof hn);
         hn[sizeof hn - 1] = '\0';
-        snprintf(r->consumer, sizeof r->consumer, "%.60s-%ld-%lx", hn, (long)getpid(),
+        snprintf(r->at.consumer, sizeof r->at.consumer, "%.60s-%ld-%lx", hn, (long)getpid(),
                  (unsigned long)(silk_frontier_now() * 1e6) & 0xffffff);
     }
-    name_keys(r);
+    fr_redis_name_keys(&r->at);
     strcpy(r->claim_cursor, "0-0");
     if ((rc = sync_prepare(r, err, errlen)) != 0) {
         free(r);
@@ -1720,215 +1710,6 @@ int fr_redis_open(const silk_frontier_cfg *cfg, silk_frontier **out, char *err, 
     conn_start(&r->rd);
     *out = &r->base;
     return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* silk collect: drains {NAME}:items into a file (silk_frontier_collect) */
-
-/* KEYS items collected; ARGV path size, then entry ids: the file at path
- * now ends at size and holds those entries, which are deleted ->
- * entries left in the stream */
-static const char COLLECTED[] =
-    "redis.call('HSET',KEYS[2],ARGV[1],ARGV[2])\n"
-    "if #ARGV>2 then redis.call('XDEL',KEYS[1],unpack(ARGV,3)) end\n"
-    "return redis.call('XLEN',KEYS[1])\n";
-
-#define COLLECT_BATCH "1000"
-#define COLLECT_POLL_US 200000
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Brings the file to the size Redis recorded for it: a batch written but
- * not recorded (collect killed in between) is cut off, since its entries
- * are still in the stream. A file never recorded, or just created, is
- * taken as it is. */
-static int collect_align(red_frontier *r, redisContext *c, int fd, const char *key, int created,
-                         char *err, size_t errlen)
-{
-    struct stat sb;
-    if (fstat(fd, &sb) != 0)
-        return snprintf(err, errlen, "%s", strerror(errno)), -1;
-    redisReply *rep = sync_simple(c, err, errlen, 3, "HGET", r->k_collected, key);
-    if (!rep)
-        return -1;
-    long long recorded = rep->type == REDIS_REPLY_STRING && !created ? strtoll(rep->str, NULL, 10) : -1;
-    freeReplyObject(rep);
-    if (recorded < 0) {
-        char size[32];
-        snprintf(size, sizeof size, "%lld", (long long)sb.st_size);
-        rep = sync_simple(c, err, errlen, 4, "HSET", r->k_collected, key, size);
-        if (!rep)
-            return -1;
-        freeReplyObject(rep);
-    } else if (sb.st_size < recorded) {
-        snprintf(err, errlen,
-                 "%s is shorter (%lld bytes) than collect left it (%lld): changed by someone "
-                 "else; move it away or collect into another file",
-                 key, (long long)sb.st_size, recorded);
-        return -1;
-    } else if (sb.st_size > recorded) {
-        if (ftruncate(fd, (off_t)recorded) != 0)
-            return snprintf(err, errlen, "%s: %s", key, strerror(errno)), -1;
-        fprintf(stderr, "silk: collect: cut %lld bytes an interrupted collect wrote to %s "
-                "(their items are collected again)\n", (long long)(sb.st_size - recorded), key);
-    }
-    if (lseek(fd, 0, SEEK_END) < 0)
-        return snprintf(err, errlen, "%s: %s", key, strerror(errno)), -1;
-    return 0;
-}
-
-/* 1 when the crawl is over: Redis says no request is open. */
-static int collect_crawl_over(red_frontier *r, redisContext *c, char *err, size_t errlen)
-{
-    redisReply *rep = sync_simple(c, err, errlen, 2, "GET", r->k_open);
-    if (!rep)
-        return -1;
-    int over = rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "0") == 0;
-    freeReplyObject(rep);
-    return over;
-}
-
-/* Writes one XRANGE reply's items to fd, fsyncs, then records and deletes
- * them. Returns the number of entries, or -1. */
-static long collect_batch(red_frontier *r, redisContext *c, int fd, const char *key,
-                          const redisReply *rep, char *err, size_t errlen)
-{
-    size_t n = rep->elements, blen = 0, bcap = 0;
-    char *buf = NULL;
-    const char **argv = malloc((n + 7) * sizeof *argv);
-    size_t *alen = malloc((n + 7) * sizeof *alen);
-    long rc = -1;
-    if (!argv || !alen)
-        goto nomem;
-    size_t argc = 7;
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *en = rep->element[i];
-        if (en->type != REDIS_REPLY_ARRAY || en->elements < 2 ||
-            en->element[0]->type != REDIS_REPLY_STRING)
-            continue;
-        const redisReply *fv = en->element[1];
-        for (size_t j = 0; fv->type == REDIS_REPLY_ARRAY && j + 1 < fv->elements; j += 2) {
-            const redisReply *v = fv->element[j + 1];
-            if (fv->element[j]->len != 1 || fv->element[j]->str[0] != 'i' ||
-                v->type != REDIS_REPLY_STRING)
-                continue;
-            if (blen + v->len + 1 > bcap) {
-                size_t nc = bcap ? bcap * 2 : 65536;
-                while (nc < blen + v->len + 1)
-                    nc *= 2;
-                char *nb = realloc(buf, nc);
-                if (!nb)
-                    goto nomem;
-                buf = nb;
-                bcap = nc;
-            }
-            memcpy(buf + blen, v->str, v->len);
-            blen += v->len;
-            buf[blen++] = '\n';
-        }
-        argv[argc] = en->element[0]->str;
-        alen[argc++] = en->element[0]->len;
-    }
-    off_t end = lseek(fd, 0, SEEK_END);
-    if (end < 0 || write_all(fd, buf, blen) != 0 || fsync(fd) != 0) {
-        snprintf(err, errlen, "writing %s: %s", key, strerror(errno));
-        goto done;
-    }
-    char size[32];
-    snprintf(size, sizeof size, "%lld", (long long)end + (long long)blen);
-    const char *pre[] = {"EVAL", COLLECTED, "2", r->k_items, r->k_collected, key, size};
-    for (int i = 0; i < 7; i++) {
-        argv[i] = pre[i];
-        alen[i] = strlen(pre[i]);
-    }
-    redisReply *done = sync_cmd(c, (int)argc, argv, alen, err, errlen);
-    if (!done)
-        goto done;
-    freeReplyObject(done);
-    rc = (long)(argc - 7);
-    goto done;
-nomem:
-    snprintf(err, errlen, "not enough memory");
-done:
-    free(buf);
-    free(argv);
-    free(alen);
-    return rc;
-}
-
-int silk_frontier_collect(const char *url, const char *path, int follow, int quiet,
-                          uint64_t *items, char *err, size_t errlen)
-{
-    red_frontier *r = calloc(1, sizeof *r); /* for the URL, the keys and the connection */
-    redisContext *c = NULL;
-    char *key = NULL;
-    int fd = -1, rc = SILK_FRONTIER_EIO;
-    uint64_t total = 0;
-    if (!r) {
-        snprintf(err, errlen, "not enough memory");
-        return SILK_FRONTIER_ENOMEM;
-    }
-    if ((rc = parse_url(r, url, err, errlen)) != 0)
-        goto done;
-    rc = SILK_FRONTIER_EIO;
-    name_keys(r);
-    int created = access(path, F_OK) != 0;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 || !(key = realpath(path, NULL))) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!(c = sync_connect(r, err, errlen)) || collect_align(r, c, fd, key, created, err, errlen) != 0)
-        goto done;
-    double last_note = silk_frontier_now();
-    for (;;) {
-        int over = follow ? collect_crawl_over(r, c, err, errlen) : 1;
-        if (over < 0)
-            goto done;
-        redisReply *rep = sync_simple(c, err, errlen, 6, "XRANGE", r->k_items, "-", "+",
-                                      "COUNT", COLLECT_BATCH);
-        if (!rep)
-            goto done;
-        long n = rep->type == REDIS_REPLY_ARRAY && rep->elements
-                     ? collect_batch(r, c, fd, key, rep, err, errlen) : 0;
-        freeReplyObject(rep);
-        if (n < 0)
-            goto done;
-        total += (uint64_t)n;
-        if (!quiet && silk_frontier_now() - last_note >= 5) {
-            fprintf(stderr, "silk: collect: %llu items so far\n", (unsigned long long)total);
-            last_note = silk_frontier_now();
-        }
-        if (n == 0 && over)
-            break;
-        if (n == 0)
-            usleep(COLLECT_POLL_US);
-    }
-    if (!quiet)
-        fprintf(stderr, "silk: collected %llu items into %s\n", (unsigned long long)total, key);
-    rc = 0;
-done:
-    if (items)
-        *items = total;
-    if (c)
-        redisFree(c);
-    if (fd >= 0)
-        close(fd);
-    free(key);
-    free(r);
-    return rc;
 }
 
 #define STR_(x) #x

@@ -1,15 +1,16 @@
 /*
  * html.h -- HTML documents: parsing with gumbo, the tree, text, links.
  *
- * This module and select.c are the only code that talks to gumbo. A document
- * owns everything it points to: a copy of the input (gumbo's tree points into
- * it), the gumbo tree, and every byte gumbo allocated, all in one per-document
- * arena that is released whole by silk_html_free() (gumbo_destroy_output is
- * never called). Arena chunks are recycled through a bounded process-wide
- * cache (8 MiB), so memory a worker allocated and the loop freed is reused
- * rather than trimmed and faulted in again; past its first 8 MiB a document
- * takes mappings of its own, returned to the system when it is freed. Nodes (silk_node) are borrowed pointers into a document and
- * die with it.
+ * This module (html.c, html_text.c, html_pool.c) and select.c are the only
+ * code that talks to gumbo. A document owns everything it points to: a copy
+ * of the input (gumbo's tree points into it), the gumbo tree, and every byte
+ * gumbo allocated, all in one per-document arena that is released whole by
+ * silk_html_free() (gumbo_destroy_output is never called). Arena chunks are
+ * recycled through a bounded process-wide cache (8 MiB), so memory a worker
+ * allocated and the loop freed is reused rather than trimmed and faulted in
+ * again; past its first 8 MiB a document takes mappings of its own, returned
+ * to the system when it is freed. Nodes (silk_node) are borrowed pointers
+ * into a document and die with it.
  *
  * Who calls it: lapi_html.c (the Lua binding) on the loop thread, and this
  * module's own worker threads (parse jobs, below). Parsing touches no global

@@ -27,7 +27,7 @@
 #include "console.h"
 #include "lapi.h"
 #include "lineedit.h"
-#include "task_int.h"
+#include "task.h"
 
 #define SERVER_MT "silk.console.server"
 #define CONN_MT "silk.console.conn"
@@ -330,21 +330,17 @@ static int console_cancel(lua_State *L)
 {
     uint64_t id = (uint64_t)luaL_checknumber(L, 1);
     const char *reason = luaL_optstring(L, 2, "cancelled from the console");
-    silk_engine *e = silk_engine_from(L);
-    for (silk_task *t = e->all.head; t; t = t->all_next)
-        if (t->id == id) {
-            if (t == e->main) {
-                lua_pushboolean(L, 0);
-                lua_pushfstring(L, "task %d is the main task: cancelling it would end the run "
-                                   "without its checkpoint; stop() stops a crawl cleanly",
-                                (int)id);
-                return 2;
-            }
-            silk_task_cancel(t, reason);
-            lua_pushboolean(L, 1);
-            return 1;
-        }
-    lua_pushboolean(L, 0);
+    silk_task *t = silk_task_find(silk_engine_from(L), id);
+    if (t && silk_task_is_main(t)) {
+        lua_pushboolean(L, 0);
+        lua_pushfstring(L, "task %d is the main task: cancelling it would end the run "
+                           "without its checkpoint; stop() stops a crawl cleanly",
+                        (int)id);
+        return 2;
+    }
+    if (t)
+        silk_task_cancel(t, reason);
+    lua_pushboolean(L, t != NULL);
     return 1;
 }
 

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "engine_int.h"
 #include "errors.h"
+#include "lapi.h"
 #include "preempt.h"
 #include "task_int.h"
 #include "track.h"

@@ -61,11 +61,34 @@ static const char headers_key = 0;    /* registry: the metatable of res.headers 
 
 #define MAX_REQ_HEADERS 256
 
+/* The completions of one loop event are one event batch of the scheduler. */
+static void batch_begin(void *e)
+{
+    silk_task_batch_begin(e);
+}
+
+static void batch_end(void *e)
+{
+    silk_task_batch_end(e);
+}
+
+static void fetch_stop(void *f)
+{
+    silk_fetch_free(f);
+}
+
+/* The engine's fetch state (its SILK_SERVICE_FETCH), made on first use. */
 static silk_fetch *check_fetch(lua_State *L)
 {
-    silk_fetch *f = silk_fetch_of(silk_engine_from(L));
+    silk_engine *e = silk_engine_from(L);
+    silk_fetch *f = silk_engine_service(e, SILK_SERVICE_FETCH);
+    if (f)
+        return f;
+    silk_fetch_hooks hooks = {batch_begin, batch_end, e};
+    f = silk_fetch_new(silk_engine_loop(e), &hooks, silk_engine_opts(e)->max_fds);
     if (!f)
         luaL_error(L, "fetch: cannot initialise libcurl");
+    silk_engine_set_service(e, SILK_SERVICE_FETCH, f, fetch_stop);
     return f;
 }
 

@@ -28,6 +28,7 @@
 
 #include "engine_int.h"
 #include "gcpace.h"
+#include "lapi.h"
 
 static silk_gcpace *pacer(lua_State *L)
 {

@@ -25,7 +25,9 @@
  * never touches freed memory.
  *
  * Shared per lua_State and released with it (registry userdata with __gc):
- * the selector cache and, once parse_async is first used, the worker pool.
+ * the selector cache. The worker pool, made when parse_async is first used,
+ * is the engine's SILK_SERVICE_PARSE_POOL: the engine stops it after the
+ * run's last task, in its services' order.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -48,7 +50,6 @@
 #define SEL_CACHE_SIZE 256
 
 static const char cache_key = 0;     /* registry: selector cache holder */
-static const char pool_key = 0;      /* registry: worker pool holder */
 static int pool_threads = 2;
 
 typedef struct ldoc {
@@ -208,41 +209,20 @@ static int html_parse(lua_State *L)
 
 /* --- parsing on the worker pool ------------------------------------------- */
 
-typedef struct pool_holder {
-    silk_html_pool *pool;
-} pool_holder;
-
-static int pool_gc(lua_State *L)
+static void pool_stop(void *pool)
 {
-    pool_holder *h = lua_touserdata(L, 1);
-    silk_html_pool_free(h->pool);
-    h->pool = NULL;
-    return 0;
+    silk_html_pool_free(pool);
 }
 
+/* The engine's worker pool, made on first use; NULL when it cannot start
+ * (the caller parses inline). */
 static silk_html_pool *get_pool(lua_State *L)
 {
-    lua_pushlightuserdata(L, (void *)&pool_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    pool_holder *h = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    if (h)
-        return h->pool;
-    h = lua_newuserdata(L, sizeof *h);
-    h->pool = NULL;
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, pool_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    h->pool = silk_html_pool_new(silk_engine_loop(silk_engine_from(L)), pool_threads);
-    if (!h->pool) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    lua_pushlightuserdata(L, (void *)&pool_key);
-    lua_insert(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-    return h->pool;
+    silk_engine *e = silk_engine_from(L);
+    silk_html_pool *pool = silk_engine_service(e, SILK_SERVICE_PARSE_POOL);
+    if (!pool && (pool = silk_html_pool_new(silk_engine_loop(e), pool_threads)))
+        silk_engine_set_service(e, SILK_SERVICE_PARSE_POOL, pool, pool_stop);
+    return pool;
 }
 
 /* Loop thread: the worker finished; hand the result to the task. */

@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "channel.h"
+#include "lapi.h"
 #include "task_int.h"
 
 static silk_task *check_task(lua_State *L, int idx)

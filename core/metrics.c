@@ -1,6 +1,7 @@
 /*
  * metrics.c -- the metric registry, the engine's collector, the exposition
- * writer and the /metrics HTTP server; see metrics.h.
+ * writer and the /metrics HTTP server (its connections: sockserv.c); see
+ * metrics.h.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +22,8 @@
 #include <lauxlib.h>
 
 #include "metrics.h"
-#include "task_int.h"
+#include "sockserv.h"
+#include "task.h"
 #include "track.h"
 
 #define MAX_BUCKETS 32
@@ -379,7 +381,7 @@ static void collect_engine(silk_engine *e)
         snprintf(labels, sizeof labels, "state=\"waiting\",on=\"%s\"", silk_wait_reason_name((silk_wait_reason)r));
         silk_metrics_set("silk_tasks", labels, (double)silk_task_count_waiting(e, (silk_wait_reason)r));
     }
-    silk_metrics_set("silk_tasks_created_total", NULL, (double)e->next_id);
+    silk_metrics_set("silk_tasks_created_total", NULL, (double)silk_task_created(e));
     for (int k = 0; k < SILK_RES_COUNT_; k++) {
         snprintf(labels, sizeof labels, "kind=\"%s\"", silk_track_name((silk_res)k));
         silk_metrics_set("silk_resources", labels, (double)silk_track_live((silk_res)k));
@@ -422,106 +424,49 @@ void silk_metrics_collect(silk_engine *e)
 /* --- HTTP server ------------------------------------------------------------------------ */
 
 typedef struct hconn {
+    silk_sock_conn conn;          /* fd, io, closed: on the dead list */
     silk_metrics_server *srv;
-    int fd;
-    ev_io io;
     ev_timer deadline;            /* REQUEST_TIMEOUT of the current request */
     double waiting_since;         /* when it began to wait for that request */
     struct sockaddr_storage peer;
     socklen_t peerlen;
-    struct hconn *next, *prev;
     char in[REQ_MAX];
     size_t inlen;
     out o;                        /* response bytes not yet written */
     size_t sent;
     unsigned keep_alive : 1;
     unsigned close_after : 1;     /* close once o is written */
-    unsigned closed : 1;          /* on srv->dead */
 } hconn;
 
 struct silk_metrics_server {
     silk_engine *e;
-    int fd;
     int port;
-    ev_io accept_io;
-    ev_check reaper;
-    hconn *conns, *dead;
-    int nconns;
+    silk_sockserv ss;             /* listener, connections */
 };
 
-static void hlist_remove(hconn **head, hconn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        *head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->next = c->prev = NULL;
-}
+#define HCONN(k) container_of(k, hconn, conn)
 
-static void hlist_push(hconn **head, hconn *c)
+/* sockserv's closed hook. */
+static void hconn_closed(silk_sock_conn *k)
 {
-    c->prev = NULL;
-    c->next = *head;
-    if (*head)
-        (*head)->prev = c;
-    *head = c;
-}
-
-/* Watchers are unref'd while active (metrics never keep a run going). */
-static void set_io(struct ev_loop *loop, ev_io *w, int events)
-{
-    if (ev_is_active(w)) {
-        if ((w->events & (EV_READ | EV_WRITE)) == events)
-            return;
-        ev_ref(loop);
-        ev_io_stop(loop, w);
-    }
-    if (!events)
-        return;
-    ev_io_set(w, w->fd, events);
-    ev_io_start(loop, w);
-    ev_unref(loop);
-}
-
-static void hconn_close(hconn *c)
-{
-    if (c->closed)
-        return;
-    silk_metrics_server *s = c->srv;
-    struct ev_loop *loop = silk_engine_loop(s->e);
-    set_io(loop, &c->io, 0);
+    hconn *c = HCONN(k);
+    struct ev_loop *loop = silk_engine_loop(c->srv->e);
     if (ev_is_active(&c->deadline)) {
         ev_ref(loop);
         ev_timer_stop(loop, &c->deadline);
     }
-    close(c->fd);
-    c->closed = 1;
-    hlist_remove(&s->conns, c);
-    s->nconns--;
-    hlist_push(&s->dead, c);
-    if (!ev_is_active(&s->reaper)) {
-        ev_check_start(loop, &s->reaper);
-        ev_unref(loop);
-    }
 }
 
-static void hconn_free(hconn *c)
+static void hconn_close(hconn *c)
 {
+    silk_sockserv_close_conn(&c->conn);
+}
+
+static void hconn_free(silk_sock_conn *k)
+{
+    hconn *c = HCONN(k);
     free(c->o.p);
     free(c);
-}
-
-static void on_reaper(struct ev_loop *loop, ev_check *w, int revents)
-{
-    silk_metrics_server *s = container_of(w, silk_metrics_server, reaper);
-    for (hconn *c; (c = s->dead);) {
-        hlist_remove(&s->dead, c);
-        hconn_free(c);
-    }
-    ev_ref(loop);
-    ev_check_stop(loop, w);
 }
 
 static void respond(hconn *c, int status, const char *reason, const char *ctype,
@@ -631,7 +576,7 @@ static void await_request(struct ev_loop *loop, hconn *c);
 static void hconn_flush(hconn *c)
 {
     while (c->sent < c->o.len) {
-        ssize_t n = send(c->fd, c->o.p + c->sent, c->o.len - c->sent, MSG_NOSIGNAL);
+        ssize_t n = send(c->conn.fd, c->o.p + c->sent, c->o.len - c->sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -651,17 +596,17 @@ static void hconn_flush(hconn *c)
         }
         await_request(silk_engine_loop(c->srv->e), c);
     }
-    set_io(silk_engine_loop(c->srv->e), &c->io, EV_READ | (c->o.len ? EV_WRITE : 0));
+    silk_sockserv_watch(&c->conn, EV_READ | (c->o.len ? EV_WRITE : 0));
 }
 
 static void on_hconn(struct ev_loop *loop, ev_io *w, int revents)
 {
-    hconn *c = container_of(w, hconn, io);
+    hconn *c = HCONN(container_of(w, silk_sock_conn, io));
     if (revents & EV_READ) {
         for (;;) {
             if (c->inlen == sizeof c->in)
                 break;
-            ssize_t n = recv(c->fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
+            ssize_t n = recv(c->conn.fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -716,52 +661,51 @@ static hconn *room_for(silk_metrics_server *s, const struct sockaddr_storage *a,
                        int *full)
 {
     int from_peer = 0;
-    for (hconn *c = s->conns; c; c = c->next)
-        from_peer += same_peer(c, a, alen);
+    for (silk_sock_conn *k = s->ss.conns; k; k = k->next)
+        from_peer += same_peer(HCONN(k), a, alen);
     int peer_full = from_peer >= PEER_MAX;
-    *full = peer_full || s->nconns >= CONN_MAX;
+    *full = peer_full || s->ss.nconns >= CONN_MAX;
     if (!*full)
         return NULL;
     hconn *oldest = NULL;
-    for (hconn *c = s->conns; c; c = c->next)
+    for (silk_sock_conn *k = s->ss.conns; k; k = k->next) {
+        hconn *c = HCONN(k);
         if (c->o.len == 0 && (!peer_full || same_peer(c, a, alen)) &&
             (!oldest || c->waiting_since < oldest->waiting_since))
             oldest = c;
+    }
     return oldest;
 }
 
-static void on_haccept(struct ev_loop *loop, ev_io *w, int revents)
+/* sockserv's accept hook: room is made by closing the longest-waiting
+ * idle connection (room_for); none to close refuses the newcomer. */
+static silk_sock_conn *on_haccept(silk_sockserv *ss, int fd, const struct sockaddr_storage *peer,
+                                  socklen_t peerlen)
 {
-    silk_metrics_server *s = container_of(w, silk_metrics_server, accept_io);
-    for (;;) {
-        struct sockaddr_storage peer;
-        socklen_t peerlen = sizeof peer;
-        int fd = accept4(s->fd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
-        int full;
-        hconn *victim = room_for(s, &peer, peerlen, &full);
-        if (victim)
-            hconn_close(victim);
-        hconn *c = !full || victim ? calloc(1, sizeof *c) : NULL;
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        c->srv = s;
-        c->fd = fd;
-        c->peer = peer;
-        c->peerlen = peerlen;
-        ev_io_init(&c->io, on_hconn, fd, EV_READ);
-        ev_init(&c->deadline, on_deadline);
-        c->deadline.repeat = REQUEST_TIMEOUT;
-        await_request(loop, c);
-        ev_unref(loop);
-        hlist_push(&s->conns, c);
-        s->nconns++;
-        set_io(loop, &c->io, EV_READ);
-    }
+    silk_metrics_server *s = container_of(ss, silk_metrics_server, ss);
+    int full;
+    hconn *victim = room_for(s, peer, peerlen, &full);
+    if (victim)
+        hconn_close(victim);
+    hconn *c = !full || victim ? calloc(1, sizeof *c) : NULL;
+    if (!c)
+        return NULL;
+    c->srv = s;
+    c->peer = *peer;
+    c->peerlen = peerlen;
+    ev_io_init(&c->conn.io, on_hconn, fd, EV_READ);
+    ev_init(&c->deadline, on_deadline);
+    c->deadline.repeat = REQUEST_TIMEOUT;
+    await_request(ss->loop, c);
+    ev_unref(ss->loop);
+    return &c->conn;
 }
+
+static const silk_sockserv_ops metrics_ops = {
+    .accept = on_haccept,
+    .closed = hconn_closed,
+    .free = hconn_free,
+};
 
 /* Splits "HOST:PORT", ":PORT", "PORT", "[V6]:PORT" into host and port. */
 static int split_addr(const char *addr, char *host, size_t hlen, char *port, size_t plen)
@@ -827,12 +771,9 @@ silk_metrics_server *silk_metrics_serve(silk_engine *e, const char *addr, char *
         goto fail;
     }
     s->e = e;
-    s->fd = fd;
     s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
-    ev_io_init(&s->accept_io, on_haccept, fd, EV_READ);
-    set_io(silk_engine_loop(e), &s->accept_io, EV_READ);
-    ev_check_init(&s->reaper, on_reaper);
+    silk_sockserv_start(&s->ss, silk_engine_loop(e), fd, &metrics_ops);
     freeaddrinfo(ai);
     describe_engine_families();
     return s;
@@ -853,18 +794,6 @@ void silk_metrics_close(silk_metrics_server *s)
 {
     if (!s)
         return;
-    struct ev_loop *loop = silk_engine_loop(s->e);
-    while (s->conns)
-        hconn_close(s->conns);
-    for (hconn *c; (c = s->dead);) {
-        hlist_remove(&s->dead, c);
-        hconn_free(c);
-    }
-    if (ev_is_active(&s->reaper)) {
-        ev_ref(loop);
-        ev_check_stop(loop, &s->reaper);
-    }
-    set_io(loop, &s->accept_io, 0);
-    close(s->fd);
+    silk_sockserv_stop(&s->ss);
     free(s);
 }

@@ -418,6 +418,24 @@ long silk_task_count_waiting(silk_engine *e, silk_wait_reason r)
     return r > SILK_WAIT_NONE && r < SILK_WAIT_COUNT_ ? e->ntasks[TASK_SLOT_WAITING(r)] : 0;
 }
 
+uint64_t silk_task_created(silk_engine *e)
+{
+    return e->next_id;
+}
+
+silk_task *silk_task_find(silk_engine *e, uint64_t id)
+{
+    for (silk_task *t = e->all.head; t; t = t->all_next)
+        if (t->id == id)
+            return t;
+    return NULL;
+}
+
+int silk_task_is_main(const silk_task *t)
+{
+    return t == t->e->main;
+}
+
 void silk_task_set_end_hook(silk_engine *e, silk_task_end_fn fn, void *data)
 {
     e->end_hook = fn;

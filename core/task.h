@@ -110,6 +110,11 @@ lua_State *silk_task_thread(silk_task *t);
 /* The running task of the engine of L, or NULL outside any task. */
 silk_task *silk_task_current(lua_State *L);
 
+/* The engine's running task, checked to be the coroutine L itself: raises a
+ * Lua error naming `what` when L is not a task or is a coroutine that the
+ * script created inside a task (silk primitives cannot wait from there). */
+silk_task *silk_task_check_current(lua_State *L, const char *what);
+
 /* 1 if t has been asked to stop (cancelled or past a deadline). Cheap
  * enough (a clock read and a walk of t's few frames) to poll every
  * millisecond from long C work, which LuaJIT's profiler tick cannot
@@ -167,9 +172,23 @@ int silk_task_cancel_services(silk_engine *e, const char *reason);
 long silk_task_count(silk_engine *e, silk_task_state s);
 long silk_task_count_waiting(silk_engine *e, silk_wait_reason r);
 
+/* Tasks created in e so far (ids are handed out from 1, in order). */
+uint64_t silk_task_created(silk_engine *e);
+
+/* The live task of e with id `id`, or NULL (finished, or never made). Walks
+ * every live task: for an operator's request, not for a hot path. */
+silk_task *silk_task_find(silk_engine *e, uint64_t id);
+
+/* 1 when t is the main task of its engine (silk_engine_run_main's). */
+int silk_task_is_main(const silk_task *t);
+
 /* Number of live (unfinished) tasks, and of runnable ones. */
 int silk_task_live(silk_engine *e);
 int silk_task_runnable(silk_engine *e);
+
+/* Names of states and wait reasons, as dumps and metrics show them. */
+const char *silk_task_state_name(silk_task_state s);
+const char *silk_wait_reason_name(silk_wait_reason r);
 
 /* Writes the goroutine-style dump of every live task to `out`. */
 void silk_task_dump(silk_engine *e, FILE *out);

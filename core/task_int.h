@@ -106,11 +106,6 @@ void silk_tlist_qpush(silk_tlist *q, silk_task *t);
 silk_task *silk_tlist_qpop(silk_tlist *q);
 void silk_tlist_qremove(silk_task *t);
 
-/* The engine's running task, checked to be the coroutine L itself: raises a
- * Lua error naming `what` when L is not a task or is a coroutine that the
- * script created inside a task (silk primitives cannot wait from there). */
-silk_task *silk_task_check_current(lua_State *L, const char *what);
-
 /* Frames (lapi_task.c: with_timeout, scope). push returns the new frame;
  * pop requires f to be the innermost frame of t and returns 1 when it fired,
  * leaving its error value on the stack of L (else pushes nothing). */
@@ -180,8 +175,5 @@ int silk_task_error(lua_State *L, const char *fmt, ...) __attribute__((format(pr
 /* Frees what the task module keeps for the engine's life (interned
  * creation sites). After lua_close. */
 void silk_task_engine_free(silk_engine *e);
-
-const char *silk_task_state_name(silk_task_state s);
-const char *silk_wait_reason_name(silk_wait_reason r);
 
 #endif

@@ -64,7 +64,7 @@ static silk_frontier *open_f(const char *backend, const char *path, int big)
 }
 
 /* The seen-set's table for n hashes: a power of two, at most 3/4 full
- * (frontier.c), 8 bytes a slot. */
+ * (frontier_sched.c), 8 bytes a slot. */
 static double seen_bytes(size_t n)
 {
     size_t cap = 1024;

@@ -5,7 +5,7 @@
  * SILK_HTML_INLINE_MAX.
  *
  * Build (from the repository root; links what it measures directly):
- *   gcc -O2 -I core bench/parse/bench_parse.c core/html.c core/select.c \
+ *   gcc -O2 -I core bench/parse/bench_parse.c core/html*.c core/select*.c \
  *       core/url.c core/track.c -lgumbo -lcurl -lidn2 -lev -lpthread \
  *       -o /tmp/bench_parse
  * Run: /tmp/bench_parse [pages] [rounds]

@@ -16,12 +16,8 @@
 #include <ev.h>
 
 #include "cdp.h"
+#include "check.h"
 
-static int failures, checks;
-#define CHECK(cond, ...) do { \
-    checks++; \
-    if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-                   fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 static struct ev_loop *loop;
 static silk_cdp *C;
@@ -209,7 +205,5 @@ int main(void)
     silk_cdp_free(C);
     CHECK(last.fired == 1 && last.st == SILK_CDP_CLOSED, "pending at free: %d %d", last.fired, last.st);
     CHECK(kill(pid, 0) != 0, "the browser outlived silk_cdp_free");
-    printf("test_cdp: %d checks, %d failed\n", checks, failures);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_done("test_cdp");
 }

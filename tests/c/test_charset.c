@@ -9,19 +9,9 @@
 #include <string.h>
 
 #include "charset.h"
+#include "check.h"
 
-static int failures, checks;
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        checks++;                                                         \
-        if (!(cond)) {                                                    \
-            failures++;                                                   \
-            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-        }                                                                 \
-    } while (0)
 
 /* Detects and decodes; checks the charset name, source and text. */
 static void expect(const char *what, const char *ctype, const char *body, size_t len,
@@ -192,7 +182,5 @@ int main(void)
     test_invalid();
     test_canonical();
     test_large();
-    printf("test_charset: %d checks, %d failed\n", checks, failures);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_done("test_charset");
 }

@@ -18,20 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "frontier.h"
 #include "frontier_int.h"
 
-static int failures, checks;
 
-#define CHECK(cond)                                                                 \
-    do {                                                                            \
-        checks++;                                                                   \
-        if (!(cond)) {                                                              \
-            if (++failures > 30)                                                    \
-                break;                                                              \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                           \
-    } while (0)
 
 static silk_frontier *open_mem(int max_per_host, double delay, silk_frontier_order order)
 {
@@ -673,6 +664,5 @@ int main(void)
     test_encode();
     test_sqlite_reopen();
     test_crash_safety();
-    printf("test_frontier: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_done("test_frontier");
 }

@@ -11,22 +11,12 @@
 #include <ev.h>
 #include <gumbo.h>
 
+#include "check.h"
 #include "html.h"
 #include "select.h"
 #include "track.h"
 
-static int failures, checks;
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        checks++;                                                         \
-        if (!(cond)) {                                                    \
-            failures++;                                                   \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-        }                                                                 \
-    } while (0)
 
 #define CHECK_STR(got, want) \
     CHECK(!strcmp((got), (want)), "got [%s], want [%s]", (got), (want))
@@ -450,6 +440,5 @@ int main(void)
     test_pool();
     CHECK(silk_track_live(SILK_RES_DOCUMENT) == 0, "documents leaked: %ld",
           silk_track_live(SILK_RES_DOCUMENT));
-    printf("test_html: %d checks, %d failures\n", checks, failures);
-    return failures != 0;
+    return check_done("test_html");
 }

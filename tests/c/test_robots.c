@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "robots.h"
 
 /* RFC 9309 section 5.1 */
@@ -313,19 +314,7 @@ static const struct rcase cases[] = {
     {"", 0, "bot", "/anything", 1},
 };
 
-static int failures, passed;
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failures++;                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                   \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
-    } while (0)
 
 static struct silk_robots *parse(const char *text, size_t len)
 {
@@ -502,7 +491,6 @@ int main(void)
     test_limit();
     test_garbage();
     timing();
-    printf("test_robots: %zu table cases, %d checks passed, %d failed\n", sizeof cases / sizeof cases[0], passed,
-           failures);
-    return failures != 0;
+    printf("test_robots: %zu table cases\n", sizeof cases / sizeof cases[0]);
+    return check_done("test_robots");
 }

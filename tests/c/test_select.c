@@ -9,22 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "html.h"
 #include "select.h"
 #include "track.h"
 
-static int failures, checks;
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        checks++;                                                         \
-        if (!(cond)) {                                                    \
-            failures++;                                                   \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-        }                                                                 \
-    } while (0)
 
 typedef struct names {
     char buf[4096];
@@ -555,6 +545,5 @@ int main(void)
     test_budget_stop();
     CHECK(silk_track_live(SILK_RES_DOCUMENT) == 0, "documents leaked: %ld",
           silk_track_live(SILK_RES_DOCUMENT));
-    printf("test_select: %d checks, %d failures\n", checks, failures);
-    return failures != 0;
+    return check_done("test_select");
 }

@@ -11,18 +11,10 @@
 
 #include <zlib.h>
 
+#include "check.h"
 #include "sitemap.h"
 
-static int failures, checks;
 
-#define CHECK(cond)                                                                 \
-    do {                                                                            \
-        checks++;                                                                   \
-        if (!(cond)) {                                                              \
-            failures++;                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                           \
-    } while (0)
 
 static silk_sitemap *parse(const char *s, size_t len, const silk_sitemap_limits *lim, int *rc,
                            char *err)
@@ -245,6 +237,5 @@ int main(void)
     test_limits();
     test_errors();
     test_random();
-    printf("test_sitemap: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_done("test_sitemap");
 }

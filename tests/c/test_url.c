@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "url.h"
 #include "url_int.h"
 
@@ -213,19 +214,7 @@ static const struct ucase cases[] = {
     {HOSTKEY, NULL, "ftp://x.com/", NULL, SILK_URL_ESCHEME},
 };
 
-static int failures, passed;
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failures++;                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                   \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
-    } while (0)
 
 static int run_op(const struct ucase *c, char **out)
 {
@@ -444,7 +433,6 @@ int main(void)
     test_parse();
     test_plain_vs_parser();
     timing();
-    printf("test_url: %zu table cases, %d checks passed, %d failed\n", sizeof cases / sizeof cases[0], passed,
-           failures);
-    return failures != 0;
+    printf("test_url: %zu table cases\n", sizeof cases / sizeof cases[0]);
+    return check_done("test_url");
 }

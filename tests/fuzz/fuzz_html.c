@@ -1,6 +1,6 @@
 /*
- * fuzz_html.c -- libFuzzer target for html.c with select.c: parse, select,
- * text, serialisation, page facts and links on random HTML.
+ * fuzz_html.c -- libFuzzer target for html.c with select.c/select_parse.c:
+ * parse, select, text, serialisation, page facts and links on random HTML.
  *
  * Input: "selector\nHTML" when the input starts with "@" (the selector is
  * the rest of the first line), else HTML alone; a fixed list of selectors

@@ -1,6 +1,6 @@
 /*
- * fuzz_select.c -- libFuzzer target for select.c (the selector compiler and
- * matcher).
+ * fuzz_select.c -- libFuzzer target for select_parse.c and select.c (the
+ * selector compiler and matcher).
  *
  * Input: a selector. Checks, beyond "no crash, no leak, no UB": a refused
  * selector leaves a NUL-terminated message and no result; a compiled one

@@ -3,7 +3,7 @@
 #   tests/fuzz/run.sh [-t SECONDS] [TARGET...]      (default: 30 s; all targets)
 # A target NAME is tests/fuzz/fuzz_NAME.c linked with the core sources it
 # exercises (core/NAME.c unless listed below; fuzz_console.c includes
-# core/console.c itself); its seed corpus is
+# core/console.c itself and links core/sockserv.c); its seed corpus is
 # tests/fuzz/corpus/NAME (read only: new inputs go to a scratch directory
 # under the build dir), and tests/fuzz/NAME.dict a libFuzzer dictionary if
 # there is one. Crashes are written to build-fuzz/NAME/. Every target
@@ -19,7 +19,7 @@ out=${FUZZ_BUILD:-$root/build-fuzz}
 mkdir -p "$out"
 CC=${CC:-clang}
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$root/core"
-dom="$root/core/html.c $root/core/select.c $root/core/url.c $root/core/track.c"
+dom="$root/core/html.c $root/core/html_text.c $root/core/select.c $root/core/select_parse.c $root/core/url.c $root/core/track.c"
 domlibs="-lgumbo -lev -lcurl -lidn2 -lpthread"
 status=0
 for t in $targets; do
@@ -29,7 +29,7 @@ for t in $targets; do
     sitemap) libs="-lexpat -lz" ;;
     select) srcs=$dom; libs=$domlibs; maxlen=512 ;;
     html) srcs=$dom; libs=$domlibs; maxlen=16384 ;;
-    console) srcs=""; cflags=$(pkg-config --cflags luajit); libs="$(pkg-config --libs luajit) -lev" ;;
+    console) srcs="$root/core/sockserv.c"; cflags=$(pkg-config --cflags luajit); libs="$(pkg-config --libs luajit) -lev" ;;
   esac
   bin=$out/fuzz_$t
   # shellcheck disable=SC2086
