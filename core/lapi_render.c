@@ -3,7 +3,9 @@
  * pool of render.c. The user-facing API (silk.render, page:click, ...) is
  * lua/silk/render.lua, built on these primitives.
  *
- * open() -> page | nil, err          leases a tab (waits: max_busy, opening)
+ * open([context]) -> page | nil, err leases a tab of browser context `context`
+ *                                    (a session name; nil: the default context)
+ *                                    (waits: max_busy, opening)
  * page:call(method [, params]) -> result | nil, err
  *                                    one DevTools command on the page's session;
  *                                    params and result are Lua tables (JSON)
@@ -13,7 +15,8 @@
  * page:settings() / page:set_settings(s)  what the tab was configured with
  * page:set_guard(deny_private, allow)  see silk_tab_set_guard
  * page:close([broken])               idempotent; also __gc
- * page:info() -> {no, target, pages, broken, closed, url, task}
+ * page:info() -> {no, target, context (browserContextId, "" for the
+ *                 default), pages, broken, closed, url, task}
  * configure{max_busy, max_pages, recycle_after, page_idle_timeout} -> config
  * stats() -> table; pages() -> {info...} of open pages; dump() -> text
  * b64decode(s) -> bytes | nil; error(kind, message [, url]) -> error value
@@ -267,6 +270,7 @@ static waiter *new_waiter(lua_State *L, silk_task *t)
 static int render_open(lua_State *L)
 {
     silk_render *r = check_render(L);
+    const char *context = luaL_optstring(L, 1, NULL);
     silk_task *t = silk_task_check_current(L, "render.open");
     page *p = lua_newuserdata(L, sizeof *p);
     memset(p, 0, sizeof *p);
@@ -288,7 +292,7 @@ static int render_open(lua_State *L)
     open_pages = p;
     silk_track_acquire(SILK_RES_PAGE);
     w->p = p;
-    w->op = silk_tab_lease(r, on_leased, w);
+    w->op = silk_tab_lease(r, context, on_leased, w);
     if (!w->op) {
         free(w);
         page_close_(L, p, 1);
@@ -436,11 +440,13 @@ static int page_close(lua_State *L)
 
 static void push_info(lua_State *L, page *p)
 {
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     lua_pushnumber(L, (double)p->no);
     lua_setfield(L, -2, "no");
     lua_pushstring(L, p->tab ? silk_tab_target(p->tab) : "");
     lua_setfield(L, -2, "target");
+    lua_pushstring(L, p->tab ? silk_tab_context(p->tab) : "");
+    lua_setfield(L, -2, "context");
     lua_pushinteger(L, p->tab ? silk_tab_pages(p->tab) : 0);
     lua_setfield(L, -2, "pages");
     lua_pushboolean(L, p->tab && silk_tab_broken(p->tab));
@@ -580,6 +586,7 @@ static int render_stats(lua_State *L)
     setnum(L, "renderer_crashes", st.renderer_crashes);
     setnum(L, "interrupted", st.interrupted);
     setnum(L, "blocked", st.blocked);
+    setnum(L, "contexts", st.contexts);
     setnum(L, "pages_open", silk_track_live(SILK_RES_PAGE));
     return 1;
 }

@@ -28,6 +28,7 @@ struct silk_tab_op {
     silk_tab *tab;
     uint64_t id;                      /* OP_CALL: the cdp call */
     char loader[ID_MAX], name[32];    /* OP_WAIT */
+    char *ctx_name;                   /* OP_LEASE: the browser context wanted, NULL: default */
     silk_tab_fn cb;
     void *ud;
     silk_render_kind kind_done;       /* on the ready list: the outcome */
@@ -37,12 +38,27 @@ struct silk_tab_op {
 
 typedef struct op_list { silk_tab_op *head, *tail; } op_list;
 
+/* A browser context: the cookies and storage of one crawl session. Lives
+ * while a tab uses it or its creation is under way; disposed (with what it
+ * stored) when neither holds, since the session's cookie jar, not the
+ * context, is what lasts (render.lua copies it in and out). */
+typedef struct render_ctx {
+    char *name;
+    char id[ID_MAX];                  /* browserContextId, "" until created */
+    int creating;                     /* Target.createBrowserContext sent, unanswered */
+    int refs;                         /* tabs using it */
+    struct silk_render *r;
+    struct render_ctx *next;
+} render_ctx;
+
 struct silk_tab {
     silk_render *r;
     tab_state state;
     unsigned broken : 1;              /* close, do not pool, at release */
     unsigned crashed : 1;             /* its renderer crashed (counted once) */
     unsigned dead : 1;                /* its session is gone (browser crash, target destroyed) */
+    unsigned requested : 1;           /* Target.createTarget sent (not waiting for its context) */
+    render_ctx *ctx;                  /* its browser context, NULL: the default one */
     char target[ID_MAX], session[ID_MAX];
     int pages;                        /* leases served */
     double idle_since;
@@ -65,6 +81,7 @@ struct silk_render {
     silk_cdp *cdp;
     silk_render_config cfg;
     silk_tab *tabs;
+    render_ctx *ctxs;
     op_list queue;                    /* leases waiting for max_busy */
     op_list ready;                    /* completed, their callbacks due */
     ev_idle ready_w;
@@ -158,6 +175,7 @@ static silk_tab_op *op_new(silk_render *r, op_kind kind, silk_tab *tab, silk_tab
 static void op_free(silk_tab_op *op)
 {
     hold(op->r, -1);
+    free(op->ctx_name);
     free(op->message);
     free(op);
 }
@@ -200,6 +218,54 @@ static void fail_ops(silk_tab *tab, silk_render_kind kind, const char *message)
             silk_cdp_forget(r->cdp, op->id);
         complete_later(op, kind, message);
     }
+}
+
+/* --- browser contexts ---------------------------------------------------------- */
+
+static int browser_up(const silk_render *r)
+{
+    return r->cdp && silk_cdp_running(r->cdp);
+}
+
+static int same_ctx(const render_ctx *x, const char *name)
+{
+    return x ? name && strcmp(x->name, name) == 0 : !name;
+}
+
+/* The context record of name, made if new (not yet created in the
+ * browser); NULL on ENOMEM. */
+static render_ctx *ctx_get(silk_render *r, const char *name)
+{
+    for (render_ctx *x = r->ctxs; x; x = x->next)
+        if (strcmp(x->name, name) == 0)
+            return x;
+    render_ctx *x = calloc(1, sizeof *x);
+    if (!x || !(x->name = strdup(name))) {
+        free(x);
+        return NULL;
+    }
+    x->r = r;
+    x->next = r->ctxs;
+    r->ctxs = x;
+    return x;
+}
+
+/* Disposes of x once no tab uses it and no creation is under way. */
+static void ctx_release(silk_render *r, render_ctx *x)
+{
+    if (x->refs > 0 || x->creating)
+        return;
+    if (x->id[0] && browser_up(r))
+        silk_cdp_call(r->cdp, NULL, "Target.disposeBrowserContext",
+                      json_pack("{s:s}", "browserContextId", x->id), NULL, NULL);
+    for (render_ctx **p = &r->ctxs; *p; p = &(*p)->next) {
+        if (*p == x) {
+            *p = x->next;
+            break;
+        }
+    }
+    free(x->name);
+    free(x);
 }
 
 /* --- tabs ------------------------------------------------------------------- */
@@ -254,6 +320,10 @@ static void tab_free(silk_tab *tab)
     free(tab->settings);
     set_allow(tab, NULL, 0);
     r->st.closed++;
+    if (tab->ctx) {
+        tab->ctx->refs--;
+        ctx_release(r, tab->ctx);
+    }
     free(tab);
 }
 
@@ -271,7 +341,7 @@ static void tab_close(silk_tab *tab)
         silk_cdp_session_remove(r->cdp, tab->session);
         tab->dead = 1;
     }
-    if (tab->target[0] && silk_cdp_running(r->cdp)) {
+    if (tab->target[0] && browser_up(r)) {
         tab->state = TAB_CLOSING;
         if (silk_cdp_call(r->cdp, NULL, "Target.closeTarget",
                           json_pack("{s:s}", "targetId", tab->target), on_closed, tab))
@@ -407,8 +477,11 @@ static void on_browser_event(const char *method, json_t *p, void *ud)
 {
     silk_render *r = ud;
     if (strcmp(method, SILK_CDP_EV_CRASHED) == 0) {
-        /* every call already failed; now the tabs: leased ones stay until
+        /* every call already failed; the contexts went with the browser
+         * (made again on next use); now the tabs: leased ones stay until
          * their handles release them, the rest go */
+        for (render_ctx *x = r->ctxs; x; x = x->next)
+            x->id[0] = 0;
         for (silk_tab *t = r->tabs, *next; t; t = next) {
             next = t->next;
             t->dead = 1;
@@ -531,6 +604,42 @@ static int ensure_browser(silk_render *r, char *err, size_t errsz)
     return 0;
 }
 
+/* Creates tab's target in its context, which exists by now; 0, or -1
+ * when no browser runs. */
+static int create_target(silk_tab *tab)
+{
+    silk_render *r = tab->r;
+    json_t *params = json_pack("{s:s}", "url", "about:blank");
+    if (params && tab->ctx)
+        json_object_set_new(params, "browserContextId", json_string(tab->ctx->id));
+    tab->requested = 1;
+    return silk_cdp_call(r->cdp, NULL, "Target.createTarget", params, on_created, tab) ? 0 : -1;
+}
+
+/* The context x was made (or not): the tabs waiting for it go on. */
+static void on_ctx_created(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+{
+    render_ctx *x = ud;
+    silk_render *r = x->r;
+    const char *id = json_string_value(json_object_get(res, "browserContextId"));
+    x->creating = 0;
+    if (st == SILK_CDP_OK && id)
+        snprintf(x->id, sizeof x->id, "%s", id);
+    x->refs++;                        /* the tabs failed below must not free x under the loop */
+    for (silk_tab *t = r->tabs, *next; t; t = next) {
+        next = t->next;
+        if (t->ctx != x || t->state != TAB_OPENING || t->requested)
+            continue;
+        if (!x->id[0])
+            opened(t, st == SILK_CDP_OK ? SILK_RENDER_PROTOCOL : cdp_kind(st),
+                   msg ? msg : "no browser context");
+        else if (create_target(t) != 0)
+            opened(t, SILK_RENDER_CLOSED, "the browser is gone");
+    }
+    x->refs--;
+    ctx_release(r, x);
+}
+
 static void open_tab(silk_render *r, silk_tab_op *op)
 {
     char err[200];
@@ -539,21 +648,36 @@ static void open_tab(silk_render *r, silk_tab_op *op)
         complete_later(op, SILK_RENDER_BROWSER, err);
         return;
     }
-    if (!(tab = calloc(1, sizeof *tab))) {
+    render_ctx *x = op->ctx_name ? ctx_get(r, op->ctx_name) : NULL;
+    if ((op->ctx_name && !x) || !(tab = calloc(1, sizeof *tab))) {
+        if (x)
+            ctx_release(r, x);
         complete_later(op, SILK_RENDER_CLOSED, "out of memory");
         return;
     }
     tab->r = r;
     tab->state = TAB_OPENING;
     tab->opener = op;
+    tab->ctx = x;
+    if (x)
+        x->refs++;
     op->tab = tab;
     tab->next = r->tabs;
     if (r->tabs)
         r->tabs->prev = tab;
     r->tabs = tab;
     r->busy++;
-    if (!silk_cdp_call(r->cdp, NULL, "Target.createTarget", json_pack("{s:s}", "url", "about:blank"),
-                       on_created, tab)) {
+    int sent;
+    if (!x || x->id[0]) {
+        sent = create_target(tab) == 0;
+    } else {
+        /* the session's context first: its tabs wait for it (on_ctx_created) */
+        sent = x->creating || silk_cdp_call(r->cdp, NULL, "Target.createBrowserContext",
+                                            json_pack("{s:b}", "disposeOnDetach", 0), on_ctx_created, x);
+        if (sent)
+            x->creating = 1;
+    }
+    if (!sent) {
         tab->opener = NULL;
         op->tab = NULL;
         r->busy--;
@@ -569,7 +693,8 @@ static void lease_start(silk_render *r, silk_tab_op *op)
 {
     silk_tab *best = NULL;
     for (silk_tab *t = r->tabs; t; t = t->next)
-        if (t->state == TAB_IDLE && (!best || t->idle_since > best->idle_since))
+        if (t->state == TAB_IDLE && same_ctx(t->ctx, op->ctx_name) &&
+            (!best || t->idle_since > best->idle_since))
             best = t;
     if (!best) {
         open_tab(r, op);
@@ -592,11 +717,15 @@ static void pump(silk_render *r)
     }
 }
 
-silk_tab_op *silk_tab_lease(silk_render *r, silk_tab_fn cb, void *ud)
+silk_tab_op *silk_tab_lease(silk_render *r, const char *context, silk_tab_fn cb, void *ud)
 {
     silk_tab_op *op = op_new(r, OP_LEASE, NULL, cb, ud);
     if (!op)
         return NULL;
+    if (context && !(op->ctx_name = strdup(context))) {
+        op_free(op);
+        return NULL;
+    }
     if (r->busy >= r->cfg.max_busy || r->queue.head)
         op_push(&r->queue, op);
     else
@@ -760,6 +889,7 @@ int silk_tab_set_settings(silk_tab *tab, const char *s)
 }
 
 const char *silk_tab_target(const silk_tab *tab) { return tab->target; }
+const char *silk_tab_context(const silk_tab *tab) { return tab->ctx ? tab->ctx->id : ""; }
 int silk_tab_pages(const silk_tab *tab) { return tab->pages; }
 int silk_tab_broken(const silk_tab *tab) { return tab->broken; }
 
@@ -863,6 +993,8 @@ void silk_render_get_stats(silk_render *r, silk_render_stats *st)
     }
     for (silk_tab_op *op = r->queue.head; op; op = op->next)
         st->queued++;
+    for (render_ctx *x = r->ctxs; x; x = x->next)
+        st->contexts++;
 }
 
 void silk_render_shutdown(silk_engine *e)
@@ -880,8 +1012,9 @@ void silk_render_shutdown(silk_engine *e)
         for (silk_tab *t = r->tabs; t; t = t->next)
             t->dead = 1;              /* the browser takes its sessions along */
         silk_cdp_free(r->cdp);        /* fails pending calls: CLOSING tabs are freed */
+        r->cdp = NULL;
         while (r->tabs)
-            tab_free(r->tabs);
+            tab_free(r->tabs);        /* and with the last tab of each, its context */
         ev_ref(r->loop);
         ev_timer_stop(r->loop, &r->sweep_w);
         /* callbacks of what was pending run now, as fetch's do at shutdown */

@@ -17,6 +17,13 @@
  *   BUSY     leased to one page handle (silk_tab_lease)
  *   CLOSING  Target.closeTarget sent; freed when it answers or the browser goes
  *
+ * Browser contexts: a lease names a context (a crawl session) or the
+ * default one; its tab is one of that context, so the pages of a session
+ * share its cookies and no other session sees them. A context is created
+ * with its first tab and disposed of when its last tab closes (the
+ * session's lasting state is its cookie jar, which render.lua copies in
+ * and out around each page).
+ *
  * Limits: at most max_busy tabs are leased at once (further leases wait in
  * FIFO order); idle tabs beyond max_pages - busy are closed least recently
  * used first, and an idle tab is closed after page_idle_timeout; a tab is
@@ -80,11 +87,14 @@ void silk_render_get_config(silk_render *r, silk_render_config *c);
  * or NULL), and a message when kind != OK. */
 typedef void (*silk_tab_fn)(silk_render_kind kind, json_t *result, const char *message, void *ud);
 
-/* Leases a tab: reuses an idle one, opens a new one (starting the browser
- * if none runs), or queues behind max_busy. cb gets the tab through
- * silk_tab_op_tab(op) (valid until silk_tab_release). Returns the
- * operation, or NULL on ENOMEM (cb will not fire). */
-silk_tab_op *silk_tab_lease(silk_render *r, silk_tab_fn cb, void *ud);
+/* Leases a tab of browser context `context` (a crawl session's name;
+ * NULL: the browser's default context): reuses an idle tab of that
+ * context, opens a new one (starting the browser if none runs, creating
+ * the context if it does not exist yet), or queues behind max_busy. cb
+ * gets the tab through silk_tab_op_tab(op) (valid until
+ * silk_tab_release). Returns the operation, or NULL on ENOMEM (cb will
+ * not fire). */
+silk_tab_op *silk_tab_lease(silk_render *r, const char *context, silk_tab_fn cb, void *ud);
 
 /* The tab an operation is about; for a lease, the leased tab once cb ran. */
 silk_tab *silk_tab_op_tab(const silk_tab_op *op);
@@ -128,8 +138,10 @@ int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow
 const char *silk_tab_settings(const silk_tab *tab);
 int silk_tab_set_settings(silk_tab *tab, const char *s);
 
-/* A tab's identity and use count, for dumps and the Lua side. */
+/* A tab's identity and use count, for dumps and the Lua side;
+ * silk_tab_context is its browserContextId ("" for the default context). */
 const char *silk_tab_target(const silk_tab *tab);
+const char *silk_tab_context(const silk_tab *tab);
 int silk_tab_pages(const silk_tab *tab);
 int silk_tab_broken(const silk_tab *tab);
 
@@ -140,6 +152,7 @@ typedef struct silk_render_stats {
     long renderer_crashes;
     long interrupted;          /* operations cancelled by a deadline or cancel */
     long blocked;              /* requests the guard failed */
+    long contexts;             /* browser contexts of sessions alive */
 } silk_render_stats;
 
 void silk_render_get_stats(silk_render *r, silk_render_stats *st);

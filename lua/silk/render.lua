@@ -20,7 +20,13 @@
 -- or URL patterns with *}; evaluate = "js" (its JSON value in res.evaluate);
 -- screenshot = true (PNG bytes in res.screenshot); headers = {name = value};
 -- cookies = {{name=, value=, [url=|domain=, path=]}...}; user_agent;
--- viewport = {width=, height=}; deny_private = true (every request the page
+-- viewport = {width=, height=}; session = "name": the page runs in that
+-- session's own browser context (its tabs share cookies, no other
+-- session's page sees them) and shares the cookie jar of silk.fetch's
+-- session of that name: the jar's cookies are copied into the context
+-- before the page loads, and the context's cookies back into the jar once
+-- it rendered (so a login by silk.fetch carries into rendered pages, and a
+-- cookie a rendered page sets reaches later fetches); deny_private = true (every request the page
 -- makes, the document included, is checked: no private, loopback or
 -- link-local address literal, no localhost, http/https/data/blob only;
 -- allow = {"host:port", ...} are exceptions). Downloads are always denied.
@@ -95,6 +101,8 @@ local function check_opts(target, opts)
   if o.cookies ~= nil and type(o.cookies) ~= "table" then bad("cookies", "must be a list") end
   o.user_agent = pick("user_agent")
   if o.user_agent ~= nil and type(o.user_agent) ~= "string" then bad("user_agent", "must be a string") end
+  o.session = pick("session")
+  if o.session ~= nil and type(o.session) ~= "string" then bad("session", "must be a string") end
   o.deny_private = pick("deny_private") and true or false
   o.allow = pick("allow")
   if o.allow ~= nil and type(o.allow) ~= "table" then bad("allow", "must be a list of \"host:port\"") end
@@ -169,10 +177,8 @@ local function js_string(s)
   end) .. '"'
 end
 
--- Runs expression in the page, awaiting a promise; returns its JSON value.
-local function evaluate(h, expression)
-  local r = must(h:call("Runtime.evaluate", { expression = expression, returnByValue = true,
-                                              awaitPromise = true }))
+-- The value of a Runtime.evaluate result; raises its exception.
+local function value_of(r)
   if r.exceptionDetails then
     local ex = r.exceptionDetails
     local text = ex.exception and ex.exception.description or ex.text or "exception"
@@ -181,9 +187,35 @@ local function evaluate(h, expression)
   return r.result and r.result.value
 end
 
+-- Runs expression in the page, awaiting a promise; returns its JSON value.
+local function evaluate(h, expression)
+  return value_of(must(h:call("Runtime.evaluate", { expression = expression, returnByValue = true,
+                                                    awaitPromise = true })))
+end
+
 local function poll_js(cond)
   return "new Promise(function (ok) { (function f() { var v; try { v = (" .. cond ..
          ") } catch (e) {} if (v) ok(true); else setTimeout(f, 50) })() })"
+end
+
+-- The error of a command cut short because the page navigated (a click
+-- that submits a form, a script that moves on) rather than failed.
+local function navigated_away(err)
+  local m = type(err) == "table" and err.kind == "protocol" and tostring(err.message) or ""
+  return m:find("navigated or closed", 1, true) or m:find("context was destroyed", 1, true)
+end
+
+-- Waits (under the caller's deadline) until cond is true in the page; a
+-- navigation under way ends the document the wait ran in, and the wait
+-- goes on in the next one.
+local function poll(h, cond)
+  while true do
+    local r, err = h:call("Runtime.evaluate", { expression = poll_js(cond), returnByValue = true,
+                                                awaitPromise = true })
+    if r then return value_of(r) end
+    if not navigated_away(err) then must(nil, err) end
+    silk.sleep(0.05)
+  end
 end
 
 local function wait_page(h, loader, wait)
@@ -195,9 +227,9 @@ local function wait_page(h, loader, wait)
   -- in the old one and find what the last page had.
   if loader then must(h:wait_lifecycle(loader, "DOMContentLoaded")) end
   if wait.selector then
-    evaluate(h, poll_js("document.querySelector(" .. js_string(wait.selector) .. ")"))
+    poll(h, "document.querySelector(" .. js_string(wait.selector) .. ")")
   else
-    evaluate(h, poll_js(wait.fn))
+    poll(h, wait.fn)
   end
 end
 
@@ -248,6 +280,45 @@ local function set_cookies(h, o)
   must(h:call("Network.setCookies", { cookies = list }))
 end
 
+-- A session's cookie jar (libcurl's cookie-file lines, see core/fetch.h)
+-- and its browser context, both ways. A line: [#HttpOnly_]domain, TRUE
+-- when subdomains match too, path, secure, expiry (0: session), name,
+-- value, separated by tabs.
+local function jar_to_browser(h, session)
+  local list = array()
+  for _, line in ipairs(fetchmod.cookies(session)) do
+    local http_only = line:sub(1, 10) == "#HttpOnly_"
+    if http_only then line = line:sub(11) end
+    local domain, sub, path, secure, expires, name, value =
+      line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)$")
+    if domain and domain ~= "" then
+      local c = { name = name, value = value, path = path, secure = secure == "TRUE", httpOnly = http_only }
+      if sub == "TRUE" then
+        c.domain = domain:sub(1, 1) == "." and domain or "." .. domain
+      else
+        -- a host-only cookie is set through a URL of its host
+        c.url = (c.secure and "https://" or "http://") .. domain .. path
+      end
+      local exp = tonumber(expires) or 0
+      if exp > 0 then c.expires = exp end
+      list[#list + 1] = c
+    end
+  end
+  if #list > 0 then must(h:call("Network.setCookies", { cookies = list })) end
+end
+
+local function browser_to_jar(h, session)
+  local r = must(h:call("Network.getAllCookies"))
+  for _, c in ipairs(r.cookies or {}) do
+    local domain = c.domain or ""
+    local line = concat({ (c.httpOnly and "#HttpOnly_" or "") .. domain,
+      domain:sub(1, 1) == "." and "TRUE" or "FALSE", c.path or "/", c.secure and "TRUE" or "FALSE",
+      (c.session or not c.expires or c.expires < 0) and "0" or ("%d"):format(c.expires),
+      c.name or "", c.value or "" }, "\t")
+    fetchmod.add_cookie(session, line)
+  end
+end
+
 local function navigate(h, o, stage)
   local started = silk.now()
   local scheme = o.url:match("^(%a[%w+.-]*):")
@@ -257,6 +328,7 @@ local function navigate(h, o, stage)
   end
   h:set_guard(o.deny_private, o.allow)
   configure_tab(h, o)
+  if o.session then jar_to_browser(h, o.session) end
   set_cookies(h, o)
   h:set_url(o.url)
   local nav = must(h:call("Page.navigate", { url = o.url }))
@@ -268,7 +340,9 @@ local function navigate(h, o, stage)
   end
   if stage then stage.navigated = true end
   wait_page(h, nav.loaderId, o.wait)
-  return snapshot(h, nav.loaderId, o, started)
+  local res = snapshot(h, nav.loaderId, o, started)
+  if o.session then browser_to_jar(h, o.session) end
+  return res
 end
 
 -- Runs fn(h, ...) under timeout; returns its result, or nil, err with the
@@ -301,7 +375,7 @@ local function render_once(o)
   local h
   local stage = {}
   local ok, res, err = pcall(guarded, o.timeout, o.url, function()
-    h = must(core.open())
+    h = must(core.open(o.session))
     stage.reused = h:info().pages > 1
     return navigate(h, o, stage)
   end)
@@ -337,7 +411,10 @@ Page.__index = Page
 
 --- silk.page([opts]) -> page | nil, err: a tab for multi-step work, closed by
 -- page:close() or when the task that opened it ends (reported as a leak).
--- opts.timeout bounds each step (default 30).
+-- opts.timeout bounds each step (default 30); opts.session: the page runs
+-- in that session's browser context and shares its cookie jar (as
+-- silk.render's session option: each goto copies the jar in and the
+-- cookies back, and close copies back what the steps since set).
 -- @usage
 --   local page = assert(silk.page())
 --   page:goto("http://127.0.0.1:8080/login")
@@ -346,9 +423,11 @@ Page.__index = Page
 function M.page(opts)
   if opts ~= nil and type(opts) ~= "table" then error("render: page options must be a table", 2) end
   local timeout = opts and opts.timeout or 30
-  local h, err = core.open()
+  local session = opts and opts.session
+  if session ~= nil and type(session) ~= "string" then bad("session", "must be a string") end
+  local h, err = core.open(session)
   if not h then return nil, err end
-  return setmetatable({ _h = h, _timeout = timeout }, Page)
+  return setmetatable({ _h = h, _timeout = timeout, _session = session }, Page)
 end
 
 local function step(self, fn, ...)
@@ -361,6 +440,10 @@ end
 
 function Page:goto(target, opts)
   local o = check_opts(target, opts)
+  if o.session and o.session ~= self._session then
+    bad("session", "cannot differ from the page's (silk.page{session=})")
+  end
+  o.session = self._session
   local ok, res, err = pcall(guarded, o.timeout, o.url, navigate, self._h, o)
   if not ok then error(res, 0) end
   if res == nil then return nil, set_url_on(err, o.url) end
@@ -383,7 +466,14 @@ function Page:click(sel)
   return step(self, function(h)
     local p = centre(h, sel)
     for _, t in ipairs({ "mouseMoved", "mousePressed", "mouseReleased" }) do
-      must(h:call("Input.dispatchMouseEvent", { type = t, x = p.x, y = p.y, button = "left", clickCount = 1 }))
+      local ok, err = h:call("Input.dispatchMouseEvent", { type = t, x = p.x, y = p.y, button = "left",
+                                                            clickCount = 1 })
+      -- a click that submits a form or follows a link navigates away before
+      -- the browser answers the release: that is the click working
+      if not ok and not (t == "mouseReleased" and err.kind == "protocol"
+                         and tostring(err.message):find("navigated or closed", 1, true)) then
+        must(nil, err)
+      end
     end
     return true
   end)
@@ -420,7 +510,7 @@ function Page:wait_for(sel, timeout)
   local saved = self._timeout
   self._timeout = timeout or saved
   local ok, res, err = pcall(step, self, function(h)
-    evaluate(h, poll_js("document.querySelector(" .. js_string(sel) .. ")"))
+    poll(h, "document.querySelector(" .. js_string(sel) .. ")")
     return true
   end)
   self._timeout = saved
@@ -454,7 +544,13 @@ end
 function Page:info() return self._h:info() end
 
 function Page:close()
-  self._h:close()
+  local h = self._h
+  if self._session and not h:info().closed and not h:info().broken then
+    -- what the steps since the last goto set (a login by click) reaches the jar
+    -- (a failure here only loses those cookies; an interruption propagates)
+    guarded(self._timeout, tostring(h), browser_to_jar, h, self._session)
+  end
+  h:close()
 end
 
 -- The crawl ---------------------------------------------------------------------
@@ -479,6 +575,8 @@ local function render_opts(req, settings, fetch_req, want)
   o.headers = o.headers or fetch_req.headers
   o.user_agent = o.user_agent or fetch_req.user_agent
   if o.deny_private == nil then o.deny_private = fetch_req.block_private end
+  -- the crawl's session: its browser context and cookie jar
+  if o.session == nil then o.session = fetch_req.session end
   return o
 end
 

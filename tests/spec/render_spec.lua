@@ -371,6 +371,73 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.equal("blocked", ferr.kind)
   end)
 
+  describe("sessions: a browser context each, sharing the session's cookie jar", function()
+    local app
+    local fetch_core = require("silk.core.fetch")
+    setup(function() app = servers.webapp{} end)
+    teardown(function() if app then app:stop() end end)
+
+    local function jar_has(session, name)
+      for _, line in ipairs(fetch_core.cookies(session)) do
+        if line:match("\t" .. name .. "\t[^\t]*$") then return true end
+      end
+      return false
+    end
+    local function h1(res) local e = res:one("h1"); return e and e:text() end
+
+    it("a login by silk.fetch carries into rendered pages of that session, and no other", function()
+      local form = assert(silk.fetch{ url = app.url .. "/login", session = "alice" })
+      local csrf = form:one("input[name=csrf]"):attr("value")
+      local res = assert(silk.fetch{ url = app.url .. "/login", method = "POST", session = "alice",
+        form = { csrf = csrf, user = "alice", password = "secret", go = "in" } })
+      assert.equal("Member page 1", h1(res))
+      assert.is_true(jar_has("alice", "sid"))
+      res = assert(silk.render(app.url .. "/members/2", { session = "alice", timeout = 15 }))
+      assert.equal("Member page 2", h1(res))
+      -- two pages of the session at once share its context
+      local a = silk.spawn(silk.render, app.url .. "/members/3", { session = "alice", timeout = 15 })
+      local b = silk.spawn(silk.render, app.url .. "/members/4", { session = "alice", timeout = 15 })
+      local _, ra = a:join()
+      local _, rb = b:join()
+      assert.equal("Member page 3", h1(ra))
+      assert.equal("Member page 4", h1(rb))
+      -- another session, and no session, are not logged in
+      res = assert(silk.render(app.url .. "/members/2", { session = "bob", timeout = 15 }))
+      assert.matches("/login$", res.url)
+      res = assert(silk.render(app.url .. "/members/2", { timeout = 15 }))
+      assert.matches("/login$", res.url)
+      assert.is_false(jar_has("bob", "sid"))
+      -- the crawl renders in the request's session (fetch_req.session)
+      res = assert(render.crawl_fetch({ stats = {}, spider = {} }, { url = app.url .. "/members/5" },
+        { render = true }, { url = app.url .. "/members/5", session = "alice", timeout = 15 }))
+      assert.equal("Member page 5", h1(res))
+    end)
+
+    it("cookies a rendered page sets reach the jar; a login clicked in a page handle too", function()
+      local res = assert(silk.render(app.url .. "/wall/1", { session = "dave", timeout = 15 }))
+      assert.equal("Wall 1", h1(res))
+      assert.is_true(jar_has("dave", "visitor"), "the page's Set-Cookie did not reach the jar")
+      local echo = assert(silk.fetch{ url = app.url .. "/api/echo", session = "dave" }):json()
+      assert.matches("visitor=", echo.cookie)
+      -- a login typed and clicked in the browser, then fetched statically
+      local page = assert(silk.page{ session = "carol", timeout = 15 })
+      assert(page:goto(app.url .. "/login"))
+      assert(page:type("input[name=user]", "alice"))
+      assert(page:type("input[name=password]", "secret"))
+      assert(page:click("button[value=in]"))
+      assert(page:wait_for("h1"))
+      page:close()
+      res = assert(silk.fetch{ url = app.url .. "/members/2", session = "carol" })
+      assert.equal("Member page 2", h1(res))
+      assert.has_error(function() silk.page{ session = 7 } end)
+      -- contexts are disposed of with their last tab: only open tabs hold one
+      render.configure{ page_idle_timeout = 0.2 }
+      silk.sleep(0.4)
+      assert.equal(0, render.stats().contexts)
+      render.configure{ page_idle_timeout = 30 }
+    end)
+  end)
+
   describe("in a crawl (render.crawl_fetch)", function()
     local function req_for(path, meta) return { url = web.url .. path, meta = meta } end
     local function fetch_req(path) return { url = web.url .. path, timeout = 10, user_agent = "silk-static" } end
