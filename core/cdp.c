@@ -438,6 +438,11 @@ static void kill_browser(silk_cdp *c, const char *why)
         c->browser_ev(SILK_CDP_EV_CRASHED, NULL, c->ud);
 }
 
+void silk_cdp_kill(silk_cdp *c, const char *why)
+{
+    kill_browser(c, why);
+}
+
 static const char *const base_flags[] = {
     "--headless", "--remote-debugging-pipe",
     /* what puppeteer passes to keep a headless browser quiet and steady */

@@ -117,6 +117,12 @@ void silk_cdp_session_fail(silk_cdp *c, const char *session, silk_cdp_status st,
  * their callbacks never run (the tab moved on to its next page). */
 void silk_cdp_session_bump(silk_cdp *c, const char *session);
 
+/* Ends a browser that stopped answering as if it had crashed: killed with
+ * its process group, pending calls complete with SILK_CDP_BROWSER_CRASHED
+ * (message "browser crashed: <why>"), the browser handler hears
+ * SILK_CDP_EV_CRASHED, counted in crashes. No-op when none runs. */
+void silk_cdp_kill(silk_cdp *c, const char *why);
+
 typedef struct silk_cdp_stats {
     pid_t pid;                 /* the browser's, 0 when none runs */
     long restarts;             /* browsers started after the first */

@@ -17,7 +17,8 @@
  * page:close([broken])               idempotent; also __gc
  * page:info() -> {no, target, context (browserContextId, "" for the
  *                 default), pages, broken, closed, url, task}
- * configure{max_busy, max_pages, recycle_after, page_idle_timeout} -> config
+ * configure{max_busy, max_pages, recycle_after, page_idle_timeout,
+ *           close_timeout} -> config
  * stats() -> table; pages() -> {info...} of open pages; dump() -> text
  * b64decode(s) -> bytes | nil; error(kind, message [, url]) -> error value
  * Tables sent as JSON: a non-empty sequence is an array, anything else an
@@ -539,10 +540,15 @@ static int render_configure(lua_State *L)
             luaL_error(L, "render.configure: 'page_idle_timeout' must be a number > 0");
         c.page_idle_timeout = lua_tonumber(L, -1);
         lua_pop(L, 1);
+        lua_getfield(L, 1, "close_timeout");
+        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
+            luaL_error(L, "render.configure: 'close_timeout' must be a number > 0");
+        c.close_timeout = lua_tonumber(L, -1);
+        lua_pop(L, 1);
         silk_render_configure(r, &c);
     }
     silk_render_get_config(r, &c);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushinteger(L, c.max_busy);
     lua_setfield(L, -2, "max_busy");
     lua_pushinteger(L, c.max_pages);
@@ -551,6 +557,8 @@ static int render_configure(lua_State *L)
     lua_setfield(L, -2, "recycle_after");
     lua_pushnumber(L, c.page_idle_timeout);
     lua_setfield(L, -2, "page_idle_timeout");
+    lua_pushnumber(L, c.close_timeout);
+    lua_setfield(L, -2, "close_timeout");
     return 1;
 }
 
@@ -587,6 +595,7 @@ static int render_stats(lua_State *L)
     setnum(L, "interrupted", st.interrupted);
     setnum(L, "blocked", st.blocked);
     setnum(L, "contexts", st.contexts);
+    setnum(L, "close_timeouts", st.close_timeouts);
     setnum(L, "pages_open", silk_track_live(SILK_RES_PAGE));
     return 1;
 }

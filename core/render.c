@@ -63,6 +63,7 @@ struct silk_tab {
     int pages;                        /* leases served */
     double idle_since;
     silk_tab_op *opener;              /* OPENING: the lease waiting for it, or NULL */
+    ev_timer close_w;                 /* CLOSING: close_timeout (weak: see tab_close) */
     op_list ops;                      /* calls and lifecycle waits in progress */
     char loader[ID_MAX];              /* main frame's current document */
     unsigned seen;                    /* lifecycle events of `loader` (bits of life_names) */
@@ -299,9 +300,18 @@ int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow
     return 0;
 }
 
+static void stop_close_w(silk_tab *tab)
+{
+    if (ev_is_active(&tab->close_w)) {
+        ev_ref(tab->r->loop);
+        ev_timer_stop(tab->r->loop, &tab->close_w);
+    }
+}
+
 static void tab_free(silk_tab *tab)
 {
     silk_render *r = tab->r;
+    stop_close_w(tab);
     fail_ops(tab, SILK_RENDER_CLOSED, "the page was closed");
     if (tab->opener) {
         tab->opener->tab = NULL;
@@ -332,6 +342,19 @@ static void on_closed(silk_cdp_status st, json_t *res, const char *msg, void *ud
     tab_free(ud);
 }
 
+/* closeTarget went unanswered: the browser process is wedged (see
+ * render.h); ending it completes the close (on_closed) with the rest. */
+static void on_close_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    silk_tab *tab = w->data;
+    silk_render *r = tab->r;
+    char why[96];
+    ev_ref(loop);                     /* the timer ended: its weak reference goes */
+    r->st.close_timeouts++;
+    snprintf(why, sizeof why, "Target.closeTarget unanswered for %gs", r->cfg.close_timeout);
+    silk_cdp_kill(r->cdp, why);
+}
+
 /* Closes a tab that is not leased (or whose lease just ended). */
 static void tab_close(silk_tab *tab)
 {
@@ -344,8 +367,14 @@ static void tab_close(silk_tab *tab)
     if (tab->target[0] && browser_up(r)) {
         tab->state = TAB_CLOSING;
         if (silk_cdp_call(r->cdp, NULL, "Target.closeTarget",
-                          json_pack("{s:s}", "targetId", tab->target), on_closed, tab))
+                          json_pack("{s:s}", "targetId", tab->target), on_closed, tab)) {
+            /* weak: a run that ends meanwhile does not wait for it */
+            ev_timer_init(&tab->close_w, on_close_timeout, r->cfg.close_timeout, 0);
+            tab->close_w.data = tab;
+            ev_timer_start(r->loop, &tab->close_w);
+            ev_unref(r->loop);
             return;
+        }
     }
     tab_free(tab);
 }
@@ -944,6 +973,7 @@ silk_render *silk_render_of(silk_engine *e)
     r->cfg.max_pages = 4 * r->cfg.max_busy;
     r->cfg.recycle_after = 50;
     r->cfg.page_idle_timeout = 30;
+    r->cfg.close_timeout = 10;
     silk_cdp_options o = { .renderer_limit = r->cfg.max_busy, .around = around, .around_ud = r, .weak = 1 };
     r->cdp = silk_cdp_new(r->loop, &o, on_browser_event, r);
     if (!r->cdp) {
@@ -968,6 +998,8 @@ void silk_render_configure(silk_render *r, const silk_render_config *c)
         r->cfg.max_pages = c->max_pages;
     if (c->recycle_after > 0)
         r->cfg.recycle_after = c->recycle_after;
+    if (c->close_timeout > 0)
+        r->cfg.close_timeout = c->close_timeout;
     if (c->page_idle_timeout > 0) {
         r->cfg.page_idle_timeout = c->page_idle_timeout;
         arm_sweep(r);

@@ -31,6 +31,14 @@
  * broken (any error, interruption or renderer crash), because a reused
  * renderer grows and an errored one is in an unknown state.
  *
+ * Closing: Target.closeTarget answers within milliseconds whatever the
+ * tab's renderer does (spinning, stopped or dead: the browser process
+ * closes the tab, not the renderer), so one left unanswered for
+ * close_timeout means the browser process itself is wedged; the last
+ * resort is then to end the browser (killed with its renderers, pending
+ * operations fail as browser_crashed, counted in close_timeouts and
+ * crashes) and the next lease starts a new one.
+ *
  * Generations: every lease bumps the tab's session generation when it ends
  * (silk_cdp_session_bump), so a reply still due to the last lease is dropped
  * and can never complete an operation of the next one.
@@ -74,6 +82,7 @@ typedef struct silk_render_config {
     int max_pages;             /* tabs open, busy or idle (default 4 x max_busy) */
     int recycle_after;         /* pages a tab serves before it is closed (default 50) */
     double page_idle_timeout;  /* seconds an idle tab stays open (default 30) */
+    double close_timeout;      /* seconds Target.closeTarget may take (default 10) */
 } silk_render_config;
 
 /* The pool of e, created (browser not started) on first call; NULL on ENOMEM. */
@@ -153,6 +162,7 @@ typedef struct silk_render_stats {
     long interrupted;          /* operations cancelled by a deadline or cancel */
     long blocked;              /* requests the guard failed */
     long contexts;             /* browser contexts of sessions alive */
+    long close_timeouts;       /* closeTarget unanswered in time: browser ended */
 } silk_render_stats;
 
 void silk_render_get_stats(silk_render *r, silk_render_stats *st);

@@ -324,6 +324,30 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.are_not.equal(st0.browser_pid, st.browser_pid)
   end)
 
+  it("a browser that stops answering: Target.closeTarget unanswered for close_timeout ends it", function()
+    -- closeTarget is the browser process's to answer (a stopped or
+    -- spinning renderer does not delay it): stop the browser itself
+    local st0 = render.stats()
+    local cfg = render.configure()
+    render.configure{ close_timeout = 1, recycle_after = 1 }
+    local page = assert(silk.page())
+    assert(page:goto(web.url .. "/form.html"))
+    local pid = render.stats().browser_pid
+    os.execute("kill -STOP " .. pid)
+    local t0 = silk.now()
+    page:close()                      -- recycle_after = 1: the tab is closed
+    while render.stats().close_timeouts == st0.close_timeouts and silk.now() - t0 < 5 do silk.sleep(0.05) end
+    within(t0, 1.8, "ending the wedged browser")
+    local st = render.stats()
+    assert.equal(st0.close_timeouts + 1, st.close_timeouts)
+    assert.equal(st0.browser_crashes + 1, st.browser_crashes)
+    assert.equal(0, st.closing)
+    render.configure{ close_timeout = cfg.close_timeout, recycle_after = cfg.recycle_after }
+    renders_again()
+    assert.are_not.equal(pid, render.stats().browser_pid)
+    os.execute("kill -CONT " .. pid .. " 2>/dev/null")
+  end)
+
   it("page handles: click, type, evaluate, wait_for, html, close", function()
     local page = assert(silk.page())
     local res = assert(page:goto(web.url .. "/form.html"))
