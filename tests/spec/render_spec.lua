@@ -519,6 +519,65 @@ return silk.spider{
       assert.is_true(st.render.tabs_created >= 1)
     end)
 
+    it("kill -9 mid-crawl and resume with --jobdir: every rendered page's items once, the browser gone with silk", function()
+      local n = 30
+      for i = 0, n - 1 do
+        local links = {}
+        for _, k in ipairs({ i + 1, i + 2 }) do
+          if k < n then links[#links + 1] = ('<a href="j%d.html">next</a>'):format(k) end
+        end
+        write(("j%d.html"):format(i), ([[<!DOCTYPE html><body><ul></ul>%s<script>
+for (const k of [1, 2]) { const li = document.createElement('li'); li.className = 'item';
+  li.textContent = 'j%d-' + k; document.querySelector('ul').appendChild(li); }
+</script></body>]]):format(table.concat(links), i))
+      end
+      write("jobspider.lua", [[
+local silk = require("silk")
+return silk.spider{
+  name = "rendered-job", start_urls = { os.getenv("START") .. "/j0.html" }, obey_robots = false,
+  concurrency = 4, render = true, render_options = { wait = { selector = "li.item" } },
+  parse = function(res, crawl)
+    for _, li in ipairs(res:select("li.item")) do crawl:emit{ id = li:text() } end
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+  end,
+}
+]])
+      local exe = require("silk.core.engine").exe()
+      local job, out = dir .. "/job", dir .. "/job.jsonl"
+      local cmd = ("START=%s %s run %s/jobspider.lua -o %s --jobdir %s -s checkpoint_interval=0.05 --quiet")
+        :format(web.url, exe, dir, out, job)
+      local killed = 0
+      for _ = 1, 3 do
+        -- kill -9 after 1.5 s; count what is left alive of the browser's
+        -- process group (zombies aside: here nobody may reap them)
+        local r = sh(("%s >/dev/null 2>&1 & pid=$!; sleep 1.5; " ..
+          "b=$(ps -eo pid=,ppid=,args= | awk -v p=$pid '$2==p && /chromium/ {print $1}'); " ..
+          "kill -9 $pid 2>/dev/null && echo killed; wait $pid 2>/dev/null; sleep 0.5; " ..
+          "[ -n \"$b\" ] && ps -eo pgid=,stat= | awk -v b=$b '$1==b && $2 !~ /^Z/' | wc -l || echo 0"):format(cmd))
+        if r:find("killed", 1, true) then killed = killed + 1 end
+        assert.equal("0", r:match("(%d+)%s*$"), "the browser outlived silk: " .. r)
+      end
+      assert.is_true(killed >= 1, "no run was killed mid-crawl")
+      local log = sh(cmd .. " 2>&1; echo exit:$?")
+      assert.matches("exit:0", log, 1, true)
+      local seen, dup, torn = {}, {}, 0
+      for line in io.lines(out) do
+        local ok, item = pcall(require("cjson").decode, line)
+        if not ok then torn = torn + 1
+        elseif seen[item.id] then dup[#dup + 1] = item.id
+        else seen[item.id] = true end
+      end
+      assert.equal(0, torn)
+      assert.same({}, dup)
+      local missing = {}
+      for i = 0, n - 1 do
+        for k = 1, 2 do
+          if not seen[("j%d-%d"):format(i, k)] then missing[#missing + 1] = ("j%d-%d"):format(i, k) end
+        end
+      end
+      assert.same({}, missing)
+    end)
+
     it("render = \"auto\": static pages stay static, script-filled ones are rendered, then learned", function()
       local run = { stats = {}, spider = {} }
       local settings = { render = "auto", render_options = { wait = "networkidle", user_agent = "silk-browser" } }
