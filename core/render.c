@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "fetch.h"
 #include "render.h"
+#include "resolve.h"
 #include "task.h"
 #include "url.h"
 
@@ -90,6 +91,7 @@ struct silk_render {
     long busy;                        /* leased or opened for a lease */
     long holds;                       /* operations in progress: the loop is ref'd while > 0 */
     silk_render_stats st;
+    silk_resolver *resolver;          /* the guard's names, made on first use */
     silk_render *next_state;
 };
 
@@ -420,23 +422,26 @@ static void lifecycle(silk_tab *tab, json_t *p)
     }
 }
 
-/* 1 when the guard lets url through. */
-static int allowed(const silk_tab *tab, const char *url)
+typedef enum guard_verdict { GUARD_DENY, GUARD_PASS, GUARD_RESOLVE } guard_verdict;
+
+/* What the guard does with url: pass it, deny it, or resolve its host
+ * (copied to name) first. */
+static guard_verdict allowed(const silk_tab *tab, const char *url, char *name, size_t namesz)
 {
     if (strncmp(url, "data:", 5) == 0 || strncmp(url, "blob:", 5) == 0)
-        return 1;
+        return GUARD_PASS;
     struct silk_url_parts u;
     if (silk_url_parse(url, &u) != 0)
-        return 0;                     /* file:, ftp:, ... and what does not parse */
+        return GUARD_DENY;            /* file:, ftp:, ... and what does not parse */
     char hostport[300];
     snprintf(hostport, sizeof hostport, "%s:%d", u.host, u.port);
-    int ok = 1;
+    guard_verdict ok = GUARD_PASS;
     for (int i = 0; i < tab->nallow; i++)
         if (strcasecmp(tab->allow[i], hostport) == 0)
             goto done;
     size_t hl = strlen(u.host);
     if (strcmp(u.host, "localhost") == 0 || (hl > 10 && strcmp(u.host + hl - 10, ".localhost") == 0)) {
-        ok = 0;
+        ok = GUARD_DENY;
         goto done;
     }
     struct sockaddr_in a4 = { .sin_family = AF_INET };
@@ -444,13 +449,57 @@ static int allowed(const silk_tab *tab, const char *url)
     char bare[64];
     snprintf(bare, sizeof bare, "%.*s", hl > 2 && u.host[0] == '[' ? (int)hl - 2 : (int)hl,
              u.host + (u.host[0] == '[' ? 1 : 0));
-    if (inet_pton(AF_INET, bare, &a4.sin_addr) == 1)
-        ok = !silk_fetch_addr_private((struct sockaddr *)&a4);
-    else if (inet_pton(AF_INET6, bare, &a6.sin6_addr) == 1)
-        ok = !silk_fetch_addr_private((struct sockaddr *)&a6);
+    if (inet_pton(AF_INET, bare, &a4.sin_addr) == 1) {
+        ok = silk_fetch_addr_private((struct sockaddr *)&a4) ? GUARD_DENY : GUARD_PASS;
+    } else if (inet_pton(AF_INET6, bare, &a6.sin6_addr) == 1) {
+        ok = silk_fetch_addr_private((struct sockaddr *)&a6) ? GUARD_DENY : GUARD_PASS;
+    } else {
+        ok = GUARD_RESOLVE;
+        snprintf(name, namesz, "%s", u.host);
+    }
 done:
     silk_url_parts_free(&u);
     return ok;
+}
+
+/* A paused request whose host is being resolved. Only ids are kept: the
+ * tab may be gone by the answer. */
+typedef struct paused {
+    silk_render *r;
+    char session[ID_MAX];
+    char *request;
+} paused;
+
+static silk_tab *find_session_tab(silk_render *r, const char *session)
+{
+    for (silk_tab *t = r->tabs; t; t = t->next)
+        if (!t->dead && strcmp(t->session, session) == 0)
+            return t;
+    return NULL;
+}
+
+static void finish_paused(silk_render *r, const char *session, const char *id, silk_resolve_verdict v)
+{
+    if (v == SILK_RESOLVE_PUBLIC) {
+        silk_cdp_call(r->cdp, session, "Fetch.continueRequest", json_pack("{s:s}", "requestId", id),
+                      NULL, NULL);
+        return;
+    }
+    if (v == SILK_RESOLVE_PRIVATE)
+        r->st.blocked++;
+    silk_cdp_call(r->cdp, session, "Fetch.failRequest",
+                  json_pack("{s:s,s:s}", "requestId", id, "errorReason",
+                            v == SILK_RESOLVE_PRIVATE ? "BlockedByClient" : "NameNotResolved"),
+                  NULL, NULL);
+}
+
+static void on_resolved(silk_resolve_verdict v, void *ud)
+{
+    paused *p = ud;
+    if (v != SILK_RESOLVE_CANCELLED && find_session_tab(p->r, p->session) && browser_up(p->r))
+        finish_paused(p->r, p->session, p->request, v);
+    free(p->request);
+    free(p);
 }
 
 static void request_paused(silk_tab *tab, json_t *p)
@@ -458,16 +507,26 @@ static void request_paused(silk_tab *tab, json_t *p)
     silk_render *r = tab->r;
     const char *id = json_string_value(json_object_get(p, "requestId"));
     const char *url = json_string_value(json_object_get(json_object_get(p, "request"), "url"));
+    char name[256];
     if (!id)
         return;
-    if (!tab->deny_private || (url && allowed(tab, url))) {
-        silk_cdp_call(r->cdp, tab->session, "Fetch.continueRequest", json_pack("{s:s}", "requestId", id),
-                      NULL, NULL);
-        return;
+    guard_verdict g = !tab->deny_private ? GUARD_PASS : url ? allowed(tab, url, name, sizeof name) : GUARD_DENY;
+    if (g == GUARD_RESOLVE) {
+        paused *w = calloc(1, sizeof *w);
+        if (!r->resolver)
+            r->resolver = silk_resolver_new(r->loop);
+        if (w && r->resolver && (w->request = strdup(id))) {
+            w->r = r;
+            snprintf(w->session, sizeof w->session, "%s", tab->session);
+            if (silk_resolve(r->resolver, name, on_resolved, w) == 0)
+                return;
+        }
+        if (w)
+            free(w->request);
+        free(w);
+        g = GUARD_DENY;               /* out of memory: refuse rather than pass unchecked */
     }
-    r->st.blocked++;
-    silk_cdp_call(r->cdp, tab->session, "Fetch.failRequest",
-                  json_pack("{s:s,s:s}", "requestId", id, "errorReason", "BlockedByClient"), NULL, NULL);
+    finish_paused(r, tab->session, id, g == GUARD_PASS ? SILK_RESOLVE_PUBLIC : SILK_RESOLVE_PRIVATE);
 }
 
 static void on_tab_event(const char *method, json_t *p, void *ud)
@@ -1045,6 +1104,7 @@ void silk_render_shutdown(silk_engine *e)
             t->dead = 1;              /* the browser takes its sessions along */
         silk_cdp_free(r->cdp);        /* fails pending calls: CLOSING tabs are freed */
         r->cdp = NULL;
+        silk_resolver_free(r->resolver);
         while (r->tabs)
             tab_free(r->tabs);        /* and with the last tab of each, its context */
         ev_ref(r->loop);

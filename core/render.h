@@ -138,8 +138,10 @@ json_t *silk_tab_response(silk_tab *tab, const char *loader);
  * only http and https URLs (and data: and blob:) whose host is neither a
  * private, loopback or link-local address literal nor localhost, unless
  * its "host:port" is in allow; the rest fail as blocked by the client.
- * Names are not resolved here: one that resolves to a private address
- * passes. Copies allow; 0, or -1 (ENOMEM: the guard is unchanged). */
+ * A host name is resolved off the loop first (resolve.h; verdicts cached
+ * for a minute): one with any private address fails as blocked, one that
+ * does not resolve as NameNotResolved. Copies allow; 0, or -1 (ENOMEM: the
+ * guard is unchanged). */
 int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow);
 
 /* An opaque string the Lua side keeps on the tab across leases (what it

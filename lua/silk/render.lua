@@ -28,7 +28,8 @@
 -- it rendered (so a login by silk.fetch carries into rendered pages, and a
 -- cookie a rendered page sets reaches later fetches); deny_private = true (every request the page
 -- makes, the document included, is checked: no private, loopback or
--- link-local address literal, no localhost, http/https/data/blob only;
+-- link-local address literal, no localhost, no host name that resolves
+-- to one of those, http/https/data/blob only;
 -- allow = {"host:port", ...} are exceptions). Downloads are always denied.
 --
 -- res is a normal silk response (res:select, res:one, res:text work) whose
