@@ -48,6 +48,13 @@ local function renders_again(pid)
   if pid then assert.equal(pid, render.stats().browser_pid, "the browser was restarted") end
 end
 
+-- how many requests the web server saw whose line has `marker`
+local function requests_with(marker)
+  local n = 0
+  for _, e in ipairs(web:entries()) do if e.request:find(marker, 1, true) then n = n + 1 end end
+  return n
+end
+
 local function within(t0, secs, what)
   local took = silk.now() - t0
   assert.is_true(took < secs, ("%s took %.2fs (bound %gs)"):format(what, took, secs))
@@ -373,11 +380,7 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     local port = web.url:match(":(%d+)$")
     write("private.html", ('<!DOCTYPE html><body><img id="i" src="http://localhost:%s/pic.png?private">' ..
       '</body>'):format(port))
-    local function hits()
-      local n = 0
-      for _, e in ipairs(web:entries()) do if e.request:find("?private", 1, true) then n = n + 1 end end
-      return n
-    end
+    local function hits() return requests_with("?private") end
     local blocked = render.stats().blocked
     local res, err = silk.render(web.url .. "/private.html", { deny_private = true, wait = "load",
       allow = { "127.0.0.1:" .. port } })
@@ -407,11 +410,7 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     local port = web.url:match(":(%d+)$")
     write("named.html", ('<!DOCTYPE html><body><img src="http://%s:%s/pic.png?named">' ..
       '<img src="http://no-such-host.invalid/pic.png?named"></body>'):format(host, port))
-    local function hits()
-      local n = 0
-      for _, e in ipairs(web:entries()) do if e.request:find("?named", 1, true) then n = n + 1 end end
-      return n
-    end
+    local function hits() return requests_with("?named") end
     local blocked = render.stats().blocked
     local res, err = silk.render(web.url .. "/named.html", { deny_private = true, wait = "load",
       allow = { "127.0.0.1:" .. port } })
