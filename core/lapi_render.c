@@ -18,7 +18,8 @@
  * page:info() -> {no, target, context (browserContextId, "" for the
  *                 default), pages, broken, closed, url, task}
  * configure{max_busy, max_pages, recycle_after, page_idle_timeout,
- *           close_timeout} -> config
+ *           close_timeout, memory_budget, memory_interval} -> config
+ * stats([measure]) -> table (measure: the browser tree's PSS read now)
  * stats() -> table; pages() -> {info...} of open pages; dump() -> text
  * b64decode(s) -> bytes | nil; error(kind, message [, url]) -> error value
  * Tables sent as JSON: a non-empty sequence is an array, anything else an
@@ -529,7 +530,7 @@ static int opt_int(lua_State *L, const char *name)
 static int render_configure(lua_State *L)
 {
     silk_render *r = check_render(L);
-    silk_render_config c = { 0 };
+    silk_render_config c = { .memory_budget = -1 };
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
         c.max_busy = opt_int(L, "max_busy");
@@ -540,6 +541,16 @@ static int render_configure(lua_State *L)
             luaL_error(L, "render.configure: 'page_idle_timeout' must be a number > 0");
         c.page_idle_timeout = lua_tonumber(L, -1);
         lua_pop(L, 1);
+        lua_getfield(L, 1, "memory_budget");
+        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 0))
+            luaL_error(L, "render.configure: 'memory_budget' must be a number of bytes >= 0 (0: none)");
+        c.memory_budget = lua_isnil(L, -1) ? -1 : lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "memory_interval");
+        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
+            luaL_error(L, "render.configure: 'memory_interval' must be a number > 0");
+        c.memory_interval = lua_tonumber(L, -1);
+        lua_pop(L, 1);
         lua_getfield(L, 1, "close_timeout");
         if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
             luaL_error(L, "render.configure: 'close_timeout' must be a number > 0");
@@ -548,7 +559,7 @@ static int render_configure(lua_State *L)
         silk_render_configure(r, &c);
     }
     silk_render_get_config(r, &c);
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 7);
     lua_pushinteger(L, c.max_busy);
     lua_setfield(L, -2, "max_busy");
     lua_pushinteger(L, c.max_pages);
@@ -559,6 +570,10 @@ static int render_configure(lua_State *L)
     lua_setfield(L, -2, "page_idle_timeout");
     lua_pushnumber(L, c.close_timeout);
     lua_setfield(L, -2, "close_timeout");
+    lua_pushnumber(L, c.memory_budget);
+    lua_setfield(L, -2, "memory_budget");
+    lua_pushnumber(L, c.memory_interval);
+    lua_setfield(L, -2, "memory_interval");
     return 1;
 }
 
@@ -571,8 +586,11 @@ static void setnum(lua_State *L, const char *k, double v)
 static int render_stats(lua_State *L)
 {
     silk_render_stats st;
-    silk_render_get_stats(check_render(L), &st);
-    lua_createtable(L, 0, 24);
+    silk_render *r = check_render(L);
+    if (lua_toboolean(L, 1))
+        silk_render_measure(r);
+    silk_render_get_stats(r, &st);
+    lua_createtable(L, 0, 32);
     setnum(L, "browser_pid", st.browser.pid);
     setnum(L, "browser_restarts", st.browser.restarts);
     setnum(L, "browser_crashes", st.browser.crashes);
@@ -596,6 +614,9 @@ static int render_stats(lua_State *L)
     setnum(L, "blocked", st.blocked);
     setnum(L, "contexts", st.contexts);
     setnum(L, "close_timeouts", st.close_timeouts);
+    setnum(L, "budget_recycles", st.budget_recycles);
+    setnum(L, "draining", st.draining);
+    setnum(L, "browser_pss", st.browser_pss);
     setnum(L, "pages_open", silk_track_live(SILK_RES_PAGE));
     return 1;
 }

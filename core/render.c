@@ -88,6 +88,7 @@ struct silk_render {
     op_list ready;                    /* completed, their callbacks due */
     ev_idle ready_w;
     ev_timer sweep_w;                 /* closes tabs idle past page_idle_timeout */
+    ev_timer mem_w;                   /* measures PSS under a memory budget (weak) */
     long busy;                        /* leased or opened for a lease */
     long holds;                       /* operations in progress: the loop is ref'd while > 0 */
     silk_render_stats st;
@@ -796,9 +797,20 @@ static void lease_start(silk_render *r, silk_tab_op *op)
     complete_later(op, SILK_RENDER_OK, NULL);
 }
 
+/* Over budget and nothing busy any more: the browser goes (render.h). */
+static void drained(silk_render *r)
+{
+    if (!r->st.draining || r->busy > 0)
+        return;
+    r->st.draining = 0;
+    r->st.budget_recycles++;
+    silk_cdp_stop(r->cdp, "over its memory budget");
+}
+
 static void pump(silk_render *r)
 {
-    while (r->queue.head && r->busy < r->cfg.max_busy) {
+    drained(r);
+    while (!r->st.draining && r->queue.head && r->busy < r->cfg.max_busy) {
         silk_tab_op *op = r->queue.head;
         op_unlink(&r->queue, op);
         lease_start(r, op);
@@ -814,7 +826,7 @@ silk_tab_op *silk_tab_lease(silk_render *r, const char *context, silk_tab_fn cb,
         op_free(op);
         return NULL;
     }
-    if (r->busy >= r->cfg.max_busy || r->queue.head)
+    if (r->busy >= r->cfg.max_busy || r->queue.head || r->st.draining)
         op_push(&r->queue, op);
     else
         lease_start(r, op);
@@ -996,6 +1008,43 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+double silk_render_measure(silk_render *r)
+{
+    long pss = browser_up(r) ? silk_cdp_pss(r->cdp) : 0;
+    r->st.browser_pss = pss > 0 ? (double)pss : 0;
+    return r->st.browser_pss;
+}
+
+static void on_mem(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    silk_render *r = w->data;
+    if (r->st.draining || !browser_up(r) || r->cfg.memory_budget <= 0)
+        return;
+    if (silk_render_measure(r) <= r->cfg.memory_budget)
+        return;
+    r->st.draining = 1;
+    for (silk_tab *t = r->tabs, *next; t; t = next) {
+        next = t->next;
+        if (t->state == TAB_IDLE)
+            tab_close(t);
+    }
+    pump(r);
+}
+
+/* (Re)starts the measuring timer, weak like the sweep; stopped without a budget. */
+static void arm_mem(silk_render *r)
+{
+    if (ev_is_active(&r->mem_w)) {
+        ev_ref(r->loop);
+        ev_timer_stop(r->loop, &r->mem_w);
+    }
+    if (r->cfg.memory_budget <= 0)
+        return;
+    ev_timer_set(&r->mem_w, r->cfg.memory_interval, r->cfg.memory_interval);
+    ev_timer_start(r->loop, &r->mem_w);
+    ev_unref(r->loop);
+}
+
 static void arm_sweep(silk_render *r)
 {
     double every = r->cfg.page_idle_timeout / 4;
@@ -1033,6 +1082,7 @@ silk_render *silk_render_of(silk_engine *e)
     r->cfg.recycle_after = 50;
     r->cfg.page_idle_timeout = 30;
     r->cfg.close_timeout = 10;
+    r->cfg.memory_interval = 2;
     silk_cdp_options o = { .renderer_limit = r->cfg.max_busy, .around = around, .around_ud = r, .weak = 1 };
     r->cdp = silk_cdp_new(r->loop, &o, on_browser_event, r);
     if (!r->cdp) {
@@ -1043,6 +1093,8 @@ silk_render *silk_render_of(silk_engine *e)
     r->ready_w.data = r;
     ev_timer_init(&r->sweep_w, on_sweep, 0, 0);
     r->sweep_w.data = r;
+    ev_timer_init(&r->mem_w, on_mem, 0, 0);
+    r->mem_w.data = r;
     arm_sweep(r);
     r->next_state = states;
     states = r;
@@ -1059,6 +1111,12 @@ void silk_render_configure(silk_render *r, const silk_render_config *c)
         r->cfg.recycle_after = c->recycle_after;
     if (c->close_timeout > 0)
         r->cfg.close_timeout = c->close_timeout;
+    if (c->memory_interval > 0)
+        r->cfg.memory_interval = c->memory_interval;
+    if (c->memory_budget >= 0)
+        r->cfg.memory_budget = c->memory_budget;
+    if (c->memory_budget >= 0 || c->memory_interval > 0)
+        arm_mem(r);
     if (c->page_idle_timeout > 0) {
         r->cfg.page_idle_timeout = c->page_idle_timeout;
         arm_sweep(r);
@@ -1109,6 +1167,8 @@ void silk_render_shutdown(silk_engine *e)
             tab_free(r->tabs);        /* and with the last tab of each, its context */
         ev_ref(r->loop);
         ev_timer_stop(r->loop, &r->sweep_w);
+        r->cfg.memory_budget = 0;
+        arm_mem(r);
         /* callbacks of what was pending run now, as fetch's do at shutdown */
         if (r->ready.head)
             on_ready_w(r->loop, &r->ready_w, 0);

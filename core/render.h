@@ -31,6 +31,12 @@
  * broken (any error, interruption or renderer crash), because a reused
  * renderer grows and an errored one is in an unknown state.
  *
+ * Memory budget: with memory_budget set, the browser tree's PSS is
+ * measured every memory_interval; once above the budget the pool drains:
+ * idle tabs close, no lease gets a tab (they queue), and when the last
+ * busy tab is released the browser is ended (silk_cdp_stop) and the queued
+ * leases start a new one.
+ *
  * Closing: Target.closeTarget answers within milliseconds whatever the
  * tab's renderer does (spinning, stopped or dead: the browser process
  * closes the tab, not the renderer), so one left unanswered for
@@ -83,12 +89,15 @@ typedef struct silk_render_config {
     int recycle_after;         /* pages a tab serves before it is closed (default 50) */
     double page_idle_timeout;  /* seconds an idle tab stays open (default 30) */
     double close_timeout;      /* seconds Target.closeTarget may take (default 10) */
+    double memory_budget;      /* bytes of browser tree PSS (silk_cdp_pss); 0: none */
+    double memory_interval;    /* seconds between PSS measures under a budget (default 2) */
 } silk_render_config;
 
 /* The pool of e, created (browser not started) on first call; NULL on ENOMEM. */
 silk_render *silk_render_of(silk_engine *e);
 
-/* Applies the fields of c that are > 0. */
+/* Applies the fields of c that are > 0, and memory_budget when >= 0 (0
+ * turns the budget off; a caller changing nothing there passes -1). */
 void silk_render_configure(silk_render *r, const silk_render_config *c);
 void silk_render_get_config(silk_render *r, silk_render_config *c);
 
@@ -165,9 +174,16 @@ typedef struct silk_render_stats {
     long blocked;              /* requests the guard failed */
     long contexts;             /* browser contexts of sessions alive */
     long close_timeouts;       /* closeTarget unanswered in time: browser ended */
+    long budget_recycles;      /* browsers ended for crossing memory_budget */
+    long draining;             /* 1 while over budget: no new tabs until the busy ones end */
+    double browser_pss;        /* bytes, at the last measure (silk_render_measure) */
 } silk_render_stats;
 
 void silk_render_get_stats(silk_render *r, silk_render_stats *st);
+
+/* Measures the browser tree's PSS now (a /proc walk) into the stats'
+ * browser_pss; returns it in bytes (0: no browser). */
+double silk_render_measure(silk_render *r);
 
 /* Writes one line per page handle a task left open (closed when the task
  * ended; lapi_render.c) or still open, prefixed by prefix; returns the

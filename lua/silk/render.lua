@@ -10,8 +10,9 @@
 --   silk.page([opts]) -> page; page:goto(url_or_request, opts) -> res | nil, err
 --   page:click(sel) page:type(sel, text) page:evaluate(js) page:wait_for(sel [, timeout])
 --   page:html() page:screenshot() page:cdp(method, params) page:close()
---   render.configure{max_busy, max_pages, recycle_after, page_idle_timeout}
---   render.stats(); render.pages()
+--   render.configure{max_busy, max_pages, recycle_after, page_idle_timeout,
+--                    close_timeout, memory_budget, memory_interval}
+--   render.stats([measure_pss]); render.pages()
 --   render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err   (the crawl's fetch)
 --
 -- opts: wait = "load" (default) | "domcontentloaded" | "networkidle" |

@@ -355,6 +355,33 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     os.execute("kill -CONT " .. pid .. " 2>/dev/null")
   end)
 
+  it("a memory budget: over it, no new tab until the busy ones end, then a new browser", function()
+    local st0 = render.stats()
+    local page = assert(silk.page())
+    assert(page:goto(web.url .. "/form.html"))
+    local pid = render.stats().browser_pid
+    local pss = render.stats(true).browser_pss
+    assert.is_true(pss > 10e6, "browser tree PSS " .. pss)
+    render.configure{ memory_budget = 1e6, memory_interval = 0.1 }
+    silk.sleep(0.3)
+    assert.equal(1, render.stats().draining)
+    local t = silk.spawn(silk.render, web.url .. "/items.html", { wait = { selector = "li.item" }, timeout = 15 })
+    silk.sleep(0.5)
+    local st = render.stats()
+    assert.equal(1, st.queued, "a tab was leased over the budget")
+    assert.equal(pid, st.browser_pid)
+    render.configure{ memory_budget = 0 }   -- the next browser is not measured
+    page:close()                            -- the last busy tab: the browser goes
+    local ok, res = t:join()
+    assert.is_true(ok, tostring(res))
+    assert.equal(3, #res:select("li.item"))
+    st = render.stats()
+    assert.equal(st0.budget_recycles + 1, st.budget_recycles)
+    assert.are_not.equal(pid, st.browser_pid)
+    assert.equal(st0.browser_crashes, st.browser_crashes)
+    assert.equal(0, st.draining)
+  end)
+
   it("page handles: click, type, evaluate, wait_for, html, close", function()
     local page = assert(silk.page())
     local res = assert(page:goto(web.url .. "/form.html"))
