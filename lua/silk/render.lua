@@ -44,8 +44,11 @@ local fetchmod = require("silk.core.fetch")
 local cjson = require("cjson")
 local silk = require("silk")
 
+local metrics = require("silk.metrics")
+
 local type, pairs, ipairs, tostring, setmetatable, pcall, error = type, pairs, ipairs, tostring, setmetatable, pcall, error
 local concat, sort = table.concat, table.sort
+local floor, log, max, min = math.floor, math.log, math.max, math.min
 
 local M = {}
 
@@ -390,6 +393,50 @@ local function render_once(o)
   return res
 end
 
+-- Render times: a log-bucket histogram (1 ms to ~20 min, 5 % apart) for
+-- percentiles at any moment without keeping every time.
+local BUCKET_BASE, BUCKET_STEP, NBUCKETS = 0.001, log(1.05), 290
+
+local function new_times() return { n = 0, counts = {} } end
+
+local function time_add(h, secs)
+  local i = secs <= BUCKET_BASE and 1 or min(NBUCKETS, floor(log(secs / BUCKET_BASE) / BUCKET_STEP) + 2)
+  h.counts[i] = (h.counts[i] or 0) + 1
+  h.n = h.n + 1
+end
+
+-- The q-quantile's bucket's upper bound, seconds (0 when nothing was timed).
+local function time_quantile(h, q)
+  if h.n == 0 then return 0 end
+  local want, seen = max(1, q * h.n), 0
+  for i = 1, NBUCKETS do
+    seen = seen + (h.counts[i] or 0)
+    if seen >= want then return BUCKET_BASE * math.exp((i - 1) * BUCKET_STEP) end
+  end
+  return BUCKET_BASE * math.exp(NBUCKETS * BUCKET_STEP)
+end
+
+local function put_quantiles(t, h)
+  t.time_p50, t.time_p90, t.time_p99 = time_quantile(h, 0.5), time_quantile(h, 0.9), time_quantile(h, 0.99)
+end
+
+local times = new_times()           -- every silk.render of this process
+local outcomes = {}                 -- renders by result ("ok" or err.kind)
+
+metrics.describe("silk_render_duration_seconds", "histogram", "silk.render duration, successful renders.",
+  { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 })
+
+local function counted(started, res, err)
+  local k = res and "ok" or tostring(err and err.kind or "error")
+  outcomes[k] = (outcomes[k] or 0) + 1
+  if res then
+    local secs = silk.now() - started
+    time_add(times, secs)
+    metrics.observe("silk_render_duration_seconds", secs)
+  end
+  return res, err
+end
+
 --- silk.render(url_or_request, opts) -> res | nil, err. A reused tab whose
 -- renderer turns out to have crashed before the page was reached is not
 -- the page's fault: the page is tried once more on another tab.
@@ -398,12 +445,13 @@ end
 --   for _, li in ipairs(res:select("li.item")) do print(li:text()) end
 function M.render(target, opts)
   local o = check_opts(target, opts)
+  local started = silk.now()
   local res, err, dead_tab = render_once(o)
   if not res and dead_tab and err.kind == "render_crashed" then
     res, err = render_once(o)
   end
-  if not res then return nil, err end
-  return res
+  if not res then return counted(started, nil, err) end
+  return counted(started, res)
 end
 
 -- Page handles: a leased tab kept across steps. ---------------------------------
@@ -612,6 +660,7 @@ local function stats_of(run)
   if not st then return {} end
   st.render = st.render or { rendered = 0, static = 0, auto_static = 0, auto_rendered = 0,
                              learned_shapes = 0, errors = 0, time = 0 }
+  run.render_times = run.render_times or new_times()
   return st.render
 end
 
@@ -647,6 +696,10 @@ function M.crawl_fetch(run, req, settings, fetch_req)
   local t0 = silk.now()
   local res, err = M.render(req.url, render_opts(req, settings, fetch_req, want))
   st.time = st.time + (silk.now() - t0)
+  if res then
+    time_add(run.render_times, silk.now() - t0)
+    put_quantiles(st, run.render_times)
+  end
   if not res then
     st.errors = st.errors + 1
     return nil, err
@@ -666,7 +719,48 @@ end
 -- The metatable of page handles (the editor types are checked against it).
 M.Page = Page
 M.configure = core.configure
-M.stats = core.stats
+
+--- render.stats([measure_pss]) -> the pool's counters (core/lapi_render.c)
+-- plus renders by result and the percentiles of silk.render's time in this
+-- process (time_p50, time_p90, time_p99, seconds).
+-- @usage
+--   local st = require("silk.render").stats(true); print(st.busy, st.browser_pss, st.time_p90)
+function M.stats(measure)
+  local st = core.stats(measure)
+  put_quantiles(st, times)
+  st.renders = times.n
+  st.by_result = {}
+  for k, n in pairs(outcomes) do st.by_result[k] = n end
+  return st
+end
+
+-- Prometheus: what the pool went through, at each scrape, once a page
+-- was rendered or opened.
+metrics.collector(function()
+  local st = core.stats(true)
+  if st.leases == 0 and st.browser_pid == 0 then return end
+  local d, set = metrics.describe, metrics.set
+  d("silk_render_pages_total", "counter", "silk.render calls by result (ok or the error kind).")
+  d("silk_render_tabs", "gauge", "Browser tabs by state.")
+  d("silk_render_queued", "gauge", "Tab leases waiting (max_busy, or a draining pool).")
+  d("silk_render_contexts", "gauge", "Browser contexts of sessions alive.")
+  d("silk_render_browser_restarts_total", "counter", "Browsers started after the first.")
+  d("silk_render_browser_crashes_total", "counter", "Browsers lost (crash, kill, wedged).")
+  d("silk_render_renderer_crashes_total", "counter", "Tab renderers that crashed.")
+  d("silk_render_budget_recycles_total", "counter", "Browsers replaced for crossing memory_budget.")
+  d("silk_render_requests_blocked_total", "counter", "Page requests refused by deny_private.")
+  d("silk_render_browser_pss_bytes", "gauge", "PSS of the browser's process tree.")
+  for k, n in pairs(outcomes) do set("silk_render_pages_total", n, { result = k }) end
+  for _, k in ipairs{ "opening", "idle", "busy", "closing" } do set("silk_render_tabs", st[k], { state = k }) end
+  set("silk_render_queued", st.queued)
+  set("silk_render_contexts", st.contexts)
+  set("silk_render_browser_restarts_total", st.browser_restarts)
+  set("silk_render_browser_crashes_total", st.browser_crashes)
+  set("silk_render_renderer_crashes_total", st.renderer_crashes)
+  set("silk_render_budget_recycles_total", st.budget_recycles)
+  set("silk_render_requests_blocked_total", st.blocked)
+  set("silk_render_browser_pss_bytes", st.browser_pss)
+end)
 M.pages = core.pages
 M.array = array
 M.kinds = { "render_timeout", "navigation", "blocked", "javascript", "invalid" }
