@@ -13,7 +13,7 @@
  * page:response(loader) -> Network.Response table | nil
  * page:set_url(url)                  what dumps and leak reports show
  * page:settings() / page:set_settings(s)  what the tab was configured with
- * page:set_guard(deny_private, allow)  see silk_tab_set_guard
+ * page:set_guard(deny_private, allow, block)  see silk_tab_set_guard
  * page:close([broken])               idempotent; also __gc
  * page:info() -> {no, target, context (browserContextId, "" for the
  *                 default), pages, broken, closed, url, task}
@@ -22,6 +22,7 @@
  * stats([measure]) -> table (measure: the browser tree's PSS read now)
  * stats() -> table; pages() -> {info...} of open pages; dump() -> text
  * b64decode(s) -> bytes | nil; error(kind, message [, url]) -> error value
+ * fetch_patterns(deny_private, block) -> the Fetch.enable patterns a tab needs
  * Tables sent as JSON: a non-empty sequence is an array, anything else an
  * object, except that a table whose metatable has __jsonarray is an array.
  *
@@ -408,27 +409,36 @@ static int page_set_settings(lua_State *L)
     return 0;
 }
 
-/* page:set_guard(deny_private, {"host:port", ...}) */
+#define LIST_MAX 64
+
+/* The strings of the list at idx (nil: none) into out; their count. */
+static int string_list(lua_State *L, int idx, const char **out, const char *what)
+{
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    int n = (int)lua_objlen(L, idx);
+    if (n > LIST_MAX)
+        luaL_error(L, "render: at most %d %s", LIST_MAX, what);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, i + 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "render: %s must be strings", what);
+        out[i] = lua_tostring(L, -1);     /* anchored by the table */
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/* page:set_guard(deny_private, {"host:port", ...}, {url pattern, ...}) */
 static int page_set_guard(lua_State *L)
 {
     page *p = check_page(L, 1);
     int deny = lua_toboolean(L, 2);
-    const char *allow[64];
-    int n = 0;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        n = (int)lua_objlen(L, 3);
-        if (n > 64)
-            return luaL_error(L, "render: at most 64 allowed hosts");
-        for (int i = 0; i < n; i++) {
-            lua_rawgeti(L, 3, i + 1);
-            if (lua_type(L, -1) != LUA_TSTRING)
-                return luaL_error(L, "render: allowed hosts must be \"host:port\" strings");
-            allow[i] = lua_tostring(L, -1);   /* anchored by the table */
-            lua_pop(L, 1);
-        }
-    }
-    if (p->tab && silk_tab_set_guard(p->tab, deny, allow, n) != 0)
+    const char *allow[LIST_MAX], *block[LIST_MAX];
+    int n = string_list(L, 3, allow, "allowed hosts (\"host:port\")");
+    int nb = string_list(L, 4, block, "block patterns");
+    if (p->tab && silk_tab_set_guard(p->tab, deny, allow, n, block, nb) != 0)
         return luaL_error(L, "render: out of memory");
     return 0;
 }
@@ -612,6 +622,7 @@ static int render_stats(lua_State *L)
     setnum(L, "renderer_crashes", st.renderer_crashes);
     setnum(L, "interrupted", st.interrupted);
     setnum(L, "blocked", st.blocked);
+    setnum(L, "filtered", st.filtered);
     setnum(L, "contexts", st.contexts);
     setnum(L, "close_timeouts", st.close_timeouts);
     setnum(L, "budget_recycles", st.budget_recycles);
@@ -638,6 +649,18 @@ static int render_error(lua_State *L)
     silk_err_push(L, luaL_checkstring(L, 1), "%s", luaL_checkstring(L, 2));
     if (lua_isstring(L, 3))
         silk_err_setfield(L, -1, "url", lua_tostring(L, 3));
+    return 1;
+}
+
+static int render_fetch_patterns(lua_State *L)
+{
+    const char *block[LIST_MAX];
+    int nb = string_list(L, 2, block, "block patterns");
+    json_t *a = silk_render_fetch_patterns(lua_toboolean(L, 1), block, nb);
+    if (!a)
+        return luaL_error(L, "render: out of memory");
+    push_json(L, a, 0);
+    json_decref(a);
     return 1;
 }
 
@@ -685,6 +708,7 @@ int silk_lapi_render(lua_State *L)
         {"stats", render_stats},
         {"pages", render_pages},
         {"b64decode", render_b64decode},
+        {"fetch_patterns", render_fetch_patterns},
         {"error", render_error},
         {NULL, NULL},
     };

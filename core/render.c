@@ -2,6 +2,7 @@
  * render.c -- the page pool on top of cdp.c; see render.h.
  */
 #include <arpa/inet.h>
+#include <fnmatch.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,8 +73,10 @@ struct silk_tab {
     int deny_private;                 /* the guard (silk_tab_set_guard) */
     char **allow;
     int nallow;
-    json_t *response;                 /* Network.Response of the main document... */
-    char response_loader[ID_MAX];     /* ... of this loader */
+    char **block;                     /* URL patterns failed before they go (* and ?) */
+    int nblock;
+    json_t *response;                 /* the main document's response... */
+    char response_loader[ID_MAX];     /* ... of this loader ("" until its document commits) */
     silk_tab *next, *prev;            /* r->tabs */
 };
 
@@ -274,31 +277,42 @@ static void ctx_release(silk_render *r, render_ctx *x)
 
 /* --- tabs ------------------------------------------------------------------- */
 
-static int set_allow(silk_tab *tab, const char *const *allow, int n)
+static int set_list(char ***dst, int *ndst, const char *const *src, int n)
 {
     char **copy = n > 0 ? calloc((size_t)n, sizeof *copy) : NULL;
     if (n > 0 && !copy)
         return -1;
     for (int i = 0; i < n; i++) {
-        if (!(copy[i] = strdup(allow[i]))) {
+        if (!(copy[i] = strdup(src[i]))) {
             while (i-- > 0)
                 free(copy[i]);
             free(copy);
             return -1;
         }
     }
-    for (int i = 0; i < tab->nallow; i++)
-        free(tab->allow[i]);
-    free(tab->allow);
-    tab->allow = copy;
-    tab->nallow = n;
+    for (int i = 0; i < *ndst; i++)
+        free((*dst)[i]);
+    free(*dst);
+    *dst = copy;
+    *ndst = n;
     return 0;
 }
 
-int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow)
+int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow,
+                       const char *const *block, int nblock)
 {
-    if (set_allow(tab, allow, nallow) != 0)
+    char **a = NULL, **b = NULL;
+    int na = 0, nb = 0;
+    if (set_list(&a, &na, allow, nallow) != 0 || set_list(&b, &nb, block, nblock) != 0) {
+        set_list(&a, &na, NULL, 0);
         return -1;
+    }
+    set_list(&tab->allow, &tab->nallow, NULL, 0);
+    set_list(&tab->block, &tab->nblock, NULL, 0);
+    tab->allow = a;
+    tab->nallow = na;
+    tab->block = b;
+    tab->nblock = nb;
     tab->deny_private = deny_private;
     return 0;
 }
@@ -331,7 +345,8 @@ static void tab_free(silk_tab *tab)
         r->tabs = tab->next;
     json_decref(tab->response);
     free(tab->settings);
-    set_allow(tab, NULL, 0);
+    set_list(&tab->allow, &tab->nallow, NULL, 0);
+    set_list(&tab->block, &tab->nblock, NULL, 0);
     r->st.closed++;
     if (tab->ctx) {
         tab->ctx->refs--;
@@ -408,6 +423,9 @@ static void lifecycle(silk_tab *tab, json_t *p)
     if (strcmp(name, "init") == 0) {
         snprintf(tab->loader, sizeof tab->loader, "%s", loader);
         tab->seen = 0;
+        /* the response came before its document committed: it is this one's */
+        if (tab->response && !tab->response_loader[0])
+            snprintf(tab->response_loader, sizeof tab->response_loader, "%s", loader);
     }
     int bit = life_bit(name);
     if (bit < 0 || strcmp(loader, tab->loader) != 0)
@@ -503,11 +521,51 @@ static void on_resolved(silk_resolve_verdict v, void *ud)
     free(p);
 }
 
+/* A document's response paused at the response stage (the pattern every
+ * tab has, see on_attached): the main frame's is kept as
+ * {status, headers = {name: value}, url} for silk_tab_response; the
+ * request goes on either way. */
+static void document_response(silk_tab *tab, const char *id, json_t *p)
+{
+    silk_render *r = tab->r;
+    const char *frame = json_string_value(json_object_get(p, "frameId"));
+    json_t *status = json_object_get(p, "responseStatusCode");
+    if (frame && strcmp(frame, tab->target) == 0 && json_is_integer(status)) {
+        json_t *headers = json_object(), *h;
+        size_t i;
+        json_array_foreach(json_object_get(p, "responseHeaders"), i, h) {
+            const char *k = json_string_value(json_object_get(h, "name"));
+            json_t *v = json_object_get(h, "value");
+            if (k && json_is_string(v))
+                json_object_set(headers, k, v);  /* the browser joins repeats with \n */
+        }
+        json_decref(tab->response);
+        tab->response = json_pack("{s:O,s:o,s:O}", "status", status, "headers", headers,
+                                  "url", json_object_get(json_object_get(p, "request"), "url"));
+        tab->response_loader[0] = 0;
+    }
+    silk_cdp_call(r->cdp, tab->session, "Fetch.continueRequest", json_pack("{s:s}", "requestId", id),
+                  NULL, NULL);
+}
+
 static void request_paused(silk_tab *tab, json_t *p)
 {
     silk_render *r = tab->r;
     const char *id = json_string_value(json_object_get(p, "requestId"));
     const char *url = json_string_value(json_object_get(json_object_get(p, "request"), "url"));
+    if (id && (json_object_get(p, "responseStatusCode") || json_object_get(p, "responseErrorReason"))) {
+        document_response(tab, id, p);
+        return;
+    }
+    for (int i = 0; id && url && i < tab->nblock; i++) {
+        if (fnmatch(tab->block[i], url, 0) == 0) {
+            r->st.filtered++;
+            silk_cdp_call(r->cdp, tab->session, "Fetch.failRequest",
+                          json_pack("{s:s,s:s}", "requestId", id, "errorReason", "BlockedByClient"),
+                          NULL, NULL);
+            return;
+        }
+    }
     char name[256];
     if (!id)
         return;
@@ -537,15 +595,6 @@ static void on_tab_event(const char *method, json_t *p, void *ud)
         request_paused(tab, p);
     } else if (strcmp(method, "Page.lifecycleEvent") == 0) {
         lifecycle(tab, p);
-    } else if (strcmp(method, "Network.responseReceived") == 0) {
-        const char *type = json_string_value(json_object_get(p, "type"));
-        const char *frame = json_string_value(json_object_get(p, "frameId"));
-        const char *loader = json_string_value(json_object_get(p, "loaderId"));
-        if (type && frame && loader && strcmp(type, "Document") == 0 && strcmp(frame, tab->target) == 0) {
-            json_decref(tab->response);
-            tab->response = json_incref(json_object_get(p, "response"));
-            snprintf(tab->response_loader, sizeof tab->response_loader, "%s", loader);
-        }
     } else if (strcmp(method, "Inspector.targetCrashed") == 0) {
         tab_crashed(tab, SILK_RENDER_CRASHED, "the page's renderer crashed");
     }
@@ -637,6 +686,17 @@ static silk_render_kind cdp_kind(silk_cdp_status st)
     }
 }
 
+json_t *silk_render_fetch_patterns(int deny_private, const char *const *block, int nblock)
+{
+    json_t *a = json_pack("[{s:s,s:s,s:s}]", "urlPattern", "*", "resourceType", "Document",
+                          "requestStage", "Response");
+    if (a && deny_private)
+        json_array_append_new(a, json_pack("{s:s,s:s}", "urlPattern", "*", "requestStage", "Request"));
+    for (int i = 0; a && !deny_private && i < nblock; i++)
+        json_array_append_new(a, json_pack("{s:s,s:s}", "urlPattern", block[i], "requestStage", "Request"));
+    return a;
+}
+
 static void on_enabled(silk_cdp_status st, json_t *res, const char *msg, void *ud)
 {
     opened(ud, cdp_kind(st), msg);
@@ -657,11 +717,16 @@ static void on_attached(silk_cdp_status st, json_t *res, const char *msg, void *
         opened(tab, SILK_RENDER_CLOSED, "out of memory");
         return;
     }
-    /* the session's commands run in order: the last reply means all took */
+    /* The session's commands run in order: the last reply means all took.
+     * The Network domain is not enabled: it streams half a dozen events
+     * per subresource, most of the pipe's traffic, for the one response
+     * silk needs, the main document's, which the Fetch pattern below
+     * pauses at the response stage instead (document_response). */
     silk_cdp_call(r->cdp, tab->session, "Page.enable", NULL, NULL, NULL);
     silk_cdp_call(r->cdp, tab->session, "Page.setLifecycleEventsEnabled",
                   json_pack("{s:b}", "enabled", 1), NULL, NULL);
-    if (!silk_cdp_call(r->cdp, tab->session, "Network.enable", NULL, on_enabled, tab))
+    if (!silk_cdp_call(r->cdp, tab->session, "Fetch.enable",
+                       json_pack("{s:o}", "patterns", silk_render_fetch_patterns(0, NULL, 0)), on_enabled, tab))
         opened(tab, SILK_RENDER_CLOSED, "the browser is gone");
 }
 

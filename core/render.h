@@ -8,9 +8,10 @@
  *
  * What it owns: the engine's silk_cdp (one browser, started on first use
  * and restarted on the next use after a crash) and every tab record. A tab
- * is a page target attached with a flattened session, with the Page and
- * Network domains and lifecycle events enabled (Runtime is not: console
- * output would stream over the pipe). Its states:
+ * is a page target attached with a flattened session, with the Page domain
+ * and lifecycle events enabled and Fetch pausing its documents' responses
+ * (Runtime and Network are not: console output and per-request events
+ * would stream over the pipe). Its states:
  *
  *   OPENING  created and attached, domains being enabled; a lease waits
  *   IDLE     in the pool, least recently used first in line for eviction
@@ -138,20 +139,32 @@ void silk_tab_cancel(silk_tab_op *op);
 /* Ends a lease. broken: close the target rather than pool it. */
 void silk_tab_release(silk_tab *tab, int broken);
 
-/* The response of the main document `loader` (a Network.Response object)
- * if it arrived, else NULL. Borrowed until the next navigation. */
+/* The response of the main document `loader` if it arrived, else NULL:
+ * {status, headers = {name: value}, url}. Borrowed until the next
+ * navigation. */
 json_t *silk_tab_response(silk_tab *tab, const char *loader);
 
+/* Fetch.enable's patterns for a tab: its documents' responses (always:
+ * that is how silk_tab_response learns them), and the requests to check
+ * before they go: every one with deny_private, else those matching a block
+ * pattern (so that nothing else pauses). A new array. */
+json_t *silk_render_fetch_patterns(int deny_private, const char *const *block, int nblock);
+
 /* The tab's request guard. deny_private on: the tab pauses every request
- * it makes (Fetch.enable, sent by the caller) and render.c lets through
+ * it makes (Fetch.enable with silk_render_fetch_patterns(1), sent by the
+ * caller) and render.c lets through
  * only http and https URLs (and data: and blob:) whose host is neither a
  * private, loopback or link-local address literal nor localhost, unless
  * its "host:port" is in allow; the rest fail as blocked by the client.
  * A host name is resolved off the loop first (resolve.h; verdicts cached
  * for a minute): one with any private address fails as blocked, one that
- * does not resolve as NameNotResolved. Copies allow; 0, or -1 (ENOMEM: the
- * guard is unchanged). */
-int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow);
+ * does not resolve as NameNotResolved. Whatever deny_private says, a URL
+ * matching one of the block patterns (fnmatch: * and ?) fails as blocked
+ * by the client (counted in filtered; the Network domain's
+ * setBlockedURLs would need that domain's events). Copies the lists; 0, or
+ * -1 (ENOMEM: the guard is unchanged). */
+int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow,
+                       const char *const *block, int nblock);
 
 /* An opaque string the Lua side keeps on the tab across leases (what it
  * configured the tab with); "" at first. set copies it: 0, or -1 (ENOMEM). */
@@ -171,7 +184,8 @@ typedef struct silk_render_stats {
     long leases, created, closed, recycled, evicted, idle_closed;
     long renderer_crashes;
     long interrupted;          /* operations cancelled by a deadline or cancel */
-    long blocked;              /* requests the guard failed */
+    long blocked;              /* requests the guard failed (deny_private) */
+    long filtered;             /* requests failed for matching a block pattern */
     long contexts;             /* browser contexts of sessions alive */
     long close_timeouts;       /* closeTarget unanswered in time: browser ended */
     long budget_recycles;      /* browsers ended for crossing memory_budget */

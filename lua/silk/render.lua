@@ -154,26 +154,30 @@ end
 
 local function configure_tab(h, o)
   local want = settings_key(o)
-  if h:settings() == want then return end
-  local headers = {}
-  for k, v in pairs(o.headers or {}) do headers[tostring(k)] = tostring(v) end
-  must(h:call("Network.setExtraHTTPHeaders", { headers = headers }))
-  must(h:call("Network.setUserAgentOverride", { userAgent = o.user_agent or "" }))
+  local have = h:settings()
+  if have == want or have == want .. "\1net=1" then return end
+  local headers, any = {}, false
+  for k, v in pairs(o.headers or {}) do headers[tostring(k)] = tostring(v); any = true end
+  -- extra headers need the Network domain, whose events (half a dozen per
+  -- request) the tab otherwise does without
+  local net = h:settings():find("\1net=1", 1, true) ~= nil
+  if any and not net then must(h:call("Network.enable")) end
+  if net and not any then must(h:call("Network.disable")) end
+  if any or net then must(h:call("Network.setExtraHTTPHeaders", { headers = headers })) end
+  must(h:call("Emulation.setUserAgentOverride", { userAgent = o.user_agent or "" }))
   if o.viewport then
     must(h:call("Emulation.setDeviceMetricsOverride", { width = o.viewport.width,
       height = o.viewport.height, deviceScaleFactor = 1, mobile = false }))
   else
     must(h:call("Emulation.clearDeviceMetricsOverride"))
   end
-  must(h:call("Network.setBlockedURLs", { urls = blocked_urls(o.block) }))
-  -- every request paused and checked by core/render.c, only when asked:
-  -- interception costs about what it saves otherwise
-  if o.deny_private then
-    must(h:call("Fetch.enable", { patterns = { { urlPattern = "*" } } }))
-  else
-    must(h:call("Fetch.disable"))
-  end
-  h:set_settings(want)
+  -- documents' responses always (their status and headers); every request
+  -- paused and checked by core/render.c only when asked: interception
+  -- costs about what it saves otherwise
+  local patterns = core.fetch_patterns(o.deny_private, blocked_urls(o.block))
+  setmetatable(patterns, array_mt)
+  must(h:call("Fetch.enable", { patterns = patterns }))
+  h:set_settings(want .. (any and "\1net=1" or ""))
 end
 
 local function js_string(s)
@@ -247,17 +251,21 @@ local function snapshot(h, loader, o, started)
   local snap = evaluate(h, SNAPSHOT) or {}
   local resp = loader and h:response(loader) or {}
   local headers, list = {}, {}
-  for k, v in pairs(resp.headers or {}) do
+  for k, joined in pairs(resp.headers or {}) do
     local name = k:lower()
-    list[#list + 1] = name
-    list[#list + 1] = v
-    headers[name] = headers[name] and (headers[name] .. ", " .. v) or v
+    -- a header the response repeats comes joined by newlines
+    for v in joined:gmatch("[^\n]+") do
+      list[#list + 1] = name
+      list[#list + 1] = v
+      headers[name] = headers[name] and (headers[name] .. ", " .. v) or v
+    end
   end
   local html = snap.html or ""
   local res = {
     url = snap.url or o.url, status = resp.status or 200, method = "GET", headers = headers,
     _header_list = list, body = html, size = #html, rendered = true, redirects = {},
-    remote_ip = resp.remoteIPAddress or "", http_version = resp.protocol or "",
+    -- not known without the Network domain's events (see core/render.c)
+    remote_ip = "", http_version = "",
     -- the HTML came through JavaScript: UTF-8 whatever the document declared
     _text = html, charset = "utf-8", charset_source = "rendered",
   }
@@ -331,7 +339,7 @@ local function navigate(h, o, stage)
   if scheme ~= "http" and scheme ~= "https" then
     must(nil, new_err("blocked", "only http and https URLs are rendered: " .. o.url, o.url))
   end
-  h:set_guard(o.deny_private, o.allow)
+  h:set_guard(o.deny_private, o.allow, blocked_urls(o.block))
   configure_tab(h, o)
   if o.session then jar_to_browser(h, o.session) end
   set_cookies(h, o)

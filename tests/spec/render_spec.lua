@@ -242,6 +242,22 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     local n = 0
     for _, e in ipairs(web:entries()) do if e.request:find("pic.png", 1, true) then n = n + 1 end end
     assert.equal(0, n, "the blocked image was fetched")
+    assert.is_true(render.stats().filtered >= 1)
+  end)
+
+  it("a page's requests stream no events over the pipe (the Network domain stays off)", function()
+    local imgs = {}
+    for i = 1, 8 do imgs[#imgs + 1] = ('<img src="/pic.png?many=%d">'):format(i) end
+    write("many.html", "<!DOCTYPE html><body>" .. table.concat(imgs) .. "</body>")
+    assert(silk.render(web.url .. "/form.html"))       -- a tab configured for these options
+    local before = render.stats().messages_received
+    local res = assert(silk.render(web.url .. "/many.html"))
+    assert.equal(200, res.status)
+    assert.matches("text/html", res.headers["content-type"])
+    local got = render.stats().messages_received - before
+    -- some 20 page and lifecycle events and replies; with the Network
+    -- domain on, five or six more per image
+    assert.is_true(got < 35, got .. " messages for one page of 8 images")
   end)
 
   it("a document that never answers: render_timeout within the deadline, then renders again", function()
