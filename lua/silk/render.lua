@@ -261,11 +261,12 @@ local function snapshot(h, loader, o, started)
     end
   end
   local html = snap.html or ""
+  -- resp has no remoteIPAddress or protocol without the Network domain's
+  -- events (see core/render.c): remote_ip and http_version stay empty
   local res = {
     url = snap.url or o.url, status = resp.status or 200, method = "GET", headers = headers,
     _header_list = list, body = html, size = #html, rendered = true, redirects = {},
-    -- not known without the Network domain's events (see core/render.c)
-    remote_ip = "", http_version = "",
+    remote_ip = resp.remoteIPAddress or "", http_version = resp.protocol or "",
     -- the HTML came through JavaScript: UTF-8 whatever the document declared
     _text = html, charset = "utf-8", charset_source = "rendered",
   }
