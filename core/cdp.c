@@ -447,7 +447,7 @@ static void kill_browser(silk_cdp *c, const char *why)
 
 void silk_cdp_kill(silk_cdp *c, const char *why)
 {
-    end_browser(c, why, 1);
+    kill_browser(c, why);
 }
 
 void silk_cdp_stop(silk_cdp *c, const char *why)
