@@ -2,6 +2,7 @@
  * cdp.c -- the browser process and its DevTools pipe; see cdp.h.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -415,16 +416,17 @@ static void reap(pid_t pid, double patience)
     killpg(pid, SIGKILL);             /* renderers and helpers left in the group */
 }
 
-/* The browser is lost: end what is left of it, fail everything pending,
- * tell the owner. */
-static void kill_browser(silk_cdp *c, const char *why)
+/* The browser is lost (or ended on purpose: crashed 0): end what is left
+ * of it, fail everything pending, tell the owner. */
+static void end_browser(silk_cdp *c, const char *why, int crashed)
 {
     pid_t pid = c->pid;
     if (!pid)
         return;
     c->pid = 0;
     c->st.pid = 0;
-    c->st.crashes++;
+    if (crashed)
+        c->st.crashes++;
     killpg(pid, SIGKILL);
     close_pipe(c);
     reap(pid, 0);
@@ -432,10 +434,79 @@ static void kill_browser(silk_cdp *c, const char *why)
     call *pending = take_calls(c, ALL);
     drop_sessions(c);
     char msg[160];
-    snprintf(msg, sizeof msg, "browser crashed: %s", why);
-    fail_calls(pending, SILK_CDP_BROWSER_CRASHED, msg);
+    snprintf(msg, sizeof msg, "browser %s: %s", crashed ? "crashed" : "ended", why);
+    fail_calls(pending, crashed ? SILK_CDP_BROWSER_CRASHED : SILK_CDP_CLOSED, msg);
     if (c->browser_ev)
         c->browser_ev(SILK_CDP_EV_CRASHED, NULL, c->ud);
+}
+
+static void kill_browser(silk_cdp *c, const char *why)
+{
+    end_browser(c, why, 1);
+}
+
+void silk_cdp_kill(silk_cdp *c, const char *why)
+{
+    kill_browser(c, why);
+}
+
+void silk_cdp_stop(silk_cdp *c, const char *why)
+{
+    end_browser(c, why, 0);
+}
+
+/* kB of Pss in /proc/<pid>/smaps_rollup, 0 when it is gone or unreadable. */
+static long pss_kb(const char *pid)
+{
+    char path[300], line[128];
+    long kb = 0;
+    snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Pss: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* The process group of pid, from /proc/<pid>/stat (after the command
+ * name, which may hold spaces and parentheses: the last ')'), or -1. */
+static long pgrp_of(const char *pid)
+{
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    long ppid, pgrp;
+    char state;
+    if (!p || sscanf(p + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3)
+        return -1;
+    return pgrp;
+}
+
+long silk_cdp_pss(const silk_cdp *c)
+{
+    if (!c->pid)
+        return 0;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    long kb = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || pgrp_of(e->d_name) != c->pid)
+            continue;
+        kb += pss_kb(e->d_name);
+    }
+    closedir(d);
+    return kb * 1024;
 }
 
 static const char *const base_flags[] = {

@@ -117,6 +117,24 @@ void silk_cdp_session_fail(silk_cdp *c, const char *session, silk_cdp_status st,
  * their callbacks never run (the tab moved on to its next page). */
 void silk_cdp_session_bump(silk_cdp *c, const char *session);
 
+/* Ends a browser that stopped answering as if it had crashed: killed with
+ * its process group, pending calls complete with SILK_CDP_BROWSER_CRASHED
+ * (message "browser crashed: <why>"), the browser handler hears
+ * SILK_CDP_EV_CRASHED, counted in crashes. No-op when none runs. */
+void silk_cdp_kill(silk_cdp *c, const char *why);
+
+/* Ends the browser on purpose (a memory budget's recycle): as a crash,
+ * but pending calls complete with SILK_CDP_CLOSED and it is not counted in
+ * crashes; the next silk_cdp_start() starts a new one (a restart). */
+void silk_cdp_stop(silk_cdp *c, const char *why);
+
+/* Bytes of proportional set size of the browser's whole process tree (its
+ * process group: the browser, renderers, GPU and network services), read
+ * from /proc/<pid>/smaps_rollup; 0 when no browser runs, -1 when /proc
+ * cannot be read. Costs a walk over /proc: call it every few seconds, not
+ * per page. */
+long silk_cdp_pss(const silk_cdp *c);
+
 typedef struct silk_cdp_stats {
     pid_t pid;                 /* the browser's, 0 when none runs */
     long restarts;             /* browsers started after the first */

@@ -3,7 +3,9 @@
  * pool of render.c. The user-facing API (silk.render, page:click, ...) is
  * lua/silk/render.lua, built on these primitives.
  *
- * open() -> page | nil, err          leases a tab (waits: max_busy, opening)
+ * open([context]) -> page | nil, err leases a tab of browser context `context`
+ *                                    (a session name; nil: the default context)
+ *                                    (waits: max_busy, opening)
  * page:call(method [, params]) -> result | nil, err
  *                                    one DevTools command on the page's session;
  *                                    params and result are Lua tables (JSON)
@@ -11,12 +13,16 @@
  * page:response(loader) -> Network.Response table | nil
  * page:set_url(url)                  what dumps and leak reports show
  * page:settings() / page:set_settings(s)  what the tab was configured with
- * page:set_guard(deny_private, allow)  see silk_tab_set_guard
+ * page:set_guard(deny_private, allow, block)  see silk_tab_set_guard
  * page:close([broken])               idempotent; also __gc
- * page:info() -> {no, target, pages, broken, closed, url, task}
- * configure{max_busy, max_pages, recycle_after, page_idle_timeout} -> config
+ * page:info() -> {no, target, context (browserContextId, "" for the
+ *                 default), pages, broken, closed, url, task}
+ * configure{max_busy, max_pages, recycle_after, page_idle_timeout,
+ *           close_timeout, memory_budget, memory_interval} -> config
+ * stats([measure]) -> table (measure: the browser tree's PSS read now)
  * stats() -> table; pages() -> {info...} of open pages; dump() -> text
  * b64decode(s) -> bytes | nil; error(kind, message [, url]) -> error value
+ * fetch_patterns(deny_private, block) -> the Fetch.enable patterns a tab needs
  * Tables sent as JSON: a non-empty sequence is an array, anything else an
  * object, except that a table whose metatable has __jsonarray is an array.
  *
@@ -267,6 +273,7 @@ static waiter *new_waiter(lua_State *L, silk_task *t)
 static int render_open(lua_State *L)
 {
     silk_render *r = check_render(L);
+    const char *context = luaL_optstring(L, 1, NULL);
     silk_task *t = silk_task_check_current(L, "render.open");
     page *p = lua_newuserdata(L, sizeof *p);
     memset(p, 0, sizeof *p);
@@ -288,7 +295,7 @@ static int render_open(lua_State *L)
     open_pages = p;
     silk_track_acquire(SILK_RES_PAGE);
     w->p = p;
-    w->op = silk_tab_lease(r, on_leased, w);
+    w->op = silk_tab_lease(r, context, on_leased, w);
     if (!w->op) {
         free(w);
         page_close_(L, p, 1);
@@ -402,27 +409,36 @@ static int page_set_settings(lua_State *L)
     return 0;
 }
 
-/* page:set_guard(deny_private, {"host:port", ...}) */
+#define LIST_MAX 64
+
+/* The strings of the list at idx (nil: none) into out; their count. */
+static int string_list(lua_State *L, int idx, const char **out, const char *what)
+{
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    int n = (int)lua_objlen(L, idx);
+    if (n > LIST_MAX)
+        luaL_error(L, "render: at most %d %s", LIST_MAX, what);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, i + 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "render: %s must be strings", what);
+        out[i] = lua_tostring(L, -1);     /* anchored by the table */
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/* page:set_guard(deny_private, {"host:port", ...}, {url pattern, ...}) */
 static int page_set_guard(lua_State *L)
 {
     page *p = check_page(L, 1);
     int deny = lua_toboolean(L, 2);
-    const char *allow[64];
-    int n = 0;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        n = (int)lua_objlen(L, 3);
-        if (n > 64)
-            return luaL_error(L, "render: at most 64 allowed hosts");
-        for (int i = 0; i < n; i++) {
-            lua_rawgeti(L, 3, i + 1);
-            if (lua_type(L, -1) != LUA_TSTRING)
-                return luaL_error(L, "render: allowed hosts must be \"host:port\" strings");
-            allow[i] = lua_tostring(L, -1);   /* anchored by the table */
-            lua_pop(L, 1);
-        }
-    }
-    if (p->tab && silk_tab_set_guard(p->tab, deny, allow, n) != 0)
+    const char *allow[LIST_MAX], *block[LIST_MAX];
+    int n = string_list(L, 3, allow, "allowed hosts (\"host:port\")");
+    int nb = string_list(L, 4, block, "block patterns");
+    if (p->tab && silk_tab_set_guard(p->tab, deny, allow, n, block, nb) != 0)
         return luaL_error(L, "render: out of memory");
     return 0;
 }
@@ -436,11 +452,13 @@ static int page_close(lua_State *L)
 
 static void push_info(lua_State *L, page *p)
 {
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     lua_pushnumber(L, (double)p->no);
     lua_setfield(L, -2, "no");
     lua_pushstring(L, p->tab ? silk_tab_target(p->tab) : "");
     lua_setfield(L, -2, "target");
+    lua_pushstring(L, p->tab ? silk_tab_context(p->tab) : "");
+    lua_setfield(L, -2, "context");
     lua_pushinteger(L, p->tab ? silk_tab_pages(p->tab) : 0);
     lua_setfield(L, -2, "pages");
     lua_pushboolean(L, p->tab && silk_tab_broken(p->tab));
@@ -522,7 +540,7 @@ static int opt_int(lua_State *L, const char *name)
 static int render_configure(lua_State *L)
 {
     silk_render *r = check_render(L);
-    silk_render_config c = { 0 };
+    silk_render_config c = { .memory_budget = -1 };
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
         c.max_busy = opt_int(L, "max_busy");
@@ -533,10 +551,25 @@ static int render_configure(lua_State *L)
             luaL_error(L, "render.configure: 'page_idle_timeout' must be a number > 0");
         c.page_idle_timeout = lua_tonumber(L, -1);
         lua_pop(L, 1);
+        lua_getfield(L, 1, "memory_budget");
+        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 0))
+            luaL_error(L, "render.configure: 'memory_budget' must be a number of bytes >= 0 (0: none)");
+        c.memory_budget = lua_isnil(L, -1) ? -1 : lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "memory_interval");
+        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
+            luaL_error(L, "render.configure: 'memory_interval' must be a number > 0");
+        c.memory_interval = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "close_timeout");
+        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
+            luaL_error(L, "render.configure: 'close_timeout' must be a number > 0");
+        c.close_timeout = lua_tonumber(L, -1);
+        lua_pop(L, 1);
         silk_render_configure(r, &c);
     }
     silk_render_get_config(r, &c);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 7);
     lua_pushinteger(L, c.max_busy);
     lua_setfield(L, -2, "max_busy");
     lua_pushinteger(L, c.max_pages);
@@ -545,6 +578,12 @@ static int render_configure(lua_State *L)
     lua_setfield(L, -2, "recycle_after");
     lua_pushnumber(L, c.page_idle_timeout);
     lua_setfield(L, -2, "page_idle_timeout");
+    lua_pushnumber(L, c.close_timeout);
+    lua_setfield(L, -2, "close_timeout");
+    lua_pushnumber(L, c.memory_budget);
+    lua_setfield(L, -2, "memory_budget");
+    lua_pushnumber(L, c.memory_interval);
+    lua_setfield(L, -2, "memory_interval");
     return 1;
 }
 
@@ -557,8 +596,11 @@ static void setnum(lua_State *L, const char *k, double v)
 static int render_stats(lua_State *L)
 {
     silk_render_stats st;
-    silk_render_get_stats(check_render(L), &st);
-    lua_createtable(L, 0, 24);
+    silk_render *r = check_render(L);
+    if (lua_toboolean(L, 1))
+        silk_render_measure(r);
+    silk_render_get_stats(r, &st);
+    lua_createtable(L, 0, 32);
     setnum(L, "browser_pid", st.browser.pid);
     setnum(L, "browser_restarts", st.browser.restarts);
     setnum(L, "browser_crashes", st.browser.crashes);
@@ -580,6 +622,12 @@ static int render_stats(lua_State *L)
     setnum(L, "renderer_crashes", st.renderer_crashes);
     setnum(L, "interrupted", st.interrupted);
     setnum(L, "blocked", st.blocked);
+    setnum(L, "filtered", st.filtered);
+    setnum(L, "contexts", st.contexts);
+    setnum(L, "close_timeouts", st.close_timeouts);
+    setnum(L, "budget_recycles", st.budget_recycles);
+    setnum(L, "draining", st.draining);
+    setnum(L, "browser_pss", st.browser_pss);
     setnum(L, "pages_open", silk_track_live(SILK_RES_PAGE));
     return 1;
 }
@@ -601,6 +649,18 @@ static int render_error(lua_State *L)
     silk_err_push(L, luaL_checkstring(L, 1), "%s", luaL_checkstring(L, 2));
     if (lua_isstring(L, 3))
         silk_err_setfield(L, -1, "url", lua_tostring(L, 3));
+    return 1;
+}
+
+static int render_fetch_patterns(lua_State *L)
+{
+    const char *block[LIST_MAX];
+    int nb = string_list(L, 2, block, "block patterns");
+    json_t *a = silk_render_fetch_patterns(lua_toboolean(L, 1), block, nb);
+    if (!a)
+        return luaL_error(L, "render: out of memory");
+    push_json(L, a, 0);
+    json_decref(a);
     return 1;
 }
 
@@ -648,6 +708,7 @@ int silk_lapi_render(lua_State *L)
         {"stats", render_stats},
         {"pages", render_pages},
         {"b64decode", render_b64decode},
+        {"fetch_patterns", render_fetch_patterns},
         {"error", render_error},
         {NULL, NULL},
     };

@@ -8,14 +8,22 @@
  *
  * What it owns: the engine's silk_cdp (one browser, started on first use
  * and restarted on the next use after a crash) and every tab record. A tab
- * is a page target attached with a flattened session, with the Page and
- * Network domains and lifecycle events enabled (Runtime is not: console
- * output would stream over the pipe). Its states:
+ * is a page target attached with a flattened session, with the Page domain
+ * and lifecycle events enabled and Fetch pausing its documents' responses
+ * (Runtime and Network are not: console output and per-request events
+ * would stream over the pipe). Its states:
  *
  *   OPENING  created and attached, domains being enabled; a lease waits
  *   IDLE     in the pool, least recently used first in line for eviction
  *   BUSY     leased to one page handle (silk_tab_lease)
  *   CLOSING  Target.closeTarget sent; freed when it answers or the browser goes
+ *
+ * Browser contexts: a lease names a context (a crawl session) or the
+ * default one; its tab is one of that context, so the pages of a session
+ * share its cookies and no other session sees them. A context is created
+ * with its first tab and disposed of when its last tab closes (the
+ * session's lasting state is its cookie jar, which render.lua copies in
+ * and out around each page).
  *
  * Limits: at most max_busy tabs are leased at once (further leases wait in
  * FIFO order); idle tabs beyond max_pages - busy are closed least recently
@@ -23,6 +31,20 @@
  * closed instead of pooled after recycle_after pages or when its lease ended
  * broken (any error, interruption or renderer crash), because a reused
  * renderer grows and an errored one is in an unknown state.
+ *
+ * Memory budget: with memory_budget set, the browser tree's PSS is
+ * measured every memory_interval; once above the budget the pool drains:
+ * idle tabs close, no lease gets a tab (they queue), and when the last
+ * busy tab is released the browser is ended (silk_cdp_stop) and the queued
+ * leases start a new one.
+ *
+ * Closing: Target.closeTarget answers within milliseconds whatever the
+ * tab's renderer does (spinning, stopped or dead: the browser process
+ * closes the tab, not the renderer), so one left unanswered for
+ * close_timeout means the browser process itself is wedged; the last
+ * resort is then to end the browser (killed with its renderers, pending
+ * operations fail as browser_crashed, counted in close_timeouts and
+ * crashes) and the next lease starts a new one.
  *
  * Generations: every lease bumps the tab's session generation when it ends
  * (silk_cdp_session_bump), so a reply still due to the last lease is dropped
@@ -67,12 +89,16 @@ typedef struct silk_render_config {
     int max_pages;             /* tabs open, busy or idle (default 4 x max_busy) */
     int recycle_after;         /* pages a tab serves before it is closed (default 50) */
     double page_idle_timeout;  /* seconds an idle tab stays open (default 30) */
+    double close_timeout;      /* seconds Target.closeTarget may take (default 10) */
+    double memory_budget;      /* bytes of browser tree PSS (silk_cdp_pss); 0: none */
+    double memory_interval;    /* seconds between PSS measures under a budget (default 2) */
 } silk_render_config;
 
 /* The pool of e, created (browser not started) on first call; NULL on ENOMEM. */
 silk_render *silk_render_of(silk_engine *e);
 
-/* Applies the fields of c that are > 0. */
+/* Applies the fields of c that are > 0, and memory_budget when >= 0 (0
+ * turns the budget off; a caller changing nothing there passes -1). */
 void silk_render_configure(silk_render *r, const silk_render_config *c);
 void silk_render_get_config(silk_render *r, silk_render_config *c);
 
@@ -80,11 +106,14 @@ void silk_render_get_config(silk_render *r, silk_render_config *c);
  * or NULL), and a message when kind != OK. */
 typedef void (*silk_tab_fn)(silk_render_kind kind, json_t *result, const char *message, void *ud);
 
-/* Leases a tab: reuses an idle one, opens a new one (starting the browser
- * if none runs), or queues behind max_busy. cb gets the tab through
- * silk_tab_op_tab(op) (valid until silk_tab_release). Returns the
- * operation, or NULL on ENOMEM (cb will not fire). */
-silk_tab_op *silk_tab_lease(silk_render *r, silk_tab_fn cb, void *ud);
+/* Leases a tab of browser context `context` (a crawl session's name;
+ * NULL: the browser's default context): reuses an idle tab of that
+ * context, opens a new one (starting the browser if none runs, creating
+ * the context if it does not exist yet), or queues behind max_busy. cb
+ * gets the tab through silk_tab_op_tab(op) (valid until
+ * silk_tab_release). Returns the operation, or NULL on ENOMEM (cb will
+ * not fire). */
+silk_tab_op *silk_tab_lease(silk_render *r, const char *context, silk_tab_fn cb, void *ud);
 
 /* The tab an operation is about; for a lease, the leased tab once cb ran. */
 silk_tab *silk_tab_op_tab(const silk_tab_op *op);
@@ -110,26 +139,42 @@ void silk_tab_cancel(silk_tab_op *op);
 /* Ends a lease. broken: close the target rather than pool it. */
 void silk_tab_release(silk_tab *tab, int broken);
 
-/* The response of the main document `loader` (a Network.Response object)
- * if it arrived, else NULL. Borrowed until the next navigation. */
+/* The response of the main document `loader` if it arrived, else NULL:
+ * {status, headers = {name: value}, url}. Borrowed until the next
+ * navigation. */
 json_t *silk_tab_response(silk_tab *tab, const char *loader);
 
+/* Fetch.enable's patterns for a tab: its documents' responses (always:
+ * that is how silk_tab_response learns them), and the requests to check
+ * before they go: every one with deny_private, else those matching a block
+ * pattern (so that nothing else pauses). A new array. */
+json_t *silk_render_fetch_patterns(int deny_private, const char *const *block, int nblock);
+
 /* The tab's request guard. deny_private on: the tab pauses every request
- * it makes (Fetch.enable, sent by the caller) and render.c lets through
+ * it makes (Fetch.enable with silk_render_fetch_patterns(1), sent by the
+ * caller) and render.c lets through
  * only http and https URLs (and data: and blob:) whose host is neither a
  * private, loopback or link-local address literal nor localhost, unless
  * its "host:port" is in allow; the rest fail as blocked by the client.
- * Names are not resolved here: one that resolves to a private address
- * passes. Copies allow; 0, or -1 (ENOMEM: the guard is unchanged). */
-int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow);
+ * A host name is resolved off the loop first (resolve.h; verdicts cached
+ * for a minute): one with any private address fails as blocked, one that
+ * does not resolve as NameNotResolved. Whatever deny_private says, a URL
+ * matching one of the block patterns (fnmatch: * and ?) fails as blocked
+ * by the client (counted in filtered; the Network domain's
+ * setBlockedURLs would need that domain's events). Copies the lists; 0, or
+ * -1 (ENOMEM: the guard is unchanged). */
+int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow,
+                       const char *const *block, int nblock);
 
 /* An opaque string the Lua side keeps on the tab across leases (what it
  * configured the tab with); "" at first. set copies it: 0, or -1 (ENOMEM). */
 const char *silk_tab_settings(const silk_tab *tab);
 int silk_tab_set_settings(silk_tab *tab, const char *s);
 
-/* A tab's identity and use count, for dumps and the Lua side. */
+/* A tab's identity and use count, for dumps and the Lua side;
+ * silk_tab_context is its browserContextId ("" for the default context). */
 const char *silk_tab_target(const silk_tab *tab);
+const char *silk_tab_context(const silk_tab *tab);
 int silk_tab_pages(const silk_tab *tab);
 int silk_tab_broken(const silk_tab *tab);
 
@@ -139,10 +184,20 @@ typedef struct silk_render_stats {
     long leases, created, closed, recycled, evicted, idle_closed;
     long renderer_crashes;
     long interrupted;          /* operations cancelled by a deadline or cancel */
-    long blocked;              /* requests the guard failed */
+    long blocked;              /* requests the guard failed (deny_private) */
+    long filtered;             /* requests failed for matching a block pattern */
+    long contexts;             /* browser contexts of sessions alive */
+    long close_timeouts;       /* closeTarget unanswered in time: browser ended */
+    long budget_recycles;      /* browsers ended for crossing memory_budget */
+    long draining;             /* 1 while over budget: no new tabs until the busy ones end */
+    double browser_pss;        /* bytes, at the last measure (silk_render_measure) */
 } silk_render_stats;
 
 void silk_render_get_stats(silk_render *r, silk_render_stats *st);
+
+/* Measures the browser tree's PSS now (a /proc walk) into the stats'
+ * browser_pss; returns it in bytes (0: no browser). */
+double silk_render_measure(silk_render *r);
 
 /* Writes one line per page handle a task left open (closed when the task
  * ended; lapi_render.c) or still open, prefixed by prefix; returns the

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""bench/render/site.py DIR N: the rendered bench site.
+"""bench/render/site.py DIR N [JS_EVERY [JS_DIR]]: the rendered bench site.
 
 N pages of 20 products each (about 12 KB of HTML), a stylesheet and an
-image per page. Even pages carry their products in the HTML; odd pages
-carry an empty list and a script that fetch()es /data/<i>.json and inserts
-the products, so only a browser sees them. DIR/urls.txt lists the page
-paths, one a line. Every contender must find 20 `.product .name` per page.
+image per page. Every JS_EVERY-th page (default 2: the odd ones) carries an
+empty list and a script that fetch()es /data/<i>.json and inserts the
+products, so only a browser sees them; the others carry their products in
+the HTML. Pages are /p/<i>.html, script-filled ones /JS_DIR/<i>.html
+(default p too). DIR/urls.txt lists the page paths, one a line. Every
+contender must find 20 `.product .name` per page.
 """
 import json
 import os
@@ -41,9 +43,9 @@ fetch('/data/%d.json').then(r => r.json()).then(items => {
 </script>"""
 
 
-def page(i):
+def page(i, js_every):
     items = [product(i, k) for k in range(PRODUCTS)]
-    dynamic = i % 2 == 1
+    dynamic = i % js_every == js_every - 1
     body = "" if dynamic else "\n".join(item_html(p) for p in items)
     html = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Page %d</title>'
             '<link rel="stylesheet" href="/static/site.css"></head><body>'
@@ -55,7 +57,9 @@ def page(i):
 
 def main():
     root, n = sys.argv[1], int(sys.argv[2])
-    for d in ("p", "data", "static"):
+    js_every = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    js_dir = sys.argv[4] if len(sys.argv) > 4 else "p"
+    for d in ("p", js_dir, "data", "static"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     with open(os.path.join(root, "static", "site.css"), "w") as f:
         f.write(".product { margin: 4px; padding: 4px; border: 1px solid #ccc }\n" * 40)
@@ -65,13 +69,14 @@ def main():
                               "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"))
     with open(os.path.join(root, "urls.txt"), "w") as urls:
         for i in range(n):
-            html, data = page(i)
-            with open(os.path.join(root, "p", "%d.html" % i), "w") as f:
+            html, data = page(i, js_every)
+            d = js_dir if data else "p"
+            with open(os.path.join(root, d, "%d.html" % i), "w") as f:
                 f.write(html)
             if data:
                 with open(os.path.join(root, "data", "%d.json" % i), "w") as f:
                     json.dump(data, f)
-            urls.write("/p/%d.html\n" % i)
+            urls.write("/%s/%d.html\n" % (d, i))
 
 
 if __name__ == "__main__":

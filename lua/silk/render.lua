@@ -10,8 +10,9 @@
 --   silk.page([opts]) -> page; page:goto(url_or_request, opts) -> res | nil, err
 --   page:click(sel) page:type(sel, text) page:evaluate(js) page:wait_for(sel [, timeout])
 --   page:html() page:screenshot() page:cdp(method, params) page:close()
---   render.configure{max_busy, max_pages, recycle_after, page_idle_timeout}
---   render.stats(); render.pages()
+--   render.configure{max_busy, max_pages, recycle_after, page_idle_timeout,
+--                    close_timeout, memory_budget, memory_interval}
+--   render.stats([measure_pss]); render.pages()
 --   render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err   (the crawl's fetch)
 --
 -- opts: wait = "load" (default) | "domcontentloaded" | "networkidle" |
@@ -20,9 +21,16 @@
 -- or URL patterns with *}; evaluate = "js" (its JSON value in res.evaluate);
 -- screenshot = true (PNG bytes in res.screenshot); headers = {name = value};
 -- cookies = {{name=, value=, [url=|domain=, path=]}...}; user_agent;
--- viewport = {width=, height=}; deny_private = true (every request the page
+-- viewport = {width=, height=}; session = "name": the page runs in that
+-- session's own browser context (its tabs share cookies, no other
+-- session's page sees them) and shares the cookie jar of silk.fetch's
+-- session of that name: the jar's cookies are copied into the context
+-- before the page loads, and the context's cookies back into the jar once
+-- it rendered (so a login by silk.fetch carries into rendered pages, and a
+-- cookie a rendered page sets reaches later fetches); deny_private = true (every request the page
 -- makes, the document included, is checked: no private, loopback or
--- link-local address literal, no localhost, http/https/data/blob only;
+-- link-local address literal, no localhost, no host name that resolves
+-- to one of those, http/https/data/blob only;
 -- allow = {"host:port", ...} are exceptions). Downloads are always denied.
 --
 -- res is a normal silk response (res:select, res:one, res:text work) whose
@@ -37,8 +45,11 @@ local response = require("silk.response")
 local cjson = require("cjson")
 local silk = require("silk")
 
+local metrics = require("silk.metrics")
+
 local type, pairs, ipairs, tostring, setmetatable, pcall, error = type, pairs, ipairs, tostring, setmetatable, pcall, error
 local concat, sort = table.concat, table.sort
+local floor, log, max, min = math.floor, math.log, math.max, math.min
 
 local M = {}
 
@@ -96,6 +107,8 @@ local function check_opts(target, opts)
   if o.cookies ~= nil and type(o.cookies) ~= "table" then bad("cookies", "must be a list") end
   o.user_agent = pick("user_agent")
   if o.user_agent ~= nil and type(o.user_agent) ~= "string" then bad("user_agent", "must be a string") end
+  o.session = pick("session")
+  if o.session ~= nil and type(o.session) ~= "string" then bad("session", "must be a string") end
   o.deny_private = pick("deny_private") and true or false
   o.allow = pick("allow")
   if o.allow ~= nil and type(o.allow) ~= "table" then bad("allow", "must be a list of \"host:port\"") end
@@ -142,26 +155,30 @@ end
 
 local function configure_tab(h, o)
   local want = settings_key(o)
-  if h:settings() == want then return end
-  local headers = {}
-  for k, v in pairs(o.headers or {}) do headers[tostring(k)] = tostring(v) end
-  must(h:call("Network.setExtraHTTPHeaders", { headers = headers }))
-  must(h:call("Network.setUserAgentOverride", { userAgent = o.user_agent or "" }))
+  local have = h:settings()
+  if have == want or have == want .. "\1net=1" then return end
+  local headers, any = {}, false
+  for k, v in pairs(o.headers or {}) do headers[tostring(k)] = tostring(v); any = true end
+  -- extra headers need the Network domain, whose events (half a dozen per
+  -- request) the tab otherwise does without
+  local net = h:settings():find("\1net=1", 1, true) ~= nil
+  if any and not net then must(h:call("Network.enable")) end
+  if net and not any then must(h:call("Network.disable")) end
+  if any or net then must(h:call("Network.setExtraHTTPHeaders", { headers = headers })) end
+  must(h:call("Emulation.setUserAgentOverride", { userAgent = o.user_agent or "" }))
   if o.viewport then
     must(h:call("Emulation.setDeviceMetricsOverride", { width = o.viewport.width,
       height = o.viewport.height, deviceScaleFactor = 1, mobile = false }))
   else
     must(h:call("Emulation.clearDeviceMetricsOverride"))
   end
-  must(h:call("Network.setBlockedURLs", { urls = blocked_urls(o.block) }))
-  -- every request paused and checked by core/render.c, only when asked:
-  -- interception costs about what it saves otherwise
-  if o.deny_private then
-    must(h:call("Fetch.enable", { patterns = { { urlPattern = "*" } } }))
-  else
-    must(h:call("Fetch.disable"))
-  end
-  h:set_settings(want)
+  -- documents' responses always (their status and headers); every request
+  -- paused and checked by core/render.c only when asked: interception
+  -- costs about what it saves otherwise
+  local patterns = core.fetch_patterns(o.deny_private, blocked_urls(o.block))
+  setmetatable(patterns, array_mt)
+  must(h:call("Fetch.enable", { patterns = patterns }))
+  h:set_settings(want .. (any and "\1net=1" or ""))
 end
 
 local function js_string(s)
@@ -170,10 +187,8 @@ local function js_string(s)
   end) .. '"'
 end
 
--- Runs expression in the page, awaiting a promise; returns its JSON value.
-local function evaluate(h, expression)
-  local r = must(h:call("Runtime.evaluate", { expression = expression, returnByValue = true,
-                                              awaitPromise = true }))
+-- The value of a Runtime.evaluate result; raises its exception.
+local function value_of(r)
   if r.exceptionDetails then
     local ex = r.exceptionDetails
     local text = ex.exception and ex.exception.description or ex.text or "exception"
@@ -182,9 +197,35 @@ local function evaluate(h, expression)
   return r.result and r.result.value
 end
 
+-- Runs expression in the page, awaiting a promise; returns its JSON value.
+local function evaluate(h, expression)
+  return value_of(must(h:call("Runtime.evaluate", { expression = expression, returnByValue = true,
+                                                    awaitPromise = true })))
+end
+
 local function poll_js(cond)
   return "new Promise(function (ok) { (function f() { var v; try { v = (" .. cond ..
          ") } catch (e) {} if (v) ok(true); else setTimeout(f, 50) })() })"
+end
+
+-- The error of a command cut short because the page navigated (a click
+-- that submits a form, a script that moves on) rather than failed.
+local function navigated_away(err)
+  local m = type(err) == "table" and err.kind == "protocol" and tostring(err.message) or ""
+  return m:find("navigated or closed", 1, true) or m:find("context was destroyed", 1, true)
+end
+
+-- Waits (under the caller's deadline) until cond is true in the page; a
+-- navigation under way ends the document the wait ran in, and the wait
+-- goes on in the next one.
+local function poll(h, cond)
+  while true do
+    local r, err = h:call("Runtime.evaluate", { expression = poll_js(cond), returnByValue = true,
+                                                awaitPromise = true })
+    if r then return value_of(r) end
+    if not navigated_away(err) then must(nil, err) end
+    silk.sleep(0.05)
+  end
 end
 
 local function wait_page(h, loader, wait)
@@ -196,9 +237,9 @@ local function wait_page(h, loader, wait)
   -- in the old one and find what the last page had.
   if loader then must(h:wait_lifecycle(loader, "DOMContentLoaded")) end
   if wait.selector then
-    evaluate(h, poll_js("document.querySelector(" .. js_string(wait.selector) .. ")"))
+    poll(h, "document.querySelector(" .. js_string(wait.selector) .. ")")
   else
-    evaluate(h, poll_js(wait.fn))
+    poll(h, wait.fn)
   end
 end
 
@@ -211,13 +252,18 @@ local function snapshot(h, loader, o, started)
   local snap = evaluate(h, SNAPSHOT) or {}
   local resp = loader and h:response(loader) or {}
   local headers, list = {}, {}
-  for k, v in pairs(resp.headers or {}) do
+  for k, joined in pairs(resp.headers or {}) do
     local name = k:lower()
-    list[#list + 1] = name
-    list[#list + 1] = v
-    headers[name] = headers[name] and (headers[name] .. ", " .. v) or v
+    -- a header the response repeats comes joined by newlines
+    for v in joined:gmatch("[^\n]+") do
+      list[#list + 1] = name
+      list[#list + 1] = v
+      headers[name] = headers[name] and (headers[name] .. ", " .. v) or v
+    end
   end
   local html = snap.html or ""
+  -- resp has no remoteIPAddress or protocol without the Network domain's
+  -- events (see core/render.c): remote_ip and http_version stay empty
   local res = {
     url = snap.url or o.url, status = resp.status or 200, method = "GET", headers = headers,
     _header_list = list, body = html, size = #html, rendered = true, redirects = {},
@@ -249,6 +295,45 @@ local function set_cookies(h, o)
   must(h:call("Network.setCookies", { cookies = list }))
 end
 
+-- A session's cookie jar (libcurl's cookie-file lines, see core/fetch.h)
+-- and its browser context, both ways. A line: [#HttpOnly_]domain, TRUE
+-- when subdomains match too, path, secure, expiry (0: session), name,
+-- value, separated by tabs.
+local function jar_to_browser(h, session)
+  local list = array()
+  for _, line in ipairs(fetchmod.cookies(session)) do
+    local http_only = line:sub(1, 10) == "#HttpOnly_"
+    if http_only then line = line:sub(11) end
+    local domain, sub, path, secure, expires, name, value =
+      line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)$")
+    if domain and domain ~= "" then
+      local c = { name = name, value = value, path = path, secure = secure == "TRUE", httpOnly = http_only }
+      if sub == "TRUE" then
+        c.domain = domain:sub(1, 1) == "." and domain or "." .. domain
+      else
+        -- a host-only cookie is set through a URL of its host
+        c.url = (c.secure and "https://" or "http://") .. domain .. path
+      end
+      local exp = tonumber(expires) or 0
+      if exp > 0 then c.expires = exp end
+      list[#list + 1] = c
+    end
+  end
+  if #list > 0 then must(h:call("Network.setCookies", { cookies = list })) end
+end
+
+local function browser_to_jar(h, session)
+  local r = must(h:call("Network.getAllCookies"))
+  for _, c in ipairs(r.cookies or {}) do
+    local domain = c.domain or ""
+    local line = concat({ (c.httpOnly and "#HttpOnly_" or "") .. domain,
+      domain:sub(1, 1) == "." and "TRUE" or "FALSE", c.path or "/", c.secure and "TRUE" or "FALSE",
+      (c.session or not c.expires or c.expires < 0) and "0" or ("%d"):format(c.expires),
+      c.name or "", c.value or "" }, "\t")
+    fetchmod.add_cookie(session, line)
+  end
+end
+
 local function navigate(h, o, stage)
   local started = silk.now()
   local scheme = o.url:match("^(%a[%w+.-]*):")
@@ -256,8 +341,9 @@ local function navigate(h, o, stage)
   if scheme ~= "http" and scheme ~= "https" then
     must(nil, new_err("blocked", "only http and https URLs are rendered: " .. o.url, o.url))
   end
-  h:set_guard(o.deny_private, o.allow)
+  h:set_guard(o.deny_private, o.allow, blocked_urls(o.block))
   configure_tab(h, o)
+  if o.session then jar_to_browser(h, o.session) end
   set_cookies(h, o)
   h:set_url(o.url)
   local nav = must(h:call("Page.navigate", { url = o.url }))
@@ -269,7 +355,9 @@ local function navigate(h, o, stage)
   end
   if stage then stage.navigated = true end
   wait_page(h, nav.loaderId, o.wait)
-  return snapshot(h, nav.loaderId, o, started)
+  local res = snapshot(h, nav.loaderId, o, started)
+  if o.session then browser_to_jar(h, o.session) end
+  return res
 end
 
 -- Runs fn(h, ...) under timeout; returns its result, or nil, err with the
@@ -302,7 +390,7 @@ local function render_once(o)
   local h
   local stage = {}
   local ok, res, err = pcall(guarded, o.timeout, o.url, function()
-    h = must(core.open())
+    h = must(core.open(o.session))
     stage.reused = h:info().pages > 1
     return navigate(h, o, stage)
   end)
@@ -315,6 +403,50 @@ local function render_once(o)
   return res
 end
 
+-- Render times: a log-bucket histogram (1 ms to ~20 min, 5 % apart) for
+-- percentiles at any moment without keeping every time.
+local BUCKET_BASE, BUCKET_STEP, NBUCKETS = 0.001, log(1.05), 290
+
+local function new_times() return { n = 0, counts = {} } end
+
+local function time_add(h, secs)
+  local i = secs <= BUCKET_BASE and 1 or min(NBUCKETS, floor(log(secs / BUCKET_BASE) / BUCKET_STEP) + 2)
+  h.counts[i] = (h.counts[i] or 0) + 1
+  h.n = h.n + 1
+end
+
+-- The q-quantile's bucket's upper bound, seconds (0 when nothing was timed).
+local function time_quantile(h, q)
+  if h.n == 0 then return 0 end
+  local want, seen = max(1, q * h.n), 0
+  for i = 1, NBUCKETS do
+    seen = seen + (h.counts[i] or 0)
+    if seen >= want then return BUCKET_BASE * math.exp((i - 1) * BUCKET_STEP) end
+  end
+  return BUCKET_BASE * math.exp(NBUCKETS * BUCKET_STEP)
+end
+
+local function put_quantiles(t, h)
+  t.time_p50, t.time_p90, t.time_p99 = time_quantile(h, 0.5), time_quantile(h, 0.9), time_quantile(h, 0.99)
+end
+
+local times = new_times()           -- every silk.render of this process
+local outcomes = {}                 -- renders by result ("ok" or err.kind)
+
+metrics.describe("silk_render_duration_seconds", "histogram", "silk.render duration, successful renders.",
+  { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 })
+
+local function counted(started, res, err)
+  local k = res and "ok" or tostring(err and err.kind or "error")
+  outcomes[k] = (outcomes[k] or 0) + 1
+  if res then
+    local secs = silk.now() - started
+    time_add(times, secs)
+    metrics.observe("silk_render_duration_seconds", secs)
+  end
+  return res, err
+end
+
 --- silk.render(url_or_request, opts) -> res | nil, err. A reused tab whose
 -- renderer turns out to have crashed before the page was reached is not
 -- the page's fault: the page is tried once more on another tab.
@@ -323,12 +455,13 @@ end
 --   for _, li in ipairs(res:select("li.item")) do print(li:text()) end
 function M.render(target, opts)
   local o = check_opts(target, opts)
+  local started = silk.now()
   local res, err, dead_tab = render_once(o)
   if not res and dead_tab and err.kind == "render_crashed" then
     res, err = render_once(o)
   end
-  if not res then return nil, err end
-  return res
+  if not res then return counted(started, nil, err) end
+  return counted(started, res)
 end
 
 -- Page handles: a leased tab kept across steps. ---------------------------------
@@ -338,7 +471,10 @@ Page.__index = Page
 
 --- silk.page([opts]) -> page | nil, err: a tab for multi-step work, closed by
 -- page:close() or when the task that opened it ends (reported as a leak).
--- opts.timeout bounds each step (default 30).
+-- opts.timeout bounds each step (default 30); opts.session: the page runs
+-- in that session's browser context and shares its cookie jar (as
+-- silk.render's session option: each goto copies the jar in and the
+-- cookies back, and close copies back what the steps since set).
 -- @usage
 --   local page = assert(silk.page())
 --   page:goto("http://127.0.0.1:8080/login")
@@ -347,9 +483,11 @@ Page.__index = Page
 function M.page(opts)
   if opts ~= nil and type(opts) ~= "table" then error("render: page options must be a table", 2) end
   local timeout = opts and opts.timeout or 30
-  local h, err = core.open()
+  local session = opts and opts.session
+  if session ~= nil and type(session) ~= "string" then bad("session", "must be a string") end
+  local h, err = core.open(session)
   if not h then return nil, err end
-  return setmetatable({ _h = h, _timeout = timeout }, Page)
+  return setmetatable({ _h = h, _timeout = timeout, _session = session }, Page)
 end
 
 local function step(self, fn, ...)
@@ -362,6 +500,10 @@ end
 
 function Page:goto(target, opts)
   local o = check_opts(target, opts)
+  if o.session and o.session ~= self._session then
+    bad("session", "cannot differ from the page's (silk.page{session=})")
+  end
+  o.session = self._session
   local ok, res, err = pcall(guarded, o.timeout, o.url, navigate, self._h, o)
   if not ok then error(res, 0) end
   if res == nil then return nil, set_url_on(err, o.url) end
@@ -384,7 +526,14 @@ function Page:click(sel)
   return step(self, function(h)
     local p = centre(h, sel)
     for _, t in ipairs({ "mouseMoved", "mousePressed", "mouseReleased" }) do
-      must(h:call("Input.dispatchMouseEvent", { type = t, x = p.x, y = p.y, button = "left", clickCount = 1 }))
+      local ok, err = h:call("Input.dispatchMouseEvent", { type = t, x = p.x, y = p.y, button = "left",
+                                                            clickCount = 1 })
+      -- a click that submits a form or follows a link navigates away before
+      -- the browser answers the release: that is the click working
+      if not ok and not (t == "mouseReleased" and err.kind == "protocol"
+                         and tostring(err.message):find("navigated or closed", 1, true)) then
+        must(nil, err)
+      end
     end
     return true
   end)
@@ -421,7 +570,7 @@ function Page:wait_for(sel, timeout)
   local saved = self._timeout
   self._timeout = timeout or saved
   local ok, res, err = pcall(step, self, function(h)
-    evaluate(h, poll_js("document.querySelector(" .. js_string(sel) .. ")"))
+    poll(h, "document.querySelector(" .. js_string(sel) .. ")")
     return true
   end)
   self._timeout = saved
@@ -455,7 +604,13 @@ end
 function Page:info() return self._h:info() end
 
 function Page:close()
-  self._h:close()
+  local h = self._h
+  if self._session and not h:info().closed and not h:info().broken then
+    -- what the steps since the last goto set (a login by click) reaches the jar
+    -- (a failure here only loses those cookies; an interruption propagates)
+    guarded(self._timeout, tostring(h), browser_to_jar, h, self._session)
+  end
+  h:close()
 end
 
 -- The crawl ---------------------------------------------------------------------
@@ -480,6 +635,8 @@ local function render_opts(req, settings, fetch_req, want)
   o.headers = o.headers or fetch_req.headers
   o.user_agent = o.user_agent or fetch_req.user_agent
   if o.deny_private == nil then o.deny_private = fetch_req.block_private end
+  -- the crawl's session: its browser context and cookie jar
+  if o.session == nil then o.session = fetch_req.session end
   return o
 end
 
@@ -513,6 +670,7 @@ local function stats_of(run)
   if not st then return {} end
   st.render = st.render or { rendered = 0, static = 0, auto_static = 0, auto_rendered = 0,
                              learned_shapes = 0, errors = 0, time = 0 }
+  run.render_times = run.render_times or new_times()
   return st.render
 end
 
@@ -547,6 +705,10 @@ function M.crawl_fetch(run, req, settings, fetch_req)
   local t0 = silk.now()
   local res, err = M.render(req.url, render_opts(req, settings, fetch_req, want))
   st.time = st.time + (silk.now() - t0)
+  if res then
+    time_add(run.render_times, silk.now() - t0)
+    put_quantiles(st, run.render_times)
+  end
   if not res then
     st.errors = st.errors + 1
     return nil, err
@@ -566,7 +728,48 @@ end
 -- The metatable of page handles (the editor types are checked against it).
 M.Page = Page
 M.configure = core.configure
-M.stats = core.stats
+
+--- render.stats([measure_pss]) -> the pool's counters (core/lapi_render.c)
+-- plus renders by result and the percentiles of silk.render's time in this
+-- process (time_p50, time_p90, time_p99, seconds).
+-- @usage
+--   local st = require("silk.render").stats(true); print(st.busy, st.browser_pss, st.time_p90)
+function M.stats(measure)
+  local st = core.stats(measure)
+  put_quantiles(st, times)
+  st.renders = times.n
+  st.by_result = {}
+  for k, n in pairs(outcomes) do st.by_result[k] = n end
+  return st
+end
+
+-- Prometheus: what the pool went through, at each scrape, once a page
+-- was rendered or opened.
+metrics.collector(function()
+  local st = core.stats(true)
+  if st.leases == 0 and st.browser_pid == 0 then return end
+  local d, set = metrics.describe, metrics.set
+  d("silk_render_pages_total", "counter", "silk.render calls by result (ok or the error kind).")
+  d("silk_render_tabs", "gauge", "Browser tabs by state.")
+  d("silk_render_queued", "gauge", "Tab leases waiting (max_busy, or a draining pool).")
+  d("silk_render_contexts", "gauge", "Browser contexts of sessions alive.")
+  d("silk_render_browser_restarts_total", "counter", "Browsers started after the first.")
+  d("silk_render_browser_crashes_total", "counter", "Browsers lost (crash, kill, wedged).")
+  d("silk_render_renderer_crashes_total", "counter", "Tab renderers that crashed.")
+  d("silk_render_budget_recycles_total", "counter", "Browsers replaced for crossing memory_budget.")
+  d("silk_render_requests_blocked_total", "counter", "Page requests refused by deny_private.")
+  d("silk_render_browser_pss_bytes", "gauge", "PSS of the browser's process tree.")
+  for k, n in pairs(outcomes) do set("silk_render_pages_total", n, { result = k }) end
+  for _, k in ipairs{ "opening", "idle", "busy", "closing" } do set("silk_render_tabs", st[k], { state = k }) end
+  set("silk_render_queued", st.queued)
+  set("silk_render_contexts", st.contexts)
+  set("silk_render_browser_restarts_total", st.browser_restarts)
+  set("silk_render_browser_crashes_total", st.browser_crashes)
+  set("silk_render_renderer_crashes_total", st.renderer_crashes)
+  set("silk_render_budget_recycles_total", st.budget_recycles)
+  set("silk_render_requests_blocked_total", st.blocked)
+  set("silk_render_browser_pss_bytes", st.browser_pss)
+end)
 M.pages = core.pages
 M.array = array
 M.kinds = { "render_timeout", "navigation", "blocked", "javascript", "invalid" }

@@ -48,6 +48,13 @@ local function renders_again(pid)
   if pid then assert.equal(pid, render.stats().browser_pid, "the browser was restarted") end
 end
 
+-- how many requests the web server saw whose line has `marker`
+local function requests_with(marker)
+  local n = 0
+  for _, e in ipairs(web:entries()) do if e.request:find(marker, 1, true) then n = n + 1 end end
+  return n
+end
+
 local function within(t0, secs, what)
   local took = silk.now() - t0
   assert.is_true(took < secs, ("%s took %.2fs (bound %gs)"):format(what, took, secs))
@@ -235,6 +242,22 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     local n = 0
     for _, e in ipairs(web:entries()) do if e.request:find("pic.png", 1, true) then n = n + 1 end end
     assert.equal(0, n, "the blocked image was fetched")
+    assert.is_true(render.stats().filtered >= 1)
+  end)
+
+  it("a page's requests stream no events over the pipe (the Network domain stays off)", function()
+    local imgs = {}
+    for i = 1, 8 do imgs[#imgs + 1] = ('<img src="/pic.png?many=%d">'):format(i) end
+    write("many.html", "<!DOCTYPE html><body>" .. table.concat(imgs) .. "</body>")
+    assert(silk.render(web.url .. "/form.html"))       -- a tab configured for these options
+    local before = render.stats().messages_received
+    local res = assert(silk.render(web.url .. "/many.html"))
+    assert.equal(200, res.status)
+    assert.matches("text/html", res.headers["content-type"])
+    local got = render.stats().messages_received - before
+    -- some 20 page and lifecycle events and replies; with the Network
+    -- domain on, five or six more per image
+    assert.is_true(got < 35, got .. " messages for one page of 8 images")
   end)
 
   it("a document that never answers: render_timeout within the deadline, then renders again", function()
@@ -324,6 +347,57 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.are_not.equal(st0.browser_pid, st.browser_pid)
   end)
 
+  it("a browser that stops answering: Target.closeTarget unanswered for close_timeout ends it", function()
+    -- closeTarget is the browser process's to answer (a stopped or
+    -- spinning renderer does not delay it): stop the browser itself
+    local st0 = render.stats()
+    local cfg = render.configure()
+    render.configure{ close_timeout = 1, recycle_after = 1 }
+    local page = assert(silk.page())
+    assert(page:goto(web.url .. "/form.html"))
+    local pid = render.stats().browser_pid
+    os.execute("kill -STOP " .. pid)
+    local t0 = silk.now()
+    page:close()                      -- recycle_after = 1: the tab is closed
+    while render.stats().close_timeouts == st0.close_timeouts and silk.now() - t0 < 5 do silk.sleep(0.05) end
+    within(t0, 1.8, "ending the wedged browser")
+    local st = render.stats()
+    assert.equal(st0.close_timeouts + 1, st.close_timeouts)
+    assert.equal(st0.browser_crashes + 1, st.browser_crashes)
+    assert.equal(0, st.closing)
+    render.configure{ close_timeout = cfg.close_timeout, recycle_after = cfg.recycle_after }
+    renders_again()
+    assert.are_not.equal(pid, render.stats().browser_pid)
+    os.execute("kill -CONT " .. pid .. " 2>/dev/null")
+  end)
+
+  it("a memory budget: over it, no new tab until the busy ones end, then a new browser", function()
+    local st0 = render.stats()
+    local page = assert(silk.page())
+    assert(page:goto(web.url .. "/form.html"))
+    local pid = render.stats().browser_pid
+    local pss = render.stats(true).browser_pss
+    assert.is_true(pss > 10e6, "browser tree PSS " .. pss)
+    render.configure{ memory_budget = 1e6, memory_interval = 0.1 }
+    silk.sleep(0.3)
+    assert.equal(1, render.stats().draining)
+    local t = silk.spawn(silk.render, web.url .. "/items.html", { wait = { selector = "li.item" }, timeout = 15 })
+    silk.sleep(0.5)
+    local st = render.stats()
+    assert.equal(1, st.queued, "a tab was leased over the budget")
+    assert.equal(pid, st.browser_pid)
+    render.configure{ memory_budget = 0 }   -- the next browser is not measured
+    page:close()                            -- the last busy tab: the browser goes
+    local ok, res = t:join()
+    assert.is_true(ok, tostring(res))
+    assert.equal(3, #res:select("li.item"))
+    st = render.stats()
+    assert.equal(st0.budget_recycles + 1, st.budget_recycles)
+    assert.are_not.equal(pid, st.browser_pid)
+    assert.equal(st0.browser_crashes, st.browser_crashes)
+    assert.equal(0, st.draining)
+  end)
+
   it("page handles: click, type, evaluate, wait_for, html, close", function()
     local page = assert(silk.page())
     local res = assert(page:goto(web.url .. "/form.html"))
@@ -349,11 +423,7 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     local port = web.url:match(":(%d+)$")
     write("private.html", ('<!DOCTYPE html><body><img id="i" src="http://localhost:%s/pic.png?private">' ..
       '</body>'):format(port))
-    local function hits()
-      local n = 0
-      for _, e in ipairs(web:entries()) do if e.request:find("?private", 1, true) then n = n + 1 end end
-      return n
-    end
+    local function hits() return requests_with("?private") end
     local blocked = render.stats().blocked
     local res, err = silk.render(web.url .. "/private.html", { deny_private = true, wait = "load",
       allow = { "127.0.0.1:" .. port } })
@@ -369,6 +439,106 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.equal(1, hits())
     local _, ferr = silk.render("file:///etc/passwd")
     assert.equal("blocked", ferr.kind)
+  end)
+
+  it("deny_private: a host name that resolves to a private address is refused too", function()
+    -- the machine's own name resolves through /etc/hosts, offline
+    local host = sh("hostname"):gsub("%s+$", "")
+    local addr = sh("getent ahosts '" .. host .. "' 2>/dev/null"):match("^(%S+)")
+    if not addr or not (addr:match("^127%.") or addr:match("^10%.") or addr:match("^192%.168%.")
+                        or addr:match("^172%.") or addr == "::1") then
+      pending("the hostname " .. host .. " does not resolve to a private address here")
+      return
+    end
+    local port = web.url:match(":(%d+)$")
+    write("named.html", ('<!DOCTYPE html><body><img src="http://%s:%s/pic.png?named">' ..
+      '<img src="http://no-such-host.invalid/pic.png?named"></body>'):format(host, port))
+    local function hits() return requests_with("?named") end
+    local blocked = render.stats().blocked
+    local res, err = silk.render(web.url .. "/named.html", { deny_private = true, wait = "load",
+      allow = { "127.0.0.1:" .. port } })
+    assert.is_table(res, tostring(err))
+    assert.equal(0, hits(), "the browser fetched " .. host .. " (" .. addr .. ")")
+    assert.equal(blocked + 1, render.stats().blocked)
+    -- the document's own host by name, and allowed by name
+    res, err = silk.render(("http://%s:%s/named.html"):format(host, port), { deny_private = true })
+    assert.equal("blocked", err and err.kind)
+    res, err = silk.render(("http://%s:%s/named.html"):format(host, port), { deny_private = true,
+      wait = "load", allow = { host .. ":" .. port } })
+    assert.is_table(res, tostring(err))
+    assert.equal(1, hits(), "an allowed name was refused")
+    -- with the option off the name reaches the server (another URL: the
+    -- browser's cache has the one above)
+    write("named2.html", ('<!DOCTYPE html><body><img src="http://%s:%s/pic.png?named&2"></body>'):format(host, port))
+    assert(silk.render(web.url .. "/named2.html", { wait = "load" }))
+    assert.equal(2, hits())
+  end)
+
+  describe("sessions: a browser context each, sharing the session's cookie jar", function()
+    local app
+    local fetch_core = require("silk.core.fetch")
+    setup(function() app = servers.webapp{} end)
+    teardown(function() if app then app:stop() end end)
+
+    local function jar_has(session, name)
+      for _, line in ipairs(fetch_core.cookies(session)) do
+        if line:match("\t" .. name .. "\t[^\t]*$") then return true end
+      end
+      return false
+    end
+    local function h1(res) local e = res:one("h1"); return e and e:text() end
+
+    it("a login by silk.fetch carries into rendered pages of that session, and no other", function()
+      local form = assert(silk.fetch{ url = app.url .. "/login", session = "alice" })
+      local csrf = form:one("input[name=csrf]"):attr("value")
+      local res = assert(silk.fetch{ url = app.url .. "/login", method = "POST", session = "alice",
+        form = { csrf = csrf, user = "alice", password = "secret", go = "in" } })
+      assert.equal("Member page 1", h1(res))
+      assert.is_true(jar_has("alice", "sid"))
+      res = assert(silk.render(app.url .. "/members/2", { session = "alice", timeout = 15 }))
+      assert.equal("Member page 2", h1(res))
+      -- two pages of the session at once share its context
+      local a = silk.spawn(silk.render, app.url .. "/members/3", { session = "alice", timeout = 15 })
+      local b = silk.spawn(silk.render, app.url .. "/members/4", { session = "alice", timeout = 15 })
+      local _, ra = a:join()
+      local _, rb = b:join()
+      assert.equal("Member page 3", h1(ra))
+      assert.equal("Member page 4", h1(rb))
+      -- another session, and no session, are not logged in
+      res = assert(silk.render(app.url .. "/members/2", { session = "bob", timeout = 15 }))
+      assert.matches("/login$", res.url)
+      res = assert(silk.render(app.url .. "/members/2", { timeout = 15 }))
+      assert.matches("/login$", res.url)
+      assert.is_false(jar_has("bob", "sid"))
+      -- the crawl renders in the request's session (fetch_req.session)
+      res = assert(render.crawl_fetch({ stats = {}, spider = {} }, { url = app.url .. "/members/5" },
+        { render = true }, { url = app.url .. "/members/5", session = "alice", timeout = 15 }))
+      assert.equal("Member page 5", h1(res))
+    end)
+
+    it("cookies a rendered page sets reach the jar; a login clicked in a page handle too", function()
+      local res = assert(silk.render(app.url .. "/wall/1", { session = "dave", timeout = 15 }))
+      assert.equal("Wall 1", h1(res))
+      assert.is_true(jar_has("dave", "visitor"), "the page's Set-Cookie did not reach the jar")
+      local echo = assert(silk.fetch{ url = app.url .. "/api/echo", session = "dave" }):json()
+      assert.matches("visitor=", echo.cookie)
+      -- a login typed and clicked in the browser, then fetched statically
+      local page = assert(silk.page{ session = "carol", timeout = 15 })
+      assert(page:goto(app.url .. "/login"))
+      assert(page:type("input[name=user]", "alice"))
+      assert(page:type("input[name=password]", "secret"))
+      assert(page:click("button[value=in]"))
+      assert(page:wait_for("h1"))
+      page:close()
+      res = assert(silk.fetch{ url = app.url .. "/members/2", session = "carol" })
+      assert.equal("Member page 2", h1(res))
+      assert.has_error(function() silk.page{ session = 7 } end)
+      -- contexts are disposed of with their last tab: only open tabs hold one
+      render.configure{ page_idle_timeout = 0.2 }
+      silk.sleep(0.4)
+      assert.equal(0, render.stats().contexts)
+      render.configure{ page_idle_timeout = 30 }
+    end)
   end)
 
   describe("in a crawl (render.crawl_fetch)", function()
@@ -394,6 +564,7 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
       assert.equal(3, #res:select("li.item"))
       assert.equal(2, run.stats.render.rendered)
       assert.equal(1, run.stats.render.static)
+      assert.is_true(run.stats.render.time_p50 > 0 and run.stats.render.time_p99 >= run.stats.render.time_p50)
     end)
 
     it("silk run: a request's render option renders that page and its callback sees the script's items", function()
@@ -428,6 +599,65 @@ return silk.spider{
       assert.is_true(st.render.tabs_created >= 1)
     end)
 
+    it("kill -9 mid-crawl and resume with --jobdir: every rendered page's items once, the browser gone with silk", function()
+      local n = 80
+      for i = 0, n - 1 do
+        local links = {}
+        for _, k in ipairs({ i + 1, i + 2 }) do
+          if k < n then links[#links + 1] = ('<a href="j%d.html">next</a>'):format(k) end
+        end
+        write(("j%d.html"):format(i), ([[<!DOCTYPE html><body><ul></ul>%s<script>
+for (const k of [1, 2]) { const li = document.createElement('li'); li.className = 'item';
+  li.textContent = 'j%d-' + k; document.querySelector('ul').appendChild(li); }
+</script></body>]]):format(table.concat(links), i))
+      end
+      write("jobspider.lua", [[
+local silk = require("silk")
+return silk.spider{
+  name = "rendered-job", start_urls = { os.getenv("START") .. "/j0.html" }, obey_robots = false,
+  concurrency = 4, render = true, render_options = { wait = { selector = "li.item" } },
+  parse = function(res, crawl)
+    for _, li in ipairs(res:select("li.item")) do crawl:emit{ id = li:text() } end
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+  end,
+}
+]])
+      local exe = require("silk.core.engine").exe()
+      local job, out = dir .. "/job", dir .. "/job.jsonl"
+      local cmd = ("START=%s %s run %s/jobspider.lua -o %s --jobdir %s -s checkpoint_interval=0.05 --quiet")
+        :format(web.url, exe, dir, out, job)
+      local killed = 0
+      for _ = 1, 3 do
+        -- kill -9 after 1 s; count what is left alive of the browser's
+        -- process group (zombies aside: here nobody may reap them)
+        local r = sh(("%s >/dev/null 2>&1 & pid=$!; sleep 1; " ..
+          "b=$(ps -eo pid=,ppid=,args= | awk -v p=$pid '$2==p && /chromium/ {print $1}'); " ..
+          "kill -9 $pid 2>/dev/null && echo killed; wait $pid 2>/dev/null; sleep 0.5; " ..
+          "[ -n \"$b\" ] && ps -eo pgid=,stat= | awk -v b=$b '$1==b && $2 !~ /^Z/' | wc -l || echo 0"):format(cmd))
+        if r:find("killed", 1, true) then killed = killed + 1 end
+        assert.equal("0", r:match("(%d+)%s*$"), "the browser outlived silk: " .. r)
+      end
+      assert.is_true(killed >= 1, "no run was killed mid-crawl")
+      local log = sh(cmd .. " 2>&1; echo exit:$?")
+      assert.matches("exit:0", log, 1, true)
+      local seen, dup, torn = {}, {}, 0
+      for line in io.lines(out) do
+        local ok, item = pcall(require("cjson").decode, line)
+        if not ok then torn = torn + 1
+        elseif seen[item.id] then dup[#dup + 1] = item.id
+        else seen[item.id] = true end
+      end
+      assert.equal(0, torn)
+      assert.same({}, dup)
+      local missing = {}
+      for i = 0, n - 1 do
+        for k = 1, 2 do
+          if not seen[("j%d-%d"):format(i, k)] then missing[#missing + 1] = ("j%d-%d"):format(i, k) end
+        end
+      end
+      assert.same({}, missing)
+    end)
+
     it("render = \"auto\": static pages stay static, script-filled ones are rendered, then learned", function()
       local run = { stats = {}, spider = {} }
       local settings = { render = "auto", render_options = { wait = "networkidle", user_agent = "silk-browser" } }
@@ -449,6 +679,28 @@ return silk.spider{
       res = assert(render.crawl_fetch(run, req_for("/items.html"), settings, fetch_req("/items.html")))
       assert.is_nil(res.rendered)
     end)
+  end)
+
+  it("stats and Prometheus metrics: pages by result, time percentiles, tabs, restarts, blocked, PSS", function()
+    local metrics = require("silk.metrics")
+    local before = render.stats()
+    assert(silk.render(web.url .. "/items.html", { wait = { selector = "li.item" } }))
+    local _, err = silk.render("http://127.0.0.1:1/", { timeout = 5 })
+    assert.is_table(err)
+    local st = render.stats()
+    assert.equal((before.by_result.ok or 0) + 1, st.by_result.ok)
+    assert.equal((before.by_result[err.kind] or 0) + 1, st.by_result[err.kind])
+    assert.is_true(st.time_p50 > 0 and st.time_p50 <= st.time_p90 and st.time_p90 <= st.time_p99)
+    local text = metrics.render()
+    local function value(pattern) return tonumber(text:match(pattern .. " ([%d.e+-]+)\n")) end
+    assert.equal(st.by_result.ok, value('silk_render_pages_total{result="ok"}'))
+    assert.equal(st.renders, value("silk_render_duration_seconds_count"))
+    assert.is_not_nil(value('silk_render_tabs{state="idle"}'))
+    assert.equal(st.browser_restarts, value("silk_render_browser_restarts_total"))
+    assert.equal(st.renderer_crashes, value("silk_render_renderer_crashes_total"))
+    assert.equal(st.blocked, value("silk_render_requests_blocked_total"))
+    assert.is_true(value("silk_render_browser_pss_bytes") > 10e6, text)
+    assert.matches("# TYPE silk_render_duration_seconds histogram", text, 1, true)
   end)
 
   it("bad options raise at the caller's line", function()
