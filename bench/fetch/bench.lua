@@ -145,8 +145,14 @@ end
 local elapsed, iterations = now() - t0, E.iteration() - it0
 local user1, sys1 = cpu()
 local function dist(v)
-  table.sort(v)
-  return { p50 = pct(v, 0.50), p99 = pct(v, 0.99), max = pct(v, 1) }
+  -- a NaN would make table.sort read past the array (seen once at 10 000
+  -- in flight): sort what is a number, and count the rest
+  local w, bad = {}, 0
+  for i = 1, #v do
+    if v[i] == v[i] then w[#w + 1] = v[i] else bad = bad + 1 end
+  end
+  table.sort(w)
+  return { p50 = pct(w, 0.50), p99 = pct(w, 0.99), max = pct(w, 1), nan = bad > 0 and bad or nil }
 end
 local out = {
   mode = mode or "steady", conns = conns, hosts = hosts, per_host = per_host, rate = opt.rate,

@@ -11,7 +11,9 @@
 # limit), 1 024 and 10 000 transfers in flight, interleaved round after
 # round with the single-host run at 64 connections it is compared with, and
 # 1 024 over 256 hosts paced to RATE requests/s (default 5 000: a loop with
-# headroom) for the completion-to-resume overhead. Results:
+# headroom) for the completion-to-resume overhead. SILK_B=path/to/silk:
+# each round also runs the 64-connection and the 1 024-over-256-hosts
+# cases with that binary (an A/B on the same nginx). Results:
 # bench/results/fetch-hosts-*.txt.
 #
 # Needs nginx (with Debian's echo module), wrk. Results: bench/results/fetch-*.txt
@@ -69,6 +71,12 @@ if [ "$what" = hosts ]; then
       "$silk" eval "$here/bench.lua" "$hurl" 10000 $secs hosts=256 per_host=8
       echo "## round $r silk 1024 hosts 256 per_host 8 rate $rate"
       "$silk" eval "$here/bench.lua" "$hurl" 1024 $secs hosts=256 per_host=8 rate=$rate
+      if [ -n "${SILK_B:-}" ]; then
+        echo "## round $r silk-B 64"
+        "$SILK_B" eval "$here/bench.lua" "$url" 64 $secs
+        echo "## round $r silk-B 1024 hosts 256 per_host 8"
+        "$SILK_B" eval "$here/bench.lua" "$hurl" 1024 $secs hosts=256 per_host=8
+      fi
     done
     echo "# loadavg at the end $(cut -d' ' -f1-3 /proc/loadavg)"
   } 2>&1 | tee "$out"
