@@ -36,8 +36,11 @@
 -- (user_us, sys_us): a figure that the other jobs of a shared machine
 -- disturb less than requests/s.
 -- connects: responses that opened a connection (timings.connect > 0);
--- queued_seen: the most transfers seen waiting in fetch's per-host queues
--- (sampled every 100 ms).
+-- queued_seen, in_flight_seen: the most transfers seen waiting in fetch's
+-- per-host queues, and in fetch at all (sampled on a response at most
+-- every 100 ms). When the loop is saturated most tasks wait in the
+-- run queue with their response, not in fetch: then in_flight_seen is far
+-- below CONNS.
 -- Burst mode: starts CONNS fetches at once (URL should hold them, e.g. an
 -- echo_sleep location), waits for all, reports errors, overhead and the peak
 -- RSS (VmHWM) growth per in-flight fetch.
@@ -81,10 +84,15 @@ local function cpu()
 end
 
 local lat, queue, resume, n, errors, bytes = {}, {}, {}, 0, {}, 0
-local max_queued, connects = 0, 0
+local max_queued, max_in_flight, connects, sampled_at = 0, 0, 0, 0
 local late, fetch_us = {}, {}
 local function record(res, err)
   local t, r = now(), resumed_at()
+  if t - sampled_at >= 0.1 then   -- stats() lists /proc/self/fd: not on every response
+    sampled_at = t
+    local st = F.stats()
+    max_queued, max_in_flight = math.max(max_queued, st.queued), math.max(max_in_flight, st.in_flight)
+  end
   if not res then
     errors[err.kind] = (errors[err.kind] or 0) + 1
     return
@@ -137,7 +145,6 @@ else
         local t = now()
         silk.sleep(0.01)
         late[#late + 1] = now() - t - 0.01
-        if #late % 10 == 0 then max_queued = math.max(max_queued, F.stats().queued) end
       end
     end)
   end)
@@ -156,7 +163,7 @@ local function dist(v)
 end
 local out = {
   mode = mode or "steady", conns = conns, hosts = hosts, per_host = per_host, rate = opt.rate,
-  queued_seen = max_queued, connects = connects, requests = n, seconds = elapsed,
+  queued_seen = max_queued, in_flight_seen = max_in_flight, connects = connects, requests = n, seconds = elapsed,
   rps = n / elapsed, mbytes = bytes / 1e6, errors = errors,
   overhead_us = dist(lat), queue_us = dist(queue), resume_us = dist(resume),
   sleep_late_us = dist(late), fetch_us = dist(fetch_us),
