@@ -21,7 +21,8 @@ def latest():
     files = [p for p in glob.glob(os.path.join(BENCH, "results", "*.json"))
              if "meta" in json.load(open(p))]
     files.sort(key=lambda p: (json.load(open(p))["meta"].get("started", ""), p))
-    full = [p for p in files if not json.load(open(p))["meta"].get("quick")]
+    full = [p for p in files if not json.load(open(p))["meta"].get("quick")
+            and not json.load(open(p))["meta"].get("only")]
     pick = (full or files)
     if not pick:
         sys.exit("readme_section.py: no report in bench/results/ (run bench/run first)")
@@ -74,13 +75,24 @@ def main():
     wrk = ce.get("wrk", {}).get("requests_per_s")
     g1 = (ce.get("gumbo", {}).get("threads_1") or {}).get("pages_per_s")
     g2 = (ce.get("gumbo", {}).get("threads_2") or {}).get("pages_per_s")
+    g = ce.get("gumbo", {})
     w("")
     w("The machine's limits for this job, measured in the same run: nginx serves %s pages/s to `wrk`; "
-      "gumbo alone parses %s pages/s on one thread and %s on two. The lower of the two, %s pages/s, is "
-      "the ceiling for any crawler that parses every page here." % (
-          fmt(med(wrk)), fmt(med(g1)), fmt(med(g2)), fmt(ce.get("machine_limit_pages_per_s"))))
+      "gumbo alone parses the crawl's pages at %s pages/s on one thread and %s on two%s. The lower of the "
+      "two, %s pages/s, is the ceiling for any crawler that parses every page here." % (
+          fmt(med(wrk)), fmt(med(g1)), fmt(med(g2)),
+          " (%s, %s CPU-ms a page)" % (g["options"], fmt(med(g["threads_2"].get("cpu_ms_per_page"))))
+          if g.get("options") and g.get("threads_2") else "",
+          fmt(ce.get("machine_limit_pages_per_s"))))
+    sp = (R.get("cpu_split") or {}).get("silk")
+    if sp and sp.get("parse_extras") is not None:
+        w("")
+        w("Where silk's CPU goes, per page: %s CPU-ms in all; the loop thread %s, the parse threads %s "
+          "(gumbo's %s and silk's own %s), other threads %s: gumbo alone costs %.2f × what the crawl does." % (
+              fmt(sp["cpu_ms_per_page"]), fmt(sp["loop"]), fmt(sp["parse_threads"]), fmt(sp["gumbo"]),
+              fmt(sp["parse_extras"]), fmt(sp["other"]), sp["gumbo"] / sp["cpu_ms_per_page"]))
     rat = R.get("ratios", {})
-    got = [(k, v) for k, v in rat.items() if v.get("ratio")]
+    got = [(k, v) for k, v in rat.items() if v.get("ratio") and k.startswith("silk/")]
     if got:
         w("")
         w("silk relative to the others in that run: " + "; ".join(

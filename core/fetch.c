@@ -52,6 +52,7 @@
 #define XFER_MAGIC 0x7366786cu          /* "sfxl" */
 #define HEADER_CAP (256 * 1024)         /* total response header bytes per response */
 #define HOST_BUCKETS 1024
+#define DNS_TTL 60L                     /* seconds a resolved name is kept (libcurl's default) */
 
 typedef enum xstate { X_NEW, X_QUEUED, X_ACTIVE, X_BACKOFF, X_POSTED, X_DONE } xstate;
 
@@ -172,6 +173,7 @@ struct silk_fetch {
     silk_fetch_config cfg;
     char *ua;
     silk_fetch_stats st;
+    double dns_pruned_at;               /* when a transfer last got the DNS cache pruned */
     uint64_t rng;
 };
 
@@ -996,6 +998,23 @@ static int plain(const silk_fetch_xfer *x)
            !x->ca_file && !o->insecure && o->http2 == SILK_HTTP2_AUTO && !o->block_private;
 }
 
+/* The DNS cache lifetime for the next transfer. libcurl 7.88 prunes its
+ * DNS cache at the end of every transfer whose lifetime is not -1 ("keep
+ * forever"), walking every entry: one per host seen in the last minute, so
+ * over many hosts each request paid a walk over all of them. Here one
+ * transfer a second carries the lifetime and prunes; the others keep
+ * entries as they are, and since a -1 transfer also skips the staleness
+ * check on lookup, an entry may be used up to about a second (or as long
+ * as the pruning transfer lasts) past its lifetime. */
+static long dns_timeout(silk_fetch *f)
+{
+    double now = silk_now();
+    if (now - f->dns_pruned_at < 1.0)
+        return -1L;
+    f->dns_pruned_at = now;
+    return DNS_TTL;
+}
+
 /* Sets e up for x; e_plain: e is already set up for a plain request. A
  * handle that is not, is fresh or reset, or set up for a plain request:
  * every option set below for a plain request is set again for any other,
@@ -1028,6 +1047,7 @@ static int setup_easy(silk_fetch_xfer *x, CURL *e, int e_plain)
     SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout > 0 ? o->timeout * 1000 : 0));
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout > 0 ? o->connect_timeout * 1000 : 0));
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);  /* early no on a long Content-Length */
+    SET(CURLOPT_DNS_CACHE_TIMEOUT, dns_timeout(f));
     SET(CURLOPT_USERAGENT, x->ua);
     SET(CURLOPT_HTTPHEADER, x->slist);
     /* Waiting for a connection that may multiplex pays only where one can:

@@ -11,7 +11,8 @@
  * What it does: per-host concurrency slots (FIFO per host, round-robin across
  * hosts, plus a total cap); an easy-handle pool reused with curl_easy_reset;
  * connection reuse, HTTP/2 multiplexing and the DNS cache that one multi
- * handle shares among its easy handles; redirects followed here (not by curl)
+ * handle shares among its easy handles (a name is kept 60 s, give or take
+ * the second between prunes); redirects followed here (not by curl)
  * so that each hop is checked (http/https only, loops, a maximum) and the
  * chain recorded; retries with exponential backoff, jitter and Retry-After;
  * a cap on the decoded body enforced in the write callback (libcurl 7.88's

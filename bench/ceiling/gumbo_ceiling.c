@@ -1,14 +1,24 @@
 /*
  * gumbo_ceiling.c -- the parse ceiling of the bench: a plain C loop calling
- * gumbo_parse (default options, as a spider would without silk's tuning) on
- * every page of the bench site, with T threads sharing the pages through an
- * atomic counter. The pages are read into memory first; only parsing is timed.
+ * gumbo_parse_with_options on every page of the bench site, with T threads
+ * sharing the pages through an atomic counter. The pages are read into
+ * memory first; only parsing is timed.
  *
- * Build (bench/run does this):  gcc -O2 -pthread bench/ceiling/gumbo_ceiling.c -lgumbo -o gumbo_ceiling
- * Run:   gumbo_ceiling LIST_FILE THREADS [ROUNDS [MAX_PAGES]]
- *        LIST_FILE: one page file path a line.
+ * Variants: "best" (the default) parses as silk's parse threads do and as
+ * fast as gumbo goes here: max_errors = 0 and a per-thread arena (a bump
+ * allocator reset after each page; no gumbo_destroy_output), linked with
+ * the static libgumbo.a when bench/run finds it. "default" is
+ * kGumboDefaultOptions with malloc and gumbo_destroy_output, what a
+ * program gets without tuning.
+ *
+ * Build (bench/run does this):
+ *   gcc -O2 -pthread bench/ceiling/gumbo_ceiling.c /usr/lib/x86_64-linux-gnu/libgumbo.a -o gumbo_ceiling
+ * Run:   gumbo_ceiling LIST_FILE THREADS [ROUNDS [MAX_PAGES [best|default]]]
+ *        LIST_FILE: one page file path a line; MAX_PAGES 0: all.
  * Prints one JSON object a round:
- *   {"threads":T,"pages":N,"bytes":B,"seconds":S,"pages_per_s":..,"mb_per_s":..}
+ *   {"variant":V,"threads":T,"pages":N,"bytes":B,"seconds":S,"cpu_s":C,
+ *    "pages_per_s":..,"mb_per_s":..,"cpu_ms_per_page":..}
+ * cpu_s is the process's CPU time over the round (all threads).
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,11 +35,58 @@ static page *pages;
 static size_t npages;
 static atomic_size_t next_page;
 static volatile size_t sink;
+static int best = 1;
 
-static double now(void)
+/* A bump allocator over a list of chunks, reused page after page. gumbo
+ * has no realloc hook and never frees what it still uses, so freeing is a
+ * no-op and the whole arena is reset once the page's tree is dropped. */
+#define CHUNK (1u << 20)
+typedef struct chunk { struct chunk *next; size_t cap; char data[]; } chunk;
+typedef struct arena { chunk *first, *cur; size_t used; } arena;
+
+static void *arena_alloc(void *ud, size_t n)
+{
+    arena *a = ud;
+    n = (n + 15) & ~(size_t)15;
+    while (!a->cur || a->used + n > a->cur->cap) {
+        chunk *next = a->cur ? a->cur->next : a->first;
+        if (next && next->cap >= n) {
+            a->cur = next;
+            a->used = 0;
+            continue;
+        }
+        size_t cap = n > CHUNK ? n : CHUNK;
+        chunk *c = malloc(sizeof *c + cap);
+        if (!c)
+            abort();                    /* gumbo does not check its allocator */
+        c->cap = cap;
+        /* a chunk too small for n is skipped, not lost: insert after cur */
+        c->next = next;
+        if (a->cur) a->cur->next = c; else a->first = c;
+        a->cur = c;
+        a->used = 0;
+    }
+    void *p = a->cur->data + a->used;
+    a->used += n;
+    return p;
+}
+
+static void arena_free(void *ud, void *p)
+{
+    (void)ud;
+    (void)p;
+}
+
+static void arena_reset(arena *a)
+{
+    a->cur = NULL;
+    a->used = 0;
+}
+
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -37,13 +94,29 @@ static void *worker(void *arg)
 {
     (void)arg;
     size_t local = 0;
+    arena a = {0};
+    GumboOptions opt = kGumboDefaultOptions;
+    if (best) {
+        opt.allocator = arena_alloc;
+        opt.deallocator = arena_free;
+        opt.userdata = &a;
+        opt.max_errors = 0;
+    }
     for (;;) {
         size_t i = atomic_fetch_add(&next_page, 1);
         if (i >= npages)
             break;
-        GumboOutput *out = gumbo_parse_with_options(&kGumboDefaultOptions, pages[i].data, pages[i].len);
+        GumboOutput *out = gumbo_parse_with_options(&opt, pages[i].data, pages[i].len);
         local += out->root->v.element.children.length;
-        gumbo_destroy_output(&kGumboDefaultOptions, out);
+        if (best)
+            arena_reset(&a);
+        else
+            gumbo_destroy_output(&opt, out);
+    }
+    while (a.first) {
+        chunk *c = a.first;
+        a.first = c->next;
+        free(c);
     }
     sink += local;
     return NULL;
@@ -82,14 +155,17 @@ static int load(const char *list, size_t max)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s LIST_FILE THREADS [ROUNDS [MAX_PAGES]]\n", argv[0]);
+        fprintf(stderr, "usage: %s LIST_FILE THREADS [ROUNDS [MAX_PAGES [best|default]]]\n", argv[0]);
         return 2;
     }
     int threads = atoi(argv[2]);
     int rounds = argc > 3 ? atoi(argv[3]) : 1;
-    size_t max = argc > 4 ? (size_t)atol(argv[4]) : (size_t)-1;
-    if (threads < 1 || threads > 64 || rounds < 1) {
-        fprintf(stderr, "gumbo_ceiling: bad THREADS or ROUNDS\n");
+    size_t max = argc > 4 && atol(argv[4]) > 0 ? (size_t)atol(argv[4]) : (size_t)-1;
+    if (argc > 5)
+        best = strcmp(argv[5], "default") != 0;
+    if (threads < 1 || threads > 64 || rounds < 1 || (argc > 5 && strcmp(argv[5], "best") &&
+                                                      strcmp(argv[5], "default"))) {
+        fprintf(stderr, "gumbo_ceiling: bad THREADS, ROUNDS or variant\n");
         return 2;
     }
     if (load(argv[1], max) != 0)
@@ -100,15 +176,16 @@ int main(int argc, char **argv)
     pthread_t tid[64];
     for (int r = 0; r < rounds; r++) {
         atomic_store(&next_page, 0);
-        double t0 = now();
+        double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         for (int t = 0; t < threads; t++)
             pthread_create(&tid[t], NULL, worker, NULL);
         for (int t = 0; t < threads; t++)
             pthread_join(tid[t], NULL);
-        double s = now() - t0;
-        printf("{\"threads\":%d,\"pages\":%zu,\"bytes\":%zu,\"seconds\":%.4f,"
-               "\"pages_per_s\":%.1f,\"mb_per_s\":%.2f}\n",
-               threads, npages, bytes, s, npages / s, bytes / s / 1e6);
+        double s = clock_s(CLOCK_MONOTONIC) - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        printf("{\"variant\":\"%s\",\"threads\":%d,\"pages\":%zu,\"bytes\":%zu,\"seconds\":%.4f,"
+               "\"cpu_s\":%.4f,\"pages_per_s\":%.1f,\"mb_per_s\":%.2f,\"cpu_ms_per_page\":%.4f}\n",
+               best ? "best" : "default", threads, npages, bytes, s, cpu, npages / s, bytes / s / 1e6,
+               cpu / npages * 1e3);
         fflush(stdout);
     }
     return 0;
