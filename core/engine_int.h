@@ -71,6 +71,9 @@ struct silk_engine {
     int stopping;                 /* shutting down: the run ends when no task is left */
     int exit_code;                /* asked for by the script (silk test) */
     struct silk_gcpace *gc;       /* the GC pacer (gcpace.c), NULL when disabled */
+    void (*resuming)(silk_engine *e); /* task.c calls it before each resume, once
+                                   * e->current is set: preempt.c's, while
+                                   * preemption runs; else NULL */
     struct {
         void *p;                  /* NULL: not made (yet, or again) */
         silk_service_stop_fn stop;

@@ -265,7 +265,7 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
  * SI_TIMER) or from the sampler's itimer (any thread). Both end in
  * LuaJIT's handler, which raises the profiler hook. A tick that finds no
  * task running stops the timer: an idle loop takes no wake-ups, and the
- * next resume starts it again (silk_preempt_resuming).
+ * next resume starts it again (resuming).
  * A tick that finds the last one still unserved (no profiler callback ran
  * since: the task is inside a C call or a system call) doubles the period,
  * up to 32 ms; the next callback brings it back to 1 ms. A long system
@@ -316,7 +316,10 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
-void silk_preempt_resuming(silk_engine *e)
+/* e->resuming while preemption runs: task.c calls it before each
+ * lua_resume, with e->current already set. Starts the tick if an idle
+ * moment stopped it. */
+static void resuming(silk_engine *e)
 {
     hook_wanted = 0;                      /* that was for the task that ran last */
     if (owner == e && own_tick && !tick_armed) {
@@ -366,6 +369,7 @@ int silk_preempt_start(silk_engine *e)
     lua_rawset(L, LUA_REGISTRYINDEX);
 
     owner = e;
+    e->resuming = resuming;
     /* The profiler restores the SIGPROF disposition it found when it stops;
      * a tick already in flight then meets that disposition. Make it
      * "ignore" rather than the default, which kills the process. */
@@ -460,6 +464,7 @@ void silk_preempt_stop(silk_engine *e)
 {
     if (owner != e)
         return;
+    e->resuming = NULL;
     if (own_tick) {
         timer_delete(tick_timer);
         tick_armed = 0;

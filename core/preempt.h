@@ -76,10 +76,6 @@ typedef struct silk_engine silk_engine;
  * the profiler is in use by another engine. */
 int silk_preempt_start(silk_engine *e);
 
-/* task.c, before each lua_resume, with e->current already set: starts the
- * tick if an idle moment stopped it. A flag test when it runs. */
-void silk_preempt_resuming(silk_engine *e);
-
 /* Stops the profiler and removes the hook. Idempotent. */
 void silk_preempt_stop(silk_engine *e);
 

@@ -29,7 +29,6 @@
 
 #include "errors.h"
 #include "gcpace.h"
-#include "preempt.h"
 #include "task_int.h"
 #include "track.h"
 
@@ -1206,7 +1205,8 @@ static void task_resume(silk_engine *e, silk_task *t)
     t->preempted = 0;
     t->ticks = 0;
     e->current = t;
-    silk_preempt_resuming(e);             /* after current is set: see preempt.c */
+    if (e->resuming)
+        e->resuming(e);                   /* after current is set: see preempt.c */
     int nargs = t->nwake;
     t->nwake = 0;
     t->since = silk_now();
