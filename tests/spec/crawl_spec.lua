@@ -180,10 +180,11 @@ describe("silk run", function()
   it("resumes after kill -9 with every page and no duplicate or torn item", function()
     local d = tmpdir()
     local sp = spider("max_per_host = 4, concurrency = 4,")
-    for _ = 1, 5 do
-      -- start, let it run a moment, kill it hard
-      os.execute(("cd %s && START=%s %s run %s -o %s/items.jsonl --jobdir %s/job -s checkpoint_interval=0.05 >/dev/null 2>&1 & pid=$!; sleep 0.4; kill -9 $pid; wait $pid 2>/dev/null"):format(
-        root, start, silk_bin, sp, d, d))
+    for k = 1, 5 do
+      -- start, let it run a moment, kill it hard: 0.1 to 0.3 s, while the
+      -- 300 pages are still being crawled
+      os.execute(("cd %s && START=%s %s run %s -o %s/items.jsonl --jobdir %s/job -s checkpoint_interval=0.05 >/dev/null 2>&1 & pid=$!; sleep %.2f; kill -9 $pid; wait $pid 2>/dev/null"):format(
+        root, start, silk_bin, sp, d, d, 0.05 + 0.05 * k))
     end
     local status, log = run(("run %s -o %s/items.jsonl --jobdir %s/job"):format(sp, d, d), "START=" .. start)
     assert.equal(0, status, log)
