@@ -62,7 +62,11 @@
  * at 1 ms of process CPU, and the sampler gets the samples of that timer
  * only (not silk's ticks, which count wall time).
  * It also lets long C calls, which neither the tick nor the loop can
- * interrupt, see a SIGINT/SIGTERM the loop has not handled yet (below).
+ * interrupt, see a SIGINT/SIGTERM the loop has not handled yet (below),
+ * and ends the process (exit 128 + the signal) when, 10 s after such a
+ * signal, the loop thread has still reached no Lua safe point: a task
+ * blocked in C, or LuaJIT spinning in trace exits that never reach a hook
+ * (seen under the 1 ms tick, rarely; not understood).
  */
 #ifndef SILK_PREEMPT_H
 #define SILK_PREEMPT_H

@@ -8,7 +8,7 @@ local silk = require("silk")
 local cc = require("silk.core.console")
 local cjson = require("cjson")
 local files = require("files")
-local tmpdir, read = files.tmpdir, files.read
+local tmpdir, read, write = files.tmpdir, files.read, files.write
 
 local silk_bin = engine.exe()
 local root = io.popen("pwd"):read("*l")
@@ -180,5 +180,27 @@ describe("stopping a crawl", function()
       assert.equal(0, h.wait(10), h.log())
       resume_and_check(d)
     end)
+  end)
+end)
+
+describe("a stop signal while the loop thread cannot get back to Lua", function()
+  it("ends the process 10 s later, 128 + the signal, saying why", function()
+    -- os.execute keeps the task inside C: no safe point, so neither the
+    -- loop nor a hook runs until it returns (a 37 s child, killed below)
+    local d = tmpdir()
+    write(d .. "/blocked.lua", [[
+      local silk = require("silk")
+      silk.spawn(function() os.execute("exec sleep 37 </dev/null >/dev/null 2>&1") end):join()
+    ]])
+    local p = io.popen(("cd %s && ( %s eval %s 2>&1 & pid=$!; sleep 1; kill -TERM $pid; " ..
+                        "t0=$(date +%%s); wait $pid; echo \"exit:$? after:$(( $(date +%%s) - t0 ))\" )"):format(
+      q(root), q(silk_bin), q(d .. "/blocked.lua")))
+    local out = p:read("*a")
+    p:close()
+    os.execute("pkill -f 'sleep 37' 2>/dev/null")
+    assert.equal("143", out:match("exit:(%d+)"), out)
+    local after = tonumber(out:match("after:(%d+)"))
+    assert.is_true(after >= 9 and after <= 14, out)
+    assert.matches("a stop signal, and the loop thread reaches no Lua safe point", out)
   end)
 end)
