@@ -263,8 +263,8 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
     }
 }
 
-/* The loop thread has reached no safe point for WEDGED_NS since a stop
- * signal came: the running task is blocked inside C (a call through the
+/* A stop signal is pending and the loop thread has reached no safe point
+ * for WEDGED_NS: the running task is blocked inside C (a call through the
  * FFI, os.execute), or LuaJIT spins in trace exits that never reach a hook
  * (seen under the 1 ms tick, not understood: a trace re-entered from its
  * own exit). Nothing else can end the process then, short of SIGKILL: it

@@ -63,10 +63,11 @@
  * only (not silk's ticks, which count wall time).
  * It also lets long C calls, which neither the tick nor the loop can
  * interrupt, see a SIGINT/SIGTERM the loop has not handled yet (below),
- * and ends the process (exit 128 + the signal) when, 10 s after such a
- * signal, the loop thread has still reached no Lua safe point: a task
- * blocked in C, or LuaJIT spinning in trace exits that never reach a hook
- * (seen under the 1 ms tick, rarely; not understood).
+ * and ends the process (exit 128 + the signal) when such a signal is
+ * pending and the loop thread has reached no Lua safe point for 10 s: a
+ * task blocked in C, or LuaJIT spinning in trace exits that never reach a
+ * hook (seen under the 1 ms tick, rarely; not understood). The 10 s count
+ * from the last safe point, not from the signal.
  */
 #ifndef SILK_PREEMPT_H
 #define SILK_PREEMPT_H
