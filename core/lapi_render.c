@@ -537,6 +537,17 @@ static int opt_int(lua_State *L, const char *name)
     return v;
 }
 
+/* Field `name` of the table at 1: a number > 0, or 0 when absent (unchanged). */
+static double opt_positive(lua_State *L, const char *name)
+{
+    lua_getfield(L, 1, name);
+    if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
+        luaL_error(L, "render.configure: '%s' must be a number > 0", name);
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
 static int render_configure(lua_State *L)
 {
     silk_render *r = check_render(L);
@@ -546,26 +557,14 @@ static int render_configure(lua_State *L)
         c.max_busy = opt_int(L, "max_busy");
         c.max_pages = opt_int(L, "max_pages");
         c.recycle_after = opt_int(L, "recycle_after");
-        lua_getfield(L, 1, "page_idle_timeout");
-        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
-            luaL_error(L, "render.configure: 'page_idle_timeout' must be a number > 0");
-        c.page_idle_timeout = lua_tonumber(L, -1);
-        lua_pop(L, 1);
+        c.page_idle_timeout = opt_positive(L, "page_idle_timeout");
         lua_getfield(L, 1, "memory_budget");
         if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 0))
             luaL_error(L, "render.configure: 'memory_budget' must be a number of bytes >= 0 (0: none)");
         c.memory_budget = lua_isnil(L, -1) ? -1 : lua_tonumber(L, -1);
         lua_pop(L, 1);
-        lua_getfield(L, 1, "memory_interval");
-        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
-            luaL_error(L, "render.configure: 'memory_interval' must be a number > 0");
-        c.memory_interval = lua_tonumber(L, -1);
-        lua_pop(L, 1);
-        lua_getfield(L, 1, "close_timeout");
-        if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0))
-            luaL_error(L, "render.configure: 'close_timeout' must be a number > 0");
-        c.close_timeout = lua_tonumber(L, -1);
-        lua_pop(L, 1);
+        c.memory_interval = opt_positive(L, "memory_interval");
+        c.close_timeout = opt_positive(L, "close_timeout");
         silk_render_configure(r, &c);
     }
     silk_render_get_config(r, &c);
