@@ -39,6 +39,7 @@ static volatile sig_atomic_t callbacks;   /* profiler callbacks run (tick()) */
 static volatile sig_atomic_t hook_wanted; /* tick() found the task due: arm the hook */
 static sig_atomic_t callbacks_at_tick;    /* ... when the last tick was raised */
 static long long stuck_ns;                /* tick periods since a callback last ran */
+static unsigned stuck_ticks;              /* ticks since a callback last ran */
 static void (*luajit_sigprof)(int);       /* the profiler's handler we run after ours */
 static struct sigaction luajit_action;
 /* SIGPROFs of the itimer since the last profiler callback: the flame
@@ -220,13 +221,15 @@ static void hook(lua_State *L, lua_Debug *ar)
  * when the recorded mode differs from the one its hook mask calls for, and
  * nothing else ever rewrites it: once wedged, always wedged.
  *
- * So a tick that finds no profiler callback since the previous tick
- * rewrites the table: it records a mode that differs from the right one in
- * every part of the table, first with every part's bit set and then with
- * none, asking for an update each time, so each part is rewritten once for
- * what it should be. This is what the profiler's handler does on every
- * tick anyway, so it is as safe in a handler; when the loop thread is just
- * inside a C call, rewriting an intact table changes nothing.
+ * So the second tick in a row without a profiler callback rewrites the
+ * table, and so do the 4th, 8th, 16th... (a task inside a long C call has
+ * no callbacks either, and each rewrite aborts a trace being recorded):
+ * the tick records a mode that differs from the right one in every part of
+ * the table, first with every part's bit set and then with none, asking
+ * for an update each time, so that each part is rewritten once for what
+ * it should be. The profiler's handler rewrites the table from a signal on
+ * every tick anyway; while the loop thread is inside a C call, rewriting
+ * an intact table changes nothing.
  * The recorded mode is a byte of LuaJIT's global state that no API
  * exposes: find_dispatch_mode locates it at start by setting hooks through
  * the API and seeing which byte follows them; where none does exactly,
@@ -429,8 +432,9 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
             return;
         }
         int stuck = callbacks == callbacks_at_tick;
-        if (stuck && stuck_ns && dispatch_mode)
-            rebuild_dispatch(e->L);       /* a second tick without one: see above */
+        stuck_ticks = stuck ? stuck_ticks + 1 : 0;
+        if (stuck_ticks >= 2 && (stuck_ticks & (stuck_ticks - 1)) == 0 && dispatch_mode)
+            rebuild_dispatch(e->L);       /* see above */
         stuck_ns = stuck ? stuck_ns + (TICK_NS << tick_slow) : 0;
         int stop = stuck_ns >= WEDGED_NS ? silk_preempt_stop_pending() : 0;
         if (stop)
