@@ -86,6 +86,7 @@ local function describe_metrics()
   metrics.describe("silk_retries_total", "counter", "Fetch retries.")
   metrics.describe("silk_queued", "gauge", "Requests waiting in the frontier.")
   metrics.describe("silk_in_flight", "gauge", "Requests being fetched or processed.")
+  metrics.describe("silk_fetch_duration_seconds", "histogram", "Fetch duration (observed by the crawl runner).")
 end
 
 --- crawl.new(spider, opts) -> run. opts: output (path), jobdir, progress
