@@ -1020,6 +1020,8 @@ function Run:send(rq, first)
       f, who = self:fetch_request(rq)
       res, err = silk.fetch(f)
     end
+    local got = res or err              -- every try's retries, whether it answered or not
+    st.retries = st.retries + (got and got.attempts or 1) - 1
     local again = false
     local rotated = id and f.proxy and f.proxy ~= (rq.proxy or s.proxy) and f.proxy
     if rotated then
@@ -1046,7 +1048,6 @@ function Run:send(rq, first)
   if res then
     count(st.by_status, tostring(res.status))
     st.bytes = st.bytes + #res.body
-    st.retries = st.retries + (res.attempts or 1) - 1
     metrics.observe("silk_fetch_duration_seconds", res.timings.total)
     if s.autothrottle then self:throttle(rq.url, res.timings.total) end
     if log.enabled("debug") then log_response(res, rq.url) end

@@ -278,6 +278,13 @@ describe("the crawl's counts", function()
     assert.equal(1, st.by_status["404"])
   end)
 
+  it("count the retries of a request that failed in the end, as the fetch layer does", function()
+    -- the fetch layer retried the 503 and the reset once each; the crawl
+    -- adds the one retry on_response asked for
+    assert.equal(2, retried)
+    assert.equal(retried + 1, st.retries)
+  end)
+
   it("are the same in the stats and in /metrics, during the crawl and after it", function()
     for _, s in ipairs{ live, final } do
       local pages, errors = 0, 0
