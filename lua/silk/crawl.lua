@@ -317,6 +317,7 @@ function Run:observe()
     local st = {}
     for k, v in pairs(self.stats) do st[k] = v end
     st.in_flight, st.paused, st.stopping = self.inflight, self.paused, self.stopping
+    if self.identity then st.sessions_retired = self.identity:stats().sessions_retired end
     st.queued = self.frontier:stats().queued
     return st
   end
@@ -1034,8 +1035,8 @@ function Run:send(rq, first)
       end
     end
     if res and who and who.pooled and self:looks_blocked(res, rq) then
-      self.jars[id:retire(who)] = nil
-      st.sessions_retired = st.sessions_retired + 1
+      local jar = id:retire(who)        -- nil: another request on it retired it first
+      if jar then self.jars[jar] = nil end
       again = tries < (rq.retries or s.retries)
       if again then tries, res = tries + 1, nil end
     end
@@ -1490,7 +1491,10 @@ function Run:run()
   if self.failure and self.sink then self.stats.items = self.sink.written end
   self.stats.frontier = self.frontier:stats()
   self.stats.gc = gc_summary()
-  if self.identity then self.stats.proxies = self.identity:stats().proxies end
+  if self.identity then
+    local is = self.identity:stats()
+    self.stats.proxies, self.stats.sessions_retired = is.proxies, is.sessions_retired
+  end
   local rs = self.stats.render
   if rs then
     -- what the browser went through, beside the crawl's own split
