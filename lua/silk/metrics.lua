@@ -2,7 +2,7 @@
 -- every exposition (GET /metrics, metrics.render()).
 --
 --   metrics.describe(name, "counter"|"gauge"|"histogram", help [, buckets])
---   metrics.add(name, v [, labels])      e.g. metrics.add("silk_pages_total", 1, {status = 200})
+--   metrics.add(name, v [, labels])      e.g. metrics.add("shop_offers_total", 1, {shop = "a"})
 --   metrics.set(name, v [, labels])      metrics.observe(name, v [, labels])
 --   metrics.get(name [, labels]) -> number
 --   metrics.collector(fn) -> fn          fn() runs before each exposition; it must not wait
