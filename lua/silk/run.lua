@@ -171,7 +171,11 @@ local function print_stats(st, out)
     local keys = {}
     for k in pairs(t) do keys[#keys + 1] = k end
     if #keys == 0 then return end
-    table.sort(keys)
+    table.sort(keys, function(a, b)     -- depths and statuses in numeric order
+      local na, nb = tonumber(a), tonumber(b)
+      if na and nb then return na < nb end
+      return tostring(a) < tostring(b)
+    end)
     local parts = {}
     for _, k in ipairs(keys) do parts[#parts + 1] = ("%s=%d"):format(k, t[k]) end
     lines[#lines + 1] = ("  %s: %s"):format(name, table.concat(parts, " "))

@@ -146,6 +146,18 @@ return require("silk").spider{
   end)
 end)
 
+describe("silk run's summary", function()
+  it("lists depths in numeric order (10 after 9, not after 1)", function()
+    local d = tmpdir()
+    for i = 0, 11 do write(("%s/p%d.html"):format(d, i), ('<a href="p%d.html">next</a>'):format(i + 1)) end
+    local site = servers.nginx{ root = d }
+    local status, out = run(("run %s"):format(spider()), "START=" .. site.url .. "/p0.html")
+    site:stop()
+    assert.equal(0, status, out)
+    assert.matches("  depth: 0=1 1=1 2=1 3=1 4=1 5=1 6=1 7=1 8=1 9=1 10=1 11=1\n", out)
+  end)
+end)
+
 describe("silk run --log-format json --log-file", function()
   it("writes one JSON object per line to the file (ts, level, msg and the fields), nothing to stderr", function()
     local logf = tmpdir() .. "/crawl.log"
