@@ -146,6 +146,27 @@ return require("silk").spider{
   end)
 end)
 
+describe("silk run -a", function()
+  it("hands the spider file its arguments as `...`, a table of strings, as Scrapy's -a", function()
+    local f = os.tmpname() .. ".lua"
+    write(f, [[
+local args = ...
+local silk = require("silk")
+return silk.spider{
+  name = "args", start_urls = { args.start },
+  parse = function(res, crawl) crawl:emit{ url = res.url, category = args.category, empty = args.empty } end,
+}]])
+    local out_file = tmpdir() .. "/items.jsonl"
+    local status, out = run(("run %s -a start=%s/index.html --arg category=books -a empty= -o %s"):format(
+      f, web.url, out_file))
+    assert.equal(0, status, out)
+    assert.same({ url = web.url .. "/index.html", category = "books", empty = "" }, cjson.decode(read(out_file)))
+    status, out = run(("run %s -a 9lives=x"):format(f))
+    assert.equal(2, status, out)
+    assert.matches("%-a 9lives=x: NAME=VALUE expected, NAME a Lua identifier", out)
+  end)
+end)
+
 describe("silk run's summary", function()
   it("lists depths in numeric order (10 after 9, not after 1)", function()
     local d = tmpdir()
