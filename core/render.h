@@ -193,8 +193,11 @@ json_t *silk_render_fetch_patterns(int deny_private, const char *const *block, i
  * oversize, its declared length in oversize_bytes). A response without a
  * Content-Length (chunked, or ended by closing the connection) is not
  * capped: its size is known only once the browser has read it, and
- * counting it on the way (Fetch.takeResponseBodyAsStream) would carry
- * every such body over the pipe twice. Content-Length counts the bytes as
+ * counting it on the way (Fetch.takeResponseBodyAsStream + IO.read) takes
+ * the body from the browser, which then needs it back whole
+ * (Fetch.fulfillRequest): every such body would cross the pipe twice, be
+ * held whole by silk, and reach the page only once fully read
+ * (bench/render/stream_cap.py measures it). Content-Length counts the bytes as
  * sent, compressed or not. Copies the lists; 0, or -1 (ENOMEM: the guard
  * is unchanged). */
 int silk_tab_set_guard(silk_tab *tab, int deny_private, const char *const *allow, int nallow,
