@@ -800,9 +800,9 @@ silk.dump_tasks = function()
   if #pages == 0 then return text end
   local lines = { text, ("pages (%d open):"):format(#pages) }
   for _, p in ipairs(pages) do
-    lines[#lines + 1] = ("  page %d [%s] %s, %s, tab %s used %d times%s"):format(
+    lines[#lines + 1] = ("  page %d [%s] %s, %s, tab %s of browser %d used %d times%s"):format(
       p.no, p.state, p.url ~= "" and p.url or "blank", p.task, p.target ~= "" and p.target:sub(1, 8) or "-",
-      p.pages, p.broken and ", broken" or "")
+      p.browser, p.pages, p.broken and ", broken" or "")
   end
   return concat(lines, "\n") .. "\n"
 end
