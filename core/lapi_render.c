@@ -1,6 +1,6 @@
 /*
  * lapi_render.c -- the "silk.core.render" Lua module: page handles over the
- * pool of render.c. The user-facing API (silk.render, page:click, ...) is
+ * pool of render.h. The user-facing API (silk.render, page:click, ...) is
  * lua/silk/render.lua, built on these primitives.
  *
  * open([context]) -> page | nil, err leases a tab of browser context `context`

@@ -176,8 +176,8 @@ json_t *silk_render_fetch_patterns(int deny_private, const char *const *block, i
                                    int capped);
 
 /* The tab's request guard. deny_private on: the tab pauses every request
- * it makes (Fetch.enable with silk_render_fetch_patterns(1), sent by the
- * caller) and render.c lets through
+ * it makes (Fetch.enable with silk_render_fetch_patterns(1, ...), sent by the
+ * caller) and render_guard.c lets through
  * only http and https URLs (and data: and blob:) whose host is neither a
  * private, loopback or link-local address literal nor localhost, unless
  * its "host:port" is in allow; the rest fail as blocked by the client.

@@ -1,7 +1,7 @@
 --- silk.render: JavaScript pages through one shared headless Chromium.
 --
 -- The browser, its tabs and every wait belong to the C side (core/cdp.c,
--- core/render.c): tabs are leased from a pool and reused across pages,
+-- core/render*.c): tabs are leased from a pool and reused across pages,
 -- every wait runs under the calling task's deadline, and a deadline or
 -- cancellation that interrupts one stops the page (Page.stopLoading,
 -- Runtime.terminateExecution) and closes its tab instead of pooling it.
@@ -272,7 +272,7 @@ local function snapshot(h, loader, o, started)
   end
   local html = snap.html or ""
   -- resp has no remoteIPAddress or protocol without the Network domain's
-  -- events (see core/render.c): remote_ip and http_version stay empty
+  -- events (see core/render_guard.c): remote_ip and http_version stay empty
   local res = {
     url = snap.url or o.url, status = resp.status or 200, method = "GET", headers = headers,
     _header_list = list, body = html, size = #html, rendered = true, redirects = {},
