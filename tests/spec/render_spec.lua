@@ -762,7 +762,7 @@ return silk.spider{
     parsed = parsed + 1
     local st = render.stats()
     for i, b in ipairs(st.browsers) do if b.busy > 0 then on[i] = true end end
-    if parsed == 8 and not killed then
+    if parsed >= 8 and not killed and st.browsers[2].busy > 0 then
       killed = st.browsers[2]
       os.execute("kill -9 " .. killed.pid)
     elseif killed then
