@@ -1,9 +1,9 @@
 /*
  * cdp.h -- one headless Chromium driven over the DevTools Protocol on a pipe.
  *
- * Who calls it: render.c (the page pool) only. Everything here runs on the
- * engine's loop thread; nothing blocks except the short waitpid of a browser
- * that was just killed.
+ * Who calls it: the page pool (render*.c) only, one controller per browser.
+ * Everything here runs on the engine's loop thread; nothing blocks except
+ * the short waitpid of a browser that was just killed.
  *
  * What it owns: the browser process (started in its own process group with
  * --remote-debugging-pipe: it reads commands on its fd 3 and writes replies
@@ -70,7 +70,7 @@ typedef struct silk_cdp_options {
     size_t max_message;        /* cap on one incoming message, bytes (default 64 MiB) */
     const char *const *extra_args;  /* more flags (NULL-terminated), or NULL */
     /* Called with 1 before and 0 after the messages of one read are
-     * dispatched (render.c opens an event batch there), or NULL. */
+     * dispatched (the page pool opens an event batch there), or NULL. */
     void (*around)(int begin, void *ud);
     void *around_ud;
     /* 1: the pipe's watcher does not keep the loop running (ev_unref): the

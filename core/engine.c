@@ -17,7 +17,6 @@
 
 #include "silk_config.h"
 #include "engine_int.h"
-#include "render.h"
 #include "gcpace.h"
 #include "lapi.h"
 #include "preempt.h"
@@ -416,6 +415,23 @@ void silk_engine_set_service(silk_engine *e, silk_service id, void *p, silk_serv
 {
     e->services[id].p = p;
     e->services[id].stop = stop;
+    e->services[id].report = NULL;
+}
+
+void silk_engine_set_service_report(silk_engine *e, silk_service id, silk_service_report_fn report)
+{
+    e->services[id].report = report;
+}
+
+/* Asks the services for what they cleaned up after the script; the
+ * number of lines written. */
+static int report_services(silk_engine *e, FILE *out, const char *prefix)
+{
+    int n = 0;
+    for (int i = 0; i < SILK_SERVICE_COUNT_; i++)
+        if (e->services[i].p && e->services[i].report)
+            n += e->services[i].report(e->services[i].p, out, prefix);
+    return n;
 }
 
 /* Stops the services in slot order. A slot is emptied after its stop
@@ -550,14 +566,12 @@ reported:
                 e->unobserved_failures == 1 ? "it" : "them");
         out = SILK_FAILED;
     }
-    /* Idle keep-alive connections, pooled handles and parse workers are not
-     * leaks either. */
-    stop_services(e);
-    /* Pages a task left open were closed when it ended; they are the
-     * script's leaks all the same. Then the browser goes. */
-    if (silk_render_report(e, stderr, "silk: leak: ") && out == SILK_OK && !e->opts.allow_leaks)
+    /* What a service closed for a task (a page left open) is the script's
+     * leak all the same; idle keep-alive connections, pooled handles,
+     * parse workers and browsers are not. */
+    if (report_services(e, stderr, "silk: leak: ") && out == SILK_OK && !e->opts.allow_leaks)
         out = SILK_LEAKED;
-    silk_render_shutdown(e);
+    stop_services(e);
     /* Unreachable documents and handles are not leaks: collect them first
      * (twice: finalisers may release more). */
     for (int i = 0; i < 2; i++) {

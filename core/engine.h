@@ -88,6 +88,8 @@ typedef enum silk_service {
                                 * flight as cancelled, frees the multi handle */
     SILK_SERVICE_PARSE_POOL,   /* the parse worker pool (lapi_html.c): joins the workers,
                                 * frees the jobs nobody waits for any more */
+    SILK_SERVICE_RENDER,       /* the page pool (lapi_render.c): ends the browsers, frees
+                                * the tabs; reports the pages tasks left open */
     SILK_SERVICE_COUNT_
 } silk_service;
 
@@ -98,6 +100,16 @@ void *silk_engine_service(silk_engine *e, silk_service id);
 
 /* Installs p in the empty slot id; stop(p) will end it. */
 void silk_engine_set_service(silk_engine *e, silk_service id, void *p, silk_service_stop_fn stop);
+
+/* What a script left behind that a service cleaned up for it (a page its
+ * task never closed): one line each to out, prefixed by prefix; returns
+ * how many (each makes the run's outcome SILK_LEAKED, unless allow_leaks).
+ * The engine asks every service that has one at the end of
+ * silk_engine_run_main, just before stopping them. */
+typedef int (*silk_service_report_fn)(void *service, FILE *out, const char *prefix);
+
+/* Gives the service in slot id (installed) a report function. */
+void silk_engine_set_service_report(silk_engine *e, silk_service id, silk_service_report_fn report);
 
 /* Monotonic seconds, the loop's notion of now refreshed on every call. */
 double silk_now(void);

@@ -77,6 +77,7 @@ struct silk_engine {
     struct {
         void *p;                  /* NULL: not made (yet, or again) */
         silk_service_stop_fn stop;
+        silk_service_report_fn report; /* or NULL */
     } services[SILK_SERVICE_COUNT_]; /* engine.h's services, in stop order */
 
     /* the Lua heap, as seen by the state's allocator (engine.c) */

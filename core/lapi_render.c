@@ -1,6 +1,6 @@
 /*
  * lapi_render.c -- the "silk.core.render" Lua module: page handles over the
- * pool of render.c. The user-facing API (silk.render, page:click, ...) is
+ * pool of render.h. The user-facing API (silk.render, page:click, ...) is
  * lua/silk/render.lua, built on these primitives.
  *
  * open([context]) -> page | nil, err leases a tab of browser context `context`
@@ -13,16 +13,19 @@
  * page:response(loader) -> Network.Response table | nil
  * page:set_url(url)                  what dumps and leak reports show
  * page:settings() / page:set_settings(s)  what the tab was configured with
- * page:set_guard(deny_private, allow, block)  see silk_tab_set_guard
+ * page:set_guard(deny_private, allow, block [, max_size])  see silk_tab_set_guard
  * page:close([broken])               idempotent; also __gc
  * page:info() -> {no, target, context (browserContextId, "" for the
- *                 default), pages, broken, closed, url, task}
- * configure{max_busy, max_pages, recycle_after, page_idle_timeout,
+ *                 default), browser (its number, from 1), pages, broken,
+ *                 closed, url, task}
+ * configure{browsers, max_busy, max_pages, recycle_after, page_idle_timeout,
  *           close_timeout, memory_budget, memory_interval} -> config
- * stats([measure]) -> table (measure: the browser tree's PSS read now)
+ * stats([measure]) -> table (measure: the browser trees' PSS read now),
+ *                 with browsers = {{pid, restarts, crashes, busy, idle,
+ *                 draining, budget_recycles, pss}...}
  * stats() -> table; pages() -> {info...} of open pages; dump() -> text
  * b64decode(s) -> bytes | nil; error(kind, message [, url]) -> error value
- * fetch_patterns(deny_private, block) -> the Fetch.enable patterns a tab needs
+ * fetch_patterns(deny_private, block, capped) -> the Fetch.enable patterns a tab needs
  * Tables sent as JSON: a non-empty sequence is an array, anything else an
  * object, except that a table whose metatable has __jsonarray is an array.
  *
@@ -35,6 +38,10 @@
  * A page handle belongs to the task that opened it: when that task ends
  * with the handle still open, the handle is closed (the tab recycled) and
  * the page is reported as a leak at exit, naming the task.
+ *
+ * The pool, the open pages and the leaks are the engine's render service
+ * (engine.h), made on first use: its report names the pages left open,
+ * its stop ends the browsers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +60,10 @@
 #define MAX_DEPTH 64
 #define MAX_LEAKS 32                  /* leak lines kept; the rest are counted */
 
+typedef struct render_svc render_svc;
+
 typedef struct page {
-    silk_engine *e;
+    render_svc *svc;                  /* NULL once the service stopped */
     silk_tab *tab;                    /* leased tab, NULL before the lease and once closed */
     int closed;
     int ref;                          /* registry anchor while open */
@@ -72,10 +81,15 @@ typedef struct waiter {
     page *p;                          /* a lease: the page being opened */
 } waiter;
 
-static page *open_pages;
-static unsigned long page_count;
-static char leaks[MAX_LEAKS][400];
-static int nleaks, leaks_dropped;
+/* The engine's render service. */
+struct render_svc {
+    silk_engine *e;
+    silk_render *pool;
+    page *open_pages;
+    unsigned long page_count;
+    char leaks[MAX_LEAKS][400];       /* pages closed when their task ended */
+    int nleaks, leaks_dropped;
+};
 
 /* --- JSON <-> Lua ------------------------------------------------------------ */
 
@@ -185,12 +199,38 @@ static void push_json(lua_State *L, json_t *j, int depth)
 
 /* --- pages -------------------------------------------------------------------- */
 
+static void svc_batch(int begin, void *ud)
+{
+    if (begin)
+        silk_task_batch_begin(ud);
+    else
+        silk_task_batch_end(ud);
+}
+
+static int svc_report(void *service, FILE *out, const char *prefix);
+static void svc_stop(void *service);
+
+/* The engine's render service, made on first use. */
+static render_svc *check_svc(lua_State *L)
+{
+    silk_engine *e = silk_engine_from(L);
+    render_svc *svc = silk_engine_service(e, SILK_SERVICE_RENDER);
+    if (svc)
+        return svc;
+    silk_render_hooks hooks = { svc_batch, e };
+    if (!(svc = calloc(1, sizeof *svc)) || !(svc->pool = silk_render_new(silk_engine_loop(e), &hooks))) {
+        free(svc);
+        luaL_error(L, "render: out of memory");
+    }
+    svc->e = e;
+    silk_engine_set_service(e, SILK_SERVICE_RENDER, svc, svc_stop);
+    silk_engine_set_service_report(e, SILK_SERVICE_RENDER, svc_report);
+    return svc;
+}
+
 static silk_render *check_render(lua_State *L)
 {
-    silk_render *r = silk_render_of(silk_engine_from(L));
-    if (!r)
-        luaL_error(L, "render: out of memory");
-    return r;
+    return check_svc(L)->pool;
 }
 
 static page *check_page(lua_State *L, int idx)
@@ -207,8 +247,8 @@ static void unlink_page(page *p)
         p->next->prev = p->prev;
     if (p->prev)
         p->prev->next = p->next;
-    else if (open_pages == p)
-        open_pages = p->next;
+    else if (p->svc && p->svc->open_pages == p)
+        p->svc->open_pages = p->next;
     p->next = p->prev = NULL;
 }
 
@@ -272,12 +312,12 @@ static waiter *new_waiter(lua_State *L, silk_task *t)
 
 static int render_open(lua_State *L)
 {
-    silk_render *r = check_render(L);
+    render_svc *svc = check_svc(L);
     const char *context = luaL_optstring(L, 1, NULL);
     silk_task *t = silk_task_check_current(L, "render.open");
     page *p = lua_newuserdata(L, sizeof *p);
     memset(p, 0, sizeof *p);
-    p->e = silk_engine_from(L);
+    p->svc = svc;
     p->closed = 1;                    /* until it is anchored and listed */
     luaL_getmetatable(L, PAGE_META);
     lua_setmetatable(L, -2);
@@ -285,17 +325,17 @@ static int render_open(lua_State *L)
     lua_pushvalue(L, -1);
     p->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     p->closed = 0;
-    p->no = ++page_count;
+    p->no = ++svc->page_count;
     p->owner = t;
     p->owner_id = t->id;
     snprintf(p->owner_name, sizeof p->owner_name, "%s", t->name ? t->name : "");
-    p->next = open_pages;
-    if (open_pages)
-        open_pages->prev = p;
-    open_pages = p;
+    p->next = svc->open_pages;
+    if (svc->open_pages)
+        svc->open_pages->prev = p;
+    svc->open_pages = p;
     silk_track_acquire(SILK_RES_PAGE);
     w->p = p;
-    w->op = silk_tab_lease(r, context, on_leased, w);
+    w->op = silk_tab_lease(svc->pool, context, on_leased, w);
     if (!w->op) {
         free(w);
         page_close_(L, p, 1);
@@ -430,7 +470,7 @@ static int string_list(lua_State *L, int idx, const char **out, const char *what
     return n;
 }
 
-/* page:set_guard(deny_private, {"host:port", ...}, {url pattern, ...}) */
+/* page:set_guard(deny_private, {"host:port", ...}, {url pattern, ...} [, max_size]) */
 static int page_set_guard(lua_State *L)
 {
     page *p = check_page(L, 1);
@@ -438,7 +478,8 @@ static int page_set_guard(lua_State *L)
     const char *allow[LIST_MAX], *block[LIST_MAX];
     int n = string_list(L, 3, allow, "allowed hosts (\"host:port\")");
     int nb = string_list(L, 4, block, "block patterns");
-    if (p->tab && silk_tab_set_guard(p->tab, deny, allow, n, block, nb) != 0)
+    double max_size = luaL_optnumber(L, 5, 0);
+    if (p->tab && silk_tab_set_guard(p->tab, deny, allow, n, block, nb, max_size) != 0)
         return luaL_error(L, "render: out of memory");
     return 0;
 }
@@ -452,13 +493,15 @@ static int page_close(lua_State *L)
 
 static void push_info(lua_State *L, page *p)
 {
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 10);
     lua_pushnumber(L, (double)p->no);
     lua_setfield(L, -2, "no");
     lua_pushstring(L, p->tab ? silk_tab_target(p->tab) : "");
     lua_setfield(L, -2, "target");
     lua_pushstring(L, p->tab ? silk_tab_context(p->tab) : "");
     lua_setfield(L, -2, "context");
+    lua_pushinteger(L, p->tab ? silk_tab_browser(p->tab) + 1 : 0);
+    lua_setfield(L, -2, "browser");
     lua_pushinteger(L, p->tab ? silk_tab_pages(p->tab) : 0);
     lua_setfield(L, -2, "pages");
     lua_pushboolean(L, p->tab && silk_tab_broken(p->tab));
@@ -490,36 +533,56 @@ static int page_tostring(lua_State *L)
  * remembered as leaks. */
 static void on_task_end(silk_task *t, void *data)
 {
-    lua_State *L = data;
-    for (page *p = open_pages, *next; p; p = next) {
+    silk_engine *e = data;
+    render_svc *svc = silk_engine_service(e, SILK_SERVICE_RENDER);
+    for (page *p = svc ? svc->open_pages : NULL, *next; p; p = next) {
         next = p->next;
         if (p->owner != t || !p->tab)
             continue;
-        if (nleaks < MAX_LEAKS)
-            snprintf(leaks[nleaks++], sizeof leaks[0],
+        if (svc->nleaks < MAX_LEAKS)
+            snprintf(svc->leaks[svc->nleaks++], sizeof svc->leaks[0],
                      "page %lu (%s) opened by task %llu%s%s was never closed (closed when its task ended)",
                      p->no, p->url[0] ? p->url : "blank", (unsigned long long)p->owner_id,
                      p->owner_name[0] ? " " : "", p->owner_name);
         else
-            leaks_dropped++;
-        page_close_(L, p, 1);
+            svc->leaks_dropped++;
+        page_close_(silk_engine_lua(e), p, 1);
     }
 }
 
-int silk_render_report(silk_engine *e, FILE *out, const char *prefix)
+/* The service's report (engine.h): the pages tasks left open, then those
+ * still open; forgets them. */
+static int svc_report(void *service, FILE *out, const char *prefix)
 {
+    render_svc *svc = service;
     int n = 0;
-    for (int i = 0; i < nleaks; i++, n++)
-        fprintf(out, "%s%s\n", prefix, leaks[i]);
-    if (leaks_dropped)
-        fprintf(out, "%s%d more pages were never closed\n", prefix, leaks_dropped);
-    for (page *p = open_pages; p; p = p->next, n++)
+    for (int i = 0; i < svc->nleaks; i++, n++)
+        fprintf(out, "%s%s\n", prefix, svc->leaks[i]);
+    if (svc->leaks_dropped)
+        fprintf(out, "%s%d more pages were never closed\n", prefix, svc->leaks_dropped);
+    for (page *p = svc->open_pages; p; p = p->next, n++)
         fprintf(out, "%spage %lu (%s) opened by task %llu%s%s is still open\n", prefix, p->no,
                 p->url[0] ? p->url : "blank", (unsigned long long)p->owner_id,
                 p->owner_name[0] ? " " : "", p->owner_name);
-    n += leaks_dropped > 0;
-    nleaks = leaks_dropped = 0;
+    n += svc->leaks_dropped > 0;
+    svc->nleaks = svc->leaks_dropped = 0;
     return n;
+}
+
+/* The service's stop (engine.h): handles still open lose their tab (every
+ * task has ended: nothing waits on them), then the browsers go. */
+static void svc_stop(void *service)
+{
+    render_svc *svc = service;
+    lua_State *L = silk_engine_lua(svc->e);
+    while (svc->open_pages) {
+        page *p = svc->open_pages;
+        p->tab = NULL;
+        page_close_(L, p, 1);
+        p->svc = NULL;
+    }
+    silk_render_free(svc->pool);
+    free(svc);
 }
 
 /* --- module functions ----------------------------------------------------------- */
@@ -554,6 +617,7 @@ static int render_configure(lua_State *L)
     silk_render_config c = { .memory_budget = -1 };
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
+        c.browsers = opt_int(L, "browsers");
         c.max_busy = opt_int(L, "max_busy");
         c.max_pages = opt_int(L, "max_pages");
         c.recycle_after = opt_int(L, "recycle_after");
@@ -565,10 +629,14 @@ static int render_configure(lua_State *L)
         lua_pop(L, 1);
         c.memory_interval = opt_positive(L, "memory_interval");
         c.close_timeout = opt_positive(L, "close_timeout");
-        silk_render_configure(r, &c);
+        if (silk_render_configure(r, &c) != 0)
+            return luaL_error(L, "render.configure: 'browsers' cannot drop browsers that hold open "
+                              "pages (or memory ran out)");
     }
     silk_render_get_config(r, &c);
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
+    lua_pushinteger(L, c.browsers);
+    lua_setfield(L, -2, "browsers");
     lua_pushinteger(L, c.max_busy);
     lua_setfield(L, -2, "max_busy");
     lua_pushinteger(L, c.max_pages);
@@ -599,7 +667,7 @@ static int render_stats(lua_State *L)
     if (lua_toboolean(L, 1))
         silk_render_measure(r);
     silk_render_get_stats(r, &st);
-    lua_createtable(L, 0, 32);
+    lua_createtable(L, 0, 34);
     setnum(L, "browser_pid", st.browser.pid);
     setnum(L, "browser_restarts", st.browser.restarts);
     setnum(L, "browser_crashes", st.browser.crashes);
@@ -626,16 +694,35 @@ static int render_stats(lua_State *L)
     setnum(L, "close_timeouts", st.close_timeouts);
     setnum(L, "budget_recycles", st.budget_recycles);
     setnum(L, "draining", st.draining);
+    setnum(L, "oversize", st.oversize);
+    setnum(L, "oversize_bytes", st.oversize_bytes);
     setnum(L, "browser_pss", st.browser_pss);
     setnum(L, "pages_open", silk_track_live(SILK_RES_PAGE));
+    lua_createtable(L, st.browsers, 0);
+    for (int i = 0; i < st.browsers; i++) {
+        silk_render_browser_stats b;
+        silk_render_get_browser_stats(r, i, &b);
+        lua_createtable(L, 0, 8);
+        setnum(L, "pid", b.browser.pid);
+        setnum(L, "restarts", b.browser.restarts);
+        setnum(L, "crashes", b.browser.crashes);
+        setnum(L, "busy", b.busy);
+        setnum(L, "idle", b.idle);
+        setnum(L, "draining", b.draining);
+        setnum(L, "budget_recycles", b.budget_recycles);
+        setnum(L, "pss", b.pss);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "browsers");
     return 1;
 }
 
 static int render_pages(lua_State *L)
 {
+    render_svc *svc = silk_engine_service(silk_engine_from(L), SILK_SERVICE_RENDER);
     lua_newtable(L);
     int i = 0;
-    for (page *p = open_pages; p; p = p->next) {
+    for (page *p = svc ? svc->open_pages : NULL; p; p = p->next) {
         push_info(L, p);
         lua_rawseti(L, -2, ++i);
     }
@@ -655,7 +742,7 @@ static int render_fetch_patterns(lua_State *L)
 {
     const char *block[LIST_MAX];
     int nb = string_list(L, 2, block, "block patterns");
-    json_t *a = silk_render_fetch_patterns(lua_toboolean(L, 1), block, nb);
+    json_t *a = silk_render_fetch_patterns(lua_toboolean(L, 1), block, nb, lua_toboolean(L, 3));
     if (!a)
         return luaL_error(L, "render: out of memory");
     push_json(L, a, 0);
@@ -727,7 +814,7 @@ int silk_lapi_render(lua_State *L)
         lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
-    silk_task_set_end_hook(silk_engine_from(L), on_task_end, L);
+    silk_task_set_end_hook(silk_engine_from(L), on_task_end, silk_engine_from(L));
     lua_newtable(L);
     luaL_setfuncs(L, funcs, 0);
     silk_task_pushwaiting(L, render_open);

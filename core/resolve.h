@@ -1,9 +1,9 @@
 /*
  * resolve.h -- host names resolved off the loop thread, for the render
- * request guard (render.c), which must not pass a name that resolves to a
+ * request guard (render_guard.c), which must not pass a name that resolves to a
  * private address and must not block the loop while it finds out.
  *
- * Who calls it: render.c only, on the loop thread.
+ * Who calls it: render_guard.c only, on the loop thread.
  *
  * What it owns: one worker thread, started with the first name, that runs
  * getaddrinfo for queued names one at a time; an ev_async through which

@@ -3,7 +3,7 @@
 Crawlee's PuppeteerCrawler and puppeteer-core with page reuse, all driving
 the same Debian chromium-headless-shell.
 
-    bench/render/run.py [--pages N] [--conc 4,16,64] [--only silk,silk-block,puppeteer,crawlee] [--pss 16,64]
+    bench/render/run.py [--pages N] [--conc 4,16,64] [--only silk,silk-block,silk-2browsers,puppeteer,crawlee] [--pss 16,64]
 
 Generates the site (site.py: half the pages static, half filled by a script
 after a fetch()), serves it with nginx (tests/lib/nginx.sh), and runs each
@@ -41,11 +41,16 @@ class Site:
         self.dir, self.pages, self.port = d, pages, None
 
 
+# what silk_render.lua is told besides the site and concurrency
+EXTRA = {"silk-block": ["block"], "silk-2browsers": ["browsers=2"]}
+
+
 def contenders(silk):
     peers = os.path.join(HERE, "peers")
     return {
         "silk": [silk, "eval", os.path.join(HERE, "silk_render.lua")],
         "silk-block": [silk, "eval", os.path.join(HERE, "silk_render.lua")],
+        "silk-2browsers": [silk, "eval", os.path.join(HERE, "silk_render.lua")],
         "puppeteer": ["node", os.path.join(peers, "puppeteer.mjs")],
         "crawlee": ["node", os.path.join(peers, "crawlee.mjs")],
     }
@@ -72,7 +77,7 @@ def main():
     try:
         for name in a.only.split(","):
             for conc in [int(c) for c in a.conc.split(",")]:
-                argv = cmds[name] + [urls, base, str(conc)] + (["block"] if name == "silk-block" else [])
+                argv = cmds[name] + [urls, base, str(conc)] + EXTRA.get(name, [])
                 out = os.path.join(BENCH, "work", "render-%s-%d.out" % (name, conc))
                 err = out[:-4] + ".err"
                 log("%s at concurrency %d" % (name, conc))

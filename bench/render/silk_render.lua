@@ -1,14 +1,20 @@
--- bench/render/silk_render.lua URLS_FILE BASE_URL CONCURRENCY [block]
+-- bench/render/silk_render.lua URLS_FILE BASE_URL CONCURRENCY [block] [browsers=N]
 -- Renders every URL with silk.render from CONCURRENCY tasks sharing one
--- browser (max_busy = CONCURRENCY), waits for the products, counts them
--- with res:select, and prints one JSON line: pages, products, errors and
--- the CPU seconds of silk's own process (the controller, without the browser).
+-- browser, or N (max_busy = CONCURRENCY over all of them), waits for the
+-- products, counts them with res:select, and prints one JSON line: pages,
+-- products, errors and the CPU seconds of silk's own process (the
+-- controller, without the browsers).
 local silk = require("silk")
 local render = require("silk.render")
-local file, base, conc, block = arg[1], arg[2], tonumber(arg[3]), arg[4] == "block"
+local file, base, conc = arg[1], arg[2], tonumber(arg[3])
+local block, browsers = false, 1
+for i = 4, #arg do
+  if arg[i] == "block" then block = true end
+  browsers = tonumber(arg[i]:match("^browsers=(%d+)$")) or browsers
+end
 local urls = {}
 for line in io.lines(file) do urls[#urls + 1] = base .. line end
-render.configure{ max_busy = conc, max_pages = conc }
+render.configure{ max_busy = conc, max_pages = conc, browsers = browsers }
 
 local function self_cpu()
   local f = io.open("/proc/self/stat")

@@ -1,7 +1,7 @@
 --- silk.render: JavaScript pages through one shared headless Chromium.
 --
 -- The browser, its tabs and every wait belong to the C side (core/cdp.c,
--- core/render.c): tabs are leased from a pool and reused across pages,
+-- core/render*.c): tabs are leased from a pool and reused across pages,
 -- every wait runs under the calling task's deadline, and a deadline or
 -- cancellation that interrupts one stops the page (Page.stopLoading,
 -- Runtime.terminateExecution) and closes its tab instead of pooling it.
@@ -10,7 +10,7 @@
 --   silk.page([opts]) -> page; page:goto(url_or_request, opts) -> res | nil, err
 --   page:click(sel) page:type(sel, text) page:evaluate(js) page:wait_for(sel [, timeout])
 --   page:html() page:screenshot() page:cdp(method, params) page:close()
---   render.configure{max_busy, max_pages, recycle_after, page_idle_timeout,
+--   render.configure{browsers, max_busy, max_pages, recycle_after, page_idle_timeout,
 --                    close_timeout, memory_budget, memory_interval}
 --   render.stats([measure_pss]); render.pages()
 --   render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err   (the crawl's fetch)
@@ -31,7 +31,10 @@
 -- makes, the document included, is checked: no private, loopback or
 -- link-local address literal, no localhost, no host name that resolves
 -- to one of those, http/https/data/blob only;
--- allow = {"host:port", ...} are exceptions). Downloads are always denied.
+-- allow = {"host:port", ...} are exceptions); max_size = bytes: a response
+-- of the page (document or subresource) whose Content-Length is larger is
+-- refused before its body is read (one without a Content-Length is not
+-- capped: see silk_tab_set_guard in core/render.h). Downloads are always denied.
 --
 -- res is a normal silk response (res:select, res:one, res:text work) whose
 -- body is the rendered HTML: { url (final), status, headers, body,
@@ -112,6 +115,10 @@ local function check_opts(target, opts)
   o.deny_private = pick("deny_private") and true or false
   o.allow = pick("allow")
   if o.allow ~= nil and type(o.allow) ~= "table" then bad("allow", "must be a list of \"host:port\"") end
+  o.max_size = pick("max_size")
+  if o.max_size ~= nil and (type(o.max_size) ~= "number" or not (o.max_size > 0)) then
+    bad("max_size", "must be a number of bytes > 0")
+  end
   o.viewport = pick("viewport")
   if o.viewport ~= nil and (type(o.viewport) ~= "table" or type(o.viewport.width) ~= "number"
                             or type(o.viewport.height) ~= "number") then
@@ -130,6 +137,7 @@ local function settings_key(o)
   parts[#parts + 1] = "v=" .. (o.viewport and (o.viewport.width .. "x" .. o.viewport.height) or "")
   parts[#parts + 1] = "b=" .. concat(o.block or {}, ",")
   parts[#parts + 1] = "dp=" .. (o.deny_private and "1" or "")
+  parts[#parts + 1] = "cap=" .. (o.max_size and "1" or "")
   return concat(parts, "\1")
 end
 
@@ -173,9 +181,10 @@ local function configure_tab(h, o)
     must(h:call("Emulation.clearDeviceMetricsOverride"))
   end
   -- documents' responses always (their status and headers); every request
-  -- paused and checked by core/render.c only when asked: interception
-  -- costs about what it saves otherwise
-  local patterns = core.fetch_patterns(o.deny_private, blocked_urls(o.block))
+  -- paused and checked by core/render_guard.c, and every response under a
+  -- size cap, only when asked: interception costs about what it saves
+  -- otherwise
+  local patterns = core.fetch_patterns(o.deny_private, blocked_urls(o.block), o.max_size ~= nil)
   setmetatable(patterns, array_mt)
   must(h:call("Fetch.enable", { patterns = patterns }))
   h:set_settings(want .. (any and "\1net=1" or ""))
@@ -263,7 +272,7 @@ local function snapshot(h, loader, o, started)
   end
   local html = snap.html or ""
   -- resp has no remoteIPAddress or protocol without the Network domain's
-  -- events (see core/render.c): remote_ip and http_version stay empty
+  -- events (see core/render_guard.c): remote_ip and http_version stay empty
   local res = {
     url = snap.url or o.url, status = resp.status or 200, method = "GET", headers = headers,
     _header_list = list, body = html, size = #html, rendered = true, redirects = {},
@@ -341,7 +350,7 @@ local function navigate(h, o, stage)
   if scheme ~= "http" and scheme ~= "https" then
     must(nil, new_err("blocked", "only http and https URLs are rendered: " .. o.url, o.url))
   end
-  h:set_guard(o.deny_private, o.allow, blocked_urls(o.block))
+  h:set_guard(o.deny_private, o.allow, blocked_urls(o.block), o.max_size)
   configure_tab(h, o)
   if o.session then jar_to_browser(h, o.session) end
   set_cookies(h, o)
@@ -627,7 +636,9 @@ end
 
 local function render_opts(req, settings, fetch_req, want)
   local o = {}
-  for k, v in pairs(settings and settings.render_options or {}) do o[k] = v end
+  for k, v in pairs(settings and settings.render_options or {}) do
+    if k ~= "browsers" then o[k] = v end
+  end
   if type(want) == "table" then
     for k, v in pairs(want) do o[k] = v end
   end
@@ -684,6 +695,12 @@ end
 -- Counts go to run.stats.render.
 function M.crawl_fetch(run, req, settings, fetch_req)
   local want = wanted(req, settings)
+  local browsers = settings and settings.render_options and settings.render_options.browsers
+  if browsers and run and not run.render_configured then
+    -- the pool's, not a page's: applied once, by the crawl's first page
+    run.render_configured = true
+    core.configure{ browsers = browsers }
+  end
   local st = stats_of(run)
   if not want then
     st.static = (st.static or 0) + 1
@@ -783,9 +800,9 @@ silk.dump_tasks = function()
   if #pages == 0 then return text end
   local lines = { text, ("pages (%d open):"):format(#pages) }
   for _, p in ipairs(pages) do
-    lines[#lines + 1] = ("  page %d [%s] %s, %s, tab %s used %d times%s"):format(
+    lines[#lines + 1] = ("  page %d [%s] %s, %s, tab %s of browser %d used %d times%s"):format(
       p.no, p.state, p.url ~= "" and p.url or "blank", p.task, p.target ~= "" and p.target:sub(1, 8) or "-",
-      p.pages, p.broken and ", broken" or "")
+      p.browser, p.pages, p.broken and ", broken" or "")
   end
   return concat(lines, "\n") .. "\n"
 end

@@ -398,6 +398,85 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.equal(0, st.draining)
   end)
 
+  it("browsers = 2: pages spread over both; kill -9 of one fails only its pages and restarts it alone", function()
+    write("slow.html", [[<!DOCTYPE html><body><script>
+setTimeout(() => { const d = document.createElement('div'); d.id = 'done'; document.body.appendChild(d) }, 1500);
+</script></body>]])
+    local cfg = render.configure()
+    render.configure{ browsers = 2, max_busy = 4 }
+    local function slow() return silk.render(web.url .. "/slow.html", { wait = { selector = "#done" }, timeout = 20 }) end
+    local ts = {}
+    for i = 1, 4 do ts[i] = silk.spawn(slow) end
+    local st, t0 = render.stats(), silk.now()
+    while not (st.browsers[1].busy == 2 and st.browsers[2].busy == 2) and silk.now() - t0 < 10 do
+      silk.sleep(0.05)
+      st = render.stats()
+    end
+    assert.equal(2, #st.browsers)
+    assert.equal(2, st.browsers[1].busy, "pages not spread over the browsers")
+    assert.equal(2, st.browsers[2].busy, "pages not spread over the browsers")
+    local first, second = st.browsers[1], st.browsers[2]
+    assert.is_true(first.pid > 0 and second.pid > 0 and first.pid ~= second.pid)
+    os.execute("kill -9 " .. second.pid)
+    local ok, crashed = 0, 0
+    for _, t in ipairs(ts) do
+      local _, res, err = t:join()
+      if res then ok = ok + 1 elseif err.kind == "browser_crashed" then crashed = crashed + 1
+      else error("unexpected " .. tostring(err)) end
+    end
+    assert.equal(2, ok, "a page of the browser left alive failed")
+    assert.equal(2, crashed)
+    -- both render again: the first browser untouched, the second restarted
+    local a, b = silk.spawn(slow), silk.spawn(slow)
+    assert.is_table(select(2, a:join()))
+    assert.is_table(select(2, b:join()))
+    st = render.stats()
+    assert.equal(first.pid, st.browsers[1].pid)
+    assert.equal(first.crashes, st.browsers[1].crashes)
+    assert.equal(first.restarts, st.browsers[1].restarts)
+    assert.equal(second.crashes + 1, st.browsers[2].crashes)
+    assert.equal(second.restarts + 1, st.browsers[2].restarts)
+    assert.are_not.equal(second.pid, st.browsers[2].pid)
+    -- fewer browsers only once the ones that go hold no page
+    local page = assert(silk.page())
+    assert(page:goto(web.url .. "/form.html"))
+    local other = assert(silk.page())
+    assert(other:goto(web.url .. "/form.html"))
+    assert.are_not.equal(page:info().browser, other:info().browser)
+    assert.has_error(function() render.configure{ browsers = 1 } end)
+    page:close()
+    other:close()
+    render.configure{ browsers = 1, max_busy = cfg.max_busy }
+    assert.equal(1, #render.stats().browsers)
+    assert.has_error(function() render.configure{ browsers = 0 } end)
+    renders_again(first.pid)
+  end)
+
+  it("max_size: a subresource whose Content-Length is over it is refused, one under it loads", function()
+    write("big.js", "window.big = 1;\n" .. ("//" .. ("x"):rep(98) .. "\n"):rep(2000))
+    write("small.js", "window.small = 1;\n")
+    write("capped.html", '<!DOCTYPE html><body><p>capped</p><script src="/small.js"></script>' ..
+      '<script src="/big.js"></script></body>')
+    local probe = "[window.small || 0, window.big || 0]"
+    local st0 = render.stats()
+    local res, err = silk.render(web.url .. "/capped.html", { max_size = 100000, evaluate = probe })
+    assert.is_table(res, tostring(err))
+    assert.same({ 1, 0 }, res.evaluate)
+    assert.equal(1, #res:select("p"))
+    local st = render.stats()
+    assert.equal(st0.oversize + 1, st.oversize)
+    assert.is_true(st.oversize_bytes - st0.oversize_bytes > 200000)
+    -- without the cap both load, and the responses are not paused (the
+    -- messages of an uncapped page stay those of a page without the option)
+    res = assert(silk.render(web.url .. "/capped.html", { evaluate = probe }))
+    assert.same({ 1, 1 }, res.evaluate)
+    -- a document over the cap is refused too
+    res, err = silk.render(web.url .. "/capped.html", { max_size = 10 })
+    assert.is_nil(res)
+    assert.equal("blocked", err.kind)
+    assert.has_error(function() silk.render(web.url, { max_size = 0 }) end)
+  end)
+
   it("page handles: click, type, evaluate, wait_for, html, close", function()
     local page = assert(silk.page())
     local res = assert(page:goto(web.url .. "/form.html"))
@@ -656,6 +735,72 @@ return silk.spider{
         end
       end
       assert.same({}, missing)
+    end)
+
+    it("browsers = 2 in a crawl: both render its pages, a kill -9 of one fails only its pages, the crawl completes", function()
+      local n = 40
+      local links = {}
+      for i = 0, n - 1 do
+        links[#links + 1] = ('<a href="b%d.html">b%d</a>'):format(i, i)
+        write(("b%d.html"):format(i), ([[<!DOCTYPE html><body><ul></ul><script>
+setTimeout(() => { const li = document.createElement('li'); li.className = 'item'; li.textContent = 'b%d';
+  document.querySelector('ul').appendChild(li); }, 300);
+</script></body>]]):format(i))
+      end
+      write("bstart.html", '<!DOCTYPE html><body><li class="item">start</li>' .. table.concat(links) .. "</body>")
+      write("twospider.lua", [[
+local silk = require("silk")
+local render = require("silk.render")
+local parsed, killed, on = 0, nil, {}
+return silk.spider{
+  name = "two-browsers", start_urls = { os.getenv("START") .. "/bstart.html" }, obey_robots = false,
+  concurrency = 6, render = true,
+  render_options = { browsers = 2, wait = { selector = "li.item" } },
+  parse = function(res, crawl)
+    for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+    for _, li in ipairs(res:select("li.item")) do crawl:emit{ id = li:text() } end
+    parsed = parsed + 1
+    local st = render.stats()
+    for i, b in ipairs(st.browsers) do if b.busy > 0 then on[i] = true end end
+    if parsed >= 8 and not killed and st.browsers[2].busy > 0 then
+      killed = st.browsers[2]
+      os.execute("kill -9 " .. killed.pid)
+    elseif killed then
+      -- what the browsers went through so far (the last line is the final word)
+      crawl:emit{ id = "state", busy_on_killed = killed.busy, both = on[1] and on[2] or false,
+        b1 = { crashes = st.browsers[1].crashes, restarts = st.browsers[1].restarts },
+        b2 = { crashes = st.browsers[2].crashes, restarts = st.browsers[2].restarts } }
+    end
+  end,
+  on_error = function(err)
+    -- the pages the killed browser held: tried again (and so counted in retries)
+    if err.kind == "browser_crashed" then return "retry" end
+  end,
+}
+]])
+      local out, stats = dir .. "/two.jsonl", dir .. "/two.json"
+      local log = sh(("START=%s %s run %s/twospider.lua -o %s --stats %s --quiet 2>&1; echo exit:$?"):format(
+        web.url, require("silk.core.engine").exe(), dir, out, stats))
+      assert.matches("exit:0", log, 1, true)
+      local seen, report = {}, nil
+      for line in io.lines(out) do
+        local item = require("cjson").decode(line)
+        if item.id == "state" then report = item else seen[item.id] = (seen[item.id] or 0) + 1 end
+      end
+      assert.is_table(report, "no page parsed after the kill: " .. log)
+      for i = 0, n - 1 do assert.equal(1, seen["b" .. i], "b" .. i .. " " .. log) end
+      assert.is_true(report.both, "one browser rendered every page")
+      assert.same({ crashes = 0, restarts = 0 }, report.b1)
+      assert.same({ crashes = 1, restarts = 1 }, report.b2)
+      local st = require("cjson").decode(io.open(stats):read("*a"))
+      assert.equal(1, st.render.browser_crashes)
+      assert.equal(1, st.render.browser_restarts)
+      -- the pages that failed were the killed browser's (it held
+      -- busy_on_killed; a lease placed there before its end was seen may
+      -- add one or two), not the other's
+      assert.is_true(st.retries >= 1, "no page failed")
+      assert.is_true(st.retries <= report.busy_on_killed + 2,
+        ("%d pages failed, %d were on the killed browser"):format(st.retries, report.busy_on_killed))
     end)
 
     it("render = \"auto\": static pages stay static, script-filled ones are rendered, then learned", function()
