@@ -268,20 +268,24 @@ function Run:enqueue(u, depth, callback, o, canon, host)
     return false
   end
   if self.starting then self.starts[u] = true end
+  local fresh
+  if not o then
+    -- a plain link, the common case: no request table to read
+    fresh = self.frontier:push_link(u, canon, depth, callback or "parse")
+    if not fresh then self.stats.duplicates = self.stats.duplicates + 1 end
+    return fresh
+  end
   -- one request table for every push: frontier:push copies what it keeps
   -- and does not yield, so the table is free again when it returns
   local r = self.push_req
   r.url, r.canonical, r.host, r.depth, r.callback = u, canon, nil, depth, callback or "parse"
-  r.priority, r.meta, r.dont_filter = 0, nil, nil
-  if o then
-    r.priority, r.dont_filter = o.priority or 0, o.dont_filter
-    -- everything but the columns travels as one JSON string (the frontier
-    -- stores it opaquely, also in a jobdir and in Redis)
-    r.meta = request.encode(o)
-    local key = request.key(o.method, canon, o.body)
-    if key ~= canon then r.canonical, r.host = key, url.host_key(canon) end
-  end
-  local fresh = self.frontier:push(r)
+  r.priority, r.dont_filter = o.priority or 0, o.dont_filter
+  -- everything but the columns travels as one JSON string (the frontier
+  -- stores it opaquely, also in a jobdir and in Redis)
+  r.meta = request.encode(o)
+  local key = request.key(o.method, canon, o.body)
+  if key ~= canon then r.canonical, r.host = key, url.host_key(canon) end
+  fresh = self.frontier:push(r)
   if not fresh then self.stats.duplicates = self.stats.duplicates + 1 end
   return fresh
 end
