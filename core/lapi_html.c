@@ -5,7 +5,8 @@
  *   html.parse_async(text [, base_url [, limits]]) -> doc | nil, err   (yieldable task)
  *       limits: { max_bytes = n, max_depth = n }; err.kind "too_large"/"nomem"
  *   html.cache_stats() -> { hits, misses, size }
- *   html.workers(n)    -> sets the worker count before the first parse_async
+ *   html.workers(n)    -> starts the worker pool with n threads (before the
+ *                         first parse_async, which otherwise starts 2)
  *
  *   doc:select(css) doc:one(css) doc:root() doc:title() doc:text([opts])
  *   doc/node:text_of(css [, default | opts]) doc/node:texts(css [, opts])
@@ -24,10 +25,9 @@
  * node of a freed document raises "attempt to use a freed document" and
  * never touches freed memory.
  *
- * Shared per lua_State and released with it (registry userdata with __gc):
- * the selector cache. The worker pool, made when parse_async is first used,
- * is the engine's SILK_SERVICE_PARSE_POOL: the engine stops it after the
- * run's last task, in its services' order.
+ * Per engine, made on first use and stopped by the engine after the run's
+ * last task, in its services' order: the worker pool
+ * (SILK_SERVICE_PARSE_POOL) and the selector cache (SILK_SERVICE_SELECTORS).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -48,9 +48,7 @@
 #define DOC_MT "silk.html.document"
 #define NODE_MT "silk.html.node"
 #define SEL_CACHE_SIZE 256
-
-static const char cache_key = 0;     /* registry: selector cache holder */
-static int pool_threads = 2;
+#define POOL_THREADS 2                /* parse_async's pool unless html.workers said */
 
 typedef struct ldoc {
     silk_html_doc *doc;              /* NULL once freed */
@@ -214,13 +212,13 @@ static void pool_stop(void *pool)
     silk_html_pool_free(pool);
 }
 
-/* The engine's worker pool, made on first use; NULL when it cannot start
- * (the caller parses inline). */
-static silk_html_pool *get_pool(lua_State *L)
+/* The engine's worker pool, made on first use with `threads` workers; NULL
+ * when it cannot start (the caller parses inline). */
+static silk_html_pool *get_pool(lua_State *L, int threads)
 {
     silk_engine *e = silk_engine_from(L);
     silk_html_pool *pool = silk_engine_service(e, SILK_SERVICE_PARSE_POOL);
-    if (!pool && (pool = silk_html_pool_new(silk_engine_loop(e), pool_threads)))
+    if (!pool && (pool = silk_html_pool_new(silk_engine_loop(e), threads)))
         silk_engine_set_service(e, SILK_SERVICE_PARSE_POOL, pool, pool_stop);
     return pool;
 }
@@ -261,7 +259,7 @@ static int html_parse_async(lua_State *L)
     silk_task *t = silk_task_current(L);
     if (len < SILK_HTML_INLINE_MAX || len > lim.max_bytes || !t)
         return html_parse(L);
-    silk_html_pool *pool = get_pool(L);
+    silk_html_pool *pool = get_pool(L, POOL_THREADS);
     if (!pool)
         return html_parse(L);
     silk_html_job *job = silk_html_submit(pool, text, len, base, &lim, parse_done, t);
@@ -273,50 +271,37 @@ static int html_parse_async(lua_State *L)
     return silk_task_wait(L, SILK_WAIT_PARSE, "html parse", parse_cancel, job);
 }
 
-/* html.workers(n): worker threads for parse_async (1..8), before first use. */
+/* html.workers(n): starts parse_async's pool with n worker threads (1..8);
+ * raises once a pool runs (its count is fixed). */
 static int html_workers(lua_State *L)
 {
     int n = (int)luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 1 && n <= 8, 1, "between 1 and 8");
-    pool_threads = n;
+    if (silk_engine_service(silk_engine_from(L), SILK_SERVICE_PARSE_POOL))
+        return luaL_error(L, "html.workers: the parse pool runs already (call it before the first parse)");
+    if (!get_pool(L, n))
+        return luaL_error(L, "html.workers: cannot start %d parse threads", n);
     return 0;
 }
 
 /* --- selectors ------------------------------------------------------------ */
 
-typedef struct cache_holder {
-    silk_sel_cache *cache;
-} cache_holder;
-
-static int cache_gc(lua_State *L)
+static void cache_stop(void *cache)
 {
-    cache_holder *h = lua_touserdata(L, 1);
-    silk_sel_cache_free(h->cache);
-    h->cache = NULL;
-    return 0;
+    silk_sel_cache_free(cache);
 }
 
+/* The engine's selector cache, made on first use. */
 static silk_sel_cache *get_cache(lua_State *L)
 {
-    lua_pushlightuserdata(L, (void *)&cache_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    cache_holder *h = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    if (h && h->cache)
-        return h->cache;
-    h = lua_newuserdata(L, sizeof *h);
-    h->cache = NULL;
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, cache_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    h->cache = silk_sel_cache_new(SEL_CACHE_SIZE);
-    if (!h->cache)
-        luaL_error(L, "out of memory");
-    lua_pushlightuserdata(L, (void *)&cache_key);
-    lua_insert(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-    return h->cache;
+    silk_engine *e = silk_engine_from(L);
+    silk_sel_cache *c = silk_engine_service(e, SILK_SERVICE_SELECTORS);
+    if (!c) {
+        if (!(c = silk_sel_cache_new(SEL_CACHE_SIZE)))
+            luaL_error(L, "out of memory");
+        silk_engine_set_service(e, SILK_SERVICE_SELECTORS, c, cache_stop);
+    }
+    return c;
 }
 
 /* The compiled selector at idx; a bad one raises at the caller's line. */
