@@ -279,6 +279,17 @@ static int put_members(enc *e, int idx, step *s, size_t nkeys)
         }
         return rc < 0 ? -1 : 0;
     }
+    if (!e->out) { /* a check needs no order: each member where lua_next finds it */
+        lua_pushnil(L);
+        while (rc >= 0 && lua_next(L, idx)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            rc = put_member(e, idx, s, 1);
+        }
+        if (rc < 0)
+            lua_pop(L, 1); /* the key lua_next left */
+        return rc < 0 ? -1 : 0;
+    }
     /* a userdata, not malloc: a memory error raised below leaks nothing */
     key *keys = lua_newuserdata(L, nkeys * sizeof *keys);
     size_t n = 0;
@@ -288,8 +299,7 @@ static int put_members(enc *e, int idx, step *s, size_t nkeys)
         keys[n].s = lua_tolstring(L, -1, &keys[n].len);
         n++;
     }
-    if (e->out) /* a check needs no order */
-        qsort(keys, n, sizeof *keys, key_cmp);
+    qsort(keys, n, sizeof *keys, key_cmp);
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         lua_pushlstring(L, keys[i].s, keys[i].len);
         rc = put_member(e, idx, s, i == 0);
