@@ -149,15 +149,23 @@ static void push_owner(lua_State *L, int idx)
 static const silk_node *check_target(lua_State *L, int idx, int nargs, const silk_html_doc **doc)
 {
     lua_settop(L, nargs);
-    ldoc *d = to_typed(L, idx, DOC_MT_UV);
-    if (d) {
-        open_doc(L, d);
+    /* one metatable fetch for both compares: most targets are nodes */
+    void *p = lua_touserdata(L, idx);
+    int mt = p && lua_getmetatable(L, idx);
+    int is_doc = mt && lua_rawequal(L, -1, DOC_MT_UV), is_node = mt && !is_doc && lua_rawequal(L, -1, NODE_MT_UV);
+    if (mt)
+        lua_pop(L, 1);
+    if (is_doc) {
+        ldoc *d = open_doc(L, p);
         lua_pushvalue(L, idx);
         if (doc)
             *doc = d->doc;
         return silk_html_root(d->doc);
     }
-    lnode *n = check_node(L, idx);
+    if (!is_node)
+        luaL_typerror(L, idx, NODE_MT);
+    lnode *n = p;
+    open_doc(L, n->owner);
     push_owner(L, idx);
     if (doc)
         *doc = n->owner->doc;
