@@ -9,7 +9,8 @@
 # summary (bench/callgrind/summary.py): instructions a page by thread role
 # (loop, parse, other), gumbo's part, and the top functions outside gumbo.
 #   bench/callgrind/crawl.sh [BUILD_DIR] [PAGES] [CONCURRENCY] [KEEP_DIR]
-# KEEP_DIR (optional) keeps the callgrind files for callgrind_annotate.
+# KEEP_DIR (optional) keeps the callgrind files for callgrind_annotate; a
+# ceiling.out already there is reused (same PAGES: the same pages).
 # The crawl runs with --no-preempt: under valgrind every slice is ~50x
 # longer in instructions, so the tick would cost far more than it does.
 set -eu
@@ -31,8 +32,9 @@ PY
 gcc -O2 -g -pthread "$root/bench/ceiling/gumbo_ceiling.c" "$(gcc -print-file-name=libgumbo.a)" \
   -o "$work/gumbo_ceiling" 2>/dev/null ||
   gcc -O2 -g -pthread "$root/bench/ceiling/gumbo_ceiling.c" -lgumbo -o "$work/gumbo_ceiling"
-valgrind -q --tool=callgrind --callgrind-out-file="$keep/ceiling.out" \
-  "$work/gumbo_ceiling" "$work/files.txt" 1 1 0 best >/dev/null
+[ -s "$keep/ceiling.out" ] ||      # the same pages (same PAGES, same seed): kept from an earlier run
+  valgrind -q --tool=callgrind --callgrind-out-file="$keep/ceiling.out" \
+    "$work/gumbo_ceiling" "$work/files.txt" 1 1 0 best >/dev/null
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 NGINX_TTL=3600 "$root/tests/lib/nginx.sh" start "$work/nginx" "$work/site" "$port" >/dev/null
 SILK_BENCH_START=http://127.0.0.1:$port/index.html SILK_BENCH_CONCURRENCY=$conc \

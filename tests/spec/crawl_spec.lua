@@ -64,6 +64,47 @@ describe("silk run", function()
     assert.equal(0, st.errors)
   end)
 
+  it("resolves every page's links against its own base, however many pages share them", function()
+    -- the crawl remembers the links it queued by base directory and href
+    -- (Run.links): a relative href is one link per directory, a query-only
+    -- href one per page, and <base href> moves a page to another directory
+    local silk = require("silk")
+    local d = tmpdir()
+    local function page(path, body) os.execute("mkdir -p " .. (d .. path):match("^(.*)/")); write(d .. path, body) end
+    local function links(...) local t = {} for i, h in ipairs{ ... } do t[i] = ('<a href="%s">l</a>'):format(h) end return table.concat(t) end
+    page("/index.html", links("a/x.html", "b/y.html"))
+    page("/a/x.html", links("p.html", "?q=1", "../c/z.html"))
+    page("/b/y.html", links("p.html", "?q=1", "../c/z.html", "./p.html"))
+    page("/c/z.html", '<base href="/a/">' .. links("p.html", "w.html"))
+    for _, p in ipairs{ "/a/p.html", "/b/p.html", "/a/w.html" } do page(p, "<p>leaf</p>") end
+    local server = servers.nginx{ root = d, access_log = true }
+    local got = {}
+    local crawl = require("silk.crawl").new(silk.spider{
+      name = "dirs", start_urls = { server.url .. "/index.html" }, concurrency = 1, obey_robots = false,
+      parse = function(res, c)
+        for _, a in ipairs(res:select("a")) do
+          got[#got + 1] = ("%s %s %s"):format(res.url:match("//[^/]+(.*)"), a:attr("href"), tostring(c:follow(a:attr("href"))))
+        end
+      end }, {})
+    crawl:run()
+    crawl:close()
+    local fetched = {}
+    for _, e in ipairs(server:entries()) do fetched[#fetched + 1] = e.request:match("^GET (%S+)") end
+    server:stop()
+    table.sort(fetched)
+    assert.same({ "/a/p.html", "/a/w.html", "/a/x.html", "/a/x.html?q=1", "/b/p.html", "/b/y.html",
+                  "/b/y.html?q=1", "/c/z.html", "/index.html" }, fetched)
+    table.sort(got)
+    assert.same({ "/a/x.html ../c/z.html true", "/a/x.html ?q=1 true", "/a/x.html p.html true",
+                  "/a/x.html?q=1 ../c/z.html false", "/a/x.html?q=1 ?q=1 false", "/a/x.html?q=1 p.html false",
+                  "/b/y.html ../c/z.html false", "/b/y.html ./p.html false", "/b/y.html ?q=1 true",
+                  "/b/y.html p.html true",
+                  "/b/y.html?q=1 ../c/z.html false", "/b/y.html?q=1 ./p.html false", "/b/y.html?q=1 ?q=1 false",
+                  "/b/y.html?q=1 p.html false",
+                  "/c/z.html p.html false", "/c/z.html w.html true",
+                  "/index.html a/x.html true", "/index.html b/y.html true" }, got)
+  end)
+
   it("frees a page's document when its callback returns: a node kept past it raises", function()
     local silk = require("silk")
     local kept, inside
