@@ -407,7 +407,8 @@ function Crawl:follow(href, o)
   -- and so do the pages of a site: most links were queued from another
   -- page already, and the frontier never forgets a URL it was given
   local set = key and links_of(self, href)
-  if set and set[href] then
+  local max_depth = run.settings.max_depth
+  if set and set[href] and (max_depth <= 0 or self.depth < max_depth) then -- else counted as filtered
     self.followed[key] = false
     run.stats.duplicates = run.stats.duplicates + 1
     return false

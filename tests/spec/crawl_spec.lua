@@ -105,6 +105,27 @@ describe("silk run", function()
                   "/index.html a/x.html true", "/index.html b/y.html true" }, got)
   end)
 
+  it("counts a link past max_depth as filtered, though another page queued it", function()
+    local silk = require("silk")
+    local d = tmpdir()
+    write(d .. "/index.html", '<a href="p1.html">1</a><a href="p2.html">2</a>')
+    write(d .. "/p1.html", '<a href="p2.html">2</a>')
+    write(d .. "/p2.html", '<a href="p1.html">1</a>')
+    local server = servers.nginx{ root = d }
+    local crawl = require("silk.crawl").new(silk.spider{
+      name = "deep", start_urls = { server.url .. "/index.html" }, concurrency = 1, obey_robots = false,
+      max_depth = 1,
+      parse = function(res, c)
+        for _, a in ipairs(res:select("a")) do c:follow(a:attr("href")) end
+      end }, {})
+    local st = crawl:run()
+    crawl:close()
+    server:stop()
+    assert.equal(3, st.pages)
+    assert.equal(2, st.filtered)
+    assert.equal(0, st.duplicates)
+  end)
+
   it("frees a page's document when its callback returns: a node kept past it raises", function()
     local silk = require("silk")
     local kept, inside
