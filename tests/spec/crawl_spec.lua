@@ -19,6 +19,17 @@ end
 
 local run = require("proc").silk
 
+-- nginx serving a directory made of `pages` ({ ["/path"] = body }); also
+-- returns the directory.
+local function serve(pages)
+  local d = tmpdir()
+  for path, body in pairs(pages) do
+    os.execute("mkdir -p " .. (d .. path):match("^(.*)/"))
+    write(d .. path, body)
+  end
+  return servers.nginx{ root = d, access_log = true }, d
+end
+
 -- The site: 300 generated shop pages with a truth file, served by nginx,
 -- and the spider that crawls it (tests/lib/shop.lua).
 local shop = require("shop")
@@ -69,15 +80,14 @@ describe("silk run", function()
     -- (Run.links): a relative href is one link per directory, a query-only
     -- href one per page, and <base href> moves a page to another directory
     local silk = require("silk")
-    local d = tmpdir()
-    local function page(path, body) os.execute("mkdir -p " .. (d .. path):match("^(.*)/")); write(d .. path, body) end
     local function links(...) local t = {} for i, h in ipairs{ ... } do t[i] = ('<a href="%s">l</a>'):format(h) end return table.concat(t) end
-    page("/index.html", links("a/x.html", "b/y.html"))
-    page("/a/x.html", links("p.html", "?q=1", "../c/z.html"))
-    page("/b/y.html", links("p.html", "?q=1", "../c/z.html", "./p.html"))
-    page("/c/z.html", '<base href="/a/">' .. links("p.html", "w.html"))
-    for _, p in ipairs{ "/a/p.html", "/b/p.html", "/a/w.html" } do page(p, "<p>leaf</p>") end
-    local server = servers.nginx{ root = d, access_log = true }
+    local server = serve{
+      ["/index.html"] = links("a/x.html", "b/y.html"),
+      ["/a/x.html"] = links("p.html", "?q=1", "../c/z.html"),
+      ["/b/y.html"] = links("p.html", "?q=1", "../c/z.html", "./p.html"),
+      ["/c/z.html"] = '<base href="/a/">' .. links("p.html", "w.html"),
+      ["/a/p.html"] = "<p>leaf</p>", ["/b/p.html"] = "<p>leaf</p>", ["/a/w.html"] = "<p>leaf</p>",
+    }
     local got = {}
     local crawl = require("silk.crawl").new(silk.spider{
       name = "dirs", start_urls = { server.url .. "/index.html" }, concurrency = 1, obey_robots = false,
@@ -107,11 +117,8 @@ describe("silk run", function()
 
   it("counts a link past max_depth as filtered, though another page queued it", function()
     local silk = require("silk")
-    local d = tmpdir()
-    write(d .. "/index.html", '<a href="p1.html">1</a><a href="p2.html">2</a>')
-    write(d .. "/p1.html", '<a href="p2.html">2</a>')
-    write(d .. "/p2.html", '<a href="p1.html">1</a>')
-    local server = servers.nginx{ root = d }
+    local server = serve{ ["/index.html"] = '<a href="p1.html">1</a><a href="p2.html">2</a>',
+                          ["/p1.html"] = '<a href="p2.html">2</a>', ["/p2.html"] = '<a href="p1.html">1</a>' }
     local crawl = require("silk.crawl").new(silk.spider{
       name = "deep", start_urls = { server.url .. "/index.html" }, concurrency = 1, obey_robots = false,
       max_depth = 1,
