@@ -326,8 +326,7 @@ end
 local Crawl = {}
 Crawl.__index = Crawl
 
--- The URL href resolves to on this page, its canonical form and host; nil
--- when it does not resolve.
+-- The page's base URL, nil when it has none (start_requests).
 local function base_of(page)
   local base = page.base
   if not base and page.res then
@@ -339,6 +338,8 @@ local function base_of(page)
   return base
 end
 
+-- The URL href resolves to on this page, its canonical form and host; nil
+-- when it does not resolve.
 function Crawl:resolve(href)
   local base = base_of(self)
   if not base then return href end
@@ -347,22 +348,6 @@ function Crawl:resolve(href)
   return url.resolve(base, href)
 end
 
---- crawl:follow(href [, opts]) -> boolean
--- Queues the link: href resolved against res:base_url() (the page's
--- <base href>, else its final URL), canonicalised, filtered by
--- allowed_domains/allow/deny, max_depth and the crawl's seen set. opts: any
--- option of silk.request (crawl:request's: callback, meta, priority,
--- headers, method, form, ...), checked here. The link is committed with the
--- page's items when the callback returns.
--- @return true when queued, false when not (seen before, filtered, or href
---   does not resolve).
--- @raise a plain error at the spider's line for an unknown option (naming
---   the closest valid one), a value of the wrong shape or a callback the
---   spider does not have; the task's timeout past task_timeout.
--- @usage
---   for _, a in ipairs(res:select("li.next a")) do
---     crawl:follow(a:attr("href"), { callback = "parse", meta = { page = crawl.meta.page + 1 } })
---   end
 -- The set in which the crawl remembers the plain links of this page that
 -- it queued, by href (Run.links), or false. A href that starts with a
 -- letter, digit, "/" or "." resolves the same against every base URL with
@@ -383,6 +368,22 @@ local function links_of(page, href)
   return set
 end
 
+--- crawl:follow(href [, opts]) -> boolean
+-- Queues the link: href resolved against res:base_url() (the page's
+-- <base href>, else its final URL), canonicalised, filtered by
+-- allowed_domains/allow/deny, max_depth and the crawl's seen set. opts: any
+-- option of silk.request (crawl:request's: callback, meta, priority,
+-- headers, method, form, ...), checked here. The link is committed with the
+-- page's items when the callback returns.
+-- @return true when queued, false when not (seen before, filtered, or href
+--   does not resolve).
+-- @raise a plain error at the spider's line for an unknown option (naming
+--   the closest valid one), a value of the wrong shape or a callback the
+--   spider does not have; the task's timeout past task_timeout.
+-- @usage
+--   for _, a in ipairs(res:select("li.next a")) do
+--     crawl:follow(a:attr("href"), { callback = "parse", meta = { page = crawl.meta.page + 1 } })
+--   end
 function Crawl:follow(href, o)
   task_check("crawl:follow")  -- a loop of follows that never waits still ends on time
   -- pages repeat their links (menus, footers): resolving and canonicalising
