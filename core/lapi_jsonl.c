@@ -42,6 +42,7 @@
 #define FILE_MT "silk.jsonl.file"
 #define MAX_DEPTH 100
 #define EXACT_INT 9007199254740992.0
+#define QUOTE_ONE_PASS 4096   /* strings up to this long are quoted in one pass */
 
 typedef struct buf {
     char *p;
@@ -134,10 +135,13 @@ static int put_string(enc *e, const char *s, size_t n, const char *what)
     }
     if (!e->out)
         return 0;
-    char *d = reserve(e->out, silk_jsonl_quoted_len(s, n));
+    /* a short string gets room for its longest quoting (each byte \u00XX)
+     * and gives back what it did not use: one pass instead of two */
+    size_t room = n <= QUOTE_ONE_PASS ? 6 * n + 2 : silk_jsonl_quoted_len(s, n);
+    char *d = reserve(e->out, room);
     if (!d)
         return fail(e, "not enough memory");
-    silk_jsonl_quote(s, n, d);
+    e->out->n -= room - silk_jsonl_quote(s, n, d);
     return 0;
 }
 
