@@ -88,7 +88,7 @@ typedef enum silk_service {
                                 * flight as cancelled, frees the multi handle */
     SILK_SERVICE_PARSE_POOL,   /* the parse worker pool (lapi_html.c): joins the workers,
                                 * frees the jobs nobody waits for any more */
-    SILK_SERVICE_SELECTORS,    /* the compiled-selector cache (lapi_html.c): frees it */
+    SILK_SERVICE_SELECTORS,    /* the compiled-selector cache (lapi_html_query.c): frees it */
     SILK_SERVICE_COUNT_
 } silk_service;
 

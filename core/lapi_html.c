@@ -30,7 +30,8 @@
  *
  * Per engine, made on first use and stopped by the engine after the run's
  * last task, in its services' order: the worker pool
- * (SILK_SERVICE_PARSE_POOL) and the selector cache (SILK_SERVICE_SELECTORS).
+ * (SILK_SERVICE_PARSE_POOL, here) and the selector cache
+ * (SILK_SERVICE_SELECTORS, lapi_html_query.c).
  */
 #include <string.h>
 
