@@ -90,6 +90,7 @@ typedef enum silk_service {
                                 * frees the jobs nobody waits for any more */
     SILK_SERVICE_RENDER,       /* the page pool (lapi_render.c): ends the browsers, frees
                                 * the tabs; reports the pages tasks left open */
+    SILK_SERVICE_SELECTORS,    /* the compiled-selector cache (lapi_html_query.c): frees it */
     SILK_SERVICE_COUNT_
 } silk_service;
 

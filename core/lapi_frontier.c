@@ -18,6 +18,8 @@
  *                                   key (default: from canonical, so a key
  *                                   that is not a URL needs it)
  *                                -> true (new) | false (seen) | nil, err (kind "url")
+ *   fr:push_link(url, canonical, depth [, callback [, now]])
+ *                                -> as fr:push{url=, canonical=, depth=, callback=}
  *   fr:pop_ready([now])          -> req | nil, wake_at (nil: nothing queued
  *                                   or every host full; redis: wake_at is a
  *                                   short poll while Redis may deliver more). req = {id, url,
@@ -213,6 +215,20 @@ static void push_field(lua_State *L, int t, int field)
     lua_gettable(L, t);
 }
 
+/* Pushes req (its url len bytes long) and its outcome: true (new), false
+ * (seen), or nil, err. */
+static int push_req(lua_State *L, silk_frontier *f, const silk_frontier_req *req, size_t len,
+                    double now)
+{
+    if (memchr(req->url, '\0', len))
+        return push_fail(L, f, SILK_FRONTIER_EURL, "url");
+    int rc = silk_frontier_push(f, req, now);
+    if (rc < 0)
+        return push_fail(L, f, rc, "url");
+    lua_pushboolean(L, rc != SILK_FRONTIER_PUSH_DUP);
+    return 1;
+}
+
 static int frontier_push(lua_State *L)
 {
     silk_frontier *f = check_open(L);
@@ -251,13 +267,25 @@ static int frontier_push(lua_State *L)
             req.flags |= SILK_FRONTIER_DONT_FILTER;
         /* the values stay on the stack: they anchor the strings */
     }
-    if (memchr(req.url, '\0', lua_objlen(L, lua_type(L, 2) == LUA_TSTRING ? 2 : 4)))
-        return push_fail(L, f, SILK_FRONTIER_EURL, "url");
-    int rc = silk_frontier_push(f, &req, now);
-    if (rc < 0)
-        return push_fail(L, f, rc, "url");
-    lua_pushboolean(L, rc != SILK_FRONTIER_PUSH_DUP);
-    return 1;
+    return push_req(L, f, &req, lua_objlen(L, lua_type(L, 2) == LUA_TSTRING ? 2 : 4), now);
+}
+
+/* fr:push_link(url, canonical, depth [, callback [, now]]): fr:push of a
+ * plain GET (no meta, priority 0, host from canonical) without a request
+ * table: a crawl pushes every link of every page, most of them seen
+ * already, and reading nine fields of a table costs several times the
+ * dedupe itself. */
+static int frontier_push_link(lua_State *L)
+{
+    silk_frontier *f = check_open(L);
+    silk_frontier_req req;
+    memset(&req, 0, sizeof req);
+    size_t len;
+    req.url = luaL_checklstring(L, 2, &len);
+    req.canonical = luaL_checkstring(L, 3);
+    req.depth = (int)luaL_checkinteger(L, 4);
+    req.callback = luaL_optstring(L, 5, NULL);
+    return push_req(L, f, &req, len, opt_now(L, 6));
 }
 
 static void set_str(lua_State *L, const char *k, const char *v)
@@ -577,6 +605,7 @@ static int frontier_tostring(lua_State *L)
 }
 
 static const luaL_Reg frontier_methods[] = {
+    {"push_link", frontier_push_link},
     {"pop_ready", frontier_pop_ready},
     {"done", frontier_done},
     {"next_wakeup", frontier_next_wakeup},

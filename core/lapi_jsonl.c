@@ -42,6 +42,7 @@
 #define FILE_MT "silk.jsonl.file"
 #define MAX_DEPTH 100
 #define EXACT_INT 9007199254740992.0
+#define QUOTE_ONE_PASS 4096   /* strings up to this long are quoted in one pass */
 
 typedef struct buf {
     char *p;
@@ -134,10 +135,13 @@ static int put_string(enc *e, const char *s, size_t n, const char *what)
     }
     if (!e->out)
         return 0;
-    char *d = reserve(e->out, silk_jsonl_quoted_len(s, n));
+    /* a short string gets room for its longest quoting (each byte \u00XX)
+     * and gives back what it did not use: one pass instead of two */
+    size_t room = n <= QUOTE_ONE_PASS ? 6 * n + 2 : silk_jsonl_quoted_len(s, n);
+    char *d = reserve(e->out, room);
     if (!d)
         return fail(e, "not enough memory");
-    silk_jsonl_quote(s, n, d);
+    e->out->n -= room - silk_jsonl_quote(s, n, d);
     return 0;
 }
 
@@ -279,6 +283,17 @@ static int put_members(enc *e, int idx, step *s, size_t nkeys)
         }
         return rc < 0 ? -1 : 0;
     }
+    if (!e->out) { /* a check needs no order: each member where lua_next finds it */
+        lua_pushnil(L);
+        while (rc >= 0 && lua_next(L, idx)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            rc = put_member(e, idx, s, 1);
+        }
+        if (rc < 0)
+            lua_pop(L, 1); /* the key lua_next left */
+        return rc < 0 ? -1 : 0;
+    }
     /* a userdata, not malloc: a memory error raised below leaks nothing */
     key *keys = lua_newuserdata(L, nkeys * sizeof *keys);
     size_t n = 0;
@@ -288,8 +303,7 @@ static int put_members(enc *e, int idx, step *s, size_t nkeys)
         keys[n].s = lua_tolstring(L, -1, &keys[n].len);
         n++;
     }
-    if (e->out) /* a check needs no order */
-        qsort(keys, n, sizeof *keys, key_cmp);
+    qsort(keys, n, sizeof *keys, key_cmp);
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         lua_pushlstring(L, keys[i].s, keys[i].len);
         rc = put_member(e, idx, s, i == 0);

@@ -46,6 +46,7 @@ local HOST_BACKOFF_MAX = 600           -- the longest hold, as it doubles with e
 local FAILED_URLS_MAX = 1000           -- failed requests the stats list (all are counted by kind)
 
 local FETCH = "_fetch"                 -- the callback name of crawl:fetch's requests
+local LINKS_MAX = 50000                -- links Run.links remembers before it starts afresh
 
 local function now() return silk.now() end
 
@@ -123,7 +124,7 @@ function M.new(spider, opts)
     robots = {}, stopping = nil, paused = false, started = now(), push_req = {},
     waiting = {}, last_token = 0, handed_back = {}, jars = {},
     last_progress = now(), last_checkpoint = now(), last_line = 0, streaks = {},
-    starts = {}, warned_return = {},
+    starts = {}, warned_return = {}, links = {}, nlinks = 0,
   }, Run)
 
   self.allowed = nil
@@ -275,7 +276,8 @@ end
 -- follows tens of links, and a table made per link is garbage for the GC)
 -- or options that silk.request checked and normalized, callback and errback
 -- already names. `canon` and `host`, when given, are u's canonical form and
--- host.
+-- host. Returns whether it is new; for a plain GET also whether the
+-- frontier took it (new or seen: false when filtered or refused).
 function Run:enqueue(u, depth, callback, o, canon, host)
   local s = self.settings
   if s.max_depth > 0 and depth > s.max_depth then
@@ -292,20 +294,24 @@ function Run:enqueue(u, depth, callback, o, canon, host)
     return false
   end
   if self.starting then self.starts[u] = true end
+  local fresh
+  if not o then
+    -- a plain link, the common case: no request table to read
+    fresh = self.frontier:push_link(u, canon, depth, callback or "parse")
+    if not fresh then self.stats.duplicates = self.stats.duplicates + 1 end
+    return fresh, fresh ~= nil
+  end
   -- one request table for every push: frontier:push copies what it keeps
   -- and does not yield, so the table is free again when it returns
   local r = self.push_req
   r.url, r.canonical, r.host, r.depth, r.callback = u, canon, nil, depth, callback or "parse"
-  r.priority, r.meta, r.dont_filter = 0, nil, nil
-  if o then
-    r.priority, r.dont_filter = o.priority or 0, o.dont_filter
-    -- everything but the columns travels as one JSON string (the frontier
-    -- stores it opaquely, also in a jobdir and in Redis)
-    r.meta = request.encode(o)
-    local key = request.key(o.method, canon, o.body)
-    if key ~= canon then r.canonical, r.host = key, url.host_key(canon) end
-  end
-  local fresh = self.frontier:push(r)
+  r.priority, r.dont_filter = o.priority or 0, o.dont_filter
+  -- everything but the columns travels as one JSON string (the frontier
+  -- stores it opaquely, also in a jobdir and in Redis)
+  r.meta = request.encode(o)
+  local key = request.key(o.method, canon, o.body)
+  if key ~= canon then r.canonical, r.host = key, url.host_key(canon) end
+  fresh = self.frontier:push(r)
   if not fresh then self.stats.duplicates = self.stats.duplicates + 1 end
   return fresh
 end
@@ -342,20 +348,46 @@ end
 local Crawl = {}
 Crawl.__index = Crawl
 
+-- The page's base URL, nil when it has none (start_requests).
+local function base_of(page)
+  local base = page.base
+  if not base and page.res then
+    -- the document base URL (<base href>), from the tree when the callback
+    -- parsed the page; an unparsed page is parsed only if it has a <base
+    base = page.res:base_url()
+    page.base = base
+  end
+  return base
+end
+
 -- The URL href resolves to on this page, its canonical form and host; nil
 -- when it does not resolve.
 function Crawl:resolve(href)
-  local base = self.base
-  if not base and self.res then
-    -- the document base URL (<base href>), from the tree when the callback
-    -- parsed the page; an unparsed page is parsed only if it has a <base
-    base = self.res:base_url()
-    self.base = base
-  end
+  local base = base_of(self)
   if not base then return href end
   -- fails exactly when url.join would: every joined URL has a canonical
   -- form and a host (fuzz_url checks it)
   return url.resolve(base, href)
+end
+
+-- The set in which the crawl remembers the plain links of this page that
+-- it queued, by href (Run.links), or false. A href that starts with a
+-- letter, digit, "/" or "." resolves the same against every base URL with
+-- the same text up to the last "/" of its path (the URL Standard takes the
+-- base's scheme, host and directory, never its last segment, query or
+-- fragment): the pages with that text share a set.
+local function links_of(page, href)
+  if not href:find("^[%w/.]") then return false end
+  local set = page.links
+  if set == nil then
+    local run, base = page.run, base_of(page)
+    local dir = base and base:match("^%a[%w+.-]*://[^/?#]*/[^?#]*")
+    dir = dir and dir:match("^(.*/)")
+    set = dir and run.links[dir]
+    if dir and not set then set = {}; run.links[dir] = set end
+    page.links = set or false
+  end
+  return set
 end
 
 --- crawl:follow(href [, opts]) -> boolean
@@ -379,10 +411,11 @@ function Crawl:follow(href, o)
   -- pages repeat their links (menus, footers): resolving and canonicalising
   -- each repeat again costs two URL parses for a known answer
   local key = o == nil and href
+  local run = self.run
   if key then
     local prior = self.followed[key]
     if prior ~= nil then
-      self.run.stats.duplicates = self.run.stats.duplicates + 1
+      run.stats.duplicates = run.stats.duplicates + 1
       return false
     end
   end
@@ -394,10 +427,25 @@ function Crawl:follow(href, o)
     o = request.prepare(self.run.spider, "crawl:follow", o, 2)
     if o.url ~= nil then error("crawl:follow: the URL is its first argument, not option 'url'", 2) end
   end
+  -- and so do the pages of a site: most links were queued from another
+  -- page already, and the frontier never forgets a URL it was given
+  local set = key and links_of(self, href)
+  local max_depth = run.settings.max_depth
+  if set and set[href] and (max_depth <= 0 or self.depth < max_depth) then -- else counted as filtered
+    self.followed[key] = false
+    run.stats.duplicates = run.stats.duplicates + 1
+    return false
+  end
   local abs, canon, host = self:resolve(href)
   if not abs then return false end
-  local fresh = self.run:enqueue(abs, o and o.depth or self.depth + 1, o and o.callback, o, canon, host)
+  local fresh, pushed = run:enqueue(abs, o and o.depth or self.depth + 1, o and o.callback, o, canon, host)
   if key then self.followed[key] = fresh end
+  if set and pushed then
+    -- bounded: past LINKS_MAX the sets start afresh (pages in flight keep
+    -- theirs until they end)
+    if run.nlinks >= LINKS_MAX then run.links, run.nlinks = {}, 0 end
+    set[href], run.nlinks = true, run.nlinks + 1
+  end
   return fresh
 end
 

@@ -145,7 +145,7 @@ function methods:urljoin(href)
   return url.join(self:base_url(), href)
 end
 
--- The extraction helpers of documents and nodes (core/lapi_html.c),
+-- The extraction helpers of documents and nodes (core/lapi_html_query.c),
 -- on the response's document; they raise when it cannot be parsed.
 function methods:text_of(css, opts)
   return parsed(self):text_of(css, opts)

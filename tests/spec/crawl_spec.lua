@@ -19,6 +19,17 @@ end
 
 local run = require("proc").silk
 
+-- nginx serving a directory made of `pages` ({ ["/path"] = body }); also
+-- returns the directory.
+local function serve(pages)
+  local d = tmpdir()
+  for path, body in pairs(pages) do
+    os.execute("mkdir -p " .. (d .. path):match("^(.*)/"))
+    write(d .. path, body)
+  end
+  return servers.nginx{ root = d, access_log = true }, d
+end
+
 -- The site: 300 generated shop pages with a truth file, served by nginx,
 -- and the spider that crawls it (tests/lib/shop.lua).
 local shop = require("shop")
@@ -62,6 +73,64 @@ describe("silk run", function()
     local st = cjson.decode(read(stats))
     assert.is_true(st.robots_blocked > 0)        -- the generator disallows /private/
     assert.equal(0, st.errors)
+  end)
+
+  it("resolves every page's links against its own base, however many pages share them", function()
+    -- the crawl remembers the links it queued by base directory and href
+    -- (Run.links): a relative href is one link per directory, a query-only
+    -- href one per page, and <base href> moves a page to another directory
+    local silk = require("silk")
+    local function links(...) local t = {} for i, h in ipairs{ ... } do t[i] = ('<a href="%s">l</a>'):format(h) end return table.concat(t) end
+    local server = serve{
+      ["/index.html"] = links("a/x.html", "b/y.html"),
+      ["/a/x.html"] = links("p.html", "?q=1", "../c/z.html"),
+      ["/b/y.html"] = links("p.html", "?q=1", "../c/z.html", "./p.html"),
+      ["/c/z.html"] = '<base href="/a/">' .. links("p.html", "w.html"),
+      ["/a/p.html"] = "<p>leaf</p>", ["/b/p.html"] = "<p>leaf</p>", ["/a/w.html"] = "<p>leaf</p>",
+    }
+    local got = {}
+    local crawl = require("silk.crawl").new(silk.spider{
+      name = "dirs", start_urls = { server.url .. "/index.html" }, concurrency = 1, obey_robots = false,
+      parse = function(res, c)
+        for _, a in ipairs(res:select("a")) do
+          got[#got + 1] = ("%s %s %s"):format(res.url:match("//[^/]+(.*)"), a:attr("href"), tostring(c:follow(a:attr("href"))))
+        end
+      end }, {})
+    crawl:run()
+    crawl:close()
+    local fetched = {}
+    for _, e in ipairs(server:entries()) do fetched[#fetched + 1] = e.request:match("^GET (%S+)") end
+    server:stop()
+    table.sort(fetched)
+    assert.same({ "/a/p.html", "/a/w.html", "/a/x.html", "/a/x.html?q=1", "/b/p.html", "/b/y.html",
+                  "/b/y.html?q=1", "/c/z.html", "/index.html" }, fetched)
+    table.sort(got)
+    assert.same({ "/a/x.html ../c/z.html true", "/a/x.html ?q=1 true", "/a/x.html p.html true",
+                  "/a/x.html?q=1 ../c/z.html false", "/a/x.html?q=1 ?q=1 false", "/a/x.html?q=1 p.html false",
+                  "/b/y.html ../c/z.html false", "/b/y.html ./p.html false", "/b/y.html ?q=1 true",
+                  "/b/y.html p.html true",
+                  "/b/y.html?q=1 ../c/z.html false", "/b/y.html?q=1 ./p.html false", "/b/y.html?q=1 ?q=1 false",
+                  "/b/y.html?q=1 p.html false",
+                  "/c/z.html p.html false", "/c/z.html w.html true",
+                  "/index.html a/x.html true", "/index.html b/y.html true" }, got)
+  end)
+
+  it("counts a link past max_depth as filtered, though another page queued it", function()
+    local silk = require("silk")
+    local server = serve{ ["/index.html"] = '<a href="p1.html">1</a><a href="p2.html">2</a>',
+                          ["/p1.html"] = '<a href="p2.html">2</a>', ["/p2.html"] = '<a href="p1.html">1</a>' }
+    local crawl = require("silk.crawl").new(silk.spider{
+      name = "deep", start_urls = { server.url .. "/index.html" }, concurrency = 1, obey_robots = false,
+      max_depth = 1,
+      parse = function(res, c)
+        for _, a in ipairs(res:select("a")) do c:follow(a:attr("href")) end
+      end }, {})
+    local st = crawl:run()
+    crawl:close()
+    server:stop()
+    assert.equal(3, st.pages)
+    assert.equal(2, st.filtered)
+    assert.equal(0, st.duplicates)
   end)
 
   it("frees a page's document when its callback returns: a node kept past it raises", function()

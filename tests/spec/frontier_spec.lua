@@ -43,6 +43,28 @@ describe("silk.core.frontier", function()
     assert.has_error(function() f:done(r.id, "ok", 0) end)
   end)
 
+  it("push_link queues a plain link as push does, deduping with it", function()
+    local f = frontier.new{}
+    assert.is_true(f:push_link("https://b.com/p#top", "https://b.com/p", 2, "item", 0))
+    assert.is_false(f:push("https://B.com:443/p", 0))
+    assert.is_false(f:push_link("https://b.com/p?", "https://b.com/p", 1, nil, 0))
+    local r, err = f:push_link("https://b.com/\0", "https://b.com/%00", 1, nil, 0)
+    assert.is_nil(r)
+    assert.equal("url", err.kind)
+    assert.has_error(function() f:push_link("https://b.com/q", nil, 1) end)
+    assert.has_error(function() f:push_link("https://b.com/q", "https://b.com/q", "deep") end)
+    r = f:pop_ready(0)
+    assert.equal("https://b.com/p#top", r.url)
+    assert.equal("https://b.com/p", r.canonical)
+    assert.equal("https://b.com:443", r.host)
+    assert.equal(2, r.depth)
+    assert.equal(0, r.priority)
+    assert.equal("item", r.callback)
+    assert.is_nil(r.meta)
+    assert.is_nil(f:pop_ready(0))
+    f:close()
+  end)
+
   it("never has more than max_per_host in flight and round-robins hosts", function()
     local f = frontier.new{max_per_host = 2}
     for h = 1, 3 do

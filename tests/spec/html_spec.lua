@@ -195,6 +195,14 @@ describe("html.parse_async", function()
     assert.equal("too_large", err.kind)
   end)
 
+  it("takes its thread count from html.workers only before the pool runs", function()
+    assert.has_error(function() html.workers(0) end)
+    assert.has_error(function() html.workers(9) end)
+    assert(html.parse_async(big_page(500), BASE)):free()
+    assert.has_error(function() html.workers(1) end,
+                     "html.workers: the parse pool runs already (call it before the first parse)")
+  end)
+
   it("parses many pages in turn", function()
     local text = big_page(200)
     for _ = 1, 20 do
