@@ -35,6 +35,16 @@
                                   * small enough for short pauses, large
                                   * enough that its fixed cost is noise */
 #define MIN_RUNWAY (256u << 10)
+/* LuaJIT's pause while the pacer runs. LuaJIT steps the collector outside
+ * the pacer too: a trace exit while the collector is in its atomic or
+ * finalizer phase runs a step. A cycle that such a step ends re-arms
+ * LuaJIT's allocation trigger at live * pause / 100; at the default 200 %
+ * the automatic collector then ran inside tasks until the pacer's next
+ * check, and left LuaJIT a debt of megabytes that the pacer's next
+ * one-step call paid in one go (100 ms CPU in bench/gc/crawl.sh). This
+ * pause puts the trigger out of reach: past LJ_MAX_MEM for a heap over
+ * 7 MB, 20 million times the heap under it. */
+#define NO_REARM_PAUSE 2000000000
 #define PROFILE_EVICT (64u << 20) /* written over before a profiled step to take
                                    * the heap out of the caches: twice the
                                    * last-level cache of the bench machine */
@@ -48,6 +58,7 @@ enum slice_kind { SLICE_PACED, SLICE_FULL, SLICE_EMERGENCY, SLICE_PROFILE };
 struct silk_gcpace {
     lua_State *L;
     int body_ref;                 /* registry: slice_body, called protected */
+    int lj_pause;                 /* LuaJIT's own pause, given back by silk_gcpace_free */
     silk_gcpace_config cfg;
     int64_t budget_ns;
     int64_t created_ns;
@@ -591,6 +602,7 @@ silk_gcpace *silk_gcpace_new(lua_State *L, const silk_gcpace_config *c)
     lua_pushcfunction(L, slice_body);
     g->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_gc(L, LUA_GCSTOP, 0);
+    g->lj_pause = lua_gc(L, LUA_GCSETPAUSE, NO_REARM_PAUSE);
     g->created_ns = now_ns();
     g->step_ns = INIT_STEP_NS;
     g->sweep_ns = INIT_SWEEP_NS;
@@ -606,6 +618,7 @@ void silk_gcpace_free(silk_gcpace *g)
     if (!g)
         return;
     luaL_unref(g->L, LUA_REGISTRYINDEX, g->body_ref);
+    lua_gc(g->L, LUA_GCSETPAUSE, g->lj_pause);
     lua_gc(g->L, LUA_GCRESTART, 0);
     free(g);
 }

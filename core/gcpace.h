@@ -6,7 +6,10 @@
  * its threshold, so a pause (the atomic phase above all) lands in the middle
  * of a task and can last milliseconds. The pacer stops that trigger
  * (LUA_GCSTOP, re-issued after every LUA_GCSTEP because a step re-arms it,
- * RUNTIME-NOTES.md section 2) and drives the collector itself:
+ * RUNTIME-NOTES.md section 2; and LuaJIT's pause set out of reach, since a
+ * trace exit steps the collector in its atomic and finalizer phases, and a
+ * cycle ended there re-arms the trigger at live * pause) and drives the
+ * collector itself:
  *
  *  - Heap goal, like Go's GOGC: goal = max(live * (1 + pause/100), floor),
  *    where live is the heap after the last completed cycle. A cycle starts

@@ -1222,10 +1222,16 @@ function Run:start_fetch(req)
   local rq, f, who = self:fetch_at_once(req)
   if not rq then return false end
   local first = { rq = rq, f = f, who = who }
+  -- at most max_callbacks of these tasks at once: the responses that
+  -- arrive beyond wait in C memory (fetch_core.gate), not in the Lua heap
+  self.gate = self.gate or fetch_core.gate(self.settings.max_callbacks)
+  local gate = self.gate
   fetch_core.start(f, function(res, err)
     first.res, first.err = res, err
-    self:request_task(req, first)
-  end, "request")
+    local ok, e = pcall(self.request_task, self, req, first)
+    gate:done()
+    if not ok then error(e, 0) end
+  end, "request", nil, gate)
   return true
 end
 

@@ -27,6 +27,7 @@ local M = {}
 M.settings = {
   concurrency    = { 64, "number", "requests in flight at once, overall", above = 0, whole = true },
   max_per_host   = { 8, "number", "requests in flight at once per host (scheme://host:port)", above = 0, whole = true },
+  max_callbacks  = { 256, "number", "callbacks running at once; responses that arrive beyond wait in C memory, not in the Lua heap", above = 0, whole = true },
   delay          = { 0, "number", "seconds between two requests to the same host" },
   jitter         = { 0, "number", "random extra delay, as a fraction of delay (0.5: up to +50%)" },
   autothrottle   = { false, "boolean", "adapt each host's delay to its latency (Scrapy's AutoThrottle)" },

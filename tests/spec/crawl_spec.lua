@@ -246,6 +246,38 @@ describe("silk run", function()
     assert.equal(2, stats.max, cjson.encode(stats))
   end)
 
+  it("runs at most max_callbacks callbacks at once, the other responses waiting their turn", function()
+    local bad = servers.badserver{}
+    local path = os.tmpname() .. ".lua"
+    write(path, [[
+      local silk = require("silk")
+      local running = 0
+      return silk.spider{
+        name = "gated", start_urls = { os.getenv("START") }, concurrency = 32, max_per_host = 32,
+        max_callbacks = 3, obey_robots = false,
+        parse = function(res, crawl)
+          running = running + 1
+          crawl:emit{ running = running }
+          for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+          silk.sleep(0.02)
+          running = running - 1
+        end,
+      }
+    ]])
+    -- 60 pages answered at once: up to 32 responses arrive while 3 callbacks sleep
+    local out = tmpdir() .. "/items.jsonl"
+    local status, log = run(("run %s -o %s"):format(path, out), ("START='%s/tree/0?n=60&ms=0'"):format(bad.url))
+    bad:stop()
+    assert.equal(0, status, log)
+    local most, n = 0, 0
+    for _, l in ipairs(lines(out)) do
+      n = n + 1
+      most = math.max(most, cjson.decode(l).running)
+    end
+    assert.equal(60, n, log)
+    assert.equal(3, most)
+  end)
+
   it("resumes after kill -9 with every page and no duplicate or torn item", function()
     local d = tmpdir()
     local sp = spider("max_per_host = 4, concurrency = 4,")

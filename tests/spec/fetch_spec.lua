@@ -387,6 +387,70 @@ describe("transfers started without a task (fetch_core.start)", function()
   end)
 end)
 
+describe("a gate (fetch_core.gate)", function()
+  it("runs at most its limit of functions at once, the others once one is done", function()
+    local g = F.gate(2)
+    local running, most, ran, ch, release = 0, 0, 0, silk.channel(16), silk.channel(16)
+    for i = 1, 6 do
+      F.start({ url = web.url .. "/index.html?gate=" .. i }, function(res)
+        running = running + 1
+        most = math.max(most, running)
+        ran = ran + 1
+        release:recv()
+        running = running - 1
+        g:done()
+        ch:send(res.status)
+      end, "gated", nil, g)
+    end
+    -- every transfer ends: two functions run, the four other results are held
+    for _ = 1, 1000 do
+      if select(2, g:counts()) == 4 then break end
+      silk.sleep(0.005)
+    end
+    assert.same({ 2, 4 }, { g:counts() })
+    assert.equal(2, ran)
+    for _ = 1, 6 do release:send(true) end
+    for _ = 1, 6 do assert.equal(200, ch:recv()) end
+    assert.equal(2, most)
+    assert.equal(6, ran)
+    assert.same({ 0, 0 }, { g:counts() })
+  end)
+
+  it("never runs a held function once cancelled", function()
+    local g = F.gate(1)
+    local ran, ch, go = {}, silk.channel(4), silk.channel(1)
+    local function start(i)
+      return F.start({ url = web.url .. "/index.html?held=" .. i }, function()
+        ran[#ran + 1] = i
+        if i == 1 then go:recv() end
+        g:done()
+        ch:send(i)
+      end, "gated", nil, g)
+    end
+    start(1)
+    for _ = 1, 1000 do if #ran > 0 then break end silk.sleep(0.005) end
+    start(2)
+    local h3 = start(3)
+    for _ = 1, 1000 do if select(2, g:counts()) == 2 then break end silk.sleep(0.005) end
+    h3:cancel()
+    h3:cancel()                          -- a second time does nothing
+    assert.same({ 1, 1 }, { g:counts() })
+    go:send(true)
+    assert.equal(1, ch:recv())
+    assert.equal(2, ch:recv())
+    silk.sleep(0.02)
+    assert.same({ 1, 2 }, ran)
+    assert.same({ 0, 0 }, { g:counts() })
+  end)
+
+  it("raises on misuse", function()
+    assert.error_matches(function() F.gate(0) end, "limit")
+    assert.error_matches(function() F.gate(1.5) end, "limit")
+    assert.error_matches(function() F.gate(2):done() end, "none of its tasks is running")
+    assert.error_matches(function() F.start({ url = web.url }, print, "x", nil, {}) end, "silk.fetch_gate expected")
+  end)
+end)
+
 describe("res:text()", function()
   local json = require("cjson")
   local texts

@@ -76,6 +76,21 @@ describe("the GC pacer", function()
     assert.is_false(collectgarbage("isrunning"))
   end)
 
+  it("keeps it stopped after a cycle that LuaJIT's own steps end (a trace exit steps it)", function()
+    gc.configure{ pause = 100000 }        -- the pacer itself starts no cycle here
+    repeat until collectgarbage("step", 0)
+    -- 50 MB of garbage, many times the live heap: LuaJIT's collector, had
+    -- that cycle re-armed its trigger, would collect some of it
+    local prev, dropped = collectgarbage("count"), 0
+    for i = 1, 200 do
+      local _ = string.rep("x", 256 * 1024, tostring(i))
+      local now = collectgarbage("count")
+      if now < prev then dropped = dropped + 1 end
+      prev = now
+    end
+    assert.equal(0, dropped)
+  end)
+
   it("keeps the heap bounded under an allocation storm", function()
     -- window 8 x 5000 tables of ~100 B: about 4 MB live, 300 MB allocated
     local t0 = silk.now()
