@@ -43,7 +43,7 @@
 #include <ev.h>
 
 #include "decode.h"
-#include "engine.h"                     /* silk_now */
+#include "clock.h"
 #include "fetch.h"
 #include "silk_config.h"
 #include "track.h"
