@@ -78,7 +78,7 @@ static void mem_reserve(silk_engine *e)
 }
 
 /* The state's lua_Alloc, around LuaJIT's own (much faster than malloc for
- * its small objects: the GC's sweep took 2-5x longer on glibc's free), with
+ * the small objects the GC's sweep frees by the thousand), with
  * per-task accounting: the bytes the heap grows by while a task runs
  * are its own (e->charge, its account).
  *

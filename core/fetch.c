@@ -643,9 +643,8 @@ silk_fetch *silk_fetch_new(struct ev_loop *loop, const silk_fetch_hooks *hooks, 
     /* libcurl's default cache size is 4 x the easy handles in the multi
      * handle *now*; ours leave it when their transfer ends, so while tasks
      * are busy with their responses the cache shrinks and closes idle
-     * keep-alive connections that the next requests must open again
-     * (measured: one connect per 9 requests at 64 in flight). Size it by
-     * the transfers we allow instead. */
+     * keep-alive connections that the next requests must open again. Size
+     * it by the transfers we allow instead. */
     curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)f->cfg.max_total);
     ev_init(&f->timer, on_timer);
     f->timer.data = f;

@@ -187,11 +187,11 @@ static void set_state(silk_task *t, silk_task_state s)
  * The anchors are chunks of ANCHOR_CHUNK slots listed in one small table,
  * not one table of every ref: the collector traverses a table in one piece,
  * and again in the atomic phase once it was written during marking (every
- * spawn and end writes); one table of the 20 000 refs of 10 000 tasks took
- * 0.3-0.5 ms of one slice. Refs count from 1; a free slot holds the number
- * of the next free ref (as luaL_ref's do), the first is e->sched->anchor_free, 0
- * when none. Chunks are never freed (a luaL_ref table never shrinks
- * either). */
+ * spawn and end writes), so one table of every ref would be a piece of a
+ * GC slice that grows with the number of tasks. Refs count from 1; a free
+ * slot holds the number of the next free ref (as luaL_ref's do), the first
+ * is e->sched->anchor_free, 0 when none. Chunks are never freed (a
+ * luaL_ref table never shrinks either). */
 
 #define ANCHOR_CHUNK 256
 #define ANCHOR_SLOT(ref) (((ref) - 1) % ANCHOR_CHUNK + 1)
@@ -1315,14 +1315,12 @@ void silk_task_batch_end(silk_engine *e)
     /* Tasks are resumed here during the first SILK_SCHED_BUDGET of a loop
      * iteration's batches, and go to the run queue after that: each resumed
      * task starts more work (a fetch whose response may be read within the
-     * same iteration), so without a bound a saturated loop made iterations
-     * of 70-100 ms at 1 024 transfers in flight (bench/fetch), and every
-     * timer, run-queue task and GC slice waited for them: a task sleeping
-     * 10 ms woke 138-171 ms late at the median instead of 56-77. It bought
-     * nothing for the fetches themselves there: a whole fetch took as long
-     * (p99 261-336 ms, 223-342 before); the wait only moved from the run
-     * queue to the sockets. The clock starts at the iteration's first batch
-     * (ev_now is no use: arming a timer updates it mid-iteration). */
+     * same iteration), so without a bound a saturated loop makes long
+     * iterations, and every timer, run-queue task and GC slice waits for
+     * them. The bound costs the fetches nothing: their wait only moves from
+     * the run queue to the sockets (bench/results/fetch-*-unbounded.txt
+     * against the bounded runs). The clock starts at the iteration's first
+     * batch (ev_now is no use: arming a timer updates it mid-iteration). */
     unsigned iteration = ev_iteration(e->loop);
     double now = silk_now();
     if (e->sched->batch_iteration != iteration) {
