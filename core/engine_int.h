@@ -90,8 +90,8 @@ void silk_engine_refill_reserve(silk_engine *e);
 /* Stops the services in slot order (engine.h). */
 void silk_engine_stop_services(silk_engine *e);
 
-/* Closes the Lua state (finalising every userdata) and gives back the
- * reserve; the record and the loop stay. */
+/* Closes the Lua state (finalising every userdata), gives back the reserve
+ * and stops the idle watcher; the record and the loop stay. */
 void silk_engine_close_lua(silk_engine *e);
 
 #endif
