@@ -32,6 +32,10 @@ int silk_lapi_sqlite(lua_State *L);   /* lapi_sqlite.c: SQLite files (item sink,
 /* Registers every opener above in package.preload. Leaves the stack as is. */
 void silk_lapi_preload(lua_State *L);
 
+/* Registers the C collector fn(ud) with metrics.c (metrics.h) until L is
+ * closed; a binding calls it when it is opened. Raises when out of memory. */
+void silk_lapi_collector(lua_State *L, void (*fn)(void *ud), void *ud);
+
 /* The result of a C call that returns 0 or -1 with a message: pushes true,
  * or nil and err; returns the number of values pushed. */
 int silk_lapi_result(lua_State *L, int rc, const char *err);

@@ -5,7 +5,8 @@
  * running binary and its Lua modules are; the command line's engine
  * options (their help, "did you mean") for the Lua commands; three probes
  * for benchmarks: the loop's iteration count, when the running task's
- * current resume began, and how many preemption ticks reached tasks.
+ * current resume began, and how many preemption ticks reached tasks; and
+ * one for specs, which puts LuaJIT's dispatch table out of step (preempt.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,14 @@ static int engine_ticks(lua_State *L)
     return 1;
 }
 
+/* desync_dispatch() -> true, or false when it cannot (preempt.h): puts
+ * LuaJIT's dispatch table out of step with its recorded mode, for specs */
+static int engine_desync_dispatch(lua_State *L)
+{
+    lua_pushboolean(L, silk_preempt_desync_dispatch() == 0);
+    return 1;
+}
+
 static int engine_set_exit_code(lua_State *L)
 {
     silk_engine_set_exit_code(silk_engine_from(L), (int)luaL_checkinteger(L, 1));
@@ -218,6 +227,7 @@ int silk_lapi_engine(lua_State *L)
         {"iteration", engine_iteration},
         {"resumed_at", engine_resumed_at},
         {"ticks", engine_ticks},
+        {"desync_dispatch", engine_desync_dispatch},
         {NULL, NULL},
     };
     lua_newtable(L);

@@ -27,6 +27,8 @@
  *   carries err.response.
  * stats() -> table of counters (fetch state and resource tracker; fd_waits:
  *   attempts put back for want of a descriptor, fd_cap: the cap since).
+ *   Opening the module registers their collector with metrics.c
+ *   (silk_fetch_transfers, silk_fetch_requests_total, silk_fetch_errors_total).
  * configure{max_per_host, max_total, pool_max, max_fds, user_agent}.
  * decode(body, content_type [, default]) -> utf8_string, charset, source.
  * encode_form{k = v} -> the urlencoded body fetch sends for `form`.
@@ -53,6 +55,7 @@
 #include "errors.h"
 #include "fetch.h"
 #include "lapi.h"
+#include "metrics.h"
 #include "task.h"
 #include "track.h"
 
@@ -836,6 +839,36 @@ static int fetch_stats(lua_State *L)
     return 1;
 }
 
+/* metrics.h's collector of the fetch layer: its transfers by state, and
+ * by outcome and error kind since it was made; zeros before that (a
+ * scrape does not make the service). */
+static void fetch_collect(void *e)
+{
+    silk_fetch *f = silk_engine_service(e, SILK_SERVICE_FETCH);
+    silk_fetch_stats st = {0};
+    if (f)
+        silk_fetch_get_stats(f, &st);
+    const struct { const char *name; long n; } states[] = {
+        {"queued", st.queued}, {"active", st.active}, {"backoff", st.backoff},
+    }, outcomes[] = {
+        {"started", st.started}, {"completed", st.completed}, {"cancelled", st.cancelled},
+        {"retried", st.retried}, {"redirected", st.redirected},
+    };
+    char l[64];
+    for (size_t i = 0; i < sizeof states / sizeof *states; i++) {
+        snprintf(l, sizeof l, "state=\"%s\"", states[i].name);
+        silk_metrics_set("silk_fetch_transfers", l, (double)states[i].n);
+    }
+    for (size_t i = 0; i < sizeof outcomes / sizeof *outcomes; i++) {
+        snprintf(l, sizeof l, "outcome=\"%s\"", outcomes[i].name);
+        silk_metrics_set("silk_fetch_requests_total", l, (double)outcomes[i].n);
+    }
+    for (int k = SILK_FETCH_OK + 1; k < SILK_FETCH_KIND_COUNT_; k++) {
+        snprintf(l, sizeof l, "kind=\"%s\"", silk_fetch_kind_name(k));
+        silk_metrics_set("silk_fetch_errors_total", l, (double)st.errors[k]);
+    }
+}
+
 static int fetch_configure(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -923,6 +956,11 @@ int silk_lapi_fetch(lua_State *L)
         {"start", fetch_start},
         {NULL, NULL},
     };
+
+    silk_metrics_describe("silk_fetch_transfers", SILK_METRIC_GAUGE, "Fetch transfers by state.", NULL, 0);
+    silk_metrics_describe("silk_fetch_requests_total", SILK_METRIC_COUNTER, "Fetch transfers by outcome.", NULL, 0);
+    silk_metrics_describe("silk_fetch_errors_total", SILK_METRIC_COUNTER, "Fetch failures by kind.", NULL, 0);
+    silk_lapi_collector(L, fetch_collect, silk_engine_from(L));
 
     /* the metatable of res.headers: case-insensitive reads */
     lua_pushlightuserdata(L, (void *)&headers_key);

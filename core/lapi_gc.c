@@ -21,14 +21,21 @@
  *                            with the caches overwritten just before it
  *   gc.enabled() -> boolean
  *
+ * Opening the module registers the pacer's collector with metrics.c
+ * (silk_gc_*: pause quantiles, slices, cycles, emergencies, slices over
+ * budget, seconds, heap, CPU share).
+ *
  * Context: any task. step/full/profile_cycle may run __gc metamethods.
  * stats() times are in milliseconds, sizes in bytes.
  */
+#include <stdio.h>
+
 #include <lauxlib.h>
 
 #include "engine_int.h"
 #include "gcpace.h"
 #include "lapi.h"
+#include "metrics.h"
 
 static silk_gcpace *pacer(lua_State *L)
 {
@@ -203,6 +210,48 @@ static int gc_enabled(lua_State *L)
     return 1;
 }
 
+/* metrics.h's collector of the pacer's figures (times in seconds, kept
+ * in the units gc.stats() gives them first); nothing under --no-gc-pacer. */
+static void gc_collect(void *e)
+{
+    silk_gcpace *g = ((silk_engine *)e)->gc;
+    if (!g)
+        return;
+    silk_gcpace_stats s;
+    silk_gcpace_get_stats(g, &s);
+    const struct { const char *q; uint64_t ns; } pauses[] = {
+        {"0.5", s.p50_ns}, {"0.99", s.p99_ns}, {"0.999", s.p999_ns}, {"1", s.max_ns},
+    };
+    char l[32];
+    for (size_t i = 0; i < sizeof pauses / sizeof *pauses; i++) {
+        snprintf(l, sizeof l, "quantile=\"%s\"", pauses[i].q);
+        silk_metrics_set("silk_gc_pause_seconds", l, (double)pauses[i].ns / 1e6 / 1e3);
+    }
+    silk_metrics_set("silk_gc_slices_total", NULL, (double)s.slices);
+    silk_metrics_set("silk_gc_cycles_total", NULL, (double)s.cycles);
+    silk_metrics_set("silk_gc_emergencies_total", NULL, (double)s.emergencies);
+    silk_metrics_set("silk_gc_over_budget_total", NULL, (double)s.over_budget);
+    silk_metrics_set("silk_gc_seconds_total", NULL, (double)s.total_ns / 1e6 / 1e3);
+    silk_metrics_set("silk_gc_heap_bytes", NULL, (double)s.heap);
+    silk_metrics_set("silk_gc_cpu_share", NULL, s.cpu_share);
+}
+
+static void describe_gc_families(void)
+{
+    static const struct { const char *name; silk_metric_type type; const char *help; } fams[] = {
+        {"silk_gc_pause_seconds", SILK_METRIC_GAUGE, "GC slice pause quantiles (quantile=1 is the max ever)."},
+        {"silk_gc_slices_total", SILK_METRIC_COUNTER, "GC slices run."},
+        {"silk_gc_cycles_total", SILK_METRIC_COUNTER, "GC cycles completed."},
+        {"silk_gc_emergencies_total", SILK_METRIC_COUNTER, "Full collections forced by the heap limit."},
+        {"silk_gc_over_budget_total", SILK_METRIC_COUNTER, "GC slices longer than the budget."},
+        {"silk_gc_seconds_total", SILK_METRIC_COUNTER, "Time spent in GC slices."},
+        {"silk_gc_heap_bytes", SILK_METRIC_GAUGE, "Lua heap as the GC pacer sees it."},
+        {"silk_gc_cpu_share", SILK_METRIC_GAUGE, "Share of wall time spent in GC slices."},
+    };
+    for (size_t i = 0; i < sizeof fams / sizeof *fams; i++)
+        silk_metrics_describe(fams[i].name, fams[i].type, fams[i].help, NULL, 0);
+}
+
 int silk_lapi_gc(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -217,6 +266,8 @@ int silk_lapi_gc(lua_State *L)
         {"enabled", gc_enabled},
         {NULL, NULL},
     };
+    describe_gc_families();
+    silk_lapi_collector(L, gc_collect, silk_engine_from(L));
     lua_newtable(L);
     luaL_register(L, NULL, fns);
     return 1;

@@ -14,6 +14,9 @@
  * text already in exposition form. Context: any (none of these waits).
  * Misuse (bad metric or label name, type clash, negative counter
  * increment) raises at the caller's line.
+ *
+ * For the other bindings, silk_lapi_collector (lapi.h) registers a C
+ * collector with metrics.c for the life of the Lua state.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,7 @@
 #include "metrics.h"
 
 #define SERVER_MT "silk.metrics.server"
+#define COLLECTOR_MT "silk.metrics.collector"
 #define LABELS_MAX 1024
 #define LABEL_KEYS_MAX 16
 
@@ -183,6 +187,39 @@ static int metrics_serve(lua_State *L)
         return 2;
     }
     return 1;
+}
+
+typedef struct lcollector {
+    silk_metrics_collector_fn fn;
+    void *ud;
+} lcollector;
+
+static int collector_gc(lua_State *L)
+{
+    lcollector *c = lua_touserdata(L, 1);
+    silk_metrics_collector_remove(c->fn, c->ud);
+    return 0;
+}
+
+/* The registration lives as long as L: its anchor, kept in the registry,
+ * is finalised by lua_close. It is anchored before it is registered, so
+ * that an allocation error between the two cannot leave a collector whose
+ * ud outlives the state. */
+void silk_lapi_collector(lua_State *L, void (*fn)(void *ud), void *ud)
+{
+    lcollector *c = lua_newuserdata(L, sizeof *c);
+    c->fn = fn;
+    c->ud = ud;
+    if (luaL_newmetatable(L, COLLECTOR_MT)) {
+        lua_pushliteral(L, COLLECTOR_MT);
+        lua_setfield(L, -2, "__name");
+        lua_pushcfunction(L, collector_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    luaL_ref(L, LUA_REGISTRYINDEX);
+    if (silk_metrics_collector_add(fn, ud) != 0)
+        luaL_error(L, "metrics: out of memory");
 }
 
 static int server_close(lua_State *L)

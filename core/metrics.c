@@ -1,7 +1,7 @@
 /*
- * metrics.c -- the metric registry, the engine's collector, the exposition
- * writer and the /metrics HTTP server (its connections: sockserv.c); see
- * metrics.h.
+ * metrics.c -- the metric registry, the engine's collector and the
+ * registered ones, the exposition writer and the /metrics HTTP server (its
+ * connections: sockserv.c); see metrics.h.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -404,19 +404,60 @@ static void collect_engine(silk_engine *e)
     }
 }
 
+/* --- collectors ------------------------------------------------------------------- */
+
+typedef struct collector {
+    struct collector *next;
+    silk_metrics_collector_fn fn;
+    void *ud;
+} collector;
+
+static collector *collectors;     /* in registration order */
+
+int silk_metrics_collector_add(silk_metrics_collector_fn fn, void *ud)
+{
+    collector **p = &collectors;
+    for (; *p; p = &(*p)->next)
+        if ((*p)->fn == fn && (*p)->ud == ud)
+            return 0;
+    collector *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    c->fn = fn;
+    c->ud = ud;
+    *p = c;
+    return 0;
+}
+
+void silk_metrics_collector_remove(silk_metrics_collector_fn fn, void *ud)
+{
+    for (collector **p = &collectors; *p; p = &(*p)->next)
+        if ((*p)->fn == fn && (*p)->ud == ud) {
+            collector *c = *p;
+            *p = c->next;
+            free(c);
+            return;
+        }
+}
+
 void silk_metrics_collect(silk_engine *e)
 {
-    collect_engine(e);
     lua_State *L = silk_engine_lua(e);
     int top = lua_gettop(L);
+    /* loaded first: opening silk.metrics opens the bindings whose
+     * collectors belong in every exposition */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "silk.metrics");
-    if (lua_pcall(L, 1, 1, 0) == 0) {
+    int loaded = lua_pcall(L, 1, 1, 0) == 0;
+    if (!loaded)
+        fprintf(stderr, "silk: metrics: %s\n", lua_tostring(L, -1));
+    collect_engine(e);
+    for (collector *c = collectors; c; c = c->next)
+        c->fn(c->ud);
+    if (loaded) {
         lua_getfield(L, -1, "collect");
         if (lua_pcall(L, 0, 0, 0) != 0)
             fprintf(stderr, "silk: metrics: a collector failed: %s\n", lua_tostring(L, -1));
-    } else {
-        fprintf(stderr, "silk: metrics: %s\n", lua_tostring(L, -1));
     }
     lua_settop(L, top);
 }

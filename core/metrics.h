@@ -10,9 +10,16 @@
  * the text that goes between the braces, already escaped:
  * `kind="dns",host="example.com"` (NULL or "" for none; lapi_metrics.c
  * renders Lua tables so). Other modules fill it directly in C, or from Lua
- * through silk.metrics (lua/silk/metrics.lua), which also runs the Lua-side
- * collectors (GC, fetch, and whatever the crawl runner registers) before
- * each exposition.
+ * through silk.metrics (lua/silk/metrics.lua).
+ *
+ * Collectors. A module whose counters it keeps itself (fetch, the GC pacer)
+ * does not copy them into the registry as they move: it registers a
+ * collector, a function that writes their current values, and
+ * silk_metrics_collect() runs every collector before an exposition. Each
+ * module registers its own, when its binding is opened (lapi.h's
+ * silk_lapi_collector ties the registration to the Lua state), so this
+ * file knows none of them; Lua code registers its collectors through
+ * silk.metrics (the crawl runner's: its stats, counted once in Lua).
  *
  * What an exposition holds (silk_metrics_collect() refreshes it first):
  *   silk_tasks{state=,on=}          gauge: live tasks by state and wait reason
@@ -23,7 +30,9 @@
  *   silk_lua_heap_bytes, silk_loop_iterations_total, process_cpu_seconds_total,
  *   process_resident_memory_bytes, silk_metrics_scrapes_total,
  *   silk_metrics_render_seconds (the last render's cost)
- *   + silk_gc_*, silk_fetch_* and the runner's families (lua/silk/metrics.lua).
+ *   + the collectors' families: silk_fetch_* (lapi_fetch.c), silk_gc_*
+ *   (lapi_gc.c), silk_render_* (lua/silk/render.lua) and the crawl's
+ *   (lua/silk/crawl.lua).
  *
  * Server. silk_metrics_serve() listens on ADDR:PORT (host defaults to
  * 127.0.0.1: loopback unless an address is given) on the engine's loop,
@@ -66,10 +75,22 @@ int silk_metrics_observe(const char *name, const char *labels, double v);
  * 0 when it does not exist. */
 double silk_metrics_get(const char *name, const char *labels);
 
-/* Refreshes the engine's own families (tasks, resources, heap, process)
- * and runs the Lua collectors (silk.metrics.collect, in a protected call
- * that must not wait; an error is reported on stderr). Not from a task's
- * inner C call: call it from the loop or from a task's own Lua code. */
+/* A collector: writes its module's current values (silk_metrics_set) for
+ * the exposition about to be rendered. Runs on the loop thread; must not
+ * wait or call into Lua. */
+typedef void (*silk_metrics_collector_fn)(void *ud);
+
+/* Registers fn(ud); the same pair twice is registered once. 0 or -1 (out
+ * of memory). */
+int silk_metrics_collector_add(silk_metrics_collector_fn fn, void *ud);
+/* Unregisters fn(ud); a pair not registered is a no-op. */
+void silk_metrics_collector_remove(silk_metrics_collector_fn fn, void *ud);
+
+/* Refreshes the engine's own families (tasks, resources, heap, process),
+ * runs the C collectors in registration order, then the Lua ones
+ * (silk.metrics.collect, in a protected call that must not wait; an error
+ * is reported on stderr). Not from a task's inner C call: call it from the
+ * loop or from a task's own Lua code. */
 void silk_metrics_collect(silk_engine *e);
 
 /* The exposition text, malloc'd (the caller frees), length in *len; NULL

@@ -5,6 +5,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
@@ -37,6 +39,7 @@ static volatile sig_atomic_t callbacks;   /* profiler callbacks run (tick()) */
 static volatile sig_atomic_t hook_wanted; /* tick() found the task due: arm the hook */
 static sig_atomic_t callbacks_at_tick;    /* ... when the last tick was raised */
 static long long stuck_ns;                /* tick periods since a callback last ran */
+static unsigned stuck_ticks;              /* ticks since a callback last ran */
 static void (*luajit_sigprof)(int);       /* the profiler's handler we run after ours */
 static struct sigaction luajit_action;
 /* SIGPROFs of the itimer since the last profiler callback: the flame
@@ -199,6 +202,133 @@ static void hook(lua_State *L, lua_Debug *ar)
     }
 }
 
+/* --- LuaJIT's dispatch table, kept in step -----------------------------------
+ *
+ * LuaJIT's interpreter runs each bytecode through a dispatch table that
+ * lj_dispatch_update rewrites whenever the hooks it must honour change:
+ * plain handlers, or hook handlers everywhere. The profiler's SIGPROF
+ * handler calls it (to raise the profiler hook), and so does lua_sethook
+ * from our own handler, while the loop thread calls it for itself (a trace
+ * compiled, a hook taken off). The rewrite is not atomic: it records the
+ * new mode first and then stores the table entry by entry, so a signal
+ * landing in between leaves the table half one mode and half the other,
+ * while the recorded mode says the rewrite is done. When the half that
+ * stays plain holds every bytecode a loop uses, the profiler's pending hook
+ * never runs: compiled code exits at each of its guards, the interpreter
+ * enters the trace again, and the task spins with its deadline unenforced
+ * (found in a wedged process: a table hooked for its first 21 bytecodes
+ * and plain after, the mode recorded as hooked). LuaJIT rewrites only
+ * when the recorded mode differs from the one its hook mask calls for, and
+ * nothing else ever rewrites it: once wedged, always wedged.
+ *
+ * So the second tick in a row without a profiler callback rewrites the
+ * table, and so do the 4th, 8th, 16th... (a task inside a long C call has
+ * no callbacks either, and each rewrite aborts a trace being recorded):
+ * the tick records a mode that differs from the right one in every part of
+ * the table, first with every part's bit set and then with none, asking
+ * for an update each time, so that each part is rewritten once for what
+ * it should be. The profiler's handler rewrites the table from a signal on
+ * every tick anyway; while the loop thread is inside a C call, rewriting
+ * an intact table changes nothing.
+ * The recorded mode is a byte of LuaJIT's global state that no API
+ * exposes: find_dispatch_mode locates it at start by setting hooks through
+ * the API and seeing which byte follows them; where none does exactly,
+ * the repair is off and the wedge stays possible. */
+
+#define MODE_PARTS 0x67                   /* LuaJIT's DISPMODE_{CALL,RET,INS,REC,PROF} */
+#define MODE_INS 0x04                     /* DISPMODE_INS: hook handlers everywhere */
+#define MODE_HOOKED 0x44                  /* DISPMODE_PROF | DISPMODE_INS: the profiler's */
+#define HOOK_PROFILE 0x80                 /* LuaJIT's hook mask: the profiler hook is due */
+#define PROBE_SPAN 256                    /* bytes of the global state searched */
+
+static unsigned char *dispatch_mode;      /* LuaJIT's recorded dispatch mode, or NULL */
+
+static void probe_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)L, (void)ar;
+}
+
+/* The main thread's global state: the main lua_State and the global state
+ * are allocated together, the second right after the first, and the state
+ * points to it; checked against the allocator the API reports before it
+ * is read further. */
+static unsigned char *global_state(lua_State *L)
+{
+    const size_t glref = 2 * sizeof(void *);   /* after the GC header, 64-bit refs */
+    uintptr_t g;
+    memcpy(&g, (char *)L + glref, sizeof g);
+    if (g <= (uintptr_t)L || g - (uintptr_t)L > PROBE_SPAN)
+        return NULL;
+    void *ud, *head[2];
+    lua_Alloc f = lua_getallocf(L, &ud);
+    memcpy(head, (void *)g, sizeof head);
+    lua_Alloc g_f;
+    memcpy(&g_f, &head[0], sizeof g_f);
+    return g_f == f && head[1] == ud ? (unsigned char *)g : NULL;
+}
+
+/* The byte after the hook mask, where the three probes below find the
+ * hook mask following lua_sethook and the mode byte gaining and losing
+ * DISPMODE_INS with it, every other bit of both unchanged. Must run on the
+ * main state before any hook or the profiler is set. */
+static unsigned char *find_dispatch_mode(lua_State *L)
+{
+    static const int masks[] = {0, LUA_MASKCOUNT, LUA_MASKLINE};
+    unsigned char seen[3][PROBE_SPAN + 1];
+    unsigned char *g = global_state(L);
+    if (!g)
+        return NULL;
+    for (int i = 0; i < 3; i++) {
+        lua_sethook(L, masks[i] ? probe_hook : NULL, masks[i], DORMANT_COUNT);
+        memcpy(seen[i], g, sizeof seen[i]);
+    }
+    lua_sethook(L, NULL, 0, 0);
+    unsigned char *found = NULL;
+    for (int off = 0; off < PROBE_SPAN; off++) {
+        int fits = 1;
+        for (int i = 0; i < 3 && fits; i++) {
+            unsigned char hook = seen[i][off], mode = seen[i][off + 1];
+            fits = (hook & 0x0f) == masks[i] && (hook & 0xf0) == (seen[0][off] & 0xf0) &&
+                   (mode & MODE_INS) == (masks[i] ? MODE_INS : 0) &&
+                   (mode & ~MODE_INS) == (seen[0][off + 1] & ~MODE_INS);
+        }
+        if (fits) {
+            if (found)
+                return NULL;              /* not one answer: trust none */
+            found = g + off + 1;
+        }
+    }
+    return found;
+}
+
+/* Rewrites LuaJIT's dispatch table for the hooks as they are. Runs in the
+ * tick's handler. */
+static void rebuild_dispatch(lua_State *L)
+{
+    lua_Hook f = lua_gethook(L);
+    int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+    *dispatch_mode |= MODE_PARTS;
+    lua_sethook(L, f, mask, count);
+    *dispatch_mode &= (unsigned char)~MODE_PARTS;
+    lua_sethook(L, f, mask, count);
+}
+
+int silk_preempt_desync_dispatch(void)
+{
+    if (!dispatch_mode || !own_tick)
+        return -1;
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    unsigned char hookmask = dispatch_mode[-1];
+    int plain = !(hookmask & HOOK_PROFILE) && !(hookmask & 0x0f) && !(*dispatch_mode & MODE_INS);
+    if (plain)
+        *dispatch_mode |= MODE_HOOKED;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return plain ? 0 : -1;
+}
+
 /* Starts the tick with period TICK_NS << slow, or stops it (on = 0). */
 static void arm_tick(int on, int slow)
 {
@@ -265,11 +395,10 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
 
 /* A stop signal is pending and the loop thread has reached no safe point
  * for WEDGED_NS: the running task is blocked inside C (a call through the
- * FFI, os.execute), or LuaJIT spins in trace exits that never reach a hook
- * (seen under the 1 ms tick, not understood: a trace re-entered from its
- * own exit). Nothing else can end the process then, short of SIGKILL: it
- * ends here, as a second stop signal would, and a --jobdir resumes from
- * its last checkpoint as after a kill. Async-signal-safe calls only. */
+ * FFI, os.execute). Nothing else can end the process then, short of
+ * SIGKILL: it ends here, as a second stop signal would, and a --jobdir
+ * resumes from its last checkpoint as after a kill. Async-signal-safe
+ * calls only. */
 static void wedged_exit(int stop)
 {
     static const char msg[] = "silk: a stop signal, and the loop thread reaches no Lua safe point "
@@ -303,6 +432,9 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
             return;
         }
         int stuck = callbacks == callbacks_at_tick;
+        stuck_ticks = stuck ? stuck_ticks + 1 : 0;
+        if (stuck_ticks >= 2 && (stuck_ticks & (stuck_ticks - 1)) == 0 && dispatch_mode)
+            rebuild_dispatch(e->L);       /* see above */
         stuck_ns = stuck ? stuck_ns + (TICK_NS << tick_slow) : 0;
         int stop = stuck_ns >= WEDGED_NS ? silk_preempt_stop_pending() : 0;
         if (stop)
@@ -379,6 +511,7 @@ int silk_preempt_start(silk_engine *e)
 
     owner = e;
     e->resuming = resuming;
+    dispatch_mode = find_dispatch_mode(L);
     /* The profiler restores the SIGPROF disposition it found when it stops;
      * a tick already in flight then meets that disposition. Make it
      * "ignore" rather than the default, which kills the process. */
@@ -482,6 +615,7 @@ void silk_preempt_stop(silk_engine *e)
         luajit_sigprof = NULL;
     }
     luaJIT_profile_stop(e->L);
+    dispatch_mode = NULL;
     lua_sethook(e->L, NULL, 0, 0);
     owner = NULL;
 }

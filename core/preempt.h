@@ -65,9 +65,14 @@
  * interrupt, see a SIGINT/SIGTERM the loop has not handled yet (below),
  * and ends the process (exit 128 + the signal) when such a signal is
  * pending and the loop thread has reached no Lua safe point for 10 s: a
- * task blocked in C, or LuaJIT spinning in trace exits that never reach a
- * hook (seen under the 1 ms tick, rarely; not understood). The 10 s count
- * from the last safe point, not from the signal.
+ * task blocked in C (through the FFI, os.execute). The 10 s count from the
+ * last safe point, not from the signal.
+ *
+ * LuaJIT's dispatch table can fall out of step with its recorded mode when
+ * a tick lands inside one of its rewrites, after which the profiler's hook
+ * never runs and compiled loops spin in trace exits. A tick that finds no
+ * callback since the tick before has the table rewritten (preempt.c), so
+ * a task stuck that way is reached two or three ticks late, not never.
  */
 #ifndef SILK_PREEMPT_H
 #define SILK_PREEMPT_H
@@ -87,6 +92,13 @@ void silk_preempt_stop(silk_engine *e);
 /* Ticks the hook saw while a task ran, since the process started: a probe
  * for benchmarks (bench/tasks/tick.lua reads it to time the ticks). */
 unsigned long silk_preempt_ticks(void);
+
+/* For specs: records LuaJIT's dispatch mode as the profiler's while the
+ * dispatch table is plain, as a tick landing inside a rewrite of the table
+ * can leave it (preempt.c), so that the profiler's next tick finds nothing
+ * to rewrite and its hook never runs until the repair rewrites the table.
+ * Returns 0, or -1 when the repair is off or the table is not plain now. */
+int silk_preempt_desync_dispatch(void);
 
 /* A function called on the flame-graph sampler's ticks (from the VM, at
  * a safe point, on the loop thread) with LuaJIT's profiler arguments

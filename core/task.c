@@ -95,6 +95,7 @@ TLIST_LINKS(waitq, q_next, q_prev)
     }
 
 TSET_LINKS(sib, sib_next, sib_prev)
+TSET_LINKS(unjoined, sib_next, sib_prev)   /* a finished task is no child any more */
 TSET_LINKS(scope, sc_next, sc_prev)
 
 void silk_tlist_qpush(silk_tlist *q, silk_task *t)
@@ -1015,6 +1016,46 @@ static void normalize_error(lua_State *co)
     }
 }
 
+/* --- failures nobody has joined ---------------------------------------------
+ * A task that fails while nobody is joining it is reported on stderr, but
+ * not while its parent lives: spawning, doing other work (waits included)
+ * and then joining is how a result is taken, and the failure may come
+ * first. It is reported when its parent ends without having joined it, or
+ * at once when it has no parent left; a join in between takes it off the
+ * parent's `unjoined` set, which holds its handle (so its error) until then. */
+
+static void report_failure(silk_task *t, lua_State *L, int err)
+{
+    lua_getfield(L, err, "kind");
+    lua_getfield(L, err, "message");
+    lua_getfield(L, err, "traceback");
+    fprintf(stderr, "silk: task %llu%s%s%s (created at %s) failed and nobody joined it: %s: %s\n%s\n",
+            (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
+            t->name ? "\"" : "", t->site, lua_tostring(L, -3), lua_tostring(L, -2),
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 3);
+}
+
+static void unjoined_release(silk_task *t)
+{
+    unjoined_remove(&t->parent->unjoined, t);
+    t->on_unjoined = 0;
+    unanchor(t->e, t->self_ref);
+}
+
+/* t ends: reports its children's failures that nobody joined. */
+static void report_unjoined(silk_task *t, lua_State *L)
+{
+    for (silk_task *c = t->unjoined.head; c; c = t->unjoined.head) {
+        silk_task_push_handle(c, L);
+        lua_getfenv(L, -1);
+        lua_rawgeti(L, -1, 1);
+        report_failure(c, L, lua_gettop(L));
+        lua_pop(L, 3);
+        unjoined_release(c);
+    }
+}
+
 int silk_task_pushresult(silk_task *t, lua_State *L, int handle)
 {
     lua_getfenv(L, handle);
@@ -1027,6 +1068,8 @@ int silk_task_pushresult(silk_task *t, lua_State *L, int handle)
             t->unobserved = 0;
             t->e->sched->unobserved_failures--;
         }
+        if (t->on_unjoined)
+            unjoined_release(t);
         t->observed = 1;
         return 2;
     }
@@ -1049,17 +1092,6 @@ static int error_kind_is(lua_State *L, int idx, const char *kind)
     return same;
 }
 
-static void report_failure(silk_task *t, lua_State *L, int err)
-{
-    lua_getfield(L, err, "kind");
-    lua_getfield(L, err, "message");
-    lua_getfield(L, err, "traceback");
-    fprintf(stderr, "silk: task %llu%s%s%s (created at %s) failed and nobody is joining it: %s: %s\n%s\n",
-            (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
-            t->name ? "\"" : "", t->site, lua_tostring(L, -3), lua_tostring(L, -2),
-            lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
-    lua_pop(L, 3);
-}
 
 /* Ends t: stores its outcome (results, or the error at the top of co for
  * FAILED), releases everything it held, hands its children to its parent,
@@ -1091,6 +1123,7 @@ static void task_finish(silk_task *t, silk_task_state final)
     lua_insert(co, -2);
     lua_setfenv(co, -2);
     lua_settop(co, 0);
+    report_unjoined(t, co);
     set_state(t, final);
     if (e->sched->end_hook)
         e->sched->end_hook(t, e->sched->end_hook_data);
@@ -1157,9 +1190,14 @@ static void task_finish(silk_task *t, silk_task_state final)
     }
 
     if (failed && !t->observed && t != e->sched->main && !error_kind_is(co, err, "cancelled")) {
-        report_failure(t, co, err);
         t->unobserved = 1;
         e->sched->unobserved_failures++;
+        if (t->parent) {
+            unjoined_push(&t->parent->unjoined, t);
+            t->on_unjoined = 1;            /* keeps its handle: see report_unjoined */
+        } else {
+            report_failure(t, co, err);
+        }
     }
     lua_settop(co, 0);
 
@@ -1171,7 +1209,8 @@ static void task_finish(silk_task *t, silk_task_state final)
     silk_track_release(SILK_RES_TASK);
     t->co = NULL;
     unanchor(e, t->co_ref);
-    unanchor(e, t->self_ref);            /* last: the handle may now be collected */
+    if (!t->on_unjoined)
+        unanchor(e, t->self_ref);        /* last: the handle may now be collected */
 }
 
 /* --- the one resume point --------------------------------------------------- */

@@ -68,6 +68,7 @@ struct silk_task {
     unsigned ticks : 2;           /* preempt.c: profiler ticks in this resume (saturates at 3) */
     unsigned observed : 1;        /* its failure was seen by a joiner */
     unsigned unobserved : 1;      /* counted in e->unobserved_failures */
+    unsigned on_unjoined : 1;     /* FAILED, on its parent's `unjoined` set (task.c) */
     unsigned service : 1;         /* the operator's, not the script's (see
                                    * silk_task_set_service) */
     unsigned counted : 4;         /* its slot in e->ntasks (TASK_SLOT_*), kept by
@@ -84,7 +85,9 @@ struct silk_task {
     silk_task *parent;
     uint64_t creator;             /* id of the task that spawned it (0: the engine) */
     silk_tset children;
-    silk_task *sib_next, *sib_prev;
+    silk_tset unjoined;           /* finished children whose failure nobody has
+                                   * joined yet: reported when this task ends */
+    silk_task *sib_next, *sib_prev;   /* on the parent's children, then unjoined */
 
     /* lists: e->all, e->runq, a wait queue, a scope frame's children */
     silk_task *all_next, *all_prev;

@@ -83,9 +83,33 @@ local function describe_metrics()
   metrics.describe("silk_items_total", "counter", "Items written.")
   metrics.describe("silk_errors_total", "counter", "Failed requests, by error kind.")
   metrics.describe("silk_bytes_total", "counter", "Response body bytes fetched.")
-  metrics.describe("silk_retries_total", "counter", "Fetch retries.")
+  metrics.describe("silk_retries_total", "counter", "Retries (the stats' retries).")
   metrics.describe("silk_queued", "gauge", "Requests waiting in the frontier.")
   metrics.describe("silk_in_flight", "gauge", "Requests being fetched or processed.")
+  metrics.describe("silk_fetch_duration_seconds", "histogram", "Fetch duration (observed by the crawl runner).")
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+-- The crawl's counts are kept once, in self.stats; Prometheus sees them
+-- through this collector, at each scrape and once more at the end
+-- (Run:close). A family appears with its first count, as a counter that
+-- was added to would: bytes and retries with the first response.
+function Run:export_stats()
+  local st, set = self.stats, metrics.set
+  for _, k in ipairs(sorted_keys(st.by_status)) do set("silk_pages_total", st.by_status[k], { status = k }) end
+  for _, k in ipairs(sorted_keys(st.errors_by_kind)) do set("silk_errors_total", st.errors_by_kind[k], { kind = k }) end
+  local answered = next(st.by_status) ~= nil
+  if answered then set("silk_bytes_total", st.bytes) end
+  if answered or st.retries > 0 then set("silk_retries_total", st.retries) end
+  if st.items > 0 then set("silk_items_total", st.items) end
+  set("silk_queued", self.frontier:stats().queued or 0)
+  set("silk_in_flight", self.inflight)
 end
 
 --- crawl.new(spider, opts) -> run. opts: output (path), jobdir, progress
@@ -293,6 +317,7 @@ function Run:observe()
     local st = {}
     for k, v in pairs(self.stats) do st[k] = v end
     st.in_flight, st.paused, st.stopping = self.inflight, self.paused, self.stopping
+    if self.identity then st.sessions_retired = self.identity:stats().sessions_retired end
     st.queued = self.frontier:stats().queued
     return st
   end
@@ -309,10 +334,7 @@ function Run:observe()
     return ("stopping: no new requests; the %d in flight finish, then a checkpoint and exit 0"):format(self.inflight)
   end
   describe_metrics()
-  self.collector = metrics.collector(function()
-    metrics.set("silk_queued", self.frontier:stats().queued or 0)
-    metrics.set("silk_in_flight", self.inflight)
-  end)
+  self.collector = metrics.collector(function() self:export_stats() end)
 end
 
 -- The `crawl` object a callback receives: the crawl as one page's callback
@@ -602,7 +624,6 @@ function Run:commit_items(page, where)
     end
     if ok then
       self.stats.items = self.stats.items + 1
-      metrics.add("silk_items_total", 1)
     elseif ok == false then
       self.stats.items_dropped = self.stats.items_dropped + 1
     end
@@ -1000,6 +1021,8 @@ function Run:send(rq, first)
       f, who = self:fetch_request(rq)
       res, err = silk.fetch(f)
     end
+    local got = res or err              -- every try's retries, whether it answered or not
+    st.retries = st.retries + (got and got.attempts or 1) - 1
     local again = false
     local rotated = id and f.proxy and f.proxy ~= (rq.proxy or s.proxy) and f.proxy
     if rotated then
@@ -1012,8 +1035,8 @@ function Run:send(rq, first)
       end
     end
     if res and who and who.pooled and self:looks_blocked(res, rq) then
-      self.jars[id:retire(who)] = nil
-      st.sessions_retired = st.sessions_retired + 1
+      local jar = id:retire(who)        -- nil: another request on it retired it first
+      if jar then self.jars[jar] = nil end
       again = tries < (rq.retries or s.retries)
       if again then tries, res = tries + 1, nil end
     end
@@ -1026,10 +1049,6 @@ function Run:send(rq, first)
   if res then
     count(st.by_status, tostring(res.status))
     st.bytes = st.bytes + #res.body
-    st.retries = st.retries + (res.attempts or 1) - 1
-    metrics.add("silk_pages_total", 1, { status = res.status })
-    metrics.add("silk_bytes_total", #res.body)
-    metrics.add("silk_retries_total", (res.attempts or 1) - 1)
     metrics.observe("silk_fetch_duration_seconds", res.timings.total)
     if s.autothrottle then self:throttle(rq.url, res.timings.total) end
     if log.enabled("debug") then log_response(res, rq.url) end
@@ -1047,7 +1066,6 @@ function Run:count_error(err)
   local st = self.stats
   st.errors = st.errors + 1
   count(st.errors_by_kind, err.kind or "error")
-  metrics.add("silk_errors_total", 1, { kind = err.kind or "error" })
 end
 
 -- Sends frontier request `req` as `rq` and runs the spider's on_response
@@ -1473,7 +1491,10 @@ function Run:run()
   if self.failure and self.sink then self.stats.items = self.sink.written end
   self.stats.frontier = self.frontier:stats()
   self.stats.gc = gc_summary()
-  if self.identity then self.stats.proxies = self.identity:stats().proxies end
+  if self.identity then
+    local is = self.identity:stats()
+    self.stats.proxies, self.stats.sessions_retired = is.proxies, is.sessions_retired
+  end
   local rs = self.stats.render
   if rs then
     -- what the browser went through, beside the crawl's own split
@@ -1485,6 +1506,7 @@ function Run:run()
 end
 
 function Run:close()
+  self:export_stats()
   metrics.remove_collector(self.collector)
   for _, k in ipairs{ "stats", "pause", "resume", "frontier", "stop" } do silk.console_hooks[k] = nil end
   if self.cache then

@@ -57,6 +57,14 @@ The stats go to stderr at the end.]],
       set = function(o) o.overwrite = true end },
     { "-s", "--set", arg = "KEY=VALUE", help = "override a spider setting (repeatable)",
       set = function(o, v) o.overrides[#o.overrides + 1] = v end },
+    { "-a", "--arg", arg = "NAME=VALUE",
+      help = "a spider argument (repeatable): the spider file gets them as a\n"
+        .. "table of strings, `local args = ...`",
+      set = function(o, v, name)
+        local k, val = v:match("^([%a_][%w_]*)=(.*)$")
+        if not k then error(("%s %s: NAME=VALUE expected, NAME a Lua identifier"):format(name, v), 0) end
+        o.args[k] = val
+      end },
     { "--jobdir", arg = "DIR", help = "persist the crawl in DIR; run again to resume",
       set = function(o, v) o.jobdir = v end },
     { "--stats", arg = "FILE", help = "final stats as JSON", set = function(o, v) o.stats_file = v end },
@@ -96,7 +104,7 @@ The stats go to stderr at the end.]],
 }
 
 local function parse_args(args)
-  local o = cli.parse(spec, args, { overrides = {}, outputs = {} })
+  local o = cli.parse(spec, args, { overrides = {}, outputs = {}, args = {} })
   if o.help then return o end
   if not o.spider then error("a spider file is required; usage: silk run " .. spec.usage, 0) end
   if o.workers and not o.frontier then error("--workers needs --frontier redis://IP:PORT/NAME", 0) end
@@ -143,10 +151,12 @@ local function check_output(path)
   end
 end
 
-local function load_spider(path)
+-- The spider file runs with the -a arguments as its `...`, as Scrapy's -a
+-- reaches the spider's constructor.
+local function load_spider(path, args)
   local chunk, err = loadfile(path)
   if not chunk then error(err, 0) end
-  local ok, sp = pcall(chunk)
+  local ok, sp = pcall(chunk, args)
   if not ok then error(("%s: %s"):format(path, tostring(sp)), 0) end
   if sp == nil then
     error(("%s returned nothing: a spider file must end with `return silk.spider{...}`"):format(path), 0)
@@ -171,7 +181,11 @@ local function print_stats(st, out)
     local keys = {}
     for k in pairs(t) do keys[#keys + 1] = k end
     if #keys == 0 then return end
-    table.sort(keys)
+    table.sort(keys, function(a, b)     -- depths and statuses in numeric order
+      local na, nb = tonumber(a), tonumber(b)
+      if na and nb then return na < nb end
+      return tostring(a) < tostring(b)
+    end)
     local parts = {}
     for _, k in ipairs(keys) do parts[#parts + 1] = ("%s=%d"):format(k, t[k]) end
     lines[#lines + 1] = ("  %s: %s"):format(name, table.concat(parts, " "))
@@ -209,7 +223,7 @@ return function(...)
     end
   end
   local sp
-  ok, sp = pcall(load_spider, o.spider)
+  ok, sp = pcall(load_spider, o.spider, o.args)
   if not ok then return fail(sp) end
   local url = require("silk.core.url")
   for _, u in ipairs(sp.start_urls or {}) do

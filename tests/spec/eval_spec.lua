@@ -61,7 +61,38 @@ describe("silk eval", function()
     ]])
     local status, out = silk("eval " .. f)
     assert.equal(1, status)
-    assert.matches('task %d+ "lonely".-failed and nobody is joining it: error: .-unseen', out)
+    assert.matches('task %d+ "lonely".-failed and nobody joined it: error: .-unseen', out)
+  end)
+
+  it("does not report a failure that its parent joins after waiting on something else", function()
+    -- spawn, other work, join: the child fails while the parent sleeps
+    local f = script([[
+      local silk = require("silk")
+      local t = silk.spawn(function() silk.sleep(0.01) error("child broke") end)
+      silk.sleep(0.05)
+      local ok, err = t:join()
+      print("joined", ok, err.message)
+    ]])
+    local status, out = silk("eval " .. f)
+    assert.equal(0, status)
+    assert.matches("joined\tfalse\t.-child broke", out)
+    assert.not_matches("failed and nobody", out)
+  end)
+
+  it("reports a failure when its parent ends without joining it, not later", function()
+    local f = script([[
+      local silk = require("silk")
+      local parent = silk.spawn(function()
+        silk.spawn{ name = "orphan", function() error("unseen") end }
+        silk.sleep(0.01)                  -- the child fails while the parent waits
+      end)
+      parent:join()
+      io.stderr:write("parent ended\n")
+      silk.sleep(0.01)
+    ]])
+    local status, out = silk("eval " .. f)
+    assert.equal(1, status)
+    assert.matches('task %d+ "orphan".-failed and nobody joined it: error: .-unseen.-parent ended', out)
   end)
 
   it("reports tasks alive after the main task returned as a leak and exits 3", function()

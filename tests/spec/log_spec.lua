@@ -146,6 +146,39 @@ return require("silk").spider{
   end)
 end)
 
+describe("silk run -a", function()
+  it("hands the spider file its arguments as `...`, a table of strings, as Scrapy's -a", function()
+    local f = os.tmpname() .. ".lua"
+    write(f, [[
+local args = ...
+local silk = require("silk")
+return silk.spider{
+  name = "args", start_urls = { args.start },
+  parse = function(res, crawl) crawl:emit{ url = res.url, category = args.category, empty = args.empty } end,
+}]])
+    local out_file = tmpdir() .. "/items.jsonl"
+    local status, out = run(("run %s -a start=%s/index.html --arg category=books -a empty= -o %s"):format(
+      f, web.url, out_file))
+    assert.equal(0, status, out)
+    assert.same({ url = web.url .. "/index.html", category = "books", empty = "" }, cjson.decode(read(out_file)))
+    status, out = run(("run %s -a 9lives=x"):format(f))
+    assert.equal(2, status, out)
+    assert.matches("%-a 9lives=x: NAME=VALUE expected, NAME a Lua identifier", out)
+  end)
+end)
+
+describe("silk run's summary", function()
+  it("lists depths in numeric order (10 after 9, not after 1)", function()
+    local d = tmpdir()
+    for i = 0, 11 do write(("%s/p%d.html"):format(d, i), ('<a href="p%d.html">next</a>'):format(i + 1)) end
+    local site = servers.nginx{ root = d }
+    local status, out = run(("run %s"):format(spider()), "START=" .. site.url .. "/p0.html")
+    site:stop()
+    assert.equal(0, status, out)
+    assert.matches("  depth: 0=1 1=1 2=1 3=1 4=1 5=1 6=1 7=1 8=1 9=1 10=1 11=1\n", out)
+  end)
+end)
+
 describe("silk run --log-format json --log-file", function()
   it("writes one JSON object per line to the file (ts, level, msg and the fields), nothing to stderr", function()
     local logf = tmpdir() .. "/crawl.log"

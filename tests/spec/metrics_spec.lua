@@ -210,6 +210,106 @@ describe("GET /metrics", function()
   end)
 end)
 
+-- A crawl's counts are kept once (crawl.lua's stats) and exported through
+-- one collector: the exposition says what the stats say, also for the
+-- counts that only some paths make (a hook's retry verdict, a sitemap that
+-- does not parse), and the fetch layer's own retry counter agrees with them.
+describe("the crawl's counts", function()
+  package.path = "tests/lib/?.lua;" .. package.path
+  local servers, files = require("servers"), require("files")
+  local st, live, final, retried
+
+  -- One crawl of a small site with robots.txt, refused and dropped items, a
+  -- 404, a 500, a 503 and a reset (each retried once, retries = 1), a page
+  -- on_response asks to retry, and a sitemap that is not XML.
+  setup(function()
+    local bad = servers.badserver{}
+    local d = files.tmpdir()
+    files.write(d .. "/robots.txt", "User-agent: *\nDisallow: /private/\n")
+    files.write(d .. "/notxml.xml", "not xml at all")
+    local links = { "/a.html", "/b.html", "/private/p.html", "/missing.html", "/again.html",
+                    bad.url .. "/flaky-503?key=" .. tostring(silk.now()), bad.url .. "/reset-mid-body",
+                    bad.url .. "/status?code=500" }
+    local html = {}
+    for _, l in ipairs(links) do html[#html + 1] = ('<a href="%s">x</a>'):format(l) end
+    files.write(d .. "/index.html", table.concat(html, "\n"))
+    for _, name in ipairs{ "a", "b", "again" } do files.write(d .. "/" .. name .. ".html", "<p>" .. name .. "</p>") end
+    os.execute("mkdir -p " .. d .. "/private")
+    files.write(d .. "/private/p.html", "<p>private</p>")
+    local web = servers.nginx{ root = d }
+    local fetch_core = require("silk.core.fetch")
+    local retried0 = fetch_core.stats().retried
+    local asked_again = false
+    local run = require("silk.crawl").new(silk.spider{
+      name = "counts", start_urls = { web.url .. "/index.html" }, sitemap_urls = { web.url .. "/notxml.xml" },
+      retries = 1, concurrency = 4,
+      pipelines = { function(item) if not item.drop then return item end end },
+      on_response = function(res)
+        if res.url:find("/again.html", 1, true) and not asked_again then
+          asked_again = true
+          return "retry"
+        end
+      end,
+      parse = function(res, crawl)
+        for _, a in ipairs(res:select("a[href]")) do crawl:follow(a:attr("href")) end
+        crawl:emit{ url = res.url }
+        if res.url:find("/a.html", 1, true) then
+          crawl:emit{ url = res.url, bad = function() end }   -- refused
+          crawl:emit{ url = res.url, drop = true }            -- dropped by the pipeline
+        end
+      end,
+    }, {})
+    st = run:run()
+    live = parse_exposition(metrics.render())
+    run:close()
+    final = parse_exposition(metrics.render())
+    retried = fetch_core.stats().retried - retried0
+    bad:stop()
+    web:stop()
+  end)
+
+  it("go through what the crawl met", function()
+    assert.equal(1, st.robots_blocked)
+    assert.equal(1, st.items_refused)
+    assert.equal(1, st.items_dropped)
+    assert.equal(1, st.errors_by_kind.sitemap)
+    assert.equal(1, st.errors_by_kind.reset)
+    assert.equal(3, st.errors_by_kind.http)             -- the 404, the 500, the second 503
+    assert.equal(1, st.by_status["404"])
+  end)
+
+  it("count the retries of a request that failed in the end, as the fetch layer does", function()
+    -- the fetch layer retried the 503 and the reset once each; the crawl
+    -- adds the one retry on_response asked for
+    assert.equal(2, retried)
+    assert.equal(retried + 1, st.retries)
+  end)
+
+  it("are the same in the stats and in /metrics, during the crawl and after it", function()
+    for _, s in ipairs{ live, final } do
+      local pages, errors = 0, 0
+      for status, n in pairs(st.by_status) do
+        assert.equal(n, s["silk_pages_total{status=" .. status .. "}"], "status " .. status)
+        pages = pages + n
+      end
+      for kind, n in pairs(st.errors_by_kind) do
+        assert.equal(n, s["silk_errors_total{kind=" .. kind .. "}"], "kind " .. kind)
+        errors = errors + n
+      end
+      assert.equal(st.errors, errors)
+      assert.equal(st.items, s["silk_items_total{}"])
+      assert.equal(st.bytes, s["silk_bytes_total{}"])
+      assert.equal(st.retries, s["silk_retries_total{}"])
+      local listed = 0
+      for k, n in pairs(s) do
+        if k:match("^silk_pages_total{") then listed = listed + n end
+      end
+      assert.equal(pages, listed)
+    end
+    assert.equal(0, final["silk_in_flight{}"])
+  end)
+end)
+
 describe("the metric registry", function()
   it("rejects bad names, type clashes and negative counter increments", function()
     assert.has_error(function() metrics.add("9bad", 1) end)

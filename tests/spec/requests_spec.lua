@@ -330,6 +330,38 @@ return silk.spider{
     assert.is_true(uas["ua-one"] and uas["ua-two"] and uas["ua-three"])
   end)
 
+  it("retires a session once when two of its requests are blocked together, and retries both", function()
+    app:stop()
+    app = servers.webapp{ block_after = 3 }
+    -- four in flight on two sessions, each answer held 50 ms: each session
+    -- carries two requests at once, and both come back blocked
+    local src = [[
+local silk = require("silk")
+local starts = {}
+for n = 1, 30 do starts[n] = os.getenv("START") .. "/wall/" .. n .. "?sleep=0.05" end
+return silk.spider{
+  name = "wall", start_urls = starts, concurrency = 4, sessions = 2, retries = 10,
+  parse = function(res, crawl) crawl:emit{ title = res:one("h1"):text() } end,
+}
+]]
+    local out, stats = files.tmpdir() .. "/items.jsonl", files.tmpdir() .. "/stats.json"
+    local status, log = run(("run %s -o %s --stats %s"):format(spider_file(src), out, stats), "START=" .. app.url)
+    assert.equal(0, status, log)
+    assert.is_nil(log:find("inside silk", 1, true), log)
+    assert.equal(30, #items(out), log)
+    local st = cjson.decode(files.read(stats))
+    assert.equal(0, st.errors)
+    -- each retirement is of a visitor the wall blocked, which sent its
+    -- cookie first: counted once, not once per blocked request
+    local visitors, n = {}, 0
+    for _, e in ipairs(app.log()) do
+      local v = type(e.cookie) == "string" and e.cookie:match("visitor=(%w+)")
+      if v and not visitors[v] then visitors[v], n = true, n + 1 end
+    end
+    assert.is_true(st.sessions_retired >= 4 and st.sessions_retired <= n,
+                   ("retired %d, visitors %d"):format(st.sessions_retired, n))
+  end)
+
   it("runs on_request, on_response and on_error hooks that change, drop and retry", function()
     local flag = files.tmpdir() .. "/closed"
     local src = [[

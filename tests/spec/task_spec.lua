@@ -273,6 +273,31 @@ describe("deadlines", function()
   end)
 
 
+  it("stop a compiled loop by its deadline when LuaJIT's dispatch table is out of step with its mode", function()
+    -- a tick landing while LuaJIT rewrites its dispatch table can leave the
+    -- table plain under a mode that says hooked; the profiler then finds
+    -- nothing to rewrite and its hook never runs. The loop is compiled and
+    -- has left its trace once before, so no new trace (whose recording
+    -- would rewrite the table) comes later: without the repair it spins
+    -- past its deadline until the 20 s kill
+    assert.equal("true false timeout true\n", eval_script("", [[
+      local silk = require("silk")
+      local engine = require("silk.core.engine")
+      local stop, desynced = 1000.5, nil
+      local function spin() local x = 0.5 while x ~= stop do x = x + 1 end end
+      local t0 = silk.now()
+      local t = silk.spawn{ timeout = 0.05, function()
+        spin()
+        stop = -1                       -- from now on it never leaves
+        desynced = engine.desync_dispatch()
+        spin()
+      end }
+      local ok, err = t:join()
+      io.write(tostring(desynced), " ", tostring(ok), " ", tostring(err and err.kind), " ",
+               tostring(silk.now() - t0 < 10), "\n")
+    ]]))
+  end)
+
   it("set no hook while a task runs and nothing is due: the interpreter counts no instructions", function()
     -- a count hook set all the time makes every interpreted instruction
     -- pay for it; the hook is set only for the moment a task is due
