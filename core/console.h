@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "engine_run.h"
 
 typedef struct silk_console silk_console;
 

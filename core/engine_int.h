@@ -1,7 +1,12 @@
 /*
  * engine_int.h -- the engine record, shared by the modules of the runtime
- * (engine.c, task.c, channel.c, preempt.c, their bindings). Not a contract
- * for anyone else: other modules use engine.h.
+ * (engine.c, engine_run.c, task.c, channel.c, preempt.c, their bindings).
+ * Not a contract for anyone else: other modules use engine.h.
+ *
+ * The engine is the bottom of the runtime: it knows a task only as the
+ * pointer it charges memory to, so that the scheduler (task.c), preemption
+ * (preempt.c) and the run that drives both (engine_run.c) may include this
+ * header without the engine including theirs.
  */
 #ifndef SILK_ENGINE_INT_H
 #define SILK_ENGINE_INT_H
@@ -9,57 +14,31 @@
 #include <stdint.h>
 
 #include "engine.h"
-#include "task.h"
 
-/* An intrusive doubly linked list of tasks, FIFO; see task_int.h for the links. */
-typedef struct silk_tlist {
-    silk_task *head, *tail;
-    int n;
-} silk_tlist;
-
-/* The same without a tail, for sets whose order does not matter (a task's
- * children, a scope's children): two of them live in every task record. */
-typedef struct silk_tset {
-    silk_task *head;
-    int n;
-} silk_tset;
+/* The Lua heap's account of one task, kept by the allocator (engine.c)
+ * while the task runs and read by the scheduler and preemption. Embedded in
+ * the task record. */
+typedef struct silk_mem_charge {
+    uint64_t allocated;           /* bytes the Lua heap grew by while it ran */
+    unsigned over : 1;            /* took the heap past --max-memory, or the system
+                                   * refused it memory: it ends with a `memory`
+                                   * error at its next safe point (preempt.c) or
+                                   * yield, whatever it catches */
+    unsigned system : 1;          /* ... because the system refused (else the cap) */
+} silk_mem_charge;
 
 struct silk_engine {
     struct ev_loop *loop;
     lua_State *L;                 /* the main thread; tasks are its coroutines */
     silk_engine_options opts;
     char lua_dir[4096];           /* where lua/silk was found, for package.path */
+    struct silk_sched *sched;     /* the scheduler's state (task_int.h), made and
+                                   * freed by task.c */
+    struct silk_task *current;    /* the task inside lua_resume, or NULL (task.c) */
+    struct silk_mem_charge *charge; /* what the allocator charges: current's
+                                   * account, or NULL outside every task (task.c) */
 
-    /* scheduler (task.c) */
-    silk_tlist all;               /* every live task, in creation order */
-    silk_tlist runq;              /* runnable tasks, FIFO */
-    silk_tlist sliced;            /* runnable tasks that used up their slice: they go
-                                   * behind what the next poll wakes */
-    silk_tlist woken;             /* runnable tasks woken inside the event batch in
-                                   * progress; empty outside one (silk_task_batch_end) */
-    int batch;                    /* 1 inside an event batch (task.c) */
-    unsigned batch_iteration;     /* the loop iteration of the last batch's end */
-    double batch_since;           /* when that iteration's first batch ended */
-    silk_task *current;           /* the task inside lua_resume, or NULL */
-    silk_task *main;              /* the main task while it lives */
-    uint64_t next_id;
-    long ntasks[2 + SILK_WAIT_COUNT_]; /* live tasks: runnable, running, then waiting
-                                   * by reason; kept by task.c at every state change */
-    int anchors_ref;              /* registry sub-table anchoring live coroutines and
-                                   * handles, in chunks (task.c) */
-    int anchor_top;               /* highest anchor ref handed out */
-    int anchor_free;              /* first free anchor ref, 0: none */
-    long unobserved_failures;     /* failed tasks whose error nobody has seen yet */
-    int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */
-    silk_task_end_fn end_hook;    /* silk_task_set_end_hook (task.c) */
-    void *end_hook_data;
-    silk_task **wakes;            /* waiting tasks with an armed timer, a min-heap by
-                                   * wake time (task.c: silk_task_wake_due) */
-    int nwakes, wakes_cap;
-    char **sites;                 /* interned creation sites (task.c) */
-    size_t nsites, sites_cap;
-
-    /* loop watchers (engine.c) */
+    /* loop watchers (engine_run.c; sched_idle: engine.c) */
     ev_prepare sched_prepare;     /* resumes runnable tasks before the loop blocks */
     ev_idle sched_idle;           /* active while tasks are runnable: the loop must not block */
     ev_signal sig_int, sig_term, sig_usr1;
@@ -96,13 +75,28 @@ struct silk_engine {
                                    * the next resumption (task.c) */
 };
 
-/* How long the tasks may run per loop iteration, in the prepare phase and
- * again at the ends of event batches: bounds how late a timer or an I/O
- * event is seen while tasks keep the CPU busy. */
-#define SILK_SCHED_BUDGET 0.002
-
 /* Makes sure the loop will not block while tasks are runnable (task.c calls
  * it whenever the run queue becomes non-empty). */
 void silk_engine_kick(silk_engine *e);
+
+/* The engine without its run (engine_run.c does the rest): the loop, the
+ * Lua state with its allocator, the standard libraries, the bindings
+ * preloaded and package.path set. NULL on failure (message on stderr). */
+silk_engine *silk_engine_create(const silk_engine_options *o);
+
+/* Takes back the allocator's reserve once a refusal outside every task
+ * spent it (the prepare phase calls it). */
+void silk_engine_refill_reserve(silk_engine *e);
+
+/* Asks the services that have a report (engine.h) for what they cleaned
+ * up after the script; the number of lines written. Before stopping them. */
+int silk_engine_report_services(silk_engine *e, FILE *out, const char *prefix);
+
+/* Stops the services in slot order (engine.h). */
+void silk_engine_stop_services(silk_engine *e);
+
+/* Closes the Lua state (finalising every userdata), gives back the reserve
+ * and stops the idle watcher; the record and the loop stay. */
+void silk_engine_close_lua(silk_engine *e);
 
 #endif

@@ -46,7 +46,7 @@
  * Slices run in a protected call: a __gc metamethod that raises is reported
  * on stderr and counted, and the slice ends.
  *
- * Ownership: the engine creates one pacer per lua_State (engine.c) and
+ * Ownership: the engine creates one pacer per lua_State (engine_run.c) and
  * frees it before closing the state; the pacer holds one registry ref.
  * Callers: the loop's prepare phase (silk_gcpace_slice), the scheduler
  * between task resumptions (silk_gcpace_assist), the Lua binding

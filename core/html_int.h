@@ -1,11 +1,11 @@
 /*
  * html_int.h -- what the files of the html module share: the tree walks
- * over gumbo's nodes (html.c, html_text.c), and the parse and release of a
- * document without the SILK_RES_DOCUMENT count for the worker pool
- * (html_pool.c). A worker parses uncounted (the counters belong to the loop
- * thread's view of what is live); the document is counted when its job
- * hands it over (silk_html_job_result), or released uncounted with an
- * abandoned job.
+ * over gumbo's nodes (html.c, html_text.c, and select.c: one copy for both
+ * modules), and the parse and release of a document without the
+ * SILK_RES_DOCUMENT count for the worker pool (html_pool.c). A worker
+ * parses uncounted (the counters belong to the loop thread's view of what
+ * is live); the document is counted when its job hands it over
+ * (silk_html_job_result), or released uncounted with an abandoned job.
  */
 #ifndef SILK_HTML_INT_H
 #define SILK_HTML_INT_H

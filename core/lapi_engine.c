@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "engine_int.h"
+#include "engine_run.h"
 #include "errors.h"
 #include "lapi.h"
 #include "preempt.h"

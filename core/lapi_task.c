@@ -222,9 +222,9 @@ static int task_tasks(lua_State *L)
 {
     silk_engine *e = silk_engine_from(L);
     double now = silk_now();
-    lua_createtable(L, e->all.n, 0);
+    lua_createtable(L, e->sched->all.n, 0);
     int i = 0;
-    for (silk_task *t = e->all.head; t; t = t->all_next) {
+    for (silk_task *t = e->sched->all.head; t; t = t->all_next) {
         lua_createtable(L, 0, 10);
         lua_pushnumber(L, (lua_Number)t->id);
         lua_setfield(L, -2, "id");
@@ -248,7 +248,7 @@ static int task_tasks(lua_State *L)
         lua_setfield(L, -2, "age");
         lua_pushnumber(L, t->cpu);
         lua_setfield(L, -2, "cpu");
-        lua_pushnumber(L, (lua_Number)t->allocated);
+        lua_pushnumber(L, (lua_Number)t->mem.allocated);
         lua_setfield(L, -2, "allocated");
         lua_pushstring(L, t->site);
         lua_setfield(L, -2, "site");
@@ -371,8 +371,8 @@ static int check_interrupt(lua_State *L)
 static int live_ids(lua_State *L)
 {
     silk_engine *e = silk_engine_from(L);
-    lua_createtable(L, 0, e->all.n);
-    for (silk_task *t = e->all.head; t; t = t->all_next) {
+    lua_createtable(L, 0, e->sched->all.n);
+    for (silk_task *t = e->sched->all.head; t; t = t->all_next) {
         lua_pushboolean(L, 1);
         lua_rawseti(L, -2, (int)t->id);
     }

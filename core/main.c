@@ -22,7 +22,7 @@
 #include "silk_config.h"
 #include "cli.h"
 #include "console.h"
-#include "engine.h"
+#include "engine_run.h"
 #include "fetch.h"
 #include "frontier.h"
 #include "lineedit.h"

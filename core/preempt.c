@@ -175,11 +175,11 @@ static void hook(lua_State *L, lua_Debug *ar)
     int slice_used = slice_over(t, e, now);
     int in_task = L == t->co;
     silk_frame *f = due_frame(t, now, slice_used);
-    if (!t->mem_over && !f && !slice_used) {
+    if (!t->mem.over && !f && !slice_used) {
         hook_wanted = 0;                  /* armed for a moment that has passed */
         return;
     }
-    if (t->mem_over) {                    /* over the memory cap (engine.c): end it */
+    if (t->mem.over) {                    /* over the memory cap (engine.c): end it */
         if (in_task && can_yield_here(L, e, 0))
             lua_yield(L, 0);              /* task.c fails it with a `memory` error */
         lua_pushliteral(L, "not enough memory");
@@ -370,7 +370,7 @@ static void tick(void *data, lua_State *L, int samples, int vmstate)
     double now = silk_now();
     if (t->ticks < 3)
         t->ticks++;
-    int due = t->mem_over || slice_over(t, e, now);
+    int due = t->mem.over || slice_over(t, e, now);
     for (silk_frame *f = t->frames; f && !due; f = f->prev)
         due = f->deadline > 0 && now >= f->deadline;
     if (due && own_tick) {

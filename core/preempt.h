@@ -16,7 +16,7 @@
  *    ended where it stands (it yields from the hook and is never resumed);
  *  - an inner frame (with_timeout, scope) triggered: its error value is
  *    raised in the running code, where with_timeout or scope catches it;
- *  - the task went over the memory cap (engine.c, mem_over): it is ended
+ *  - the task went over the memory cap (engine.c, mem.over): it is ended
  *    where it stands like frame 0, with a `memory` error (or, where it
  *    cannot yield, "not enough memory" is raised, again at every tick);
  *  - the task has run longer than its slice: it yields from the hook and

@@ -15,6 +15,7 @@
 
 #include <gumbo.h>
 
+#include "html_int.h"
 #include "select_int.h"
 
 /* ------------------------------------------------------------------------ */
@@ -118,28 +119,14 @@ static void memo_put(mrun *r, const void *s, const GumboNode *el, int result)
     memo_insert(r, s, el, result);
 }
 
-static int is_elem(const GumboNode *n)
-{
-    return n && (n->type == GUMBO_NODE_ELEMENT || n->type == GUMBO_NODE_TEMPLATE);
-}
-
 static int is_html_el(const GumboNode *n)
 {
     return n->v.element.tag_namespace == GUMBO_NAMESPACE_HTML;
 }
 
-static const GumboVector *kids(const GumboNode *n)
-{
-    if (n->type == GUMBO_NODE_DOCUMENT)
-        return &n->v.document.children;
-    if (is_elem(n))
-        return &n->v.element.children;
-    return NULL;
-}
-
 static const GumboNode *parent_el(const GumboNode *n)
 {
-    return is_elem(n->parent) ? n->parent : NULL;
+    return n->parent && is_elem(n->parent) ? n->parent : NULL;
 }
 
 static const GumboNode *prev_el(const GumboNode *n)
@@ -164,24 +151,12 @@ static const GumboNode *next_el(const GumboNode *n)
     return NULL;
 }
 
-/* Next node in document order below root, skipping n's subtree when skip
- * is set, and never entering template contents. */
-static const GumboNode *walk_next(const GumboNode *n, const GumboNode *root, int skip)
+/* Next node in document order below root (html_int.h's walk), never
+ * entering template contents: they are not part of the document that
+ * selectors match. */
+static const GumboNode *sel_next(const GumboNode *n, const GumboNode *root)
 {
-    const GumboVector *v = kids(n);
-    if (!skip && v && v->length && n->type != GUMBO_NODE_TEMPLATE)
-        return v->data[0];
-    while (n != root) {
-        const GumboNode *p = n->parent;
-        if (!p)
-            return NULL;
-        const GumboVector *pv = kids(p);
-        unsigned i = n->index_within_parent + 1;
-        if (i < pv->length)
-            return pv->data[i];
-        n = p;
-    }
-    return NULL;
+    return walk_next(n, root, n->type == GUMBO_NODE_TEMPLATE);
 }
 
 static int ieq(const char *a, const char *b)
@@ -322,11 +297,6 @@ static const char *attr(const GumboNode *el, const char *name)
     return a ? a->value : NULL;
 }
 
-static int is_html_tag(const GumboNode *el, GumboTag tag)
-{
-    return is_elem(el) && el->v.element.tag == tag && is_html_el(el);
-}
-
 /* The elements :enabled and :disabled apply to. */
 static int is_form_control(const GumboNode *el)
 {
@@ -347,13 +317,13 @@ static int in_disabled_fieldset(const GumboNode *el)
 {
     const GumboNode *child = el;
     for (const GumboNode *a = parent_el(el); a; child = a, a = parent_el(a)) {
-        if (!is_html_tag(a, GUMBO_TAG_FIELDSET) || !attr(a, "disabled"))
+        if (!is_html(a, GUMBO_TAG_FIELDSET) || !attr(a, "disabled"))
             continue;
         /* the first legend element child of a */
         const GumboNode *legend = NULL;
         const GumboVector *v = kids(a);
         for (unsigned i = 0; i < v->length && !legend; i++)
-            if (is_html_tag(v->data[i], GUMBO_TAG_LEGEND))
+            if (is_html(v->data[i], GUMBO_TAG_LEGEND))
                 legend = v->data[i];
         if (child != legend)
             return 1;
@@ -372,7 +342,7 @@ static int is_disabled(const GumboNode *el)
         return 0;
     case GUMBO_TAG_OPTION: {
         const GumboNode *p = parent_el(el);
-        return p && is_html_tag(p, GUMBO_TAG_OPTGROUP) && attr(p, "disabled");
+        return p && is_html(p, GUMBO_TAG_OPTGROUP) && attr(p, "disabled");
     }
     default:
         return in_disabled_fieldset(el);
@@ -384,9 +354,9 @@ static int is_disabled(const GumboNode *el)
 static const GumboNode *option_select(const GumboNode *el)
 {
     const GumboNode *p = parent_el(el);
-    if (p && is_html_tag(p, GUMBO_TAG_OPTGROUP))
+    if (p && is_html(p, GUMBO_TAG_OPTGROUP))
         p = parent_el(p);
-    return p && is_html_tag(p, GUMBO_TAG_SELECT) ? p : NULL;
+    return p && is_html(p, GUMBO_TAG_SELECT) ? p : NULL;
 }
 
 /* The option after (dir 1) or before (dir -1) option o in the list of
@@ -406,11 +376,11 @@ static const GumboNode *adjacent_option(const GumboNode *sel, const GumboNode *o
             continue;
         }
         n = v->data[i];
-        if (par == sel && is_html_tag(n, GUMBO_TAG_OPTGROUP) && kids(n)->length) {
+        if (par == sel && is_html(n, GUMBO_TAG_OPTGROUP) && kids(n)->length) {
             const GumboVector *g = kids(n);
             n = g->data[dir > 0 ? 0 : g->length - 1];
         }
-        if (is_html_tag(n, GUMBO_TAG_OPTION))
+        if (is_html(n, GUMBO_TAG_OPTION))
             return n;
     }
 }
@@ -470,11 +440,11 @@ static int option_selected(const GumboNode *el)
 
 static int is_checked(const GumboNode *el)
 {
-    if (is_html_tag(el, GUMBO_TAG_INPUT)) {
+    if (is_html(el, GUMBO_TAG_INPUT)) {
         const char *type = attr(el, "type");
         return type && (ieq(type, "checkbox") || ieq(type, "radio")) && attr(el, "checked");
     }
-    return is_html_tag(el, GUMBO_TAG_OPTION) && option_selected(el);
+    return is_html(el, GUMBO_TAG_OPTION) && option_selected(el);
 }
 
 static int match_lang(const simple *s, const GumboNode *el)
@@ -514,7 +484,7 @@ static int match_contains(const simple *s, const GumboNode *el)
     if (wn > sizeof tail / 2)
         wn = sizeof tail / 2;             /* longer needles: per node only */
     size_t keep = 0;
-    for (const GumboNode *n = el; n; n = walk_next(n, el, 0)) {
+    for (const GumboNode *n = el; n; n = sel_next(n, el)) {
         if (n->type != GUMBO_NODE_TEXT && n->type != GUMBO_NODE_WHITESPACE &&
             n->type != GUMBO_NODE_CDATA)
             continue;
@@ -593,7 +563,7 @@ static int has_one(const complex *cx, const GumboNode *el, const mctx *sub)
 {
     char comb = cx->c[0].comb;
     if (comb == ' ' || comb == '>') {
-        for (const GumboNode *n = walk_next(el, el, 0); n; n = walk_next(n, el, 0)) {
+        for (const GumboNode *n = sel_next(el, el); n; n = sel_next(n, el)) {
             step(sub->run);
             if (is_elem(n) && match_complex(cx, n, sub, 0))
                 return 1;
@@ -604,7 +574,7 @@ static int has_one(const complex *cx, const GumboNode *el, const mctx *sub)
      * siblings, never inside one. */
     int deep = cx->sib_prefix < cx->n;
     for (const GumboNode *sib = next_el(el); sib; sib = next_el(sib)) {
-        for (const GumboNode *n = sib; n; n = deep ? walk_next(n, sib, 0) : NULL) {
+        for (const GumboNode *n = sib; n; n = deep ? sel_next(n, sib) : NULL) {
             step(sub->run);
             if (is_elem(n) && match_complex(cx, n, sub, 0))
                 return 1;
@@ -683,7 +653,7 @@ static int match_simple(const simple *s, const GumboNode *el, const mctx *m)
     case S_ENABLED:
         return is_form_control(el) && !is_disabled(el);
     case S_LINK:
-        return (is_html_tag(el, GUMBO_TAG_A) || is_html_tag(el, GUMBO_TAG_AREA)) &&
+        return (is_html(el, GUMBO_TAG_A) || is_html(el, GUMBO_TAG_AREA)) &&
                attr(el, "href");
     case S_LANG:
         return match_lang(s, el);
@@ -824,7 +794,7 @@ static void select_body(job *j, mrun *r)
         }
         return;
     }
-    for (const GumboNode *n = walk_next(j->root, j->root, 0); n; n = walk_next(n, j->root, 0)) {
+    for (const GumboNode *n = sel_next(j->root, j->root); n; n = sel_next(n, j->root)) {
         step(r);
         if (!is_elem(n) || !match_list(j->sel->top, n, &m))
             continue;

@@ -4,14 +4,14 @@
  * See task.h for the contract and task_int.h for the record.
  *
  * Invariants:
- *  - a live task is on e->all, and on exactly one of: e->runq, e->sliced
- *    or e->woken (RUNNABLE), nothing (RUNNING, exactly e->current), its
+ *  - a live task is on e->sched->all, and on exactly one of: e->sched->runq, e->sched->sliced
+ *    or e->sched->woken (RUNNABLE), nothing (RUNNING, exactly e->current), its
  *    wait (WAITING);
  *  - a live task's coroutine and handle are anchored in the anchors table;
  *  - only task_resume() calls lua_resume, and only from the scheduler:
  *    silk_task_run (the loop's prepare phase) or silk_task_batch_end (the
  *    end of an event batch, in the loop callback that ran it);
- *  - e->woken is empty between event batches (batch_end empties it);
+ *  - e->sched->woken is empty between event batches (batch_end empties it);
  *  - a WAITING task has a cancel function or none, and its deadline timer
  *    is armed iff one of the frames that may interrupt the wait has a
  *    deadline.
@@ -147,7 +147,7 @@ static int is_live(const silk_task *t)
 }
 
 /* The only place a task changes state. */
-/* Slots of e->ntasks; a finished task is in none. */
+/* Slots of e->sched->ntasks; a finished task is in none. */
 #define TASK_SLOT_RUNNABLE 0
 #define TASK_SLOT_RUNNING 1
 #define TASK_SLOT_WAITING(reason) (2 + (reason))
@@ -163,23 +163,23 @@ static void set_state(silk_task *t, silk_task_state s)
     if (t->state == s)
         return;
     if (t->state == SILK_TASK_RUNNABLE) {
-        runq_remove(t->preempted ? &e->sliced : t->batched ? &e->woken : &e->runq, t);
+        runq_remove(t->preempted ? &e->sched->sliced : t->batched ? &e->sched->woken : &e->sched->runq, t);
         t->batched = 0;
     }
     if (t->counted != TASK_SLOT_NONE)
-        e->ntasks[t->counted]--;
+        e->sched->ntasks[t->counted]--;
     t->counted = s == SILK_TASK_RUNNABLE  ? TASK_SLOT_RUNNABLE
                : s == SILK_TASK_RUNNING   ? TASK_SLOT_RUNNING
                : s == SILK_TASK_WAITING   ? TASK_SLOT_WAITING(t->reason)
                                           : TASK_SLOT_NONE;
     if (t->counted != TASK_SLOT_NONE)
-        e->ntasks[t->counted]++;
+        e->sched->ntasks[t->counted]++;
     t->state = s;
-    if (s == SILK_TASK_RUNNABLE && e->batch) {
+    if (s == SILK_TASK_RUNNABLE && e->sched->batch) {
         t->batched = 1;
-        runq_push(&e->woken, t);          /* resumed by silk_task_batch_end, soon */
+        runq_push(&e->sched->woken, t);          /* resumed by silk_task_batch_end, soon */
     } else if (s == SILK_TASK_RUNNABLE) {
-        runq_push(&e->runq, t);
+        runq_push(&e->sched->runq, t);
         silk_engine_kick(e);
     }
 }
@@ -188,11 +188,11 @@ static void set_state(silk_task *t, silk_task_state s)
  * The anchors are chunks of ANCHOR_CHUNK slots listed in one small table,
  * not one table of every ref: the collector traverses a table in one piece,
  * and again in the atomic phase once it was written during marking (every
- * spawn and end writes); one table of the 20 000 refs of 10 000 tasks took
- * 0.3-0.5 ms of one slice. Refs count from 1; a free slot holds the number
- * of the next free ref (as luaL_ref's do), the first is e->anchor_free, 0
- * when none. Chunks are never freed (a luaL_ref table never shrinks
- * either). */
+ * spawn and end writes), so one table of every ref would be a piece of a
+ * GC slice that grows with the number of tasks. Refs count from 1; a free
+ * slot holds the number of the next free ref (as luaL_ref's do), the first
+ * is e->sched->anchor_free, 0 when none. Chunks are never freed (a
+ * luaL_ref table never shrinks either). */
 
 #define ANCHOR_CHUNK 256
 #define ANCHOR_SLOT(ref) (((ref) - 1) % ANCHOR_CHUNK + 1)
@@ -200,7 +200,7 @@ static void set_state(silk_task *t, silk_task_state s)
 /* Pushes onto L the chunk holding `ref`, which must exist. */
 static void push_chunk(silk_engine *e, lua_State *L, int ref)
 {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->anchors_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->sched->anchors_ref);
     lua_rawgeti(L, -1, (ref - 1) / ANCHOR_CHUNK + 1);
     lua_remove(L, -2);
 }
@@ -211,22 +211,22 @@ static void push_chunk(silk_engine *e, lua_State *L, int ref)
 static int anchor(silk_engine *e, lua_State *L, int idx)
 {
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-    int ref = e->anchor_free;
+    int ref = e->sched->anchor_free;
     if (ref) {
         push_chunk(e, L, ref);
         lua_rawgeti(L, -1, ANCHOR_SLOT(ref));
-        e->anchor_free = (int)lua_tointeger(L, -1);
+        e->sched->anchor_free = (int)lua_tointeger(L, -1);
         lua_pop(L, 1);
-    } else if (ANCHOR_SLOT(e->anchor_top + 1) == 1) {
-        ref = e->anchor_top + 1;
-        lua_rawgeti(L, LUA_REGISTRYINDEX, e->anchors_ref);
+    } else if (ANCHOR_SLOT(e->sched->anchor_top + 1) == 1) {
+        ref = e->sched->anchor_top + 1;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, e->sched->anchors_ref);
         lua_createtable(L, ANCHOR_CHUNK, 0);
         lua_pushvalue(L, -1);
         lua_rawseti(L, -3, (ref - 1) / ANCHOR_CHUNK + 1);
         lua_remove(L, -2);
-        e->anchor_top = ref;
+        e->sched->anchor_top = ref;
     } else {
-        ref = ++e->anchor_top;
+        ref = ++e->sched->anchor_top;
         push_chunk(e, L, ref);
     }
     lua_pushvalue(L, idx);
@@ -246,10 +246,10 @@ static void unanchor(silk_engine *e, int ref)
 {
     lua_State *L = e->L;
     push_chunk(e, L, ref);
-    lua_pushinteger(L, e->anchor_free);
+    lua_pushinteger(L, e->sched->anchor_free);
     lua_rawseti(L, -2, ANCHOR_SLOT(ref));
     lua_pop(L, 1);
-    e->anchor_free = ref;
+    e->sched->anchor_free = ref;
 }
 
 /* --- frames ---------------------------------------------------------------- */
@@ -402,30 +402,30 @@ static void cancel_children(silk_task *t, const char *reason)
 
 void silk_task_cancel_all(silk_engine *e, const char *reason)
 {
-    for (silk_task *t = e->all.head; t; t = t->all_next)
+    for (silk_task *t = e->sched->all.head; t; t = t->all_next)
         silk_task_cancel(t, reason);
 }
 
 long silk_task_count(silk_engine *e, silk_task_state s)
 {
-    return s == SILK_TASK_RUNNABLE ? e->ntasks[TASK_SLOT_RUNNABLE]
-         : s == SILK_TASK_RUNNING  ? e->ntasks[TASK_SLOT_RUNNING]
+    return s == SILK_TASK_RUNNABLE ? e->sched->ntasks[TASK_SLOT_RUNNABLE]
+         : s == SILK_TASK_RUNNING  ? e->sched->ntasks[TASK_SLOT_RUNNING]
          : 0;
 }
 
 long silk_task_count_waiting(silk_engine *e, silk_wait_reason r)
 {
-    return r > SILK_WAIT_NONE && r < SILK_WAIT_COUNT_ ? e->ntasks[TASK_SLOT_WAITING(r)] : 0;
+    return r > SILK_WAIT_NONE && r < SILK_WAIT_COUNT_ ? e->sched->ntasks[TASK_SLOT_WAITING(r)] : 0;
 }
 
 uint64_t silk_task_created(silk_engine *e)
 {
-    return e->next_id;
+    return e->sched->next_id;
 }
 
 silk_task *silk_task_find(silk_engine *e, uint64_t id)
 {
-    for (silk_task *t = e->all.head; t; t = t->all_next)
+    for (silk_task *t = e->sched->all.head; t; t = t->all_next)
         if (t->id == id)
             return t;
     return NULL;
@@ -433,13 +433,13 @@ silk_task *silk_task_find(silk_engine *e, uint64_t id)
 
 int silk_task_is_main(const silk_task *t)
 {
-    return t == t->e->main;
+    return t == t->e->sched->main;
 }
 
 void silk_task_set_end_hook(silk_engine *e, silk_task_end_fn fn, void *data)
 {
-    e->end_hook = fn;
-    e->end_hook_data = data;
+    e->sched->end_hook = fn;
+    e->sched->end_hook_data = data;
 }
 
 void silk_task_set_service(silk_task *t)
@@ -450,7 +450,7 @@ void silk_task_set_service(silk_task *t)
 int silk_task_cancel_services(silk_engine *e, const char *reason)
 {
     int n = 0;
-    for (silk_task *t = e->all.head; t; t = t->all_next)
+    for (silk_task *t = e->sched->all.head; t; t = t->all_next)
         if (t->service) {
             silk_task_cancel(t, reason);
             n++;
@@ -478,15 +478,15 @@ int silk_task_interrupted(silk_task *t)
 
 static void wakes_set(silk_engine *e, int i, silk_task *t)
 {
-    e->wakes[i] = t;
+    e->sched->wakes[i] = t;
     t->wake_pos = i + 1;
 }
 
 static void wakes_up(silk_engine *e, int i)
 {
-    silk_task *t = e->wakes[i];
-    while (i > 0 && e->wakes[(i - 1) / 2]->timer_at > t->timer_at) {
-        wakes_set(e, i, e->wakes[(i - 1) / 2]);
+    silk_task *t = e->sched->wakes[i];
+    while (i > 0 && e->sched->wakes[(i - 1) / 2]->timer_at > t->timer_at) {
+        wakes_set(e, i, e->sched->wakes[(i - 1) / 2]);
         i = (i - 1) / 2;
     }
     wakes_set(e, i, t);
@@ -494,13 +494,13 @@ static void wakes_up(silk_engine *e, int i)
 
 static void wakes_down(silk_engine *e, int i)
 {
-    silk_task *t = e->wakes[i];
-    for (int c; (c = 2 * i + 1) < e->nwakes; i = c) {
-        if (c + 1 < e->nwakes && e->wakes[c + 1]->timer_at < e->wakes[c]->timer_at)
+    silk_task *t = e->sched->wakes[i];
+    for (int c; (c = 2 * i + 1) < e->sched->nwakes; i = c) {
+        if (c + 1 < e->sched->nwakes && e->sched->wakes[c + 1]->timer_at < e->sched->wakes[c]->timer_at)
             c++;
-        if (e->wakes[c]->timer_at >= t->timer_at)
+        if (e->sched->wakes[c]->timer_at >= t->timer_at)
             break;
-        wakes_set(e, i, e->wakes[c]);
+        wakes_set(e, i, e->sched->wakes[c]);
     }
     wakes_set(e, i, t);
 }
@@ -509,8 +509,8 @@ static void wakes_remove(silk_engine *e, silk_task *t)
 {
     int i = t->wake_pos - 1;
     t->wake_pos = 0;
-    silk_task *last = e->wakes[--e->nwakes];
-    if (i == e->nwakes)
+    silk_task *last = e->sched->wakes[--e->sched->nwakes];
+    if (i == e->sched->nwakes)
         return;
     wakes_set(e, i, last);
     wakes_up(e, i);
@@ -519,21 +519,21 @@ static void wakes_remove(silk_engine *e, silk_task *t)
 
 static void wakes_add(silk_engine *e, silk_task *t)
 {
-    if (e->nwakes == e->wakes_cap) {
-        int cap = e->wakes_cap ? e->wakes_cap * 2 : 64;
-        silk_task **grown = realloc(e->wakes, cap * sizeof *grown);
+    if (e->sched->nwakes == e->sched->wakes_cap) {
+        int cap = e->sched->wakes_cap ? e->sched->wakes_cap * 2 : 64;
+        silk_task **grown = realloc(e->sched->wakes, cap * sizeof *grown);
         if (!grown)
             return;
-        e->wakes = grown;
-        e->wakes_cap = cap;
+        e->sched->wakes = grown;
+        e->sched->wakes_cap = cap;
     }
-    wakes_set(e, e->nwakes++, t);
-    wakes_up(e, e->nwakes - 1);
+    wakes_set(e, e->sched->nwakes++, t);
+    wakes_up(e, e->sched->nwakes - 1);
 }
 
 int silk_task_wake_due(silk_engine *e, double now)
 {
-    return e->nwakes > 0 && e->wakes[0]->timer_at <= now;
+    return e->sched->nwakes > 0 && e->sched->wakes[0]->timer_at <= now;
 }
 
 static void timer_stop(silk_task *t)
@@ -848,47 +848,59 @@ static const char *intern_site(silk_engine *e, const char *site)
     uint32_t h = 2166136261u;
     for (const char *p = site; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
-    if (e->nsites * 2 >= e->sites_cap) {
-        size_t cap = e->sites_cap ? e->sites_cap * 2 : 64;
+    if (e->sched->nsites * 2 >= e->sched->sites_cap) {
+        size_t cap = e->sched->sites_cap ? e->sched->sites_cap * 2 : 64;
         char **grown = calloc(cap, sizeof *grown);
         if (!grown)
             return "?";
-        for (size_t i = 0; i < e->sites_cap; i++) {
-            if (!e->sites[i])
+        for (size_t i = 0; i < e->sched->sites_cap; i++) {
+            if (!e->sched->sites[i])
                 continue;
             uint32_t g = 2166136261u;
-            for (const char *p = e->sites[i]; *p; p++)
+            for (const char *p = e->sched->sites[i]; *p; p++)
                 g = (g ^ (unsigned char)*p) * 16777619u;
             size_t j = g & (cap - 1);
             while (grown[j])
                 j = (j + 1) & (cap - 1);
-            grown[j] = e->sites[i];
+            grown[j] = e->sched->sites[i];
         }
-        free(e->sites);
-        e->sites = grown;
-        e->sites_cap = cap;
+        free(e->sched->sites);
+        e->sched->sites = grown;
+        e->sched->sites_cap = cap;
     }
-    size_t i = h & (e->sites_cap - 1);
-    for (; e->sites[i]; i = (i + 1) & (e->sites_cap - 1))
-        if (strcmp(e->sites[i], site) == 0)
-            return e->sites[i];
-    e->sites[i] = strdup(site);
-    if (!e->sites[i])
+    size_t i = h & (e->sched->sites_cap - 1);
+    for (; e->sched->sites[i]; i = (i + 1) & (e->sched->sites_cap - 1))
+        if (strcmp(e->sched->sites[i], site) == 0)
+            return e->sched->sites[i];
+    e->sched->sites[i] = strdup(site);
+    if (!e->sched->sites[i])
         return "?";
-    e->nsites++;
-    return e->sites[i];
+    e->sched->nsites++;
+    return e->sched->sites[i];
+}
+
+int silk_task_sched_new(silk_engine *e)
+{
+    silk_sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    lua_newtable(e->L);
+    s->anchors_ref = luaL_ref(e->L, LUA_REGISTRYINDEX);
+    e->sched = s;
+    return 0;
 }
 
 void silk_task_engine_free(silk_engine *e)
 {
-    free(e->wakes);
-    e->wakes = NULL;
-    e->nwakes = e->wakes_cap = 0;
-    for (size_t i = 0; i < e->sites_cap; i++)
-        free(e->sites[i]);
-    free(e->sites);
-    e->sites = NULL;
-    e->sites_cap = e->nsites = 0;
+    silk_sched *s = e->sched;
+    if (!s)
+        return;
+    free(s->wakes);
+    for (size_t i = 0; i < s->sites_cap; i++)
+        free(s->sites[i]);
+    free(s->sites);
+    free(s);
+    e->sched = NULL;
 }
 
 /* The first caller outside silk's own Lua modules: where the task was made. */
@@ -930,7 +942,7 @@ silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const cha
     t->magic = SILK_TASK_MAGIC;
     t->e = e;
     t->co = co;
-    t->id = ++e->next_id;
+    t->id = ++e->sched->next_id;
     t->wait_ref = LUA_NOREF;
     t->created = silk_now();
     t->site = creation_site(e, L);
@@ -942,7 +954,7 @@ silk_task *silk_task_spawn_in(silk_engine *e, lua_State *L, int nargs, const cha
     t->nwake = nargs;                     /* the first resume passes the arguments */
     t->state = SILK_TASK_DONE;            /* so that set_state below queues it */
     t->counted = TASK_SLOT_NONE;
-    all_push(&e->all, t);
+    all_push(&e->sched->all, t);
     silk_track_acquire(SILK_RES_TASK);
 
     silk_task *parent = e->current;
@@ -1054,7 +1066,7 @@ int silk_task_pushresult(silk_task *t, lua_State *L, int handle)
         lua_remove(L, res);
         if (t->unobserved) {
             t->unobserved = 0;
-            t->e->unobserved_failures--;
+            t->e->sched->unobserved_failures--;
         }
         if (t->on_unjoined)
             unjoined_release(t);
@@ -1113,8 +1125,8 @@ static void task_finish(silk_task *t, silk_task_state final)
     lua_settop(co, 0);
     report_unjoined(t, co);
     set_state(t, final);
-    if (e->end_hook)
-        e->end_hook(t, e->end_hook_data);
+    if (e->sched->end_hook)
+        e->sched->end_hook(t, e->sched->end_hook_data);
 
     end_wait(t);
     while (t->frames != &t->frame0) {     /* inner frames left by a kill */
@@ -1177,9 +1189,9 @@ static void task_finish(silk_task *t, silk_task_state final)
         silk_task_wake(j, n);
     }
 
-    if (failed && !t->observed && t != e->main && !error_kind_is(co, err, "cancelled")) {
+    if (failed && !t->observed && t != e->sched->main && !error_kind_is(co, err, "cancelled")) {
         t->unobserved = 1;
-        e->unobserved_failures++;
+        e->sched->unobserved_failures++;
         if (t->parent) {
             unjoined_push(&t->parent->unjoined, t);
             t->on_unjoined = 1;            /* keeps its handle: see report_unjoined */
@@ -1189,11 +1201,11 @@ static void task_finish(silk_task *t, silk_task_state final)
     }
     lua_settop(co, 0);
 
-    if (t == e->main) {
-        e->main = NULL;
-        e->main_status = final;
+    if (t == e->sched->main) {
+        e->sched->main = NULL;
+        e->sched->main_status = final;
     }
-    all_remove(&e->all, t);
+    all_remove(&e->sched->all, t);
     silk_track_release(SILK_RES_TASK);
     t->co = NULL;
     unanchor(e, t->co_ref);
@@ -1221,14 +1233,14 @@ static void mem_fail(silk_task *t, int status)
         lua_pop(co, 1);
     const double mb = 1 << 20;
     char why[160];
-    int n = !t->mem_system ? snprintf(why, sizeof why, "went past --max-memory (%.0f MB)", e->mem_cap / mb)
+    int n = !t->mem.system ? snprintf(why, sizeof why, "went past --max-memory (%.0f MB)", e->mem_cap / mb)
                            : snprintf(why, sizeof why, "ran out of memory (the system refused an allocation)");
     if (e->mem_refused)
         snprintf(why + n, sizeof why - n, ": %.1f MB asked for at once were refused", e->mem_refused / mb);
     e->mem_refused = 0;
     silk_err_push(co, "memory", "task %llu%s%s%s %s; Lua heap %.1f MB, %.1f MB of it allocated while the task ran",
                   (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
-                  t->name ? "\"" : "", why, e->mem_used / mb, t->allocated / mb);
+                  t->name ? "\"" : "", why, e->mem_used / mb, t->mem.allocated / mb);
     if (t->name)
         silk_err_setfield(co, -1, "task", t->name);
     task_finish(t, SILK_TASK_FAILED);
@@ -1244,6 +1256,7 @@ static void task_resume(silk_engine *e, silk_task *t)
     t->preempted = 0;
     t->ticks = 0;
     e->current = t;
+    e->charge = &t->mem;
     if (e->resuming)
         e->resuming(e);                   /* after current is set: see preempt.c */
     int nargs = t->nwake;
@@ -1252,8 +1265,9 @@ static void task_resume(silk_engine *e, silk_task *t)
     int status = lua_resume(t->co, nargs);
     t->cpu += silk_now() - t->since;
     e->current = NULL;
+    e->charge = NULL;
 
-    if (t->mem_over) {
+    if (t->mem.over) {
         mem_fail(t, status);
         return;
     }
@@ -1270,8 +1284,8 @@ static void task_resume(silk_engine *e, silk_task *t)
             set_state(t, SILK_TASK_RUNNABLE);
             if (t->preempted) {
                 /* Behind whatever the next poll wakes: see silk_task_run. */
-                runq_remove(&e->runq, t);
-                runq_push(&e->sliced, t);
+                runq_remove(&e->sched->runq, t);
+                runq_push(&e->sched->sliced, t);
             }
         }
         return;
@@ -1289,13 +1303,13 @@ static void task_resume(silk_engine *e, silk_task *t)
 int silk_task_run(silk_engine *e, double budget)
 {
     double until = silk_now() + budget;
-    for (silk_task *t; (t = e->sliced.head);) {
-        runq_remove(&e->sliced, t);
+    for (silk_task *t; (t = e->sched->sliced.head);) {
+        runq_remove(&e->sched->sliced, t);
         t->preempted = 0;
-        runq_push(&e->runq, t);
+        runq_push(&e->sched->runq, t);
     }
-    while (e->runq.head) {
-        silk_task *t = e->runq.head;
+    while (e->sched->runq.head) {
+        silk_task *t = e->sched->runq.head;
         task_resume(e, t);
         silk_gcpace_assist(e->gc);        /* pace allocation storms inside long runs */
         if (t->preempted)
@@ -1303,7 +1317,7 @@ int silk_task_run(silk_engine *e, double budget)
         if (silk_now() >= until)
             break;
     }
-    return e->runq.n + e->sliced.n;
+    return e->sched->runq.n + e->sched->sliced.n;
 }
 
 /* An event batch resumes the tasks it woke as soon as its source is done
@@ -1329,37 +1343,35 @@ int silk_task_run(silk_engine *e, double budget)
  *    loop still gets back to its timers and its run queue. */
 void silk_task_batch_begin(silk_engine *e)
 {
-    assert(!e->batch && !e->current);
-    e->batch = 1;
+    assert(!e->sched->batch && !e->current);
+    e->sched->batch = 1;
 }
 
 void silk_task_batch_end(silk_engine *e)
 {
-    assert(e->batch && !e->current);
-    e->batch = 0;                         /* wakes by the tasks below go to the run queue */
+    assert(e->sched->batch && !e->current);
+    e->sched->batch = 0;                         /* wakes by the tasks below go to the run queue */
     /* Tasks are resumed here during the first SILK_SCHED_BUDGET of a loop
      * iteration's batches, and go to the run queue after that: each resumed
      * task starts more work (a fetch whose response may be read within the
-     * same iteration), so without a bound a saturated loop made iterations
-     * of 70-100 ms at 1 024 transfers in flight (bench/fetch), and every
-     * timer, run-queue task and GC slice waited for them: a task sleeping
-     * 10 ms woke 138-171 ms late at the median instead of 56-77. It bought
-     * nothing for the fetches themselves there: a whole fetch took as long
-     * (p99 261-336 ms, 223-342 before); the wait only moved from the run
-     * queue to the sockets. The clock starts at the iteration's first batch
-     * (ev_now is no use: arming a timer updates it mid-iteration). */
+     * same iteration), so without a bound a saturated loop makes long
+     * iterations, and every timer, run-queue task and GC slice waits for
+     * them. The bound costs the fetches nothing: their wait only moves from
+     * the run queue to the sockets (bench/results/fetch-*-unbounded.txt
+     * against the bounded runs). The clock starts at the iteration's first
+     * batch (ev_now is no use: arming a timer updates it mid-iteration). */
     unsigned iteration = ev_iteration(e->loop);
     double now = silk_now();
-    if (e->batch_iteration != iteration) {
-        e->batch_iteration = iteration;
-        e->batch_since = now;
+    if (e->sched->batch_iteration != iteration) {
+        e->sched->batch_iteration = iteration;
+        e->sched->batch_since = now;
     }
-    int inline_ok = now - e->batch_since < SILK_SCHED_BUDGET;
-    for (silk_task *t; (t = e->woken.head);) {
+    int inline_ok = now - e->sched->batch_since < SILK_SCHED_BUDGET;
+    for (silk_task *t; (t = e->sched->woken.head);) {
         if (!inline_ok) {
-            runq_remove(&e->woken, t);
+            runq_remove(&e->sched->woken, t);
             t->batched = 0;
-            runq_push(&e->runq, t);
+            runq_push(&e->sched->runq, t);
             silk_engine_kick(e);
             continue;
         }
@@ -1370,12 +1382,12 @@ void silk_task_batch_end(silk_engine *e)
 
 int silk_task_live(silk_engine *e)
 {
-    return e->all.n;
+    return e->sched->all.n;
 }
 
 int silk_task_runnable(silk_engine *e)
 {
-    return e->runq.n + e->sliced.n;
+    return e->sched->runq.n + e->sched->sliced.n;
 }
 
 /* --- dumps ------------------------------------------------------------------ */
@@ -1394,7 +1406,7 @@ static void push_dump_entry(silk_task *t, lua_State *L, double now)
     if (t->creator)
         n += snprintf(head + n, sizeof head - n, " by task %llu", (unsigned long long)t->creator);
     n += snprintf(head + n, sizeof head - n, ", age %.3fs, cpu %.3fms, allocated %.1f MB", now - t->created,
-                  t->cpu * 1e3, t->allocated / (double)(1 << 20));
+                  t->cpu * 1e3, t->mem.allocated / (double)(1 << 20));
     double d = silk_task_next_deadline(t);
     if (d > 0)
         n += snprintf(head + n, sizeof head - n, ", deadline in %.3fs", d - now);
@@ -1417,8 +1429,8 @@ static void push_dump_entry(silk_task *t, lua_State *L, double now)
 void silk_task_pushdump(silk_engine *e, lua_State *L)
 {
     double now = silk_now();
-    lua_pushfstring(L, "%d live task%s\n\n", e->all.n, e->all.n == 1 ? "" : "s");
-    for (silk_task *t = e->all.head; t; t = t->all_next) {
+    lua_pushfstring(L, "%d live task%s\n\n", e->sched->all.n, e->sched->all.n == 1 ? "" : "s");
+    for (silk_task *t = e->sched->all.head; t; t = t->all_next) {
         push_dump_entry(t, L, now);
         lua_concat(L, 2);
     }

@@ -13,6 +13,24 @@
 #include "engine_int.h"
 #include "task.h"
 
+/* An intrusive doubly linked list of tasks, FIFO; see task_int.h for the links. */
+typedef struct silk_tlist {
+    silk_task *head, *tail;
+    int n;
+} silk_tlist;
+
+/* The same without a tail, for sets whose order does not matter (a task's
+ * children, a scope's children): two of them live in every task record. */
+typedef struct silk_tset {
+    silk_task *head;
+    int n;
+} silk_tset;
+
+/* How long the tasks may run per loop iteration, in the prepare phase and
+ * again at the ends of event batches: bounds how late a timer or an I/O
+ * event is seen while tasks keep the CPU busy. */
+#define SILK_SCHED_BUDGET 0.002
+
 #define SILK_TASK_MAGIC 0x7a5c0de5u
 #define SILK_TASK_META "silk.task"
 
@@ -53,11 +71,6 @@ struct silk_task {
     unsigned on_unjoined : 1;     /* FAILED, on its parent's `unjoined` set (task.c) */
     unsigned service : 1;         /* the operator's, not the script's (see
                                    * silk_task_set_service) */
-    unsigned mem_over : 1;        /* took the Lua heap past --max-memory, or the
-                                   * system refused it memory (engine.c): it ends
-                                   * with a `memory` error at its next safe point
-                                   * (preempt.c) or yield, whatever it catches */
-    unsigned mem_system : 1;      /* ... because the system refused (else the cap) */
     unsigned counted : 4;         /* its slot in e->ntasks (TASK_SLOT_*), kept by
                                    * set_state: where to uncount it from */
 
@@ -101,8 +114,43 @@ struct silk_task {
     double created;
     double since;                 /* RUNNING: when this resume began; WAITING: when the wait began */
     double cpu;                   /* seconds spent inside lua_resume */
-    uint64_t allocated;           /* bytes the Lua heap grew by while it ran */
+    silk_mem_charge mem;          /* the Lua heap's account of it (engine.c) */
 };
+
+/* The scheduler's state, one per engine (e->sched): made by
+ * silk_task_sched_new, freed by silk_task_engine_free. */
+typedef struct silk_sched {
+    silk_tlist all;               /* every live task, in creation order */
+    silk_tlist runq;              /* runnable tasks, FIFO */
+    silk_tlist sliced;            /* runnable tasks that used up their slice: they go
+                                   * behind what the next poll wakes */
+    silk_tlist woken;             /* runnable tasks woken inside the event batch in
+                                   * progress; empty outside one (silk_task_batch_end) */
+    int batch;                    /* 1 inside an event batch */
+    unsigned batch_iteration;     /* the loop iteration of the last batch's end */
+    double batch_since;           /* when that iteration's first batch ended */
+    silk_task *main;              /* the main task while it lives */
+    uint64_t next_id;
+    long ntasks[2 + SILK_WAIT_COUNT_]; /* live tasks: runnable, running, then waiting
+                                   * by reason; kept at every state change */
+    int anchors_ref;              /* registry sub-table anchoring live coroutines and
+                                   * handles, in chunks */
+    int anchor_top;               /* highest anchor ref handed out */
+    int anchor_free;              /* first free anchor ref, 0: none */
+    long unobserved_failures;     /* failed tasks whose error nobody has seen yet */
+    int main_status;              /* SILK_TASK_DONE or SILK_TASK_FAILED once main ended */
+    silk_task_end_fn end_hook;    /* silk_task_set_end_hook */
+    void *end_hook_data;
+    silk_task **wakes;            /* waiting tasks with an armed timer, a min-heap by
+                                   * wake time (silk_task_wake_due) */
+    int nwakes, wakes_cap;
+    char **sites;                 /* interned creation sites */
+    size_t nsites, sites_cap;
+} silk_sched;
+
+/* Makes e->sched (and the anchors table in the registry of L). 0, or -1
+ * when out of memory. Before the first task. */
+int silk_task_sched_new(silk_engine *e);
 
 /* Wait queues (channels, joins): a task is on at most one. */
 void silk_tlist_qpush(silk_tlist *q, silk_task *t);
@@ -175,7 +223,7 @@ void *silk_task_interrupt_marker(void);
 int silk_task_argerror(lua_State *L, int narg, const char *fname, const char *msg);
 int silk_task_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Frees what the task module keeps for the engine's life (interned
+/* Frees e->sched and what it keeps for the engine's life (interned
  * creation sites). After lua_close. */
 void silk_task_engine_free(silk_engine *e);
 

@@ -13,7 +13,7 @@
 
 #include <lauxlib.h>
 
-#include "engine.h"
+#include "engine_run.h"
 
 int main(int argc, char **argv)
 {
