@@ -40,9 +40,9 @@
  * error_meta: the metatable of silk's error values (errors.h), for the
  *   errors Lua code makes (res:json's "json" errors in lua/silk/response.lua).
  * now() -> silk_now(), the clock of timings.done_at.
- * start(request, fn [, name [, timeout [, gate]]]) -> handle: a transfer
- *   with no task until it ends (the crawl's); gate(limit) -> gate bounds
- *   the tasks they start (see "transfers that spawn a task" below).
+ * start(request, fn [, name [, timeout [, gate]]]) -> handle and
+ *   gate(limit) -> gate: transfers with no task until they end, the
+ *   crawl's (lapi_fetch_start.c).
  */
 #include <dirent.h>
 #include <stddef.h>
@@ -61,14 +61,13 @@
 #include "errors.h"
 #include "fetch.h"
 #include "lapi.h"
+#include "lapi_fetch_int.h"
 #include "metrics.h"
 #include "task.h"
 #include "track.h"
 
 static const char response_key = 0;   /* registry: the response metatable */
 static const char headers_key = 0;    /* registry: the metatable of res.headers */
-
-#define MAX_REQ_HEADERS 256
 
 /* The completions of one loop event are one event batch of the scheduler. */
 static void batch_begin(void *e)
@@ -86,8 +85,7 @@ static void fetch_stop(void *f)
     silk_fetch_free(f);
 }
 
-/* The engine's fetch state (its SILK_SERVICE_FETCH), made on first use. */
-static silk_fetch *check_fetch(lua_State *L)
+silk_fetch *silk_lapi_fetch_state(lua_State *L)
 {
     silk_engine *e = silk_engine_from(L);
     silk_fetch *f = silk_engine_service(e, SILK_SERVICE_FETCH);
@@ -301,9 +299,7 @@ static void push_form(lua_State *L, int t)
     lua_remove(L, keys);
 }
 
-/* Fills r from the URL or request table at index 1. Strings it points to
- * live in that table or in the anchor table at index 2. */
-static void parse_request(lua_State *L, silk_fetch_req *r, const char **hdrs)
+void silk_lapi_fetch_request(lua_State *L, silk_fetch_req *r, const char **hdrs)
 {
     const int t = 1, a = 2;
     silk_fetch_req_init(r);
@@ -524,8 +520,7 @@ static void push_response(lua_State *L, const silk_fetch_result *res)
     lua_setmetatable(L, -2);
 }
 
-/* Pushes res or nil, err; returns the number of values. */
-static int push_result(lua_State *L, const silk_fetch_result *res)
+int silk_lapi_fetch_result(lua_State *L, const silk_fetch_result *res)
 {
     if (res->kind == SILK_FETCH_OK) {
         push_response(L, res);
@@ -551,7 +546,7 @@ static void on_done(const silk_fetch_result *res, void *ud)
 {
     silk_task *t = ud;
     lua_State *co = silk_task_thread(t);
-    silk_task_wake(t, push_result(co, res));
+    silk_task_wake(t, silk_lapi_fetch_result(co, res));
 }
 
 static void on_cancel(silk_task *t, void *data)
@@ -583,315 +578,17 @@ static int fetch_fetch(lua_State *L)
 {
     const char *hdrs[MAX_REQ_HEADERS];
     silk_fetch_req r;
-    silk_fetch *f = check_fetch(L);
+    silk_fetch *f = silk_lapi_fetch_state(L);
     silk_task *t = silk_task_current(L);
     if (!t || silk_task_thread(t) != L)
         return luaL_error(L, "fetch: must be called from a task (not from a coroutine of your own)");
     lua_settop(L, 1);
     lua_newtable(L);                       /* 2: anchors strings made for the request */
-    parse_request(L, &r, hdrs);            /* may raise; nothing acquired yet */
+    silk_lapi_fetch_request(L, &r, hdrs);            /* may raise; nothing acquired yet */
     silk_fetch_xfer *x = silk_fetch_start(f, &r, on_done, t);
     if (!x)
         return luaL_error(L, "fetch: out of memory");
     return silk_task_wait(L, SILK_WAIT_FETCH, silk_fetch_url(x), on_cancel, x);
-}
-
-/* --- transfers that spawn a task when they end ---------------------------------
- * silk.fetch parks its task until the transfer ends. A crawl with
- * thousands of requests in flight would hold a coroutine for each, and the
- * collector's atomic phase rescans every live coroutine; a started
- * transfer holds only the function to run, and its task exists from the
- * moment the response is there. Internal to silk's own Lua (the crawl).
- *
- * A gate bounds the tasks so made: while `limit` of its tasks run, the
- * results of its transfers that end are copied out of fetch.c's buffers
- * into one malloc'd block each and held, oldest first, until gate:done()
- * frees a place. Held results are no Lua objects: when responses arrive
- * faster than their functions run, the Lua heap holds the `limit` being
- * processed, not every one waiting (the collector's atomic phase
- * re-traverses whatever a coroutine references that was made during the
- * mark phase, so that backlog set its length). */
-
-typedef struct started started;
-
-typedef struct gate {
-    silk_engine *e;
-    int limit;                   /* tasks of this gate at once */
-    int running;                 /* spawned and not yet done() */
-    int held;                    /* results waiting for a place */
-    started *head, *tail;        /* the held ones, oldest first */
-    ev_timer wake;               /* spawns held ones at the loop's next turn, outside any task */
-} gate;
-
-struct started {
-    silk_fetch_xfer *x;          /* NULL once it ended or was cancelled */
-    silk_engine *e;
-    int fn_ref, self_ref;        /* registry: the function; this userdata until it runs */
-    int gate_ref;                /* registry: its gate, or LUA_NOREF */
-    gate *g;                     /* NULL: no gate */
-    silk_fetch_result *held;     /* its result while it waits for the gate (result_copy) */
-    started *next;               /* in g's held list */
-    double timeout;              /* of the task it spawns; <= 0: none */
-    char name[32];
-};
-
-static size_t str_size(const char *s)
-{
-    return s ? strlen(s) + 1 : 0;
-}
-
-/* Copies the n bytes at s to *p, NUL-terminated, and moves *p past them;
- * NULL stays NULL. */
-static const char *put_bytes(char **p, const char *s, size_t n)
-{
-    if (!s)
-        return NULL;
-    char *d = *p;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    *p += n + 1;
-    return d;
-}
-
-static const char *put_str(char **p, const char *s)
-{
-    return s ? put_bytes(p, s, strlen(s)) : NULL;
-}
-
-/* r in one block, its arrays and strings after the record. NULL when
- * memory is short. Free with free(). */
-static silk_fetch_result *result_copy(const silk_fetch_result *r)
-{
-    size_t hops = (size_t)r->nredirects * sizeof *r->redirects;
-    size_t hdrs = (size_t)r->nheaders * sizeof *r->headers;
-    size_t n = sizeof *r + hops + hdrs + str_size(r->message) + str_size(r->url) +
-               str_size(r->method) + str_size(r->http_version) + str_size(r->remote_ip) +
-               (r->body ? r->body_len + 1 : 0);
-    for (int i = 0; i < r->nredirects; i++)
-        n += str_size(r->redirects[i].url);
-    for (int i = 0; i < r->nheaders; i++)
-        n += r->headers[i].name_len + r->headers[i].value_len + 2;
-    silk_fetch_result *c = malloc(n);
-    if (!c)
-        return NULL;
-    *c = *r;
-    silk_fetch_hop *hop = (silk_fetch_hop *)(c + 1);
-    silk_fetch_header *hdr = (silk_fetch_header *)((char *)hop + hops);
-    char *p = (char *)hdr + hdrs;
-    for (int i = 0; i < r->nredirects; i++) {
-        hop[i].status = r->redirects[i].status;
-        hop[i].url = put_str(&p, r->redirects[i].url);
-    }
-    for (int i = 0; i < r->nheaders; i++) {
-        hdr[i] = r->headers[i];
-        hdr[i].name = put_bytes(&p, r->headers[i].name, r->headers[i].name_len);
-        hdr[i].value = put_bytes(&p, r->headers[i].value, r->headers[i].value_len);
-    }
-    c->redirects = r->nredirects ? hop : NULL;
-    c->headers = r->nheaders ? hdr : NULL;
-    c->message = put_str(&p, r->message);
-    c->url = put_str(&p, r->url);
-    c->method = put_str(&p, r->method);
-    c->http_version = put_str(&p, r->http_version);
-    c->remote_ip = put_str(&p, r->remote_ip);
-    c->body = put_bytes(&p, r->body, r->body_len);
-    return c;
-}
-
-static void started_release(lua_State *L, started *s)
-{
-    luaL_unref(L, LUA_REGISTRYINDEX, s->fn_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, s->gate_ref);
-    s->fn_ref = s->self_ref = s->gate_ref = LUA_NOREF;
-    s->x = NULL;
-    s->g = NULL;
-    free(s->held);
-    s->held = NULL;
-}
-
-/* Runs s's function in a task of its own with res, then releases s. From
- * a loop callback, outside every task: the task has no parent. */
-static void started_spawn(lua_State *L, started *s, const silk_fetch_result *res)
-{
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
-    int n = push_result(L, res);
-    silk_task_spawn(s->e, L, n, s->name, s->timeout);
-    lua_pop(L, 1);                         /* the task's handle */
-    if (s->g)
-        s->g->running++;
-    started_release(L, s);
-}
-
-static void gate_unlink(gate *g, started *s)
-{
-    started **p = &g->head, *prev = NULL;
-    while (*p != s) {
-        prev = *p;
-        p = &(*p)->next;
-    }
-    *p = s->next;
-    if (g->tail == s)
-        g->tail = prev;
-    s->next = NULL;
-    g->held--;
-}
-
-static void on_gate_wake(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop, (void)revents;
-    gate *g = (gate *)((char *)w - offsetof(gate, wake));
-    lua_State *L = silk_engine_lua(g->e);
-    while (g->head && g->running < g->limit) {
-        started *s = g->head;
-        silk_fetch_result *r = s->held;
-        gate_unlink(g, s);
-        s->held = NULL;
-        started_spawn(L, s, r);
-        free(r);
-    }
-}
-
-/* A transfer ended. Its task starts now, unless its gate is full or
- * already holds older results (completion order is kept); a result that
- * cannot be copied starts at once, over the limit. A transfer ends as
- * cancelled only when fetch shuts down with the engine, and nothing is to
- * run then. */
-static void on_done_spawn(const silk_fetch_result *res, void *ud)
-{
-    started *s = ud;
-    lua_State *L = silk_engine_lua(s->e);
-    gate *g = s->g;
-    s->x = NULL;
-    if (res->kind == SILK_FETCH_CANCELLED) {
-        started_release(L, s);
-    } else if (g && (g->running >= g->limit || g->head) && (s->held = result_copy(res))) {
-        if (g->tail)
-            g->tail->next = s;
-        else
-            g->head = s;
-        g->tail = s;
-        g->held++;
-    } else {
-        started_spawn(L, s, res);
-    }
-}
-
-static gate *check_gate(lua_State *L, int idx)
-{
-    return luaL_checkudata(L, idx, "silk.fetch_gate");
-}
-
-/* fetch_core.start(request, fn [, name [, timeout [, gate]]]) -> handle
- * Starts `request` (as silk.fetch takes it) and returns at once. When the
- * transfer ends, a new task named `name` (default "fetch") runs fn(res) or
- * fn(nil, err) under `timeout` seconds; with a gate, once the gate has a
- * place (fetch_core.gate). handle:cancel() aborts a transfer whose function
- * has not started (fn never runs); later it does nothing. Raises for a
- * malformed request, as silk.fetch does. */
-static int fetch_start(lua_State *L)
-{
-    const char *hdrs[MAX_REQ_HEADERS];
-    silk_fetch_req r;
-    silk_fetch *f = check_fetch(L);
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-    const char *name = luaL_optstring(L, 3, "fetch");
-    double timeout = luaL_optnumber(L, 4, 0);
-    gate *g = lua_isnoneornil(L, 5) ? NULL : check_gate(L, 5);
-    lua_settop(L, 5);
-    started *s = lua_newuserdata(L, sizeof *s);    /* 6 */
-    memset(s, 0, sizeof *s);
-    s->e = silk_engine_from(L);
-    s->fn_ref = s->self_ref = s->gate_ref = LUA_NOREF;
-    s->timeout = timeout;
-    snprintf(s->name, sizeof s->name, "%s", name);
-    luaL_getmetatable(L, "silk.started_fetch");
-    lua_setmetatable(L, 6);
-    lua_pushvalue(L, 2);
-    lua_replace(L, 3);                     /* 3: fn; 2 becomes the request's anchors */
-    lua_newtable(L);
-    lua_replace(L, 2);
-    lua_settop(L, 6);
-    parse_request(L, &r, hdrs);            /* may raise; nothing acquired yet */
-    if (!(s->x = silk_fetch_start(f, &r, on_done_spawn, s)))
-        return luaL_error(L, "fetch: out of memory");
-    lua_pushvalue(L, 3);
-    s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pushvalue(L, 6);
-    s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (g) {
-        lua_pushvalue(L, 5);
-        s->gate_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        s->g = g;
-    }
-    lua_pushvalue(L, 6);
-    return 1;
-}
-
-static int started_cancel(lua_State *L)
-{
-    started *s = luaL_checkudata(L, 1, "silk.started_fetch");
-    if (s->x)
-        silk_fetch_cancel(s->x);
-    else if (s->held)
-        gate_unlink(s->g, s);
-    else
-        return 0;
-    started_release(L, s);
-    return 0;
-}
-
-/* fetch_core.gate(limit) -> gate
- * At most `limit` (an integer >= 1) tasks of the transfers started with
- * this gate run at once; each must call gate:done() when it ends, which
- * lets the oldest held result have its task at the loop's next turn.
- * gate:counts() -> running, held. */
-static int fetch_gate(lua_State *L)
-{
-    lua_Number n = luaL_checknumber(L, 1);
-    if (!(n >= 1 && n <= 1e9 && n == (lua_Number)(long)n))
-        return luaL_argerror(L, 1, "limit: a whole number >= 1 expected");
-    gate *g = lua_newuserdata(L, sizeof *g);
-    memset(g, 0, sizeof *g);
-    g->e = silk_engine_from(L);
-    g->limit = (int)n;
-    ev_timer_init(&g->wake, on_gate_wake, 0, 0);
-    luaL_getmetatable(L, "silk.fetch_gate");
-    lua_setmetatable(L, -2);
-    return 1;
-}
-
-static int gate_done(lua_State *L)
-{
-    gate *g = check_gate(L, 1);
-    if (g->running == 0)
-        return luaL_error(L, "gate:done(): none of its tasks is running");
-    g->running--;
-    if (g->head && !ev_is_active(&g->wake))
-        ev_timer_start(silk_engine_loop(g->e), &g->wake);
-    return 0;
-}
-
-static int gate_counts(lua_State *L)
-{
-    gate *g = check_gate(L, 1);
-    lua_pushinteger(L, g->running);
-    lua_pushinteger(L, g->held);
-    return 2;
-}
-
-/* Reached only once no transfer refers to the gate (each holds it), or
- * when the state closes: what is still held then never runs. */
-static int gate_gc(lua_State *L)
-{
-    gate *g = check_gate(L, 1);
-    ev_timer_stop(silk_engine_loop(g->e), &g->wake);
-    while (g->head) {
-        started *s = g->head;
-        gate_unlink(g, s);
-        started_release(L, s);
-    }
-    return 0;
 }
 
 /* --- response methods -------------------------------------------------------- */
@@ -1021,7 +718,7 @@ static long socket_fds(void)
 static int fetch_stats(lua_State *L)
 {
     silk_fetch_stats st;
-    silk_fetch_get_stats(check_fetch(L), &st);
+    silk_fetch_get_stats(silk_lapi_fetch_state(L), &st);
     lua_createtable(L, 0, 24);
     setnum(L, "queued", st.queued);
     setnum(L, "active", st.active);
@@ -1087,7 +784,7 @@ static void fetch_collect(void *e)
 static int fetch_configure(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    silk_fetch *f = check_fetch(L);
+    silk_fetch *f = silk_lapi_fetch_state(L);
     silk_fetch_config c = {0};
     c.max_per_host = (int)opt_number(L, 1, "max_per_host", 0, 1);
     c.max_total = (int)opt_number(L, 1, "max_total", 0, 1);
@@ -1124,7 +821,7 @@ static void cookie_line(void *ud, const char *line)
 static int fetch_cookies(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    silk_fetch *f = check_fetch(L);
+    silk_fetch *f = silk_lapi_fetch_state(L);
     lua_newtable(L);
     if (silk_fetch_cookies(f, name, cookie_line, L) != 0)
         return luaL_error(L, "fetch.cookies: out of memory");
@@ -1135,7 +832,7 @@ static int fetch_add_cookie(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     const char *line = luaL_checkstring(L, 2);
-    int rc = silk_fetch_cookie_add(check_fetch(L), name, line);
+    int rc = silk_fetch_cookie_add(silk_lapi_fetch_state(L), name, line);
     if (rc == SILK_FETCH_ENOMEM)
         return luaL_error(L, "fetch.add_cookie: out of memory");
     if (rc != 0) {
@@ -1168,8 +865,6 @@ int silk_lapi_fetch(lua_State *L)
         {"cookies", fetch_cookies},
         {"add_cookie", fetch_add_cookie},
         {"now", fetch_now},
-        {"start", fetch_start},
-        {"gate", fetch_gate},
         {NULL, NULL},
     };
 
@@ -1203,28 +898,9 @@ int silk_lapi_fetch(lua_State *L)
         lua_rawset(L, LUA_REGISTRYINDEX);
     }
 
-    /* the handle of a started transfer */
-    luaL_newmetatable(L, "silk.started_fetch");
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, started_cancel);
-    lua_setfield(L, -2, "cancel");
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-    luaL_newmetatable(L, "silk.fetch_gate");
-    lua_pushliteral(L, "silk.fetch_gate");
-    lua_setfield(L, -2, "__name");
-    lua_createtable(L, 0, 2);
-    lua_pushcfunction(L, gate_done);
-    lua_setfield(L, -2, "done");
-    lua_pushcfunction(L, gate_counts);
-    lua_setfield(L, -2, "counts");
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gate_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-
     lua_newtable(L);
     luaL_setfuncs(L, funcs, 0);
+    silk_lapi_fetch_start_open(L);
     silk_task_pushwaiting(L, fetch_fetch);
     lua_setfield(L, -2, "fetch");
     lua_pushvalue(L, -2);
