@@ -3,9 +3,10 @@
  * This file: admission (hosts, the ready ring, slots, the handle pool), the
  * loop glue and the state's life; fetch_int.h lists the other files.
  *
- * The loop drives curl: CURLMOPT_SOCKETFUNCTION keeps one ev_io per socket
- * curl wants watched, CURLMOPT_TIMERFUNCTION one ev_timer, and both watchers
- * call curl_multi_socket_action and then drain finished transfers
+ * The loop drives curl's multi handles (the shards, fetch_int.h):
+ * CURLMOPT_SOCKETFUNCTION keeps one ev_io per socket curl wants watched,
+ * CURLMOPT_TIMERFUNCTION one ev_timer per shard, and both watchers call
+ * curl_multi_socket_action on their shard and then drain finished transfers
  * (drain_done). Nothing is removed from the multi handle inside a curl
  * callback: curl callbacks here only copy bytes or set flags; removal,
  * redirects, retries and completion all happen in drain_done, which runs
@@ -333,6 +334,33 @@ void fetch_release_slot(silk_fetch_xfer *x)
     host_update(f, h);
 }
 
+shard *fetch_shard(const silk_fetch_xfer *x)
+{
+    return &x->f->shards[x->host->hash % FETCH_SHARDS];
+}
+
+/* Sets sh's cache limit (see shard in fetch_int.h) before curl may give a
+ * connection back to it, which happens inside socket_action: the shard's
+ * transfers plus what one cache of max_total connections would hold idle
+ * now, max_total less the transfers in flight. A shard on its own thus
+ * keeps what the one cache kept: a host's keep-alive connections stay
+ * while its tasks are busy with their responses. (libcurl's own default,
+ * 4 x the easy handles in the multi handle, would shrink the cache just
+ * then, since ours leave it when their transfer ends.) */
+static void shard_limit(shard *sh)
+{
+    silk_fetch *f = sh->f;
+    long idle = f->cfg.max_total - f->active_total;
+    curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, sh->active + (idle > 0 ? idle : 0) + 1);
+}
+
+void fetch_shard_remove(silk_fetch_xfer *x)
+{
+    shard *sh = fetch_shard(x);
+    curl_multi_remove_handle(sh->multi, x->easy);
+    sh->active--;
+}
+
 /* x holds a slot; hands it to curl, or posts its failure. */
 static void start_attempt(silk_fetch_xfer *x)
 {
@@ -347,7 +375,8 @@ static void start_attempt(silk_fetch_xfer *x)
     }
     fetch_reset_response(x);
     x->easy = e;
-    if (fetch_setup_easy(x, e, e_plain) != 0 || curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+    shard *sh = fetch_shard(x);
+    if (fetch_setup_easy(x, e, e_plain) != 0 || curl_multi_add_handle(sh->multi, e) != CURLM_OK) {
         x->easy = NULL;
         pool_put(f, e, 0);
         fetch_set_msg(x, "could not set up the transfer");
@@ -355,6 +384,7 @@ static void start_attempt(silk_fetch_xfer *x)
         fetch_post(x, SILK_FETCH_PROTOCOL);
         return;
     }
+    sh->active++;
     x->state = X_ACTIVE;
     x->attempts++;
     x->total_attempts++;
@@ -468,11 +498,12 @@ silk_fetch_xfer *silk_fetch_start(silk_fetch *f, const silk_fetch_req *req,
  * a transfer whose message is still queued removes that message with the
  * handle (curl_multi_remove_handle does), so it is never read; and a
  * transfer is completed only while X_ACTIVE. */
-static void drain_done(silk_fetch *f)
+static void drain_done(shard *sh)
 {
+    silk_fetch *f = sh->f;
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(f->multi, &left))) {
+    while ((m = curl_multi_info_read(sh->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURL *e = m->easy_handle;          /* m dies with remove_handle: copy first */
@@ -507,19 +538,21 @@ static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     /* w may be freed by the socket callback inside socket_action: read it first */
-    silk_fetch *f = ((sockw *)w)->f;
+    shard *sh = ((sockw *)w)->sh;
     int fd = w->fd, running;
     int ev = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-    curl_multi_socket_action(f->multi, fd, ev, &running);
-    drain_done(f);
+    shard_limit(sh);
+    curl_multi_socket_action(sh->multi, fd, ev, &running);
+    drain_done(sh);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    silk_fetch *f = w->data;
+    shard *sh = w->data;
     int running;
-    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain_done(f);
+    shard_limit(sh);
+    curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_done(sh);
 }
 
 static void watcher_free(silk_fetch *f, sockw *w)
@@ -535,11 +568,12 @@ static void watcher_free(silk_fetch *f, sockw *w)
  * so the watcher is stopped, set and started on each change. */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
 {
-    silk_fetch *f = ud;
+    shard *sh = ud;
+    silk_fetch *f = sh->f;
     sockw *w = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (w) {
-            curl_multi_assign(f->multi, s, NULL);
+            curl_multi_assign(sh->multi, s, NULL);
             watcher_free(f, w);
         }
         return 0;
@@ -547,14 +581,14 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
     if (!w) {
         if (!(w = calloc(1, sizeof *w)))
             return -1;
-        w->f = f;
+        w->sh = sh;
         w->next = f->watchers;
         if (f->watchers)
             f->watchers->prev = w;
         f->watchers = w;
         f->st.watchers++;
         ev_init(&w->io, on_io);
-        curl_multi_assign(f->multi, s, w);
+        curl_multi_assign(sh->multi, s, w);
     } else {
         ev_io_stop(f->loop, &w->io);
     }
@@ -564,16 +598,17 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
     return 0;
 }
 
-/* CURLMOPT_TIMERFUNCTION: one timer, replaced on every call; -1 deletes it.
- * A 0 timeout fires on the next loop iteration (curl must not be called
- * from here). */
+/* CURLMOPT_TIMERFUNCTION: one timer a shard, replaced on every call; -1
+ * deletes it. A 0 timeout fires on the next loop iteration (curl must not
+ * be called from here). */
 static int on_curl_timer(CURLM *m, long timeout_ms, void *ud)
 {
-    silk_fetch *f = ud;
-    ev_timer_stop(f->loop, &f->timer);
+    shard *sh = ud;
+    struct ev_loop *loop = sh->f->loop;
+    ev_timer_stop(loop, &sh->timer);
     if (timeout_ms >= 0) {
-        ev_timer_set(&f->timer, timeout_ms / 1000.0, 0.);
-        ev_timer_start(f->loop, &f->timer);
+        ev_timer_set(&sh->timer, timeout_ms / 1000.0, 0.);
+        ev_timer_start(loop, &sh->timer);
     }
     return 0;
 }
@@ -608,6 +643,22 @@ int silk_fetch_set_max_fds(long want, char *err, size_t errsz)
     return 0;
 }
 
+/* Returns 0 when curl_multi_init fails (sh->multi stays NULL). */
+static int shard_init(silk_fetch *f, shard *sh)
+{
+    sh->f = f;
+    if (!(sh->multi = curl_multi_init()))
+        return 0;
+    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, (void *)sh);
+    curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, (void *)sh);
+    curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    ev_init(&sh->timer, on_timer);
+    sh->timer.data = sh;
+    return 1;
+}
+
 silk_fetch *silk_fetch_new(struct ev_loop *loop, const silk_fetch_hooks *hooks, long max_fds)
 {
     if (!nstates && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -623,10 +674,13 @@ silk_fetch *silk_fetch_new(struct ev_loop *loop, const silk_fetch_hooks *hooks, 
     f->cfg.pool_max = 256;
     f->ua = strdup("silk/" SILK_VERSION);
     f->pool = calloc((size_t)f->cfg.pool_max, sizeof *f->pool);
-    f->multi = curl_multi_init();
-    if (!f->ua || !f->pool || !f->multi) {
-        if (f->multi)
-            curl_multi_cleanup(f->multi);
+    int shards_ok = 1;
+    for (int i = 0; i < FETCH_SHARDS; i++)
+        shards_ok &= shard_init(f, &f->shards[i]);
+    if (!f->ua || !f->pool || !shards_ok) {
+        for (int i = 0; i < FETCH_SHARDS; i++)
+            if (f->shards[i].multi)
+                curl_multi_cleanup(f->shards[i].multi);
         free(f->pool);
         free(f->ua);
         free(f);
@@ -635,19 +689,6 @@ silk_fetch *silk_fetch_new(struct ev_loop *loop, const silk_fetch_hooks *hooks, 
     f->rng = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid() ^ (uintptr_t)f;
     if (!f->rng)
         f->rng = 1;
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, (void *)f);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, (void *)f);
-    curl_multi_setopt(f->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    /* libcurl's default cache size is 4 x the easy handles in the multi
-     * handle *now*; ours leave it when their transfer ends, so while tasks
-     * are busy with their responses the cache shrinks and closes idle
-     * keep-alive connections that the next requests must open again. Size
-     * it by the transfers we allow instead. */
-    curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)f->cfg.max_total);
-    ev_init(&f->timer, on_timer);
-    f->timer.data = f;
     ev_idle_init(&f->idle, on_idle);
     f->idle.data = f;
     /* the limit was checked where the option was parsed (main.c); here it
@@ -704,10 +745,8 @@ int silk_fetch_configure(silk_fetch *f, const silk_fetch_config *c, char *err, s
                 if (h->qhead)
                     h->active < f->cfg.max_per_host ? ring_add(f, h) : ring_remove(f, h);
     }
-    if (c->max_total > 0) {
+    if (c->max_total > 0)
         f->cfg.max_total = c->max_total;
-        curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)c->max_total);
-    }
     fetch_pump(f);
     return 0;
 }
@@ -737,7 +776,7 @@ static void detach(silk_fetch_xfer *x)
         break;
     }
     case X_ACTIVE:
-        curl_multi_remove_handle(f->multi, x->easy);
+        fetch_shard_remove(x);
         fetch_easy_back(x);
         fetch_release_slot(x);
         break;
@@ -782,9 +821,11 @@ void silk_fetch_free(silk_fetch *f)
         fetch_set_msg(x, "fetch shut down");
         fetch_complete(x, SILK_FETCH_CANCELLED);
     }
-    ev_timer_stop(f->loop, &f->timer);
     ev_idle_stop(f->loop, &f->idle);
-    curl_multi_cleanup(f->multi);       /* closes cached connections */
+    for (int i = 0; i < FETCH_SHARDS; i++) {
+        ev_timer_stop(f->loop, &f->shards[i].timer);
+        curl_multi_cleanup(f->shards[i].multi);   /* closes cached connections */
+    }
     while (f->watchers)
         watcher_free(f, f->watchers);
     while (f->npool)

@@ -1,5 +1,5 @@
 /*
- * fetch.h -- HTTP(S) transfers: one libcurl multi handle on a libev loop.
+ * fetch.h -- HTTP(S) transfers: libcurl's multi interface on a libev loop.
  * The only module that talks to libcurl.
  *
  * Who calls it: lapi_fetch.c (silk.fetch) makes one silk_fetch per engine
@@ -10,9 +10,11 @@
  *
  * What it does: per-host concurrency slots (FIFO per host, round-robin across
  * hosts, plus a total cap); an easy-handle pool reused with curl_easy_reset;
- * connection reuse, HTTP/2 multiplexing and the DNS cache that one multi
+ * connection reuse, HTTP/2 multiplexing and the DNS cache that a multi
  * handle shares among its easy handles (a name is kept 60 s, give or take
- * the second between prunes); redirects followed here (not by curl)
+ * the second between prunes; hosts are spread over a few multi handles,
+ * each host's transfers all in one, so these work per host as with one);
+ * redirects followed here (not by curl)
  * so that each hop is checked (http/https only, loops, a maximum) and the
  * chain recorded; retries with exponential backoff, jitter and Retry-After;
  * a cap on the decoded body enforced in the write callback (libcurl 7.88's
@@ -245,7 +247,7 @@ const char *silk_fetch_url(const silk_fetch_xfer *x);
 
 typedef struct silk_fetch_stats {
     long queued;               /* waiting for a slot */
-    long active;               /* in the multi handle */
+    long active;               /* in a multi handle */
     long backoff;              /* waiting to retry */
     long hosts;                /* host records */
     long easy_pooled;          /* idle easy handles */
@@ -261,7 +263,7 @@ void silk_fetch_get_stats(silk_fetch *f, silk_fetch_stats *st);
 
 /* Shuts f down: completes every transfer still queued, in flight or in
  * backoff with kind cancelled (callbacks run, synchronously, here), then
- * frees the multi handle, the pool, sessions, watchers and f. Call after
+ * frees the multi handles, the pool, sessions, watchers and f. Call after
  * the last task has run, before the loop is closed and before the resource
  * report. NULL is a no-op. */
 void silk_fetch_free(silk_fetch *f);

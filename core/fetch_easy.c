@@ -279,16 +279,17 @@ int fetch_plain(const silk_fetch_xfer *x)
  * DNS cache at the end of every transfer whose lifetime is not -1 ("keep
  * forever"), walking every entry: one per host seen in the last minute, so
  * over many hosts each request paid a walk over all of them. Here one
- * transfer a second carries the lifetime and prunes; the others keep
+ * transfer a second in each shard (each multi handle has a DNS cache of
+ * its own) carries the lifetime and prunes; the others keep
  * entries as they are, and since a -1 transfer also skips the staleness
  * check on lookup, an entry may be used up to about a second (or as long
  * as the pruning transfer lasts) past its lifetime. */
-static long dns_timeout(silk_fetch *f)
+static long dns_timeout(shard *sh)
 {
     double now = silk_now();
-    if (now - f->dns_pruned_at < 1.0)
+    if (now - sh->dns_pruned_at < 1.0)
         return -1L;
-    f->dns_pruned_at = now;
+    sh->dns_pruned_at = now;
     return DNS_TTL;
 }
 
@@ -324,7 +325,7 @@ int fetch_setup_easy(silk_fetch_xfer *x, CURL *e, int e_plain)
     SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout > 0 ? o->timeout * 1000 : 0));
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout > 0 ? o->connect_timeout * 1000 : 0));
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);  /* early no on a long Content-Length */
-    SET(CURLOPT_DNS_CACHE_TIMEOUT, dns_timeout(f));
+    SET(CURLOPT_DNS_CACHE_TIMEOUT, dns_timeout(fetch_shard(x)));
     SET(CURLOPT_USERAGENT, x->ua);
     SET(CURLOPT_HTTPHEADER, x->slist);
     /* Waiting for a connection that may multiplex pays only where one can:

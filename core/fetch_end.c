@@ -245,7 +245,7 @@ void fetch_finish_attempt(silk_fetch_xfer *x, CURLcode rc)
     CURL *e = x->easy;
     char *location = NULL;
 
-    curl_multi_remove_handle(f->multi, e);
+    fetch_shard_remove(x);
     read_info(x, e);
     if (rc == CURLE_PARTIAL_FILE)
         note_partial(x, e);

@@ -28,6 +28,7 @@
 #define XFER_MAGIC 0x7366786cu          /* "sfxl" */
 #define HEADER_CAP (256 * 1024)         /* total response header bytes per response */
 #define HOST_BUCKETS 1024
+#define FETCH_SHARDS 16                 /* multi handles; a host's transfers all use one */
 
 typedef enum xstate { X_NEW, X_QUEUED, X_ACTIVE, X_BACKOFF, X_POSTED, X_DONE } xstate;
 
@@ -123,17 +124,39 @@ typedef struct pooled {
     int plain;
 } pooled;
 
+/* One multi handle and what curl keeps per multi handle: a connection
+ * cache, a DNS cache, one timeout. Hosts are spread over the shards by
+ * their key's hash, so a host's connections are all in one cache. Why
+ * more than one: libcurl 7.88 walks the whole connection cache in every
+ * curl_multi_remove_handle after a transfer that kept its connection (to
+ * close a CONNECT_ONLY one), so with one cache a request costs a step per
+ * open connection.
+ *
+ * The cache's size limit (CURLMOPT_MAXCONNECTS) counts connections in use
+ * and idle ones, and curl closes the oldest idle one when a transfer ends
+ * over it. One cache held max_total; a shard's limit (shard_limit) keeps
+ * what that cache would keep, so a host's connections are treated as they
+ * were, and the idle connections over all shards are at most FETCH_SHARDS
+ * times the idle ones the one cache allowed (max_total less the transfers
+ * in flight). */
+typedef struct shard {
+    silk_fetch *f;
+    CURLM *multi;
+    ev_timer timer;                     /* curl's single timeout */
+    long active;                        /* easy handles in the multi handle */
+    double dns_pruned_at;               /* when a transfer last got the DNS cache pruned */
+} shard;
+
 typedef struct sockw {
     ev_io io;
-    silk_fetch *f;
+    shard *sh;
     struct sockw *next, *prev;
 } sockw;
 
 struct silk_fetch {
     struct ev_loop *loop;
     silk_fetch_hooks hooks;
-    CURLM *multi;
-    ev_timer timer;                     /* curl's single timeout */
+    shard shards[FETCH_SHARDS];
     ev_idle idle;                       /* completes POSTED transfers */
     silk_fetch_xfer *posted_head, *posted_tail;
     silk_fetch_xfer *all;
@@ -148,7 +171,6 @@ struct silk_fetch {
     silk_fetch_config cfg;
     char *ua;
     silk_fetch_stats st;
-    double dns_pruned_at;               /* when a transfer last got the DNS cache pruned */
     uint64_t rng;
 };
 
@@ -160,6 +182,10 @@ void fetch_enqueue_at(silk_fetch_xfer *x, int front);
 void fetch_enqueue(silk_fetch_xfer *x);
 void fetch_release_slot(silk_fetch_xfer *x);
 void fetch_easy_back(silk_fetch_xfer *x);
+/* The shard of x's host: x must hold a host (QUEUED or ACTIVE). */
+shard *fetch_shard(const silk_fetch_xfer *x);
+/* Takes x's easy handle out of its shard's multi handle. */
+void fetch_shard_remove(silk_fetch_xfer *x);
 
 /* fetch_xfer.c */
 void fetch_set_msg(silk_fetch_xfer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -101,7 +101,7 @@ static void start_server(void)
     if (server_pid == 0) {
         dup2(p[1], 1);
         close(p[0]);
-        execlp("python3", "python3", script, "--port", ports, "--ttl", "300", (char *)NULL);
+        execlp("python3", "python3", script, "--port", ports, "--ttl", "300", "--hosts", "40", (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -423,6 +423,48 @@ static void test_per_host_limit(void)
     silk_fetch_configure(F, &c, NULL, 0);
 }
 
+/* Forty hosts (127.1.H.1, the server listens on each), spread over fetch's
+ * shards: a host's later requests reuse its connections, in whichever
+ * shard its key puts it, and a shard's cache keeps the connections of a
+ * round for the next (its limit is its transfers plus a spare). */
+static long connects;
+static void on_connect_count(const silk_fetch_result *r, void *ud)
+{
+    on_count(r, ud);
+    connects += r->timings.connect > 0;
+}
+
+static void test_many_hosts(void)
+{
+    enum { HOSTS = 40, PER = 2, ROUNDS = 3 };
+    static outcome os[HOSTS * PER];
+    static char urls[HOSTS][64];
+    silk_fetch_req r;
+    silk_fetch_req_init(&r);
+    for (int h = 0; h < HOSTS; h++)
+        snprintf(urls[h], sizeof urls[h], "http://127.1.%d.1%s/sleep?ms=20", h, strrchr(base, ':'));
+    silk_fetch_stats before, st;
+    silk_fetch_get_stats(F, &before);
+    connects = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        memset(os, 0, sizeof os);
+        pending = HOSTS * PER;
+        for (int i = 0; i < HOSTS * PER; i++) {
+            r.url = urls[i % HOSTS];
+            silk_fetch_start(F, &r, on_connect_count, &os[i]);
+        }
+        run_until(&pending, 0, 20);
+        CHECK(pending == 0, "round %d: %d transfers did not complete", round, pending);
+        for (int i = 0; i < HOSTS * PER; i++)
+            EXPECT_KIND(os[i], SILK_FETCH_OK);
+    }
+    silk_fetch_get_stats(F, &st);
+    CHECK(connects <= HOSTS * PER, "%ld connections opened for %d requests to %d hosts, %d at a time each",
+          connects, HOSTS * PER * ROUNDS, HOSTS, PER);
+    CHECK(st.sockets - before.sockets <= HOSTS * PER, "%ld more sockets open after the rounds",
+          st.sockets - before.sockets);
+}
+
 /* The host key of a URL that is not plain is url.c's (silk_url_host_key),
  * the key the frontier's politeness uses: "127.0.0.1." is the IPv4 address
  * 127.0.0.1 there, so it shares the host record (and the slots) of the
@@ -591,6 +633,7 @@ int main(void)
     test_retries();
     test_per_host_limit();
     test_host_key();
+    test_many_hosts();
     test_cancel_and_timeout_storm();
     test_shutdown();
     /* completions off the sockets came in batches, each closed, none nested */

@@ -2,8 +2,10 @@
 """badserver.py: a misbehaving HTTP/1.1 server for silk's tests (Python 3 stdlib only).
 
     python3 tests/lib/badserver.py --port P [--ttl 900] [--robots 'TEXT'] [--robots-fail N]
+                                   [--hosts N]
 
-Listens on 127.0.0.1:P, prints "ready" once listening, exits by itself after
+Listens on 127.0.0.1:P (and with --hosts N also on 127.1.H.1:P for H < N: N
+more hosts for a client), prints "ready" once listening, exits by itself after
 --ttl seconds. asyncio with raw streams, so responses can break HTTP on purpose.
 Keep-alive works for well-formed responses; broken ones close the connection.
 
@@ -379,12 +381,15 @@ async def main():
     ap.add_argument("--ttl", type=float, default=900, help="exit after this many seconds")
     ap.add_argument("--robots", default=None, help="robots.txt text (\\n for newlines)")
     ap.add_argument("--robots-fail", type=int, default=0, help="answer the first N robots.txt with 503")
+    ap.add_argument("--hosts", type=int, default=0, choices=range(0, 257), metavar="N",
+                    help="also listen on 127.1.H.1 for H < N (at most 256)")
     a = ap.parse_args()
     ROBOTS_FAIL = a.robots_fail
     if a.robots is not None:
         ROBOTS = a.robots.replace("\\n", "\n")
     GZIP_BOMB = gzip.compress(b"<html>" + b"\0" * (64 * 1024 * 1024 - 6), 9, mtime=0)
-    server = await asyncio.start_server(handle, "127.0.0.1", a.port, backlog=1024)
+    hosts = ["127.0.0.1"] + ["127.1.%d.1" % h for h in range(a.hosts)]
+    server = await asyncio.start_server(handle, hosts, a.port, backlog=1024)
     print("ready", flush=True)
     async with server:
         await asyncio.sleep(a.ttl)
