@@ -22,9 +22,9 @@
  *   node:select(css) node:one(css) node:matches(css) node:document()
  *
  * Lifetimes: a document userdata owns its silk_html_doc; free() and __gc
- * share one idempotent function. A node userdata holds a borrowed pointer
- * into the tree and keeps its document userdata alive through its
- * environment table (shared with the document: { [1] = document }); every method checks the document is still open, so a
+ * share one idempotent function. A node (a table, lapi_html_int.h) holds a
+ * borrowed pointer into the tree and its document userdata, which it keeps
+ * alive; every method checks the document is still open, so a
  * node of a freed document raises "attempt to use a freed document" and
  * never touches freed memory.
  *
@@ -49,20 +49,13 @@
 
 /* --- documents and nodes -------------------------------------------------- */
 
-/* Pushes a closed document userdata: acquire what it wraps afterwards.
- * Its environment is a table { [1] = the document userdata } that its
- * nodes share as their environment: that is what keeps the document alive
- * while a node is (userdata environments must be tables). */
+/* Pushes a closed document userdata: acquire what it wraps afterwards. */
 static ldoc *new_doc(lua_State *L)
 {
     ldoc *d = lua_newuserdata(L, sizeof *d);
     d->doc = NULL;
     luaL_getmetatable(L, DOC_MT);
     lua_setmetatable(L, -2);
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, -2, 1);
-    lua_setfenv(L, -2);
     return d;
 }
 
@@ -422,9 +415,9 @@ static int doc_tostring(lua_State *L)
 /* node.tag (through node_index_lua) */
 static int node_tag(lua_State *L)
 {
-    lnode *n = check_node(L, 1);
+    lnode n = check_node(L, 1);
     char buf[128];
-    lua_pushstring(L, silk_node_tag(n->node, buf, sizeof buf));
+    lua_pushstring(L, silk_node_tag(n.node, buf, sizeof buf));
     return 1;
 }
 
@@ -461,9 +454,9 @@ static int node_document(lua_State *L)
  */
 static int node_attr(lua_State *L)
 {
-    lnode *n = check_node(L, 1);
+    lnode n = check_node(L, 1);
     const char *name = luaL_checkstring(L, 2);
-    const char *v = silk_node_attr(n->node, name);
+    const char *v = silk_node_attr(n.node, name);
     if (v)
         lua_pushstring(L, v);
     else
@@ -478,12 +471,12 @@ static int node_attr(lua_State *L)
  */
 static int node_attrs(lua_State *L)
 {
-    lnode *n = check_node(L, 1);
-    int count = silk_node_nattrs(n->node);
+    lnode n = check_node(L, 1);
+    int count = silk_node_nattrs(n.node);
     lua_createtable(L, 0, count);
     for (int i = 0; i < count; i++) {
         const char *name, *value;
-        silk_node_attr_at(n->node, i, &name, &value);
+        silk_node_attr_at(n.node, i, &name, &value);
         lua_pushstring(L, value);
         lua_setfield(L, -2, name);
     }
@@ -508,7 +501,7 @@ static int push_rel(lua_State *L, const silk_node *rel)
  */
 static int node_parent(lua_State *L)
 {
-    return push_rel(L, silk_node_parent(check_node(L, 1)->node));
+    return push_rel(L, silk_node_parent(check_node(L, 1).node));
 }
 
 /*** node:next() -> node | nil
@@ -518,7 +511,7 @@ static int node_parent(lua_State *L)
  */
 static int node_next(lua_State *L)
 {
-    return push_rel(L, silk_node_next(check_node(L, 1)->node));
+    return push_rel(L, silk_node_next(check_node(L, 1).node));
 }
 
 /*** node:prev() -> node | nil
@@ -528,7 +521,7 @@ static int node_next(lua_State *L)
  */
 static int node_prev(lua_State *L)
 {
-    return push_rel(L, silk_node_prev(check_node(L, 1)->node));
+    return push_rel(L, silk_node_prev(check_node(L, 1).node));
 }
 
 /*** node:children() -> {node...}
@@ -538,12 +531,12 @@ static int node_prev(lua_State *L)
  */
 static int node_children(lua_State *L)
 {
-    lnode *n = check_node(L, 1);
+    lnode n = check_node(L, 1);
     push_owner(L, 1);
     int owner = lua_gettop(L);
     lua_newtable(L);
     int i = 0;
-    for (const silk_node *c = silk_node_first_child(n->node); c; c = silk_node_next(c)) {
+    for (const silk_node *c = silk_node_first_child(n.node); c; c = silk_node_next(c)) {
         push_node(L, owner, c);
         lua_rawseti(L, owner + 1, ++i);
     }
@@ -552,21 +545,23 @@ static int node_children(lua_State *L)
 
 static int node_eq(lua_State *L)
 {
-    lnode *a = to_typed(L, 1, NODE_MT_UV), *b = to_typed(L, 2, NODE_MT_UV);
-    lua_pushboolean(L, a && b && a->node == b->node);
+    lnode a, b;
+    lua_pushboolean(L, to_node(L, 1, &a) && to_node(L, 2, &b) && a.node == b.node);
     return 1;
 }
 
 static int node_tostring(lua_State *L)
 {
-    lnode *n = lua_touserdata(L, 1);      /* __tostring: a node */
-    if (!n->owner->doc) {
-        lua_pushfstring(L, "html node (freed document): %p", (void *)n->node);
+    lnode n;
+    if (!to_node(L, 1, &n))
+        return luaL_typerror(L, 1, NODE_MT);
+    if (!n.owner->doc) {
+        lua_pushfstring(L, "html node (freed document): %p", (void *)n.node);
         return 1;
     }
     char buf[128];
-    lua_pushfstring(L, "html node <%s>: %p", silk_node_tag(n->node, buf, sizeof buf),
-                    (void *)n->node);
+    lua_pushfstring(L, "html node <%s>: %p", silk_node_tag(n.node, buf, sizeof buf),
+                    (void *)n.node);
     return 1;
 }
 

@@ -2,8 +2,8 @@
  * lapi_html_int.h -- what the two files of "silk.core.html" share:
  * lapi_html.c (documents, nodes and parsing) and lapi_html_query.c
  * (selection and extraction, the methods documents and nodes have in
- * common). The userdata types, their checks, and the query file's method
- * lists; no contract for any other file.
+ * common). The document userdata and the node tables, their checks, and
+ * the query file's method lists; no contract for any other file.
  */
 #ifndef SILK_LAPI_HTML_INT_H
 #define SILK_LAPI_HTML_INT_H
@@ -20,9 +20,15 @@ typedef struct ldoc {
     silk_html_doc *doc;              /* NULL once freed */
 } ldoc;
 
+/* A node is a Lua table { [1] = the silk_node (light userdata), [2] = its
+ * document's userdata } with the node metatable, read into an lnode by
+ * to_node. Not a userdata: LuaJIT's atomic GC phase walks every userdata
+ * in the heap, dead or alive, each cycle (lj_gc_separateudata), and a page
+ * makes a hundred nodes; tables cost it nothing there. [2] keeps the
+ * document alive as long as the node. */
 typedef struct lnode {
     const silk_node *node;
-    ldoc *owner;                     /* alive as long as this node (fenv) */
+    ldoc *owner;
 } lnode;
 
 /* Every method and metamethod of documents and nodes runs with the two
@@ -51,34 +57,52 @@ static inline ldoc *open_doc(lua_State *L, ldoc *d)
     return d;
 }
 
-static inline lnode *check_node(lua_State *L, int idx)
+/* Reads the node at idx into *n: 1 if it is one (its metatable is the
+ * node metatable), else 0. The document may be freed. */
+static inline int to_node(lua_State *L, int idx, lnode *n)
 {
-    lnode *n = to_typed(L, idx, NODE_MT_UV);
-    if (!n)
+    n->node = NULL;
+    n->owner = NULL;
+    if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
+        return 0;
+    int same = lua_rawequal(L, -1, NODE_MT_UV);
+    lua_pop(L, 1);
+    if (!same)
+        return 0;
+    lua_rawgeti(L, idx, 1);
+    lua_rawgeti(L, idx, 2);
+    n->node = lua_touserdata(L, -2);
+    n->owner = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return n->node && n->owner;
+}
+
+/* The node at idx, whose document is open; raises otherwise. */
+static inline lnode check_node(lua_State *L, int idx)
+{
+    lnode n;
+    if (!to_node(L, idx, &n))
         luaL_typerror(L, idx, NODE_MT);
-    open_doc(L, n->owner);
+    open_doc(L, n.owner);
     return n;
 }
 
 /* Pushes a node of the document whose userdata is at owner_idx. */
 static inline void push_node(lua_State *L, int owner_idx, const silk_node *node)
 {
-    ldoc *owner = lua_touserdata(L, owner_idx);
-    lnode *n = lua_newuserdata(L, sizeof *n);
-    n->node = node;
-    n->owner = owner;
+    lua_createtable(L, 2, 0);
+    lua_pushlightuserdata(L, (void *)node);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, owner_idx);
+    lua_rawseti(L, -2, 2);
     lua_pushvalue(L, NODE_MT_UV);
     lua_setmetatable(L, -2);
-    lua_getfenv(L, owner_idx);
-    lua_setfenv(L, -2);
 }
 
 /* Pushes the document userdata of the node at idx. */
 static inline void push_owner(lua_State *L, int idx)
 {
-    lua_getfenv(L, idx);
-    lua_rawgeti(L, -1, 1);
-    lua_remove(L, -2);
+    lua_rawgeti(L, idx, 2);
 }
 
 /* A silk_html_sink writing to the luaL_Buffer ud. */

@@ -36,27 +36,23 @@
 static const silk_node *check_target(lua_State *L, int idx, int nargs, const silk_html_doc **doc)
 {
     lua_settop(L, nargs);
-    /* one metatable fetch for both compares: most targets are nodes */
     void *p = lua_touserdata(L, idx);
-    int mt = p && lua_getmetatable(L, idx);
-    int is_doc = mt && lua_rawequal(L, -1, DOC_MT_UV), is_node = mt && !is_doc && lua_rawequal(L, -1, NODE_MT_UV);
-    if (mt)
+    if (p && lua_getmetatable(L, idx)) {
+        int is_doc = lua_rawequal(L, -1, DOC_MT_UV);
         lua_pop(L, 1);
-    if (is_doc) {
-        ldoc *d = open_doc(L, p);
-        lua_pushvalue(L, idx);
-        if (doc)
-            *doc = d->doc;
-        return silk_html_root(d->doc);
+        if (is_doc) {
+            ldoc *d = open_doc(L, p);
+            lua_pushvalue(L, idx);
+            if (doc)
+                *doc = d->doc;
+            return silk_html_root(d->doc);
+        }
     }
-    if (!is_node)
-        luaL_typerror(L, idx, NODE_MT);
-    lnode *n = p;
-    open_doc(L, n->owner);
+    lnode n = check_node(L, idx);
     push_owner(L, idx);
     if (doc)
-        *doc = n->owner->doc;
-    return n->node;
+        *doc = n.owner->doc;
+    return n.node;
 }
 
 /* --- selectors ------------------------------------------------------------ */
@@ -138,7 +134,10 @@ static int raise_stop(lua_State *L, int why, const silk_sel_budget *b, const sil
 
 /* The matches of one select, gathered in C while matching runs (which must
  * not raise) and turned into nodes after. A userdata that frees the array
- * when collected, created before the array: whatever raises, nothing leaks. */
+ * when collected, created before the array: whatever raises, nothing leaks.
+ * One is kept as the state's spare between calls (push_hits, hits_done)
+ * rather than made per call: LuaJIT's atomic GC phase walks every userdata
+ * in the heap each cycle, dead or alive, and one with __gc costs it more. */
 typedef struct sel_hits {
     const silk_node **v;
     size_t n, cap;
@@ -160,9 +159,27 @@ static int hits_gc(lua_State *L)
     return 0;
 }
 
+static const char spare_key = 0;       /* registry: the spare sel_hits */
+#define SPARE_CAP 4096                  /* a spare keeps an array up to this many matches */
+
+/* Pushes the spare, taken out of the registry while in use (so that a
+ * select run from a __gc metamethod meanwhile gets one of its own, and one
+ * that raises is simply collected), or a new one. */
 static sel_hits *push_hits(lua_State *L)
 {
-    sel_hits *h = lua_newuserdata(L, sizeof *h);
+    lua_pushlightuserdata(L, (void *)&spare_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    sel_hits *h = lua_touserdata(L, -1);
+    if (h) {
+        lua_pushlightuserdata(L, (void *)&spare_key);
+        lua_pushnil(L);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+        h->n = 0;
+        h->nomem = 0;
+        return h;
+    }
+    lua_pop(L, 1);
+    h = lua_newuserdata(L, sizeof *h);
     *h = (sel_hits){NULL, 0, 0, 0};
     if (luaL_newmetatable(L, HITS_MT)) {
         lua_pushcfunction(L, hits_gc);
@@ -172,6 +189,17 @@ static sel_hits *push_hits(lua_State *L)
     }
     lua_setmetatable(L, -2);
     return h;
+}
+
+/* Makes the sel_hits at idx, done with, the spare. */
+static void hits_done(lua_State *L, int idx)
+{
+    sel_hits *h = lua_touserdata(L, idx);
+    if (h->cap > SPARE_CAP)
+        hits_release(h);
+    lua_pushlightuserdata(L, (void *)&spare_key);
+    lua_pushvalue(L, idx);
+    lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
 static int collect_one(void *ud, const silk_node *el)
@@ -232,7 +260,7 @@ static int target_select(lua_State *L)
         push_node(L, owner, h->v[i]);
         lua_rawseti(L, -2, (int)i + 1);
     }
-    hits_release(h);                      /* now rather than at the next collection */
+    hits_done(L, owner + 1);
     return 1;
 }
 
@@ -441,6 +469,7 @@ static int target_texts(lua_State *L)
     if (!lua_isnoneornil(L, 3))
         luaL_checktype(L, 3, LUA_TTABLE);
     sel_hits *h = all_matches(L, 3);
+    int hits = lua_gettop(L);
     extract_opts o;
     check_extract_opts(L, 3, 1, &o);
     lua_createtable(L, (int)h->n, 0);
@@ -450,7 +479,7 @@ static int target_texts(lua_State *L)
         if (apply_match(L, &o, 1))
             lua_rawseti(L, out, ++k);
     }
-    hits_release(h);
+    hits_done(L, hits);
     return 1;
 }
 
@@ -517,11 +546,11 @@ static int node_inner_html(lua_State *L)
  */
 static int node_matches(lua_State *L)
 {
-    lnode *n = check_node(L, 1);
+    lnode n = check_node(L, 1);
     const silk_sel *sel = check_sel(L, 2);
     silk_sel_budget b = budget_of(L);
     int matched;
-    int why = silk_sel_matches_within(sel, n->node, NULL, &b, &matched);
+    int why = silk_sel_matches_within(sel, n.node, NULL, &b, &matched);
     if (why)
         return raise_stop(L, why, &b, sel);
     lua_pushboolean(L, matched);
