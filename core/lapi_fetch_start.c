@@ -42,10 +42,15 @@ typedef struct gate {
     ev_timer wake;               /* spawns held ones at the loop's next turn, outside any task */
 } gate;
 
+/* A started transfer, malloc'd and freed by started_release. Its Lua
+ * handle is a table { [1] = s (light userdata) } that started_release
+ * empties, so a handle kept after the end refers to nothing. A table, not
+ * a userdata: LuaJIT's atomic GC phase walks every userdata in the heap
+ * each cycle, and a crawl holds one of these per request in flight. */
 struct started {
     silk_fetch_xfer *x;          /* NULL once it ended or was cancelled */
     silk_engine *e;
-    int fn_ref, self_ref;        /* registry: the function; this userdata until it runs */
+    int fn_ref, self_ref;        /* registry: the function; the handle until s is released */
     int gate_ref;                /* registry: its gate, or LUA_NOREF */
     gate *g;                     /* NULL: no gate */
     silk_fetch_result *held;     /* its result while it waits for the gate (result_copy) */
@@ -117,16 +122,18 @@ static silk_fetch_result *result_copy(const silk_fetch_result *r)
     return c;
 }
 
+/* Frees s and empties its handle. */
 static void started_release(lua_State *L, started *s)
 {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->self_ref);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, 1);
+    lua_pop(L, 1);
     luaL_unref(L, LUA_REGISTRYINDEX, s->fn_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, s->gate_ref);
-    s->fn_ref = s->self_ref = s->gate_ref = LUA_NOREF;
-    s->x = NULL;
-    s->g = NULL;
     free(s->held);
-    s->held = NULL;
+    free(s);
 }
 
 /* Runs s's function in a task of its own with res, then releases s. From
@@ -218,12 +225,7 @@ static int fetch_start(lua_State *L)
     double timeout = luaL_optnumber(L, 4, 0);
     gate *g = lua_isnoneornil(L, 5) ? NULL : check_gate(L, 5);
     lua_settop(L, 5);
-    started *s = lua_newuserdata(L, sizeof *s);    /* 6 */
-    memset(s, 0, sizeof *s);
-    s->e = silk_engine_from(L);
-    s->fn_ref = s->self_ref = s->gate_ref = LUA_NOREF;
-    s->timeout = timeout;
-    snprintf(s->name, sizeof s->name, "%s", name);
+    lua_createtable(L, 1, 0);              /* 6: the handle */
     luaL_getmetatable(L, "silk.started_fetch");
     lua_setmetatable(L, 6);
     lua_pushvalue(L, 2);
@@ -232,8 +234,17 @@ static int fetch_start(lua_State *L)
     lua_replace(L, 2);
     lua_settop(L, 6);
     silk_lapi_fetch_request(L, &r, hdrs);  /* may raise; nothing acquired yet */
-    if (!(s->x = silk_fetch_start(f, &r, on_done_spawn, s)))
+    started *s = calloc(1, sizeof *s);
+    if (!s || !(s->x = silk_fetch_start(f, &r, on_done_spawn, s))) {
+        free(s);
         return luaL_error(L, "fetch: out of memory");
+    }
+    s->e = silk_engine_from(L);
+    s->fn_ref = s->self_ref = s->gate_ref = LUA_NOREF;
+    s->timeout = timeout;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    lua_pushlightuserdata(L, s);
+    lua_rawseti(L, 6, 1);
     lua_pushvalue(L, 3);
     s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, 6);
@@ -249,13 +260,22 @@ static int fetch_start(lua_State *L)
 
 static int started_cancel(lua_State *L)
 {
-    started *s = luaL_checkudata(L, 1, "silk.started_fetch");
+    int ok = lua_istable(L, 1) && lua_getmetatable(L, 1);
+    if (ok) {
+        luaL_getmetatable(L, "silk.started_fetch");
+        ok = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    if (!ok)
+        return luaL_typerror(L, 1, "silk.started_fetch");
+    lua_rawgeti(L, 1, 1);
+    started *s = lua_touserdata(L, -1);
+    if (!s)
+        return 0;                          /* its function ran, or it was cancelled */
     if (s->x)
         silk_fetch_cancel(s->x);
-    else if (s->held)
-        gate_unlink(s->g, s);
     else
-        return 0;
+        gate_unlink(s->g, s);
     started_release(L, s);
     return 0;
 }

@@ -381,6 +381,19 @@ describe("transfers started without a task (fetch_core.start)", function()
     assert.same({ 0, 0 }, { st.in_flight, st.transfers })
   end)
 
+  -- one is held per request in flight, and LuaJIT's atomic GC phase walks
+  -- every userdata in the heap each cycle: the handle is a table
+  it("hand back a table as the handle, which does nothing once the function ran", function()
+    local ch = silk.channel()
+    local h = F.start({ url = web.url .. "/index.html?handle" }, function(res) ch:send(res.status) end)
+    assert.equal("table", type(h))
+    assert.equal(200, ch:recv())
+    h:cancel()
+    assert.error_matches(function() h.cancel({}) end, "silk.started_fetch expected")
+    local st = F.stats()
+    assert.same({ 0, 0 }, { st.in_flight, st.transfers })
+  end)
+
   it("raise for a malformed request, naming the field, before anything starts", function()
     assert.error_matches(function() F.start({ method = "GET" }, print) end, "request.url is required")
     assert.error_matches(function() F.start({ url = web.url }, "not a function") end, "function expected")
