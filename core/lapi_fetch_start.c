@@ -43,15 +43,17 @@ typedef struct gate {
 } gate;
 
 /* A started transfer, malloc'd and freed by started_release. Its Lua
- * handle is a table { [1] = s (light userdata) } that started_release
- * empties, so a handle kept after the end refers to nothing. A table, not
- * a userdata: LuaJIT's atomic GC phase walks every userdata in the heap
- * each cycle, and a crawl holds one of these per request in flight. */
+ * handle is a table { [1] = s (light userdata), [2] = the function,
+ * [3] = the gate or nil }, anchored in the registry until s is released,
+ * which empties it: a handle kept after the end refers to nothing. Lua
+ * objects per request in flight are what LuaJIT's atomic GC phase pays
+ * for: no userdata (it walks every one in the heap each cycle), and one
+ * registry slot, not three (the registry is written all the time, so the
+ * atomic phase re-traverses all of it). */
 struct started {
     silk_fetch_xfer *x;          /* NULL once it ended or was cancelled */
     silk_engine *e;
-    int fn_ref, self_ref;        /* registry: the function; the handle until s is released */
-    int gate_ref;                /* registry: its gate, or LUA_NOREF */
+    int self_ref;                /* registry: the handle */
     gate *g;                     /* NULL: no gate */
     silk_fetch_result *held;     /* its result while it waits for the gate (result_copy) */
     started *next;               /* in g's held list */
@@ -126,12 +128,12 @@ static silk_fetch_result *result_copy(const silk_fetch_result *r)
 static void started_release(lua_State *L, started *s)
 {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->self_ref);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, 1);
+    for (int i = 1; i <= 3; i++) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, i);
+    }
     lua_pop(L, 1);
-    luaL_unref(L, LUA_REGISTRYINDEX, s->fn_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, s->gate_ref);
     free(s->held);
     free(s);
 }
@@ -140,7 +142,9 @@ static void started_release(lua_State *L, started *s)
  * a loop callback, outside every task: the task has no parent. */
 static void started_spawn(lua_State *L, started *s, const silk_fetch_result *res)
 {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->self_ref);
+    lua_rawgeti(L, -1, 2);
+    lua_remove(L, -2);
     int n = silk_lapi_fetch_result(L, res);
     silk_task_spawn(s->e, L, n, s->name, s->timeout);
     lua_pop(L, 1);                         /* the task's handle */
@@ -225,7 +229,7 @@ static int fetch_start(lua_State *L)
     double timeout = luaL_optnumber(L, 4, 0);
     gate *g = lua_isnoneornil(L, 5) ? NULL : check_gate(L, 5);
     lua_settop(L, 5);
-    lua_createtable(L, 1, 0);              /* 6: the handle */
+    lua_createtable(L, 3, 0);              /* 6: the handle */
     luaL_getmetatable(L, "silk.started_fetch");
     lua_setmetatable(L, 6);
     lua_pushvalue(L, 2);
@@ -240,20 +244,17 @@ static int fetch_start(lua_State *L)
         return luaL_error(L, "fetch: out of memory");
     }
     s->e = silk_engine_from(L);
-    s->fn_ref = s->self_ref = s->gate_ref = LUA_NOREF;
     s->timeout = timeout;
+    s->g = g;
     snprintf(s->name, sizeof s->name, "%s", name);
     lua_pushlightuserdata(L, s);
     lua_rawseti(L, 6, 1);
     lua_pushvalue(L, 3);
-    s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawseti(L, 6, 2);
+    lua_pushvalue(L, 5);
+    lua_rawseti(L, 6, 3);
     lua_pushvalue(L, 6);
     s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (g) {
-        lua_pushvalue(L, 5);
-        s->gate_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        s->g = g;
-    }
     lua_pushvalue(L, 6);
     return 1;
 }
