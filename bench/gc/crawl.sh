@@ -5,6 +5,7 @@
 # CONCURRENCY with that many allowed on the one host. Prints one line of
 # key=value results: pages, pages/s, silk's CPU ms per page and peak RSS,
 # the crawl's GC slices (p99 and max, wall and CPU), cycles and heap peak.
+# GC_STDERR=path keeps silk's stderr there (for bench/gc/atomic-probe).
 #   bench/gc/crawl.sh [BUILD_DIR] [PAGES] [CONCURRENCY] [RATE]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +28,7 @@ u = resource.getrusage(resource.RUSAGE_CHILDREN)
 open(sys.argv[1], "w").write("%f %d" % (u.ru_utime + u.ru_stime, u.ru_maxrss))
 sys.exit(rc)' "$work/rusage" timeout 600 "$build/silk" run "$root/bench/spiders/shop.lua" -q \
   -O "$work/items.jsonl" --stats "$work/stats.json" 2>"$work/stderr.log" || { cat "$work/stderr.log" >&2; exit 1; }
+[ -z "${GC_STDERR:-}" ] || cp "$work/stderr.log" "$GC_STDERR"
 python3 - "$work/stats.json" "$conc" "$rate" "$work/rusage" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); g = s["gc"]
