@@ -384,6 +384,13 @@ static int enc_value(enc *e, int idx)
     case LUA_TBOOLEAN:
         return lua_toboolean(L, idx) ? put(e, "true", 4) : put(e, "false", 5);
     case LUA_TTABLE:
+        /* a silk object made as a table (a node): named, as a userdata is */
+        if (luaL_getmetafield(L, idx, "__name")) {
+            snprintf(msg, sizeof msg, "%.60s (an item holds strings, numbers, booleans and tables: "
+                     "keep a node's text or attributes, not the node)", lua_tostring(L, -1));
+            lua_pop(L, 1);
+            return fail(e, msg);
+        }
         return enc_table(e, idx);
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == NULL) /* cjson.null */

@@ -90,7 +90,8 @@ describe("silk.core.jsonl refusals", function()
 
   it("names a node for what it is", function()
     local doc = require("silk.core.html").parse("<p>hi</p>")
-    refused({ title = doc:one("p") }, "^item%.title: userdata silk%.html%.node .-not the node")
+    refused({ title = doc:one("p") }, "^item%.title: silk%.html%.node %(.-not the node%)")
+    refused({ page = doc }, "^item%.page: userdata silk%.html%.document .-not the node")
   end)
 
   it("writes arrays, holes, sparse arrays and cjson.null as lua-cjson did", function()

@@ -266,7 +266,7 @@ describe("silk run and bad items", function()
     assert.equal(2 * (PAGES + 1), st.items)
     assert.equal(0, st.callback_errors)
     for _, pat in ipairs{ "item%.price: function", "item%.score: nan", "item%.loop%.t: a table that contains itself",
-                          "item: a boolean key", "item%.title: userdata silk%.html%.node",
+                          "item: a boolean key", "item%.title: silk%.html%.node",
                           "item%.body: the string is not valid UTF%-8" } do
       assert.matches("silk: item refused on http://127%.0%.0%.1:%d+/p%d+%.html %(" .. sp:gsub("%p", "%%%0")
                      .. ":%d+%): " .. pat, log)
