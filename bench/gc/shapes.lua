@@ -13,6 +13,8 @@
 --               userdata of the heap, lj_gc_separateudata)
 --   co-table    co-bare, each with a table that has a metatable and a
 --               light userdata in it (a handle that is no userdata)
+--   co-pad      co-bare, each with a 450-byte string (which the collector
+--               never reads: it only puts distance between coroutines)
 --   co-yield    co-bare parked in coroutine.yield from DEPTH helper frames
 --   co-c-yield  the same, calling a C function (silk.now) just before the
 --               yield: how a primitive that registers its wait in C and
@@ -63,6 +65,9 @@ local makers = {
   ["co-table"] = function()
     local h = setmetatable({ ptr = ptr }, handle_mt)
     return { co_park(function() while not stopped do yield() end end), h }
+  end,
+  ["co-pad"] = function(i)
+    return { co_park(function() while not stopped do yield() end end), ("x"):rep(440) .. i }
   end,
   ["co-yield"] = function() return co_park(nested, depth, yield) end,
   ["co-c-yield"] = function() return co_park(nested, depth, function() now(); yield() end) end,
