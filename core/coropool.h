@@ -27,7 +27,9 @@
  *    the size is not pooled or the pool is full (allocate elsewhere).
  *  - silk_coropool_owns(pool, p) -> whether p is one of its blocks (a
  *    range check: every free and resize of the Lua heap asks).
- *  - silk_coropool_free(pool, p) returns an owned block.
+ *  - silk_coropool_free(pool, p) returns an owned block, kept for reuse:
+ *    the pages a peak of coroutines touched stay with the process until
+ *    the engine closes.
  *  - silk_coropool_live(pool) -> blocks handed out and not returned.
  *  - silk_coropool_free_all(pool) unmaps it; NULL is accepted.
  * Single-threaded: the Lua state's thread only.
