@@ -44,7 +44,7 @@ typedef struct {
     char *base;                   /* its span of the mapping */
     char *bump;                   /* blocks below it have been handed out once */
     void *free;                   /* returned blocks, linked through their first word */
-    size_t stride;                /* the size rounded up to 16: LuaJIT's alignment */
+    size_t stride;                /* the size rounded up to 16, the alignment malloc gives */
 } silk_coropool_class;
 
 /* Written by coropool.c only; the allocator's every call reads the first
