@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <lua.h>
+
 #include "coropool.h"
 
 /* Address space per size: room for some 170 000 initial stacks, more than
@@ -40,6 +42,34 @@ silk_coropool *silk_coropool_new(size_t state_size, size_t stack_size)
         c->stride = (pool->sizes[i] + 15) & ~(size_t)15;
     }
     return pool;
+}
+
+/* The sizes of the first two allocations made through it: making a
+ * coroutine, LuaJIT allocates its lua_State and then its initial stack. */
+typedef struct {
+    lua_Alloc f;
+    void *ud;
+    size_t sizes[2];
+    int n;
+} alloc_probe;
+
+static void *probe_alloc(void *ud, void *p, size_t osize, size_t nsize)
+{
+    alloc_probe *pr = ud;
+    if (!p && nsize && pr->n < 2)
+        pr->sizes[pr->n++] = nsize;
+    return pr->f(pr->ud, p, osize, nsize);
+}
+
+silk_coropool *silk_coropool_for_coroutines(lua_State *L)
+{
+    alloc_probe pr = {NULL, NULL, {0, 0}, 0};
+    pr.f = lua_getallocf(L, &pr.ud);
+    lua_setallocf(L, probe_alloc, &pr);
+    lua_newthread(L);
+    lua_pop(L, 1);
+    lua_setallocf(L, pr.f, pr.ud);
+    return pr.n == 2 ? silk_coropool_new(pr.sizes[0], pr.sizes[1]) : NULL;
 }
 
 void *silk_coropool_alloc(silk_coropool *pool, size_t size)

@@ -22,6 +22,10 @@
  *    engine then allocates as before). It maps 64 MB of address space per size
  *    (MAP_NORESERVE, touched as used); under an address-space limit
  *    (RLIMIT_AS) it makes no pool, to leave that space to the heap.
+ *  - silk_coropool_for_coroutines(L) -> a pool of the sizes L's allocator
+ *    is asked for when a coroutine is made, or NULL. It makes one (which
+ *    becomes garbage) through a probing allocator put in front of L's for
+ *    the while: call it before installing an allocator that uses the pool.
  *  - silk_coropool_serves(pool, size) -> whether that size is pooled.
  *  - silk_coropool_alloc(pool, size) -> a block of that size, or NULL when
  *    the size is not pooled or the pool is full (allocate elsewhere).
@@ -39,6 +43,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <lua.h>
 
 typedef struct {
     char *base;                   /* its span of the mapping */
@@ -58,6 +64,7 @@ typedef struct silk_coropool {
 } silk_coropool;
 
 silk_coropool *silk_coropool_new(size_t state_size, size_t stack_size);
+silk_coropool *silk_coropool_for_coroutines(lua_State *L);
 void *silk_coropool_alloc(silk_coropool *pool, size_t size);
 void silk_coropool_free(silk_coropool *pool, void *p);
 void silk_coropool_free_all(silk_coropool *pool);

@@ -187,36 +187,6 @@ refuse:
     return NULL;
 }
 
-/* The sizes of the first two allocations made through it: making a
- * coroutine, LuaJIT allocates its lua_State and then its initial stack. */
-typedef struct {
-    lua_Alloc f;
-    void *ud;
-    size_t sizes[2];
-    int n;
-} alloc_probe;
-
-static void *probe_alloc(void *ud, void *p, size_t osize, size_t nsize)
-{
-    alloc_probe *pr = ud;
-    if (!p && nsize && pr->n < 2)
-        pr->sizes[pr->n++] = nsize;
-    return pr->f(pr->ud, p, osize, nsize);
-}
-
-/* Makes the coroutine pool for the sizes this LuaJIT allocates a coroutine
- * in (before lua_alloc is installed: the probe's coroutine is garbage that
- * the heap's count already includes). */
-static silk_coropool *coroutine_pool(silk_engine *e)
-{
-    alloc_probe pr = {e->mem_f, e->mem_ud, {0, 0}, 0};
-    lua_setallocf(e->L, probe_alloc, &pr);
-    lua_newthread(e->L);
-    lua_pop(e->L, 1);
-    lua_setallocf(e->L, e->mem_f, e->mem_ud);
-    return pr.n == 2 ? silk_coropool_new(pr.sizes[0], pr.sizes[1]) : NULL;
-}
-
 /* Outside every task a failure can still happen once the reserve is spent:
  * say what it was rather than LuaJIT's "unprotected error". */
 static int on_panic(lua_State *L)
@@ -310,7 +280,9 @@ silk_engine *silk_engine_create(const silk_engine_options *o)
     }
     lua_State *L = e->L;
     e->mem_f = lua_getallocf(L, &e->mem_ud);
-    e->mem_pool = coroutine_pool(e);
+    /* Before lua_alloc (coropool.h) and before the heap is counted: the
+     * coroutine it probes with is garbage in the heap, freed through us. */
+    e->mem_pool = silk_coropool_for_coroutines(L);
     e->mem_used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
     lua_setallocf(L, lua_alloc, e);
     lua_atpanic(L, on_panic);
