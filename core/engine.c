@@ -14,6 +14,7 @@
 #include <lualib.h>
 
 #include "silk_config.h"
+#include "coropool.h"
 #include "engine_int.h"
 #include "gcpace.h"
 #include "lapi.h"
@@ -77,10 +78,47 @@ static void mem_reserve(silk_engine *e)
     e->mem_reserve = p == MAP_FAILED ? NULL : p;
 }
 
+/* A pooled size allocated, or a pooled block freed or resized (it moves
+ * out of the pool). Closing with blocks in the pool, the last one's
+ * release hands LuaJIT its own allocator back, so that lua_close still
+ * frees its memory whole. Out of line: the common path below then saves
+ * no registers. */
+static __attribute__((noinline)) void *pool_realloc(silk_engine *e, void *p, size_t osize, size_t nsize)
+{
+    silk_coropool *pool = e->mem_pool;
+    if (!p) {
+        void *b = silk_coropool_alloc(pool, nsize);
+        return b ? b : e->mem_f(e->mem_ud, NULL, 0, nsize);
+    }
+    if (nsize == osize)
+        return p;
+    void *q = NULL;
+    if (nsize) {
+        q = e->mem_f(e->mem_ud, NULL, 0, nsize);
+        if (!q)
+            return NULL;
+        memcpy(q, p, osize < nsize ? osize : nsize);
+    }
+    silk_coropool_free(pool, p);
+    if (e->mem_closing && !silk_coropool_live(pool))
+        lua_setallocf(e->L, e->mem_f, e->mem_ud);
+    return q;
+}
+
+/* LuaJIT's allocator, with coroutine states and initial stacks from the
+ * pool (coropool.h). */
+static inline __attribute__((always_inline)) void *heap_realloc(silk_engine *e, void *p, size_t osize, size_t nsize)
+{
+    silk_coropool *pool = e->mem_pool;
+    if (pool && (p ? silk_coropool_owns(pool, p) : silk_coropool_serves(pool, nsize)))
+        return pool_realloc(e, p, osize, nsize);
+    return e->mem_f(e->mem_ud, p, osize, nsize);
+}
+
 /* The state's lua_Alloc, around LuaJIT's own (much faster than malloc for
- * the small objects the GC's sweep frees by the thousand), with
- * per-task accounting: the bytes the heap grows by while a task runs
- * are its own (e->charge, its account).
+ * the small objects the GC's sweep frees by the thousand) and the
+ * coroutine pool (heap_realloc), with per-task accounting: the bytes the
+ * heap grows by while a task runs are its own (e->charge, its account).
  *
  * A task that takes the heap past --max-memory, or whose allocation the
  * system refuses, is marked (mem_over) and ends with a `memory` error at
@@ -109,7 +147,7 @@ static void *lua_alloc(void *ud, void *p, size_t osize, size_t nsize)
     if (!p)
         osize = 0;
     if (nsize == 0) {
-        e->mem_f(e->mem_ud, p, osize, 0);
+        heap_realloc(e, p, osize, 0);
         e->mem_used -= osize;
         return NULL;
     }
@@ -118,11 +156,11 @@ static void *lua_alloc(void *ud, void *p, size_t osize, size_t nsize)
     int over = c && grow && e->mem_cap && e->mem_used + grow > e->mem_cap;
     if (over && (!e->mem_deferred || grow > e->mem_cap / 4))
         goto refuse;
-    void *q = e->mem_f(e->mem_ud, p, osize, nsize);
+    void *q = heap_realloc(e, p, osize, nsize);
     if (!q && e->mem_reserve) {
         munmap(e->mem_reserve, MEM_RESERVE);
         e->mem_reserve = NULL;
-        q = e->mem_f(e->mem_ud, p, osize, nsize);
+        q = heap_realloc(e, p, osize, nsize);
         if (c) {
             over = 1;
             c->system = 1;
@@ -242,6 +280,9 @@ silk_engine *silk_engine_create(const silk_engine_options *o)
     }
     lua_State *L = e->L;
     e->mem_f = lua_getallocf(L, &e->mem_ud);
+    /* Before lua_alloc (coropool.h) and before the heap is counted: the
+     * coroutine it probes with is garbage in the heap, freed through us. */
+    e->mem_pool = silk_coropool_for_coroutines(L);
     e->mem_used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
     lua_setallocf(L, lua_alloc, e);
     lua_atpanic(L, on_panic);
@@ -300,9 +341,14 @@ void silk_engine_close_lua(silk_engine *e)
 {
     /* LuaJIT releases its own allocator's memory whole only when it is
      * still the state's allocator at the close. */
-    lua_setallocf(e->L, e->mem_f, e->mem_ud);
+    if (!e->mem_pool || !silk_coropool_live(e->mem_pool))
+        lua_setallocf(e->L, e->mem_f, e->mem_ud);
+    else
+        e->mem_closing = 1;               /* pool_realloc hands it back */
     lua_close(e->L);
     e->L = NULL;
+    silk_coropool_free_all(e->mem_pool);
+    e->mem_pool = NULL;
     if (e->mem_reserve)
         munmap(e->mem_reserve, MEM_RESERVE);
     e->mem_reserve = NULL;

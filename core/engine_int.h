@@ -62,6 +62,9 @@ struct silk_engine {
     /* the Lua heap, as seen by the state's allocator (engine.c) */
     lua_Alloc mem_f;              /* LuaJIT's own allocator, which it wraps */
     void *mem_ud;
+    struct silk_coropool *mem_pool; /* coroutine states and stacks (coropool.h),
+                                   * or NULL */
+    int mem_closing;              /* lua_close runs with blocks still in the pool */
     size_t mem_used;              /* bytes the Lua state holds now */
     size_t mem_cap;               /* --max-memory; 0: none */
     int mem_deferred;             /* 1 while preempt.c runs: a task over the cap is

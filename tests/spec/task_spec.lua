@@ -110,6 +110,42 @@ describe("silk.sleep", function()
     assert.matches("task_spec.lua:%d+: bad argument #1 to 'sleep' %(number expected, got no value%)", err)
   end)
 
+  it("parks a task that calls it from its own function on LuaJIT's initial stack", function()
+    -- The collector's atomic phase walks every slot of every parked stack
+    -- (bench/gc/depth.lua). LuaJIT doubles a coroutine's stack (47 -> 102
+    -- slots) when a C function is called with fewer than LUA_MINSTACK free
+    -- slots above the top; sleep is one, called through the Lua wrapper of
+    -- waiting primitives. From nested frames that happens; the wrapper and
+    -- the task's first frame must leave room for it from the task's own.
+    local n = 200
+    local function bytes_per_task(depth)
+      local stopped = false
+      local function park(d)
+        if d > 0 then
+          local a, b, c = d, d + 1, d + 2
+          park(d - 1)
+          return a + b + c
+        end
+        while not stopped do silk.sleep(3600) end
+      end
+      collectgarbage()
+      local before = collectgarbage("count")
+      local tasks = {}
+      for i = 1, n do tasks[i] = silk.spawn(park, depth) end
+      silk.sleep(0.01)
+      collectgarbage()
+      collectgarbage()
+      local bytes = (collectgarbage("count") - before) * 1024 / n
+      stopped = true
+      for _, t in ipairs(tasks) do t:cancel() end
+      for _, t in ipairs(tasks) do t:join() end
+      return bytes
+    end
+    local direct, nested = bytes_per_task(0), bytes_per_task(3)
+    -- 55 slots of 8 bytes apart: the nested stacks grew, the direct ones not
+    assert.is_true(nested - direct > 300, ("direct %.0f, nested %.0f bytes a task"):format(direct, nested))
+  end)
+
   it("cannot wait inside a coroutine the script created itself", function()
     local co = coroutine.wrap(function() silk.sleep(0.01) end)
     local ok, err = pcall(co)
