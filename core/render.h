@@ -146,7 +146,8 @@ silk_tab_op *silk_tab_call(silk_tab *tab, const char *method, json_t *params,
                            silk_tab_fn cb, void *ud);
 
 /* Waits until the main frame's document `loader` (Page.navigate's loaderId)
- * has fired lifecycle event `name` ("DOMContentLoaded", "load",
+ * has fired lifecycle event `name` ("init": it committed, so that what is
+ * evaluated from then on runs in it; "DOMContentLoaded", "load",
  * "networkIdle", ...). Completes with CRASHED/BROWSER_CRASHED when the tab
  * dies first. No deadline of its own: the waiting task's is. */
 silk_tab_op *silk_tab_wait_lifecycle(silk_tab *tab, const char *loader, const char *name,

@@ -200,6 +200,26 @@ static void on_enabled(silk_cdp_status st, json_t *res, const char *msg, void *u
     opened(ud, silk_render_cdp_kind(st), msg);
 }
 
+/* Fetch pauses the tab's documents; now the Page domain and its lifecycle
+ * events. The browser process answered Fetch.enable at once, but these
+ * wait for the tab's renderer, which may still be starting: the tab is
+ * open only once they took, since a page navigated before its lifecycle
+ * events are on may never hear its document's "init" (render.lua waits
+ * for it before it evaluates anything). */
+static void on_fetch_enabled(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+{
+    silk_tab *tab = ud;
+    silk_cdp *c = tab->b->cdp;
+    if (st != SILK_CDP_OK) {
+        opened(tab, silk_render_cdp_kind(st), msg);
+        return;
+    }
+    silk_cdp_call(c, tab->session, "Page.enable", NULL, NULL, NULL);
+    if (!silk_cdp_call(c, tab->session, "Page.setLifecycleEventsEnabled", json_pack("{s:b}", "enabled", 1),
+                       on_enabled, tab))
+        opened(tab, SILK_RENDER_CLOSED, "the browser is gone");
+}
+
 static void on_attached(silk_cdp_status st, json_t *res, const char *msg, void *ud)
 {
     silk_tab *tab = ud;
@@ -215,17 +235,13 @@ static void on_attached(silk_cdp_status st, json_t *res, const char *msg, void *
         opened(tab, SILK_RENDER_CLOSED, "out of memory");
         return;
     }
-    /* The session's commands run in order: the last reply means all took.
-     * The Network domain is not enabled: it streams half a dozen events
+    /* The Network domain is not enabled: it streams half a dozen events
      * per subresource, most of the pipe's traffic, for the one response
-     * silk needs, the main document's, which the Fetch pattern below
-     * pauses at the response stage instead (render_guard.c). */
-    silk_cdp_call(c, tab->session, "Page.enable", NULL, NULL, NULL);
-    silk_cdp_call(c, tab->session, "Page.setLifecycleEventsEnabled", json_pack("{s:b}", "enabled", 1),
-                  NULL, NULL);
+     * silk needs, the main document's, which this Fetch pattern pauses at
+     * the response stage instead (render_guard.c). */
     if (!silk_cdp_call(c, tab->session, "Fetch.enable",
                        json_pack("{s:o}", "patterns", silk_render_fetch_patterns(0, NULL, 0, 0)),
-                       on_enabled, tab))
+                       on_fetch_enabled, tab))
         opened(tab, SILK_RENDER_CLOSED, "the browser is gone");
 }
 
