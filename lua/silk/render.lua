@@ -161,9 +161,17 @@ local function must(v, err)
   return v
 end
 
+-- What a new tab is configured with (core/render_tab.c opens it with the
+-- default user agent and viewport and the documents-only Fetch pattern).
+local FRESH = settings_key{}
+
 local function configure_tab(h, o)
   local want = settings_key(o)
   local have = h:settings()
+  if have == "" and want == FRESH then
+    h:set_settings(want)              -- a new tab already is what these options want
+    return
+  end
   if have == want or have == want .. "\1net=1" then return end
   local headers, any = {}, false
   for k, v in pairs(o.headers or {}) do headers[tostring(k)] = tostring(v); any = true end

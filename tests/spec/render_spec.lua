@@ -147,6 +147,21 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'old'; docume
     assert.equal(3 * 3, st.messages_sent - before.messages_sent)
   end)
 
+  it("a new tab that the page's options leave as opened is not configured again", function()
+    -- a session never used: its own browser context, so a new tab
+    local before = render.stats()
+    local res = assert(silk.render(web.url .. "/items.html", { wait = { selector = "li.item" },
+                                                               session = "fresh-tab-spec" }))
+    assert.equal(3, #res:select("li.item"))
+    local st = render.stats()
+    assert.equal(before.created + 1, st.created)
+    -- the context, the target, its session, Page.enable, lifecycle events
+    -- and Fetch.enable as it opens; then the page's three messages and the
+    -- session's cookies read back: no user agent, viewport or Fetch
+    -- patterns set again to what they already are
+    assert.equal(10, st.messages_sent - before.messages_sent)
+  end)
+
   it("evaluates JS, takes a screenshot, reuses its tab", function()
     local before = render.stats()
     local res = assert(silk.render(web.url .. "/items.html", {
