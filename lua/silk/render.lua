@@ -138,6 +138,7 @@ local function settings_key(o)
   parts[#parts + 1] = "b=" .. concat(o.block or {}, ",")
   parts[#parts + 1] = "dp=" .. (o.deny_private and "1" or "")
   parts[#parts + 1] = "cap=" .. (o.max_size and "1" or "")
+  parts[#parts + 1] = "life=" .. (o.wait == "networkidle" and "1" or "")
   return concat(parts, "\1")
 end
 
@@ -162,7 +163,8 @@ local function must(v, err)
 end
 
 -- What a new tab is configured with (core/render_tab.c opens it with the
--- default user agent and viewport and the documents-only Fetch pattern).
+-- default user agent and viewport, the documents-only Fetch pattern and
+-- lifecycle events off).
 local FRESH = settings_key{}
 
 local function configure_tab(h, o)
@@ -195,6 +197,9 @@ local function configure_tab(h, o)
   local patterns = core.fetch_patterns(o.deny_private, blocked_urls(o.block), o.max_size ~= nil)
   setmetatable(patterns, array_mt)
   must(h:call("Fetch.enable", { patterns = patterns }))
+  -- a dozen events a page: only a networkidle wait needs them (the Page
+  -- domain's own events tell commit, DOMContentLoaded and load)
+  must(h:call("Page.setLifecycleEventsEnabled", { enabled = o.wait == "networkidle" }))
   h:set_settings(want .. (any and "\1net=1" or ""))
 end
 
