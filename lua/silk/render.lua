@@ -276,8 +276,9 @@ local READY = { load = "load", domcontentloaded = "DOMContentLoaded" }
 
 -- Waits for the page and returns its snapshot ({url, html}). The wait and
 -- the snapshot are one evaluate in the page (until_js), sent once the
--- navigation committed (the lifecycle event "init" of its loader): before
--- that, a reused tab may evaluate in the document it is leaving.
+-- navigation committed ("init" of its loader: core/render_tab.c hears it
+-- from Page.frameNavigated): before that, a reused tab may evaluate in
+-- the document it is leaving.
 local function wait_page(h, loader, wait)
   if wait == "networkidle" then
     if loader then must(h:wait_lifecycle(loader, WAITS[wait])) end
