@@ -15,10 +15,10 @@
  * that is not draining (ties: one with an idle tab of the lease's context,
  * then the lowest number), so pages spread over the browsers and one
  * browser's crash fails only the pages it held. A tab is a page target
- * attached with a flattened session, with the Page domain and lifecycle
- * events enabled and Fetch pausing its documents' responses (Runtime and
- * Network are not: console output and per-request events would stream over
- * the pipe). Its states:
+ * attached with a flattened session, with the Page domain enabled and
+ * Fetch pausing its documents' responses (lifecycle events, Runtime and
+ * Network are not: a dozen events a page, console output and per-request
+ * events would stream over the pipe). Its states:
  *
  *   OPENING  created and attached, domains being enabled; a lease waits
  *   IDLE     in the pool, least recently used first in line for eviction
@@ -146,8 +146,11 @@ silk_tab_op *silk_tab_call(silk_tab *tab, const char *method, json_t *params,
                            silk_tab_fn cb, void *ud);
 
 /* Waits until the main frame's document `loader` (Page.navigate's loaderId)
- * has fired lifecycle event `name` ("DOMContentLoaded", "load",
- * "networkIdle", ...). Completes with CRASHED/BROWSER_CRASHED when the tab
+ * has fired lifecycle event `name`: "init" (it committed: what is
+ * evaluated from then on runs in it), "DOMContentLoaded" and "load" from
+ * the Page domain's events; the others ("networkIdle", ...) only arrive
+ * while the tab's lifecycle events are on
+ * (Page.setLifecycleEventsEnabled, off as a tab opens). Completes with CRASHED/BROWSER_CRASHED when the tab
  * dies first. No deadline of its own: the waiting task's is. */
 silk_tab_op *silk_tab_wait_lifecycle(silk_tab *tab, const char *loader, const char *name,
                                      silk_tab_fn cb, void *ud);

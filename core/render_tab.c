@@ -123,14 +123,11 @@ void silk_render_tab_crashed(silk_tab *tab, silk_render_kind kind, const char *m
         silk_render_tab_close(tab);
 }
 
-static void lifecycle(silk_tab *tab, json_t *p)
+/* The main frame's document `loader` reached lifecycle event `name`;
+ * "init" is a new document (its commit). Completes the waits it meets. */
+static void life_event(silk_tab *tab, const char *loader, const char *name)
 {
-    const char *frame = json_string_value(json_object_get(p, "frameId"));
-    const char *loader = json_string_value(json_object_get(p, "loaderId"));
-    const char *name = json_string_value(json_object_get(p, "name"));
-    if (!frame || !loader || !name || strcmp(frame, tab->target) != 0)
-        return;                       /* the main frame's id is its target's */
-    if (strcmp(name, "init") == 0) {
+    if (strcmp(name, "init") == 0 && strcmp(loader, tab->loader) != 0) {
         snprintf(tab->loader, sizeof tab->loader, "%s", loader);
         tab->seen = 0;
         /* the response came before its document committed: it is this one's */
@@ -151,11 +148,39 @@ static void lifecycle(silk_tab *tab, json_t *p)
     }
 }
 
+/* Page.lifecycleEvent: every event, when the tab's lifecycle events are on. */
+static void lifecycle(silk_tab *tab, json_t *p)
+{
+    const char *frame = json_string_value(json_object_get(p, "frameId"));
+    const char *loader = json_string_value(json_object_get(p, "loaderId"));
+    const char *name = json_string_value(json_object_get(p, "name"));
+    if (frame && loader && name && strcmp(frame, tab->target) == 0)
+        life_event(tab, loader, name);   /* the main frame's id is its target's */
+}
+
+/* The Page domain's own events give init (the main frame's document
+ * committed), DOMContentLoaded and load (sent for the main frame only,
+ * after its commit) with lifecycle events off. */
+static void frame_navigated(silk_tab *tab, json_t *p)
+{
+    json_t *frame = json_object_get(p, "frame");
+    const char *id = json_string_value(json_object_get(frame, "id"));
+    const char *loader = json_string_value(json_object_get(frame, "loaderId"));
+    if (id && loader && strcmp(id, tab->target) == 0 && !json_object_get(frame, "parentId"))
+        life_event(tab, loader, "init");
+}
+
 static void on_tab_event(const char *method, json_t *p, void *ud)
 {
     silk_tab *tab = ud;
     if (strcmp(method, "Fetch.requestPaused") == 0) {
         silk_render_request_paused(tab, p);
+    } else if (strcmp(method, "Page.frameNavigated") == 0) {
+        frame_navigated(tab, p);
+    } else if (strcmp(method, "Page.domContentEventFired") == 0 && tab->loader[0]) {
+        life_event(tab, tab->loader, "DOMContentLoaded");
+    } else if (strcmp(method, "Page.loadEventFired") == 0 && tab->loader[0]) {
+        life_event(tab, tab->loader, "load");
     } else if (strcmp(method, "Page.lifecycleEvent") == 0) {
         lifecycle(tab, p);
     } else if (strcmp(method, "Inspector.targetCrashed") == 0) {
@@ -200,6 +225,25 @@ static void on_enabled(silk_cdp_status st, json_t *res, const char *msg, void *u
     opened(ud, silk_render_cdp_kind(st), msg);
 }
 
+/* Fetch pauses the tab's documents; now the Page domain. The browser
+ * process answered Fetch.enable at once, but Page.enable waits for the
+ * tab's renderer, which may still be starting: the tab is open only once
+ * it took, since a page navigated before may never tell its document's
+ * commit (render.lua waits for it before it evaluates anything).
+ * Lifecycle events stay off (a dozen a page; the Page domain's own
+ * events give commit, DOMContentLoaded and load): render.lua turns them
+ * on for a page that waits for networkidle. */
+static void on_fetch_enabled(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+{
+    silk_tab *tab = ud;
+    if (st != SILK_CDP_OK) {
+        opened(tab, silk_render_cdp_kind(st), msg);
+        return;
+    }
+    if (!silk_cdp_call(tab->b->cdp, tab->session, "Page.enable", NULL, on_enabled, tab))
+        opened(tab, SILK_RENDER_CLOSED, "the browser is gone");
+}
+
 static void on_attached(silk_cdp_status st, json_t *res, const char *msg, void *ud)
 {
     silk_tab *tab = ud;
@@ -215,17 +259,13 @@ static void on_attached(silk_cdp_status st, json_t *res, const char *msg, void *
         opened(tab, SILK_RENDER_CLOSED, "out of memory");
         return;
     }
-    /* The session's commands run in order: the last reply means all took.
-     * The Network domain is not enabled: it streams half a dozen events
+    /* The Network domain is not enabled: it streams half a dozen events
      * per subresource, most of the pipe's traffic, for the one response
-     * silk needs, the main document's, which the Fetch pattern below
-     * pauses at the response stage instead (render_guard.c). */
-    silk_cdp_call(c, tab->session, "Page.enable", NULL, NULL, NULL);
-    silk_cdp_call(c, tab->session, "Page.setLifecycleEventsEnabled", json_pack("{s:b}", "enabled", 1),
-                  NULL, NULL);
+     * silk needs, the main document's, which this Fetch pattern pauses at
+     * the response stage instead (render_guard.c). */
     if (!silk_cdp_call(c, tab->session, "Fetch.enable",
                        json_pack("{s:o}", "patterns", silk_render_fetch_patterns(0, NULL, 0, 0)),
-                       on_enabled, tab))
+                       on_fetch_enabled, tab))
         opened(tab, SILK_RENDER_CLOSED, "the browser is gone");
 }
 

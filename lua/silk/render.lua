@@ -138,6 +138,7 @@ local function settings_key(o)
   parts[#parts + 1] = "b=" .. concat(o.block or {}, ",")
   parts[#parts + 1] = "dp=" .. (o.deny_private and "1" or "")
   parts[#parts + 1] = "cap=" .. (o.max_size and "1" or "")
+  parts[#parts + 1] = "life=" .. (o.wait == "networkidle" and "1" or "")
   return concat(parts, "\1")
 end
 
@@ -161,9 +162,18 @@ local function must(v, err)
   return v
 end
 
+-- What a new tab is configured with (core/render_tab.c opens it with the
+-- default user agent and viewport, the documents-only Fetch pattern and
+-- lifecycle events off).
+local FRESH = settings_key{}
+
 local function configure_tab(h, o)
   local want = settings_key(o)
   local have = h:settings()
+  if have == "" and want == FRESH then
+    h:set_settings(want)              -- a new tab already is what these options want
+    return
+  end
   if have == want or have == want .. "\1net=1" then return end
   local headers, any = {}, false
   for k, v in pairs(o.headers or {}) do headers[tostring(k)] = tostring(v); any = true end
@@ -187,6 +197,9 @@ local function configure_tab(h, o)
   local patterns = core.fetch_patterns(o.deny_private, blocked_urls(o.block), o.max_size ~= nil)
   setmetatable(patterns, array_mt)
   must(h:call("Fetch.enable", { patterns = patterns }))
+  -- a dozen events a page: only a networkidle wait needs them (the Page
+  -- domain's own events tell commit, DOMContentLoaded and load)
+  must(h:call("Page.setLifecycleEventsEnabled", { enabled = o.wait == "networkidle" }))
   h:set_settings(want .. (any and "\1net=1" or ""))
 end
 
@@ -212,9 +225,29 @@ local function evaluate(h, expression)
                                                     awaitPromise = true })))
 end
 
-local function poll_js(cond)
-  return "new Promise(function (ok) { (function f() { var v; try { v = (" .. cond ..
-         ") } catch (e) {} if (v) ok(true); else setTimeout(f, 50) })() })"
+local SNAPSHOT = "({ url: location.href, html: (document.doctype ? " ..
+  "new XMLSerializer().serializeToString(document.doctype) + '\\n' : '') + " ..
+  "(document.documentElement ? document.documentElement.outerHTML : '') })"
+
+-- A promise that resolves with the value of `result` as soon as cond is
+-- true, checked once the document reached `ready` ("DOMContentLoaded",
+-- "load", or nil: at once) and then after every DOM change (a
+-- MutationObserver: the microtask after the script that made the change)
+-- and every 20 ms (a condition on something other than the DOM). The
+-- check runs in the page: no round trip per try, and the result is taken
+-- in the same turn as the check that passed.
+local function until_js(cond, ready, result)
+  local start = ready == "load" and
+      "if (document.readyState === 'complete') start(); else addEventListener('load', start);"
+    or ready and
+      "if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();"
+    or "start();"
+  return "new Promise(function (ok) { var done = false, mo, iv;" ..
+    " function check() { if (done) return; var v; try { v = (" .. cond .. ") } catch (e) {}" ..
+    " if (!v) return; done = true; if (mo) mo.disconnect(); clearInterval(iv); ok(" .. result .. ") }" ..
+    " function start() { check(); if (done) return; mo = new MutationObserver(check);" ..
+    " mo.observe(document, { childList: true, subtree: true, attributes: true, characterData: true });" ..
+    " iv = setInterval(check, 20) } " .. start .. " })"
 end
 
 -- The error of a command cut short because the page navigated (a click
@@ -224,12 +257,12 @@ local function navigated_away(err)
   return m:find("navigated or closed", 1, true) or m:find("context was destroyed", 1, true)
 end
 
--- Waits (under the caller's deadline) until cond is true in the page; a
--- navigation under way ends the document the wait ran in, and the wait
--- goes on in the next one.
-local function poll(h, cond)
+-- Evaluates a promise of until_js (under the caller's deadline) and
+-- returns its value; a navigation under way ends the document it ran in,
+-- and the wait goes on in the next one.
+local function poll(h, expression)
   while true do
-    local r, err = h:call("Runtime.evaluate", { expression = poll_js(cond), returnByValue = true,
+    local r, err = h:call("Runtime.evaluate", { expression = expression, returnByValue = true,
                                                 awaitPromise = true })
     if r then return value_of(r) end
     if not navigated_away(err) then must(nil, err) end
@@ -237,28 +270,29 @@ local function poll(h, cond)
   end
 end
 
+-- The readiness each string wait checks in the page; networkidle is the
+-- browser's to tell (its lifecycle event).
+local READY = { load = "load", domcontentloaded = "DOMContentLoaded" }
+
+-- Waits for the page and returns its snapshot ({url, html}). The wait and
+-- the snapshot are one evaluate in the page (until_js), sent once the
+-- navigation committed ("init" of its loader: core/render_tab.c hears it
+-- from Page.frameNavigated): before that, a reused tab may evaluate in
+-- the document it is leaving.
 local function wait_page(h, loader, wait)
-  if type(wait) == "string" then
+  if wait == "networkidle" then
     if loader then must(h:wait_lifecycle(loader, WAITS[wait])) end
-    return
+    return evaluate(h, SNAPSHOT)
   end
-  -- A reused tab: until the new document is parsed, a query may still run
-  -- in the old one and find what the last page had.
-  if loader then must(h:wait_lifecycle(loader, "DOMContentLoaded")) end
-  if wait.selector then
-    poll(h, "document.querySelector(" .. js_string(wait.selector) .. ")")
-  else
-    poll(h, wait.fn)
-  end
+  if loader then must(h:wait_lifecycle(loader, "init")) end
+  local cond = type(wait) == "string" and "true"
+    or wait.selector and "document.querySelector(" .. js_string(wait.selector) .. ")" or wait.fn
+  return poll(h, until_js(cond, READY[wait] or "DOMContentLoaded", SNAPSHOT))
 end
 
-local SNAPSHOT = "({ url: location.href, html: (document.doctype ? " ..
-  "new XMLSerializer().serializeToString(document.doctype) + '\\n' : '') + " ..
-  "(document.documentElement ? document.documentElement.outerHTML : '') })"
-
 -- Builds the response: the document's status and headers, the rendered HTML.
-local function snapshot(h, loader, o, started)
-  local snap = evaluate(h, SNAPSHOT) or {}
+local function snapshot(h, snap, loader, o, started)
+  snap = snap or {}
   local resp = loader and h:response(loader) or {}
   local headers, list = {}, {}
   for k, joined in pairs(resp.headers or {}) do
@@ -363,8 +397,8 @@ local function navigate(h, o, stage)
     must(nil, new_err(kind, nav.errorText .. " loading " .. o.url, o.url))
   end
   if stage then stage.navigated = true end
-  wait_page(h, nav.loaderId, o.wait)
-  local res = snapshot(h, nav.loaderId, o, started)
+  local snap = wait_page(h, nav.loaderId, o.wait)
+  local res = snapshot(h, snap, nav.loaderId, o, started)
   if o.session then browser_to_jar(h, o.session) end
   return res
 end
@@ -579,7 +613,7 @@ function Page:wait_for(sel, timeout)
   local saved = self._timeout
   self._timeout = timeout or saved
   local ok, res, err = pcall(step, self, function(h)
-    poll(h, "document.querySelector(" .. js_string(sel) .. ")")
+    poll(h, until_js("document.querySelector(" .. js_string(sel) .. ")", nil, "true"))
     return true
   end)
   self._timeout = saved

@@ -117,6 +117,56 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.is_not_nil(res:one("#late"))
   end)
 
+  it("waits in the page: one evaluate waits and takes the HTML, sent after the navigation committed", function()
+    write("flag.html", [[<!DOCTYPE html><body><p id="old">old</p><script>
+setTimeout(() => { window.ready = 1 }, 200);
+</script></body>]])
+    write("later.html", [[<!DOCTYPE html><body><p id="new">new</p><script>
+setTimeout(() => { const d = document.createElement('div'); d.id = 'old'; document.body.appendChild(d) }, 300);
+</script></body>]])
+    -- a condition on something other than the DOM is checked too
+    local res = assert(silk.render(web.url .. "/flag.html", { wait = { fn = "window.ready" }, timeout = 10 }))
+    assert.equal("old", res:one("#old"):text())
+    -- the tab still shows flag.html, where #old and window.ready hold: the
+    -- wait must run in later.html's document, not in the one it leaves
+    local before = render.stats()
+    res = assert(silk.render(web.url .. "/later.html", { wait = { selector = "#old" }, timeout = 10 }))
+    assert.equal(web.url .. "/later.html", res.url)
+    assert.equal("new", res:one("#new"):text())
+    assert.is_not_nil(res:one("div#old"))
+    res = assert(silk.render(web.url .. "/flag.html", { wait = { fn = "document.getElementById('old')" } }))
+    assert.equal(web.url .. "/flag.html", res.url)
+    res = assert(silk.render(web.url .. "/later.html", { wait = { fn = "true" } }))
+    assert.equal("new", res:one("#new"):text())
+    assert.is_nil(res:one("div#old"))
+    local st = render.stats()
+    assert.equal(before.created, st.created, "the tab was not reused")
+    -- per page on a reused tab: Page.navigate, the document's
+    -- Fetch.continueRequest, and one Runtime.evaluate that waits and
+    -- snapshots (the wait's checks run in the page, not over the pipe)
+    assert.equal(3 * 3, st.messages_sent - before.messages_sent)
+    -- and what comes back: the replies, the paused document and the Page
+    -- domain's events; no lifecycle events (a dozen a page) unless a
+    -- page waits for networkidle
+    local got = st.messages_received - before.messages_received
+    assert.is_true(got <= 3 * 14, got .. " messages received for 3 pages")
+  end)
+
+  it("a new tab that the page's options leave as opened is not configured again", function()
+    -- a session never used: its own browser context, so a new tab
+    local before = render.stats()
+    local res = assert(silk.render(web.url .. "/items.html", { wait = { selector = "li.item" },
+                                                               session = "fresh-tab-spec" }))
+    assert.equal(3, #res:select("li.item"))
+    local st = render.stats()
+    assert.equal(before.created + 1, st.created)
+    -- the context, the target, its session, Fetch.enable and Page.enable
+    -- as it opens; then the page's three messages and the session's
+    -- cookies read back: no user agent, viewport, Fetch patterns or
+    -- lifecycle events set again to what they already are
+    assert.equal(9, st.messages_sent - before.messages_sent)
+  end)
+
   it("evaluates JS, takes a screenshot, reuses its tab", function()
     local before = render.stats()
     local res = assert(silk.render(web.url .. "/items.html", {
