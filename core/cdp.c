@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@
 #define DEFAULT_BINARY "/usr/lib/chromium/chromium-headless-shell"
 #define DEFAULT_MAX_MESSAGE (64u << 20)
 #define READ_CHUNK 65536
+/* nesting a message may have: Runtime.evaluate's results come by value */
+#define MAX_DEPTH 1024
 
 typedef struct call {
     uint64_t id;
@@ -59,6 +62,7 @@ struct silk_cdp {
 
     char *wbuf; size_t wlen, woff, wcap;
     char *rbuf; size_t rlen, rcap;
+    json_tokener *tok;                /* reset for each message */
 
     uint64_t next_id;
     call *buckets[NBUCKETS];
@@ -66,6 +70,43 @@ struct silk_cdp {
     int started;                      /* a browser was started before */
     silk_cdp_stats st;
 };
+
+/* --- JSON ------------------------------------------------------------------ */
+
+json_object *silk_json_get(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    return json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
+}
+
+const char *silk_json_str(json_object *j)
+{
+    return json_object_is_type(j, json_type_string) ? json_object_get_string(j) : NULL;
+}
+
+size_t silk_json_len(json_object *j)
+{
+    return json_object_is_type(j, json_type_array) ? json_object_array_length(j) : 0;
+}
+
+json_object *silk_json_set(json_object *o, const char *k, json_object *v)
+{
+    if (o && v && json_object_object_add(o, k, v) == 0)
+        return o;
+    json_object_put(v);
+    json_object_put(o);
+    return NULL;
+}
+
+json_object *silk_json_set_str(json_object *o, const char *k, const char *v)
+{
+    return silk_json_set(o, k, json_object_new_string(v));
+}
+
+json_object *silk_json_set_bool(json_object *o, const char *k, int b)
+{
+    return silk_json_set(o, k, json_object_new_boolean(b));
+}
 
 /* --- sessions and calls ---------------------------------------------------- */
 
@@ -237,28 +278,33 @@ static int queue(silk_cdp *c, const char *s, size_t n)
     return 0;
 }
 
-uint64_t silk_cdp_call(silk_cdp *c, const char *sid, const char *method, json_t *params,
+uint64_t silk_cdp_call(silk_cdp *c, const char *sid, const char *method, json_object *params,
                        silk_cdp_reply_fn cb, void *ud)
 {
     session *s = sid ? find_session(c, sid) : NULL;
-    json_t *msg = json_object();
+    json_object *msg = json_object_new_object();
     call *k = malloc(sizeof *k);
-    char *text = NULL;
     uint64_t id = 0;
     if (!c->pid || (sid && !s) || !msg || !k)
         goto done;
-    id = ++c->next_id;
-    json_object_set_new(msg, "id", json_integer((json_int_t)id));
-    json_object_set_new(msg, "method", json_string(method));
-    if (params)
-        json_object_set(msg, "params", params);
+    id = c->next_id + 1;
+    msg = silk_json_set(msg, "id", json_object_new_int64((int64_t)id));
+    msg = silk_json_set(msg, "method", json_object_new_string(method));
+    if (params) {
+        msg = silk_json_set(msg, "params", params);
+        params = NULL;                /* msg has it, or set released it */
+    }
     if (sid)
-        json_object_set_new(msg, "sessionId", json_string(sid));
-    text = json_dumps(msg, JSON_COMPACT);
-    if (!text || queue(c, text, strlen(text)) != 0) {
+        msg = silk_json_set_str(msg, "sessionId", sid);
+    size_t n;
+    const char *text = msg ? json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE, &n)
+                           : NULL;
+    if (!text || queue(c, text, n) != 0) {
         id = 0;
         goto done;
     }
+    c->next_id = id;
     *k = (call){ .id = id, .session = s, .gen = s ? s->gen : 0, .cb = cb, .ud = ud,
                  .next = c->buckets[id % NBUCKETS] };
     c->buckets[id % NBUCKETS] = k;
@@ -268,41 +314,40 @@ uint64_t silk_cdp_call(silk_cdp *c, const char *sid, const char *method, json_t 
     if (!ev_is_active(&c->ww))
         flush(c);
 done:
-    free(text);
     free(k);
-    json_decref(msg);
-    json_decref(params);
+    json_object_put(msg);
+    json_object_put(params);
     return id;
 }
 
 /* --- reading --------------------------------------------------------------- */
 
-static void dispatch(silk_cdp *c, json_t *m)
+static void dispatch(silk_cdp *c, json_object *m)
 {
-    json_t *jid = json_object_get(m, "id");
-    const char *sid = json_string_value(json_object_get(m, "sessionId"));
+    json_object *jid = silk_json_get(m, "id");
+    const char *sid = silk_json_str(silk_json_get(m, "sessionId"));
     c->st.received++;
-    if (json_is_integer(jid)) {
-        call *k = take_call(c, (uint64_t)json_integer_value(jid));
+    if (json_object_is_type(jid, json_type_int)) {
+        call *k = take_call(c, (uint64_t)json_object_get_int64(jid));
         if (!k || (k->session && k->gen != k->session->gen)) {
             c->st.dropped++;
             free(k);
             return;
         }
-        json_t *err = json_object_get(m, "error");
+        json_object *err = silk_json_get(m, "error");
         if (err && k->cb) {
-            const char *msg = json_string_value(json_object_get(err, "message"));
+            const char *msg = silk_json_str(silk_json_get(err, "message"));
             k->cb(SILK_CDP_ERROR, err, msg ? msg : "protocol error", k->ud);
         } else if (k->cb) {
-            k->cb(SILK_CDP_OK, json_object_get(m, "result"), NULL, k->ud);
+            k->cb(SILK_CDP_OK, silk_json_get(m, "result"), NULL, k->ud);
         }
         free(k);
         return;
     }
-    const char *method = json_string_value(json_object_get(m, "method"));
+    const char *method = silk_json_str(silk_json_get(m, "method"));
     if (!method)
         return;
-    json_t *params = json_object_get(m, "params");
+    json_object *params = silk_json_get(m, "params");
     if (sid) {
         session *s = find_session(c, sid);
         if (s && s->ev)
@@ -310,6 +355,20 @@ static void dispatch(silk_cdp *c, json_t *m)
     } else if (c->browser_ev) {
         c->browser_ev(method, params, c->ud);
     }
+}
+
+/* One message, len bytes without its NUL: a JSON object, else NULL. */
+static json_object *parse(silk_cdp *c, const char *text, size_t len)
+{
+    if (len > INT_MAX)                /* json-c takes an int */
+        return NULL;
+    json_tokener_reset(c->tok);
+    json_object *m = json_tokener_parse_ex(c->tok, text, (int)len);
+    if (json_tokener_get_error(c->tok) == json_tokener_success &&
+        json_tokener_get_parse_end(c->tok) == len && json_object_is_type(m, json_type_object))
+        return m;
+    json_object_put(m);
+    return NULL;
 }
 
 /* Reads what is there and dispatches every whole message. */
@@ -339,16 +398,14 @@ static void read_messages(silk_cdp *c)
      * as soon as c->pid is not the one we read for. */
     for (char *nul; c->pid == pid && (nul = memchr(c->rbuf + scan, 0, c->rlen - scan));) {
         size_t end = (size_t)(nul - c->rbuf);
-        json_error_t jerr;
-        json_t *m = json_loadb(c->rbuf + start, end - start, 0, &jerr);
+        json_object *m = parse(c, c->rbuf + start, end - start);
         start = scan = end + 1;
-        if (!m || !json_is_object(m)) {
-            json_decref(m);
-            kill_browser(c, "the browser sent a message that is not JSON");
+        if (!m) {
+            kill_browser(c, "the browser sent a message that is not a JSON object");
             return;
         }
         dispatch(c, m);
-        json_decref(m);
+        json_object_put(m);
     }
     if (c->pid != pid)
         return;
@@ -644,7 +701,10 @@ silk_cdp *silk_cdp_new(struct ev_loop *loop, const silk_cdp_options *o,
     while (o->extra_args && o->extra_args[n])
         n++;
     c->extra = calloc(n + 1, sizeof *c->extra);
-    int ok = c->binary && c->extra;
+    c->tok = json_tokener_new_ex(MAX_DEPTH);
+    if (c->tok)
+        json_tokener_set_flags(c->tok, JSON_TOKENER_STRICT);
+    int ok = c->binary && c->extra && c->tok;
     for (size_t i = 0; ok && i < n; i++)
         ok = (c->extra[i] = strdup(o->extra_args[i])) != NULL;
     c->browser_ev = browser_ev;
@@ -682,5 +742,7 @@ void silk_cdp_free(silk_cdp *c)
     free(c->binary);
     free(c->wbuf);
     free(c->rbuf);
+    if (c->tok)
+        json_tokener_free(c->tok);
     free(c);
 }

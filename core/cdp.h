@@ -30,8 +30,15 @@
  * Callback rules: a reply callback fires exactly once per call that was
  * not forgotten or dropped, always from a loop callback, never from inside
  * silk_cdp_call(); calls made from inside a callback are fine. JSON passed
- * to callbacks is borrowed for the duration of the callback (json_incref to
- * keep it).
+ * to callbacks is borrowed for the duration of the callback (json_object_get
+ * to keep it).
+ *
+ * JSON is json-c's: a json_object is reference counted (json_object_get
+ * takes a reference, json_object_put drops one) and JSON null is a NULL
+ * pointer. Strings keep their length, so a NUL inside one survives. What
+ * the browser sends is read with the silk_json_* helpers below, which
+ * accept any shape: a member of something that is not an object is NULL,
+ * the text of something that is not a string is NULL.
  */
 #ifndef SILK_CDP_H
 #define SILK_CDP_H
@@ -41,7 +48,7 @@
 #include <sys/types.h>
 
 #include <ev.h>
-#include <jansson.h>
+#include <json-c/json.h>
 
 typedef struct silk_cdp silk_cdp;
 
@@ -55,11 +62,30 @@ typedef enum silk_cdp_status {
 
 /* result: the "result" object (OK) or the "error" object (ERROR), else NULL.
  * message: the error's text, or a description of the failure. */
-typedef void (*silk_cdp_reply_fn)(silk_cdp_status st, json_t *result, const char *message,
+typedef void (*silk_cdp_reply_fn)(silk_cdp_status st, json_object *result, const char *message,
                                   void *ud);
 
 /* An event: method and params (borrowed). */
-typedef void (*silk_cdp_event_fn)(const char *method, json_t *params, void *ud);
+typedef void (*silk_cdp_event_fn)(const char *method, json_object *params, void *ud);
+
+/* o's member k; NULL when o is not an object, has no member k, or k is
+ * null. Borrowed from o. */
+json_object *silk_json_get(json_object *o, const char *k);
+
+/* j's text when j is a string, else NULL. Borrowed from j. */
+const char *silk_json_str(json_object *j);
+
+/* j's length when j is an array, else 0 (json_object_array_get_idx then
+ * reads its items). */
+size_t silk_json_len(json_object *j);
+
+/* Sets o's member k to v (taken), to the string v (copied) or to the
+ * boolean b, and returns o, so that params are built in one expression;
+ * o or v NULL (out of memory), or a failure to add, gives NULL with o and
+ * v released. */
+json_object *silk_json_set(json_object *o, const char *k, json_object *v);
+json_object *silk_json_set_str(json_object *o, const char *k, const char *v);
+json_object *silk_json_set_bool(json_object *o, const char *k, int b);
 
 /* What the browser handler hears besides sessionless events. */
 #define SILK_CDP_EV_CRASHED "silk.browserCrashed"
@@ -95,7 +121,7 @@ int silk_cdp_running(const silk_cdp *c);
 /* Sends method(params) on session (NULL: the browser). Takes params (may
  * be NULL). cb may be NULL: the reply is then read and discarded. Returns the call id (> 0), or 0 when no browser runs or memory
  * ran out (cb will not fire). */
-uint64_t silk_cdp_call(silk_cdp *c, const char *session, const char *method, json_t *params,
+uint64_t silk_cdp_call(silk_cdp *c, const char *session, const char *method, json_object *params,
                        silk_cdp_reply_fn cb, void *ud);
 
 /* Forgets a pending call: its callback never fires, its reply is dropped. */

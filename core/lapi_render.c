@@ -43,12 +43,15 @@
  * (engine.h), made on first use: its report names the pages left open,
  * its stop ends the browsers.
  */
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
+#include "charset.h"
 #include "engine.h"
 #include "errors.h"
 #include "lapi.h"
@@ -93,106 +96,142 @@ struct render_svc {
 
 /* --- JSON <-> Lua ------------------------------------------------------------ */
 
-/* Converts the value at idx; NULL with a message in err when it cannot. */
-static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t errsz)
+static int table_to_json(lua_State *L, int idx, int depth, json_object **out, char *err, size_t errsz);
+
+/* Converts the value at idx into *out (nil: JSON null, a NULL pointer);
+ * 0, or -1 with a message in err when it cannot. */
+static int to_json(lua_State *L, int idx, int depth, json_object **out, char *err, size_t errsz)
 {
+    *out = NULL;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: return json_null();
-    case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNIL: return 0;
+    case LUA_TBOOLEAN: *out = json_object_new_boolean(lua_toboolean(L, idx)); break;
     case LUA_TNUMBER: {
         double d = lua_tonumber(L, idx);
-        if (d == (double)(json_int_t)d && d > -9007199254740992.0 && d < 9007199254740992.0)
-            return json_integer((json_int_t)d);
-        return json_real(d);
+        if (!isfinite(d)) {
+            snprintf(err, errsz, "a number that is not finite");
+            return -1;
+        }
+        if (d == (double)(int64_t)d && d > -9007199254740992.0 && d < 9007199254740992.0)
+            *out = json_object_new_int64((int64_t)d);
+        else
+            *out = json_object_new_double(d);
+        break;
     }
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        json_t *j = json_stringn(s, n);
-        if (!j)
+        if (n > INT_MAX || !silk_charset_valid_utf8(s, n)) {
             snprintf(err, errsz, "a string that is not UTF-8");
-        return j;
+            return -1;
+        }
+        *out = json_object_new_string_len(s, (int)n);
+        break;
     }
-    case LUA_TTABLE: break;
+    case LUA_TTABLE: return table_to_json(L, idx, depth, out, err, errsz);
     default:
         snprintf(err, errsz, "a %s cannot be sent", luaL_typename(L, idx));
-        return NULL;
+        return -1;
     }
+    if (*out)
+        return 0;
+    snprintf(err, errsz, "out of memory");
+    return -1;
+}
+
+/* Adds the value on top of the stack to j: appended when j is an array,
+ * else under the key below it, which must be a string. 0, or -1 with a
+ * message in err. */
+static int add_item(lua_State *L, json_object *j, int depth, char *err, size_t errsz)
+{
+    const char *k = NULL;
+    if (json_object_is_type(j, json_type_object)) {
+        size_t kn = 0;
+        k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : NULL;
+        if (!k || strlen(k) != kn || !silk_charset_valid_utf8(k, kn)) {
+            snprintf(err, errsz, "object keys must be UTF-8 strings without NUL");
+            return -1;
+        }
+    }
+    json_object *v;
+    if (to_json(L, -1, depth + 1, &v, err, errsz) != 0)
+        return -1;
+    if ((k ? json_object_object_add(j, k, v) : json_object_array_add(j, v)) != 0) {
+        json_object_put(v);
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* to_json for a table: an array when it is a non-empty sequence or marked
+ * as one (render.array(): [] even when empty), else an object. */
+static int table_to_json(lua_State *L, int idx, int depth, json_object **out, char *err, size_t errsz)
+{
     if (depth > MAX_DEPTH) {
         snprintf(err, errsz, "tables nested deeper than %d", MAX_DEPTH);
-        return NULL;
+        return -1;
     }
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
     size_t n = lua_objlen(L, idx);
     int array = n > 0;
-    if (!array && lua_getmetatable(L, idx)) {    /* render.array(): [] even when empty */
+    if (!array && lua_getmetatable(L, idx)) {
         lua_getfield(L, -1, "__jsonarray");
         array = lua_toboolean(L, -1);
         lua_pop(L, 2);
     }
+    json_object *j = array ? json_object_new_array_ext((int)n) : json_object_new_object();
+    if (!j) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    int rc = 0;
     if (array) {
-        json_t *a = json_array();
-        for (size_t i = 1; a && i <= n; i++) {
+        for (size_t i = 1; rc == 0 && i <= n; i++) {
             lua_rawgeti(L, idx, (int)i);
-            json_t *v = to_json(L, -1, depth + 1, err, errsz);
+            rc = add_item(L, j, depth, err, errsz);
             lua_pop(L, 1);
-            if (!v || json_array_append_new(a, v) != 0) {
-                json_decref(a);
-                return NULL;
-            }
         }
-        return a;
+    } else {
+        lua_pushnil(L);
+        while (rc == 0 && lua_next(L, idx)) {
+            rc = add_item(L, j, depth, err, errsz);
+            lua_pop(L, rc == 0 ? 1 : 2);  /* the value; on failure the key too */
+        }
     }
-    json_t *o = json_object();
-    lua_pushnil(L);
-    while (o && lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING) {
-            snprintf(err, errsz, "object keys must be strings");
-            lua_pop(L, 2);
-            json_decref(o);
-            return NULL;
-        }
-        json_t *v = to_json(L, -1, depth + 1, err, errsz);
-        if (!v || json_object_set_new(o, lua_tostring(L, -2), v) != 0) {
-            lua_pop(L, 2);
-            json_decref(o);
-            return NULL;
-        }
-        lua_pop(L, 1);
+    if (rc != 0) {
+        json_object_put(j);
+        return -1;
     }
-    return o;
+    *out = j;
+    return 0;
 }
 
 /* Pushes j as a Lua value (null: nil). */
-static void push_json(lua_State *L, json_t *j, int depth)
+static void push_json(lua_State *L, json_object *j, int depth)
 {
     luaL_checkstack(L, 4, "JSON nested too deep");
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *v;
-        lua_createtable(L, 0, (int)json_object_size(j));
-        json_object_foreach(j, k, v) {
+    switch (json_object_get_type(j)) {
+    case json_type_object:
+        lua_createtable(L, 0, json_object_object_length(j));
+        json_object_object_foreach(j, k, v) {
             push_json(L, v, depth + 1);
             lua_setfield(L, -2, k);
         }
         break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *v;
-        lua_createtable(L, (int)json_array_size(j), 0);
-        json_array_foreach(j, i, v) {
-            push_json(L, v, depth + 1);
+    case json_type_array: {
+        size_t n = json_object_array_length(j);
+        lua_createtable(L, (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+            push_json(L, json_object_array_get_idx(j, i), depth + 1);
             lua_rawseti(L, -2, (int)i + 1);
         }
         break;
     }
-    case JSON_STRING: lua_pushlstring(L, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: lua_pushnumber(L, (double)json_integer_value(j)); break;
-    case JSON_REAL: lua_pushnumber(L, json_real_value(j)); break;
-    case JSON_TRUE: lua_pushboolean(L, 1); break;
-    case JSON_FALSE: lua_pushboolean(L, 0); break;
+    case json_type_string: lua_pushlstring(L, json_object_get_string(j), (size_t)json_object_get_string_len(j)); break;
+    case json_type_int:
+    case json_type_double: lua_pushnumber(L, json_object_get_double(j)); break;
+    case json_type_boolean: lua_pushboolean(L, json_object_get_boolean(j)); break;
     default: lua_pushnil(L); break;
     }
 }
@@ -273,7 +312,7 @@ static void push_err(lua_State *L, silk_render_kind kind, const char *message)
     silk_err_push(L, silk_render_kind_name(kind), "%s", message ? message : silk_render_kind_name(kind));
 }
 
-static void on_leased(silk_render_kind kind, json_t *res, const char *message, void *ud)
+static void on_leased(silk_render_kind kind, json_object *res, const char *message, void *ud)
 {
     waiter *w = ud;
     lua_State *co = silk_task_thread(w->t);
@@ -344,7 +383,7 @@ static int render_open(lua_State *L)
     return silk_task_wait(L, SILK_WAIT_IO, "render: a page", on_cancel, w);
 }
 
-static void on_reply(silk_render_kind kind, json_t *res, const char *message, void *ud)
+static void on_reply(silk_render_kind kind, json_object *res, const char *message, void *ud)
 {
     waiter *w = ud;
     lua_State *co = silk_task_thread(w->t);
@@ -372,19 +411,19 @@ static int page_call(lua_State *L)
     const char *method = luaL_checkstring(L, 2);
     silk_task *t = silk_task_check_current(L, "page:call");
     char err[160];
-    json_t *params = NULL;
+    json_object *params = NULL;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        if (!(params = to_json(L, 3, 0, err, sizeof err)))
+        if (to_json(L, 3, 0, &params, err, sizeof err) != 0)
             return luaL_error(L, "page:call: params of %s: %s", method, err);
     }
     if (!p->tab) {
-        json_decref(params);
+        json_object_put(params);
         return luaL_error(L, "page:call: the page is not open yet");
     }
     waiter *w = calloc(1, sizeof *w);
     if (!w) {
-        json_decref(params);
+        json_object_put(params);
         return luaL_error(L, "render: out of memory");
     }
     w->t = t;
@@ -415,7 +454,7 @@ static int page_wait_lifecycle(lua_State *L)
 static int page_response(lua_State *L)
 {
     page *p = check_page(L, 1);
-    json_t *j = p->tab ? silk_tab_response(p->tab, luaL_checkstring(L, 2)) : NULL;
+    json_object *j = p->tab ? silk_tab_response(p->tab, luaL_checkstring(L, 2)) : NULL;
     if (!j)
         return 0;
     push_json(L, j, 0);
@@ -742,11 +781,11 @@ static int render_fetch_patterns(lua_State *L)
 {
     const char *block[LIST_MAX];
     int nb = string_list(L, 2, block, "block patterns");
-    json_t *a = silk_render_fetch_patterns(lua_toboolean(L, 1), block, nb, lua_toboolean(L, 3));
+    json_object *a = silk_render_fetch_patterns(lua_toboolean(L, 1), block, nb, lua_toboolean(L, 3));
     if (!a)
         return luaL_error(L, "render: out of memory");
     push_json(L, a, 0);
-    json_decref(a);
+    json_object_put(a);
     return 1;
 }
 

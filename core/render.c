@@ -3,6 +3,7 @@
  * on a leased tab, limits, configuration and counters; see render.h. The
  * browsers are render_browser.c's, a tab's life is render_tab.c's.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -262,7 +263,7 @@ void silk_tab_release(silk_tab *tab, int broken)
 
 /* --- operations on a leased tab ------------------------------------------------ */
 
-static void on_call_reply(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+static void on_call_reply(silk_cdp_status st, json_object *res, const char *msg, void *ud)
 {
     silk_tab_op *op = ud;
     silk_render_op_unlink(&op->tab->ops, op);
@@ -272,15 +273,15 @@ static void on_call_reply(silk_cdp_status st, json_t *res, const char *msg, void
     op_free(op);
 }
 
-silk_tab_op *silk_tab_call(silk_tab *tab, const char *method, json_t *params, silk_tab_fn cb, void *ud)
+silk_tab_op *silk_tab_call(silk_tab *tab, const char *method, json_object *params, silk_tab_fn cb, void *ud)
 {
     silk_tab_op *op = op_new(tab->r, OP_CALL, tab, cb, ud);
     if (!op) {
-        json_decref(params);
+        json_object_put(params);
         return NULL;
     }
     if (tab->dead) {
-        json_decref(params);
+        json_object_put(params);
         silk_render_complete_later(op, tab->crashed ? SILK_RENDER_CRASHED : SILK_RENDER_BROWSER_CRASHED,
                                    "the page is gone");
         return op;
@@ -351,7 +352,7 @@ void silk_tab_cancel(silk_tab_op *op)
     }
 }
 
-json_t *silk_tab_response(silk_tab *tab, const char *loader)
+json_object *silk_tab_response(silk_tab *tab, const char *loader)
 {
     return tab->response && strcmp(tab->response_loader, loader) == 0 ? tab->response : NULL;
 }

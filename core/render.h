@@ -69,8 +69,6 @@
 
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "cdp.h"
 
 typedef struct silk_render silk_render;
@@ -127,7 +125,7 @@ void silk_render_get_config(silk_render *r, silk_render_config *c);
 
 /* Completion of an operation: kind, its result (a command's result object,
  * or NULL), and a message when kind != OK. */
-typedef void (*silk_tab_fn)(silk_render_kind kind, json_t *result, const char *message, void *ud);
+typedef void (*silk_tab_fn)(silk_render_kind kind, json_object *result, const char *message, void *ud);
 
 /* Leases a tab of browser context `context` (a crawl session's name;
  * NULL: the browser's default context): reuses an idle tab of that
@@ -142,7 +140,7 @@ silk_tab_op *silk_tab_lease(silk_render *r, const char *context, silk_tab_fn cb,
 silk_tab *silk_tab_op_tab(const silk_tab_op *op);
 
 /* Sends method(params) (params taken) on the tab's session. */
-silk_tab_op *silk_tab_call(silk_tab *tab, const char *method, json_t *params,
+silk_tab_op *silk_tab_call(silk_tab *tab, const char *method, json_object *params,
                            silk_tab_fn cb, void *ud);
 
 /* Waits until the main frame's document `loader` (Page.navigate's loaderId)
@@ -168,14 +166,14 @@ void silk_tab_release(silk_tab *tab, int broken);
 /* The response of the main document `loader` if it arrived, else NULL:
  * {status, headers = {name: value}, url}. Borrowed until the next
  * navigation. */
-json_t *silk_tab_response(silk_tab *tab, const char *loader);
+json_object *silk_tab_response(silk_tab *tab, const char *loader);
 
 /* Fetch.enable's patterns for a tab: its documents' responses (always:
  * that is how silk_tab_response learns them; every response instead when
  * `capped`, so that the size cap sees them), and the requests to check
  * before they go: every one with deny_private, else those matching a block
  * pattern (so that nothing else pauses). A new array. */
-json_t *silk_render_fetch_patterns(int deny_private, const char *const *block, int nblock,
+json_object *silk_render_fetch_patterns(int deny_private, const char *const *block, int nblock,
                                    int capped);
 
 /* The tab's request guard. deny_private on: the tab pauses every request

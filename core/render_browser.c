@@ -41,7 +41,7 @@ void silk_render_ctx_release(render_ctx *x)
         return;
     if (x->id[0] && silk_render_browser_up(b))
         silk_cdp_call(b->cdp, NULL, "Target.disposeBrowserContext",
-                      json_pack("{s:s}", "browserContextId", x->id), NULL, NULL);
+                      silk_json_set_str(json_object_new_object(), "browserContextId", x->id), NULL, NULL);
     for (render_ctx **p = &b->ctxs; *p; p = &(*p)->next) {
         if (*p == x) {
             *p = x->next;
@@ -54,7 +54,7 @@ void silk_render_ctx_release(render_ctx *x)
 
 /* --- events ------------------------------------------------------------------ */
 
-static void on_browser_event(const char *method, json_t *p, void *ud)
+static void on_browser_event(const char *method, json_object *p, void *ud)
 {
     render_browser *b = ud;
     silk_render *r = b->r;
@@ -79,7 +79,7 @@ static void on_browser_event(const char *method, json_t *p, void *ud)
         }
         return;
     }
-    silk_tab *tab = silk_render_tab_of_target(b, json_string_value(json_object_get(p, "targetId")));
+    silk_tab *tab = silk_render_tab_of_target(b, silk_json_str(silk_json_get(p, "targetId")));
     if (!tab)
         return;
     if (strcmp(method, "Target.targetCrashed") == 0) {
@@ -138,8 +138,8 @@ int silk_render_browser_ensure(render_browser *b, char *err, size_t errsz)
     if (silk_cdp_start(b->cdp, err, errsz) != 0)
         return -1;
     /* Target.targetCrashed and targetDestroyed come with discovery on */
-    silk_cdp_call(b->cdp, NULL, "Target.setDiscoverTargets", json_pack("{s:b}", "discover", 1), NULL, NULL);
-    silk_cdp_call(b->cdp, NULL, "Browser.setDownloadBehavior", json_pack("{s:s}", "behavior", "deny"),
+    silk_cdp_call(b->cdp, NULL, "Target.setDiscoverTargets", silk_json_set_bool(json_object_new_object(), "discover", 1), NULL, NULL);
+    silk_cdp_call(b->cdp, NULL, "Browser.setDownloadBehavior", silk_json_set_str(json_object_new_object(), "behavior", "deny"),
                   NULL, NULL);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <fnmatch.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -62,15 +63,28 @@ void silk_render_tab_guard_free(silk_tab *tab)
     set_list(&tab->block, &tab->nblock, NULL, 0);
 }
 
-json_t *silk_render_fetch_patterns(int deny_private, const char *const *block, int nblock, int capped)
+/* Appends {urlPattern, resourceType (unless NULL), requestStage} to the
+ * array a and returns it; NULL, with a released, when memory runs out. */
+static json_object *add_pattern(json_object *a, const char *url, const char *type, const char *stage)
 {
-    json_t *a = capped ? json_pack("[{s:s,s:s}]", "urlPattern", "*", "requestStage", "Response")
-                       : json_pack("[{s:s,s:s,s:s}]", "urlPattern", "*", "resourceType", "Document",
-                                   "requestStage", "Response");
-    if (a && deny_private)
-        json_array_append_new(a, json_pack("{s:s,s:s}", "urlPattern", "*", "requestStage", "Request"));
-    for (int i = 0; a && !deny_private && i < nblock; i++)
-        json_array_append_new(a, json_pack("{s:s,s:s}", "urlPattern", block[i], "requestStage", "Request"));
+    json_object *o = silk_json_set_str(json_object_new_object(), "urlPattern", url);
+    if (type)
+        o = silk_json_set_str(o, "resourceType", type);
+    o = silk_json_set_str(o, "requestStage", stage);
+    if (a && o && json_object_array_add(a, o) == 0)
+        return a;
+    json_object_put(o);
+    json_object_put(a);
+    return NULL;
+}
+
+json_object *silk_render_fetch_patterns(int deny_private, const char *const *block, int nblock, int capped)
+{
+    json_object *a = add_pattern(json_object_new_array(), "*", capped ? NULL : "Document", "Response");
+    if (deny_private)
+        a = add_pattern(a, "*", NULL, "Request");
+    for (int i = 0; !deny_private && i < nblock; i++)
+        a = add_pattern(a, block[i], NULL, "Request");
     return a;
 }
 
@@ -127,13 +141,15 @@ typedef struct paused {
 static void fail_request(silk_tab *tab, const char *id, const char *reason)
 {
     silk_cdp_call(tab->b->cdp, tab->session, "Fetch.failRequest",
-                  json_pack("{s:s,s:s}", "requestId", id, "errorReason", reason), NULL, NULL);
+                  silk_json_set_str(silk_json_set_str(json_object_new_object(), "requestId", id),
+                                    "errorReason", reason),
+                  NULL, NULL);
 }
 
 static void continue_request(silk_tab *tab, const char *id)
 {
-    silk_cdp_call(tab->b->cdp, tab->session, "Fetch.continueRequest", json_pack("{s:s}", "requestId", id),
-                  NULL, NULL);
+    silk_cdp_call(tab->b->cdp, tab->session, "Fetch.continueRequest",
+                  silk_json_set_str(json_object_new_object(), "requestId", id), NULL, NULL);
 }
 
 static void finish_paused(silk_tab *tab, const char *id, silk_resolve_verdict v)
@@ -161,36 +177,39 @@ static void on_resolved(silk_resolve_verdict v, void *ud)
 
 /* The main frame's document response, kept as {status, headers = {name:
  * value}, url} for silk_tab_response. */
-static void keep_document(silk_tab *tab, json_t *p)
+static void keep_document(silk_tab *tab, json_object *p)
 {
-    const char *frame = json_string_value(json_object_get(p, "frameId"));
-    const char *type = json_string_value(json_object_get(p, "resourceType"));
-    json_t *status = json_object_get(p, "responseStatusCode");
-    if (!frame || strcmp(frame, tab->target) != 0 || !json_is_integer(status) ||
-        (type && strcmp(type, "Document") != 0))
+    const char *frame = silk_json_str(silk_json_get(p, "frameId"));
+    const char *type = silk_json_str(silk_json_get(p, "resourceType"));
+    json_object *status = silk_json_get(p, "responseStatusCode");
+    const char *url = silk_json_str(silk_json_get(silk_json_get(p, "request"), "url"));
+    if (!frame || strcmp(frame, tab->target) != 0 || !json_object_is_type(status, json_type_int) ||
+        (type && strcmp(type, "Document") != 0) || !url)
         return;
-    json_t *headers = json_object(), *h;
-    size_t i;
-    json_array_foreach(json_object_get(p, "responseHeaders"), i, h) {
-        const char *k = json_string_value(json_object_get(h, "name"));
-        json_t *v = json_object_get(h, "value");
-        if (k && json_is_string(v))
-            json_object_set(headers, k, v);   /* the browser joins repeats with \n */
+    json_object *headers = json_object_new_object();
+    json_object *hs = silk_json_get(p, "responseHeaders");
+    for (size_t i = 0, n = silk_json_len(hs); headers && i < n; i++) {
+        json_object *h = json_object_array_get_idx(hs, i);
+        const char *k = silk_json_str(silk_json_get(h, "name"));
+        const char *v = silk_json_str(silk_json_get(h, "value"));
+        if (k && v)                   /* the browser joins repeats with \n */
+            headers = silk_json_set_str(headers, k, v);
     }
-    json_decref(tab->response);
-    tab->response = json_pack("{s:O,s:o,s:O}", "status", status, "headers", headers,
-                              "url", json_object_get(json_object_get(p, "request"), "url"));
+    json_object *res = silk_json_set(json_object_new_object(), "status", json_object_get(status));
+    res = silk_json_set(res, "headers", headers);
+    json_object_put(tab->response);
+    tab->response = silk_json_set_str(res, "url", url);
     tab->response_loader[0] = 0;
 }
 
 /* The Content-Length a paused response declares, or -1 without one. */
-static double declared_length(json_t *p)
+static double declared_length(json_object *p)
 {
-    json_t *h;
-    size_t i;
-    json_array_foreach(json_object_get(p, "responseHeaders"), i, h) {
-        const char *k = json_string_value(json_object_get(h, "name"));
-        const char *v = json_string_value(json_object_get(h, "value"));
+    json_object *hs = silk_json_get(p, "responseHeaders");
+    for (size_t i = 0, count = silk_json_len(hs); i < count; i++) {
+        json_object *h = json_object_array_get_idx(hs, i);
+        const char *k = silk_json_str(silk_json_get(h, "name"));
+        const char *v = silk_json_str(silk_json_get(h, "value"));
         if (k && v && strcasecmp(k, "content-length") == 0) {
             char *end;
             double n = strtod(v, &end);
@@ -203,7 +222,7 @@ static double declared_length(json_t *p)
 /* A response paused at the response stage: documents' always (the
  * pattern every tab has), every one under a size cap. Over the cap it
  * fails before its body is read; else it goes on. */
-static void response_paused(silk_tab *tab, const char *id, json_t *p)
+static void response_paused(silk_tab *tab, const char *id, json_object *p)
 {
     keep_document(tab, p);
     double len = tab->max_size > 0 ? declared_length(p) : -1;
@@ -216,14 +235,14 @@ static void response_paused(silk_tab *tab, const char *id, json_t *p)
     continue_request(tab, id);
 }
 
-void silk_render_request_paused(silk_tab *tab, json_t *p)
+void silk_render_request_paused(silk_tab *tab, json_object *p)
 {
     silk_render *r = tab->r;
-    const char *id = json_string_value(json_object_get(p, "requestId"));
-    const char *url = json_string_value(json_object_get(json_object_get(p, "request"), "url"));
+    const char *id = silk_json_str(silk_json_get(p, "requestId"));
+    const char *url = silk_json_str(silk_json_get(silk_json_get(p, "request"), "url"));
     if (!id)
         return;
-    if (json_object_get(p, "responseStatusCode") || json_object_get(p, "responseErrorReason")) {
+    if (silk_json_get(p, "responseStatusCode") || silk_json_get(p, "responseErrorReason")) {
         response_paused(tab, id, p);
         return;
     }

@@ -89,7 +89,7 @@ struct silk_tab {
     char **block;                     /* URL patterns failed before they go (* and ?) */
     int nblock;
     double max_size;                  /* refuse responses declaring more bytes; 0: no cap */
-    json_t *response;                 /* the main document's response... */
+    json_object *response;                 /* the main document's response... */
     char response_loader[ID_MAX];     /* ... of this loader ("" until its document commits) */
     silk_tab *next, *prev;            /* r->tabs */
 };
@@ -142,6 +142,6 @@ silk_tab *silk_render_tab_of_session(silk_render *r, const char *session);
 void silk_render_tab_guard_free(silk_tab *tab);
 
 /* render_guard.c */
-void silk_render_request_paused(silk_tab *tab, json_t *params);
+void silk_render_request_paused(silk_tab *tab, json_object *params);
 
 #endif

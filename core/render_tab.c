@@ -3,6 +3,7 @@
  * target, session and domains), the events of its session, its renderer's
  * crash, closing it; see render.h.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +53,7 @@ void silk_render_tab_free(silk_tab *tab)
         tab->prev->next = tab->next;
     else
         r->tabs = tab->next;
-    json_decref(tab->response);
+    json_object_put(tab->response);
     free(tab->settings);
     silk_render_tab_guard_free(tab);
     r->st.closed++;
@@ -63,7 +64,7 @@ void silk_render_tab_free(silk_tab *tab)
     free(tab);
 }
 
-static void on_closed(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+static void on_closed(silk_cdp_status st, json_object *res, const char *msg, void *ud)
 {
     silk_render_tab_free(ud);
 }
@@ -93,7 +94,7 @@ void silk_render_tab_close(silk_tab *tab)
     if (tab->target[0] && silk_render_browser_up(tab->b)) {
         tab->state = TAB_CLOSING;
         if (silk_cdp_call(tab->b->cdp, NULL, "Target.closeTarget",
-                          json_pack("{s:s}", "targetId", tab->target), on_closed, tab)) {
+                          silk_json_set_str(json_object_new_object(), "targetId", tab->target), on_closed, tab)) {
             /* weak: a run that ends meanwhile does not wait for it */
             ev_timer_init(&tab->close_w, on_close_timeout, r->cfg.close_timeout, 0);
             tab->close_w.data = tab;
@@ -149,11 +150,11 @@ static void life_event(silk_tab *tab, const char *loader, const char *name)
 }
 
 /* Page.lifecycleEvent: every event, when the tab's lifecycle events are on. */
-static void lifecycle(silk_tab *tab, json_t *p)
+static void lifecycle(silk_tab *tab, json_object *p)
 {
-    const char *frame = json_string_value(json_object_get(p, "frameId"));
-    const char *loader = json_string_value(json_object_get(p, "loaderId"));
-    const char *name = json_string_value(json_object_get(p, "name"));
+    const char *frame = silk_json_str(silk_json_get(p, "frameId"));
+    const char *loader = silk_json_str(silk_json_get(p, "loaderId"));
+    const char *name = silk_json_str(silk_json_get(p, "name"));
     if (frame && loader && name && strcmp(frame, tab->target) == 0)
         life_event(tab, loader, name);   /* the main frame's id is its target's */
 }
@@ -161,16 +162,16 @@ static void lifecycle(silk_tab *tab, json_t *p)
 /* The Page domain's own events give init (the main frame's document
  * committed), DOMContentLoaded and load (sent for the main frame only,
  * after its commit) with lifecycle events off. */
-static void frame_navigated(silk_tab *tab, json_t *p)
+static void frame_navigated(silk_tab *tab, json_object *p)
 {
-    json_t *frame = json_object_get(p, "frame");
-    const char *id = json_string_value(json_object_get(frame, "id"));
-    const char *loader = json_string_value(json_object_get(frame, "loaderId"));
-    if (id && loader && strcmp(id, tab->target) == 0 && !json_object_get(frame, "parentId"))
+    json_object *frame = silk_json_get(p, "frame");
+    const char *id = silk_json_str(silk_json_get(frame, "id"));
+    const char *loader = silk_json_str(silk_json_get(frame, "loaderId"));
+    if (id && loader && strcmp(id, tab->target) == 0 && !silk_json_get(frame, "parentId"))
         life_event(tab, loader, "init");
 }
 
-static void on_tab_event(const char *method, json_t *p, void *ud)
+static void on_tab_event(const char *method, json_object *p, void *ud)
 {
     silk_tab *tab = ud;
     if (strcmp(method, "Fetch.requestPaused") == 0) {
@@ -220,7 +221,7 @@ static void opened(silk_tab *tab, silk_render_kind kind, const char *message)
     silk_render_pump(r);
 }
 
-static void on_enabled(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+static void on_enabled(silk_cdp_status st, json_object *res, const char *msg, void *ud)
 {
     opened(ud, silk_render_cdp_kind(st), msg);
 }
@@ -233,7 +234,7 @@ static void on_enabled(silk_cdp_status st, json_t *res, const char *msg, void *u
  * Lifecycle events stay off (a dozen a page; the Page domain's own
  * events give commit, DOMContentLoaded and load): render.lua turns them
  * on for a page that waits for networkidle. */
-static void on_fetch_enabled(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+static void on_fetch_enabled(silk_cdp_status st, json_object *res, const char *msg, void *ud)
 {
     silk_tab *tab = ud;
     if (st != SILK_CDP_OK) {
@@ -244,11 +245,11 @@ static void on_fetch_enabled(silk_cdp_status st, json_t *res, const char *msg, v
         opened(tab, SILK_RENDER_CLOSED, "the browser is gone");
 }
 
-static void on_attached(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+static void on_attached(silk_cdp_status st, json_object *res, const char *msg, void *ud)
 {
     silk_tab *tab = ud;
     silk_cdp *c = tab->b->cdp;
-    const char *sid = json_string_value(json_object_get(res, "sessionId"));
+    const char *sid = silk_json_str(silk_json_get(res, "sessionId"));
     if (st != SILK_CDP_OK || !sid) {
         opened(tab, silk_render_cdp_kind(st), msg ? msg : "no session");
         return;
@@ -264,22 +265,23 @@ static void on_attached(silk_cdp_status st, json_t *res, const char *msg, void *
      * silk needs, the main document's, which this Fetch pattern pauses at
      * the response stage instead (render_guard.c). */
     if (!silk_cdp_call(c, tab->session, "Fetch.enable",
-                       json_pack("{s:o}", "patterns", silk_render_fetch_patterns(0, NULL, 0, 0)),
+                       silk_json_set(json_object_new_object(), "patterns",
+                                     silk_render_fetch_patterns(0, NULL, 0, 0)),
                        on_fetch_enabled, tab))
         opened(tab, SILK_RENDER_CLOSED, "the browser is gone");
 }
 
-static void on_created(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+static void on_created(silk_cdp_status st, json_object *res, const char *msg, void *ud)
 {
     silk_tab *tab = ud;
-    const char *target = json_string_value(json_object_get(res, "targetId"));
+    const char *target = silk_json_str(silk_json_get(res, "targetId"));
     if (st != SILK_CDP_OK || !target) {
         opened(tab, silk_render_cdp_kind(st), msg ? msg : "no target");
         return;
     }
     snprintf(tab->target, sizeof tab->target, "%s", target);
     if (!silk_cdp_call(tab->b->cdp, NULL, "Target.attachToTarget",
-                       json_pack("{s:s,s:b}", "targetId", target, "flatten", 1), on_attached, tab))
+                       silk_json_set_bool(silk_json_set_str(json_object_new_object(), "targetId", target), "flatten", 1), on_attached, tab))
         opened(tab, SILK_RENDER_CLOSED, "the browser is gone");
 }
 
@@ -287,19 +289,19 @@ static void on_created(silk_cdp_status st, json_t *res, const char *msg, void *u
  * when no browser runs. */
 static int create_target(silk_tab *tab)
 {
-    json_t *params = json_pack("{s:s}", "url", "about:blank");
-    if (params && tab->ctx)
-        json_object_set_new(params, "browserContextId", json_string(tab->ctx->id));
+    json_object *params = silk_json_set_str(json_object_new_object(), "url", "about:blank");
+    if (tab->ctx)
+        params = silk_json_set_str(params, "browserContextId", tab->ctx->id);
     tab->requested = 1;
     return silk_cdp_call(tab->b->cdp, NULL, "Target.createTarget", params, on_created, tab) ? 0 : -1;
 }
 
 /* The context x was made (or not): the tabs waiting for it go on. */
-static void on_ctx_created(silk_cdp_status st, json_t *res, const char *msg, void *ud)
+static void on_ctx_created(silk_cdp_status st, json_object *res, const char *msg, void *ud)
 {
     render_ctx *x = ud;
     silk_render *r = x->b->r;
-    const char *id = json_string_value(json_object_get(res, "browserContextId"));
+    const char *id = silk_json_str(silk_json_get(res, "browserContextId"));
     x->creating = 0;
     if (st == SILK_CDP_OK && id)
         snprintf(x->id, sizeof x->id, "%s", id);
@@ -354,7 +356,7 @@ void silk_render_tab_open(render_browser *b, silk_tab_op *op)
     } else {
         /* the session's context first: its tabs wait for it (on_ctx_created) */
         sent = x->creating || silk_cdp_call(b->cdp, NULL, "Target.createBrowserContext",
-                                            json_pack("{s:b}", "disposeOnDetach", 0), on_ctx_created, x);
+                                            silk_json_set_bool(json_object_new_object(), "disposeOnDetach", 0), on_ctx_created, x);
         if (sent)
             x->creating = 1;
     }

@@ -25,21 +25,21 @@ static silk_cdp *C;
 typedef struct reply {
     int fired;
     silk_cdp_status st;
-    json_t *result;
+    json_object *result;
     char message[200];
 } reply;
 
-static void on_reply(silk_cdp_status st, json_t *result, const char *message, void *ud)
+static void on_reply(silk_cdp_status st, json_object *result, const char *message, void *ud)
 {
     reply *r = ud;
     r->fired++;
     r->st = st;
-    r->result = json_incref(result);
+    r->result = json_object_get(result);
     snprintf(r->message, sizeof r->message, "%s", message ? message : "");
 }
 
 static int crashed_events, batches_open;
-static void on_browser(const char *method, json_t *params, void *ud)
+static void on_browser(const char *method, json_object *params, void *ud)
 {
     if (strcmp(method, SILK_CDP_EV_CRASHED) == 0)
         crashed_events++;
@@ -74,7 +74,7 @@ static void settle(double secs)
     run_until(&never, secs);
 }
 
-static reply call(const char *session, const char *method, json_t *params)
+static reply call(const char *session, const char *method, json_object *params)
 {
     reply r = { 0 };
     uint64_t id = silk_cdp_call(C, session, method, params, on_reply, &r);
@@ -85,18 +85,25 @@ static reply call(const char *session, const char *method, json_t *params)
     return r;
 }
 
+/* Runtime.evaluate's params: expression, and flag (NULL: none) set true. */
+static json_object *expr(const char *expression, const char *flag)
+{
+    json_object *p = silk_json_set_str(json_object_new_object(), "expression", expression);
+    return flag ? silk_json_set_bool(p, flag, 1) : p;
+}
+
 static void test_calls(void)
 {
     char err[200];
     CHECK(silk_cdp_start(C, err, sizeof err) == 0, "start: %s", err);
     reply r = call(NULL, "Browser.getVersion", NULL);
-    CHECK(r.st == SILK_CDP_OK && strstr(json_string_value(json_object_get(r.result, "product")), "Chrome"),
+    CHECK(r.st == SILK_CDP_OK && strstr(silk_json_str(silk_json_get(r.result, "product")), "Chrome"),
           "getVersion: %d %s", r.st, r.message);
-    json_decref(r.result);
+    json_object_put(r.result);
 
     r = call(NULL, "No.suchMethod", NULL);
     CHECK(r.st == SILK_CDP_ERROR && strstr(r.message, "wasn't found"), "unknown method: %d %s", r.st, r.message);
-    json_decref(r.result);
+    json_object_put(r.result);
     CHECK(batches_open == 0, "event batches left open: %d", batches_open);
 }
 
@@ -104,33 +111,42 @@ static char session[128];
 
 static void test_session(void)
 {
-    reply r = call(NULL, "Target.createTarget", json_pack("{s:s}", "url", "about:blank"));
-    const char *target = json_string_value(json_object_get(r.result, "targetId"));
+    reply r = call(NULL, "Target.createTarget", silk_json_set_str(json_object_new_object(), "url", "about:blank"));
+    const char *target = silk_json_str(silk_json_get(r.result, "targetId"));
     CHECK(r.st == SILK_CDP_OK && target, "createTarget: %s", r.message);
-    reply a = call(NULL, "Target.attachToTarget", json_pack("{s:s,s:b}", "targetId", target, "flatten", 1));
-    const char *sid = json_string_value(json_object_get(a.result, "sessionId"));
+    reply a = call(NULL, "Target.attachToTarget", silk_json_set_bool(silk_json_set_str(json_object_new_object(), "targetId", target), "flatten", 1));
+    const char *sid = silk_json_str(silk_json_get(a.result, "sessionId"));
     CHECK(a.st == SILK_CDP_OK && sid, "attach: %s", a.message);
     snprintf(session, sizeof session, "%s", sid ? sid : "");
-    json_decref(r.result);
-    json_decref(a.result);
+    json_object_put(r.result);
+    json_object_put(a.result);
     CHECK(silk_cdp_session_add(C, session, NULL, NULL) == 0, "session_add");
 
-    r = call(session, "Runtime.evaluate", json_pack("{s:s,s:b}", "expression", "6*7", "returnByValue", 1));
-    json_t *v = json_object_get(json_object_get(r.result, "result"), "value");
-    CHECK(r.st == SILK_CDP_OK && json_integer_value(v) == 42, "evaluate on the session: %s", r.message);
-    json_decref(r.result);
+    r = call(session, "Runtime.evaluate", expr("6*7", "returnByValue"));
+    json_object *v = silk_json_get(silk_json_get(r.result, "result"), "value");
+    CHECK(r.st == SILK_CDP_OK && json_object_get_int64(v) == 42, "evaluate on the session: %s", r.message);
+    json_object_put(r.result);
+
+    /* a string with a NUL inside comes back whole (its length kept), and
+     * the browser goes on: the message is JSON like any other */
+    r = call(session, "Runtime.evaluate", expr("'a\\u0000b'", "returnByValue"));
+    v = silk_json_get(silk_json_get(r.result, "result"), "value");
+    CHECK(r.st == SILK_CDP_OK && json_object_get_string_len(v) == 3 &&
+          memcmp(json_object_get_string(v), "a\0b", 3) == 0, "a string with a NUL: %d %s", r.st, r.message);
+    json_object_put(r.result);
+    CHECK(silk_cdp_running(C), "the browser ended over a string with a NUL");
 
     /* a reply made stale by a bump is dropped, a forgotten call never answers */
     silk_cdp_stats before, after;
     silk_cdp_get_stats(C, &before);
     reply stale = { 0 }, forgotten = { 0 };
-    silk_cdp_call(C, session, "Runtime.evaluate", json_pack("{s:s}", "expression", "1"), on_reply, &stale);
+    silk_cdp_call(C, session, "Runtime.evaluate", expr("1", NULL), on_reply, &stale);
     silk_cdp_session_bump(C, session);
-    uint64_t id = silk_cdp_call(C, session, "Runtime.evaluate", json_pack("{s:s}", "expression", "2"),
+    uint64_t id = silk_cdp_call(C, session, "Runtime.evaluate", expr("2", NULL),
                                 on_reply, &forgotten);
     silk_cdp_forget(C, id);
-    r = call(session, "Runtime.evaluate", json_pack("{s:s}", "expression", "3"));
-    json_decref(r.result);
+    r = call(session, "Runtime.evaluate", expr("3", NULL));
+    json_object_put(r.result);
     silk_cdp_get_stats(C, &after);
     CHECK(stale.fired == 0 && forgotten.fired == 0, "stale %d forgotten %d fired", stale.fired, forgotten.fired);
     CHECK(after.dropped - before.dropped == 2, "dropped %ld", after.dropped - before.dropped);
@@ -144,7 +160,7 @@ static void test_session(void)
     /* a renderer crash: the owner fails the session's calls itself */
     reply hang = { 0 };
     silk_cdp_call(C, session, "Runtime.evaluate",
-                  json_pack("{s:s,s:b}", "expression", "new Promise(() => {})", "awaitPromise", 1),
+                  expr("new Promise(() => {})", "awaitPromise"),
                   on_reply, &hang);
     settle(0.1);
     silk_cdp_session_fail(C, session, SILK_CDP_TARGET_CRASHED, "render_crashed");
@@ -158,7 +174,7 @@ static void test_browser_killed(void)
     pid_t pid = st.pid;
     reply hang = { 0 };
     silk_cdp_call(C, session, "Runtime.evaluate",
-                  json_pack("{s:s,s:b}", "expression", "new Promise(() => {})", "awaitPromise", 1),
+                  expr("new Promise(() => {})", "awaitPromise"),
                   on_reply, &hang);
     settle(0.1);
     kill(pid, SIGKILL);
@@ -175,7 +191,7 @@ static void test_browser_killed(void)
     CHECK(silk_cdp_start(C, err, sizeof err) == 0, "restart: %s", err);
     reply r = call(NULL, "Browser.getVersion", NULL);
     CHECK(r.st == SILK_CDP_OK, "after restart: %s", r.message);
-    json_decref(r.result);
+    json_object_put(r.result);
     silk_cdp_get_stats(C, &st);
     CHECK(st.restarts == 1, "restarts %ld", st.restarts);
 }

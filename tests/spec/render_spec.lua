@@ -536,6 +536,16 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'done'; docum
     assert.equal("2", page:evaluate("document.getElementById('n').textContent"))
     assert.is_true(page:type("#q", "hello"))
     assert.equal("hello", page:evaluate("document.getElementById('q').value"))
+    -- a NUL inside a string is kept, and the browser goes on
+    assert.equal("a\0b", page:evaluate("'a\\u0000b'"))
+    assert.equal(0, render.stats().browser_crashes)
+    -- what cannot be sent as JSON is refused, naming it
+    assert.has_error(function() page:cdp("Runtime.evaluate", { expression = "1", x = 0 / 0 }) end,
+      "page:call: params of Runtime.evaluate: a number that is not finite")
+    assert.has_error(function() page:cdp("Runtime.evaluate", { expression = "\255" }) end,
+      "page:call: params of Runtime.evaluate: a string that is not UTF-8")
+    assert.has_error(function() page:cdp("Runtime.evaluate", { ["a\0b"] = 1 }) end,
+      "page:call: params of Runtime.evaluate: object keys must be UTF-8 strings without NUL")
     local _, err = page:click("#missing")
     assert.equal("javascript", err.kind)
     assert(page:goto(web.url .. "/late.html", { wait = "domcontentloaded" }))
