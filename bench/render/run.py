@@ -10,7 +10,9 @@ after a fetch()), serves it with nginx (tests/lib/nginx.sh), and runs each
 contender at each concurrency over the same URL list, measuring wall time
 and CPU of its whole process tree (the browser included; wait4, as
 bench/run does) and, from the contender itself, its own CPU (the
-controller's share). Every contender must find 20 products on every page.
+controller's share; for silk also its parse threads' part of it, the
+rendered HTML parsed for res:select, where the node peers count products
+inside the page). Every contender must find 20 products on every page.
 Node peers live in bench/render/peers (npm install there; no browser is
 downloaded: executablePath points at Debian's binary). Writes
 bench/results/<date>-<host>-render.json and prints a Markdown table.
@@ -94,6 +96,8 @@ def main():
                 if r.get("controller_cpu_s") is not None:
                     row["controller_ms_per_page"] = r["controller_cpu_s"] * 1000 / a.pages
                     row["controller_share"] = r["controller_cpu_s"] / m["cpu_s"] if m["cpu_s"] else None
+                if r.get("parse_cpu_s") is not None:
+                    row["parse_ms_per_page"] = r["parse_cpu_s"] * 1000 / a.pages
                 results.append(row)
                 log("  %.1f pages/s, %.0f CPU-s/1000, controller %.2f ms/page%s" % (
                     row["pages_per_s"], row["cpu_s_per_1000"], row.get("controller_ms_per_page", -1),
@@ -115,12 +119,13 @@ def main():
     os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
     with open(os.path.join(BENCH, "results", stem + ".json"), "w") as f:
         json.dump({"pages": a.pages, "nproc": os.cpu_count(), "results": results, "pss": pss}, f, indent=1)
-    print("| contender | conc | pages/s | CPU-s / 1000 pages | controller ms/page | controller share | complete |")
-    print("|---|---|---|---|---|---|---|")
+    print("| contender | conc | pages/s | CPU-s / 1000 pages | controller ms/page | of which parse | controller share | complete |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print("| %s | %d | %.1f | %.0f | %s | %s | %s |" % (
+        print("| %s | %d | %.1f | %.0f | %s | %s | %s | %s |" % (
             r["name"], r["conc"], r["pages_per_s"], r["cpu_s_per_1000"],
             "%.2f" % r["controller_ms_per_page"] if "controller_ms_per_page" in r else "-",
+            "%.2f" % r["parse_ms_per_page"] if "parse_ms_per_page" in r else "-",
             "%.1f %%" % (100 * r["controller_share"]) if r.get("controller_share") else "-",
             "yes" if r["ok"] else "no"))
     if pss:

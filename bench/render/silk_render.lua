@@ -3,7 +3,8 @@
 -- browser, or N (max_busy = CONCURRENCY over all of them), waits for the
 -- products, counts them with res:select, and prints one JSON line: pages,
 -- products, errors and the CPU seconds of silk's own process (the
--- controller, without the browsers).
+-- controller, without the browsers), and of those its parse threads' (the
+-- rendered HTML parsed for res:select; puppeteer counts in the page).
 local silk = require("silk")
 local render = require("silk.render")
 local file, base, conc = arg[1], arg[2], tonumber(arg[3])
@@ -16,13 +17,29 @@ local urls = {}
 for line in io.lines(file) do urls[#urls + 1] = base .. line end
 render.configure{ max_busy = conc, max_pages = conc, browsers = browsers }
 
-local function self_cpu()
-  local f = io.open("/proc/self/stat")
+-- CPU seconds (utime + stime) of a /proc stat file, and its comm
+local function stat_cpu(path)
+  local f = io.open(path)
+  if not f then return 0, "" end
   local stat = f:read("*a")
   f:close()
+  local comm, rest = stat:match("%((.*)%) (.*)")
   local fields = {}
-  for x in stat:match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = x end
-  return (tonumber(fields[12]) + tonumber(fields[13])) / 100   -- utime, stime (after the comm)
+  for x in rest:gmatch("%S+") do fields[#fields + 1] = x end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / 100, comm
+end
+
+-- the parse threads' share (the gumbo parse res:select needs), by comm
+local function parse_cpu()
+  local pid = io.open("/proc/self/stat"):read("*a"):match("^%d+")
+  local sum = 0
+  local ls = io.popen("ls /proc/" .. pid .. "/task")
+  for tid in ls:lines() do
+    local cpu, comm = stat_cpu("/proc/" .. pid .. "/task/" .. tid .. "/stat")
+    if comm == "silk-parse" then sum = sum + cpu end
+  end
+  ls:close()
+  return sum
 end
 
 local opts = { wait = { selector = ".product" }, timeout = 30,
@@ -53,5 +70,5 @@ end
 for _, t in ipairs(workers) do t:join() end
 local st = render.stats()
 print(require("cjson").encode{ pages = pages, products = products, errors = errors,
-  controller_cpu_s = self_cpu(), messages = st.messages_sent + st.messages_received,
+  controller_cpu_s = (stat_cpu("/proc/self/stat")), parse_cpu_s = parse_cpu(), messages = st.messages_sent + st.messages_received,
   tabs_created = st.created })
