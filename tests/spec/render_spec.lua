@@ -537,8 +537,9 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'done'; docum
     assert.is_true(page:type("#q", "hello"))
     assert.equal("hello", page:evaluate("document.getElementById('q').value"))
     -- a NUL inside a string is kept, and the browser goes on
+    local crashes = render.stats().browser_crashes
     assert.equal("a\0b", page:evaluate("'a\\u0000b'"))
-    assert.equal(0, render.stats().browser_crashes)
+    assert.equal(crashes, render.stats().browser_crashes)
     -- what cannot be sent as JSON is refused, naming it
     assert.has_error(function() page:cdp("Runtime.evaluate", { expression = "1", x = 0 / 0 }) end,
       "page:call: params of Runtime.evaluate: a number that is not finite")
