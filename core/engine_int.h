@@ -53,6 +53,8 @@ struct silk_engine {
     void (*resuming)(silk_engine *e); /* task.c calls it before each resume, once
                                    * e->current is set: preempt.c's, while
                                    * preemption runs; else NULL */
+    void (*polling)(silk_engine *e);  /* the loop is about to poll, no task
+                                   * runnable: preempt.c's, like resuming */
     struct {
         void *p;                  /* NULL: not made (yet, or again) */
         silk_service_stop_fn stop;

@@ -47,6 +47,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
         return;                           /* the idle watcher keeps the poll from blocking */
     if (ev_is_active(&e->sched_idle))
         ev_idle_stop(loop, &e->sched_idle);
+    if (e->polling)
+        e->polling(e);
     /* A run ends when the main task has returned and nothing is runnable;
      * a shutdown or a drain ends when no task is left (or at its grace). */
     if (e->stopping ? e->sched->all.n == 0 : e->sched->main == NULL)

@@ -469,6 +469,16 @@ static void resuming(silk_engine *e)
     }
 }
 
+/* e->polling while preemption runs: the loop is about to poll with no
+ * task runnable. The tick is for running tasks: stopped here, it does not
+ * interrupt the poll (a signal, its return and a poll again) to find
+ * none; the next resume starts it again. */
+static void polling(silk_engine *e)
+{
+    if (owner == e && own_tick && tick_armed)
+        arm_tick(0, 0);
+}
+
 /* Takes SIGPROF over from LuaJIT's handler (which it then calls) and
  * creates the tick's timer; returns 0, or -1 when either cannot be had
  * (the profiler's own itimer then ticks, at the kernel's resolution). */
@@ -511,6 +521,7 @@ int silk_preempt_start(silk_engine *e)
 
     owner = e;
     e->resuming = resuming;
+    e->polling = polling;
     dispatch_mode = find_dispatch_mode(L);
     /* The profiler restores the SIGPROF disposition it found when it stops;
      * a tick already in flight then meets that disposition. Make it
@@ -607,6 +618,7 @@ void silk_preempt_stop(silk_engine *e)
     if (owner != e)
         return;
     e->resuming = NULL;
+    e->polling = NULL;
     if (own_tick) {
         timer_delete(tick_timer);
         tick_armed = 0;

@@ -43,9 +43,11 @@
  * exit through their profiler guards and the callback runs at the next
  * safe point. (The profiler's own timer is setitimer(ITIMER_PROF): process
  * CPU time, which Linux delivers once per jiffy, 4 ms at HZ=250.) The
- * timer runs only while tasks run: a tick that finds none running stops
- * it, and the next resume starts it again, so an idle loop takes no
- * wake-ups. While a task runs, a blocking system call it makes itself
+ * timer runs only while tasks run: it stops when the loop is about to poll
+ * with no task runnable (engine_run.c's prepare watcher), or at a tick
+ * that finds none running, and the next resume starts it again, so an idle
+ * loop takes no wake-ups and a poll is not interrupted to find nothing to
+ * do. While a task runs, a blocking system call it makes itself
  * (through the FFI) may see EINTR; the handler is SA_RESTART, so those that
  * restart do. A task that stays inside a C or system call (no safe point
  * reached since the last tick) gets a tick half as often each time, down
