@@ -540,6 +540,13 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'done'; docum
     local crashes = render.stats().browser_crashes
     assert.equal("a\0b", page:evaluate("'a\\u0000b'"))
     assert.equal(crashes, render.stats().browser_crashes)
+    -- values nested deeper than json-c's default limit (32; the browser
+    -- itself stops near 200), and numbers at the edges of what JavaScript
+    -- prints
+    local deep = page:evaluate("(function () { var a = 'in'; for (var i = 0; i < 100; i++) a = [a]; return a })()")
+    for _ = 1, 100 do deep = deep[1] end
+    assert.equal("in", deep)
+    assert.same({ 1e21, 0.1, 2 ^ 53 + 2, 1.5e-300, -7 }, page:evaluate("[1e21, 0.1, 2 ** 53 + 2, 1.5e-300, -7]"))
     -- what cannot be sent as JSON is refused, naming it
     assert.has_error(function() page:cdp("Runtime.evaluate", { expression = "1", x = 0 / 0 }) end,
       "page:call: params of Runtime.evaluate: a number that is not finite")
