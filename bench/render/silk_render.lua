@@ -1,7 +1,8 @@
 -- bench/render/silk_render.lua URLS_FILE BASE_URL CONCURRENCY [block] [browsers=N]
 -- Renders every URL with silk.render from CONCURRENCY tasks sharing one
--- browser, or N (max_busy = CONCURRENCY over all of them), waits for the
--- products, counts them with res:select, and prints one JSON line: pages,
+-- browser, or N, under the pool's own cap on busy tabs (max_busy, 2 x
+-- cores by default: more tabs at once add latency, not pages/s, and a
+-- task over the cap waits its turn), waits for the products, counts them with res:select, and prints one JSON line: pages,
 -- products, errors and the CPU seconds of silk's own process (the
 -- controller, without the browsers), and of those its parse threads' (the
 -- rendered HTML parsed for res:select; puppeteer counts in the page).
@@ -15,7 +16,7 @@ for i = 4, #arg do
 end
 local urls = {}
 for line in io.lines(file) do urls[#urls + 1] = base .. line end
-render.configure{ max_busy = conc, max_pages = conc, browsers = browsers }
+render.configure{ max_pages = conc, browsers = browsers }
 
 -- CPU seconds (utime + stime) of a /proc stat file, and its comm
 local function stat_cpu(path)
