@@ -638,6 +638,10 @@ function Page:screenshot()
 end
 
 --- page:cdp(method, params) -> result | nil, err: any DevTools command on the page's session.
+-- params is sent as JSON: a non-empty sequence is an array (render.array()
+-- for an empty one), any other table an object; strings and keys must be
+-- UTF-8 (keys without NUL), numbers finite, else it raises naming what
+-- cannot be sent. result comes back as Lua values (JSON null: nil).
 -- @usage
 --   page:cdp("Emulation.setGeolocationOverride", { latitude = 48.85, longitude = 2.35, accuracy = 10 })
 function Page:cdp(method, params)
