@@ -415,7 +415,7 @@ static int page_call(lua_State *L)
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         if (to_json(L, 3, 0, &params, err, sizeof err) != 0)
-            return luaL_error(L, "page:call: params of %s: %s", method, err);
+            return luaL_error(L, "page:cdp: params of %s: %s", method, err);
     }
     if (!p->tab) {
         json_object_put(params);

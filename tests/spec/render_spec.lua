@@ -549,11 +549,11 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'done'; docum
     assert.same({ 1e21, 0.1, 2 ^ 53 + 2, 1.5e-300, -7 }, page:evaluate("[1e21, 0.1, 2 ** 53 + 2, 1.5e-300, -7]"))
     -- what cannot be sent as JSON is refused, naming it
     assert.has_error(function() page:cdp("Runtime.evaluate", { expression = "1", x = 0 / 0 }) end,
-      "page:call: params of Runtime.evaluate: a number that is not finite")
+      "page:cdp: params of Runtime.evaluate: a number that is not finite")
     assert.has_error(function() page:cdp("Runtime.evaluate", { expression = "\255" }) end,
-      "page:call: params of Runtime.evaluate: a string that is not UTF-8")
+      "page:cdp: params of Runtime.evaluate: a string that is not UTF-8")
     assert.has_error(function() page:cdp("Runtime.evaluate", { ["a\0b"] = 1 }) end,
-      "page:call: params of Runtime.evaluate: object keys must be UTF-8 strings without NUL")
+      "page:cdp: params of Runtime.evaluate: object keys must be UTF-8 strings without NUL")
     local _, err = page:click("#missing")
     assert.equal("javascript", err.kind)
     assert(page:goto(web.url .. "/late.html", { wait = "domcontentloaded" }))
