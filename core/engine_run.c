@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <lauxlib.h>
+#include <luajit.h>
 
 #include "engine_int.h"
 #include "engine_run.h"
@@ -296,7 +297,11 @@ reported:
         out = SILK_LEAKED;
     silk_engine_stop_services(e);
     /* Unreachable documents and handles are not leaks: collect them first
-     * (twice: finalisers may release more). */
+     * (twice: finalisers may release more). A compiled trace keeps the
+     * closures it was specialised on as constants, and with them whatever
+     * their upvalues hold, until the trace is flushed: flush first, or a
+     * page's document held by a spent closure passes for a leak. */
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH);
     for (int i = 0; i < 2; i++) {
         if (e->gc)
             silk_gcpace_full(e->gc, L);   /* protected: a raising __gc is counted, not fatal */

@@ -112,6 +112,28 @@ describe("silk eval", function()
     assert.matches("in function 'recv'", out)
   end)
 
+  it("does not count a document a compiled trace's closure held as a leak", function()
+    -- spin's trace keeps the closure it called as a constant, and so the
+    -- closure's document, for as long as spin lives (a module's function:
+    -- to the end) unless the traces are flushed
+    local f = script([[
+      local silk = require("silk")
+      local function make()
+        local doc = silk.html("<p>x</p>")
+        return function() return doc end
+      end
+      package.loaded.spin = function(f)
+        local n = 0
+        for _ = 1, 1000 do if f() then n = n + 1 end end
+        return n
+      end
+      package.loaded.spin(make())
+    ]])
+    local status, out = silk("eval " .. f)
+    assert.equal("", out)
+    assert.equal(0, status)
+  end)
+
   it("downgrades a leak to a warning with --allow-leaks", function()
     local f = script("require('silk').spawn(function() require('silk').sleep(5) end)\n")
     local status, out = silk("eval --allow-leaks " .. f)
