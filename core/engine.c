@@ -39,8 +39,17 @@ const char *silk_engine_libev_version(void)
     return v;
 }
 
+static void *lua_alloc(void *ud, void *p, size_t osize, size_t nsize);
+
 silk_engine *silk_engine_from(lua_State *L)
 {
+    /* While lua_alloc is the state's allocator its ud is the engine: one
+     * load where the registry lookup costs a hash probe, on the hundreds of
+     * C entries a crawled page makes. The registry answers before lua_alloc
+     * is installed and after the close hands LuaJIT its own back. */
+    void *ud;
+    if (lua_getallocf(L, &ud) == lua_alloc)
+        return ud;
     lua_pushlightuserdata(L, (void *)&engine_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     silk_engine *e = lua_touserdata(L, -1);

@@ -214,6 +214,16 @@ void silk_html_pool_free(silk_html_pool *pool);
 silk_html_job *silk_html_submit(silk_html_pool *pool, const char *text, size_t len,
                                 const char *base_url, const silk_html_limits *lim,
                                 silk_html_done_fn done, void *ud);
+/* As silk_html_submit, but the worker reads text in place (a page's
+ * bytes, not copied once more): text must stay valid and unchanged until
+ * the job calls release(release_ud), once, on the loop thread, when the job
+ * is freed (by silk_html_job_free, by silk_html_cancel or after it, or by
+ * silk_html_pool_free). NULL on allocation failure, release not called. */
+typedef void (*silk_html_release_fn)(void *release_ud);
+silk_html_job *silk_html_submit_borrowed(silk_html_pool *pool, const char *text, size_t len,
+                                         const char *base_url, const silk_html_limits *lim,
+                                         silk_html_done_fn done, void *ud,
+                                         silk_html_release_fn release, void *release_ud);
 /* Abandons a job that has not called back: a queued job is freed now, a
  * running one is freed when its worker finishes. */
 void silk_html_cancel(silk_html_job *job);

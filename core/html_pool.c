@@ -33,7 +33,10 @@ struct silk_html_job {
     silk_html_pool *pool;
     job_state state;           /* guarded by pool->lock */
     int cancelled;             /* loop thread: free instead of calling back */
-    char *text;
+    const char *text;          /* what the worker parses: `own`, or borrowed */
+    char *own;                 /* the job's copy of the text, or NULL */
+    silk_html_release_fn release; /* a borrowed text's owner, told when the job is freed */
+    void *release_ud;
     size_t len;
     char *base;
     silk_html_limits lim;
@@ -75,7 +78,9 @@ static void job_destroy(silk_html_job *j)
 {
     if (j->doc)
         silk_html_free_uncounted(j->doc);
-    free(j->text);
+    free(j->own);
+    if (j->release)
+        j->release(j->release_ud);
     free(j->base);
     free(j);
     silk_track_release(SILK_RES_PARSE_JOB);
@@ -99,8 +104,8 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->lock);
 
         j->rc = silk_html_parse_uncounted(j->text, j->len, j->base, &j->lim, &j->doc, j->err, sizeof j->err);
-        free(j->text);         /* the document holds its own copy */
-        j->text = NULL;
+        free(j->own);          /* the document holds its own copy */
+        j->own = NULL;
 
         pthread_mutex_lock(&p->lock);
         j->state = JOB_DONE;
@@ -198,22 +203,21 @@ void silk_html_pool_free(silk_html_pool *p)
     free(p);
 }
 
-silk_html_job *silk_html_submit(silk_html_pool *p, const char *text, size_t len,
-                                const char *base_url, const silk_html_limits *lim,
-                                silk_html_done_fn done, void *ud)
+/* A job for text (not yet set) and a copy of base_url; NULL when out of memory. */
+static silk_html_job *job_new(const char *base_url)
 {
     silk_html_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
-    j->text = malloc(len ? len : 1);
-    j->base = base_url ? strdup(base_url) : NULL;
-    if (!j->text || (base_url && !j->base)) {
-        free(j->text);
-        free(j->base);
+    if (j && base_url && !(j->base = strdup(base_url))) {
         free(j);
         return NULL;
     }
-    memcpy(j->text, text, len);
+    return j;
+}
+
+/* Fills in the rest of j and hands it to the workers. */
+static silk_html_job *job_queue(silk_html_pool *p, silk_html_job *j, size_t len,
+                                const silk_html_limits *lim, silk_html_done_fn done, void *ud)
+{
     j->len = len;
     if (lim)
         j->lim = *lim;
@@ -231,6 +235,37 @@ silk_html_job *silk_html_submit(silk_html_pool *p, const char *text, size_t len,
     pthread_mutex_unlock(&p->lock);
     pending_add(p, 1);
     return j;
+}
+
+silk_html_job *silk_html_submit(silk_html_pool *p, const char *text, size_t len,
+                                const char *base_url, const silk_html_limits *lim,
+                                silk_html_done_fn done, void *ud)
+{
+    silk_html_job *j = job_new(base_url);
+    char *own = j ? malloc(len ? len : 1) : NULL;
+    if (!own) {
+        if (j)
+            free(j->base);
+        free(j);
+        return NULL;
+    }
+    memcpy(own, text, len);
+    j->text = j->own = own;
+    return job_queue(p, j, len, lim, done, ud);
+}
+
+silk_html_job *silk_html_submit_borrowed(silk_html_pool *p, const char *text, size_t len,
+                                         const char *base_url, const silk_html_limits *lim,
+                                         silk_html_done_fn done, void *ud,
+                                         silk_html_release_fn release, void *release_ud)
+{
+    silk_html_job *j = job_new(base_url);
+    if (!j)
+        return NULL;
+    j->text = text;
+    j->release = release;
+    j->release_ud = release_ud;
+    return job_queue(p, j, len, lim, done, ud);
 }
 
 void silk_html_cancel(silk_html_job *j)

@@ -39,6 +39,12 @@ size_t silk_jsonl_utf8_check(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
+        /* item strings are mostly ASCII: skip it 8 bytes at a time */
+        uint64_t w;
+        while (n - i >= 8 && (memcpy(&w, p + i, 8), !(w & 0x8080808080808080ull)))
+            i += 8;
+        if (i == n)
+            break;
         unsigned c = p[i];
         if (c < 0x80) {
             i++;
@@ -73,28 +79,20 @@ size_t silk_jsonl_utf8_check(const char *s, size_t n)
     return n;
 }
 
-/* The escape of byte c, or NULL when it goes as is; \u00XX is "u" here. */
-static const char *escape_of(unsigned char c)
-{
-    switch (c) {
-    case '"': return "\\\"";
-    case '\\': return "\\\\";
-    case '\b': return "\\b";
-    case '\f': return "\\f";
-    case '\n': return "\\n";
-    case '\r': return "\\r";
-    case '\t': return "\\t";
-    }
-    return c < 0x20 ? "u" : NULL;
-}
+/* How byte c is written in a JSON string: 0 as is, 'u' as \u00XX, else
+ * the letter after a backslash. */
+static const char escape_of[256] = {
+    [0 ... 7] = 'u', ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [0x0B] = 'u', ['\f'] = 'f',
+    ['\r'] = 'r', [0x0E ... 0x1F] = 'u', ['"'] = '"', ['\\'] = '\\',
+};
 
 size_t silk_jsonl_quoted_len(const char *s, size_t n)
 {
     size_t len = n + 2;
     for (size_t i = 0; i < n; i++) {
-        const char *e = escape_of((unsigned char)s[i]);
+        char e = escape_of[(unsigned char)s[i]];
         if (e)
-            len += e[0] == 'u' ? 5 : 1;
+            len += e == 'u' ? 5 : 1;
     }
     return len;
 }
@@ -102,22 +100,29 @@ size_t silk_jsonl_quoted_len(const char *s, size_t n)
 size_t silk_jsonl_quote(const char *s, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
+    size_t o = 0, i = 0;
     out[o++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *e = escape_of(c);
-        if (!e) {
-            out[o++] = (char)c;
-        } else if (e[0] == 'u') {
+    while (i < n) {
+        /* the run up to the next byte to escape goes in one copy */
+        size_t run = i;
+        while (run < n && !escape_of[(unsigned char)s[run]])
+            run++;
+        memcpy(out + o, s + i, run - i);
+        o += run - i;
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        char e = escape_of[c];
+        if (e == 'u') {
             memcpy(out + o, "\\u00", 4);
             out[o + 4] = hex[c >> 4];
             out[o + 5] = hex[c & 15];
             o += 6;
         } else {
-            out[o++] = e[0];
-            out[o++] = e[1];
+            out[o++] = '\\';
+            out[o++] = e;
         }
+        i = run + 1;
     }
     out[o++] = '"';
     return o;

@@ -33,6 +33,7 @@
  * (SILK_SERVICE_PARSE_POOL, here) and the selector cache
  * (SILK_SERVICE_SELECTORS, lapi_html_query.c).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -149,6 +150,42 @@ static void parse_cancel(silk_task *t, void *data)
     silk_html_cancel(data);
 }
 
+/* The text a parse job reads in place, kept from the collector by a
+ * registry ref in the state's main thread until the pool frees the job
+ * (which may be after the waiting task is gone: a cancelled running job). */
+typedef struct kept_text {
+    lua_State *L;
+    int ref;
+} kept_text;
+
+static void release_text(void *ud)
+{
+    kept_text *k = ud;
+    luaL_unref(k->L, LUA_REGISTRYINDEX, k->ref);
+    free(k);
+}
+
+/* Queues the parse of the string at index 1 (text, len) without copying
+ * it; NULL when out of memory. */
+static silk_html_job *submit_kept(lua_State *L, silk_html_pool *pool, const char *text, size_t len,
+                                  const char *base, const silk_html_limits *lim, silk_task *t)
+{
+    lua_pushvalue(L, 1);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX); /* raises only on a memory error, nothing held */
+    kept_text *k = malloc(sizeof *k);
+    silk_html_job *job = NULL;
+    if (k) {
+        k->L = silk_engine_lua(silk_engine_from(L));
+        k->ref = ref;
+        job = silk_html_submit_borrowed(pool, text, len, base, lim, parse_done, t, release_text, k);
+    }
+    if (!job) {
+        luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        free(k);
+    }
+    return job;
+}
+
 /* html.parse_async(text [, base_url [, limits]]): small pages parse
  * inline (cheaper than the hand-off), others on a worker while the task
  * waits. */
@@ -165,7 +202,7 @@ static int html_parse_async(lua_State *L)
     silk_html_pool *pool = get_pool(L, POOL_THREADS);
     if (!pool)
         return html_parse(L);
-    silk_html_job *job = silk_html_submit(pool, text, len, base, &lim, parse_done, t);
+    silk_html_job *job = submit_kept(L, pool, text, len, base, &lim, t);
     if (!job) {
         lua_pushnil(L);
         silk_err_push(L, "nomem", "out of memory queueing a parse of %zu bytes", len);

@@ -43,10 +43,14 @@
 #define MAX_DEPTH 100
 #define EXACT_INT 9007199254740992.0
 #define QUOTE_ONE_PASS 4096   /* strings up to this long are quoted in one pass */
+#define LINE_ON_STACK 2048    /* a line up to this long is built without malloc */
 
+/* The text being written: in the caller's storage until it outgrows it,
+ * then malloc'd (heap). */
 typedef struct buf {
     char *p;
     size_t n, cap;
+    int heap;
 } buf;
 
 /* One step of the path from the root to the value being encoded. */
@@ -76,11 +80,14 @@ static char *reserve(buf *b, size_t n)
         size_t cap = b->cap ? b->cap : 256;
         while (cap - b->n < n)
             cap *= 2;
-        char *p = realloc(b->p, cap);
+        char *p = b->heap ? realloc(b->p, cap) : malloc(cap);
         if (!p)
             return NULL;
+        if (!b->heap)
+            memcpy(p, b->p, b->n);
         b->p = p;
         b->cap = cap;
+        b->heap = 1;
     }
     char *at = b->p + b->n;
     b->n += n;
@@ -232,19 +239,12 @@ static int key_cmp(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* Writes the member of the object at idx whose key (a string) is on top of
- * the stack, and pops the key; `first`: no comma before it. Returns 1
- * written, 0 the object has no such key, -1 after fail(). */
-static int put_member(enc *e, int idx, step *s, int first)
+/* Writes the member whose key (a string) is below its value on top of the
+ * stack, and pops the value; `first`: no comma before it. 0 or -1. */
+static int put_pair(enc *e, step *s, int first)
 {
     lua_State *L = e->L;
-    s->key = lua_tolstring(L, -1, &s->len);
-    lua_pushvalue(L, -1);
-    lua_rawget(L, idx);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 2);
-        return 0;
-    }
+    s->key = lua_tolstring(L, -2, &s->len);
     int rc = first ? 0 : put(e, ",", 1);
     e->depth--; /* a bad key is named by its table's path, not by itself */
     if (rc == 0)
@@ -254,7 +254,24 @@ static int put_member(enc *e, int idx, step *s, int first)
         rc = put(e, ":", 1);
     if (rc == 0)
         rc = enc_value(e, lua_gettop(L));
-    lua_pop(L, 2);
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* Writes the member of the object at idx whose key (a string) is on top of
+ * the stack, and pops the key; `first`: no comma before it. Returns 1
+ * written, 0 the object has no such key, -1 after fail(). */
+static int put_member(enc *e, int idx, step *s, int first)
+{
+    lua_State *L = e->L;
+    lua_pushvalue(L, -1);
+    lua_rawget(L, idx);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    int rc = put_pair(e, s, first);
+    lua_pop(L, 1);
     return rc < 0 ? -1 : 1;
 }
 
@@ -285,11 +302,8 @@ static int put_members(enc *e, int idx, step *s, size_t nkeys)
     }
     if (!e->out) { /* a check needs no order: each member where lua_next finds it */
         lua_pushnil(L);
-        while (rc >= 0 && lua_next(L, idx)) {
-            lua_pop(L, 1);
-            lua_pushvalue(L, -1);
-            rc = put_member(e, idx, s, 1);
-        }
+        while (rc >= 0 && lua_next(L, idx))
+            rc = put_pair(e, s, 1);
         if (rc < 0)
             lua_pop(L, 1); /* the key lua_next left */
         return rc < 0 ? -1 : 0;
@@ -430,7 +444,8 @@ static int run(lua_State *L, buf *out)
 
 static int push_text(lua_State *L, int newline)
 {
-    buf b = {0};
+    char first[LINE_ON_STACK];
+    buf b = {first, 0, sizeof first, 0};
     lua_settop(L, 3);
     int n = run(L, &b);
     if (n == 0 && newline && !reserve(&b, 1)) {
@@ -439,13 +454,15 @@ static int push_text(lua_State *L, int newline)
         n = 2;
     }
     if (n) {
-        free(b.p);
+        if (b.heap)
+            free(b.p);
         return n;
     }
     if (newline)
         b.p[b.n - 1] = '\n';
     lua_pushlstring(L, b.p, b.n); /* raises only on a memory error: b.p would leak, nothing worse */
-    free(b.p);
+    if (b.heap)
+        free(b.p);
     return 1;
 }
 

@@ -182,12 +182,12 @@ static int url_resolve(lua_State *L)
     if (rc)
         return push_fail(L, rc, href);
     /* pushing raises only on a memory error: r would leak, nothing worse */
-    lua_pushstring(L, r.url);
-    if (strcmp(r.canonical, r.url) == 0)
+    lua_pushlstring(L, r.url, r.url_len);
+    if (r.canonical_len == r.url_len && memcmp(r.canonical, r.url, r.url_len) == 0)
         lua_pushvalue(L, -1);
     else
-        lua_pushstring(L, r.canonical);
-    lua_pushstring(L, r.host);
+        lua_pushlstring(L, r.canonical, r.canonical_len);
+    lua_pushlstring(L, r.host, r.host_len);
     silk_url_resolved_free(&r);
     return 3;
 }

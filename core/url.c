@@ -16,7 +16,6 @@
  * the parser here follows the Standard's states, so each rule has its place.
  * No function here raises or keeps state; all memory is released on every path.
  */
-#define _GNU_SOURCE    /* memmem */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,10 +34,11 @@ struct buf {
     int err; /* 0 or SILK_URL_ENOMEM */
 };
 
-static void buf_put(struct buf *b, const char *s, size_t n)
+/* Room for n more bytes and the NUL; 0, or -1 with b->err set. */
+static int buf_grow(struct buf *b, size_t n)
 {
     if (b->err)
-        return;
+        return -1;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n + 1)
@@ -46,11 +46,20 @@ static void buf_put(struct buf *b, const char *s, size_t n)
         char *p = realloc(b->p, cap);
         if (!p) {
             b->err = SILK_URL_ENOMEM;
-            return;
+            return -1;
         }
         b->p = p;
         b->cap = cap;
     }
+    return 0;
+}
+
+static inline __attribute__((always_inline)) void buf_put(struct buf *b, const char *s, size_t n)
+{
+    /* inline: a URL is written a few bytes at a time, mostly into room
+     * reserved up front */
+    if ((b->err || n >= b->cap - b->len) && buf_grow(b, n))
+        return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -1061,6 +1070,16 @@ static int plain_absolute(const char *s, struct plain *u)
     return plain_tail(s, u);
 }
 
+/* 1 when path[0..n) has an empty segment ("//"): memmem's setup costs
+ * more than a look at a link's few bytes. */
+static int plain_has_empty(const char *path, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (path[i] == '/' && path[i - 1] == '/')
+            return 1;
+    return 0;
+}
+
 /* 1 when path[0..n) has a "." or ".." segment. */
 static int plain_has_dots(const char *path, size_t n)
 {
@@ -1159,7 +1178,7 @@ static int plain_classify(const char *base, const char *href, struct plain *u, c
     if (href[0] == '\0' || href[0] == '?' || (href[0] == '/' && href[1] == '/'))
         return 0;
     /* empty segments next to ".." are kept (WHATWG): left to the parser */
-    if (!plain_tail(href, u) || !u->path_n || memmem(u->path, u->path_n, "//", 2))
+    if (!plain_tail(href, u) || !u->path_n || plain_has_empty(u->path, u->path_n))
         return 0;
     u->scheme = b.scheme;
     u->host = b.host;
@@ -1169,7 +1188,7 @@ static int plain_classify(const char *base, const char *href, struct plain *u, c
         return 1;
     /* merge: the base's path up to its last '/' ("/" when it has none);
      * a base with dot-segments or empty segments is left to the parser */
-    if (plain_has_dots(b.path, b.path_n) || memmem(b.path, b.path_n, "//", 2))
+    if (plain_has_dots(b.path, b.path_n) || plain_has_empty(b.path, b.path_n))
         return 0;
     size_t n = b.path_n;
     while (n && b.path[n - 1] != '/')
@@ -1194,59 +1213,73 @@ int silk_url_plain_parts(const char *base, const char *href, int mode,
 static void put_port(struct buf *b, int port)
 {
     char d[8];
-    int n = 0;
+    int n = (int)sizeof d;
     do
-        d[n++] = (char)('0' + port % 10);
-    while ((port /= 10) && n < (int)sizeof d);
-    buf_putc(b, ':');
-    while (n)
-        buf_putc(b, d[--n]);
+        d[--n] = (char)('0' + port % 10);
+    while ((port /= 10) && n > 1);
+    d[--n] = ':';
+    buf_put(b, d + n, sizeof d - (size_t)n);
 }
 
-/* What serialise() gives for the parts plain_fill() would make, written
- * straight from the input: one allocation instead of seven. */
-static int plain_serialise(const struct plain *u, const char *dir, size_t dir_n, int mode,
-                           int fragment, char **out)
+/* Room for what plain_put writes of u (dedotting only shortens). */
+static size_t plain_len_max(const struct plain *u, size_t dir_n)
 {
-    struct buf b = {0};
-    buf_puts(&b, u->scheme);
-    buf_put(&b, "://", 3);
-    buf_put(&b, u->host, u->host_n);
+    return strlen(u->scheme) + 3 + u->host_n + 6 + dir_n + u->path_n + 1 + u->query_n + 1 +
+           u->frag_n + 1;
+}
+
+/* Appends what serialise() gives for the parts plain_fill() would make,
+ * written straight from the input. */
+static void plain_put(struct buf *b, const struct plain *u, const char *dir, size_t dir_n,
+                      int mode, int fragment)
+{
+    buf_puts(b, u->scheme);
+    buf_put(b, "://", 3);
+    buf_put(b, u->host, u->host_n);
     if (u->port != default_port(u->scheme))
-        put_port(&b, u->port);
+        put_port(b, u->port);
     if (!dir_n && !u->path_n) {
-        buf_putc(&b, '/');
+        buf_putc(b, '/');
     } else if (!plain_has_dots(dir, dir_n) && !plain_has_dots(u->path, u->path_n)) {
-        buf_put(&b, dir, dir_n);        /* dedotting a dot-free path is the identity */
-        buf_put(&b, u->path, u->path_n);
+        buf_put(b, dir, dir_n);        /* dedotting a dot-free path is the identity */
+        buf_put(b, u->path, u->path_n);
     } else {
         struct buf path = {0};
         buf_put(&path, dir, dir_n);
         buf_put(&path, u->path, u->path_n);
         if (!path.err)
-            put_path_dedotted(&b, path.p);
+            put_path_dedotted(b, path.p);
         else
-            b.err = path.err;
+            b->err = path.err;
         buf_free(&path);
     }
     if (u->query) {
-        buf_putc(&b, '?');
+        buf_putc(b, '?');
         if (mode & SILK_URL_MODE_SORT) {
             struct buf raw = {0};
             buf_put(&raw, u->query, u->query_n);
             if (!raw.err)
-                put_query_sorted(&b, raw.p);
+                put_query_sorted(b, raw.p);
             else
-                b.err = raw.err;
+                b->err = raw.err;
             buf_free(&raw);
         } else {
-            buf_put(&b, u->query, u->query_n);
+            buf_put(b, u->query, u->query_n);
         }
     }
     if (fragment && u->frag) {
-        buf_putc(&b, '#');
-        buf_put(&b, u->frag, u->frag_n);
+        buf_putc(b, '#');
+        buf_put(b, u->frag, u->frag_n);
     }
+}
+
+/* plain_put's string on its own: one allocation instead of seven. */
+static int plain_serialise(const struct plain *u, const char *dir, size_t dir_n, int mode,
+                           int fragment, char **out)
+{
+    struct buf b = {0};
+    buf_grow(&b, plain_len_max(u, dir_n));
+    plain_put(&b, u, dir, dir_n, mode, fragment);
     return buf_take(&b, out);
 }
 
@@ -1423,9 +1456,13 @@ static char *dup_n(const char *s, size_t n)
 
 void silk_url_resolved_free(struct silk_url_resolved *r)
 {
-    free(r->url);
-    free(r->canonical);
-    free(r->host);
+    if (r->block) {
+        free(r->block);
+    } else {
+        free(r->url);
+        free(r->canonical);
+        free(r->host);
+    }
     memset(r, 0, sizeof *r);
 }
 
@@ -1438,13 +1475,32 @@ int silk_url_resolve(const char *base, const char *href, struct silk_url_resolve
     memset(out, 0, sizeof *out);
     if (plain_classify(base, href, &u, &dir, &dir_n)) {
         /* The canonical form of a plain URL is the URL without its fragment
-         * (nothing to escape, sort or dedot again; '#' occurs nowhere else). */
-        rc = plain_serialise(&u, dir, dir_n, 0, 1, &out->url);
+         * (nothing to escape, sort or dedot again; '#' occurs nowhere else).
+         * The three go into one allocation, "url\0canonical\0host\0",
+         * sized before the first byte is written. */
+        size_t max = plain_len_max(&u, dir_n);
+        struct buf b = {0};
+        buf_grow(&b, 2 * max + u.host_n + 2);
+        plain_put(&b, &u, dir, dir_n, 0, 1);
+        size_t url_n = b.len, canon_n = b.len;
+        const char *hash = b.err ? NULL : memchr(b.p, '#', url_n);
+        if (hash)
+            canon_n = (size_t)(hash - b.p);
+        buf_put(&b, "", 1);
+        if (!buf_grow(&b, canon_n + 1)) /* b's own bytes: copied after any move */
+            buf_put(&b, b.p, canon_n);
+        buf_put(&b, "", 1);
+        buf_put(&b, u.host, u.host_n);
+        rc = b.err;
         if (!rc) {
-            out->canonical = dup_n(out->url, strcspn(out->url, "#"));
-            out->host = dup_n(u.host, u.host_n);
-            if (!out->canonical || !out->host)
-                rc = SILK_URL_ENOMEM;
+            out->block = out->url = b.p;
+            out->canonical = b.p + url_n + 1;
+            out->host = out->canonical + canon_n + 1;
+            out->url_len = url_n;
+            out->canonical_len = canon_n;
+            out->host_len = u.host_n;
+        } else {
+            buf_free(&b);
         }
     } else {
         /* One parse: a serialised URL parses back to the same parts (the
@@ -1461,6 +1517,11 @@ int silk_url_resolve(const char *base, const char *href, struct silk_url_resolve
         if (!rc)
             rc = serialise(&p, 0, &out->canonical);
         silk_url_parts_free(&p);
+        if (!rc) {
+            out->url_len = strlen(out->url);
+            out->canonical_len = strlen(out->canonical);
+            out->host_len = strlen(out->host);
+        }
     }
     if (rc)
         silk_url_resolved_free(out);

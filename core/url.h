@@ -110,16 +110,20 @@ int silk_url_plain_host_key(const char *url, char *key, size_t keysz);
  * NULL, nothing to free). Returns 0 or SILK_URL_E*. */
 int silk_url_parse(const char *url, struct silk_url_parts *parts);
 
-/* A followed link: the joined URL, its canonical form and its host. */
+/* A followed link: the joined URL, its canonical form and its host, and
+ * their lengths. */
 struct silk_url_resolved {
     char *url;        /* silk_url_join(base, href) */
     char *canonical;  /* silk_url_canonical(url, 0) */
     char *host;       /* silk_url_host(url) */
+    size_t url_len, canonical_len, host_len;
+    char *block;      /* the one allocation holding the three, or NULL */
 };
 
-/* The three at once (one parse; one serialisation for plain links: a crawl
- * does this for every link of every page). Returns 0 with every field
- * malloc'd (free with silk_url_resolved_free), or SILK_URL_E* with every
+/* The three at once (one parse; one serialisation and one allocation for
+ * plain links: a crawl does this for every link of every page). Returns 0
+ * with every string malloc'd, alone or in one block (free them with
+ * silk_url_resolved_free, never one by one), or SILK_URL_E* with every
  * field NULL. */
 int silk_url_resolve(const char *base, const char *href, struct silk_url_resolved *out);
 void silk_url_resolved_free(struct silk_url_resolved *r);

@@ -370,6 +370,13 @@ function Crawl:resolve(href)
   return url.resolve(base, href)
 end
 
+-- The first bytes of a href that links_of takes (a letter, digit, "/" or
+-- "."), by byte: a table read compiles, a pattern match leaves the trace.
+local DIR_RELATIVE = {}
+for c in ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/."):gmatch(".") do
+  DIR_RELATIVE[c:byte()] = true
+end
+
 -- The set in which the crawl remembers the plain links of this page that
 -- it queued, by href (Run.links), or false. A href that starts with a
 -- letter, digit, "/" or "." resolves the same against every base URL with
@@ -377,7 +384,8 @@ end
 -- base's scheme, host and directory, never its last segment, query or
 -- fragment): the pages with that text share a set.
 local function links_of(page, href)
-  if not href:find("^[%w/.]") then return false end
+  local c = href:byte(1)
+  if not (c and DIR_RELATIVE[c]) then return false end
   local set = page.links
   if set == nil then
     local run, base = page.run, base_of(page)

@@ -388,31 +388,45 @@ static void on_never(silk_html_job *job, void *ud)
     *(int *)ud += 1;
 }
 
+/* A loop, a pool of two workers on it, and a ~20 KB page of items to parse. */
+typedef struct pool_fixture {
+    struct ev_loop *loop;
+    silk_html_pool *pool;
+    char page[20000];
+    size_t len;
+} pool_fixture;
+
+static void pool_setup(pool_fixture *f)
+{
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    f->pool = silk_html_pool_new(f->loop, 2);
+    CHECK(f->pool != NULL, "pool");
+    f->len = 0;
+    while (f->len + 60 < sizeof f->page)
+        f->len += (size_t)sprintf(f->page + f->len, "<div class=item><a href='/p%zu'>x</a> text</div>",
+                                  f->len);
+}
+
 static void test_pool(void)
 {
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    silk_html_pool *pool = silk_html_pool_new(loop, 2);
-    CHECK(pool != NULL, "pool");
+    static pool_fixture f;
+    pool_setup(&f);
     pool_test pt = {0};
-    char page[20000];
-    size_t k = 0;
-    while (k + 60 < sizeof page)
-        k += (size_t)sprintf(page + k, "<div class=item><a href='/p%zu'>x</a> text</div>", k);
     int njobs = 20;
     for (int i = 0; i < njobs; i++)
-        CHECK(silk_html_submit(pool, page, k, "http://h/", NULL, on_done, &pt) != NULL, "submit");
+        CHECK(silk_html_submit(f.pool, f.page, f.len, "http://h/", NULL, on_done, &pt) != NULL, "submit");
     silk_html_limits lim;
     silk_html_limits_default(&lim);
     lim.max_bytes = 100;
-    silk_html_submit(pool, page, k, NULL, &lim, on_done, &pt);   /* fails: too large */
+    silk_html_submit(f.pool, f.page, f.len, NULL, &lim, on_done, &pt);   /* fails: too large */
     int never = 0;
     /* cancelled jobs never call back, whether queued or already running */
     for (int i = 0; i < 5; i++)
-        silk_html_cancel(silk_html_submit(pool, page, k, NULL, NULL, on_never, &never));
+        silk_html_cancel(silk_html_submit(f.pool, f.page, f.len, NULL, NULL, on_never, &never));
     CHECK(silk_track_live(SILK_RES_PARSE_JOB) >= njobs, "jobs counted");
     /* the async watcher alone does not keep the loop alive */
     while (pt.done < njobs + 1)
-        ev_run(loop, EVRUN_ONCE);
+        ev_run(f.loop, EVRUN_ONCE);
     CHECK(pt.ok == njobs && pt.failed == 1, "ok=%d failed=%d", pt.ok, pt.failed);
     CHECK(silk_track_live(SILK_RES_DOCUMENT) == njobs, "docs counted: %ld",
           silk_track_live(SILK_RES_DOCUMENT));
@@ -421,12 +435,68 @@ static void test_pool(void)
         silk_html_free(pt.docs[i]);
     /* jobs still queued at shutdown are freed without calling back */
     for (int i = 0; i < 8; i++)
-        silk_html_submit(pool, page, k, NULL, NULL, on_never, &never);
-    silk_html_pool_free(pool);
+        silk_html_submit(f.pool, f.page, f.len, NULL, NULL, on_never, &never);
+    silk_html_pool_free(f.pool);
     CHECK(never == 0, "no callback after cancel or shutdown");
     CHECK(silk_track_live(SILK_RES_PARSE_JOB) == 0, "jobs released: %ld",
           silk_track_live(SILK_RES_PARSE_JOB));
-    ev_loop_destroy(loop);
+    ev_loop_destroy(f.loop);
+}
+
+/* A borrowed text: its own malloc'd bytes, freed by its release, so that
+ * a worker reading it after the release is a use after free (ASan,
+ * valgrind). */
+static int released;
+
+static void release_page(void *ud)
+{
+    free(ud);
+    released++;
+}
+
+static char *page_copy(const pool_fixture *f)
+{
+    char *p = malloc(f->len);
+    memcpy(p, f->page, f->len);
+    return p;
+}
+
+static void test_pool_borrowed(void)
+{
+    static pool_fixture f;
+    pool_setup(&f);
+    pool_test pt = {0};
+    released = 0;
+    int njobs = 10, never = 0, nsubmitted = 0;
+    for (int i = 0; i < njobs; i++, nsubmitted++) {
+        char *text = page_copy(&f);
+        CHECK(silk_html_submit_borrowed(f.pool, text, f.len, "http://h/", NULL, on_done, &pt,
+                                        release_page, text) != NULL, "submit");
+    }
+    /* cancelled, queued or already running: released once the worker is done with it */
+    for (int i = 0; i < 5; i++, nsubmitted++) {
+        char *text = page_copy(&f);
+        silk_html_cancel(silk_html_submit_borrowed(f.pool, text, f.len, NULL, NULL, on_never, &never,
+                                                   release_page, text));
+    }
+    CHECK(released < nsubmitted, "a job in the pool holds its text");
+    while (pt.done < njobs)
+        ev_run(f.loop, EVRUN_ONCE);
+    CHECK(pt.ok == njobs, "ok=%d", pt.ok);
+    CHECK(one(pt.docs[0], "a") != NULL, "parsed from the borrowed text");
+    for (int i = 0; i < pt.ok; i++)
+        silk_html_free(pt.docs[i]);
+    /* still queued or done at shutdown: released by the pool's end */
+    for (int i = 0; i < 6; i++, nsubmitted++) {
+        char *text = page_copy(&f);
+        silk_html_submit_borrowed(f.pool, text, f.len, NULL, NULL, on_never, &never, release_page, text);
+    }
+    silk_html_pool_free(f.pool);
+    CHECK(never == 0, "no callback after cancel or shutdown");
+    CHECK(released == nsubmitted, "every text released once: %d of %d", released, nsubmitted);
+    CHECK(silk_track_live(SILK_RES_PARSE_JOB) == 0, "jobs released: %ld",
+          silk_track_live(SILK_RES_PARSE_JOB));
+    ev_loop_destroy(f.loop);
 }
 
 int main(void)
@@ -438,6 +508,7 @@ int main(void)
     test_tree();
     test_links();
     test_pool();
+    test_pool_borrowed();
     CHECK(silk_track_live(SILK_RES_DOCUMENT) == 0, "documents leaked: %ld",
           silk_track_live(SILK_RES_DOCUMENT));
     return check_done("test_html");

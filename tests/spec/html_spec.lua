@@ -218,6 +218,35 @@ describe("html.parse_async", function()
                      "html.workers: the parse pool runs already (call it before the first parse)")
   end)
 
+  -- the worker reads the text in place: the string is anchored while a job
+  -- holds it, cancelled or not, and released once the job is freed
+  it("keeps the text of a parse, even a cancelled one, until its worker is done", function()
+    local silk = require("silk")
+    local function kept(s)
+      for _, v in pairs(debug.getregistry()) do
+        if v == s then return true end
+      end
+      return false
+    end
+    local text = big_page(3000) .. "<!-- kept -->"
+    local doc = assert(html.parse_async(text, BASE))
+    assert.is_false(kept(text))
+    doc:free()
+    local t = silk.spawn(function() return html.parse_async(text, BASE) end)
+    silk.sleep(0)
+    assert.is_true(kept(text))
+    t:cancel()
+    assert.equal("cancelled", select(2, t:join()).kind)
+    for _ = 1, 500 do
+      if not kept(text) then break end
+      silk.sleep(0.01)
+    end
+    assert.is_false(kept(text))
+    doc = assert(html.parse_async(text, BASE))
+    assert.equal(3000, #doc:select("div.item"))
+    doc:free()
+  end)
+
   it("parses many pages in turn", function()
     local text = big_page(200)
     for _ = 1, 20 do
