@@ -16,7 +16,8 @@
 --   render.crawl_fetch(run, req, settings, fetch_req) -> res | nil, err   (the crawl's fetch)
 --
 -- opts: wait = "load" (default) | "domcontentloaded" | "networkidle" |
--- {selector = css} | {fn = "js expression"}; timeout (seconds, default 30,
+-- {selector = css} | {fn = "js expression"} (either with max = seconds:
+-- the page is taken as it is once that passed); timeout (seconds, default 30,
 -- for the whole render); block = {"image", "font", "stylesheet", "media",
 -- or URL patterns with *}; evaluate = "js" (its JSON value in res.evaluate);
 -- screenshot = true (PNG bytes in res.screenshot); headers = {name = value};
@@ -96,6 +97,8 @@ local function check_opts(target, opts)
     if type(o.wait.selector) ~= "string" and type(o.wait.fn) ~= "string" then
       bad("wait", "table needs selector= or fn= (a string)")
     end
+    local max = o.wait.max
+    if max ~= nil and (type(max) ~= "number" or not (max > 0)) then bad("wait.max", "must be a number of seconds > 0") end
   else
     bad("wait", "must be a string or a table")
   end
@@ -233,21 +236,25 @@ local SNAPSHOT = "({ url: location.href, html: (document.doctype ? " ..
 -- true, checked once the document reached `ready` ("DOMContentLoaded",
 -- "load", or nil: at once) and then after every DOM change (a
 -- MutationObserver: the microtask after the script that made the change)
--- and every 20 ms (a condition on something other than the DOM). The
--- check runs in the page: no round trip per try, and the result is taken
--- in the same turn as the check that passed.
-local function until_js(cond, ready, result)
+-- and every 20 ms (a condition on something other than the DOM), or, with
+-- max_ms, that long after the first check whatever cond says. The check
+-- runs in the page: no round trip per try, and the result is taken in the
+-- same turn as the check that passed.
+local function until_js(cond, ready, result, max_ms)
   local start = ready == "load" and
       "if (document.readyState === 'complete') start(); else addEventListener('load', start);"
     or ready and
       "if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();"
     or "start();"
   return "new Promise(function (ok) { var done = false, mo, iv;" ..
+    " function finish() { done = true; if (mo) mo.disconnect(); clearInterval(iv); ok(" .. result .. ") }" ..
     " function check() { if (done) return; var v; try { v = (" .. cond .. ") } catch (e) {}" ..
-    " if (!v) return; done = true; if (mo) mo.disconnect(); clearInterval(iv); ok(" .. result .. ") }" ..
+    " if (v) finish() }" ..
     " function start() { check(); if (done) return; mo = new MutationObserver(check);" ..
     " mo.observe(document, { childList: true, subtree: true, attributes: true, characterData: true });" ..
-    " iv = setInterval(check, 20) } " .. start .. " })"
+    " iv = setInterval(check, 20);" ..
+    (max_ms and (" setTimeout(function () { if (!done) finish() }, " .. max_ms .. ");") or "") ..
+    " } " .. start .. " })"
 end
 
 -- The error of a command cut short because the page navigated (a click
@@ -287,7 +294,8 @@ local function wait_page(h, loader, wait)
   if loader then must(h:wait_lifecycle(loader, "init")) end
   local cond = type(wait) == "string" and "true"
     or wait.selector and "document.querySelector(" .. js_string(wait.selector) .. ")" or wait.fn
-  return poll(h, until_js(cond, READY[wait] or "DOMContentLoaded", SNAPSHOT))
+  local max = type(wait) == "table" and wait.max
+  return poll(h, until_js(cond, READY[wait] or "DOMContentLoaded", SNAPSHOT, max and math.ceil(max * 1000)))
 end
 
 -- Builds the response: the document's status and headers, the rendered HTML.
@@ -698,6 +706,12 @@ local function shape(u)
 end
 
 local LEARN_AFTER = 3     -- pages of a shape that needed rendering before its static try is skipped
+local AUTO_TEXT = 200     -- characters of text under which a page with a script looks unfilled
+-- How a page "auto" renders by that guess waits, unless render_options
+-- say: until it has as much text (its script filled it), at most 2 s
+-- after DOMContentLoaded (a page that stays short is taken as it is).
+-- "load" would take it before the fetch() that fills it answers.
+local AUTO_WAIT = { fn = "document.body && document.body.innerText.length >= " .. AUTO_TEXT, max = 2 }
 
 -- The static response looks like a page a script fills: the spider's
 -- needs_render(res) says so, or (without one) it has a script and under
@@ -711,7 +725,7 @@ local function needs_render(run, res)
   local scripts = #doc:select("script")
   local body = doc:one("body")
   local text = body and body:text() or ""
-  return scripts > 0 and #text < 200
+  return scripts > 0 and #text < AUTO_TEXT
 end
 
 local function stats_of(run)
@@ -757,8 +771,12 @@ function M.crawl_fetch(run, req, settings, fetch_req)
       response.free(res)
     end
   end
+  local o = render_opts(req, settings, fetch_req, want)
+  if key and o.wait == nil and not (run and run.spider and run.spider.needs_render) then
+    o.wait = AUTO_WAIT
+  end
   local t0 = silk.now()
-  local res, err = M.render(req.url, render_opts(req, settings, fetch_req, want))
+  local res, err = M.render(req.url, o)
   st.time = st.time + (silk.now() - t0)
   if res then
     time_add(run.render_times, silk.now() - t0)

@@ -79,6 +79,14 @@ fetch('/items.json').then(r => r.json()).then(items => {
 setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.textContent = 'here';
   document.body.appendChild(d) }, 300);
 </script></body>]])
+    write("slowfill.html", [[<!DOCTYPE html><body><ul id="items"></ul><script>
+addEventListener('load', () => setTimeout(() => fetch('/items.json').then(r => r.json()).then(items => {
+  for (let i = 0; i < 20; i++) for (const it of items) {
+    const li = document.createElement('li'); li.className = 'item'; li.textContent = it.name + ' number ' + i;
+    document.getElementById('items').appendChild(li);
+  }
+}), 300));
+</script></body>]])
     write("spin.html", "<!DOCTYPE html><body><p>spin</p><script>while (true) {}</script></body>")
     write("hangsub.html", ('<!DOCTYPE html><body><p id="top">top</p><img src="%s/sleep?ms=600000"></body>')
       :format(bad.url))
@@ -115,6 +123,13 @@ setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.tex
     assert.equal("here", res:one("#late"):text())
     res = assert(silk.render(web.url .. "/late.html", { wait = { fn = "document.getElementById('late')" } }))
     assert.is_not_nil(res:one("#late"))
+    -- with max, a condition that never holds gives the page as it is then
+    local t0 = silk.now()
+    res = assert(silk.render(web.url .. "/late.html", { wait = { selector = "#never", max = 0.1 } }))
+    assert.is_nil(res:one("#late"))
+    assert.is_true(silk.now() - t0 < 5, "took " .. (silk.now() - t0))
+    assert.has_error(function() silk.render(web.url .. "/late.html", { wait = { selector = "p", max = 0 } }) end,
+      "render: option 'wait.max' must be a number of seconds > 0")
   end)
 
   it("waits in the page: one evaluate waits and takes the HTML, sent after the navigation committed", function()
@@ -887,6 +902,12 @@ return silk.spider{
       assert.equal(4, st.auto_rendered)
       assert.equal(1, st.learned_shapes)
       assert.equal(3, static_hits("/items.html") - before, "the static try was not skipped once learned")
+      -- a page its script fills after load, with no wait given: rendered
+      -- until it has text (not taken at load, empty)
+      res = assert(render.crawl_fetch({ stats = {}, spider = {} }, req_for("/slowfill.html"), { render = "auto" },
+                                      fetch_req("/slowfill.html")))
+      assert.is_true(res.rendered)
+      assert.equal(60, #res:select("li.item"))
       -- a spider's needs_render decides instead of the guess
       run = { stats = {}, spider = { needs_render = function() return false end } }
       res = assert(render.crawl_fetch(run, req_for("/items.html"), settings, fetch_req("/items.html")))
