@@ -97,6 +97,11 @@ local function check_opts(target, opts)
     if type(o.wait.selector) ~= "string" and type(o.wait.fn) ~= "string" then
       bad("wait", "table needs selector= or fn= (a string)")
     end
+    for k in pairs(o.wait) do
+      if k ~= "selector" and k ~= "fn" and k ~= "max" then
+        bad("wait." .. tostring(k), "is not a wait field (selector, fn, max)")
+      end
+    end
     local max = o.wait.max
     if max ~= nil and (type(max) ~= "number" or not (max > 0)) then bad("wait.max", "must be a number of seconds > 0") end
   else

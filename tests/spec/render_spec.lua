@@ -130,6 +130,8 @@ addEventListener('load', () => setTimeout(() => fetch('/items.json').then(r => r
     assert.is_true(silk.now() - t0 < 5, "took " .. (silk.now() - t0))
     assert.has_error(function() silk.render(web.url .. "/late.html", { wait = { selector = "p", max = 0 } }) end,
       "render: option 'wait.max' must be a number of seconds > 0")
+    assert.has_error(function() silk.render(web.url .. "/late.html", { wait = { selector = "p", maxx = 1 } }) end,
+      "render: option 'wait.maxx' is not a wait field (selector, fn, max)")
   end)
 
   it("waits in the page: one evaluate waits and takes the HTML, sent after the navigation committed", function()
